@@ -1,0 +1,24 @@
+# Convenience wrapper around CMake: `make` builds build/pullcache,
+# `make test` runs every test, `make asan` builds and tests with sanitizers.
+BUILD ?= build
+JOBS ?= $(shell nproc)
+
+all:
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	cmake --build $(BUILD) -j $(JOBS)
+
+test: all
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+asan:
+	cmake -S . -B build-asan -DPC_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
+	cmake --build build-asan -j $(JOBS)
+	cd build-asan && ctest --output-on-failure -L unit
+
+format:
+	clang-format -i src/*/*.c src/*/*.h tests/unit/*.c
+
+clean:
+	rm -rf $(BUILD) build-asan
+
+.PHONY: all test asan format clean

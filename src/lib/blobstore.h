@@ -1,0 +1,106 @@
+/*
+ * blobstore.h - the blob store interface: content-addressed bytes, and the
+ * staging area where uploads grow until they are verified and published.
+ *
+ * A versioned table of functions (libgit2's odb backend pattern). The
+ * filesystem backend (blobstore_fs.c) is the embedded default; an S3 backend
+ * plugs in behind the same table later.
+ *
+ * Rules every backend keeps:
+ *  - a blob is visible under its digest only after its content was hashed
+ *    and matched that digest (write to a temp name, verify, rename);
+ *  - a crash leaves at most unpublished garbage (temp files, stale uploads);
+ *  - upload ids are validated by the caller ([A-Za-z0-9-]{1,64}); a backend
+ *    never builds a path from anything else than a digest's hex or an id.
+ * All functions are safe to call from several threads at once.
+ */
+#ifndef PC_BLOBSTORE_H
+#define PC_BLOBSTORE_H
+
+#include "pc.h"
+#include "digest.h"
+
+#define PC_BLOBSTORE_VERSION 1
+
+typedef struct pc_blobstore pc_blobstore;
+typedef struct pc_blob_reader pc_blob_reader;
+typedef struct pc_blob_writer pc_blob_writer;
+
+/* An open published blob. */
+struct pc_blob_reader {
+    uint64_t size;
+    int fd; /* >= 0 when the backend has a file for sendfile, else -1 */
+    /* Read up to len bytes at offset; returns bytes read (0 at end) or < 0. */
+    long (*read)(pc_blob_reader *r, uint64_t offset, void *buf, size_t len);
+    /* Close; also closes fd unless the caller took it (set r->fd = -1). */
+    void (*close)(pc_blob_reader *r);
+};
+
+/* An open upload, positioned at its end. */
+struct pc_blob_writer {
+    uint64_t size; /* bytes in the upload so far */
+    /* Append len bytes; returns 0 or PC_ERR (message set). */
+    int (*write)(pc_blob_writer *w, const void *buf, size_t len);
+    /* Close without publishing (the upload stays in staging). */
+    void (*close)(pc_blob_writer *w);
+};
+
+struct pc_blobstore {
+    unsigned version; /* PC_BLOBSTORE_VERSION */
+
+    /* Size of a published blob. 0 or PC_ENOTFOUND. */
+    int (*stat)(pc_blobstore *bs, const pc_digest *d, uint64_t *size);
+
+    /* Open a published blob for reading; *out is the caller's (->close). */
+    int (*open)(pc_blobstore *bs, const pc_digest *d, pc_blob_reader **out);
+
+    /* Publish a whole buffer under d after checking it hashes to d.
+     * 0 (also when it already existed), PC_EDIGEST, PC_ERR. */
+    int (*put)(pc_blobstore *bs, const pc_digest *d, const void *buf, size_t len);
+
+    /* Read a whole published blob of at most max bytes into *buf (the
+     * caller's, free()). PC_ENOTFOUND, PC_ETOOBIG. */
+    int (*get)(pc_blobstore *bs, const pc_digest *d, size_t max, void **buf, size_t *len);
+
+    /* Remove a published blob. 0 or PC_ENOTFOUND. */
+    int (*remove)(pc_blobstore *bs, const pc_digest *d);
+
+    /* Call cb for every published blob; stops early and returns cb's value
+     * when cb returns non-zero. */
+    int (*foreach)(pc_blobstore *bs, int (*cb)(const pc_digest *d, uint64_t size, void *ctx),
+                   void *ctx);
+
+    /* Open the upload `id` for appending, creating it when create is true
+     * (PC_EEXISTS if it exists then). PC_ENOTFOUND for an unknown upload.
+     * *out is the caller's (->close). One writer per upload at a time. */
+    int (*upload_open)(pc_blobstore *bs, const char *id, bool create, pc_blob_writer **out);
+
+    /* Bytes in the upload so far. 0 or PC_ENOTFOUND. */
+    int (*upload_stat)(pc_blobstore *bs, const char *id, uint64_t *size);
+
+    /* Verify the upload hashes to d and publish it under d; the upload is
+     * gone afterwards either way except on PC_ERR. 0, PC_EDIGEST (nothing
+     * published, upload removed), PC_ENOTFOUND, PC_ERR. */
+    int (*upload_commit)(pc_blobstore *bs, const char *id, const pc_digest *d);
+
+    /* Drop an upload. 0 or PC_ENOTFOUND. */
+    int (*upload_remove)(pc_blobstore *bs, const char *id);
+
+    /* Call cb for every upload id in staging with its age in seconds. */
+    int (*upload_foreach)(pc_blobstore *bs,
+                          int (*cb)(const char *id, uint64_t size, long age_s, void *ctx),
+                          void *ctx);
+
+    /* Free the store. */
+    void (*free)(pc_blobstore *bs);
+};
+
+/* Open (creating directories as needed) the filesystem blob store rooted at
+ * dir: dir/blobs/<alg>/<2 hex>/<hex>, dir/uploads/<id>, dir/tmp/. *out is the
+ * caller's (->free). 0 or PC_ERR. */
+int pc_blobstore_fs_open(pc_blobstore **out, const char *dir);
+
+/* Whether id is an acceptable upload id ([A-Za-z0-9-]{1,64}). */
+bool pc_upload_id_valid(const char *id);
+
+#endif

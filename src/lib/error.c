@@ -1,0 +1,45 @@
+/*
+ * error.c - the per-thread error message behind pc_error_set()/pc_error_last().
+ */
+#include "pc.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+
+static _Thread_local char last_error[512];
+
+void pc_error_set(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(last_error, sizeof(last_error), fmt, ap);
+    va_end(ap);
+}
+
+const char *pc_error_last(void)
+{
+    return last_error;
+}
+
+void pc_error_clear(void)
+{
+    last_error[0] = '\0';
+}
+
+const char *pc_result_str(int code)
+{
+    switch (code) {
+    case PC_OK: return "ok";
+    case PC_ENOTFOUND: return "not found";
+    case PC_EEXISTS: return "already exists";
+    case PC_EDIGEST: return "digest mismatch";
+    case PC_EINVAL: return "invalid input";
+    case PC_ERANGE: return "range not satisfiable";
+    case PC_ETOOBIG: return "too large";
+    case PC_ENOMEM: return "out of memory";
+    case PC_ELIMIT: return "limit reached";
+    case PC_EUPSTREAM: return "upstream failed";
+    case PC_ENOTSUP: return "not supported";
+    default: return "internal error";
+    }
+}

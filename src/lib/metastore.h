@@ -1,0 +1,114 @@
+/*
+ * metastore.h - the meta store interface: repositories, blob links, tags,
+ * manifests and their references, referrers, upload sessions.
+ *
+ * A versioned table of functions. The SQLite backend (metastore_sqlite.c) is
+ * the embedded default; a PostgreSQL backend plugs in behind the same table.
+ * Repositories exist implicitly: a repository is known while it has a blob
+ * link, a manifest or a tag. Manifest bytes live in the blob store under
+ * their digest; the meta store keeps only what queries need.
+ * All functions are safe to call from several threads at once.
+ */
+#ifndef PC_METASTORE_H
+#define PC_METASTORE_H
+
+#include "pc.h"
+#include "digest.h"
+#include "ref.h"
+
+#define PC_METASTORE_VERSION 1
+#define PC_MEDIA_TYPE_MAX 256
+
+typedef struct pc_metastore pc_metastore;
+
+/* What the meta store keeps of one manifest in one repository. */
+typedef struct {
+    char repo[PC_NAME_MAX + 1];
+    pc_digest digest;
+    char media_type[PC_MEDIA_TYPE_MAX];
+    uint64_t size;
+    char artifact_type[PC_MEDIA_TYPE_MAX]; /* "" when none */
+    bool has_subject;
+    pc_digest subject;
+} pc_manifest_rec;
+
+/* One thing a manifest points at: a blob (config, layer) or a manifest
+ * (child of an index). */
+typedef struct {
+    pc_digest digest;
+    bool is_manifest;
+} pc_manifest_ref;
+
+/* List callbacks return 0 to continue, non-zero to stop (that value is then
+ * returned by the listing function). */
+typedef int (*pc_meta_str_cb)(const char *s, void *ctx);
+typedef int (*pc_meta_rec_cb)(const pc_manifest_rec *m, void *ctx);
+typedef int (*pc_meta_digest_cb)(const pc_digest *d, void *ctx);
+
+struct pc_metastore {
+    unsigned version; /* PC_METASTORE_VERSION */
+
+    /* Link a published blob into a repository (idempotent). */
+    int (*blob_link)(pc_metastore *ms, const char *repo, const pc_digest *d, uint64_t size);
+    /* Whether d is linked in repo; its size. 0 or PC_ENOTFOUND. */
+    int (*blob_stat)(pc_metastore *ms, const char *repo, const pc_digest *d, uint64_t *size);
+    /* Whether d is linked in any repository; its size. 0 or PC_ENOTFOUND. */
+    int (*blob_stat_any)(pc_metastore *ms, const pc_digest *d, uint64_t *size);
+    /* Remove a link. 0 or PC_ENOTFOUND. */
+    int (*blob_unlink)(pc_metastore *ms, const char *repo, const pc_digest *d);
+
+    /* Store a manifest record, the references of that manifest, and
+     * (when tag is not NULL) point tag at it, in one transaction. Putting
+     * the same manifest again replaces its record. */
+    int (*manifest_put)(pc_metastore *ms, const pc_manifest_rec *m, const pc_manifest_ref *refs,
+                        size_t nrefs, const char *tag);
+    /* Look up a manifest of repo by digest. 0 or PC_ENOTFOUND. */
+    int (*manifest_get)(pc_metastore *ms, const char *repo, const pc_digest *d,
+                        pc_manifest_rec *out);
+    /* Delete a manifest from repo, with its references and every tag that
+     * points at it. 0 or PC_ENOTFOUND. */
+    int (*manifest_delete)(pc_metastore *ms, const char *repo, const pc_digest *d);
+
+    /* Resolve a tag. 0 or PC_ENOTFOUND. */
+    int (*tag_get)(pc_metastore *ms, const char *repo, const char *tag, pc_digest *out);
+    /* Remove a tag (the manifest stays). 0 or PC_ENOTFOUND. */
+    int (*tag_delete)(pc_metastore *ms, const char *repo, const char *tag);
+    /* Tags of repo in lexical (byte) order, those after `last` when last is
+     * not NULL, at most limit of them when limit >= 0. PC_ENOTFOUND when the
+     * repository is unknown. */
+    int (*tag_list)(pc_metastore *ms, const char *repo, const char *last, long limit,
+                    pc_meta_str_cb cb, void *ctx);
+
+    /* Manifests of repo whose subject is `subject`, in digest order. */
+    int (*referrers)(pc_metastore *ms, const char *repo, const pc_digest *subject,
+                     pc_meta_rec_cb cb, void *ctx);
+
+    /* Repository names in lexical order, after `last`, at most limit. */
+    int (*catalog)(pc_metastore *ms, const char *last, long limit, pc_meta_str_cb cb, void *ctx);
+
+    /* Whether repo is known. 0 or PC_ENOTFOUND. */
+    int (*repo_exists)(pc_metastore *ms, const char *repo);
+
+    /* Upload sessions: id -> repository. */
+    int (*upload_put)(pc_metastore *ms, const char *id, const char *repo);
+    /* 0 or PC_ENOTFOUND; repo receives the repository (PC_NAME_MAX+1). */
+    int (*upload_get)(pc_metastore *ms, const char *id, char *repo);
+    int (*upload_delete)(pc_metastore *ms, const char *id);
+
+    /* Every digest something still needs: manifests in any repository, what
+     * they reference, and blobs linked to repositories. For gc and fsck;
+     * a digest may be reported more than once. */
+    int (*referenced_foreach)(pc_metastore *ms, pc_meta_digest_cb cb, void *ctx);
+
+    /* How many things hold d: blob links, manifests and manifest references
+     * across all repositories. */
+    int (*digest_holders)(pc_metastore *ms, const pc_digest *d, uint64_t *count);
+
+    void (*free)(pc_metastore *ms);
+};
+
+/* Open (creating and migrating as needed) the SQLite meta store at path, in
+ * WAL mode. *out is the caller's (->free). 0 or PC_ERR. */
+int pc_metastore_sqlite_open(pc_metastore **out, const char *path);
+
+#endif

@@ -1,0 +1,46 @@
+/*
+ * pc.h - what every pullcache module shares: result codes and the
+ * per-thread error message.
+ *
+ * Policy (decided once): functions return int, 0 on success and a negative
+ * PC_E* code on failure. The module where a failure happens sets a message
+ * with pc_error_set(); callers pass the code up unchanged. The HTTP edge maps
+ * codes to status and registry error codes in one place (server/errors.c).
+ * Out of memory is reported as PC_ENOMEM, never aborts.
+ */
+#ifndef PC_H
+#define PC_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+
+enum pc_result {
+    PC_OK = 0,
+    PC_ERR = -1,       /* internal failure (I/O, database) */
+    PC_ENOTFOUND = -2, /* the thing asked for does not exist */
+    PC_EEXISTS = -3,   /* already exists */
+    PC_EDIGEST = -4,   /* content does not match its digest */
+    PC_EINVAL = -5,    /* malformed input from a client or a file */
+    PC_ERANGE = -6,    /* a range or offset that cannot be satisfied */
+    PC_ETOOBIG = -7,   /* input larger than allowed */
+    PC_ENOMEM = -8,    /* allocation failed */
+    PC_ELIMIT = -9,    /* a limit was reached (rate, size cap) */
+    PC_EUPSTREAM = -10, /* an upstream registry failed */
+    PC_ENOTSUP = -11,  /* the backend cannot do this */
+};
+
+/* Set the calling thread's error message (printf-style). Returns nothing. */
+void pc_error_set(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* The calling thread's last error message; "" if none. Borrowed, valid until
+ * the next pc_error_set() on this thread. */
+const char *pc_error_last(void);
+
+/* Clear the calling thread's error message. */
+void pc_error_clear(void);
+
+/* A short name for a result code ("not found"). Static string. */
+const char *pc_result_str(int code);
+
+#endif
