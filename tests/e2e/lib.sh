@@ -9,10 +9,28 @@
 #   pc_start DIR [args...]            # start pullcache serve on $PC_PORT
 #   pc_stop                           # stop it (SIGTERM, then SIGKILL)
 #   dist_start DIR                    # start Debian's docker-registry on $DIST_PORT
+#   dist_stop / dist_kill             # stop it gracefully / with SIGKILL
 #   fail "message"                    # print and exit 1
 #   expect_eq WANT GOT "what"
+#
+# Registry under test (REGISTRY=pullcache, the default, or REGISTRY=distribution
+# to check a test itself against docker-registry):
+#   reg_start DIR / reg_stop / reg_kill   # start/stop/crash it; $REG is host:port
+#   $REG_LOG                          # its log file
+# Clients, isolated from the host's configuration and storage:
+#   clients_init                      # policy.json, registries.conf, HOME, TMPDIR... in $WORK
+#   sk ARGS                           # skopeo with that policy and registries.d
+#   pod ARGS                          # podman with storage (vfs) and state in $WORK
+#   mkimages DIR SEED [BIG_MIB]       # tests/tools/mkimage.sh: 4 tagged test images
+#   img_src DIR TAG / img_digest DIR TAG  # skopeo source ref / manifest digest of one
+#   push_image DIR TAG REPO:TAG       # skopeo copy --all into $REG
+#   reg_digest REPO REF               # Docker-Content-Digest of a manifest HEAD
+#   reg_get_manifest REPO REF FILE    # GET a manifest into FILE, print its sha256
+#   reg_status METHOD PATH            # HTTP status code of a request to $REG
+#   reg_upload_url REPO / reg_push_blob REPO FILE  # raw blob upload with curl
 
 set -euo pipefail
+shopt -s inherit_errexit
 
 PC_SRC=${PC_SRC:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 PULLCACHE=${PULLCACHE:-$PC_SRC/build/pullcache}
@@ -27,7 +45,14 @@ DIST_PORT=${DIST_PORT:-5001}
 TEST_NAME=$(basename "$0" .sh)
 WORK=$(mktemp -d "/tmp/pc-e2e.${TEST_NAME}.XXXXXX")
 PC_PID=""
+DIST_PID=""
 PIDS=()
+REGISTRY=${REGISTRY:-pullcache}
+case $REGISTRY in
+pullcache) REG=127.0.0.1:$PC_PORT REG_LOG=$WORK/pullcache.log ;;
+distribution) REG=127.0.0.1:$DIST_PORT REG_LOG=$WORK/dist.log ;;
+*) echo "REGISTRY must be pullcache or distribution, not '$REGISTRY'" >&2; rmdir "$WORK"; exit 2 ;;
+esac
 
 _pc_cleanup() {
     local rc=$?
@@ -62,10 +87,14 @@ expect_eq() {
     [ "$1" = "$2" ] || fail "$3: want '$1', got '$2'"
 }
 
-# wait_http URL: wait until URL answers (any HTTP status) or 10 s pass.
+# wait_http URL [PID]: wait until URL answers (any HTTP status) or 10 s pass;
+# give up at once if process PID has exited.
 wait_http() {
     for _ in $(seq 100); do
         if curl -s -o /dev/null "$1"; then return 0; fi
+        if [ -n "${2:-}" ] && ! kill -0 "$2" 2>/dev/null; then
+            fail "process $2 exited before $1 answered"
+        fi
         sleep 0.1
     done
     fail "no answer from $1"
@@ -79,7 +108,7 @@ pc_start() {
         >>"$WORK/pullcache.log" 2>&1 &
     PC_PID=$!
     PIDS+=("$PC_PID")
-    wait_http "http://127.0.0.1:$PC_PORT/v2/"
+    wait_http "http://127.0.0.1:$PC_PORT/v2/" "$PC_PID"
 }
 
 # pc_stop: stop the pullcache started by pc_start (graceful, then forced).
@@ -106,14 +135,238 @@ dist_start() {
     mkdir -p "$data"
     cat >"$WORK/dist.yml" <<YML
 version: 0.1
-log: {level: warn}
+log:
+  level: warn
 storage:
-  filesystem: {rootdirectory: $data}
-  delete: {enabled: true}
+  filesystem:
+    rootdirectory: $data
+  delete:
+    enabled: true
 http:
   addr: 127.0.0.1:$DIST_PORT
+  secret: pullcache-e2e
 YML
-    docker-registry serve "$WORK/dist.yml" >>"$WORK/dist.log" 2>&1 &
-    PIDS+=("$!")
-    wait_http "http://127.0.0.1:$DIST_PORT/v2/"
+    # docker-registry reads REGISTRY_* variables as configuration overrides
+    # (REGISTRY_AUTH_FILE, which clients_init sets for skopeo, would be auth.file).
+    # shellcheck disable=SC2046
+    env $(compgen -e | awk '/^REGISTRY_/ { print "-u", $0 }') \
+        docker-registry serve "$WORK/dist.yml" >>"$WORK/dist.log" 2>&1 &
+    DIST_PID=$!
+    PIDS+=("$DIST_PID")
+    wait_http "http://127.0.0.1:$DIST_PORT/v2/" "$DIST_PID"
+}
+
+# dist_stop: stop the docker-registry started by dist_start (graceful, then forced).
+dist_stop() {
+    [ -n "$DIST_PID" ] || return 0
+    kill -TERM "$DIST_PID" 2>/dev/null || true
+    for _ in $(seq 100); do kill -0 "$DIST_PID" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$DIST_PID" 2>/dev/null || true
+    wait "$DIST_PID" 2>/dev/null || true
+    DIST_PID=""
+}
+
+# dist_kill: kill -9 the docker-registry started by dist_start.
+dist_kill() {
+    [ -n "$DIST_PID" ] || return 0
+    kill -KILL "$DIST_PID" 2>/dev/null || true
+    wait "$DIST_PID" 2>/dev/null || true
+    DIST_PID=""
+}
+
+# ---- the registry under test ($REGISTRY) ------------------------------------
+
+# reg_start DATA_DIR [pullcache serve args...]: start the registry under test
+# on $REG, storing in DATA_DIR.
+reg_start() {
+    case $REGISTRY in
+    pullcache) pc_start "$@" ;;
+    distribution) dist_start "$1" ;;
+    esac
+}
+
+# reg_stop: stop the registry under test gracefully.
+reg_stop() {
+    case $REGISTRY in
+    pullcache) pc_stop ;;
+    distribution) dist_stop ;;
+    esac
+}
+
+# reg_kill: SIGKILL the registry under test (crash simulation).
+reg_kill() {
+    case $REGISTRY in
+    pullcache) pc_kill ;;
+    distribution) dist_kill ;;
+    esac
+}
+
+# reg_pid: PID of the running registry under test (empty if none).
+reg_pid() {
+    case $REGISTRY in
+    pullcache) echo "$PC_PID" ;;
+    distribution) echo "$DIST_PID" ;;
+    esac
+}
+
+# ---- clients ------------------------------------------------------------------
+
+# clients_init: configuration for skopeo/podman/curl that lives in $WORK only:
+# no host registries.conf, policy, auth file, containers.conf, storage or
+# proxies; both test registries insecure (plain HTTP); no unqualified-name
+# search, so nothing can resolve to docker.io.
+clients_init() {
+    unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY no_proxy NO_PROXY
+    mkdir -p "$WORK/home/.config" "$WORK/tmp" "$WORK/run" "$WORK/registries.d" \
+        "$WORK/podtmp" "$WORK/podnet"
+    chmod 700 "$WORK/run"
+    echo '{"default":[{"type":"insecureAcceptAnything"}]}' >"$WORK/policy.json"
+    echo '{"auths":{}}' >"$WORK/auth.json"
+    cat >"$WORK/registries.conf" <<CONF
+unqualified-search-registries = []
+short-name-mode = "disabled"
+[[registry]]
+location = "127.0.0.1:$PC_PORT"
+insecure = true
+[[registry]]
+location = "127.0.0.1:$DIST_PORT"
+insecure = true
+CONF
+    cat >"$WORK/storage.conf" <<CONF
+[storage]
+driver = "vfs"
+graphroot = "$WORK/podroot"
+runroot = "$WORK/podrun"
+CONF
+    cat >"$WORK/containers.conf" <<CONF
+[engine]
+events_logger = "none"
+cgroup_manager = "cgroupfs"
+tmp_dir = "$WORK/podtmp"
+image_copy_tmp_dir = "$WORK/tmp"
+[network]
+network_config_dir = "$WORK/podnet"
+CONF
+    export HOME=$WORK/home XDG_CONFIG_HOME=$WORK/home/.config XDG_RUNTIME_DIR=$WORK/run \
+        TMPDIR=$WORK/tmp REGISTRY_AUTH_FILE=$WORK/auth.json \
+        CONTAINERS_REGISTRIES_CONF=$WORK/registries.conf \
+        CONTAINERS_STORAGE_CONF=$WORK/storage.conf CONTAINERS_CONF=$WORK/containers.conf
+}
+
+# sk ARGS...: skopeo with the test's policy and an empty registries.d.
+sk() {
+    skopeo --policy "$WORK/policy.json" --registries.d "$WORK/registries.d" "$@"
+}
+
+# pod ARGS...: podman with its storage (vfs) and state under $WORK.
+pod() {
+    podman --root "$WORK/podroot" --runroot "$WORK/podrun" --storage-driver vfs \
+        --tmpdir "$WORK/podtmp" --events-backend none --cgroup-manager cgroupfs "$@"
+}
+
+# mkimages DIR SEED [BIG_MIB]: build the four test images (tests/tools/mkimage.sh):
+# tags oci-single, oci-index, docker-single, docker-list.
+mkimages() {
+    bash "$PC_SRC/tests/tools/mkimage.sh" ${3:+-b "$3"} "$1" "$2" >/dev/null ||
+        fail "mkimage.sh $1 $2"
+}
+
+# img_src DIR TAG: skopeo source reference of a test image. The Docker-typed
+# images come from the dir: copy (skopeo 1.9's oci: transport cannot see them).
+img_src() {
+    case $2 in
+    docker-*) echo "dir:$1/dir/$2" ;;
+    *) echo "oci:$1:$2" ;;
+    esac
+}
+
+# img_digest DIR TAG / img_mediatype DIR TAG: of the top manifest of a test image.
+img_digest() { jq -er --arg t "$2" '.[$t].digest' "$1/images.json"; }
+img_mediatype() { jq -er --arg t "$2" '.[$t].mediaType' "$1/images.json"; }
+
+# push_image DIR TAG REPO[:TAG]: copy a test image (all platforms, byte-exact)
+# into the registry under test; the client's output goes to $WORK/clients.log.
+push_image() {
+    local src
+    src=$(img_src "$1" "$2")
+    echo "+ skopeo copy --all $src docker://$REG/$3" >>"$WORK/clients.log"
+    sk copy -q --all --preserve-digests --dest-tls-verify=false \
+        "$src" "docker://$REG/$3" >>"$WORK/clients.log" 2>&1 ||
+        fail "skopeo copy --all $src docker://$REG/$3 (see clients.log)"
+}
+
+MANIFEST_ACCEPT="application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.docker.distribution.manifest.v2+json"
+
+# reg_header FILE NAME: value of header NAME in a curl -D dump (last occurrence).
+reg_header() {
+    tr -d '\r' <"$1" | awk -v n="$(tr 'A-Z' 'a-z' <<<"$2")" '
+        { i = index($0, ":") }
+        i > 0 && tolower(substr($0, 1, i - 1)) == n { v = substr($0, i + 1); sub(/^[ \t]*/, "", v) }
+        END { print v }'
+}
+
+# reg_digest REPO REF: the Docker-Content-Digest header of HEAD /v2/REPO/manifests/REF
+# (fails the test unless the answer is 200).
+reg_digest() {
+    local h=$WORK/head.headers code
+    code=$(curl -sS -I -H "Accept: $MANIFEST_ACCEPT" -D "$h" -o /dev/null -w '%{http_code}' \
+        "http://$REG/v2/$1/manifests/$2") || fail "HEAD /v2/$1/manifests/$2: no answer"
+    expect_eq 200 "$code" "HEAD /v2/$1/manifests/$2 status"
+    reg_header "$h" Docker-Content-Digest
+}
+
+# reg_get_manifest REPO REF FILE: GET the manifest into FILE (headers in
+# FILE.headers); print "sha256:<hex of the body>".
+reg_get_manifest() {
+    local code
+    code=$(curl -sS -H "Accept: $MANIFEST_ACCEPT" -D "$3.headers" -o "$3" -w '%{http_code}' \
+        "http://$REG/v2/$1/manifests/$2") || fail "GET /v2/$1/manifests/$2: no answer"
+    expect_eq 200 "$code" "GET /v2/$1/manifests/$2 status"
+    echo "sha256:$(sha256sum "$3" | cut -d' ' -f1)"
+}
+
+# reg_status METHOD PATH [curl args...]: print the HTTP status of one request.
+reg_status() {
+    local m=$1 p=$2
+    shift 2
+    if [ "$m" = HEAD ]; then
+        curl -s -o /dev/null -w '%{http_code}' -I "$@" "http://$REG$p" || true
+    else
+        curl -s -o /dev/null -w '%{http_code}' -X "$m" "$@" "http://$REG$p" || true
+    fi
+}
+
+# url_with_param URL PARAM=VALUE: append a query parameter.
+url_with_param() {
+    case $1 in
+    *\?*) echo "$1&$2" ;;
+    *) echo "$1?$2" ;;
+    esac
+}
+
+# reg_upload_url REPO: start an upload session (POST); print its absolute URL.
+reg_upload_url() {
+    local h=$WORK/upload.headers code loc
+    code=$(curl -sS -X POST -D "$h" -o /dev/null -w '%{http_code}' \
+        "http://$REG/v2/$1/blobs/uploads/") || fail "POST /v2/$1/blobs/uploads/: no answer"
+    expect_eq 202 "$code" "POST /v2/$1/blobs/uploads/ status"
+    loc=$(reg_header "$h" Location)
+    case $loc in
+    http://* | https://*) echo "$loc" ;;
+    /*) echo "http://$REG$loc" ;;
+    *) fail "POST /v2/$1/blobs/uploads/: bad Location '$loc'" ;;
+    esac
+}
+
+# reg_push_blob REPO FILE: monolithic upload (POST, then PUT ?digest= with the
+# whole body); print the digest.
+reg_push_blob() {
+    local dig url code
+    dig=sha256:$(sha256sum "$2" | cut -d' ' -f1)
+    url=$(reg_upload_url "$1")
+    code=$(curl -sS -X PUT -H 'Content-Type: application/octet-stream' --data-binary "@$2" \
+        -o /dev/null -w '%{http_code}' "$(url_with_param "$url" "digest=$dig")") ||
+        fail "PUT blob $dig into $1: no answer"
+    expect_eq 201 "$code" "PUT (monolithic upload of $dig into $1) status"
+    echo "$dig"
 }
