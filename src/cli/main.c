@@ -1,1 +1,92 @@
-int main(int c, char **v){(void)c;(void)v;return 0;}
+/*
+ * main.c - the pullcache binary: dispatches `pullcache VERB ...` through
+ * one table, prints help and the version.
+ */
+#include "cli.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static int run_help(int argc, char **argv);
+static int run_version(int argc, char **argv);
+
+static const pc_verb verbs[] = {
+    {"serve", "run the registry and pull-through cache daemon", pc_cli_serve_usage, pc_cli_serve},
+    {"help", "show help for a verb", "usage: pullcache help [VERB]\n", run_help},
+    {"version", "print the version", "usage: pullcache version\n", run_version},
+};
+
+#define NVERBS (sizeof(verbs) / sizeof(verbs[0]))
+
+void pc_cli_usage(const pc_verb *v)
+{
+    fputs(v->usage, stdout);
+}
+
+static void overview(FILE *out)
+{
+    fprintf(out,
+            "pullcache %s - a private container registry and pull-through cache\n\n"
+            "usage: pullcache VERB [OPTIONS]\n\nverbs:\n",
+            PC_VERSION);
+    for (size_t i = 0; i < NVERBS; i++)
+        fprintf(out, "  %-10s %s\n", verbs[i].name, verbs[i].summary);
+    fprintf(out, "\n`pullcache help VERB` or `pullcache VERB --help` shows a verb's options.\n");
+}
+
+static const pc_verb *find_verb(const char *name)
+{
+    for (size_t i = 0; i < NVERBS; i++)
+        if (strcmp(verbs[i].name, name) == 0)
+            return &verbs[i];
+    return NULL;
+}
+
+static int run_help(int argc, char **argv)
+{
+    if (argc < 2) {
+        overview(stdout);
+        return 0;
+    }
+    const pc_verb *v = find_verb(argv[1]);
+    if (!v) {
+        fprintf(stderr, "pullcache: unknown verb '%s'; `pullcache help` lists them\n", argv[1]);
+        return 2;
+    }
+    pc_cli_usage(v);
+    return 0;
+}
+
+static int run_version(int argc, char **argv)
+{
+    printf("pullcache %s\n", PC_VERSION);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        overview(stderr);
+        return 2;
+    }
+    if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0)
+        return run_version(argc - 1, argv + 1);
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        overview(stdout);
+        return 0;
+    }
+    const pc_verb *v = find_verb(argv[1]);
+    if (!v) {
+        fprintf(stderr, "pullcache: unknown verb '%s'; `pullcache help` lists them\n", argv[1]);
+        return 2;
+    }
+    for (int i = 2; i < argc; i++) {
+        if (strcmp(argv[i], "--") == 0)
+            break;
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            pc_cli_usage(v);
+            return 0;
+        }
+    }
+    return v->run(argc - 1, argv + 1);
+}

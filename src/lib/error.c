@@ -29,17 +29,29 @@ void pc_error_clear(void)
 const char *pc_result_str(int code)
 {
     switch (code) {
-    case PC_OK: return "ok";
-    case PC_ENOTFOUND: return "not found";
-    case PC_EEXISTS: return "already exists";
-    case PC_EDIGEST: return "digest mismatch";
-    case PC_EINVAL: return "invalid input";
-    case PC_ERANGE: return "range not satisfiable";
-    case PC_ETOOBIG: return "too large";
-    case PC_ENOMEM: return "out of memory";
-    case PC_ELIMIT: return "limit reached";
-    case PC_EUPSTREAM: return "upstream failed";
-    case PC_ENOTSUP: return "not supported";
-    default: return "internal error";
+    case PC_OK:
+        return "ok";
+    case PC_ENOTFOUND:
+        return "not found";
+    case PC_EEXISTS:
+        return "already exists";
+    case PC_EDIGEST:
+        return "digest mismatch";
+    case PC_EINVAL:
+        return "invalid input";
+    case PC_ERANGE:
+        return "range not satisfiable";
+    case PC_ETOOBIG:
+        return "too large";
+    case PC_ENOMEM:
+        return "out of memory";
+    case PC_ELIMIT:
+        return "limit reached";
+    case PC_EUPSTREAM:
+        return "upstream failed";
+    case PC_ENOTSUP:
+        return "not supported";
+    default:
+        return "internal error";
     }
 }

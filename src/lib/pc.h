@@ -17,17 +17,17 @@
 
 enum pc_result {
     PC_OK = 0,
-    PC_ERR = -1,       /* internal failure (I/O, database) */
-    PC_ENOTFOUND = -2, /* the thing asked for does not exist */
-    PC_EEXISTS = -3,   /* already exists */
-    PC_EDIGEST = -4,   /* content does not match its digest */
-    PC_EINVAL = -5,    /* malformed input from a client or a file */
-    PC_ERANGE = -6,    /* a range or offset that cannot be satisfied */
-    PC_ETOOBIG = -7,   /* input larger than allowed */
-    PC_ENOMEM = -8,    /* allocation failed */
-    PC_ELIMIT = -9,    /* a limit was reached (rate, size cap) */
+    PC_ERR = -1,        /* internal failure (I/O, database) */
+    PC_ENOTFOUND = -2,  /* the thing asked for does not exist */
+    PC_EEXISTS = -3,    /* already exists */
+    PC_EDIGEST = -4,    /* content does not match its digest */
+    PC_EINVAL = -5,     /* malformed input from a client or a file */
+    PC_ERANGE = -6,     /* a range or offset that cannot be satisfied */
+    PC_ETOOBIG = -7,    /* input larger than allowed */
+    PC_ENOMEM = -8,     /* allocation failed */
+    PC_ELIMIT = -9,     /* a limit was reached (rate, size cap) */
     PC_EUPSTREAM = -10, /* an upstream registry failed */
-    PC_ENOTSUP = -11,  /* the backend cannot do this */
+    PC_ENOTSUP = -11,   /* the backend cannot do this */
 };
 
 /* Set the calling thread's error message (printf-style). Returns nothing. */

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# deps.sh - install what pullcache needs from Debian 12's packages.
+#   bash scripts/deps.sh          build and run dependencies
+#   bash scripts/deps.sh --test   also the real peers and clients the tests drive
+set -euo pipefail
+
+BUILD=(build-essential cmake pkg-config libmicrohttpd-dev libcurl4-openssl-dev libssl-dev
+       libjansson-dev libsqlite3-dev libcyaml-dev libcrypt-dev libpq-dev ca-certificates)
+TEST=(libcmocka-dev curl jq docker-registry skopeo podman containerd umoci wrk nginx-light
+      hyperfine apache2-utils iproute2 util-linux netcat-openbsd python3 uidmap)
+
+pkgs=("${BUILD[@]}")
+if [ "${1:-}" = "--test" ]; then
+    pkgs+=("${TEST[@]}")
+fi
+
+missing=()
+for p in "${pkgs[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+    exit 0
+fi
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO=sudo
+echo "installing: ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+if ! $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}" >/tmp/pullcache-apt.log 2>&1; then
+    $SUDO apt-get update -q >/dev/null
+    $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi

@@ -1,0 +1,22 @@
+/*
+ * cli.h - the verb table of the pullcache binary. Each verb is a function
+ * with its own usage text; main.c dispatches.
+ */
+#ifndef PC_CLI_H
+#define PC_CLI_H
+
+typedef struct {
+    const char *name;
+    const char *summary;
+    const char *usage; /* full --help text */
+    int (*run)(int argc, char **argv);
+} pc_verb;
+
+/* Print a verb's usage to stdout. */
+void pc_cli_usage(const pc_verb *v);
+
+/* Verbs (one file each). */
+int pc_cli_serve(int argc, char **argv);
+extern const char pc_cli_serve_usage[];
+
+#endif

@@ -1,0 +1,174 @@
+/*
+ * serve.c - `pullcache serve`: load the configuration, open storage, run
+ * the HTTP server until SIGINT/SIGTERM.
+ */
+#include "cli.h"
+
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "log.h"
+#include "registry.h"
+#include "server.h"
+
+const char pc_cli_serve_usage[] =
+    "usage: pullcache serve [--config FILE] [--listen ADDR:PORT] [--data DIR]\n"
+    "                       [--log-format text|json] [--timeout SECONDS] [--threads N]\n"
+    "       pullcache serve --check-config --config FILE\n"
+    "\n"
+    "Run the registry: an OCI Distribution v1.1 registry for private images.\n"
+    "Defaults are embedded; a YAML config file overrides them, flags override both.\n"
+    "\n"
+    "  -c, --config FILE      YAML configuration (see docs/CONFIG.md)\n"
+    "  -l, --listen ADDR:PORT address to listen on (default 127.0.0.1:5000)\n"
+    "  -d, --data DIR         data directory: blobs and meta.db (default ./data)\n"
+    "      --log-format FMT   text (default) or json, one line per request\n"
+    "      --timeout SECONDS  close idle connections after this long (default 60)\n"
+    "      --threads N        worker threads (default: number of CPUs)\n"
+    "      --check-config     validate the configuration and exit (0 when valid)\n"
+    "  -h, --help             this help\n";
+
+enum { OPT_LOG_FORMAT = 256, OPT_TIMEOUT, OPT_THREADS, OPT_CHECK };
+
+static int parse_uint(const char *flag, const char *s, unsigned max, unsigned *out)
+{
+    char *end = NULL;
+    unsigned long v = strtoul(s, &end, 10);
+    if (!*s || *end || s[0] == '-' || v > max) {
+        fprintf(stderr, "pullcache serve: %s wants a number up to %u, not '%s'\n", flag, max, s);
+        return -1;
+    }
+    *out = (unsigned)v;
+    return 0;
+}
+
+int pc_cli_serve(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"listen", required_argument, NULL, 'l'},
+        {"data", required_argument, NULL, 'd'},
+        {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
+        {"timeout", required_argument, NULL, OPT_TIMEOUT},
+        {"threads", required_argument, NULL, OPT_THREADS},
+        {"check-config", no_argument, NULL, OPT_CHECK},
+        {NULL, 0, NULL, 0},
+    };
+    const char *config_path = NULL, *listen = NULL, *data = NULL, *log_format = NULL;
+    unsigned timeout = 0, threads = 0;
+    bool have_timeout = false, have_threads = false, check = false;
+    pc_config *cfg = NULL;
+    pc_registry *reg = NULL;
+    pc_server *srv = NULL;
+    int rc = 1, c;
+
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "c:l:d:", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            config_path = optarg;
+            break;
+        case 'l':
+            listen = optarg;
+            break;
+        case 'd':
+            data = optarg;
+            break;
+        case OPT_LOG_FORMAT:
+            log_format = optarg;
+            break;
+        case OPT_TIMEOUT:
+            if (parse_uint("--timeout", optarg, 86400, &timeout))
+                return 2;
+            have_timeout = true;
+            break;
+        case OPT_THREADS:
+            if (parse_uint("--threads", optarg, 256, &threads))
+                return 2;
+            have_threads = true;
+            break;
+        case OPT_CHECK:
+            check = true;
+            break;
+        default:
+            fprintf(stderr, "`pullcache serve --help` lists the options\n");
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "pullcache serve: unexpected argument '%s'\n", argv[optind]);
+        return 2;
+    }
+    if (check && !config_path) {
+        fprintf(stderr, "pullcache serve: --check-config needs --config FILE\n");
+        return 2;
+    }
+
+    if (pc_config_load(&cfg, config_path)) {
+        fprintf(stderr, "pullcache serve: %s\n", pc_error_last());
+        return 1;
+    }
+    if ((listen && pc_config_set_str(&cfg->http->listen, listen)) ||
+        (data && pc_config_set_str(&cfg->storage->data, data)) ||
+        (log_format && pc_config_set_str(&cfg->log->format, log_format))) {
+        fprintf(stderr, "pullcache serve: out of memory\n");
+        goto done;
+    }
+    if (have_timeout)
+        cfg->http->timeout = timeout;
+    if (have_threads)
+        cfg->http->threads = threads;
+    if (pc_config_validate(cfg)) {
+        fprintf(stderr, "pullcache serve: %s%s%s\n", config_path ? config_path : "",
+                config_path ? ": " : "", pc_error_last());
+        goto done;
+    }
+    if (check) {
+        printf("%s: configuration is valid\n", config_path);
+        rc = 0;
+        goto done;
+    }
+    pc_log_setup(cfg->log->format, cfg->log->level);
+
+    /* Signals are taken synchronously by this thread; workers never see them. */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    if (pc_registry_open(&reg, cfg->storage->data)) {
+        fprintf(stderr, "pullcache serve: cannot open storage in %s: %s\n", cfg->storage->data,
+                pc_error_last());
+        goto done;
+    }
+    if (pc_server_start(&srv, cfg, reg)) {
+        fprintf(stderr, "pullcache serve: %s\n", pc_error_last());
+        goto done;
+    }
+    pc_log(PC_LOG_INFO, "pullcache %s serving on %s (data %s)", PC_VERSION, cfg->http->listen,
+           cfg->storage->data);
+    for (;;) {
+        int sig = 0;
+        if (sigwait(&set, &sig) != 0)
+            continue;
+        if (sig == SIGHUP) {
+            pc_log(PC_LOG_INFO, "SIGHUP: nothing to reload yet");
+            continue;
+        }
+        pc_log(PC_LOG_INFO, "signal %d: shutting down", sig);
+        break;
+    }
+    rc = 0;
+done:
+    pc_server_stop(srv);
+    pc_registry_free(reg);
+    pc_config_free(cfg);
+    return rc;
+}

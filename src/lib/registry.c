@@ -1,0 +1,494 @@
+/*
+ * registry.c - repository operations over the blob store and meta store:
+ * the rules of the distribution spec that do not depend on HTTP.
+ */
+#include "registry.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <jansson.h>
+#include <openssl/rand.h>
+
+#define ACTIVE_UPLOADS_MAX 1024
+
+struct pc_registry {
+    pc_blobstore *bs;
+    pc_metastore *ms;
+    pthread_mutex_t lock; /* guards active[] */
+    char active[ACTIVE_UPLOADS_MAX][72];
+};
+
+int pc_registry_new(pc_registry **out, pc_blobstore *bs, pc_metastore *ms)
+{
+    pc_registry *reg = calloc(1, sizeof(*reg));
+    if (!reg)
+        return PC_ENOMEM;
+    reg->bs = bs;
+    reg->ms = ms;
+    pthread_mutex_init(&reg->lock, NULL);
+    *out = reg;
+    return 0;
+}
+
+int pc_registry_open(pc_registry **out, const char *data_dir)
+{
+    pc_blobstore *bs = NULL;
+    pc_metastore *ms = NULL;
+    char path[4096];
+    int rc;
+
+    if (mkdir(data_dir, 0755) != 0 && errno != EEXIST) {
+        pc_error_set("cannot create data directory %s: %s", data_dir, strerror(errno));
+        return PC_ERR;
+    }
+    if ((rc = pc_blobstore_fs_open(&bs, data_dir)))
+        goto done;
+    if ((size_t)snprintf(path, sizeof(path), "%s/meta.db", data_dir) >= sizeof(path)) {
+        pc_error_set("data directory path too long");
+        rc = PC_EINVAL;
+        goto done;
+    }
+    if ((rc = pc_metastore_sqlite_open(&ms, path)))
+        goto done;
+    rc = pc_registry_new(out, bs, ms);
+done:
+    if (rc) {
+        if (ms)
+            ms->free(ms);
+        if (bs)
+            bs->free(bs);
+    }
+    return rc;
+}
+
+void pc_registry_free(pc_registry *reg)
+{
+    if (!reg)
+        return;
+    reg->ms->free(reg->ms);
+    reg->bs->free(reg->bs);
+    pthread_mutex_destroy(&reg->lock);
+    free(reg);
+}
+
+pc_blobstore *pc_registry_blobs(pc_registry *reg)
+{
+    return reg->bs;
+}
+
+pc_metastore *pc_registry_meta(pc_registry *reg)
+{
+    return reg->ms;
+}
+
+/* ---- blobs ---- */
+
+int pc_registry_blob_stat(pc_registry *reg, const char *repo, const pc_digest *d, uint64_t *size)
+{
+    int rc = reg->ms->blob_stat(reg->ms, repo, d, size);
+    if (rc == PC_ENOTFOUND) {
+        /* Manifests are blobs too: a manifest of this repository can be
+         * fetched through the blobs endpoint, as distribution allows. */
+        pc_manifest_rec m;
+        if (reg->ms->manifest_get(reg->ms, repo, d, &m) == 0)
+            rc = 0;
+    }
+    if (rc)
+        return rc;
+    return reg->bs->stat(reg->bs, d, size);
+}
+
+int pc_registry_blob_open(pc_registry *reg, const char *repo, const pc_digest *d,
+                          pc_blob_reader **out)
+{
+    uint64_t size;
+    int rc = pc_registry_blob_stat(reg, repo, d, &size);
+    if (rc)
+        return rc;
+    return reg->bs->open(reg->bs, d, out);
+}
+
+int pc_registry_blob_delete(pc_registry *reg, const char *repo, const pc_digest *d)
+{
+    /* Only the link goes: the bytes stay for every other repository (and
+     * manifests of this one) that holds them; gc frees what nothing holds. */
+    return reg->ms->blob_unlink(reg->ms, repo, d);
+}
+
+int pc_registry_blob_mount(pc_registry *reg, const char *repo, const char *from, const pc_digest *d)
+{
+    uint64_t size = 0;
+    int rc;
+    if (from)
+        rc = reg->ms->blob_stat(reg->ms, from, d, &size);
+    else
+        rc = reg->ms->blob_stat_any(reg->ms, d, &size);
+    if (rc)
+        return rc;
+    if ((rc = reg->bs->stat(reg->bs, d, &size)))
+        return rc;
+    return reg->ms->blob_link(reg->ms, repo, d, size);
+}
+
+/* ---- uploads ---- */
+
+static int new_uuid(char *out)
+{
+    unsigned char b[16];
+    if (RAND_bytes(b, sizeof(b)) != 1) {
+        pc_error_set("no randomness for an upload id");
+        return PC_ERR;
+    }
+    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
+    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
+    static const char hx[] = "0123456789abcdef";
+    char *p = out;
+    for (int i = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10)
+            *p++ = '-';
+        *p++ = hx[b[i] >> 4];
+        *p++ = hx[b[i] & 15];
+    }
+    *p = '\0';
+    return 0;
+}
+
+int pc_registry_upload_start(pc_registry *reg, const char *repo, char *id)
+{
+    pc_blob_writer *w = NULL;
+    int rc = new_uuid(id);
+    if (rc)
+        return rc;
+    if ((rc = reg->bs->upload_open(reg->bs, id, true, &w)))
+        return rc;
+    w->close(w);
+    if ((rc = reg->ms->upload_put(reg->ms, id, repo))) {
+        reg->bs->upload_remove(reg->bs, id);
+        return rc;
+    }
+    return 0;
+}
+
+static int upload_owned(pc_registry *reg, const char *repo, const char *id)
+{
+    char owner[PC_NAME_MAX + 1];
+    if (!pc_upload_id_valid(id)) {
+        pc_error_set("unknown upload");
+        return PC_ENOTFOUND;
+    }
+    int rc = reg->ms->upload_get(reg->ms, id, owner);
+    if (rc)
+        return rc;
+    if (strcmp(owner, repo) != 0) {
+        pc_error_set("upload belongs to another repository");
+        return PC_ENOTFOUND;
+    }
+    return 0;
+}
+
+int pc_registry_upload_stat(pc_registry *reg, const char *repo, const char *id, uint64_t *size)
+{
+    int rc = upload_owned(reg, repo, id);
+    if (rc)
+        return rc;
+    return reg->bs->upload_stat(reg->bs, id, size);
+}
+
+static int active_claim(pc_registry *reg, const char *id)
+{
+    int rc = PC_ELIMIT, free_slot = -1;
+    pthread_mutex_lock(&reg->lock);
+    for (int i = 0; i < ACTIVE_UPLOADS_MAX; i++) {
+        if (reg->active[i][0] == '\0') {
+            if (free_slot < 0)
+                free_slot = i;
+        } else if (strcmp(reg->active[i], id) == 0) {
+            rc = PC_EEXISTS;
+            goto done;
+        }
+    }
+    if (free_slot >= 0) {
+        snprintf(reg->active[free_slot], sizeof(reg->active[0]), "%s", id);
+        rc = 0;
+    }
+done:
+    pthread_mutex_unlock(&reg->lock);
+    if (rc == PC_EEXISTS)
+        pc_error_set("another request is writing to this upload");
+    else if (rc == PC_ELIMIT)
+        pc_error_set("too many uploads in progress");
+    return rc;
+}
+
+static void active_drop(pc_registry *reg, const char *id)
+{
+    pthread_mutex_lock(&reg->lock);
+    for (int i = 0; i < ACTIVE_UPLOADS_MAX; i++)
+        if (strcmp(reg->active[i], id) == 0)
+            reg->active[i][0] = '\0';
+    pthread_mutex_unlock(&reg->lock);
+}
+
+int pc_registry_upload_open(pc_registry *reg, const char *repo, const char *id,
+                            pc_blob_writer **out)
+{
+    int rc = upload_owned(reg, repo, id);
+    if (rc)
+        return rc;
+    if ((rc = active_claim(reg, id)))
+        return rc;
+    if ((rc = reg->bs->upload_open(reg->bs, id, false, out)))
+        active_drop(reg, id);
+    return rc;
+}
+
+void pc_registry_upload_release(pc_registry *reg, const char *id, pc_blob_writer *w)
+{
+    if (w)
+        w->close(w);
+    active_drop(reg, id);
+}
+
+int pc_registry_upload_finish(pc_registry *reg, const char *repo, const char *id,
+                              const pc_digest *d, uint64_t *size)
+{
+    int rc = upload_owned(reg, repo, id);
+    if (rc)
+        return rc;
+    if ((rc = reg->bs->upload_commit(reg->bs, id, d))) {
+        if (rc == PC_EDIGEST)
+            reg->ms->upload_delete(reg->ms, id);
+        return rc;
+    }
+    reg->ms->upload_delete(reg->ms, id);
+    if ((rc = reg->bs->stat(reg->bs, d, size)))
+        return rc;
+    return reg->ms->blob_link(reg->ms, repo, d, *size);
+}
+
+int pc_registry_upload_cancel(pc_registry *reg, const char *repo, const char *id)
+{
+    int rc = upload_owned(reg, repo, id);
+    if (rc)
+        return rc;
+    reg->bs->upload_remove(reg->bs, id);
+    return reg->ms->upload_delete(reg->ms, id);
+}
+
+/* ---- manifests ---- */
+
+static int check_refs(pc_registry *reg, const char *repo, const pc_manifest_info *info)
+{
+    for (size_t i = 0; i < info->nrefs; i++) {
+        const pc_manifest_ref *r = &info->refs[i];
+        uint64_t size;
+        int rc;
+        if (r->is_manifest) {
+            pc_manifest_rec m;
+            rc = reg->ms->manifest_get(reg->ms, repo, &r->digest, &m);
+        } else {
+            rc = reg->ms->blob_stat(reg->ms, repo, &r->digest, &size);
+        }
+        if (rc == PC_ENOTFOUND) {
+            pc_error_set("%s %s is not in repository %s", r->is_manifest ? "manifest" : "blob",
+                         r->digest.str, repo);
+            return PC_ENOTFOUND;
+        }
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+int pc_registry_manifest_put(pc_registry *reg, const char *repo, const char *reference,
+                             const char *content_type, const void *buf, size_t len,
+                             pc_manifest_put_result *out)
+{
+    pc_manifest_info info;
+    pc_manifest_rec rec;
+    pc_digest want;
+    bool by_digest = strchr(reference, ':') != NULL;
+    int rc;
+
+    memset(&info, 0, sizeof(info));
+    memset(out, 0, sizeof(*out));
+    if (len > PC_MANIFEST_MAX) {
+        pc_error_set("manifest larger than %d bytes", PC_MANIFEST_MAX);
+        return PC_ETOOBIG;
+    }
+    if (by_digest) {
+        if ((rc = pc_digest_parse(&want, reference)))
+            return rc == PC_ENOTSUP ? PC_EINVAL : rc;
+        rc = pc_digest_buffer(&out->digest, want.alg, buf, len);
+    } else {
+        rc = pc_digest_buffer(&out->digest, PC_DIGEST_SHA256, buf, len);
+    }
+    if (rc)
+        return rc;
+    if (by_digest && !pc_digest_equal(&want, &out->digest)) {
+        pc_error_set("manifest content has digest %s, not %s", out->digest.str, want.str);
+        return PC_EDIGEST;
+    }
+    if ((rc = pc_manifest_parse(&info, buf, len, content_type)))
+        goto done;
+    if ((rc = check_refs(reg, repo, &info)))
+        goto done;
+    if ((rc = reg->bs->put(reg->bs, &out->digest, buf, len)))
+        goto done;
+
+    memset(&rec, 0, sizeof(rec));
+    snprintf(rec.repo, sizeof(rec.repo), "%s", repo);
+    rec.digest = out->digest;
+    snprintf(rec.media_type, sizeof(rec.media_type), "%s", info.media_type);
+    rec.size = len;
+    snprintf(rec.artifact_type, sizeof(rec.artifact_type), "%s", info.artifact_type);
+    rec.has_subject = info.has_subject;
+    if (info.has_subject)
+        rec.subject = info.subject;
+    rc = reg->ms->manifest_put(reg->ms, &rec, info.refs, info.nrefs, by_digest ? NULL : reference);
+    out->has_subject = info.has_subject;
+    if (info.has_subject)
+        out->subject = info.subject;
+done:
+    pc_manifest_info_clear(&info);
+    return rc;
+}
+
+int pc_registry_manifest_resolve(pc_registry *reg, const char *repo, const char *reference,
+                                 pc_manifest_rec *out)
+{
+    pc_digest d;
+    int rc;
+    if (strchr(reference, ':')) {
+        if ((rc = pc_digest_parse(&d, reference)))
+            return rc == PC_ENOTSUP ? PC_EINVAL : rc;
+    } else if ((rc = reg->ms->tag_get(reg->ms, repo, reference, &d))) {
+        return rc;
+    }
+    return reg->ms->manifest_get(reg->ms, repo, &d, out);
+}
+
+int pc_registry_manifest_delete(pc_registry *reg, const char *repo, const char *reference)
+{
+    pc_digest d;
+    int rc;
+    if (!strchr(reference, ':'))
+        return reg->ms->tag_delete(reg->ms, repo, reference);
+    if ((rc = pc_digest_parse(&d, reference)))
+        return rc == PC_ENOTSUP ? PC_EINVAL : rc;
+    return reg->ms->manifest_delete(reg->ms, repo, &d);
+}
+
+/* ---- listings ---- */
+
+struct list_ctx {
+    json_t *arr;
+    long want; /* entries to emit; the one past it only sets more */
+    bool more;
+    char *last_out;
+    size_t last_size;
+};
+
+static int list_add(const char *s, void *vctx)
+{
+    struct list_ctx *c = vctx;
+    if (c->want >= 0 && (long)json_array_size(c->arr) >= c->want) {
+        c->more = true;
+        return 1;
+    }
+    if (json_array_append_new(c->arr, json_string(s)))
+        return PC_ENOMEM;
+    if (c->last_out)
+        snprintf(c->last_out, c->last_size, "%s", s);
+    return 0;
+}
+
+static int dump(json_t *doc, char **json)
+{
+    *json = json_dumps(doc, JSON_COMPACT);
+    json_decref(doc);
+    return *json ? 0 : PC_ENOMEM;
+}
+
+int pc_registry_tags_json(pc_registry *reg, const char *repo, const char *last, long n, char **json,
+                          bool *more, char *last_out, size_t last_size)
+{
+    struct list_ctx c = {json_array(), n, false, last_out, last_size};
+    int rc;
+    if (!c.arr)
+        return PC_ENOMEM;
+    if ((rc = reg->ms->repo_exists(reg->ms, repo))) {
+        json_decref(c.arr);
+        return rc;
+    }
+    if (n != 0) {
+        rc = reg->ms->tag_list(reg->ms, repo, last, n < 0 ? -1 : n + 1, list_add, &c);
+        if (rc < 0 || (rc > 1)) {
+            json_decref(c.arr);
+            return rc < 0 ? rc : PC_ERR;
+        }
+    }
+    *more = c.more;
+    return dump(json_pack("{s:s, s:o}", "name", repo, "tags", c.arr), json);
+}
+
+int pc_registry_catalog_json(pc_registry *reg, const char *last, long n, char **json, bool *more,
+                             char *last_out, size_t last_size)
+{
+    struct list_ctx c = {json_array(), n, false, last_out, last_size};
+    int rc = 0;
+    if (!c.arr)
+        return PC_ENOMEM;
+    if (n != 0) {
+        rc = reg->ms->catalog(reg->ms, last, n < 0 ? -1 : n + 1, list_add, &c);
+        if (rc < 0) {
+            json_decref(c.arr);
+            return rc;
+        }
+    }
+    *more = c.more;
+    return dump(json_pack("{s:o}", "repositories", c.arr), json);
+}
+
+struct referrers_ctx {
+    pc_registry *reg;
+    json_t *arr;
+    const char *artifact_type;
+};
+
+static int referrer_add(const pc_manifest_rec *m, void *vctx)
+{
+    struct referrers_ctx *c = vctx;
+    void *buf = NULL;
+    size_t len = 0;
+    if (c->artifact_type && strcmp(c->artifact_type, m->artifact_type) != 0)
+        return 0;
+    if (c->reg->bs->get(c->reg->bs, &m->digest, PC_MANIFEST_MAX, &buf, &len))
+        return 0; /* bytes gone (gc race): leave it out rather than fail */
+    json_t *desc = pc_manifest_descriptor(m, buf, len);
+    free(buf);
+    if (!desc || json_array_append_new(c->arr, desc))
+        return PC_ENOMEM;
+    return 0;
+}
+
+int pc_registry_referrers_json(pc_registry *reg, const char *repo, const pc_digest *subject,
+                               const char *artifact_type, char **json)
+{
+    struct referrers_ctx c = {reg, json_array(), artifact_type};
+    if (!c.arr)
+        return PC_ENOMEM;
+    int rc = reg->ms->referrers(reg->ms, repo, subject, referrer_add, &c);
+    if (rc < 0) {
+        json_decref(c.arr);
+        return rc;
+    }
+    return dump(json_pack("{s:i, s:s, s:o}", "schemaVersion", 2, "mediaType", PC_MT_OCI_INDEX,
+                          "manifests", c.arr),
+                json);
+}

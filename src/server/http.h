@@ -1,0 +1,130 @@
+/*
+ * http.h - what the server's modules share: the per-request state, the
+ * route table entry, and response helpers. Internal to src/server.
+ */
+#ifndef PC_HTTP_H
+#define PC_HTTP_H
+
+#include <time.h>
+
+#include <microhttpd.h>
+
+#include "pc.h"
+#include "config.h"
+#include "ref.h"
+#include "registry.h"
+
+typedef enum {
+    PC_ROUTE_NONE = 0,
+    PC_ROUTE_BASE,         /* /v2/ */
+    PC_ROUTE_CATALOG,      /* /v2/_catalog */
+    PC_ROUTE_TAGS,         /* /v2/<name>/tags/list */
+    PC_ROUTE_MANIFEST,     /* /v2/<name>/manifests/<ref> */
+    PC_ROUTE_BLOB,         /* /v2/<name>/blobs/<digest> */
+    PC_ROUTE_UPLOAD_START, /* /v2/<name>/blobs/uploads/ */
+    PC_ROUTE_UPLOAD,       /* /v2/<name>/blobs/uploads/<id> */
+    PC_ROUTE_REFERRERS,    /* /v2/<name>/referrers/<digest> */
+} pc_route_kind;
+
+typedef enum { PC_BODY_NONE = 0, PC_BODY_BUFFER, PC_BODY_UPLOAD, PC_BODY_DISCARD } pc_body_mode;
+
+struct pc_server {
+    struct MHD_Daemon *mhd;
+    const pc_config *cfg;
+    pc_registry *reg;
+    unsigned port;
+};
+
+typedef struct pc_req pc_req;
+
+/* A handler: begin runs when the headers are in (it may answer at once or
+ * choose how to take the body); finish runs when the whole body is in. */
+typedef struct {
+    pc_route_kind kind;
+    const char *method;
+    int (*begin)(pc_req *req);
+    int (*finish)(pc_req *req);
+} pc_handler;
+
+struct pc_req {
+    struct pc_server *srv;
+    struct MHD_Connection *conn;
+    const char *method;
+    char path[2048]; /* as received (decoded by MHD), for the log */
+    struct timespec t0;
+
+    pc_route_kind kind;
+    char name[PC_NAME_MAX + 1];
+    char ref[256]; /* tag, digest or upload id */
+    const pc_handler *handler;
+
+    /* body */
+    pc_body_mode body;
+    char *buf;
+    size_t len, cap, max;
+    bool too_big;
+    pc_blob_writer *writer;
+    char upload_id[72];
+    bool upload_owned; /* session created by this request: cancel on abort */
+    bool upload_claimed;
+    int write_rc;
+    uint64_t body_bytes;
+    bool has_range;
+    uint64_t range_start, range_end;
+
+    /* response */
+    bool answered;
+    unsigned status;
+    uint64_t resp_bytes;
+};
+
+/* Look up a request header (NULL when absent). */
+const char *pc_req_header(pc_req *req, const char *name);
+/* Look up a query argument (NULL when absent). */
+const char *pc_req_arg(pc_req *req, const char *name);
+
+/* Queue resp with status; takes the response (destroys its reference).
+ * Returns MHD_YES/MHD_NO as an int for the access handler. */
+int pc_req_queue(pc_req *req, unsigned status, struct MHD_Response *resp);
+
+/* Answer with a registry error document {"errors":[{code,message,detail}]}. */
+int pc_req_error(pc_req *req, unsigned status, const char *code, const char *message);
+
+/* Same, with extra headers as name/value pairs, NULL-terminated. */
+int pc_req_error_hdr(pc_req *req, unsigned status, const char *code, const char *message, ...);
+
+/* Answer a PC_E* result from storage or the registry: maps it to the
+ * status and registry code that fit the route (the single place codes
+ * become HTTP). */
+int pc_req_fail(pc_req *req, int rc);
+
+/* Answer with bytes (copied) and a content type; headers may add more as
+ * name/value pairs, NULL-terminated. */
+int pc_req_send(pc_req *req, unsigned status, const char *content_type, const void *body,
+                size_t len, ...);
+
+/* Route table and parsing (routes.c). */
+int pc_route_parse(pc_req *req, const char *url);
+const pc_handler *pc_route_find(pc_route_kind kind, const char *method, bool *other_methods);
+
+/* Handlers (h_*.c). */
+int pc_h_base(pc_req *req);
+int pc_h_catalog(pc_req *req);
+int pc_h_tags(pc_req *req);
+int pc_h_referrers(pc_req *req);
+int pc_h_blob_get(pc_req *req);
+int pc_h_blob_delete(pc_req *req);
+int pc_h_upload_start_begin(pc_req *req);
+int pc_h_upload_start_finish(pc_req *req);
+int pc_h_upload_patch_begin(pc_req *req);
+int pc_h_upload_patch_finish(pc_req *req);
+int pc_h_upload_put_begin(pc_req *req);
+int pc_h_upload_put_finish(pc_req *req);
+int pc_h_upload_get(pc_req *req);
+int pc_h_upload_delete(pc_req *req);
+int pc_h_manifest_get(pc_req *req);
+int pc_h_manifest_put_begin(pc_req *req);
+int pc_h_manifest_put_finish(pc_req *req);
+int pc_h_manifest_delete(pc_req *req);
+
+#endif

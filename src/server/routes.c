@@ -1,0 +1,158 @@
+/*
+ * routes.c - the URL grammar of the distribution API and the table that
+ * maps a route and method to its handler.
+ *
+ * Names may contain "blobs" or "manifests" as components, so a path is
+ * read from its end: the last one or two components say the kind, what is
+ * left before them is the name.
+ */
+#include "http.h"
+
+#include <string.h>
+
+static const pc_handler handlers[] = {
+    {PC_ROUTE_BASE, "GET", pc_h_base, NULL},
+    {PC_ROUTE_BASE, "HEAD", pc_h_base, NULL},
+    {PC_ROUTE_CATALOG, "GET", pc_h_catalog, NULL},
+    {PC_ROUTE_TAGS, "GET", pc_h_tags, NULL},
+    {PC_ROUTE_REFERRERS, "GET", pc_h_referrers, NULL},
+    {PC_ROUTE_BLOB, "GET", pc_h_blob_get, NULL},
+    {PC_ROUTE_BLOB, "HEAD", pc_h_blob_get, NULL},
+    {PC_ROUTE_BLOB, "DELETE", pc_h_blob_delete, NULL},
+    {PC_ROUTE_UPLOAD_START, "POST", pc_h_upload_start_begin, pc_h_upload_start_finish},
+    {PC_ROUTE_UPLOAD, "PATCH", pc_h_upload_patch_begin, pc_h_upload_patch_finish},
+    {PC_ROUTE_UPLOAD, "PUT", pc_h_upload_put_begin, pc_h_upload_put_finish},
+    {PC_ROUTE_UPLOAD, "GET", pc_h_upload_get, NULL},
+    {PC_ROUTE_UPLOAD, "DELETE", pc_h_upload_delete, NULL},
+    {PC_ROUTE_MANIFEST, "GET", pc_h_manifest_get, NULL},
+    {PC_ROUTE_MANIFEST, "HEAD", pc_h_manifest_get, NULL},
+    {PC_ROUTE_MANIFEST, "PUT", pc_h_manifest_put_begin, pc_h_manifest_put_finish},
+    {PC_ROUTE_MANIFEST, "DELETE", pc_h_manifest_delete, NULL},
+};
+
+const pc_handler *pc_route_find(pc_route_kind kind, const char *method, bool *other_methods)
+{
+    *other_methods = false;
+    for (size_t i = 0; i < sizeof(handlers) / sizeof(handlers[0]); i++) {
+        if (handlers[i].kind != kind)
+            continue;
+        if (strcmp(handlers[i].method, method) == 0)
+            return &handlers[i];
+        *other_methods = true;
+    }
+    return NULL;
+}
+
+/* Does the path end with "/<a>/<b>" (b may be empty)? Sets *name_end to
+ * where the name stops and *last to b. */
+static bool tail2(const char *p, size_t n, const char *a, const char **last, size_t *name_len)
+{
+    /* find last '/' */
+    const char *end = p + n;
+    const char *s1 = NULL;
+    for (const char *q = end; q > p; q--)
+        if (q[-1] == '/') {
+            s1 = q - 1;
+            break;
+        }
+    if (!s1)
+        return false;
+    const char *s0 = NULL;
+    for (const char *q = s1; q > p; q--)
+        if (q[-1] == '/') {
+            s0 = q - 1;
+            break;
+        }
+    if (!s0)
+        return false;
+    size_t alen = (size_t)(s1 - s0 - 1);
+    if (alen != strlen(a) || memcmp(s0 + 1, a, alen) != 0)
+        return false;
+    *last = s1 + 1;
+    *name_len = (size_t)(s0 - p);
+    return true;
+}
+
+static int set_name(pc_req *req, const char *p, size_t n)
+{
+    if (n == 0 || n > PC_NAME_MAX)
+        return PC_EINVAL;
+    memcpy(req->name, p, n);
+    req->name[n] = '\0';
+    return 0;
+}
+
+static int set_ref(pc_req *req, const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n >= sizeof(req->ref))
+        return PC_EINVAL;
+    memcpy(req->ref, s, n + 1);
+    return 0;
+}
+
+/* Parse url into req->kind, req->name, req->ref. Returns 0 when the URL is
+ * one of the API's; PC_ENOTFOUND when it is not an API path at all;
+ * PC_EINVAL when it has an API shape but a name that cannot be stored
+ * (too long, empty) - the caller answers NAME_INVALID. Name and reference
+ * syntax are checked by the handlers. */
+int pc_route_parse(pc_req *req, const char *url)
+{
+    const char *last;
+    size_t nl;
+
+    req->kind = PC_ROUTE_NONE;
+    if (strcmp(url, "/v2/") == 0 || strcmp(url, "/v2") == 0) {
+        req->kind = PC_ROUTE_BASE;
+        return 0;
+    }
+    if (strncmp(url, "/v2/", 4) != 0)
+        return PC_ENOTFOUND;
+    if (strcmp(url, "/v2/_catalog") == 0) {
+        req->kind = PC_ROUTE_CATALOG;
+        return 0;
+    }
+    const char *p = url + 4;
+    size_t n = strlen(p);
+
+    if (tail2(p, n, "tags", &last, &nl) && strcmp(last, "list") == 0) {
+        req->kind = PC_ROUTE_TAGS;
+        return set_name(req, p, nl);
+    }
+    if (tail2(p, n, "manifests", &last, &nl)) {
+        req->kind = PC_ROUTE_MANIFEST;
+        if (set_name(req, p, nl))
+            return PC_EINVAL;
+        return set_ref(req, last);
+    }
+    if (tail2(p, n, "referrers", &last, &nl)) {
+        req->kind = PC_ROUTE_REFERRERS;
+        if (set_name(req, p, nl))
+            return PC_EINVAL;
+        return set_ref(req, last);
+    }
+    if (tail2(p, n, "uploads", &last, &nl)) {
+        /* <name>/blobs/uploads/<id-or-empty> */
+        if (nl >= 6 && memcmp(p + nl - 6, "/blobs", 6) == 0) {
+            if (set_name(req, p, nl - 6))
+                return PC_EINVAL;
+            if (*last == '\0') {
+                req->kind = PC_ROUTE_UPLOAD_START;
+                return 0;
+            }
+            req->kind = PC_ROUTE_UPLOAD;
+            return set_ref(req, last);
+        }
+    }
+    if (tail2(p, n, "blobs", &last, &nl)) {
+        if (strcmp(last, "uploads") == 0) {
+            req->kind = PC_ROUTE_UPLOAD_START;
+            return set_name(req, p, nl);
+        }
+        req->kind = PC_ROUTE_BLOB;
+        if (set_name(req, p, nl))
+            return PC_EINVAL;
+        return set_ref(req, last);
+    }
+    return PC_ENOTFOUND;
+}

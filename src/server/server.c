@@ -1,0 +1,398 @@
+/*
+ * server.c - the libmicrohttpd daemon: thread pool, the request lifecycle
+ * (route, begin, body, finish), the request log line, and the response
+ * helpers shared by the handlers.
+ */
+#include "server.h"
+#include "http.h"
+#include "log.h"
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+const char *pc_req_header(pc_req *req, const char *name)
+{
+    return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
+const char *pc_req_arg(pc_req *req, const char *name)
+{
+    return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+int pc_req_queue(pc_req *req, unsigned status, struct MHD_Response *resp)
+{
+    if (!resp)
+        return MHD_NO;
+    MHD_add_response_header(resp, "Docker-Distribution-API-Version", "registry/2.0");
+    enum MHD_Result r = MHD_queue_response(req->conn, status, resp);
+    MHD_destroy_response(resp);
+    req->answered = true;
+    req->status = status;
+    return r;
+}
+
+static void add_headers(struct MHD_Response *resp, va_list ap)
+{
+    for (;;) {
+        const char *k = va_arg(ap, const char *);
+        if (!k)
+            break;
+        const char *v = va_arg(ap, const char *);
+        if (v)
+            MHD_add_response_header(resp, k, v);
+    }
+}
+
+static int error_v(pc_req *req, unsigned status, const char *code, const char *message, va_list ap)
+{
+    json_t *doc = json_pack("{s:[{s:s, s:s, s:n}]}", "errors", "code", code, "message",
+                            message ? message : "", "detail");
+    char *body = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+    json_decref(doc);
+    if (!body)
+        return MHD_NO;
+    size_t len = strlen(body);
+    struct MHD_Response *resp = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+    if (!resp) {
+        free(body);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, "Content-Type", "application/json; charset=utf-8");
+    add_headers(resp, ap);
+    req->resp_bytes = len;
+    return pc_req_queue(req, status, resp);
+}
+
+int pc_req_error_hdr(pc_req *req, unsigned status, const char *code, const char *message, ...)
+{
+    va_list ap;
+    va_start(ap, message);
+    int r = error_v(req, status, code, message, ap);
+    va_end(ap);
+    return r;
+}
+
+static int error_plain(pc_req *req, unsigned status, const char *code, const char *message, ...)
+{
+    va_list ap;
+    va_start(ap, message);
+    int r = error_v(req, status, code, message, ap);
+    va_end(ap);
+    return r;
+}
+
+int pc_req_error(pc_req *req, unsigned status, const char *code, const char *message)
+{
+    return error_plain(req, status, code, message, NULL);
+}
+
+int pc_req_send(pc_req *req, unsigned status, const char *content_type, const void *body,
+                size_t len, ...)
+{
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+    if (!resp)
+        return MHD_NO;
+    if (content_type)
+        MHD_add_response_header(resp, "Content-Type", content_type);
+    va_list ap;
+    va_start(ap, len);
+    add_headers(resp, ap);
+    va_end(ap);
+    req->resp_bytes = len;
+    return pc_req_queue(req, status, resp);
+}
+
+/* The one place result codes become HTTP statuses and registry codes. */
+int pc_req_fail(pc_req *req, int rc)
+{
+    const char *msg = pc_error_last();
+    bool manifest = req->kind == PC_ROUTE_MANIFEST;
+    bool upload = req->kind == PC_ROUTE_UPLOAD || req->kind == PC_ROUTE_UPLOAD_START;
+    switch (rc) {
+    case PC_ENOTFOUND:
+        if (manifest)
+            return pc_req_error(req, 404, "MANIFEST_UNKNOWN", msg[0] ? msg : "manifest unknown");
+        if (upload)
+            return pc_req_error(req, 404, "BLOB_UPLOAD_UNKNOWN", "upload unknown");
+        if (req->kind == PC_ROUTE_TAGS)
+            return pc_req_error(req, 404, "NAME_UNKNOWN", "repository name not known");
+        return pc_req_error(req, 404, "BLOB_UNKNOWN", "blob unknown to registry");
+    case PC_EDIGEST:
+        return pc_req_error(req, 400, "DIGEST_INVALID", msg[0] ? msg : "digest mismatch");
+    case PC_EINVAL:
+        if (manifest)
+            return pc_req_error(req, 400, "MANIFEST_INVALID", msg);
+        if (upload)
+            return pc_req_error(req, 400, "BLOB_UPLOAD_INVALID", msg);
+        return pc_req_error(req, 400, "DIGEST_INVALID", msg);
+    case PC_ENOTSUP:
+        return pc_req_error(req, 400, "DIGEST_INVALID", msg);
+    case PC_ERANGE:
+        return pc_req_error(req, 416, "BLOB_UPLOAD_INVALID", msg[0] ? msg : "invalid range");
+    case PC_ETOOBIG:
+        return pc_req_error(req, 413, manifest ? "MANIFEST_INVALID" : "SIZE_INVALID", msg);
+    case PC_EEXISTS:
+        return pc_req_error(req, 409, "BLOB_UPLOAD_INVALID", msg);
+    case PC_ELIMIT:
+        return pc_req_error(req, 429, "TOOMANYREQUESTS", msg);
+    case PC_ENOMEM:
+        return pc_req_error(req, 503, "UNAVAILABLE", "out of memory");
+    default:
+        pc_log(PC_LOG_ERROR, "%s %s: %s", req->method, req->path, msg);
+        return pc_req_error(req, 500, "UNKNOWN", "internal error; see the server log");
+    }
+}
+
+static bool name_ok(pc_req *req)
+{
+    switch (req->kind) {
+    case PC_ROUTE_NONE:
+    case PC_ROUTE_BASE:
+    case PC_ROUTE_CATALOG:
+        return true;
+    default:
+        return pc_ref_name_valid(req->name);
+    }
+}
+
+static pc_req *req_new(pc_server *srv, struct MHD_Connection *conn, const char *url,
+                       const char *method)
+{
+    pc_req *req = calloc(1, sizeof(*req));
+    if (!req)
+        return NULL;
+    req->srv = srv;
+    req->conn = conn;
+    req->method = method;
+    clock_gettime(CLOCK_MONOTONIC, &req->t0);
+    snprintf(req->path, sizeof(req->path), "%s", url);
+    return req;
+}
+
+static enum MHD_Result first_call(pc_req *req, const char *url)
+{
+    int rc = pc_route_parse(req, url);
+    if (rc == PC_ENOTFOUND || req->kind == PC_ROUTE_NONE)
+        return pc_req_error(req, 404, "NOT_FOUND", "no such API endpoint");
+    if (rc == PC_EINVAL || !name_ok(req))
+        return pc_req_error(req, 400, "NAME_INVALID", "invalid repository name");
+    bool others = false;
+    req->handler = pc_route_find(req->kind, req->method, &others);
+    if (!req->handler)
+        return pc_req_error(req, 405, "UNSUPPORTED", "method not allowed for this endpoint");
+    return req->handler->begin(req);
+}
+
+static void body_take(pc_req *req, const char *data, size_t size)
+{
+    req->body_bytes += size;
+    switch (req->body) {
+    case PC_BODY_BUFFER:
+        if (req->too_big || req->len + size > req->max) {
+            req->too_big = true;
+            return;
+        }
+        if (req->len + size > req->cap) {
+            size_t cap = req->cap ? req->cap : 16384;
+            while (cap < req->len + size)
+                cap *= 2;
+            if (cap > req->max)
+                cap = req->max;
+            char *nb = realloc(req->buf, cap);
+            if (!nb) {
+                req->write_rc = PC_ENOMEM;
+                return;
+            }
+            req->buf = nb;
+            req->cap = cap;
+        }
+        memcpy(req->buf + req->len, data, size);
+        req->len += size;
+        return;
+    case PC_BODY_UPLOAD:
+        if (req->write_rc == 0 && req->writer)
+            req->write_rc = req->writer->write(req->writer, data, size);
+        return;
+    default:
+        return;
+    }
+}
+
+static bool method_has_body(const char *method)
+{
+    return strcmp(method, "POST") == 0 || strcmp(method, "PUT") == 0 ||
+           strcmp(method, "PATCH") == 0;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
+{
+    pc_server *srv = cls;
+    pc_req *req = *con_cls;
+    if (!req) {
+        req = req_new(srv, conn, url, method);
+        if (!req)
+            return MHD_NO;
+        *con_cls = req;
+        /* Methods with a body start now, so errors come before the body and
+         * uploads stream. The others answer on the next call: a response
+         * queued on the first call makes libmicrohttpd close the connection,
+         * and keep-alive matters for manifest and blob GETs. */
+        if (method_has_body(method))
+            return first_call(req, url);
+        return MHD_YES;
+    }
+    if (!req->handler && !req->answered) {
+        if (*upload_data_size) { /* a body where none belongs: ignore it */
+            *upload_data_size = 0;
+            return MHD_YES;
+        }
+        enum MHD_Result r = first_call(req, url);
+        if (req->answered || r != MHD_YES)
+            return r;
+    }
+    if (req->answered) {
+        /* Answered early (an error before the body): drop the body. */
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (*upload_data_size) {
+        body_take(req, upload_data, *upload_data_size);
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (req->handler && req->handler->finish)
+        return req->handler->finish(req);
+    return pc_req_error(req, 500, "UNKNOWN", "request not answered");
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    pc_server *srv = cls;
+    pc_req *req = *con_cls;
+    if (!req)
+        return;
+    *con_cls = NULL;
+    if (req->upload_claimed)
+        pc_registry_upload_release(srv->reg, req->upload_id, req->writer);
+    else if (req->writer)
+        req->writer->close(req->writer);
+    req->writer = NULL;
+    if (req->upload_owned && req->upload_id[0]) /* a monolithic upload that never finished */
+        pc_registry_upload_cancel(srv->reg, req->name, req->upload_id);
+
+    char client[INET6_ADDRSTRLEN + 8] = "-";
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (ci && ci->client_addr) {
+        const struct sockaddr *sa = ci->client_addr;
+        socklen_t sl =
+            sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+        getnameinfo(sa, sl, client, sizeof(client), NULL, 0, NI_NUMERICHOST);
+    }
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double ms =
+        (double)(t1.tv_sec - req->t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - req->t0.tv_nsec) / 1e6;
+    unsigned status = req->status;
+    if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && toe != MHD_REQUEST_TERMINATED_CLIENT_ABORT)
+        status = status ? status : 499;
+    if (toe == MHD_REQUEST_TERMINATED_CLIENT_ABORT && !req->answered)
+        status = 499;
+    pc_log_request(
+        client, req->method, req->path, status,
+        req->answered && toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? req->resp_bytes : 0, ms);
+    free(req->buf);
+    free(req);
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char msg[512];
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    size_t n = strlen(msg);
+    while (n && msg[n - 1] == '\n')
+        msg[--n] = '\0';
+    pc_log(PC_LOG_DEBUG, "http: %s", msg);
+}
+
+int pc_server_start(pc_server **out, const pc_config *cfg, pc_registry *reg)
+{
+    char host[256];
+    unsigned port;
+    struct addrinfo hints = {0}, *ai = NULL;
+    int rc = pc_config_parse_listen(cfg->http->listen, host, sizeof(host), &port);
+    if (rc)
+        return rc;
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICSERV | AI_PASSIVE;
+    char portstr[8];
+    snprintf(portstr, sizeof(portstr), "%u", port);
+    int gai = getaddrinfo(host, portstr, &hints, &ai);
+    if (gai != 0) {
+        pc_error_set("cannot resolve listen address %s: %s", host, gai_strerror(gai));
+        return PC_EINVAL;
+    }
+
+    pc_server *srv = calloc(1, sizeof(*srv));
+    if (!srv) {
+        freeaddrinfo(ai);
+        return PC_ENOMEM;
+    }
+    srv->cfg = cfg;
+    srv->reg = reg;
+
+    unsigned threads = cfg->http->threads;
+    if (threads == 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        threads = n > 0 ? (unsigned)n : 2;
+    }
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
+                     MHD_USE_TURBO | MHD_ALLOW_SUSPEND_RESUME;
+    if (ai->ai_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    srv->mhd =
+        MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR,
+                         ai->ai_addr, MHD_OPTION_THREAD_POOL_SIZE, threads,
+                         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)cfg->http->timeout,
+                         MHD_OPTION_CONNECTION_LIMIT, (unsigned int)cfg->http->max_connections,
+                         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(256 * 1024),
+                         MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_EXTERNAL_LOGGER,
+                         mhd_log, srv, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024, MHD_OPTION_END);
+    freeaddrinfo(ai);
+    if (!srv->mhd) {
+        pc_error_set("cannot listen on %s (address in use or not available?)", cfg->http->listen);
+        free(srv);
+        return PC_ERR;
+    }
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(srv->mhd, MHD_DAEMON_INFO_BIND_PORT);
+    srv->port = di ? di->port : port;
+    *out = srv;
+    return 0;
+}
+
+unsigned pc_server_port(const pc_server *srv)
+{
+    return srv->port;
+}
+
+void pc_server_stop(pc_server *srv)
+{
+    if (!srv)
+        return;
+    MHD_stop_daemon(srv->mhd);
+    free(srv);
+}

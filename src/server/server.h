@@ -1,0 +1,25 @@
+/*
+ * server.h - the HTTP edge of `pullcache serve`: libmicrohttpd daemon,
+ * request lifecycle, request log. Front ends only start and stop it.
+ */
+#ifndef PC_SERVER_H
+#define PC_SERVER_H
+
+#include "pc.h"
+#include "config.h"
+#include "registry.h"
+
+typedef struct pc_server pc_server;
+
+/* Start serving reg with the settings of cfg (borrowed; both must outlive
+ * the server). *out is the caller's (pc_server_stop). 0 or PC_ERR with a
+ * message (address in use, bad address...). */
+int pc_server_start(pc_server **out, const pc_config *cfg, pc_registry *reg);
+
+/* The port actually bound (useful with port 0). */
+unsigned pc_server_port(const pc_server *srv);
+
+/* Stop accepting, finish or drop open connections, free the server. */
+void pc_server_stop(pc_server *srv);
+
+#endif
