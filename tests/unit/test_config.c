@@ -1,0 +1,132 @@
+/*
+ * test_config.c - configuration: embedded defaults, YAML overlay, unknown
+ * keys refused, validation of values, listen address parsing.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+
+static char *write_tmp(const char *text)
+{
+    static char path[64];
+    snprintf(path, sizeof(path), "/tmp/pc-config-XXXXXX");
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+    return path;
+}
+
+static void defaults(void **state)
+{
+    pc_config *c = NULL;
+    assert_int_equal(pc_config_load(&c, NULL), 0);
+    assert_string_equal(c->http->listen, "127.0.0.1:5000");
+    assert_string_equal(c->storage->data, "./data");
+    assert_string_equal(c->log->format, "text");
+    assert_int_equal(c->http->timeout, 60);
+    assert_int_equal(pc_config_validate(c), 0);
+    pc_config_free(c);
+}
+
+static void file_overrides_defaults(void **state)
+{
+    char *p = write_tmp("http:\n  listen: 0.0.0.0:6000\n  timeout: 5\nlog:\n  format: json\n");
+    pc_config *c = NULL;
+    assert_int_equal(pc_config_load(&c, p), 0);
+    assert_string_equal(c->http->listen, "0.0.0.0:6000");
+    assert_int_equal(c->http->timeout, 5);
+    assert_string_equal(c->log->format, "json");
+    assert_string_equal(c->storage->data, "./data"); /* untouched section keeps defaults */
+    assert_int_equal(pc_config_validate(c), 0);
+    assert_int_equal(pc_config_set_str(&c->storage->data, "/srv/x"), 0);
+    assert_string_equal(c->storage->data, "/srv/x");
+    pc_config_free(c);
+    unlink(p);
+}
+
+static void unknown_key_refused(void **state)
+{
+    char *p = write_tmp("http:\n  listen: 127.0.0.1:1\n  lisen: typo\n");
+    pc_config *c = NULL;
+    assert_int_equal(pc_config_load(&c, p), PC_EINVAL);
+    assert_null(c);
+    assert_non_null(strstr(pc_error_last(), p));
+    unlink(p);
+}
+
+static void malformed_yaml_refused(void **state)
+{
+    char *p = write_tmp("http: [unclosed\n");
+    pc_config *c = NULL;
+    assert_int_equal(pc_config_load(&c, p), PC_EINVAL);
+    unlink(p);
+    p = write_tmp("http:\n  timeout: -3\n");
+    assert_int_equal(pc_config_load(&c, p), PC_EINVAL);
+    unlink(p);
+}
+
+static void missing_file(void **state)
+{
+    pc_config *c = NULL;
+    assert_int_equal(pc_config_load(&c, "/nonexistent/pullcache.yaml"), PC_EINVAL);
+    assert_non_null(strstr(pc_error_last(), "/nonexistent/pullcache.yaml"));
+}
+
+static void bad_values(void **state)
+{
+    char *p = write_tmp("log:\n  format: xml\n");
+    pc_config *c = NULL;
+    assert_int_equal(pc_config_load(&c, p), 0);
+    assert_int_equal(pc_config_validate(c), PC_EINVAL);
+    assert_non_null(strstr(pc_error_last(), "xml"));
+    pc_config_free(c);
+    unlink(p);
+    p = write_tmp("http:\n  listen: nocolon\n");
+    assert_int_equal(pc_config_load(&c, p), 0);
+    assert_int_equal(pc_config_validate(c), PC_EINVAL);
+    pc_config_free(c);
+    unlink(p);
+}
+
+static void listen_forms(void **state)
+{
+    char host[64];
+    unsigned port = 0;
+    assert_int_equal(pc_config_parse_listen("127.0.0.1:5000", host, sizeof(host), &port), 0);
+    assert_string_equal(host, "127.0.0.1");
+    assert_int_equal(port, 5000);
+    assert_int_equal(pc_config_parse_listen("[::1]:443", host, sizeof(host), &port), 0);
+    assert_string_equal(host, "::1");
+    assert_int_equal(port, 443);
+    assert_int_equal(pc_config_parse_listen("localhost:65535", host, sizeof(host), &port), 0);
+    assert_int_equal(pc_config_parse_listen("h:0", host, sizeof(host), &port), PC_EINVAL);
+    assert_int_equal(pc_config_parse_listen("h:65536", host, sizeof(host), &port), PC_EINVAL);
+    assert_int_equal(pc_config_parse_listen("h:", host, sizeof(host), &port), PC_EINVAL);
+    assert_int_equal(pc_config_parse_listen(":80", host, sizeof(host), &port), PC_EINVAL);
+    assert_int_equal(pc_config_parse_listen("h:8x", host, sizeof(host), &port), PC_EINVAL);
+    assert_int_equal(pc_config_parse_listen("[::1:80", host, sizeof(host), &port), PC_EINVAL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(defaults),
+        cmocka_unit_test(file_overrides_defaults),
+        cmocka_unit_test(unknown_key_refused),
+        cmocka_unit_test(malformed_yaml_refused),
+        cmocka_unit_test(missing_file),
+        cmocka_unit_test(bad_values),
+        cmocka_unit_test(listen_forms),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,108 @@
+/*
+ * test_routes.c - the API's URL grammar: kinds, names (which may contain
+ * "blobs" or "manifests" components) and references, and the handler table.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <string.h>
+
+#include "http.h"
+
+static pc_req req;
+
+static int parse(const char *url)
+{
+    memset(&req, 0, sizeof(req));
+    return pc_route_parse(&req, url);
+}
+
+static void base_and_catalog(void **state)
+{
+    assert_int_equal(parse("/v2/"), 0);
+    assert_int_equal(req.kind, PC_ROUTE_BASE);
+    assert_int_equal(parse("/v2"), 0);
+    assert_int_equal(req.kind, PC_ROUTE_BASE);
+    assert_int_equal(parse("/v2/_catalog"), 0);
+    assert_int_equal(req.kind, PC_ROUTE_CATALOG);
+    assert_int_equal(parse("/v1/"), PC_ENOTFOUND);
+    assert_int_equal(parse("/"), PC_ENOTFOUND);
+    assert_int_equal(parse("/v2/foo"), PC_ENOTFOUND);
+}
+
+static void manifests_and_tags(void **state)
+{
+    assert_int_equal(parse("/v2/library/nginx/manifests/latest"), 0);
+    assert_int_equal(req.kind, PC_ROUTE_MANIFEST);
+    assert_string_equal(req.name, "library/nginx");
+    assert_string_equal(req.ref, "latest");
+    /* a name with a "manifests" component */
+    assert_int_equal(parse("/v2/a/manifests/b/manifests/sha256:ab"), 0);
+    assert_string_equal(req.name, "a/manifests/b");
+    assert_string_equal(req.ref, "sha256:ab");
+    assert_int_equal(parse("/v2/a/b/tags/list"), 0);
+    assert_int_equal(req.kind, PC_ROUTE_TAGS);
+    assert_string_equal(req.name, "a/b");
+    assert_int_equal(parse("/v2/a/manifests/"), PC_EINVAL);   /* empty reference */
+    assert_int_equal(parse("/v2/manifests/x"), PC_ENOTFOUND); /* no name */
+}
+
+static void blobs_and_uploads(void **state)
+{
+    assert_int_equal(parse("/v2/a/blobs/sha256:00"), 0);
+    assert_int_equal(req.kind, PC_ROUTE_BLOB);
+    assert_string_equal(req.name, "a");
+    assert_string_equal(req.ref, "sha256:00");
+    assert_int_equal(parse("/v2/a/b/blobs/uploads/"), 0);
+    assert_int_equal(req.kind, PC_ROUTE_UPLOAD_START);
+    assert_string_equal(req.name, "a/b");
+    assert_int_equal(parse("/v2/a/b/blobs/uploads"), 0);
+    assert_int_equal(req.kind, PC_ROUTE_UPLOAD_START);
+    assert_string_equal(req.name, "a/b");
+    assert_int_equal(parse("/v2/a/blobs/uploads/1234-abcd"), 0);
+    assert_int_equal(req.kind, PC_ROUTE_UPLOAD);
+    assert_string_equal(req.name, "a");
+    assert_string_equal(req.ref, "1234-abcd");
+    /* a repository called "x/blobs" */
+    assert_int_equal(parse("/v2/x/blobs/blobs/sha256:11"), 0);
+    assert_int_equal(req.kind, PC_ROUTE_BLOB);
+    assert_string_equal(req.name, "x/blobs");
+    assert_int_equal(parse("/v2/a/referrers/sha256:22"), 0);
+    assert_int_equal(req.kind, PC_ROUTE_REFERRERS);
+    assert_string_equal(req.ref, "sha256:22");
+}
+
+static void long_names_rejected(void **state)
+{
+    char url[1024] = "/v2/";
+    for (int i = 0; i < 300; i++)
+        strcat(url, "a");
+    strcat(url, "/manifests/x");
+    assert_int_equal(parse(url), PC_EINVAL);
+}
+
+static void handler_table(void **state)
+{
+    bool others = false;
+    assert_non_null(pc_route_find(PC_ROUTE_BLOB, "GET", &others));
+    assert_non_null(pc_route_find(PC_ROUTE_MANIFEST, "PUT", &others));
+    assert_null(pc_route_find(PC_ROUTE_BLOB, "PUT", &others));
+    assert_true(others);
+    assert_null(pc_route_find(PC_ROUTE_TAGS, "DELETE", &others));
+    const pc_handler *h = pc_route_find(PC_ROUTE_UPLOAD, "PATCH", &others);
+    assert_non_null(h);
+    assert_non_null(h->finish);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(base_and_catalog),  cmocka_unit_test(manifests_and_tags),
+        cmocka_unit_test(blobs_and_uploads), cmocka_unit_test(long_names_rejected),
+        cmocka_unit_test(handler_table),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
