@@ -155,8 +155,13 @@ int pc_cli_serve(int argc, char **argv)
     pc_log(PC_LOG_INFO, "pullcache %s serving on %s (data %s)", PC_VERSION, cfg->http->listen,
            cfg->storage->data);
     for (;;) {
-        int sig = 0;
-        if (sigwait(&set, &sig) != 0)
+        /* Between signals, every few minutes: drop abandoned uploads. */
+        struct timespec every = {300, 0};
+        int n = pc_registry_sweep_uploads(reg, (long)cfg->storage->upload_ttl);
+        if (n > 0)
+            pc_log(PC_LOG_INFO, "dropped %d abandoned upload session(s)", n);
+        int sig = sigtimedwait(&set, NULL, &every);
+        if (sig < 0)
             continue;
         if (sig == SIGHUP) {
             pc_log(PC_LOG_INFO, "SIGHUP: nothing to reload yet");

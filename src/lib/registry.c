@@ -280,6 +280,47 @@ int pc_registry_upload_cancel(pc_registry *reg, const char *repo, const char *id
     return reg->ms->upload_delete(reg->ms, id);
 }
 
+struct sweep_ctx {
+    pc_registry *reg;
+    long ttl_s;
+    int dropped;
+};
+
+static bool active_has(pc_registry *reg, const char *id)
+{
+    bool found = false;
+    pthread_mutex_lock(&reg->lock);
+    for (int i = 0; i < ACTIVE_UPLOADS_MAX && !found; i++)
+        found = strcmp(reg->active[i], id) == 0;
+    pthread_mutex_unlock(&reg->lock);
+    return found;
+}
+
+static int sweep_one(const char *id, uint64_t size, long age_s, void *vctx)
+{
+    struct sweep_ctx *c = vctx;
+    char owner[PC_NAME_MAX + 1];
+    if (active_has(c->reg, id))
+        return 0; /* a request is writing to it right now */
+    bool known = c->reg->ms->upload_get(c->reg->ms, id, owner) == 0;
+    /* an unknown staging file gets a minute's grace: it may be a session
+     * being created right now */
+    if (age_s <= c->ttl_s && (known || age_s < 60))
+        return 0;
+    c->reg->bs->upload_remove(c->reg->bs, id);
+    if (known)
+        c->reg->ms->upload_delete(c->reg->ms, id);
+    c->dropped++;
+    return 0;
+}
+
+int pc_registry_sweep_uploads(pc_registry *reg, long ttl_s)
+{
+    struct sweep_ctx c = {reg, ttl_s, 0};
+    int rc = reg->bs->upload_foreach(reg->bs, sweep_one, &c);
+    return rc < 0 ? rc : c.dropped;
+}
+
 /* ---- manifests ---- */
 
 static int check_refs(pc_registry *reg, const char *repo, const pc_manifest_info *info)

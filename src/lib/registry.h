@@ -72,6 +72,11 @@ int pc_registry_upload_finish(pc_registry *reg, const char *repo, const char *id
 /* Cancel an upload. 0 or PC_ENOTFOUND. */
 int pc_registry_upload_cancel(pc_registry *reg, const char *repo, const char *id);
 
+/* Drop upload sessions idle for more than ttl_s seconds, and staging files
+ * that no session owns (a crash between creating the file and recording
+ * the session). Returns how many were dropped, or < 0. */
+int pc_registry_sweep_uploads(pc_registry *reg, long ttl_s);
+
 /* --- manifests --- */
 
 typedef struct {
