@@ -217,6 +217,13 @@ reg_pid() {
 # search, so nothing can resolve to docker.io.
 clients_init() {
     unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY no_proxy NO_PROXY
+    # skopeo run as root keeps a blob-location cache in /var/lib/containers/cache
+    # (no flag or variable moves it); it would carry "registry X has blob Y"
+    # from one test run to the next. Hide it behind a tmpfs that exists only
+    # in this test's private mount namespace.
+    mkdir -p /var/lib/containers
+    mount -t tmpfs -o size=16m,mode=0700 pc-e2e /var/lib/containers ||
+        fail "cannot mount a tmpfs on /var/lib/containers"
     mkdir -p "$WORK/home/.config" "$WORK/tmp" "$WORK/run" "$WORK/registries.d" \
         "$WORK/podtmp" "$WORK/podnet"
     chmod 700 "$WORK/run"
@@ -245,6 +252,7 @@ cgroup_manager = "cgroupfs"
 tmp_dir = "$WORK/podtmp"
 image_copy_tmp_dir = "$WORK/tmp"
 [network]
+network_backend = "cni"
 network_config_dir = "$WORK/podnet"
 CONF
     export HOME=$WORK/home XDG_CONFIG_HOME=$WORK/home/.config XDG_RUNTIME_DIR=$WORK/run \
