@@ -34,7 +34,8 @@ typedef struct {
  * else content_type; both present and different is an error. Accepts OCI
  * image manifest and index, Docker schema2 manifest and manifest list; any
  * config media type (artifacts). Returns 0, PC_EINVAL (MANIFEST_INVALID,
- * message set) or PC_ENOMEM. out is cleared with pc_manifest_info_clear(). */
+ * message set), PC_ETOOBIG (len > PC_MANIFEST_MAX) or PC_ENOMEM. out is
+ * cleared with pc_manifest_info_clear(). */
 int pc_manifest_parse(pc_manifest_info *out, const void *buf, size_t len,
                       const char *content_type);
 
