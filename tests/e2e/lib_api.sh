@@ -98,7 +98,7 @@ hdr() {
 }
 
 err_codes() {
-    jq -r '.errors[].code' "$RB" 2>/dev/null | tr '\n' ' ' | sed 's/ $//'
+    { jq -r '.errors[].code' "$RB" 2>/dev/null || true; } | tr '\n' ' ' | sed 's/ $//'
 }
 
 # A short description of the last response for failure messages.
