@@ -261,6 +261,69 @@ CONF
         CONTAINERS_STORAGE_CONF=$WORK/storage.conf CONTAINERS_CONF=$WORK/containers.conf
 }
 
+# ctd_start: start a containerd of the test's own (config, root, state, temp
+# and socket $CTD_SOCK under $WORK/ctd; no CRI, no /opt plugin, only the
+# native snapshotter, no background GC) and wait until it answers. Stopped by
+# PID on exit like the registries.
+CTD_PID=""
+CTD_SOCK=""
+ctd_start() {
+    local d=$WORK/ctd
+    mkdir -p "$d/root" "$d/state" "$d/tmp"
+    CTD_SOCK=$d/containerd.sock
+    cat >"$d/config.toml" <<CONF
+version = 2
+root = "$d/root"
+state = "$d/state"
+temp = "$d/tmp"
+disabled_plugins = [
+  "io.containerd.grpc.v1.cri",
+  "io.containerd.internal.v1.opt",
+  "io.containerd.internal.v1.tracing",
+  "io.containerd.tracing.processor.v1.otlp",
+  "io.containerd.snapshotter.v1.aufs",
+  "io.containerd.snapshotter.v1.btrfs",
+  "io.containerd.snapshotter.v1.devmapper",
+  "io.containerd.snapshotter.v1.overlayfs",
+  "io.containerd.snapshotter.v1.zfs",
+]
+# No background garbage collection: a test's views and removed content stay
+# put until the test itself removes them (ctr snapshots view takes no lease).
+[plugins."io.containerd.gc.v1.scheduler"]
+  deletion_threshold = 0
+  mutation_threshold = 1000000000
+  startup_delay = "24h"
+[grpc]
+  address = "$CTD_SOCK"
+[ttrpc]
+  address = "$CTD_SOCK.ttrpc"
+[debug]
+  address = "$d/debug.sock"
+  level = "info"
+CONF
+    TMPDIR=$d/tmp containerd --config "$d/config.toml" >>"$WORK/containerd.log" 2>&1 &
+    CTD_PID=$!
+    PIDS+=("$CTD_PID")
+    for _ in $(seq 100); do
+        if ctr --address "$CTD_SOCK" version >/dev/null 2>&1; then
+            # Namespace e2e, whose default snapshotter is native (works on any
+            # filesystem; `ctr images mount` ignores --snapshotter in 1.6).
+            ctr --address "$CTD_SOCK" namespaces create e2e \
+                containerd.io/defaults/snapshotter=native ||
+                fail "ctr namespaces create e2e"
+            return 0
+        fi
+        kill -0 "$CTD_PID" 2>/dev/null || fail "containerd exited at start (see containerd.log)"
+        sleep 0.1
+    done
+    fail "containerd does not answer on $CTD_SOCK"
+}
+
+# c ARGS...: ctr talking to the test's containerd, namespace e2e.
+c() {
+    CONTAINERD_SNAPSHOTTER=native ctr --address "$CTD_SOCK" --namespace e2e "$@"
+}
+
 # sk ARGS...: skopeo with the test's policy and an empty registries.d.
 sk() {
     skopeo --policy "$WORK/policy.json" --registries.d "$WORK/registries.d" "$@"

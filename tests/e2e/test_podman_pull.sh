@@ -33,7 +33,7 @@ check_pull() {
     dig=$(pod image inspect --format '{{.Digest}}' "$REG/$repo:v1")
     expect_eq "$want_top" "$dig" "podman image inspect .Digest of $REG/$repo:v1"
     pod image inspect --format '{{range .RepoDigests}}{{println .}}{{end}}' "$REG/$repo:v1" |
-        grep -qxF "$REG/$repo@$want_top" ||
+        grep -xF "$REG/$repo@$want_top" >/dev/null ||
         fail "RepoDigests of $REG/$repo:v1 lack $REG/$repo@$want_top"
 
     # The layers were unpacked in order: the files are there, the whiteout applied.
