@@ -7,6 +7,7 @@
 #include "range.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Check req->ref: a digest (has ':') or a tag. Answers on failure. */
@@ -28,7 +29,6 @@ static bool reference_ok(pc_req *req, int *mhd)
 int pc_h_manifest_get(pc_req *req)
 {
     pc_manifest_rec m;
-    pc_blob_reader *r = NULL;
     int mhd;
     if (!reference_ok(req, &mhd))
         return mhd;
@@ -36,23 +36,22 @@ int pc_h_manifest_get(pc_req *req)
     int rc = pc_registry_manifest_resolve(reg, req->name, req->ref, &m);
     if (rc)
         return pc_req_fail(req, rc);
+    /* Manifests are small: one buffer lets the headers and body leave in
+     * a single write. */
     pc_blobstore *bs = pc_registry_blobs(reg);
-    if ((rc = bs->open(bs, &m.digest, &r))) {
+    void *buf = NULL;
+    size_t size = 0;
+    if ((rc = bs->get(bs, &m.digest, PC_MANIFEST_MAX, &buf, &size))) {
         if (rc == PC_ENOTFOUND)
             pc_error_set("manifest %s is recorded but its bytes are missing; run pullcache fsck",
                          m.digest.str);
         return pc_req_fail(req, rc == PC_ENOTFOUND ? PC_ERR : rc);
     }
-    struct MHD_Response *resp = NULL;
-    if (r->fd >= 0) {
-        resp = MHD_create_response_from_fd64(r->size, r->fd);
-        if (resp)
-            r->fd = -1;
+    struct MHD_Response *resp = MHD_create_response_from_buffer(size, buf, MHD_RESPMEM_MUST_FREE);
+    if (!resp) {
+        free(buf);
+        return pc_req_fail(req, PC_ENOMEM);
     }
-    uint64_t size = r->size;
-    r->close(r);
-    if (!resp)
-        return pc_req_fail(req, PC_ERR);
     MHD_add_response_header(resp, "Content-Type", m.media_type);
     MHD_add_response_header(resp, "Docker-Content-Digest", m.digest.str);
     char etag[PC_DIGEST_MAX + 2];
