@@ -369,7 +369,7 @@ int pc_server_start(pc_server **out, const pc_config *cfg, pc_registry *reg)
                          ai->ai_addr, MHD_OPTION_THREAD_POOL_SIZE, threads,
                          MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)cfg->http->timeout,
                          MHD_OPTION_CONNECTION_LIMIT, (unsigned int)cfg->http->max_connections,
-                         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
+                         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(32 * 1024),
                          MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_EXTERNAL_LOGGER,
                          mhd_log, srv, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024, MHD_OPTION_END);
     freeaddrinfo(ai);
