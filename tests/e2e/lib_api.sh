@@ -8,7 +8,7 @@
 # (Debian's docker-registry 2.8, to sanity-check a test itself; it lacks the
 # referrers API and answers a few cases differently, see is_dist uses).
 #
-#   api_start DIR [serve args]   start the registry under test; sets $R (base URL)
+#   api_start DIR [serve args]   reg_start (lib.sh), and set $R, the base URL
 #   is_dist                      true when testing distribution
 #   req METHOD PATH|URL [curl args]  one request (never follows redirects, sends
 #                                paths as-is, no "Expect: 100-continue"); sets
@@ -43,19 +43,8 @@ API_FAIL=0
 is_dist() { [ "${REGISTRY:-pullcache}" = distribution ]; }
 
 api_start() {
-    local data=$1
-    shift
-    case ${REGISTRY:-pullcache} in
-    pullcache)
-        pc_start "$data" "$@"
-        R=http://127.0.0.1:$PC_PORT
-        ;;
-    distribution)
-        dist_start "$data"
-        R=http://127.0.0.1:$DIST_PORT
-        ;;
-    *) fail "REGISTRY must be pullcache or distribution" ;;
-    esac
+    reg_start "$@"
+    R=http://$REG
 }
 
 req() {
