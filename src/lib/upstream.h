@@ -1,0 +1,110 @@
+/*
+ * upstream.h - the client for one upstream registry (libcurl): the /v2/
+ * challenge, WWW-Authenticate parsing, bearer tokens per repository scope
+ * cached until they expire, basic credentials, manifest HEAD/GET and
+ * streamed blob GET/HEAD, redirects to blob hosts without forwarding
+ * Authorization, connection reuse, and a classification of every failure.
+ *
+ * Thread-safe: any number of threads may call into one pc_upstream at once;
+ * at most max_connections transfers run at the same time (others wait).
+ */
+#ifndef PC_UPSTREAM_H
+#define PC_UPSTREAM_H
+
+#include "pc.h"
+#include "digest.h"
+
+typedef struct pc_upstream pc_upstream;
+
+typedef struct {
+    const char *name;       /* "docker.io" */
+    const char *url;        /* "https://registry-1.docker.io", "http://127.0.0.1:5001" */
+    const char *username;   /* NULL for anonymous */
+    const char *password;   /* with username */
+    const char *token;      /* a static bearer token instead of username/password */
+    long connect_timeout_ms;   /* 0 = 5000 */
+    long read_timeout_ms;      /* no byte for this long = timeout; 0 = 30000 */
+    unsigned max_connections;  /* 0 = 16 */
+    const char *ca_file;       /* extra CA bundle for TLS, NULL = system */
+    bool insecure_tls;         /* skip TLS verification (tests only) */
+} pc_upstream_opts;
+
+/* How a call ended, for the cache's decisions and the metrics. */
+typedef enum {
+    PC_UP_OK = 0,       /* 2xx */
+    PC_UP_NOT_FOUND,    /* 404 */
+    PC_UP_DENIED,       /* 401/403 after authenticating */
+    PC_UP_TOO_MANY,     /* 429 */
+    PC_UP_SERVER,       /* 5xx */
+    PC_UP_CLIENT,       /* other 4xx */
+    PC_UP_TIMEOUT,      /* connect or read timeout */
+    PC_UP_REFUSED,      /* connection refused / host unreachable / DNS */
+    PC_UP_RESET,        /* connection reset or closed early (short body) */
+    PC_UP_TLS,          /* TLS handshake or verification failure */
+    PC_UP_ABORTED,      /* the caller's data callback asked to stop */
+    PC_UP_PROTOCOL,     /* anything else curl reports */
+} pc_up_class;
+
+/* What came back. Strings are "" when absent. */
+typedef struct {
+    pc_up_class cls;
+    long status;                  /* HTTP status of the final response, 0 if none */
+    char digest[PC_DIGEST_MAX];   /* Docker-Content-Digest */
+    char media_type[256];         /* Content-Type (parameters stripped) */
+    int64_t content_length;       /* -1 when unknown */
+    char ratelimit_limit[128];    /* raw header values, as sent */
+    char ratelimit_remaining[128];
+    char ratelimit_source[128];   /* docker-ratelimit-source */
+    char retry_after[64];
+    char error_message[512];      /* from the registry error JSON, or curl's message */
+    char *body;                   /* manifest bytes (GET) or an error body; malloc'd */
+    size_t body_len;
+} pc_upstream_resp;
+
+/* Create the client. Strings in opts are copied. *out is the caller's. */
+int pc_upstream_new(pc_upstream **out, const pc_upstream_opts *opts);
+void pc_upstream_free(pc_upstream *u);
+const char *pc_upstream_name(const pc_upstream *u);
+
+/* HEAD (head=true) or GET a manifest by tag or digest. The Accept header
+ * lists every manifest media type. A GET keeps at most 4 MiB of body.
+ * Returns 0 when the exchange happened (look at out->cls and status), or
+ * PC_ENOMEM. out is cleared with pc_upstream_resp_clear(). */
+int pc_upstream_manifest(pc_upstream *u, const char *repo, const char *reference, bool head,
+                         pc_upstream_resp *out);
+
+/* Called with the headers of a successful (2xx) blob response before any
+ * body bytes; return non-zero to abort. */
+typedef int (*pc_upstream_start_cb)(const pc_upstream_resp *resp, void *ctx);
+/* Called with each piece of a successful blob body; non-zero aborts. */
+typedef int (*pc_upstream_data_cb)(const void *buf, size_t len, void *ctx);
+
+/* HEAD or GET a blob, streaming a 2xx body to on_data (error bodies are kept
+ * in out->body instead). Redirects are followed; Authorization is never
+ * sent to another host. A body shorter than its Content-Length ends as
+ * PC_UP_RESET. Returns 0 when the exchange happened (see out->cls). */
+int pc_upstream_blob(pc_upstream *u, const char *repo, const pc_digest *d, bool head,
+                     pc_upstream_start_cb on_start, pc_upstream_data_cb on_data, void *ctx,
+                     pc_upstream_resp *out);
+
+void pc_upstream_resp_clear(pc_upstream_resp *r);
+
+/* A short name for a class ("timeout"). */
+const char *pc_up_class_str(pc_up_class c);
+
+/* --- parsing helpers, exposed for tests and other clients --- */
+
+/* A parsed WWW-Authenticate challenge. */
+typedef struct {
+    char scheme[16]; /* "Bearer" or "Basic" */
+    char realm[1024];
+    char service[256];
+    char scope[512];
+    char error[64];
+} pc_auth_challenge;
+
+/* Parse a WWW-Authenticate value (RFC 7235 auth-params, quoted strings
+ * with escapes, any order, unknown params ignored). 0 or PC_EINVAL. */
+int pc_auth_challenge_parse(const char *value, pc_auth_challenge *out);
+
+#endif
