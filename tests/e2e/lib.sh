@@ -37,7 +37,9 @@ PULLCACHE=${PULLCACHE:-$PC_SRC/build/pullcache}
 
 if [ -z "${PC_IN_NETNS:-}" ]; then
     export PC_IN_NETNS=1 PC_SRC PULLCACHE
-    exec unshare --net --mount-proc --fork --pid bash -c 'ip link set lo up && exec bash "$0" "$@"' "$0" "$@"
+    # --kill-child: if unshare is killed (ctest timeout), the test gets SIGTERM
+    # and its EXIT trap stops what it started; its PID namespace dies with it.
+    exec unshare --net --mount-proc --fork --pid --kill-child=TERM bash -c 'ip link set lo up && exec bash "$0" "$@"' "$0" "$@"
 fi
 
 PC_PORT=${PC_PORT:-5000}

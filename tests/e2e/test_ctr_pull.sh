@@ -26,7 +26,7 @@ ctr_pull() {
 
 # image_field REF N: column N of `ctr images ls` for image REF (3 = digest, 2 = type).
 image_field() {
-    c images ls "name==$1" | awk -v r="$1" -v n="$2" '$1 == r { print $n }'
+    c images ls "name==$1" 2>/dev/null | awk -v r="$1" -v n="$2" '$1 == r { print $n }'
 }
 
 # has_content DIGEST: the content store holds DIGEST.
