@@ -443,3 +443,107 @@ reg_push_blob() {
     expect_eq 201 "$code" "PUT (monolithic upload of $dig into $1) status"
     echo "$dig"
 }
+
+# ---- fake upstream registry (tests/tools/fakeupstream.py) ---------------------
+# A fault-injecting upstream driven by tests/tools/scenarios/*.json (format in
+# tests/tools/README.md). Several may run at once, one per PORT.
+#   fake_start SCENARIO PORT [TOKEN_PORT] [REDIRECT_PORT] [fakeupstream args...]
+#       SCENARIO: a name in tests/tools/scenarios or a file; TOKEN_PORT and
+#       REDIRECT_PORT: "" or "-" for none. Content comes from the extra args,
+#       e.g. --repo library/test=DIR (a mkimages DIR). Sets FAKE_PID. Request
+#       log (JSON lines): $WORK/fake-PORT.requests.log; output: $WORK/fake-PORT.log.
+#   fake_stop [PORT] / fake_kill [PORT]   SIGTERM (exit status in FAKE_EXIT) / SIGKILL
+#   fake_scenario PORT SCENARIO          switch scenario at runtime (counters, budgets, tokens reset)
+#   fake_reset_log PORT                  empty the request log
+#   fake_settle PORT                     wait until no request is in flight at the fake
+#   fake_count PORT METHOD KIND [JQ_COND]  settle, then count logged requests
+#                                        (KIND: base manifest blob tags token other; "" = any)
+#   fake_reqlog PORT                     path of the request log
+#   fake_ratelimit PORT REMAINING        set the ratelimit budget of the default source
+FAKEUPSTREAM=${FAKEUPSTREAM:-$PC_SRC/tests/tools/fakeupstream.py}
+FAKE_PID=""
+FAKE_EXIT=""
+FAKE_LAST_PORT=""
+declare -A FAKE_PIDS=()
+
+fake_start() {
+    local scen=$1 port=$2 tport=${3:-} rport=${4:-} pid
+    shift $(($# < 4 ? $# : 4))
+    local args=(--port "$port" --scenario "$scen" --log "$WORK/fake-$port.requests.log"
+        --ready-file "$WORK/fake-$port.ready")
+    if [ -n "$tport" ] && [ "$tport" != - ]; then args+=(--token-port "$tport"); fi
+    if [ -n "$rport" ] && [ "$rport" != - ]; then args+=(--redirect-port "$rport"); fi
+    rm -f "$WORK/fake-$port.ready"
+    /usr/bin/python3 "$FAKEUPSTREAM" "${args[@]}" "$@" >>"$WORK/fake-$port.log" 2>&1 &
+    pid=$!
+    PIDS+=("$pid")
+    FAKE_PIDS[$port]=$pid
+    FAKE_PID=$pid
+    FAKE_LAST_PORT=$port
+    for _ in $(seq 100); do
+        [ -f "$WORK/fake-$port.ready" ] && return 0
+        kill -0 "$pid" 2>/dev/null || fail "fakeupstream ($scen on port $port) exited at start (see fake-$port.log)"
+        sleep 0.1
+    done
+    fail "fakeupstream on port $port not ready after 10 s"
+}
+
+fake_stop() {
+    local port=${1:-$FAKE_LAST_PORT} pid
+    pid=${FAKE_PIDS[$port]:-}
+    [ -n "$pid" ] || return 0
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+    FAKE_EXIT=0
+    wait "$pid" 2>/dev/null || FAKE_EXIT=$?
+    FAKE_PIDS[$port]=""
+}
+
+fake_kill() {
+    local port=${1:-$FAKE_LAST_PORT} pid
+    pid=${FAKE_PIDS[$port]:-}
+    [ -n "$pid" ] || return 0
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    FAKE_PIDS[$port]=""
+}
+
+fake_scenario() {
+    local out
+    if [ -f "$2" ]; then
+        out=$(curl -sS -f -X POST --data-binary "@$2" "http://127.0.0.1:$1/_fake/scenario") ||
+            fail "fake_scenario $1 $2: $out"
+    else
+        out=$(curl -sS -f -X POST "http://127.0.0.1:$1/_fake/scenario?name=$2") ||
+            fail "fake_scenario $1 $2: $out"
+    fi
+}
+
+fake_reset_log() {
+    curl -sS -f -o /dev/null -X POST "http://127.0.0.1:$1/_fake/reset-log" || fail "fake_reset_log $1"
+}
+
+fake_settle() {
+    local n
+    for _ in $(seq 100); do
+        n=$(curl -sS -f "http://127.0.0.1:$1/_fake/stats" | jq -r .in_flight) || fail "fake_settle $1"
+        [ "$n" = 0 ] && return 0
+        sleep 0.1
+    done
+    fail "fakeupstream on $1: $n request(s) still in flight after 10 s"
+}
+
+fake_reqlog() { echo "$WORK/fake-$1.requests.log"; }
+
+fake_count() {
+    fake_settle "$1"
+    jq -s --arg m "$2" --arg k "$3" \
+        "[.[] | select((\$m == \"\" or .method == \$m) and (\$k == \"\" or .kind == \$k)) | select(${4:-true})] | length" \
+        "$WORK/fake-$1.requests.log"
+}
+
+fake_ratelimit() {
+    curl -sS -f -o /dev/null -X POST --data "{\"remaining\": $2}" "http://127.0.0.1:$1/_fake/ratelimit" ||
+        fail "fake_ratelimit $1 $2"
+}
