@@ -188,16 +188,16 @@ mk_index() {
 
 declare -A dig size mtype
 r=$(mk_image oci oci-single amd64)
-read -r dig[oci-single] size[oci-single] <<<"$r"
+read -r 'dig[oci-single]' 'size[oci-single]' <<<"$r"
 mtype[oci-single]=$MT_OCI_MANIFEST
 r=$(mk_index oci oci-index)
-read -r dig[oci-index] size[oci-index] <<<"$r"
+read -r 'dig[oci-index]' 'size[oci-index]' <<<"$r"
 mtype[oci-index]=$MT_OCI_INDEX
 r=$(mk_image docker docker-single amd64)
-read -r dig[docker-single] size[docker-single] <<<"$r"
+read -r 'dig[docker-single]' 'size[docker-single]' <<<"$r"
 mtype[docker-single]=$MT_D_MANIFEST
 r=$(mk_index docker docker-list)
-read -r dig[docker-list] size[docker-list] <<<"$r"
+read -r 'dig[docker-list]' 'size[docker-list]' <<<"$r"
 mtype[docker-list]=$MT_D_LIST
 
 images='{}'
