@@ -121,8 +121,8 @@ int pc_h_upload_start_begin(pc_req *req)
             return pc_req_error(req, 400, "DIGEST_INVALID", pc_error_last());
         const char *from = pc_req_arg(req, "from");
         if (from && !pc_ref_name_valid(from))
-            from = NULL, mount = NULL; /* cannot mount from an invalid name: plain upload */
-        if (mount && pc_registry_blob_mount(reg, req->name, from, &d) == 0)
+            return pc_req_error(req, 400, "NAME_INVALID", "invalid repository name in from=");
+        if (pc_registry_blob_mount(reg, req->name, from, &d) == 0)
             return send_created(req, &d);
     }
     if (digest && pc_digest_parse(&d, digest))

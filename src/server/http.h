@@ -5,6 +5,7 @@
 #ifndef PC_HTTP_H
 #define PC_HTTP_H
 
+#include <stdio.h>
 #include <time.h>
 
 #include <microhttpd.h>
@@ -106,6 +107,8 @@ int pc_req_send(pc_req *req, unsigned status, const char *content_type, const vo
 /* Route table and parsing (routes.c). */
 int pc_route_parse(pc_req *req, const char *url);
 const pc_handler *pc_route_find(pc_route_kind kind, const char *method, bool *other_methods);
+/* The methods a route answers, as an Allow header value ("GET, HEAD"). */
+void pc_route_allow(pc_route_kind kind, char *buf, size_t size);
 
 /* Handlers (h_*.c). */
 int pc_h_base(pc_req *req);

@@ -43,8 +43,22 @@ const pc_handler *pc_route_find(pc_route_kind kind, const char *method, bool *ot
     return NULL;
 }
 
-/* Does the path end with "/<a>/<b>" (b may be empty)? Sets *name_end to
- * where the name stops and *last to b. */
+void pc_route_allow(pc_route_kind kind, char *buf, size_t size)
+{
+    size_t n = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < sizeof(handlers) / sizeof(handlers[0]); i++) {
+        if (handlers[i].kind != kind)
+            continue;
+        int w = snprintf(buf + n, size - n, "%s%s", n ? ", " : "", handlers[i].method);
+        if (w < 0 || (size_t)w >= size - n)
+            break;
+        n += (size_t)w;
+    }
+}
+
+/* Does the path end with "/<a>/<b>" (b may be empty)? Sets *name_len to
+ * the length of what comes before and *last to b. */
 static bool tail2(const char *p, size_t n, const char *a, const char **last, size_t *name_len)
 {
     /* find last '/' */
@@ -82,12 +96,16 @@ static int set_name(pc_req *req, const char *p, size_t n)
     return 0;
 }
 
+/* A reference too long to be a tag, digest or upload id is kept empty: the
+ * handler then answers TAG_INVALID, DIGEST_INVALID or BLOB_UPLOAD_UNKNOWN,
+ * the code that fits the route. */
 static int set_ref(pc_req *req, const char *s)
 {
     size_t n = strlen(s);
-    if (n == 0 || n >= sizeof(req->ref))
-        return PC_EINVAL;
-    memcpy(req->ref, s, n + 1);
+    if (n >= sizeof(req->ref))
+        n = 0;
+    memcpy(req->ref, s, n);
+    req->ref[n] = '\0';
     return 0;
 }
 
@@ -134,14 +152,10 @@ int pc_route_parse(pc_req *req, const char *url)
     if (tail2(p, n, "uploads", &last, &nl)) {
         /* <name>/blobs/uploads/<id-or-empty> */
         if (nl >= 6 && memcmp(p + nl - 6, "/blobs", 6) == 0) {
+            req->kind = *last == '\0' ? PC_ROUTE_UPLOAD_START : PC_ROUTE_UPLOAD;
             if (set_name(req, p, nl - 6))
                 return PC_EINVAL;
-            if (*last == '\0') {
-                req->kind = PC_ROUTE_UPLOAD_START;
-                return 0;
-            }
-            req->kind = PC_ROUTE_UPLOAD;
-            return set_ref(req, last);
+            return *last == '\0' ? 0 : set_ref(req, last);
         }
     }
     if (tail2(p, n, "blobs", &last, &nl)) {

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -179,6 +180,26 @@ static pc_req *req_new(pc_server *srv, struct MHD_Connection *conn, const char *
     return req;
 }
 
+static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const char *key,
+                                     const char *value)
+{
+    int *n = cls;
+    if (strcasecmp(key, "Content-Length") == 0)
+        n[0]++;
+    else if (strcasecmp(key, "Transfer-Encoding") == 0)
+        n[1]++;
+    return MHD_YES;
+}
+
+/* Several Content-Length headers, or one with Transfer-Encoding, frame the
+ * body ambiguously (RFC 9112 6.3): refuse rather than guess. */
+static bool framing_ambiguous(pc_req *req)
+{
+    int n[2] = {0, 0};
+    MHD_get_connection_values(req->conn, MHD_HEADER_KIND, count_framing, n);
+    return n[0] > 1 || n[1] > 1 || (n[0] && n[1]);
+}
+
 static enum MHD_Result first_call(pc_req *req, const char *url)
 {
     int rc = pc_route_parse(req, url);
@@ -188,8 +209,15 @@ static enum MHD_Result first_call(pc_req *req, const char *url)
         return pc_req_error(req, 400, "NAME_INVALID", "invalid repository name");
     bool others = false;
     req->handler = pc_route_find(req->kind, req->method, &others);
-    if (!req->handler)
-        return pc_req_error(req, 405, "UNSUPPORTED", "method not allowed for this endpoint");
+    if (!req->handler) {
+        char allow[64];
+        pc_route_allow(req->kind, allow, sizeof(allow));
+        return pc_req_error_hdr(req, 405, "UNSUPPORTED", "method not allowed for this endpoint",
+                                "Allow", allow, NULL);
+    }
+    if (framing_ambiguous(req))
+        return pc_req_error(req, 400, "SIZE_INVALID",
+                            "conflicting Content-Length / Transfer-Encoding headers");
     return req->handler->begin(req);
 }
 
@@ -318,6 +346,37 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     free(req);
 }
 
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Percent-decoding of paths and query arguments, in place. "%00" is left
+ * encoded: a NUL would cut the string short and make a request act on a
+ * shorter path than the one sent; kept as "%00" it fails every name, tag,
+ * digest and id check instead. */
+static size_t unescape(void *cls, struct MHD_Connection *c, char *s)
+{
+    char *w = s;
+    for (const char *r = s; *r;) {
+        int hi, lo;
+        if (r[0] == '%' && (hi = hexval(r[1])) >= 0 && (lo = hexval(r[2])) >= 0 && (hi | lo)) {
+            *w++ = (char)(hi * 16 + lo);
+            r += 3;
+        } else {
+            *w++ = *r++;
+        }
+    }
+    *w = '\0';
+    return (size_t)(w - s);
+}
+
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
     char msg[512];
@@ -364,14 +423,14 @@ int pc_server_start(pc_server **out, const pc_config *cfg, pc_registry *reg)
                      MHD_USE_TURBO | MHD_ALLOW_SUSPEND_RESUME;
     if (ai->ai_family == AF_INET6)
         flags |= MHD_USE_IPv6;
-    srv->mhd =
-        MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR,
-                         ai->ai_addr, MHD_OPTION_THREAD_POOL_SIZE, threads,
-                         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)cfg->http->timeout,
-                         MHD_OPTION_CONNECTION_LIMIT, (unsigned int)cfg->http->max_connections,
-                         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(32 * 1024),
-                         MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_EXTERNAL_LOGGER,
-                         mhd_log, srv, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024, MHD_OPTION_END);
+    srv->mhd = MHD_start_daemon(
+        flags, (uint16_t)port, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+        MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned int)cfg->http->timeout, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned int)cfg->http->max_connections, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t)(32 * 1024), MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, srv, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024,
+        MHD_OPTION_UNESCAPE_CALLBACK, unescape, srv, MHD_OPTION_END);
     freeaddrinfo(ai);
     if (!srv->mhd) {
         pc_error_set("cannot listen on %s (address in use or not available?)", cfg->http->listen);

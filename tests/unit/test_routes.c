@@ -46,7 +46,16 @@ static void manifests_and_tags(void **state)
     assert_int_equal(parse("/v2/a/b/tags/list"), 0);
     assert_int_equal(req.kind, PC_ROUTE_TAGS);
     assert_string_equal(req.name, "a/b");
-    assert_int_equal(parse("/v2/a/manifests/"), PC_EINVAL);   /* empty reference */
+    /* an empty or overlong reference reaches the handler empty (TAG_INVALID) */
+    assert_int_equal(parse("/v2/a/manifests/"), 0);
+    assert_string_equal(req.ref, "");
+    char url[600] = "/v2/a/manifests/";
+    memset(url + strlen(url), 't', 400);
+    assert_int_equal(parse(url), 0);
+    assert_string_equal(req.ref, "");
+    /* bad names on upload routes are still upload routes (NAME_INVALID) */
+    assert_int_equal(parse("/v2//blobs/uploads/"), PC_EINVAL);
+    assert_int_equal(req.kind, PC_ROUTE_UPLOAD_START);
     assert_int_equal(parse("/v2/manifests/x"), PC_ENOTFOUND); /* no name */
 }
 
