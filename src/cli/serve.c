@@ -18,9 +18,12 @@
 const char pc_cli_serve_usage[] =
     "usage: pullcache serve [--config FILE] [--listen ADDR:PORT] [--data DIR]\n"
     "                       [--log-format text|json] [--timeout SECONDS] [--threads N]\n"
+    "                       [--upstream NAME=URL]... [--default-upstream NAME|none]\n"
     "       pullcache serve --check-config --config FILE\n"
     "\n"
-    "Run the registry: an OCI Distribution v1.1 registry for private images.\n"
+    "Run the registry: an OCI Distribution v1.1 registry for private images and a\n"
+    "pull-through cache for upstream registries (/v2/<upstream>/<repo>/..., containerd's\n"
+    "?ns=<upstream>, or bare paths for the default upstream).\n"
     "Defaults are embedded; a YAML config file overrides them, flags override both.\n"
     "\n"
     "  -c, --config FILE      YAML configuration (see docs/CONFIG.md)\n"
@@ -29,10 +32,24 @@ const char pc_cli_serve_usage[] =
     "      --log-format FMT   text (default) or json, one line per request\n"
     "      --timeout SECONDS  close idle connections after this long (default 60)\n"
     "      --threads N        worker threads (default: number of CPUs)\n"
+    "      --upstream NAME=URL  mirror the registry at URL as NAME (repeatable), e.g.\n"
+    "                         docker.io=https://registry-1.docker.io (the default when\n"
+    "                         no upstream is configured)\n"
+    "      --default-upstream NAME|none  where bare /v2/<name> paths go (default docker.io\n"
+    "                         when configured); none = local repositories only\n"
     "      --check-config     validate the configuration and exit (0 when valid)\n"
     "  -h, --help             this help\n";
 
-enum { OPT_LOG_FORMAT = 256, OPT_TIMEOUT, OPT_THREADS, OPT_CHECK };
+enum {
+    OPT_LOG_FORMAT = 256,
+    OPT_TIMEOUT,
+    OPT_THREADS,
+    OPT_CHECK,
+    OPT_UPSTREAM,
+    OPT_DEFAULT_UPSTREAM
+};
+
+#define MAX_FLAG_UPSTREAMS 64
 
 static int parse_uint(const char *flag, const char *s, unsigned max, unsigned *out)
 {
@@ -56,9 +73,13 @@ int pc_cli_serve(int argc, char **argv)
         {"timeout", required_argument, NULL, OPT_TIMEOUT},
         {"threads", required_argument, NULL, OPT_THREADS},
         {"check-config", no_argument, NULL, OPT_CHECK},
+        {"upstream", required_argument, NULL, OPT_UPSTREAM},
+        {"default-upstream", required_argument, NULL, OPT_DEFAULT_UPSTREAM},
         {NULL, 0, NULL, 0},
     };
     const char *config_path = NULL, *listen = NULL, *data = NULL, *log_format = NULL;
+    const char *upstreams[MAX_FLAG_UPSTREAMS], *default_upstream = NULL;
+    int nupstreams = 0;
     unsigned timeout = 0, threads = 0;
     bool have_timeout = false, have_threads = false, check = false;
     pc_config *cfg = NULL;
@@ -115,6 +136,17 @@ int pc_cli_serve(int argc, char **argv)
     if ((listen && pc_config_set_str(&cfg->http->listen, listen)) ||
         (data && pc_config_set_str(&cfg->storage->data, data)) ||
         (log_format && pc_config_set_str(&cfg->log->format, log_format))) {
+        fprintf(stderr, "pullcache serve: out of memory\n");
+        goto done;
+    }
+    for (int i = 0; i < nupstreams; i++)
+        if (pc_config_add_upstream(cfg, upstreams[i])) {
+            fprintf(stderr, "pullcache serve: %s\n", pc_error_last());
+            goto done;
+        }
+    if (default_upstream && pc_config_set_str(&cfg->cache->default_upstream, default_upstream))
+        goto done;
+    if (pc_config_finalize(cfg)) {
         fprintf(stderr, "pullcache serve: out of memory\n");
         goto done;
     }

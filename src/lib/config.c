@@ -35,7 +35,47 @@ static const cyaml_schema_field_t log_fields[] = {
     CYAML_FIELD_END,
 };
 
+static const cyaml_schema_field_t upstream_fields[] = {
+    CYAML_FIELD_STRING_PTR("name", CYAML_FLAG_POINTER, pc_config_upstream, name, 1, 128),
+    CYAML_FIELD_STRING_PTR("url", CYAML_FLAG_POINTER, pc_config_upstream, url, 1, 1024),
+    CYAML_FIELD_STRING_PTR("username", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL,
+                           pc_config_upstream, username, 1, 256),
+    CYAML_FIELD_STRING_PTR("password_file", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL,
+                           pc_config_upstream, password_file, 1, 4000),
+    CYAML_FIELD_STRING_PTR("password_env", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL,
+                           pc_config_upstream, password_env, 1, 256),
+    CYAML_FIELD_STRING_PTR("token_file", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL,
+                           pc_config_upstream, token_file, 1, 4000),
+    CYAML_FIELD_STRING_PTR("token_env", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL,
+                           pc_config_upstream, token_env, 1, 256),
+    CYAML_FIELD_UINT("tag_ttl", CYAML_FLAG_OPTIONAL, pc_config_upstream, tag_ttl),
+    CYAML_FIELD_UINT("connect_timeout", CYAML_FLAG_OPTIONAL, pc_config_upstream,
+                     connect_timeout),
+    CYAML_FIELD_UINT("read_timeout", CYAML_FLAG_OPTIONAL, pc_config_upstream, read_timeout),
+    CYAML_FIELD_UINT("max_connections", CYAML_FLAG_OPTIONAL, pc_config_upstream,
+                     max_connections),
+    CYAML_FIELD_STRING_PTR("ca_file", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL,
+                           pc_config_upstream, ca_file, 1, 4000),
+    CYAML_FIELD_BOOL("insecure", CYAML_FLAG_OPTIONAL, pc_config_upstream, insecure),
+    CYAML_FIELD_END,
+};
+
+static const cyaml_schema_value_t upstream_schema = {
+    CYAML_VALUE_MAPPING(CYAML_FLAG_DEFAULT, pc_config_upstream, upstream_fields),
+};
+
+static const cyaml_schema_field_t cache_fields[] = {
+    CYAML_FIELD_STRING_PTR("default_upstream", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL,
+                           pc_config_cache, default_upstream, 1, 128),
+    CYAML_FIELD_UINT("max_size", CYAML_FLAG_OPTIONAL, pc_config_cache, max_size),
+    CYAML_FIELD_END,
+};
+
 static const cyaml_schema_field_t top_fields[] = {
+    CYAML_FIELD_SEQUENCE("upstreams", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, pc_config,
+                         upstreams, &upstream_schema, 0, 64),
+    CYAML_FIELD_MAPPING_PTR("cache", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, pc_config, cache,
+                            cache_fields),
     CYAML_FIELD_MAPPING_PTR("http", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, pc_config, http,
                             http_fields),
     CYAML_FIELD_MAPPING_PTR("storage", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, pc_config, storage,
@@ -83,6 +123,86 @@ int pc_config_set_str(char **field, const char *value)
     return 0;
 }
 
+static void upstream_defaults(pc_config_upstream *u)
+{
+    if (!u->tag_ttl)
+        u->tag_ttl = 300;
+    if (!u->connect_timeout)
+        u->connect_timeout = 5;
+    if (!u->read_timeout)
+        u->read_timeout = 30;
+    if (!u->max_connections)
+        u->max_connections = 16;
+}
+
+bool pc_config_upstream_name_ok(const char *s)
+{
+    /* one repository-name component: [a-z0-9]+([._-][a-z0-9]+)* */
+    bool need = true;
+    size_t n = 0;
+    for (; *s; s++, n++) {
+        bool alnum = (*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9');
+        if (alnum)
+            need = false;
+        else if (!need && (*s == '.' || *s == '_' || *s == '-'))
+            need = true;
+        else
+            return false;
+    }
+    return !need && n <= 128;
+}
+
+static void upstream_clear(pc_config_upstream *u)
+{
+    free(u->name);
+    free(u->url);
+    free(u->username);
+    free(u->password_file);
+    free(u->password_env);
+    free(u->token_file);
+    free(u->token_env);
+    free(u->ca_file);
+    memset(u, 0, sizeof(*u));
+}
+
+int pc_config_add_upstream(pc_config *c, const char *spec)
+{
+    const char *eq = strchr(spec, '=');
+    if (!eq || eq == spec || !eq[1]) {
+        pc_error_set("--upstream wants NAME=URL, e.g. docker.io=https://registry-1.docker.io");
+        return PC_EINVAL;
+    }
+    char name[129];
+    size_t nl = (size_t)(eq - spec);
+    if (nl >= sizeof(name)) {
+        pc_error_set("upstream name too long");
+        return PC_EINVAL;
+    }
+    memcpy(name, spec, nl);
+    name[nl] = '\0';
+    pc_config_upstream *u = NULL;
+    for (unsigned i = 0; i < c->upstreams_count; i++)
+        if (strcmp(c->upstreams[i].name, name) == 0)
+            u = &c->upstreams[i];
+    if (u) {
+        return pc_config_set_str(&u->url, eq + 1);
+    }
+    pc_config_upstream *grown =
+        realloc(c->upstreams, (c->upstreams_count + 1) * sizeof(*c->upstreams));
+    if (!grown)
+        return PC_ENOMEM;
+    c->upstreams = grown;
+    u = &c->upstreams[c->upstreams_count];
+    memset(u, 0, sizeof(*u));
+    if (pc_config_set_str(&u->name, name) || pc_config_set_str(&u->url, eq + 1)) {
+        upstream_clear(u);
+        return PC_ENOMEM;
+    }
+    upstream_defaults(u);
+    c->upstreams_count++;
+    return 0;
+}
+
 /* Fill every missing section and value with the embedded default. Strings
  * that libcyaml allocated are freed with free(): cyaml_mem uses the libc
  * allocator. */
@@ -108,6 +228,27 @@ static int apply_defaults(pc_config *c)
         return PC_ENOMEM;
     if (!c->log->level && pc_config_set_str(&c->log->level, "info"))
         return PC_ENOMEM;
+    if (!c->cache && !(c->cache = calloc(1, sizeof(*c->cache))))
+        return PC_ENOMEM;
+    return 0;
+}
+
+int pc_config_finalize(pc_config *c)
+{
+    if (c->upstreams_count == 0 && pc_config_add_upstream(c, "docker.io=https://registry-1.docker.io"))
+        return PC_ENOMEM;
+    for (unsigned i = 0; i < c->upstreams_count; i++)
+        upstream_defaults(&c->upstreams[i]);
+    if (!c->cache->default_upstream) {
+        /* docker.io when it is configured: what a Docker daemon's
+         * registry-mirrors and bare names expect */
+        const char *def = "none";
+        for (unsigned i = 0; i < c->upstreams_count; i++)
+            if (strcmp(c->upstreams[i].name, "docker.io") == 0)
+                def = "docker.io";
+        if (pc_config_set_str(&c->cache->default_upstream, def))
+            return PC_ENOMEM;
+    }
     return 0;
 }
 
@@ -192,6 +333,42 @@ int pc_config_validate(const pc_config *c)
         pc_error_set("log.level must be error, warn, info or debug, not '%s'", c->log->level);
         return PC_EINVAL;
     }
+    for (unsigned i = 0; i < c->upstreams_count; i++) {
+        const pc_config_upstream *u = &c->upstreams[i];
+        if (!pc_config_upstream_name_ok(u->name)) {
+            pc_error_set("upstream name '%s' must be lowercase letters and digits separated by "
+                         "'.', '_' or '-' (like docker.io)",
+                         u->name);
+            return PC_EINVAL;
+        }
+        if (strncmp(u->url, "http://", 7) != 0 && strncmp(u->url, "https://", 8) != 0) {
+            pc_error_set("upstream %s: url must start with http:// or https://", u->name);
+            return PC_EINVAL;
+        }
+        if ((u->password_file || u->password_env) && !u->username) {
+            pc_error_set("upstream %s: a password needs a username", u->name);
+            return PC_EINVAL;
+        }
+        if (u->password_file && u->password_env) {
+            pc_error_set("upstream %s: password_file and password_env are exclusive", u->name);
+            return PC_EINVAL;
+        }
+        for (unsigned j = 0; j < i; j++)
+            if (strcmp(c->upstreams[j].name, u->name) == 0) {
+                pc_error_set("upstream %s is configured twice", u->name);
+                return PC_EINVAL;
+            }
+    }
+    if (strcmp(c->cache->default_upstream, "none") != 0) {
+        bool found = false;
+        for (unsigned i = 0; i < c->upstreams_count; i++)
+            found |= strcmp(c->upstreams[i].name, c->cache->default_upstream) == 0;
+        if (!found) {
+            pc_error_set("cache.default_upstream '%s' is not a configured upstream (or 'none')",
+                         c->cache->default_upstream);
+            return PC_EINVAL;
+        }
+    }
     if (c->http->threads > 256) {
         pc_error_set("http.threads must be at most 256");
         return PC_EINVAL;
@@ -211,6 +388,12 @@ void pc_config_free(pc_config *c)
         free(c->log->format);
         free(c->log->level);
     }
+    for (unsigned i = 0; i < c->upstreams_count; i++)
+        upstream_clear(&c->upstreams[i]);
+    free(c->upstreams);
+    if (c->cache)
+        free(c->cache->default_upstream);
+    free(c->cache);
     free(c->http);
     free(c->storage);
     free(c->log);

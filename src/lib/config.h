@@ -13,6 +13,24 @@
  *   log:
  *     format: text               # text | json
  *     level: info                # error | warn | info | debug
+ *   upstreams:                   # registries mirrored by the pull-through cache
+ *     - name: docker.io          # [a-z0-9]+([._-][a-z0-9]+)*; /v2/<name>/... and ?ns=<name>
+ *       url: https://registry-1.docker.io
+ *       username: bob            # optional; the secret comes from a file or env only:
+ *       password_file: /run/secrets/hub   # or password_env: HUB_PASSWORD
+ *       token_file: ...          # or token_env: a static bearer token instead
+ *       tag_ttl: 300             # seconds a tag is served without asking upstream
+ *       connect_timeout: 5       # seconds
+ *       read_timeout: 30         # seconds without a byte before giving up
+ *       max_connections: 16
+ *       ca_file: /path/ca.pem
+ *       insecure: false          # skip TLS verification (tests)
+ *   cache:
+ *     default_upstream: docker.io  # bare /v2/<name> paths; "none" = local only
+ *     max_size: 0                # bytes of mirrored content kept; 0 = no cap
+ *
+ * With no upstreams configured, docker.io -> https://registry-1.docker.io
+ * is the one upstream and the default.
  */
 #ifndef PC_CONFIG_H
 #define PC_CONFIG_H
@@ -37,15 +55,50 @@ typedef struct {
 } pc_config_log;
 
 typedef struct {
+    char *name;
+    char *url;
+    char *username;
+    char *password_file;
+    char *password_env;
+    char *token_file;
+    char *token_env;
+    unsigned tag_ttl;
+    unsigned connect_timeout;
+    unsigned read_timeout;
+    unsigned max_connections;
+    char *ca_file;
+    bool insecure;
+} pc_config_upstream;
+
+typedef struct {
+    char *default_upstream;
+    uint64_t max_size;
+} pc_config_cache;
+
+typedef struct {
     pc_config_http *http;
     pc_config_storage *storage;
     pc_config_log *log;
+    pc_config_upstream *upstreams;
+    unsigned upstreams_count;
+    pc_config_cache *cache;
 } pc_config;
+
+/* Add or replace (same name) an upstream given as "NAME=URL" (the
+ * --upstream flag). 0 or PC_EINVAL. */
+int pc_config_add_upstream(pc_config *cfg, const char *spec);
+
+/* Whether s is an acceptable upstream name. */
+bool pc_config_upstream_name_ok(const char *s);
 
 /* Load the configuration: defaults, overlaid with the YAML file at path
  * when path is not NULL. *out is the caller's (pc_config_free). Returns 0,
  * or PC_EINVAL with a message naming the file and the problem. */
 int pc_config_load(pc_config **out, const char *path);
+
+/* After flags: the default upstream (docker.io) when none is configured,
+ * per-upstream defaults, cache.default_upstream. 0 or PC_ENOMEM. */
+int pc_config_finalize(pc_config *cfg);
 
 /* Check the values (listen address form, log format...). 0 or PC_EINVAL. */
 int pc_config_validate(const pc_config *cfg);

@@ -105,6 +105,17 @@ struct pc_metastore {
     int (*digest_holders)(pc_metastore *ms, const pc_digest *d, uint64_t *count);
 
     void (*free)(pc_metastore *ms);
+
+    /* --- added in version 1 for the pull-through cache --- */
+
+    /* Resolve a tag and report when it was last set or confirmed (unix
+     * seconds). 0 or PC_ENOTFOUND. */
+    int (*tag_stat)(pc_metastore *ms, const char *repo, const char *tag, pc_digest *out,
+                    int64_t *updated);
+    /* Mark a tag as confirmed at `when` if it still points at d (an upstream
+     * revalidation that found no change). 0 or PC_ENOTFOUND. */
+    int (*tag_touch)(pc_metastore *ms, const char *repo, const char *tag, const pc_digest *d,
+                     int64_t when);
 };
 
 /* Open (creating and migrating as needed) the SQLite meta store at path, in

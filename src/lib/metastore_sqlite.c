@@ -87,6 +87,8 @@ enum {
     ST_UPLOAD_DEL,
     ST_REFERENCED,
     ST_HOLDERS,
+    ST_TAG_STAT,
+    ST_TAG_TOUCH,
     ST_COUNT
 };
 
@@ -135,6 +137,8 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_HOLDERS] = "SELECT (SELECT count(*) FROM blob_links WHERE digest = ?1)"
                    " + (SELECT count(*) FROM manifests WHERE digest = ?1)"
                    " + (SELECT count(*) FROM manifest_refs WHERE ref = ?1)",
+    [ST_TAG_STAT] = "SELECT digest, updated FROM tags WHERE repo = ?1 AND tag = ?2",
+    [ST_TAG_TOUCH] = "UPDATE tags SET updated = ?3 WHERE repo = ?1 AND tag = ?2 AND digest = ?4",
 };
 
 typedef struct sq_store sq_store;
@@ -634,6 +638,56 @@ done:
     return rc;
 }
 
+static int sq_tag_stat(pc_metastore *ms, const char *repo, const char *tag, pc_digest *out,
+                       int64_t *updated)
+{
+    if (!repo_ok(repo) || !tag_ok(tag) || !out || !updated)
+        return invalid("tag");
+    sq_conn *c = NULL;
+    sqlite3_stmt *st = NULL;
+    int rc = prep(ms, ST_TAG_STAT, &c, &st);
+    if (rc)
+        goto done;
+    bind_text(st, 1, repo);
+    bind_text(st, 2, tag);
+    if ((rc = step_row(c, st, "tag stat", "tag unknown")))
+        goto done;
+    if ((rc = col_digest(st, 0, out)))
+        goto done;
+    *updated = (int64_t)sqlite3_column_int64(st, 1);
+done:
+    if (c)
+        stmt_put(c, ST_TAG_STAT, st);
+    return rc;
+}
+
+static int sq_tag_touch(pc_metastore *ms, const char *repo, const char *tag, const pc_digest *d,
+                        int64_t when)
+{
+    if (!repo_ok(repo) || !tag_ok(tag) || !d)
+        return invalid("tag");
+    sq_conn *c = NULL;
+    sqlite3_stmt *st = NULL;
+    int rc = prep(ms, ST_TAG_TOUCH, &c, &st);
+    if (rc)
+        goto done;
+    bind_text(st, 1, repo);
+    bind_text(st, 2, tag);
+    sqlite3_bind_int64(st, 3, (sqlite3_int64)when);
+    bind_text(st, 4, d->str);
+    int step = sqlite3_step(st);
+    if (step != SQLITE_DONE) {
+        pc_error_set("tag touch: %s", sqlite3_errmsg(c->db));
+        rc = PC_ERR;
+        goto done;
+    }
+    rc = sqlite3_changes(c->db) > 0 ? 0 : PC_ENOTFOUND;
+done:
+    if (c)
+        stmt_put(c, ST_TAG_TOUCH, st);
+    return rc;
+}
+
 static int sq_tag_delete(pc_metastore *ms, const char *repo, const char *tag)
 {
     if (!repo_ok(repo) || !tag_ok(tag))
@@ -946,6 +1000,8 @@ int pc_metastore_sqlite_open(pc_metastore **out, const char *path)
     s->base.manifest_get = sq_manifest_get;
     s->base.manifest_delete = sq_manifest_delete;
     s->base.tag_get = sq_tag_get;
+    s->base.tag_stat = sq_tag_stat;
+    s->base.tag_touch = sq_tag_touch;
     s->base.tag_delete = sq_tag_delete;
     s->base.tag_list = sq_tag_list;
     s->base.referrers = sq_referrers;

@@ -106,7 +106,8 @@ wait_http() {
 pc_start() {
     local data=$1
     shift
-    "$PULLCACHE" serve --listen "127.0.0.1:$PC_PORT" --data "$data" "$@" \
+    "$PULLCACHE" serve --listen "127.0.0.1:$PC_PORT" --data "$data" \
+        --default-upstream "${PC_DEFAULT_UPSTREAM:-none}" "$@" \
         >>"$WORK/pullcache.log" 2>&1 &
     PC_PID=$!
     PIDS+=("$PC_PID")

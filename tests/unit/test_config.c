@@ -34,6 +34,12 @@ static void defaults(void **state)
     assert_string_equal(c->storage->data, "./data");
     assert_string_equal(c->log->format, "text");
     assert_int_equal(c->http->timeout, 60);
+    assert_int_equal(pc_config_finalize(c), 0);
+    assert_int_equal(c->upstreams_count, 1);
+    assert_string_equal(c->upstreams[0].name, "docker.io");
+    assert_string_equal(c->upstreams[0].url, "https://registry-1.docker.io");
+    assert_int_equal(c->upstreams[0].tag_ttl, 300);
+    assert_string_equal(c->cache->default_upstream, "docker.io");
     assert_int_equal(pc_config_validate(c), 0);
     pc_config_free(c);
 }
@@ -47,6 +53,7 @@ static void file_overrides_defaults(void **state)
     assert_int_equal(c->http->timeout, 5);
     assert_string_equal(c->log->format, "json");
     assert_string_equal(c->storage->data, "./data"); /* untouched section keeps defaults */
+    assert_int_equal(pc_config_finalize(c), 0);
     assert_int_equal(pc_config_validate(c), 0);
     assert_int_equal(pc_config_set_str(&c->storage->data, "/srv/x"), 0);
     assert_string_equal(c->storage->data, "/srv/x");
@@ -87,13 +94,60 @@ static void bad_values(void **state)
     char *p = write_tmp("log:\n  format: xml\n");
     pc_config *c = NULL;
     assert_int_equal(pc_config_load(&c, p), 0);
+    assert_int_equal(pc_config_finalize(c), 0);
     assert_int_equal(pc_config_validate(c), PC_EINVAL);
     assert_non_null(strstr(pc_error_last(), "xml"));
     pc_config_free(c);
     unlink(p);
     p = write_tmp("http:\n  listen: nocolon\n");
     assert_int_equal(pc_config_load(&c, p), 0);
+    assert_int_equal(pc_config_finalize(c), 0);
     assert_int_equal(pc_config_validate(c), PC_EINVAL);
+    pc_config_free(c);
+    unlink(p);
+}
+
+static void upstreams_from_file_and_flags(void **state)
+{
+    char *p = write_tmp("upstreams:\n  - name: ghcr.io\n    url: https://ghcr.io\n"
+                        "    tag_ttl: 60\n    username: bob\n    password_env: GHCR_PW\n"
+                        "cache:\n  max_size: 1000000\n");
+    pc_config *c = NULL;
+    assert_int_equal(pc_config_load(&c, p), 0);
+    assert_int_equal(pc_config_add_upstream(c, "local=http://127.0.0.1:5001"), 0);
+    assert_int_equal(pc_config_add_upstream(c, "ghcr.io=https://mirror.example"), 0);
+    assert_int_equal(pc_config_add_upstream(c, "nourl="), PC_EINVAL);
+    assert_int_equal(pc_config_add_upstream(c, "=http://x"), PC_EINVAL);
+    assert_int_equal(pc_config_finalize(c), 0);
+    /* configured upstreams replace the docker.io default; no default route */
+    assert_int_equal(c->upstreams_count, 2);
+    assert_string_equal(c->upstreams[0].url, "https://mirror.example");
+    assert_int_equal(c->upstreams[0].tag_ttl, 60);
+    assert_int_equal(c->upstreams[1].tag_ttl, 300);
+    assert_string_equal(c->cache->default_upstream, "none");
+    assert_int_equal(c->cache->max_size, 1000000);
+    assert_int_equal(pc_config_validate(c), 0);
+    assert_int_equal(pc_config_set_str(&c->cache->default_upstream, "nope"), 0);
+    assert_int_equal(pc_config_validate(c), PC_EINVAL);
+    pc_config_free(c);
+    unlink(p);
+
+    p = write_tmp("upstreams:\n  - name: Bad_Name\n    url: https://x\n");
+    assert_int_equal(pc_config_load(&c, p), 0);
+    assert_int_equal(pc_config_finalize(c), 0);
+    assert_int_equal(pc_config_validate(c), PC_EINVAL);
+    pc_config_free(c);
+    unlink(p);
+    p = write_tmp("upstreams:\n  - name: x\n    url: ftp://x\n");
+    assert_int_equal(pc_config_load(&c, p), 0);
+    assert_int_equal(pc_config_finalize(c), 0);
+    assert_int_equal(pc_config_validate(c), PC_EINVAL);
+    pc_config_free(c);
+    unlink(p);
+    p = write_tmp("upstreams:\n  - name: x\n    url: https://x\n    password_env: P\n");
+    assert_int_equal(pc_config_load(&c, p), 0);
+    assert_int_equal(pc_config_finalize(c), 0);
+    assert_int_equal(pc_config_validate(c), PC_EINVAL); /* password without username */
     pc_config_free(c);
     unlink(p);
 }
@@ -127,6 +181,7 @@ int main(void)
         cmocka_unit_test(missing_file),
         cmocka_unit_test(bad_values),
         cmocka_unit_test(listen_forms),
+        cmocka_unit_test(upstreams_from_file_and_flags),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,50 @@
+/*
+ * metrics.h - process-wide counters and gauges, rendered as Prometheus text
+ * for GET /metrics. Series are identified by a metric name and a label set
+ * given already rendered ("upstream=\"docker.io\",kind=\"blob\""); the first
+ * use of a series creates it. Updates are lock-free after creation.
+ *
+ * Metrics used by the daemon (all prefixed pullcache_):
+ *   upstream_requests_total{upstream,kind,method}   requests sent upstream
+ *   cache_hits_total{upstream,kind}                 served from the cache
+ *   cache_misses_total{upstream,kind}               had to ask upstream
+ *   cache_stale_total{upstream,kind}                served stale (upstream failing)
+ *   upstream_bytes_total{upstream}                  body bytes from upstream
+ *   client_bytes_total{upstream}                    body bytes to clients
+ *   fetches_in_flight{upstream}                     gauge
+ *   fetch_waiters_total{upstream}                   requests that joined a fetch
+ *   upstream_errors_total{upstream,class}           failures by class
+ *   http_requests_total{method,status}              every request served
+ */
+#ifndef PC_METRICS_H
+#define PC_METRICS_H
+
+#include "pc.h"
+
+typedef enum { PC_METRIC_COUNTER, PC_METRIC_GAUGE } pc_metric_type;
+
+/* Declare a metric's type and help text (once, at start-up; optional: an
+ * undeclared metric renders as an untyped counter). Thread-safe. */
+void pc_metrics_declare(const char *name, pc_metric_type type, const char *help);
+
+/* Add n to a counter series (created on first use). */
+void pc_metrics_add(const char *name, const char *labels, uint64_t n);
+
+/* Add delta (may be negative) to a gauge series. */
+void pc_metrics_gauge_add(const char *name, const char *labels, int64_t delta);
+
+/* Current value of a series (0 when it does not exist). For tests. */
+int64_t pc_metrics_value(const char *name, const char *labels);
+
+/* Render every series as Prometheus text exposition format 0.0.4 into a
+ * malloc'd string (the caller's). NULL when out of memory. */
+char *pc_metrics_render(void);
+
+/* Forget every series (tests). */
+void pc_metrics_reset(void);
+
+/* Render one label value escaped for Prometheus (\\, \", \n) into buf.
+ * Returns buf. */
+char *pc_metrics_escape(const char *value, char *buf, size_t size);
+
+#endif
