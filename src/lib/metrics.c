@@ -1,0 +1,500 @@
+/*
+ * metrics.c - the process-wide registry of counter and gauge series behind
+ * metrics.h, and its Prometheus text rendering (format 0.0.4).
+ *
+ * Layout: a fixed open-addressing hash table of pointers to series. A slot
+ * goes from NULL to a series exactly once (under the mutex, published with
+ * a release store) and never changes again until pc_metrics_reset(), so
+ * lookups read slots with acquire loads and take no lock; a series, once
+ * published, never moves, and its value is a relaxed C11 atomic. Only the
+ * creation of a series, a dropped update, declarations and rendering take
+ * the mutex.
+ *
+ * Bounds: at most PC_METRICS_MAX_SERIES series (the table is sized so that
+ * probing always ends on an empty slot), names up to 200 bytes and label
+ * strings up to 1024. An update that would create a series beyond the cap,
+ * or whose name or label string is malformed or too long (it would corrupt
+ * the exposition), is dropped and counted by pullcache_metrics_dropped_total,
+ * a series of its own outside the cap that is always rendered.
+ */
+#include "metrics.h"
+
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef PC_METRICS_MAX_SERIES
+#define PC_METRICS_MAX_SERIES 10000
+#endif
+#define TABLE_SIZE 16384 /* power of two, well above the cap */
+#define MAX_NAME 200
+#define MAX_LABELS 1024
+#define DROPPED_NAME "pullcache_metrics_dropped_total"
+#define DROPPED_HELP                                                                               \
+    "Metric updates dropped (series cap reached, or a malformed name or label set)."
+
+_Static_assert((TABLE_SIZE & (TABLE_SIZE - 1)) == 0, "TABLE_SIZE must be a power of two");
+_Static_assert(TABLE_SIZE >= PC_METRICS_MAX_SERIES + PC_METRICS_MAX_SERIES / 2,
+               "the table must stay at most two thirds full");
+
+/* One series. Allocated on a cache line of its own so that hot counters of
+ * different series do not share one. key is "name\0labels\0". */
+typedef struct series {
+    _Atomic uint64_t value; /* a gauge stores its int64 as two's complement */
+    uint64_t hash;
+    bool gauge; /* created by pc_metrics_gauge_add */
+    size_t name_len;
+    const char *labels; /* points into key */
+    char key[];
+} series;
+
+typedef struct decl {
+    char *name;
+    char *help;
+    pc_metric_type type;
+} decl;
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static _Atomic(series *) table[TABLE_SIZE];
+static size_t n_series; /* user series, under lock; the dropped series is not counted */
+static series *dropped; /* under lock; NULL until first needed */
+static decl *decls;     /* under lock */
+static size_t n_decls, cap_decls;
+
+/* FNV-1a over name, a separator byte no valid name contains, and labels.
+ * Stores the lengths in *name_len and *labels_len. */
+static uint64_t key_hash(const char *name, const char *labels, size_t *name_len, size_t *labels_len)
+{
+    uint64_t h = 0xcbf29ce484222325u;
+    const unsigned char *p;
+
+    for (p = (const unsigned char *)name; *p; p++)
+        h = (h ^ *p) * 0x100000001b3u;
+    *name_len = (size_t)(p - (const unsigned char *)name);
+    h = (h ^ 0xffu) * 0x100000001b3u;
+    for (p = (const unsigned char *)labels; *p; p++)
+        h = (h ^ *p) * 0x100000001b3u;
+    *labels_len = (size_t)(p - (const unsigned char *)labels);
+    return h;
+}
+
+static bool series_is(const series *s, uint64_t h, const char *name, size_t name_len,
+                      const char *labels)
+{
+    return s->hash == h && s->name_len == name_len && memcmp(s->key, name, name_len) == 0 &&
+           strcmp(s->labels, labels) == 0;
+}
+
+/* The series for (name, labels) or NULL; *slot is where probing stopped
+ * (the empty slot an insert would use). Lock-free. */
+static series *table_find(uint64_t h, const char *name, size_t name_len, const char *labels,
+                          size_t *slot)
+{
+    size_t i = (size_t)h & (TABLE_SIZE - 1);
+    for (;;) {
+        series *s = atomic_load_explicit(&table[i], memory_order_acquire);
+        if (!s || series_is(s, h, name, name_len, labels)) {
+            *slot = i;
+            return s;
+        }
+        i = (i + 1) & (TABLE_SIZE - 1);
+    }
+}
+
+static bool is_name_char(char c, bool first, bool colon)
+{
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_')
+        return true;
+    if (colon && c == ':')
+        return true;
+    return !first && c >= '0' && c <= '9';
+}
+
+/* A metric name: [a-zA-Z_:][a-zA-Z0-9_:]* */
+static bool valid_name(const char *name, size_t len)
+{
+    if (len == 0 || len > MAX_NAME)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (!is_name_char(name[i], i == 0, true))
+            return false;
+    return true;
+}
+
+/* A rendered label set: empty, or lname="value" joined by commas, lname
+ * [a-zA-Z_][a-zA-Z0-9_]*, the value escaped as pc_metrics_escape does. */
+static bool valid_labels(const char *p, size_t len)
+{
+    if (len > MAX_LABELS)
+        return false;
+    if (!*p)
+        return true;
+    for (;;) {
+        const char *start = p;
+        while (is_name_char(*p, p == start, false))
+            p++;
+        if (p == start || *p++ != '=' || *p++ != '"')
+            return false;
+        while (*p != '"') {
+            if (!*p || *p == '\n')
+                return false;
+            if (*p == '\\') {
+                p++;
+                if (*p != '\\' && *p != '"' && *p != 'n')
+                    return false;
+            }
+            p++;
+        }
+        p++;
+        if (!*p)
+            return true;
+        if (*p++ != ',')
+            return false;
+    }
+}
+
+static series *series_new(uint64_t h, const char *name, size_t name_len, const char *labels,
+                          size_t labels_len, bool gauge)
+{
+    size_t size = sizeof(series) + name_len + 1 + labels_len + 1;
+    size = (size + 63) & ~(size_t)63;
+    series *s = aligned_alloc(64, size);
+    if (!s)
+        return NULL;
+    atomic_init(&s->value, 0);
+    s->hash = h;
+    s->gauge = gauge;
+    s->name_len = name_len;
+    memcpy(s->key, name, name_len);
+    s->key[name_len] = '\0';
+    memcpy(s->key + name_len + 1, labels, labels_len + 1);
+    s->labels = s->key + name_len + 1;
+    return s;
+}
+
+/* Create the dropped counter if it does not exist yet. Under lock. */
+static void ensure_dropped(void)
+{
+    size_t name_len, labels_len, slot;
+    uint64_t h;
+
+    if (dropped)
+        return;
+    h = key_hash(DROPPED_NAME, "", &name_len, &labels_len);
+    dropped = table_find(h, DROPPED_NAME, name_len, "", &slot);
+    if (dropped)
+        return;
+    dropped = series_new(h, DROPPED_NAME, name_len, "", labels_len, false);
+    if (dropped)
+        atomic_store_explicit(&table[slot], dropped, memory_order_release);
+}
+
+/* Count one dropped update. Under lock. */
+static void count_dropped(void)
+{
+    ensure_dropped();
+    if (dropped)
+        atomic_fetch_add_explicit(&dropped->value, 1, memory_order_relaxed);
+}
+
+/* The series for (name, labels), created when missing; NULL when the update
+ * is dropped (and then counted). */
+static series *series_get(const char *name, const char *labels, bool gauge)
+{
+    size_t name_len, labels_len, slot;
+    uint64_t h;
+    series *s;
+
+    if (!name)
+        return NULL;
+    if (!labels)
+        labels = "";
+    h = key_hash(name, labels, &name_len, &labels_len);
+    s = table_find(h, name, name_len, labels, &slot);
+    if (s)
+        return s;
+
+    pthread_mutex_lock(&lock);
+    s = table_find(h, name, name_len, labels, &slot); /* another thread may have won */
+    if (s)
+        goto done;
+    if (n_series >= PC_METRICS_MAX_SERIES || !valid_name(name, name_len) ||
+        !valid_labels(labels, labels_len)) {
+        count_dropped();
+        goto done;
+    }
+    s = series_new(h, name, name_len, labels, labels_len, gauge);
+    if (!s) {
+        count_dropped();
+        goto done;
+    }
+    n_series++;
+    atomic_store_explicit(&table[slot], s, memory_order_release);
+done:
+    pthread_mutex_unlock(&lock);
+    return s;
+}
+
+void pc_metrics_add(const char *name, const char *labels, uint64_t n)
+{
+    series *s = series_get(name, labels, false);
+    if (s)
+        atomic_fetch_add_explicit(&s->value, n, memory_order_relaxed);
+}
+
+void pc_metrics_gauge_add(const char *name, const char *labels, int64_t delta)
+{
+    series *s = series_get(name, labels, true);
+    if (s)
+        atomic_fetch_add_explicit(&s->value, (uint64_t)delta, memory_order_relaxed);
+}
+
+int64_t pc_metrics_value(const char *name, const char *labels)
+{
+    size_t name_len, labels_len, slot;
+    uint64_t h;
+    series *s;
+
+    if (!name)
+        return 0;
+    if (!labels)
+        labels = "";
+    h = key_hash(name, labels, &name_len, &labels_len);
+    s = table_find(h, name, name_len, labels, &slot);
+    return s ? (int64_t)atomic_load_explicit(&s->value, memory_order_relaxed) : 0;
+}
+
+/* Re-declaring a name replaces its type and help. Declarations survive
+ * pc_metrics_reset() (they are made once, at start-up). An invalid name or
+ * an allocation failure leaves the metric undeclared. */
+void pc_metrics_declare(const char *name, pc_metric_type type, const char *help)
+{
+    char *n = NULL, *hp = NULL;
+
+    if (!name || !valid_name(name, strlen(name)))
+        return;
+    pthread_mutex_lock(&lock);
+    for (size_t i = 0; i < n_decls; i++) {
+        if (strcmp(decls[i].name, name) == 0) {
+            hp = strdup(help ? help : "");
+            if (hp) {
+                free(decls[i].help);
+                decls[i].help = hp;
+                decls[i].type = type;
+            }
+            goto done;
+        }
+    }
+    if (n_decls == cap_decls) {
+        size_t cap = cap_decls ? 2 * cap_decls : 32;
+        decl *d = realloc(decls, cap * sizeof(*d));
+        if (!d)
+            goto done;
+        decls = d;
+        cap_decls = cap;
+    }
+    n = strdup(name);
+    hp = strdup(help ? help : "");
+    if (!n || !hp) {
+        free(n);
+        free(hp);
+        goto done;
+    }
+    decls[n_decls++] = (decl){.name = n, .help = hp, .type = type};
+done:
+    pthread_mutex_unlock(&lock);
+}
+
+/* Must not run concurrently with updates: lock-free readers could still be
+ * holding a series it frees. */
+void pc_metrics_reset(void)
+{
+    pthread_mutex_lock(&lock);
+    for (size_t i = 0; i < TABLE_SIZE; i++) {
+        free(atomic_load_explicit(&table[i], memory_order_relaxed));
+        atomic_store_explicit(&table[i], NULL, memory_order_relaxed);
+    }
+    n_series = 0;
+    dropped = NULL;
+    pthread_mutex_unlock(&lock);
+}
+
+/* ---- rendering ---- */
+
+typedef struct outbuf {
+    char *p;
+    size_t len, cap;
+    bool oom;
+} outbuf;
+
+static void buf_put(outbuf *b, const char *s, size_t n)
+{
+    if (b->oom)
+        return;
+    if (b->cap - b->len < n + 1) {
+        size_t cap = b->cap ? b->cap : 4096;
+        while (cap - b->len < n + 1)
+            cap *= 2;
+        char *p = realloc(b->p, cap);
+        if (!p) {
+            b->oom = true;
+            return;
+        }
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+static void buf_str(outbuf *b, const char *s)
+{
+    buf_put(b, s, strlen(s));
+}
+
+/* HELP text escaping: backslash and newline. */
+static void buf_help(outbuf *b, const char *s)
+{
+    for (; *s; s++) {
+        if (*s == '\\')
+            buf_put(b, "\\\\", 2);
+        else if (*s == '\n')
+            buf_put(b, "\\n", 2);
+        else
+            buf_put(b, s, 1);
+    }
+}
+
+static int series_cmp(const void *a, const void *b)
+{
+    const series *x = *(const series *const *)a, *y = *(const series *const *)b;
+    int c = strcmp(x->key, y->key);
+    return c ? c : strcmp(x->labels, y->labels);
+}
+
+/* The declaration of name, or NULL. Under lock. */
+static const decl *decl_find(const char *name)
+{
+    static const decl dropped_decl = {DROPPED_NAME, DROPPED_HELP, PC_METRIC_COUNTER};
+
+    for (size_t i = 0; i < n_decls; i++)
+        if (strcmp(decls[i].name, name) == 0)
+            return &decls[i];
+    return strcmp(name, DROPPED_NAME) == 0 ? &dropped_decl : NULL;
+}
+
+static void render_family_header(outbuf *b, const series *s, const decl *d)
+{
+    if (d && d->help[0]) {
+        buf_str(b, "# HELP ");
+        buf_str(b, s->key);
+        buf_put(b, " ", 1);
+        buf_help(b, d->help);
+        buf_put(b, "\n", 1);
+    }
+    buf_str(b, "# TYPE ");
+    buf_str(b, s->key);
+    buf_str(b, !d ? " untyped\n" : d->type == PC_METRIC_GAUGE ? " gauge\n" : " counter\n");
+}
+
+static void render_series(outbuf *b, const series *s, const decl *d)
+{
+    char num[32];
+    uint64_t v = atomic_load_explicit(&s->value, memory_order_relaxed);
+    bool is_signed = d ? d->type == PC_METRIC_GAUGE : s->gauge;
+
+    buf_str(b, s->key);
+    if (s->labels[0]) {
+        buf_put(b, "{", 1);
+        buf_str(b, s->labels);
+        buf_put(b, "}", 1);
+    }
+    if (is_signed)
+        snprintf(num, sizeof(num), " %" PRId64 "\n", (int64_t)v);
+    else
+        snprintf(num, sizeof(num), " %" PRIu64 "\n", v);
+    buf_str(b, num);
+}
+
+char *pc_metrics_render(void)
+{
+    outbuf b = {0};
+    series **all = NULL;
+    size_t n = 0;
+    const decl *d = NULL;
+
+    pthread_mutex_lock(&lock);
+    ensure_dropped();
+    all = malloc((n_series + 1) * sizeof(*all));
+    if (!all) {
+        b.oom = true;
+        goto done;
+    }
+    for (size_t i = 0; i < TABLE_SIZE; i++) {
+        series *s = atomic_load_explicit(&table[i], memory_order_relaxed);
+        if (s)
+            all[n++] = s;
+    }
+    qsort(all, n, sizeof(*all), series_cmp);
+    buf_put(&b, "", 0); /* an empty registry still renders as "" */
+    for (size_t i = 0; i < n; i++) {
+        if (i == 0 || strcmp(all[i]->key, all[i - 1]->key) != 0) {
+            d = decl_find(all[i]->key);
+            render_family_header(&b, all[i], d);
+        }
+        render_series(&b, all[i], d);
+    }
+done:
+    pthread_mutex_unlock(&lock);
+    free(all);
+    if (b.oom) {
+        free(b.p);
+        return NULL;
+    }
+    return b.p;
+}
+
+/* ---- escaping ---- */
+
+/* Truncation never splits an escape sequence or a UTF-8 character; the
+ * result is always terminated (when size > 0). A NULL value renders "". */
+char *pc_metrics_escape(const char *value, char *buf, size_t size)
+{
+    size_t o = 0;
+    bool truncated = false;
+
+    if (size == 0)
+        return buf;
+    for (const char *p = value ? value : ""; *p; p++) {
+        const char *esc = *p == '\\' ? "\\\\" : *p == '"' ? "\\\"" : *p == '\n' ? "\\n" : NULL;
+        size_t need = esc ? 2 : 1;
+        if (o + need > size - 1) {
+            truncated = true;
+            break;
+        }
+        if (esc) {
+            buf[o++] = esc[0];
+            buf[o++] = esc[1];
+        } else {
+            buf[o++] = *p;
+        }
+    }
+    if (truncated) {
+        /* Drop a trailing incomplete UTF-8 sequence. */
+        size_t i = o;
+        while (i > 0 && ((unsigned char)buf[i - 1] & 0xc0) == 0x80)
+            i--;
+        if (i > 0 && ((unsigned char)buf[i - 1] & 0xc0) == 0xc0) {
+            unsigned char lead = (unsigned char)buf[i - 1];
+            size_t want = lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : 2;
+            if (o - (i - 1) < want)
+                o = i - 1;
+        }
+    }
+    buf[o] = '\0';
+    return buf;
+}
