@@ -548,3 +548,52 @@ fake_ratelimit() {
     curl -sS -f -o /dev/null -X POST --data "{\"remaining\": $2}" "http://127.0.0.1:$1/_fake/ratelimit" ||
         fail "fake_ratelimit $1 $2"
 }
+
+# ---- pull-through cache --------------------------------------------------------
+#   dist_push DIR TAG REPO[:TAG]        copy a test image (all platforms, byte-exact)
+#                                       into the docker-registry of dist_start
+#   pc_metric NAME [LABEL="V"...]       sum of NAME's series at pullcache's /metrics
+#                                       whose labels include every given pair (0: none)
+#   pc_blob_file DATA DIGEST            where the filesystem blob store keeps DIGEST
+#   http_get URL OUT [curl args...]     GET into OUT (headers in OUT.h); prints
+#                                       "STATUS CURL_RC BYTES" (curl errors in curl.log)
+#   err_code FILE                       first registry error code in a JSON body
+dist_push() {
+    local src
+    src=$(img_src "$1" "$2")
+    echo "+ skopeo copy --all $src docker://127.0.0.1:$DIST_PORT/$3" >>"$WORK/clients.log"
+    sk copy -q --all --preserve-digests --dest-tls-verify=false \
+        "$src" "docker://127.0.0.1:$DIST_PORT/$3" >>"$WORK/clients.log" 2>&1 ||
+        fail "skopeo copy --all $src docker://127.0.0.1:$DIST_PORT/$3 (see clients.log)"
+}
+
+pc_metric() {
+    local name=$1
+    shift
+    curl -sS -f "http://127.0.0.1:$PC_PORT/metrics" >"$WORK/metrics.txt" || fail "GET /metrics"
+    awk -v n="$name" -v want="$(printf '%s\n' "$@")" '
+        BEGIN { k = split(want, w, "\n") }
+        /^#/ || NF < 2 { next }
+        {
+            s = $1; i = index(s, "{"); base = i ? substr(s, 1, i - 1) : s
+            if (base != n) next
+            for (j = 1; j <= k; j++) if (w[j] != "" && index(s, w[j]) == 0) next
+            sum += $2
+        }
+        END { printf "%d\n", sum }' "$WORK/metrics.txt"
+}
+
+pc_blob_file() {
+    local h=${2#sha256:}
+    echo "$1/blobs/sha256/${h:0:2}/$h"
+}
+
+http_get() {
+    local url=$1 out=$2 rc=0 w code n
+    shift 2
+    w=$(curl -sS -o "$out" -D "$out.h" -w '%{http_code} %{size_download}' "$@" "$url" 2>>"$WORK/curl.log") || rc=$?
+    read -r code n <<<"$w"
+    echo "${code:-000} $rc ${n:-0}"
+}
+
+err_code() { jq -r '.errors[0].code // empty' "$1" 2>/dev/null || true; }
