@@ -18,5 +18,7 @@ void pc_cli_usage(const pc_verb *v);
 /* Verbs (one file each). */
 int pc_cli_serve(int argc, char **argv);
 extern const char pc_cli_serve_usage[];
+int pc_cli_config(int argc, char **argv);
+extern const char pc_cli_config_usage[];
 
 #endif

@@ -1,0 +1,813 @@
+/*
+ * config_cmd.c - `pullcache config containerd|podman|docker`: the settings
+ * that point a node's container runtime at a pullcache mirror, printed for a
+ * human (path headers as comments), written into a directory (--output), or
+ * as JSON for scripts (--json).
+ *
+ *   containerd  one hosts.toml per upstream, /etc/containerd/certs.d/<upstream>/;
+ *               containerd adds ?ns=<upstream> to every mirror request
+ *   podman      one containers-registries.conf drop-in (also CRI-O, buildah,
+ *               skopeo) whose mirrors use pullcache's /v2/<upstream>/<repo> path
+ *   docker      daemon.json "registry-mirrors" (Docker Hub only; bare /v2 paths)
+ *
+ * The formats follow containerd's docs/hosts.md, containers/image's
+ * containers-registries.conf(5) and dockerd's daemon.json.
+ */
+#include "cli.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+
+const char pc_cli_config_usage[] =
+    "usage: pullcache config containerd|podman|docker --mirror URL [--upstream NAME]...\n"
+    "                        [--plain-http] [--output DIR] [--json]\n"
+    "\n"
+    "Print the configuration that makes a node's container runtime pull through a\n"
+    "pullcache mirror, falling back to the upstream registry when the mirror is down.\n"
+    "\n"
+    "  containerd  a hosts.toml per upstream for /etc/containerd/certs.d/<upstream>/\n"
+    "              (containerd appends ?ns=<upstream> to mirror requests; its CRI\n"
+    "              config needs config_path = \"/etc/containerd/certs.d\")\n"
+    "  podman      /etc/containers/registries.conf.d/pullcache.conf: a [[registry.mirror]]\n"
+    "              at <mirror>/<upstream> per upstream (also read by CRI-O, buildah, skopeo)\n"
+    "  docker      the /etc/docker/daemon.json keys: registry-mirrors (Docker Hub only)\n"
+    "\n"
+    "  -m, --mirror URL     pullcache's root URL as nodes reach it: http:// or https://,\n"
+    "                       a host, an optional port, no path\n"
+    "  -u, --upstream NAME  a registry to pull through the mirror (repeatable; default\n"
+    "                       docker.io), e.g. ghcr.io, quay.io, registry.k8s.io\n"
+    "      --plain-http     the mirror is insecure: plain HTTP (implied by an http:// URL)\n"
+    "                       or TLS the nodes cannot verify (containerd skip_verify, podman\n"
+    "                       insecure = true, docker insecure-registries)\n"
+    "  -o, --output DIR     write the files under DIR (which stands for /etc/containerd/certs.d,\n"
+    "                       /etc/containers/registries.conf.d or /etc/docker) instead of\n"
+    "                       printing them; an existing daemon.json gets the keys merged in\n"
+    "      --json           print {runtime, mirror, files: [{path, content}], notes}\n"
+    "  -h, --help           this help\n"
+    "\n"
+    "examples:\n"
+    "  pullcache config containerd --mirror http://10.0.0.5:5000 \\\n"
+    "      --upstream docker.io --upstream ghcr.io --output /etc/containerd/certs.d\n"
+    "  pullcache config podman --mirror https://cache.example.com --upstream quay.io\n"
+    "  pullcache config docker --mirror http://10.0.0.5:5000\n"
+    "  pullcache config containerd --mirror http://10.0.0.5:5000 --json | jq -r '.files[].path'\n";
+
+#define MAX_UPSTREAMS 64
+#define MAX_URL 512
+
+/* The mirror as nodes reach it, from --mirror (validated, host lowercased). */
+typedef struct {
+    char url[MAX_URL + 16]; /* scheme://host[:port], no trailing slash */
+    char hostport[MAX_URL]; /* host[:port] ([v6]:port) */
+    bool plain;             /* http:// */
+    bool insecure;          /* plain, or --plain-http */
+} mirror_spec;
+
+/* One generated file. */
+typedef struct {
+    char *path;    /* where it goes on a node */
+    char *rel;     /* the same, relative to the runtime's directory (--output DIR) */
+    char *content; /* the file's bytes */
+} gen_file;
+
+/* What a runtime generates: files, how to activate them (notes, comment
+ * lines without the "# "), and warnings (always to stderr). All owned. */
+typedef struct {
+    gen_file files[MAX_UPSTREAMS];
+    size_t nfiles;
+    char *notes;
+    char *warnings;
+} gen_output;
+
+typedef struct {
+    const char *name;
+    bool json_content; /* the files are JSON: headers and notes go to stderr */
+    int (*build)(const mirror_spec *m, const char *const *ups, size_t n, gen_output *out);
+} runtime;
+
+/* ---- small helpers ---------------------------------------------------------- */
+
+/* A growable string: open_memstream underneath. */
+typedef struct {
+    char *buf;
+    size_t len;
+    FILE *f;
+} sbuf;
+
+static int sb_open(sbuf *s)
+{
+    s->buf = NULL;
+    s->len = 0;
+    s->f = open_memstream(&s->buf, &s->len);
+    return s->f ? 0 : -1;
+}
+
+/* Close and hand over the text (caller frees); NULL when a write failed. */
+static char *sb_take(sbuf *s)
+{
+    bool bad = ferror(s->f) != 0;
+    if (fclose(s->f) != 0)
+        bad = true;
+    s->f = NULL;
+    if (bad) {
+        free(s->buf);
+        s->buf = NULL;
+        return NULL;
+    }
+    char *r = s->buf;
+    s->buf = NULL;
+    return r;
+}
+
+static char *str_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static char *str_printf(const char *fmt, ...)
+{
+    va_list ap;
+    char *s = NULL;
+    va_start(ap, fmt);
+    int n = vasprintf(&s, fmt, ap);
+    va_end(ap);
+    return n < 0 ? NULL : s;
+}
+
+static void gen_output_free(gen_output *o)
+{
+    for (size_t i = 0; i < o->nfiles; i++) {
+        free(o->files[i].path);
+        free(o->files[i].rel);
+        free(o->files[i].content);
+    }
+    free(o->notes);
+    free(o->warnings);
+    memset(o, 0, sizeof(*o));
+}
+
+/* Add a file whose path is dir/rel; takes content. 0 or -1 (out of memory). */
+static int gen_add(gen_output *o, const char *dir, char *rel, char *content)
+{
+    char *path = rel && content ? str_printf("%s/%s", dir, rel) : NULL;
+    if (!path || o->nfiles == MAX_UPSTREAMS) {
+        free(path);
+        free(rel);
+        free(content);
+        return -1;
+    }
+    o->files[o->nfiles++] = (gen_file){path, rel, content};
+    return 0;
+}
+
+/* The registry an upstream name stands for. */
+static const char *upstream_url(const char *name, char *buf, size_t size)
+{
+    if (strcmp(name, "docker.io") == 0)
+        return "https://registry-1.docker.io";
+    snprintf(buf, size, "https://%s", name);
+    return buf;
+}
+
+/* ---- --mirror ---------------------------------------------------------------- */
+
+static bool host_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '-';
+}
+
+/* Parse and check --mirror: http(s)://host[:port][/]. 0, or -1 with a
+ * message on stderr. */
+static int parse_mirror(const char *s, bool plain_http, mirror_spec *m)
+{
+    const char *rest;
+    bool https;
+    if (strncasecmp(s, "http://", 7) == 0) {
+        https = false;
+        rest = s + 7;
+    } else if (strncasecmp(s, "https://", 8) == 0) {
+        https = true;
+        rest = s + 8;
+    } else {
+        fprintf(stderr,
+                "pullcache config: --mirror wants an http:// or https:// URL such as "
+                "http://10.0.0.5:5000, not '%s'\n",
+                s);
+        return -1;
+    }
+    size_t alen = strcspn(rest, "/?#");
+    const char *tail = rest + alen;
+    if (alen == 0) {
+        fprintf(stderr, "pullcache config: --mirror '%s' has no host\n", s);
+        return -1;
+    }
+    if (*tail && strcmp(tail, "/") != 0) {
+        fprintf(stderr,
+                "pullcache config: --mirror '%s': give pullcache's root URL, without a path, "
+                "query or fragment (pullcache serves /v2/ at the root)\n",
+                s);
+        return -1;
+    }
+    if (memchr(rest, '@', alen)) {
+        fprintf(stderr, "pullcache config: --mirror '%s': no user:password in the URL\n", s);
+        return -1;
+    }
+    if (alen >= MAX_URL - 16) {
+        fprintf(stderr, "pullcache config: --mirror URL too long\n");
+        return -1;
+    }
+
+    char auth[MAX_URL];
+    memcpy(auth, rest, alen);
+    auth[alen] = '\0';
+    char *port = NULL;
+    bool host_ok = true;
+    if (auth[0] == '[') {
+        char *close = strchr(auth, ']');
+        host_ok = close && close > auth + 1;
+        for (char *p = auth + 1; host_ok && p < close; p++)
+            host_ok = (*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f') ||
+                      (*p >= 'A' && *p <= 'F') || *p == ':' || *p == '.';
+        if (host_ok && close[1] == ':')
+            port = close + 1;
+        else if (host_ok && close[1] != '\0')
+            host_ok = false;
+    } else {
+        port = strchr(auth, ':');
+        size_t hlen = port ? (size_t)(port - auth) : alen;
+        host_ok = hlen > 0 && hlen <= 253 && auth[0] != '.' && auth[0] != '-' &&
+                  auth[hlen - 1] != '.' && auth[hlen - 1] != '-';
+        for (size_t i = 0; host_ok && i < hlen; i++)
+            host_ok = host_char(auth[i]) && !(auth[i] == '.' && auth[i + 1] == '.');
+    }
+    if (!host_ok) {
+        fprintf(stderr, "pullcache config: --mirror '%s': '%s' is not a host name or address\n", s,
+                auth);
+        return -1;
+    }
+    if (port) {
+        char *end = NULL;
+        unsigned long v = strtoul(port + 1, &end, 10);
+        if (port[1] < '0' || port[1] > '9' || *end || v == 0 || v > 65535 || strlen(port + 1) > 5) {
+            fprintf(stderr, "pullcache config: --mirror '%s': bad port '%s'\n", s, port + 1);
+            return -1;
+        }
+    }
+    for (char *p = auth; *p; p++)
+        if (*p >= 'A' && *p <= 'Z')
+            *p = (char)(*p - 'A' + 'a');
+    snprintf(m->hostport, sizeof(m->hostport), "%s", auth);
+    snprintf(m->url, sizeof(m->url), "%s://%s", https ? "https" : "http", auth);
+    m->plain = !https;
+    m->insecure = !https || plain_http;
+    return 0;
+}
+
+/* ---- containerd ------------------------------------------------------------- */
+
+static int build_containerd(const mirror_spec *m, const char *const *ups, size_t n, gen_output *out)
+{
+    static const char dir[] = "/etc/containerd/certs.d";
+    char ubuf[300];
+    for (size_t i = 0; i < n; i++) {
+        sbuf c;
+        if (sb_open(&c))
+            return -1;
+        fprintf(c.f,
+                "# Pull %s images through the pullcache mirror at %s.\n"
+                "# containerd tries the mirror first, adding ?ns=%s to each request\n"
+                "# (pullcache routes by it), and falls back to server if the mirror fails.\n"
+                "server = \"%s\"\n"
+                "\n",
+                ups[i], m->url, ups[i], upstream_url(ups[i], ubuf, sizeof(ubuf)));
+        if (m->plain)
+            fprintf(c.f, "# Plain HTTP: containerd uses no TLS for an http:// host.\n");
+        fprintf(c.f,
+                "[host.\"%s\"]\n"
+                "  capabilities = [\"pull\", \"resolve\"]\n",
+                m->url);
+        if (m->insecure && !m->plain)
+            fprintf(c.f, "  skip_verify = true  # --plain-http: the certificate is not verified\n");
+        char *content = sb_take(&c);
+        if (gen_add(out, dir, str_printf("%s/hosts.toml", ups[i]), content))
+            return -1;
+    }
+
+    sbuf nt;
+    if (sb_open(&nt))
+        return -1;
+    fprintf(nt.f,
+            "containerd reads these files only when its CRI registry config_path points at\n"
+            "%s. In /etc/containerd/config.toml:\n"
+            "  containerd 1.x (version = 2):\n"
+            "    [plugins.\"io.containerd.grpc.v1.cri\".registry]\n"
+            "      config_path = \"%s\"\n"
+            "  containerd 2.x (version = 3):\n"
+            "    [plugins.\"io.containerd.cri.v1.images\".registry]\n"
+            "      config_path = \"%s\"\n"
+            "Setting config_path needs a containerd restart; files under it take effect\n"
+            "without one. ctr uses them with: ctr images pull --hosts-dir %s REF\n",
+            dir, dir, dir, dir);
+    out->notes = sb_take(&nt);
+    return out->notes ? 0 : -1;
+}
+
+/* ---- podman (containers-registries.conf v2) --------------------------------- */
+
+static int build_podman(const mirror_spec *m, const char *const *ups, size_t n, gen_output *out)
+{
+    sbuf c;
+    if (sb_open(&c))
+        return -1;
+    fprintf(c.f,
+            "# containers-registries.conf drop-in (podman, CRI-O, buildah, skopeo):\n"
+            "# pull through the pullcache mirror at %s, which serves\n"
+            "# each upstream under /v2/<upstream>/<repository>. The registry itself\n"
+            "# is tried when the mirror fails.\n",
+            m->url);
+    for (size_t i = 0; i < n; i++) {
+        fprintf(c.f,
+                "\n"
+                "[[registry]]\n"
+                "prefix = \"%s\"\n"
+                "location = \"%s\"\n"
+                "\n"
+                "[[registry.mirror]]\n"
+                "location = \"%s/%s\"\n",
+                ups[i], ups[i], m->hostport, ups[i]);
+        if (m->insecure)
+            fprintf(c.f, "insecure = true\n");
+    }
+    char *content = sb_take(&c);
+    if (gen_add(out, "/etc/containers/registries.conf.d", strdup("pullcache.conf"), content))
+        return -1;
+
+    out->notes = str_printf("podman, buildah and skopeo read the drop-in at their next run;\n"
+                            "CRI-O re-reads it on `systemctl reload crio`.%s\n",
+                            m->insecure ? "\ninsecure = true: plain HTTP or unverified TLS "
+                                          "to the mirror is allowed."
+                                        : "");
+    return out->notes ? 0 : -1;
+}
+
+/* ---- docker (daemon.json) ---------------------------------------------------- */
+
+/* The daemon.json keys for the mirror, as a new JSON object. */
+static json_t *docker_keys(const mirror_spec *m)
+{
+    json_t *o = json_object();
+    if (!o || json_object_set_new(o, "registry-mirrors", json_pack("[s]", m->url)) ||
+        (m->insecure &&
+         json_object_set_new(o, "insecure-registries", json_pack("[s]", m->hostport)))) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+static char *json_text(const json_t *j)
+{
+    char *s = json_dumps(j, JSON_INDENT(2));
+    char *r = s ? str_printf("%s\n", s) : NULL;
+    free(s);
+    return r;
+}
+
+static int build_docker(const mirror_spec *m, const char *const *ups, size_t n, gen_output *out)
+{
+    json_t *keys = docker_keys(m);
+    char *content = keys ? json_text(keys) : NULL;
+    json_decref(keys);
+    if (gen_add(out, "/etc/docker", strdup("daemon.json"), content))
+        return -1;
+
+    sbuf w;
+    if (sb_open(&w))
+        return -1;
+    size_t others = 0;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(ups[i], "docker.io") != 0) {
+            fprintf(w.f, "%s%s", others ? ", " : "warning: ", ups[i]);
+            others++;
+        }
+    if (others)
+        fprintf(w.f,
+                " %s not mirrored: Docker's registry-mirrors\n"
+                "apply to Docker Hub only. Pull %s by pullcache's host-prefix path\n"
+                "instead (docker pull %s/<upstream>/<repository>:<tag>),\n"
+                "or use the containerd or podman settings.\n",
+                others == 1 ? "is" : "are", others == 1 ? "it" : "them", m->hostport);
+    char *warn = sb_take(&w);
+    if (!warn)
+        return -1;
+    if (others)
+        out->warnings = warn;
+    else
+        free(warn);
+
+    out->notes =
+        str_printf("After changing daemon.json, restart dockerd: systemctl restart docker.\n"
+                   "Docker sends Docker Hub pulls to the mirror as bare /v2/<repository>\n"
+                   "paths; pullcache serves those from docker.io.%s\n",
+                   m->insecure ? "\ninsecure-registries lets Docker use plain HTTP or "
+                                 "unverified TLS\nto the mirror."
+                               : "");
+    return out->notes ? 0 : -1;
+}
+
+static const runtime runtimes[] = {
+    {"containerd", false, build_containerd},
+    {"podman", false, build_podman},
+    {"docker", true, build_docker},
+};
+
+#define NRUNTIMES (sizeof(runtimes) / sizeof(runtimes[0]))
+
+/* ---- output ------------------------------------------------------------------- */
+
+/* Print text as comment lines ("# ..."). */
+static void print_comment(FILE *f, const char *text)
+{
+    while (text && *text) {
+        size_t n = strcspn(text, "\n");
+        if (n)
+            fprintf(f, "# %.*s\n", (int)n, text);
+        else
+            fputs("#\n", f);
+        text += n + (text[n] == '\n');
+    }
+}
+
+/* mkdir -p for the directory part of path (or all of it when whole). */
+static int make_dirs(const char *path, bool whole)
+{
+    char buf[PATH_MAX];
+    if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf)) {
+        fprintf(stderr, "pullcache config: path too long: %s\n", path);
+        return -1;
+    }
+    if (!whole) {
+        char *slash = strrchr(buf, '/');
+        if (!slash)
+            return 0;
+        *slash = '\0';
+    }
+    for (char *p = buf + 1;; p++) {
+        if (*p != '/' && *p != '\0')
+            continue;
+        char c = *p;
+        *p = '\0';
+        if (buf[0] && mkdir(buf, 0755) != 0 && errno != EEXIST) {
+            fprintf(stderr, "pullcache config: mkdir %s: %s\n", buf, strerror(errno));
+            return -1;
+        }
+        *p = c;
+        if (!c)
+            break;
+    }
+    return 0;
+}
+
+/* Write content to path: a temporary file in the same directory, then
+ * rename, so a reader sees the old file or the whole new one. */
+static int write_file(const char *path, const char *content)
+{
+    char tmp[PATH_MAX];
+    const char *slash = strrchr(path, '/');
+    int dlen = slash ? (int)(slash - path + 1) : 0;
+    if (snprintf(tmp, sizeof(tmp), "%.*s.%s.XXXXXX", dlen, path, path + dlen) >= (int)sizeof(tmp)) {
+        fprintf(stderr, "pullcache config: path too long: %s\n", path);
+        return -1;
+    }
+    if (make_dirs(path, false))
+        return -1;
+    int fd = mkstemp(tmp);
+    if (fd < 0) {
+        fprintf(stderr, "pullcache config: cannot create a file next to %s: %s\n", path,
+                strerror(errno));
+        return -1;
+    }
+    size_t len = strlen(content), off = 0;
+    int rc = -1;
+    while (off < len) {
+        ssize_t w = write(fd, content + off, len - off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            goto done;
+        off += (size_t)w;
+    }
+    if (fchmod(fd, 0644) || fsync(fd))
+        goto done;
+    if (close(fd)) {
+        fd = -1;
+        goto done;
+    }
+    fd = -1;
+    if (rename(tmp, path))
+        goto done;
+    rc = 0;
+done:
+    if (rc) {
+        fprintf(stderr, "pullcache config: cannot write %s: %s\n", path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        unlink(tmp);
+    }
+    return rc;
+}
+
+/* Merge the mirror's keys into an existing daemon.json's text: each array
+ * gains the value unless it already holds it; other keys stay. *out is the
+ * caller's. 0, 1 (no file), or -1 with a message. */
+static int merge_daemon_json(const char *path, const mirror_spec *m, char **out)
+{
+    json_error_t err;
+    json_t *keys = NULL, *doc;
+    const char *k;
+    json_t *v;
+    int rc = -1;
+    if (access(path, F_OK) != 0 && errno == ENOENT)
+        return 1;
+    doc = json_load_file(path, 0, &err);
+    if (!doc || !json_is_object(doc)) {
+        fprintf(stderr,
+                "pullcache config: %s exists but is not a JSON object (%s); not touching it\n",
+                path, doc ? "another JSON type" : err.text);
+        goto done;
+    }
+    if (!(keys = docker_keys(m)))
+        goto oom;
+    json_object_foreach(keys, k, v)
+    {
+        json_t *have = json_object_get(doc, k);
+        if (!have) {
+            if (json_object_set(doc, k, v))
+                goto oom;
+            continue;
+        }
+        if (!json_is_array(have)) {
+            fprintf(stderr, "pullcache config: %s: \"%s\" is not a list; not touching it\n", path,
+                    k);
+            goto done;
+        }
+        const char *want = json_string_value(json_array_get(v, 0));
+        size_t i;
+        json_t *e;
+        bool found = false;
+        json_array_foreach(have, i, e)
+        {
+            const char *s = json_string_value(e);
+            /* registry-mirrors may end with a slash; dockerd adds one anyway */
+            found |= s && strncmp(s, want, strlen(want)) == 0 &&
+                     (s[strlen(want)] == '\0' || strcmp(s + strlen(want), "/") == 0);
+        }
+        if (!found && json_array_append_new(have, json_string(want)))
+            goto oom;
+    }
+    if (!(*out = json_text(doc)))
+        goto oom;
+    rc = 0;
+    goto done;
+oom:
+    fprintf(stderr, "pullcache config: out of memory\n");
+done:
+    json_decref(keys);
+    json_decref(doc);
+    return rc;
+}
+
+/* Write every file under dir; out_paths[i] receives the written path. */
+static int write_outputs(const runtime *rt, const gen_output *g, const mirror_spec *m,
+                         const char *dir, char **out_paths)
+{
+    if (make_dirs(dir, true))
+        return -1;
+    for (size_t i = 0; i < g->nfiles; i++) {
+        char *path = str_printf("%s/%s", dir, g->files[i].rel);
+        char *merged = NULL;
+        if (!path) {
+            fprintf(stderr, "pullcache config: out of memory\n");
+            return -1;
+        }
+        out_paths[i] = path;
+        if (rt->json_content && merge_daemon_json(path, m, &merged) < 0)
+            return -1;
+        if (write_file(path, merged ? merged : g->files[i].content)) {
+            free(merged);
+            return -1;
+        }
+        free(merged);
+    }
+    return 0;
+}
+
+static int print_json(const runtime *rt, const mirror_spec *m, const gen_output *g, char **written)
+{
+    json_t *doc = json_pack("{s:s, s:s, s:[], s:[]}", "runtime", rt->name, "mirror", m->url,
+                            "files", "notes");
+    json_t *files = doc ? json_object_get(doc, "files") : NULL;
+    json_t *notes = doc ? json_object_get(doc, "notes") : NULL;
+    int rc = -1;
+    if (!doc)
+        goto done;
+    for (size_t i = 0; i < g->nfiles; i++) {
+        json_t *f =
+            json_pack("{s:s, s:s}", "path", g->files[i].path, "content", g->files[i].content);
+        if (!f || (written && json_object_set_new(f, "written", json_string(written[i]))) ||
+            json_array_append_new(files, f))
+            goto done;
+    }
+    for (const char *t = g->notes; t && *t;) {
+        size_t n = strcspn(t, "\n");
+        if (json_array_append_new(notes, json_stringn(t, n)))
+            goto done;
+        t += n + (t[n] == '\n');
+    }
+    char *text = json_text(doc);
+    if (!text)
+        goto done;
+    fputs(text, stdout);
+    free(text);
+    rc = 0;
+done:
+    if (rc)
+        fprintf(stderr, "pullcache config: out of memory\n");
+    json_decref(doc);
+    return rc;
+}
+
+static void print_text(const runtime *rt, const gen_output *g)
+{
+    /* JSON files stay valid on stdout: their comments go to stderr. */
+    FILE *cf = rt->json_content ? stderr : stdout;
+    print_comment(cf, g->notes);
+    for (size_t i = 0; i < g->nfiles; i++) {
+        fprintf(cf, "%s# %s%s\n", i || g->notes ? "\n" : "", g->files[i].path,
+                rt->json_content ? " (merge these keys into it)" : "");
+        fflush(cf);
+        fputs(g->files[i].content, stdout);
+    }
+}
+
+/* ---- the verb ------------------------------------------------------------------ */
+
+enum { OPT_PLAIN_HTTP = 256, OPT_JSON };
+
+/* Add an upstream name (aliases of docker.io folded, duplicates dropped).
+ * 0, or -1 with a message. */
+static int add_upstream(const char **ups, size_t *n, const char *name)
+{
+    if (strcmp(name, "index.docker.io") == 0 || strcmp(name, "registry-1.docker.io") == 0)
+        name = "docker.io";
+    if (!pc_config_upstream_name_ok(name)) {
+        fprintf(stderr,
+                "pullcache config: --upstream '%s' is not a registry name like docker.io, "
+                "ghcr.io or registry.k8s.io (lowercase letters and digits separated by "
+                "'.', '_' or '-')\n",
+                name);
+        return -1;
+    }
+    for (size_t i = 0; i < *n; i++)
+        if (strcmp(ups[i], name) == 0)
+            return 0;
+    if (*n == MAX_UPSTREAMS) {
+        fprintf(stderr, "pullcache config: at most %d upstreams\n", MAX_UPSTREAMS);
+        return -1;
+    }
+    ups[(*n)++] = name;
+    return 0;
+}
+
+int pc_cli_config(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"mirror", required_argument, NULL, 'm'},
+        {"upstream", required_argument, NULL, 'u'},
+        {"plain-http", no_argument, NULL, OPT_PLAIN_HTTP},
+        {"output", required_argument, NULL, 'o'},
+        {"json", no_argument, NULL, OPT_JSON},
+        {NULL, 0, NULL, 0},
+    };
+    const char *mirror_arg = NULL, *output = NULL;
+    char outdir[PATH_MAX];
+    const char *ups[MAX_UPSTREAMS];
+    char *written[MAX_UPSTREAMS] = {0};
+    size_t nups = 0;
+    bool plain_http = false, json = false;
+    const runtime *rt = NULL;
+    mirror_spec m;
+    gen_output g = {0};
+    int rc = 1, c;
+
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "m:u:o:", opts, NULL)) != -1) {
+        switch (c) {
+        case 'm':
+            mirror_arg = optarg;
+            break;
+        case 'u':
+            if (add_upstream(ups, &nups, optarg))
+                return 2;
+            break;
+        case 'o':
+            output = optarg;
+            break;
+        case OPT_PLAIN_HTTP:
+            plain_http = true;
+            break;
+        case OPT_JSON:
+            json = true;
+            break;
+        default:
+            fprintf(stderr, "`pullcache config --help` lists the options\n");
+            return 2;
+        }
+    }
+    if (optind == argc) {
+        fprintf(stderr, "pullcache config: which runtime? containerd, podman or docker "
+                        "(`pullcache config --help`)\n");
+        return 2;
+    }
+    for (size_t i = 0; i < NRUNTIMES; i++)
+        if (strcmp(argv[optind], runtimes[i].name) == 0)
+            rt = &runtimes[i];
+    if (!rt) {
+        fprintf(stderr,
+                "pullcache config: unknown runtime '%s'; choose containerd, podman or docker\n",
+                argv[optind]);
+        return 2;
+    }
+    if (optind + 1 < argc) {
+        fprintf(stderr, "pullcache config: unexpected argument '%s'\n", argv[optind + 1]);
+        return 2;
+    }
+    if (!mirror_arg) {
+        fprintf(stderr, "pullcache config: --mirror URL is required, e.g. --mirror "
+                        "http://10.0.0.5:5000\n");
+        return 2;
+    }
+    if (output && !*output) {
+        fprintf(stderr, "pullcache config: --output wants a directory\n");
+        return 2;
+    }
+    if (output && strlen(output) >= sizeof(outdir)) {
+        fprintf(stderr, "pullcache config: --output path too long\n");
+        return 2;
+    }
+    if (output) { /* DIR/ and DIR name the same directory: drop trailing slashes */
+        size_t n = strlen(output);
+        while (n > 1 && output[n - 1] == '/')
+            n--;
+        memcpy(outdir, output, n);
+        outdir[n] = '\0';
+        output = outdir;
+    }
+    if (parse_mirror(mirror_arg, plain_http, &m))
+        return 2;
+    if (nups == 0)
+        ups[nups++] = "docker.io";
+
+    if (rt->build(&m, ups, nups, &g)) {
+        fprintf(stderr, "pullcache config: out of memory\n");
+        goto done;
+    }
+    if (g.warnings) {
+        fflush(stdout);
+        print_comment(stderr, g.warnings);
+    }
+    if (output) {
+        if (write_outputs(rt, &g, &m, output, written))
+            goto done;
+        if (!json) {
+            for (size_t i = 0; i < g.nfiles; i++)
+                printf("# wrote %s (goes to %s)\n", written[i], g.files[i].path);
+            print_comment(stdout, g.notes);
+        }
+    }
+    if (json) {
+        if (print_json(rt, &m, &g, output ? written : NULL))
+            goto done;
+    } else if (!output) {
+        print_text(rt, &g);
+    }
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        fprintf(stderr, "pullcache config: cannot write to stdout\n");
+        goto done;
+    }
+    rc = 0;
+done:
+    for (size_t i = 0; i < MAX_UPSTREAMS; i++)
+        free(written[i]);
+    gen_output_free(&g);
+    return rc;
+}
