@@ -12,6 +12,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "mirror.h"
 #include "registry.h"
 #include "server.h"
 
@@ -85,6 +86,7 @@ int pc_cli_serve(int argc, char **argv)
     pc_config *cfg = NULL;
     pc_registry *reg = NULL;
     pc_server *srv = NULL;
+    pc_mirror *mirror = NULL;
     int rc = 1, c;
 
     optind = 1;
@@ -114,6 +116,17 @@ int pc_cli_serve(int argc, char **argv)
             break;
         case OPT_CHECK:
             check = true;
+            break;
+        case OPT_UPSTREAM:
+            if (nupstreams == MAX_FLAG_UPSTREAMS) {
+                fprintf(stderr, "pullcache serve: at most %d --upstream flags\n",
+                        MAX_FLAG_UPSTREAMS);
+                return 2;
+            }
+            upstreams[nupstreams++] = optarg;
+            break;
+        case OPT_DEFAULT_UPSTREAM:
+            default_upstream = optarg;
             break;
         default:
             fprintf(stderr, "`pullcache serve --help` lists the options\n");
@@ -180,12 +193,22 @@ int pc_cli_serve(int argc, char **argv)
                 pc_error_last());
         goto done;
     }
-    if (pc_server_start(&srv, cfg, reg)) {
+    if (pc_mirror_new(&mirror, cfg, reg)) {
+        fprintf(stderr, "pullcache serve: %s\n", pc_error_last());
+        goto done;
+    }
+    if (pc_server_start(&srv, cfg, reg, mirror)) {
         fprintf(stderr, "pullcache serve: %s\n", pc_error_last());
         goto done;
     }
     pc_log(PC_LOG_INFO, "pullcache %s serving on %s (data %s)", PC_VERSION, cfg->http->listen,
            cfg->storage->data);
+    for (unsigned i = 0; i < cfg->upstreams_count; i++)
+        pc_log(PC_LOG_INFO, "mirroring %s from %s (tag_ttl %us)%s", cfg->upstreams[i].name,
+               cfg->upstreams[i].url, cfg->upstreams[i].tag_ttl,
+               strcmp(cfg->upstreams[i].name, cfg->cache->default_upstream) == 0
+                   ? ", default for bare paths"
+                   : "");
     for (;;) {
         /* Between signals, every few minutes: drop abandoned uploads. */
         struct timespec every = {300, 0};
@@ -205,6 +228,7 @@ int pc_cli_serve(int argc, char **argv)
     rc = 0;
 done:
     pc_server_stop(srv);
+    pc_mirror_free(mirror);
     pc_registry_free(reg);
     pc_config_free(cfg);
     return rc;

@@ -93,6 +93,14 @@ struct pc_blobstore {
 
     /* Free the store. */
     void (*free)(pc_blobstore *bs);
+
+    /* --- added in version 1 for the pull-through cache --- */
+
+    /* A read-only descriptor on upload id's staging file, to stream a blob
+     * to clients while it is still arriving (the caller's, close()). It
+     * stays valid after the upload is committed or removed. PC_ENOTSUP for
+     * backends without files. */
+    int (*upload_read_fd)(pc_blobstore *bs, const char *id, int *fd);
 };
 
 /* Open (creating directories as needed) the filesystem blob store rooted at

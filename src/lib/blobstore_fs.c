@@ -566,6 +566,21 @@ static int fs_upload_stat(pc_blobstore *bs, const char *id, uint64_t *size)
     return 0;
 }
 
+static int fs_upload_read_fd(pc_blobstore *bs, const char *id, int *fd_out)
+{
+    fs_store *fs = fs_of(bs);
+    int rc = check_id(id);
+    if (rc)
+        return rc;
+    int fd = openat(fs->uploadsfd, id, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) {
+        pc_error_set("upload unknown");
+        return PC_ENOTFOUND;
+    }
+    *fd_out = fd;
+    return 0;
+}
+
 static int fs_upload_commit(pc_blobstore *bs, const char *id, const pc_digest *d)
 {
     fs_store *fs = fs_of(bs);
@@ -752,6 +767,7 @@ int pc_blobstore_fs_open(pc_blobstore **out, const char *dir)
     fs->base.upload_remove = fs_upload_remove;
     fs->base.upload_foreach = fs_upload_foreach;
     fs->base.free = fs_free;
+    fs->base.upload_read_fd = fs_upload_read_fd;
     *out = &fs->base;
     fs = NULL;
     rc = 0;

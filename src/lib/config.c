@@ -38,8 +38,8 @@ static const cyaml_schema_field_t log_fields[] = {
 static const cyaml_schema_field_t upstream_fields[] = {
     CYAML_FIELD_STRING_PTR("name", CYAML_FLAG_POINTER, pc_config_upstream, name, 1, 128),
     CYAML_FIELD_STRING_PTR("url", CYAML_FLAG_POINTER, pc_config_upstream, url, 1, 1024),
-    CYAML_FIELD_STRING_PTR("username", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL,
-                           pc_config_upstream, username, 1, 256),
+    CYAML_FIELD_STRING_PTR("username", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, pc_config_upstream,
+                           username, 1, 256),
     CYAML_FIELD_STRING_PTR("password_file", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL,
                            pc_config_upstream, password_file, 1, 4000),
     CYAML_FIELD_STRING_PTR("password_env", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL,
@@ -49,13 +49,11 @@ static const cyaml_schema_field_t upstream_fields[] = {
     CYAML_FIELD_STRING_PTR("token_env", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL,
                            pc_config_upstream, token_env, 1, 256),
     CYAML_FIELD_UINT("tag_ttl", CYAML_FLAG_OPTIONAL, pc_config_upstream, tag_ttl),
-    CYAML_FIELD_UINT("connect_timeout", CYAML_FLAG_OPTIONAL, pc_config_upstream,
-                     connect_timeout),
+    CYAML_FIELD_UINT("connect_timeout", CYAML_FLAG_OPTIONAL, pc_config_upstream, connect_timeout),
     CYAML_FIELD_UINT("read_timeout", CYAML_FLAG_OPTIONAL, pc_config_upstream, read_timeout),
-    CYAML_FIELD_UINT("max_connections", CYAML_FLAG_OPTIONAL, pc_config_upstream,
-                     max_connections),
-    CYAML_FIELD_STRING_PTR("ca_file", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL,
-                           pc_config_upstream, ca_file, 1, 4000),
+    CYAML_FIELD_UINT("max_connections", CYAML_FLAG_OPTIONAL, pc_config_upstream, max_connections),
+    CYAML_FIELD_STRING_PTR("ca_file", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, pc_config_upstream,
+                           ca_file, 1, 4000),
     CYAML_FIELD_BOOL("insecure", CYAML_FLAG_OPTIONAL, pc_config_upstream, insecure),
     CYAML_FIELD_END,
 };
@@ -235,7 +233,8 @@ static int apply_defaults(pc_config *c)
 
 int pc_config_finalize(pc_config *c)
 {
-    if (c->upstreams_count == 0 && pc_config_add_upstream(c, "docker.io=https://registry-1.docker.io"))
+    if (c->upstreams_count == 0 &&
+        pc_config_add_upstream(c, "docker.io=https://registry-1.docker.io"))
         return PC_ENOMEM;
     for (unsigned i = 0; i < c->upstreams_count; i++)
         upstream_defaults(&c->upstreams[i]);

@@ -22,12 +22,28 @@ int pc_h_blob_get(pc_req *req)
 {
     pc_digest d;
     pc_blob_reader *r = NULL;
+    pc_mirror_target t;
     int mhd;
     if (parse_digest(req, &d, &mhd))
         return mhd;
+    switch (pc_req_mirror_route(req, &t)) {
+    case 0:
+        return pc_h_mirror_blob(req, &t, &d);
+    case PC_EINVAL:
+        return pc_req_error(req, 400, "NAME_INVALID", pc_error_last());
+    default:
+        break;
+    }
     int rc = pc_registry_blob_open(req->srv->reg, req->name, &d, &r);
     if (rc)
         return pc_req_fail(req, rc);
+    return pc_send_blob(req, &d, r);
+}
+
+int pc_send_blob(pc_req *req, const pc_digest *dp, pc_blob_reader *r)
+{
+    pc_digest d = *dp;
+    int rc;
 
     uint64_t start = 0, end = r->size ? r->size - 1 : 0, len = r->size;
     unsigned status = 200;

@@ -26,25 +26,18 @@ static bool reference_ok(pc_req *req, int *mhd)
     return false;
 }
 
-int pc_h_manifest_get(pc_req *req)
+int pc_send_manifest(pc_req *req, const pc_manifest_rec *m, const char *warning)
 {
-    pc_manifest_rec m;
-    int mhd;
-    if (!reference_ok(req, &mhd))
-        return mhd;
-    pc_registry *reg = req->srv->reg;
-    int rc = pc_registry_manifest_resolve(reg, req->name, req->ref, &m);
-    if (rc)
-        return pc_req_fail(req, rc);
     /* Manifests are small: one buffer lets the headers and body leave in
      * a single write. */
-    pc_blobstore *bs = pc_registry_blobs(reg);
+    pc_blobstore *bs = pc_registry_blobs(req->srv->reg);
     void *buf = NULL;
     size_t size = 0;
-    if ((rc = bs->get(bs, &m.digest, PC_MANIFEST_MAX, &buf, &size))) {
+    int rc = bs->get(bs, &m->digest, PC_MANIFEST_MAX, &buf, &size);
+    if (rc) {
         if (rc == PC_ENOTFOUND)
             pc_error_set("manifest %s is recorded but its bytes are missing; run pullcache fsck",
-                         m.digest.str);
+                         m->digest.str);
         return pc_req_fail(req, rc == PC_ENOTFOUND ? PC_ERR : rc);
     }
     struct MHD_Response *resp = MHD_create_response_from_buffer(size, buf, MHD_RESPMEM_MUST_FREE);
@@ -52,13 +45,36 @@ int pc_h_manifest_get(pc_req *req)
         free(buf);
         return pc_req_fail(req, PC_ENOMEM);
     }
-    MHD_add_response_header(resp, "Content-Type", m.media_type);
-    MHD_add_response_header(resp, "Docker-Content-Digest", m.digest.str);
+    MHD_add_response_header(resp, "Content-Type", m->media_type);
+    MHD_add_response_header(resp, "Docker-Content-Digest", m->digest.str);
     char etag[PC_DIGEST_MAX + 2];
-    snprintf(etag, sizeof(etag), "\"%s\"", m.digest.str);
+    snprintf(etag, sizeof(etag), "\"%s\"", m->digest.str);
     MHD_add_response_header(resp, "ETag", etag);
+    if (warning && *warning)
+        MHD_add_response_header(resp, "Warning", warning);
     req->resp_bytes = strcmp(req->method, "HEAD") == 0 ? 0 : size;
     return pc_req_queue(req, 200, resp);
+}
+
+int pc_h_manifest_get(pc_req *req)
+{
+    pc_manifest_rec m;
+    pc_mirror_target t;
+    int mhd;
+    if (!reference_ok(req, &mhd))
+        return mhd;
+    switch (pc_req_mirror_route(req, &t)) {
+    case 0:
+        return pc_h_mirror_manifest(req, &t);
+    case PC_EINVAL:
+        return pc_req_error(req, 400, "NAME_INVALID", pc_error_last());
+    default:
+        break;
+    }
+    int rc = pc_registry_manifest_resolve(req->srv->reg, req->name, req->ref, &m);
+    if (rc)
+        return pc_req_fail(req, rc);
+    return pc_send_manifest(req, &m, NULL);
 }
 
 int pc_h_manifest_put_begin(pc_req *req)

@@ -6,6 +6,7 @@
 #define PC_HTTP_H
 
 #include <stdio.h>
+#include <pthread.h>
 #include <time.h>
 
 #include <microhttpd.h>
@@ -13,6 +14,7 @@
 #include "pc.h"
 #include "config.h"
 #include "ref.h"
+#include "mirror.h"
 #include "registry.h"
 
 typedef enum {
@@ -25,6 +27,7 @@ typedef enum {
     PC_ROUTE_UPLOAD_START, /* /v2/<name>/blobs/uploads/ */
     PC_ROUTE_UPLOAD,       /* /v2/<name>/blobs/uploads/<id> */
     PC_ROUTE_REFERRERS,    /* /v2/<name>/referrers/<digest> */
+    PC_ROUTE_METRICS,      /* /metrics */
 } pc_route_kind;
 
 typedef enum { PC_BODY_NONE = 0, PC_BODY_BUFFER, PC_BODY_UPLOAD, PC_BODY_DISCARD } pc_body_mode;
@@ -33,7 +36,11 @@ struct pc_server {
     struct MHD_Daemon *mhd;
     const pc_config *cfg;
     pc_registry *reg;
+    pc_mirror *mirror; /* NULL: no pull-through cache */
     unsigned port;
+    pthread_mutex_t jobs_lock;
+    pthread_cond_t jobs_idle;
+    int jobs;
 };
 
 typedef struct pc_req pc_req;
@@ -73,6 +80,14 @@ struct pc_req {
     bool has_range;
     uint64_t range_start, range_end;
 
+    /* work off the HTTP threads (upstream calls): the connection is
+     * suspended while `work` runs on a job thread; then `async_finish`
+     * answers. */
+    void *job;
+    void (*job_free)(void *job);
+    int (*async_finish)(pc_req *req);
+    volatile bool async_done;
+
     /* response */
     bool answered;
     unsigned status;
@@ -103,6 +118,24 @@ int pc_req_fail(pc_req *req, int rc);
  * name/value pairs, NULL-terminated. */
 int pc_req_send(pc_req *req, unsigned status, const char *content_type, const void *body,
                 size_t len, ...);
+
+/* Run work(req) on a job thread with the connection suspended, then
+ * finish(req) on the HTTP thread to answer. Returns the MHD result. */
+int pc_req_async(pc_req *req, void (*work)(pc_req *req), int (*finish)(pc_req *req));
+
+/* Route a read through the mirror: 0 mirrored (*t), PC_ENOTFOUND local,
+ * PC_EINVAL invalid name. */
+int pc_req_mirror_route(pc_req *req, pc_mirror_target *t);
+
+/* Answer with a stored manifest (Warning header when given). */
+int pc_send_manifest(pc_req *req, const pc_manifest_rec *m, const char *warning);
+/* Answer with an open blob (Range honoured); takes r. */
+int pc_send_blob(pc_req *req, const pc_digest *d, pc_blob_reader *r);
+
+/* Mirrored requests (h_mirror.c). */
+int pc_h_mirror_manifest(pc_req *req, const pc_mirror_target *t);
+int pc_h_mirror_blob(pc_req *req, const pc_mirror_target *t, const pc_digest *d);
+int pc_h_metrics(pc_req *req);
 
 /* Route table and parsing (routes.c). */
 int pc_route_parse(pc_req *req, const char *url);

@@ -11,6 +11,7 @@
 #include <string.h>
 
 static const pc_handler handlers[] = {
+    {PC_ROUTE_METRICS, "GET", pc_h_metrics, NULL},
     {PC_ROUTE_BASE, "GET", pc_h_base, NULL},
     {PC_ROUTE_BASE, "HEAD", pc_h_base, NULL},
     {PC_ROUTE_CATALOG, "GET", pc_h_catalog, NULL},
@@ -120,6 +121,10 @@ int pc_route_parse(pc_req *req, const char *url)
     size_t nl;
 
     req->kind = PC_ROUTE_NONE;
+    if (strcmp(url, "/metrics") == 0) {
+        req->kind = PC_ROUTE_METRICS;
+        return 0;
+    }
     if (strcmp(url, "/v2/") == 0 || strcmp(url, "/v2") == 0) {
         req->kind = PC_ROUTE_BASE;
         return 0;

@@ -6,6 +6,7 @@
 #include "server.h"
 #include "http.h"
 #include "log.h"
+#include "metrics.h"
 
 #include <arpa/inet.h>
 #include <netdb.h>
@@ -160,6 +161,7 @@ static bool name_ok(pc_req *req)
     case PC_ROUTE_NONE:
     case PC_ROUTE_BASE:
     case PC_ROUTE_CATALOG:
+    case PC_ROUTE_METRICS:
         return true;
     default:
         return pc_ref_name_valid(req->name);
@@ -215,6 +217,11 @@ static enum MHD_Result first_call(pc_req *req, const char *url)
         return pc_req_error_hdr(req, 405, "UNSUPPORTED", "method not allowed for this endpoint",
                                 "Allow", allow, NULL);
     }
+    if (req->srv->mirror && req->kind != PC_ROUTE_TAGS && req->kind != PC_ROUTE_REFERRERS &&
+        strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0 &&
+        pc_mirror_readonly(req->srv->mirror, req->name))
+        return pc_req_error(req, 403, "DENIED",
+                            "this repository is a read-only mirror of an upstream registry");
     if (framing_ambiguous(req))
         return pc_req_error(req, 400, "SIZE_INVALID",
                             "conflicting Content-Length / Transfer-Encoding headers");
@@ -281,14 +288,19 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             return first_call(req, url);
         return MHD_YES;
     }
+    if (req->async_finish) {
+        if (!req->async_done)
+            return MHD_YES; /* spurious call while the job runs */
+        int (*fin)(pc_req *) = req->async_finish;
+        req->async_finish = NULL;
+        return fin(req);
+    }
     if (!req->handler && !req->answered) {
         if (*upload_data_size) { /* a body where none belongs: ignore it */
             *upload_data_size = 0;
             return MHD_YES;
         }
-        enum MHD_Result r = first_call(req, url);
-        if (req->answered || r != MHD_YES)
-            return r;
+        return first_call(req, url);
     }
     if (req->answered) {
         /* Answered early (an error before the body): drop the body. */
@@ -342,8 +354,73 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     pc_log_request(
         client, req->method, req->path, status,
         req->answered && toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? req->resp_bytes : 0, ms);
+    if (req->job && req->job_free)
+        req->job_free(req->job);
+    static const char *known[] = {"GET", "HEAD", "PUT", "POST", "PATCH", "DELETE"};
+    const char *method = "other";
+    for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+        if (strcmp(req->method, known[i]) == 0)
+            method = known[i];
+    char labels[64];
+    snprintf(labels, sizeof(labels), "method=\"%s\",status=\"%u\"", method, status);
+    pc_metrics_add("pullcache_http_requests_total", labels, 1);
     free(req->buf);
     free(req);
+}
+
+struct job_start {
+    pc_req *req;
+    void (*work)(pc_req *req);
+};
+
+static void *job_main(void *arg)
+{
+    struct job_start *js = arg;
+    pc_req *req = js->req;
+    pc_server *srv = req->srv;
+    js->work(req);
+    free(js);
+    __atomic_store_n(&req->async_done, true, __ATOMIC_RELEASE);
+    MHD_resume_connection(req->conn);
+    pthread_mutex_lock(&srv->jobs_lock);
+    if (--srv->jobs == 0)
+        pthread_cond_broadcast(&srv->jobs_idle);
+    pthread_mutex_unlock(&srv->jobs_lock);
+    return NULL;
+}
+
+int pc_req_async(pc_req *req, void (*work)(pc_req *req), int (*finish)(pc_req *req))
+{
+    pc_server *srv = req->srv;
+    struct job_start *js = malloc(sizeof(*js));
+    if (!js)
+        return pc_req_fail(req, PC_ENOMEM);
+    js->req = req;
+    js->work = work;
+    req->async_finish = finish;
+    req->async_done = false;
+    pthread_mutex_lock(&srv->jobs_lock);
+    srv->jobs++;
+    pthread_mutex_unlock(&srv->jobs_lock);
+    MHD_suspend_connection(req->conn);
+    pthread_attr_t attr;
+    pthread_t th;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    int rc = pthread_create(&th, &attr, job_main, js);
+    pthread_attr_destroy(&attr);
+    if (rc) {
+        /* run it here: slower for everyone on this thread, but answered */
+        job_main(js);
+    }
+    return MHD_YES;
+}
+
+int pc_req_mirror_route(pc_req *req, pc_mirror_target *t)
+{
+    if (!req->srv->mirror)
+        return PC_ENOTFOUND;
+    return pc_mirror_route(req->srv->mirror, req->name, pc_req_arg(req, "ns"), t);
 }
 
 static int hexval(char c)
@@ -387,7 +464,7 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     pc_log(PC_LOG_DEBUG, "http: %s", msg);
 }
 
-int pc_server_start(pc_server **out, const pc_config *cfg, pc_registry *reg)
+int pc_server_start(pc_server **out, const pc_config *cfg, pc_registry *reg, pc_mirror *mirror)
 {
     char host[256];
     unsigned port;
@@ -413,6 +490,9 @@ int pc_server_start(pc_server **out, const pc_config *cfg, pc_registry *reg)
     }
     srv->cfg = cfg;
     srv->reg = reg;
+    srv->mirror = mirror;
+    pthread_mutex_init(&srv->jobs_lock, NULL);
+    pthread_cond_init(&srv->jobs_idle, NULL);
 
     unsigned threads = cfg->http->threads;
     if (threads == 0) {
@@ -452,6 +532,19 @@ void pc_server_stop(pc_server *srv)
 {
     if (!srv)
         return;
+    MHD_quiesce_daemon(srv->mhd);
+    /* fetches end (waking suspended readers), then jobs drain */
+    pc_mirror_stop(srv->mirror);
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 15;
+    pthread_mutex_lock(&srv->jobs_lock);
+    while (srv->jobs > 0)
+        if (pthread_cond_timedwait(&srv->jobs_idle, &srv->jobs_lock, &until) != 0)
+            break;
+    pthread_mutex_unlock(&srv->jobs_lock);
     MHD_stop_daemon(srv->mhd);
+    pthread_mutex_destroy(&srv->jobs_lock);
+    pthread_cond_destroy(&srv->jobs_idle);
     free(srv);
 }

@@ -1,0 +1,351 @@
+/*
+ * fetch.c - coalesced blob fetches for the pull-through cache: one upstream
+ * GET per digest however many clients ask at once. The first request starts
+ * a fetch thread that streams the upstream body into a staging upload;
+ * every client reads the growing file as bytes arrive; the blob is
+ * published only after its digest is verified, and the last byte reaches
+ * clients only then, so a bad or truncated transfer never completes.
+ */
+#include "mirror_int.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/rand.h>
+
+#include "log.h"
+#include "metrics.h"
+
+enum { F_STARTING, F_STREAMING, F_DONE, F_FAILED };
+
+struct pc_fetch {
+    pc_mirror *m;
+    pc_mirror_target t;
+    pc_digest d;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int refs;
+    int state;
+    int64_t total;
+    uint64_t received;
+    char id[40];
+    int rfd;
+    pc_blob_writer *w;
+    pc_mirror_outcome fail;
+    pc_fetch_waiter **waiters;
+    size_t nwaiters, capwaiters;
+    struct pc_fetch *next; /* in m->fetches */
+};
+
+static void fetch_unref(pc_fetch *f)
+{
+    pthread_mutex_lock(&f->mu);
+    int left = --f->refs;
+    pthread_mutex_unlock(&f->mu);
+    if (left > 0)
+        return;
+    if (f->rfd >= 0)
+        close(f->rfd);
+    pthread_mutex_destroy(&f->mu);
+    pthread_cond_destroy(&f->cv);
+    free(f->waiters);
+    free(f);
+}
+
+/* Take the waiter list (with f->mu held); the caller resumes them after
+ * unlocking. */
+static pc_fetch_waiter **take_waiters(pc_fetch *f, size_t *n)
+{
+    pc_fetch_waiter **list = f->waiters;
+    *n = f->nwaiters;
+    f->waiters = NULL;
+    f->nwaiters = f->capwaiters = 0;
+    return list;
+}
+
+static void wake(pc_fetch_waiter **list, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        list[i]->resume(list[i]->ctx);
+    free(list);
+}
+
+static int on_start(const pc_upstream_resp *r, void *ctx)
+{
+    pc_fetch *f = ctx;
+    size_t n;
+    pthread_mutex_lock(&f->mu);
+    f->total = r->content_length;
+    f->state = F_STREAMING;
+    pthread_cond_broadcast(&f->cv);
+    pc_fetch_waiter **list = take_waiters(f, &n);
+    pthread_mutex_unlock(&f->mu);
+    wake(list, n);
+    return f->m->stopping ? 1 : 0;
+}
+
+static int on_data(const void *buf, size_t len, void *ctx)
+{
+    pc_fetch *f = ctx;
+    size_t n;
+    if (f->m->stopping)
+        return 1;
+    if (f->total >= 0 && f->received + len > (uint64_t)f->total)
+        return 1; /* more than declared: refuse */
+    if (f->w->write(f->w, buf, len))
+        return 1;
+    pthread_mutex_lock(&f->mu);
+    f->received += len;
+    pc_fetch_waiter **list = take_waiters(f, &n);
+    pthread_mutex_unlock(&f->mu);
+    wake(list, n);
+    pc_metrics_add("pullcache_upstream_bytes_total", f->m->ups[f->t.upstream].labels, len);
+    return 0;
+}
+
+static void finish(pc_fetch *f, int state)
+{
+    size_t n;
+    pthread_mutex_lock(&f->mu);
+    f->state = state;
+    pthread_cond_broadcast(&f->cv);
+    pc_fetch_waiter **list = take_waiters(f, &n);
+    pthread_mutex_unlock(&f->mu);
+    wake(list, n);
+}
+
+static void *fetch_main(void *arg)
+{
+    pc_fetch *f = arg;
+    pc_mirror *m = f->m;
+    pc_blobstore *bs = pc_registry_blobs(m->reg);
+    pc_metastore *ms = pc_registry_meta(m->reg);
+    pc_upstream_resp r;
+    int state = F_FAILED;
+
+    memset(&r, 0, sizeof(r));
+    int rc = pc_upstream_blob(m->ups[f->t.upstream].client, f->t.repo, &f->d, false, on_start,
+                              on_data, f, &r);
+    pc_mirror_count(m, &f->t, "blob", "GET", rc ? NULL : &r);
+    f->w->close(f->w);
+    f->w = NULL;
+    if (rc)
+        r.cls = PC_UP_PROTOCOL;
+    bool complete =
+        rc == 0 && r.cls == PC_UP_OK && (f->total < 0 || f->received == (uint64_t)f->total);
+    if (complete) {
+        int crc = bs->upload_commit(bs, f->id, &f->d);
+        if (crc == 0) {
+            ms->blob_link(ms, f->t.local, &f->d, f->received);
+            state = F_DONE;
+        } else {
+            pc_log(PC_LOG_WARN, "upstream %s: blob %s of %s failed verification (%s); not stored",
+                   f->t.name, f->d.str, f->t.repo, pc_result_str(crc));
+            memset(&f->fail, 0, sizeof(f->fail));
+            f->fail.status = 502;
+            snprintf(f->fail.code, sizeof(f->fail.code), "UNAVAILABLE");
+            snprintf(f->fail.message, sizeof(f->fail.message),
+                     "upstream %s sent content that does not match digest %s", f->t.name, f->d.str);
+        }
+    } else {
+        bs->upload_remove(bs, f->id);
+        if (r.cls == PC_UP_OK) /* short body with a 2xx */
+            r.cls = PC_UP_RESET;
+        pc_mirror_fail(m, &f->t, &r, "blob", &f->fail);
+        if (f->received)
+            pc_log(PC_LOG_WARN, "upstream %s: blob %s of %s broke off after %llu bytes (%s)",
+                   f->t.name, f->d.str, f->t.repo, (unsigned long long)f->received,
+                   pc_up_class_str(r.cls));
+    }
+    pc_upstream_resp_clear(&r);
+    if (state == F_DONE) {
+        char labels[300];
+        snprintf(labels, sizeof(labels), "%s,kind=\"blob\"", m->ups[f->t.upstream].labels);
+        pc_metrics_add("pullcache_cache_misses_total", labels, 1);
+    }
+
+    /* Leave the table before announcing the end, so a request arriving
+     * now finds the published blob (or starts a new fetch after a
+     * failure). */
+    pthread_mutex_lock(&m->lock);
+    for (pc_fetch **pp = &m->fetches; *pp; pp = &(*pp)->next)
+        if (*pp == f) {
+            *pp = f->next;
+            break;
+        }
+    pthread_mutex_unlock(&m->lock);
+    finish(f, state);
+    pc_metrics_gauge_add("pullcache_fetches_in_flight", m->ups[f->t.upstream].labels, -1);
+    fetch_unref(f);
+
+    pthread_mutex_lock(&m->lock);
+    if (--m->nfetch_threads == 0)
+        pthread_cond_broadcast(&m->idle);
+    pthread_mutex_unlock(&m->lock);
+    return NULL;
+}
+
+static int new_id(char *out, size_t size)
+{
+    static const char hx[] = "0123456789abcdef";
+    unsigned char b[16];
+    if (RAND_bytes(b, sizeof(b)) != 1) {
+        pc_error_set("no randomness for a fetch id");
+        return PC_ERR;
+    }
+    size_t j = 0;
+    memcpy(out, "fetch-", 6);
+    j = 6;
+    for (size_t i = 0; i < sizeof(b) && j + 2 < size; i++) {
+        out[j++] = hx[b[i] >> 4];
+        out[j++] = hx[b[i] & 15];
+    }
+    out[j] = '\0';
+    return 0;
+}
+
+int pc_fetch_join(pc_mirror *m, const pc_mirror_target *t, const pc_digest *d, pc_fetch **out)
+{
+    pc_blobstore *bs = pc_registry_blobs(m->reg);
+    pc_metastore *ms = pc_registry_meta(m->reg);
+    uint64_t size;
+    int rc = 0;
+
+    pthread_mutex_lock(&m->lock);
+    if (m->stopping) {
+        pthread_mutex_unlock(&m->lock);
+        pc_error_set("shutting down");
+        return PC_ERR;
+    }
+    for (pc_fetch *f = m->fetches; f; f = f->next) {
+        if (pc_digest_equal(&f->d, d)) {
+            pthread_mutex_lock(&f->mu);
+            f->refs++;
+            pthread_mutex_unlock(&f->mu);
+            pthread_mutex_unlock(&m->lock);
+            pc_metrics_add("pullcache_fetch_waiters_total", m->ups[t->upstream].labels, 1);
+            *out = f;
+            return 0;
+        }
+    }
+    if (bs->stat(bs, d, &size) == 0) {
+        pthread_mutex_unlock(&m->lock);
+        ms->blob_link(ms, t->local, d, size);
+        return PC_EEXISTS;
+    }
+    pc_fetch *f = calloc(1, sizeof(*f));
+    if (!f) {
+        pthread_mutex_unlock(&m->lock);
+        return PC_ENOMEM;
+    }
+    f->m = m;
+    f->t = *t;
+    f->d = *d;
+    f->rfd = -1;
+    f->total = -1;
+    f->refs = 2; /* the caller and the fetch thread */
+    pthread_mutex_init(&f->mu, NULL);
+    pthread_cond_init(&f->cv, NULL);
+    if ((rc = new_id(f->id, sizeof(f->id))) || (rc = bs->upload_open(bs, f->id, true, &f->w)) ||
+        (rc = bs->upload_read_fd(bs, f->id, &f->rfd)))
+        goto fail;
+    pthread_attr_t attr;
+    pthread_t th;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    int prc = pthread_create(&th, &attr, fetch_main, f);
+    pthread_attr_destroy(&attr);
+    if (prc) {
+        pc_error_set("cannot start a fetch thread: %s", strerror(prc));
+        rc = PC_ERR;
+        goto fail;
+    }
+    f->next = m->fetches;
+    m->fetches = f;
+    m->nfetch_threads++;
+    pthread_mutex_unlock(&m->lock);
+    pc_metrics_gauge_add("pullcache_fetches_in_flight", m->ups[t->upstream].labels, 1);
+    *out = f;
+    return 0;
+fail:
+    pthread_mutex_unlock(&m->lock);
+    if (f->w) {
+        f->w->close(f->w);
+        bs->upload_remove(bs, f->id);
+    }
+    f->refs = 1;
+    fetch_unref(f);
+    return rc;
+}
+
+int pc_fetch_wait_start(pc_fetch *f, int64_t *size, pc_mirror_outcome *out)
+{
+    pthread_mutex_lock(&f->mu);
+    while (f->state == F_STARTING)
+        pthread_cond_wait(&f->cv, &f->mu);
+    int state = f->state;
+    *size = f->total;
+    if (state == F_FAILED)
+        *out = f->fail;
+    pthread_mutex_unlock(&f->mu);
+    return state == F_FAILED ? PC_EUPSTREAM : 0;
+}
+
+long pc_fetch_read(pc_fetch *f, uint64_t pos, void *buf, size_t max, pc_fetch_waiter *w)
+{
+    pthread_mutex_lock(&f->mu);
+    if (f->state == F_FAILED) {
+        pthread_mutex_unlock(&f->mu);
+        return PC_ERR;
+    }
+    /* Until the digest is verified the last byte stays back, so a transfer
+     * that turns out bad can never complete at the client. */
+    uint64_t limit = f->state == F_DONE ? f->received : (f->received ? f->received - 1 : 0);
+    if (pos < limit) {
+        size_t n = (size_t)(limit - pos < max ? limit - pos : max);
+        pthread_mutex_unlock(&f->mu);
+        ssize_t got;
+        do
+            got = pread(f->rfd, buf, n, (off_t)pos);
+        while (got < 0 && errno == EINTR);
+        return got > 0 ? (long)got : PC_ERR;
+    }
+    if (f->state == F_DONE) {
+        pthread_mutex_unlock(&f->mu);
+        return PC_ENOTFOUND;
+    }
+    if (f->nwaiters == f->capwaiters) {
+        size_t cap = f->capwaiters ? f->capwaiters * 2 : 8;
+        pc_fetch_waiter **nw = realloc(f->waiters, cap * sizeof(*nw));
+        if (!nw) {
+            pthread_mutex_unlock(&f->mu);
+            return PC_ERR;
+        }
+        f->waiters = nw;
+        f->capwaiters = cap;
+    }
+    f->waiters[f->nwaiters++] = w;
+    w->suspend(w->ctx);
+    pthread_mutex_unlock(&f->mu);
+    return 0;
+}
+
+void pc_fetch_unwait(pc_fetch *f, pc_fetch_waiter *w)
+{
+    pthread_mutex_lock(&f->mu);
+    for (size_t i = 0; i < f->nwaiters; i++)
+        if (f->waiters[i] == w) {
+            f->waiters[i] = f->waiters[--f->nwaiters];
+            break;
+        }
+    pthread_mutex_unlock(&f->mu);
+}
+
+void pc_fetch_release(pc_fetch *f)
+{
+    if (f)
+        fetch_unref(f);
+}

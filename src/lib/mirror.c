@@ -1,0 +1,564 @@
+/*
+ * mirror.c - the pull-through cache's routing and manifest rules: which
+ * upstream a request belongs to, tags served within their TTL without
+ * upstream contact, revalidation with HEAD (never a GET for a known tag),
+ * GET only for new digests, stale answers while the upstream fails, and
+ * the registry error a client gets on a miss.
+ */
+#include "mirror_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "metrics.h"
+
+/* ---- set-up ---- */
+
+/* Read a secret from a file (first line) or an environment variable into
+ * *out (malloc'd). Returns 0 (also when neither is given: *out NULL). */
+static int read_secret(const char *upname, const char *what, const char *file, const char *env,
+                       char **out)
+{
+    *out = NULL;
+    if (env) {
+        const char *v = getenv(env);
+        if (!v || !*v) {
+            pc_error_set("upstream %s: environment variable %s (for the %s) is not set", upname,
+                         env, what);
+            return PC_EINVAL;
+        }
+        return (*out = strdup(v)) ? 0 : PC_ENOMEM;
+    }
+    if (!file)
+        return 0;
+    char buf[4096];
+    int fd = open(file, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        pc_error_set("upstream %s: cannot read the %s file %s: %s", upname, what, file,
+                     strerror(errno));
+        return PC_EINVAL;
+    }
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n < 0) {
+        pc_error_set("upstream %s: cannot read the %s file %s", upname, what, file);
+        return PC_EINVAL;
+    }
+    buf[n] = '\0';
+    buf[strcspn(buf, "\r\n")] = '\0';
+    if (!buf[0]) {
+        pc_error_set("upstream %s: the %s file %s is empty", upname, what, file);
+        return PC_EINVAL;
+    }
+    *out = strdup(buf);
+    explicit_bzero(buf, sizeof(buf));
+    return *out ? 0 : PC_ENOMEM;
+}
+
+static void free_secret(char *s)
+{
+    if (s) {
+        explicit_bzero(s, strlen(s));
+        free(s);
+    }
+}
+
+static void url_host(const char *url, char *host, size_t size)
+{
+    const char *p = strstr(url, "://");
+    p = p ? p + 3 : url;
+    size_t n = strcspn(p, "/?#");
+    if (n >= size)
+        n = size - 1;
+    memcpy(host, p, n);
+    host[n] = '\0';
+}
+
+static void declare_metrics(void)
+{
+    static const struct {
+        const char *name;
+        pc_metric_type type;
+        const char *help;
+    } defs[] = {
+        {"pullcache_upstream_requests_total", PC_METRIC_COUNTER, "Requests sent upstream."},
+        {"pullcache_upstream_errors_total", PC_METRIC_COUNTER, "Upstream failures by class."},
+        {"pullcache_upstream_bytes_total", PC_METRIC_COUNTER, "Blob body bytes from upstream."},
+        {"pullcache_client_bytes_total", PC_METRIC_COUNTER,
+         "Bytes of mirrored blobs streamed to clients while fetching."},
+        {"pullcache_cache_hits_total", PC_METRIC_COUNTER, "Answered from the cache."},
+        {"pullcache_cache_misses_total", PC_METRIC_COUNTER, "Fetched from upstream."},
+        {"pullcache_cache_stale_total", PC_METRIC_COUNTER,
+         "Served from the cache while the upstream failed."},
+        {"pullcache_fetches_in_flight", PC_METRIC_GAUGE, "Blob fetches running now."},
+        {"pullcache_fetch_waiters_total", PC_METRIC_COUNTER,
+         "Requests that joined a fetch already running."},
+        {"pullcache_http_requests_total", PC_METRIC_COUNTER, "Requests served, by status."},
+    };
+    for (size_t i = 0; i < sizeof(defs) / sizeof(defs[0]); i++)
+        pc_metrics_declare(defs[i].name, defs[i].type, defs[i].help);
+}
+
+int pc_mirror_new(pc_mirror **out, const pc_config *cfg, pc_registry *reg)
+{
+    pc_mirror *m = calloc(1, sizeof(*m));
+    int rc = 0;
+    if (!m)
+        return PC_ENOMEM;
+    m->cfg = cfg;
+    m->reg = reg;
+    m->def = -1;
+    declare_metrics();
+    pthread_mutex_init(&m->lock, NULL);
+    pthread_cond_init(&m->idle, NULL);
+    m->ups = calloc(cfg->upstreams_count ? cfg->upstreams_count : 1, sizeof(*m->ups));
+    if (!m->ups) {
+        rc = PC_ENOMEM;
+        goto done;
+    }
+    for (unsigned i = 0; i < cfg->upstreams_count; i++) {
+        const pc_config_upstream *c = &cfg->upstreams[i];
+        char *password = NULL, *token = NULL;
+        pc_mirror_up *u = &m->ups[i];
+        u->cfg = c;
+        url_host(c->url, u->host, sizeof(u->host));
+        char esc[160];
+        snprintf(u->labels, sizeof(u->labels), "upstream=\"%s\"",
+                 pc_metrics_escape(c->name, esc, sizeof(esc)));
+        if ((rc = read_secret(c->name, "password", c->password_file, c->password_env, &password)) ||
+            (rc = read_secret(c->name, "token", c->token_file, c->token_env, &token))) {
+            free_secret(password);
+            goto done;
+        }
+        pc_upstream_opts o = {
+            .name = c->name,
+            .url = c->url,
+            .username = c->username,
+            .password = password,
+            .token = token,
+            .connect_timeout_ms = (long)c->connect_timeout * 1000,
+            .read_timeout_ms = (long)c->read_timeout * 1000,
+            .max_connections = c->max_connections,
+            .ca_file = c->ca_file,
+            .insecure_tls = c->insecure,
+        };
+        rc = pc_upstream_new(&u->client, &o);
+        free_secret(password);
+        free_secret(token);
+        if (rc)
+            goto done;
+        m->nups++;
+        if (strcmp(c->name, cfg->cache->default_upstream) == 0)
+            m->def = (int)i;
+    }
+done:
+    if (rc) {
+        pc_mirror_free(m);
+        return rc;
+    }
+    *out = m;
+    return 0;
+}
+
+void pc_mirror_stop(pc_mirror *m)
+{
+    if (!m)
+        return;
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 15;
+    pthread_mutex_lock(&m->lock);
+    m->stopping = 1;
+    while (m->nfetch_threads > 0)
+        if (pthread_cond_timedwait(&m->idle, &m->lock, &until) != 0)
+            break;
+    pthread_mutex_unlock(&m->lock);
+}
+
+void pc_mirror_free(pc_mirror *m)
+{
+    if (!m)
+        return;
+    pc_mirror_stop(m);
+    for (int i = 0; i < m->nups; i++)
+        pc_upstream_free(m->ups[i].client);
+    free(m->ups);
+    pthread_mutex_destroy(&m->lock);
+    pthread_cond_destroy(&m->idle);
+    free(m);
+}
+
+/* ---- routing ---- */
+
+/* Index of the upstream called `s` (name, docker.io alias, or its URL's
+ * host[:port] when by_host), -1 when none. s is n bytes. */
+static int find_upstream(pc_mirror *m, const char *s, size_t n, bool by_host)
+{
+    static const char *docker_aliases[] = {"index.docker.io", "registry-1.docker.io"};
+    for (int i = 0; i < m->nups; i++) {
+        const char *name = m->ups[i].cfg->name;
+        if (strlen(name) == n && memcmp(name, s, n) == 0)
+            return i;
+        if (strcmp(name, "docker.io") == 0)
+            for (size_t a = 0; a < 2; a++)
+                if (strlen(docker_aliases[a]) == n && memcmp(docker_aliases[a], s, n) == 0)
+                    return i;
+        if (by_host && strlen(m->ups[i].host) == n && memcmp(m->ups[i].host, s, n) == 0)
+            return i;
+    }
+    return -1;
+}
+
+const char *pc_mirror_labels(pc_mirror *m, int i)
+{
+    return m->ups[i].labels;
+}
+
+bool pc_mirror_readonly(pc_mirror *m, const char *name)
+{
+    const char *slash = strchr(name, '/');
+    return slash && find_upstream(m, name, (size_t)(slash - name), false) >= 0;
+}
+
+int pc_mirror_route(pc_mirror *m, const char *name, const char *ns, pc_mirror_target *t)
+{
+    const char *slash = strchr(name, '/');
+    const char *repo = name;
+    int up = -1;
+
+    if (slash && (up = find_upstream(m, name, (size_t)(slash - name), false)) >= 0)
+        repo = slash + 1;
+    else if (ns && *ns && (up = find_upstream(m, ns, strlen(ns), true)) >= 0)
+        repo = name;
+    else if (m->reg && pc_registry_meta(m->reg)->repo_exists(pc_registry_meta(m->reg), name) == 0)
+        return PC_ENOTFOUND; /* a local repository */
+    else if ((up = m->def) < 0)
+        return PC_ENOTFOUND;
+
+    memset(t, 0, sizeof(*t));
+    t->upstream = up;
+    t->name = m->ups[up].cfg->name;
+    t->tag_ttl = (long)m->ups[up].cfg->tag_ttl;
+    bool library = strcmp(t->name, "docker.io") == 0 && !strchr(repo, '/');
+    int n = snprintf(t->repo, sizeof(t->repo), "%s%s", library ? "library/" : "", repo);
+    if (n < 0 || (size_t)n >= sizeof(t->repo) || !pc_ref_name_valid(t->repo))
+        goto bad;
+    n = snprintf(t->local, sizeof(t->local), "%s/%s", t->name, t->repo);
+    if (n < 0 || (size_t)n >= sizeof(t->local) || !pc_ref_name_valid(t->local))
+        goto bad;
+    return 0;
+bad:
+    pc_error_set("invalid repository name for upstream %s", t->name);
+    return PC_EINVAL;
+}
+
+/* ---- outcomes and metrics ---- */
+
+void pc_mirror_count(pc_mirror *m, const pc_mirror_target *t, const char *kind, const char *method,
+                     const pc_upstream_resp *r)
+{
+    char labels[300];
+    const char *up = m->ups[t->upstream].labels;
+    snprintf(labels, sizeof(labels), "%s,kind=\"%s\",method=\"%s\"", up, kind, method);
+    pc_metrics_add("pullcache_upstream_requests_total", labels, 1);
+    if (r && r->cls != PC_UP_OK) {
+        snprintf(labels, sizeof(labels), "%s,class=\"%s\"", up, pc_up_class_str(r->cls));
+        pc_metrics_add("pullcache_upstream_errors_total", labels, 1);
+    }
+}
+
+static void count_cache(pc_mirror *m, const pc_mirror_target *t, const char *metric,
+                        const char *kind)
+{
+    char labels[300];
+    snprintf(labels, sizeof(labels), "%s,kind=\"%s\"", m->ups[t->upstream].labels, kind);
+    pc_metrics_add(metric, labels, 1);
+}
+
+void pc_mirror_fail(pc_mirror *m, const pc_mirror_target *t, const pc_upstream_resp *r,
+                    const char *kind, pc_mirror_outcome *out)
+{
+    const char *what = r->error_message[0] ? r->error_message : pc_up_class_str(r->cls);
+    bool manifest = strcmp(kind, "manifest") == 0;
+    memset(out, 0, sizeof(*out));
+    snprintf(out->code, sizeof(out->code), "UNAVAILABLE");
+    switch (r->cls) {
+    case PC_UP_NOT_FOUND:
+        out->status = 404;
+        snprintf(out->code, sizeof(out->code), manifest ? "MANIFEST_UNKNOWN" : "BLOB_UNKNOWN");
+        snprintf(out->message, sizeof(out->message), "%s not found at upstream %s", kind, t->name);
+        return;
+    case PC_UP_TOO_MANY:
+        out->status = 429;
+        snprintf(out->code, sizeof(out->code), "TOOMANYREQUESTS");
+        snprintf(out->message, sizeof(out->message), "%s",
+                 r->error_message[0] ? r->error_message
+                                     : "the upstream registry is rate-limiting this cache");
+        snprintf(out->retry_after, sizeof(out->retry_after), "%s", r->retry_after);
+        return;
+    case PC_UP_DENIED:
+        out->status = 403;
+        snprintf(out->code, sizeof(out->code), "DENIED");
+        break;
+    case PC_UP_REFUSED:
+        out->status = 503;
+        break;
+    case PC_UP_TIMEOUT:
+        out->status = 504;
+        break;
+    default:
+        out->status = 502;
+        break;
+    }
+    snprintf(out->message, sizeof(out->message), "upstream %s: %.300s (%s%s%ld)", t->name, what,
+             pc_up_class_str(r->cls), r->status ? ", status " : "", r->status);
+    if (!r->status) /* drop the ", status 0" */
+        snprintf(out->message, sizeof(out->message), "upstream %s: %.300s (%s)", t->name, what,
+                 pc_up_class_str(r->cls));
+}
+
+static void set_stale(pc_mirror *m, const pc_mirror_target *t, const pc_upstream_resp *r,
+                      const char *kind, pc_mirror_outcome *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->stale = true;
+    snprintf(out->warning, sizeof(out->warning),
+             "299 - \"upstream %s unavailable (%s%s%ld): served from cache\"", t->name,
+             pc_up_class_str(r->cls), r->status ? " " : "", r->status);
+    if (!r->status)
+        snprintf(out->warning, sizeof(out->warning),
+                 "299 - \"upstream %s unavailable (%s): served from cache\"", t->name,
+                 pc_up_class_str(r->cls));
+    count_cache(m, t, "pullcache_cache_stale_total", kind);
+    pc_log(PC_LOG_WARN, "upstream %s failed (%s); serving %s from cache", t->name,
+           pc_up_class_str(r->cls), t->local);
+}
+
+/* ---- manifests ---- */
+
+int pc_mirror_manifest_cached(pc_mirror *m, const pc_mirror_target *t, const char *reference,
+                              pc_manifest_rec *rec)
+{
+    pc_metastore *ms = pc_registry_meta(m->reg);
+    pc_digest d;
+    int64_t updated = 0;
+    int rc;
+    if (strchr(reference, ':')) {
+        if ((rc = pc_digest_parse(&d, reference)))
+            return PC_EINVAL;
+    } else {
+        if ((rc = ms->tag_stat(ms, t->local, reference, &d, &updated)))
+            return rc;
+        if ((int64_t)time(NULL) - updated >= t->tag_ttl)
+            return PC_ENOTFOUND; /* due for revalidation */
+    }
+    rc = ms->manifest_get(ms, t->local, &d, rec);
+    if (rc == 0)
+        count_cache(m, t, "pullcache_cache_hits_total", "manifest");
+    return rc;
+}
+
+/* Store manifest bytes fetched from upstream under digest d (and tag). */
+static int store_manifest(pc_mirror *m, const pc_mirror_target *t, const char *tag, const void *buf,
+                          size_t len, const char *media_type, const pc_digest *d,
+                          pc_manifest_rec *rec)
+{
+    pc_blobstore *bs = pc_registry_blobs(m->reg);
+    pc_metastore *ms = pc_registry_meta(m->reg);
+    pc_manifest_info info;
+    int rc;
+    memset(&info, 0, sizeof(info));
+    memset(rec, 0, sizeof(*rec));
+    /* Upstream content is kept as sent; what we cannot parse is stored
+     * without references (it is still served byte for byte). */
+    if (pc_manifest_parse(&info, buf, len, media_type) != 0) {
+        pc_manifest_info_clear(&info);
+        memset(&info, 0, sizeof(info));
+        snprintf(info.media_type, sizeof(info.media_type), "%s",
+                 media_type && *media_type ? media_type : PC_MT_OCI_MANIFEST);
+    }
+    if ((rc = bs->put(bs, d, buf, len)))
+        goto done;
+    snprintf(rec->repo, sizeof(rec->repo), "%s", t->local);
+    rec->digest = *d;
+    snprintf(rec->media_type, sizeof(rec->media_type), "%s", info.media_type);
+    rec->size = len;
+    snprintf(rec->artifact_type, sizeof(rec->artifact_type), "%s", info.artifact_type);
+    rec->has_subject = info.has_subject;
+    if (info.has_subject)
+        rec->subject = info.subject;
+    rc = ms->manifest_put(ms, rec, info.refs, info.nrefs, tag);
+done:
+    pc_manifest_info_clear(&info);
+    return rc;
+}
+
+/* GET reference upstream, check the bytes against `want` (when given) or
+ * the upstream's Docker-Content-Digest, store them (with tag). */
+static int fetch_and_store(pc_mirror *m, const pc_mirror_target *t, const char *reference,
+                           const pc_digest *want, const char *tag, pc_manifest_rec *rec,
+                           pc_mirror_outcome *out)
+{
+    pc_upstream_resp r;
+    pc_digest got, claimed;
+    int rc;
+    memset(&r, 0, sizeof(r));
+    rc = pc_upstream_manifest(m->ups[t->upstream].client, t->repo, reference, false, &r);
+    pc_mirror_count(m, t, "manifest", "GET", rc ? NULL : &r);
+    if (rc) {
+        r.cls = PC_UP_PROTOCOL;
+        pc_mirror_fail(m, t, &r, "manifest", out);
+        goto done;
+    }
+    if (r.cls != PC_UP_OK) {
+        pc_mirror_fail(m, t, &r, "manifest", out);
+        rc = PC_EUPSTREAM;
+        goto done;
+    }
+    pc_digest_alg alg = PC_DIGEST_SHA256;
+    bool has_claim = !want && r.digest[0] && pc_digest_parse(&claimed, r.digest) == 0;
+    if (want)
+        alg = want->alg;
+    else if (has_claim)
+        alg = claimed.alg;
+    if ((rc = pc_digest_buffer(&got, alg, r.body ? r.body : "", r.body_len)))
+        goto done;
+    if ((want && !pc_digest_equal(want, &got)) || (has_claim && !pc_digest_equal(&claimed, &got))) {
+        memset(out, 0, sizeof(*out));
+        out->status = 502;
+        snprintf(out->code, sizeof(out->code), "UNAVAILABLE");
+        snprintf(out->message, sizeof(out->message),
+                 "upstream %s sent a manifest whose content does not match its digest", t->name);
+        pc_log(PC_LOG_WARN, "upstream %s: manifest %s:%s has digest %s, expected %s", t->name,
+               t->repo, reference, got.str, want ? want->str : claimed.str);
+        rc = PC_EDIGEST;
+        goto done;
+    }
+    if ((rc = store_manifest(m, t, tag, r.body ? r.body : "", r.body_len, r.media_type, &got,
+                             rec))) {
+        memset(out, 0, sizeof(*out));
+        out->status = 500;
+        snprintf(out->code, sizeof(out->code), "UNKNOWN");
+        snprintf(out->message, sizeof(out->message), "cannot store the manifest: %s",
+                 pc_error_last());
+        goto done;
+    }
+    count_cache(m, t, "pullcache_cache_misses_total", "manifest");
+done:
+    pc_upstream_resp_clear(&r);
+    return rc;
+}
+
+int pc_mirror_manifest_fetch(pc_mirror *m, const pc_mirror_target *t, const char *reference,
+                             pc_manifest_rec *rec, pc_mirror_outcome *out)
+{
+    pc_metastore *ms = pc_registry_meta(m->reg);
+    pc_blobstore *bs = pc_registry_blobs(m->reg);
+    pc_upstream_resp r;
+    pc_digest d, have;
+    int64_t updated = 0;
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    if (strchr(reference, ':')) {
+        if (pc_digest_parse(&d, reference))
+            return PC_EINVAL;
+        if (ms->manifest_get(ms, t->local, &d, rec) == 0) {
+            count_cache(m, t, "pullcache_cache_hits_total", "manifest");
+            return 0;
+        }
+        return fetch_and_store(m, t, reference, &d, NULL, rec, out);
+    }
+
+    if (ms->tag_stat(ms, t->local, reference, &have, &updated) != 0)
+        return fetch_and_store(m, t, reference, NULL, reference, rec, out);
+
+    /* A known tag: revalidate with a HEAD, never a GET. */
+    memset(&r, 0, sizeof(r));
+    rc = pc_upstream_manifest(m->ups[t->upstream].client, t->repo, reference, true, &r);
+    pc_mirror_count(m, t, "manifest", "HEAD", rc ? NULL : &r);
+    if (rc || r.cls != PC_UP_OK) {
+        if (rc)
+            r.cls = PC_UP_PROTOCOL;
+        set_stale(m, t, &r, "manifest", out);
+        pc_upstream_resp_clear(&r);
+        return ms->manifest_get(ms, t->local, &have, rec);
+    }
+    bool has_digest = r.digest[0] && pc_digest_parse(&d, r.digest) == 0;
+    pc_upstream_resp_clear(&r);
+    if (has_digest && pc_digest_equal(&d, &have)) {
+        ms->tag_touch(ms, t->local, reference, &have, (int64_t)time(NULL));
+        count_cache(m, t, "pullcache_cache_hits_total", "manifest");
+        return ms->manifest_get(ms, t->local, &have, rec);
+    }
+    if (has_digest && ms->manifest_get(ms, t->local, &d, rec) == 0) {
+        /* moved to a manifest we already hold: re-point the tag */
+        void *buf = NULL;
+        size_t len = 0;
+        if (bs->get(bs, &d, 4 * 1024 * 1024, &buf, &len) == 0) {
+            rc = store_manifest(m, t, reference, buf, len, rec->media_type, &d, rec);
+            free(buf);
+            if (rc == 0)
+                return 0;
+        }
+    }
+    if (!has_digest) {
+        /* No digest in the HEAD answer: a GET by tag is the only way to know
+         * (the upstream does not give us a choice). */
+        rc = fetch_and_store(m, t, reference, NULL, reference, rec, out);
+    } else {
+        rc = fetch_and_store(m, t, d.str, &d, reference, rec, out);
+    }
+    if (rc && out->status != 404) {
+        /* the new content could not be had: keep serving what we have */
+        memset(&r, 0, sizeof(r));
+        r.cls = PC_UP_PROTOCOL;
+        set_stale(m, t, &r, "manifest", out);
+        return ms->manifest_get(ms, t->local, &have, rec);
+    }
+    return rc;
+}
+
+/* ---- blobs ---- */
+
+int pc_mirror_blob_cached(pc_mirror *m, const pc_mirror_target *t, const pc_digest *d,
+                          uint64_t *size)
+{
+    pc_metastore *ms = pc_registry_meta(m->reg);
+    pc_blobstore *bs = pc_registry_blobs(m->reg);
+    if (ms->blob_stat(ms, t->local, d, size) == 0 && bs->stat(bs, d, size) == 0) {
+        count_cache(m, t, "pullcache_cache_hits_total", "blob");
+        return 0;
+    }
+    if (bs->stat(bs, d, size) != 0)
+        return PC_ENOTFOUND;
+    ms->blob_link(ms, t->local, d, *size);
+    count_cache(m, t, "pullcache_cache_hits_total", "blob");
+    return 0;
+}
+
+int pc_mirror_blob_head(pc_mirror *m, const pc_mirror_target *t, const pc_digest *d, int64_t *size,
+                        pc_mirror_outcome *out)
+{
+    pc_upstream_resp r;
+    memset(&r, 0, sizeof(r));
+    memset(out, 0, sizeof(*out));
+    int rc = pc_upstream_blob(m->ups[t->upstream].client, t->repo, d, true, NULL, NULL, NULL, &r);
+    pc_mirror_count(m, t, "blob", "HEAD", rc ? NULL : &r);
+    if (rc)
+        r.cls = PC_UP_PROTOCOL;
+    if (rc || r.cls != PC_UP_OK) {
+        pc_mirror_fail(m, t, &r, "blob", out);
+        pc_upstream_resp_clear(&r);
+        return PC_EUPSTREAM;
+    }
+    *size = r.content_length;
+    pc_upstream_resp_clear(&r);
+    return 0;
+}

@@ -1,0 +1,123 @@
+/*
+ * mirror.h - the pull-through cache: which requests go to which upstream,
+ * and how manifests and blobs of mirrored repositories are answered from
+ * the cache, revalidated, fetched and kept when the upstream fails.
+ *
+ * Mirrored content lives in the ordinary stores under the repository name
+ * "<upstream>/<repo>" ("docker.io/library/nginx"); those names are
+ * read-only for clients.
+ *
+ * Functions marked "may block" talk to the upstream and must not run on
+ * an HTTP worker thread (the server runs them on a job thread).
+ */
+#ifndef PC_MIRROR_H
+#define PC_MIRROR_H
+
+#include "pc.h"
+#include "config.h"
+#include "registry.h"
+#include "upstream.h"
+
+typedef struct pc_mirror pc_mirror;
+
+/* Build the mirror for every upstream of cfg (credentials are read from
+ * their files or environment variables now). cfg and reg are borrowed and
+ * must outlive the mirror. *out is the caller's (pc_mirror_free). 0,
+ * PC_EINVAL (a credential file is unreadable: message set), PC_ENOMEM. */
+int pc_mirror_new(pc_mirror **out, const pc_config *cfg, pc_registry *reg);
+
+/* Stop: abort fetches, wait (bounded) for running jobs, free. */
+void pc_mirror_free(pc_mirror *m);
+
+/* Abort running fetches and wait (at most 15 s) for their threads. */
+void pc_mirror_stop(pc_mirror *m);
+
+/* Where a mirrored request goes. */
+typedef struct {
+    int upstream;                /* index into the configured upstreams */
+    const char *name;            /* upstream name (borrowed from the config) */
+    char repo[PC_NAME_MAX + 1];  /* repository at the upstream */
+    char local[PC_NAME_MAX + 1]; /* repository name in our stores */
+    long tag_ttl;
+} pc_mirror_target;
+
+/* Route a read of repository `name` (as requested) with containerd's ns
+ * query parameter (NULL when absent). 0 when mirrored (*t filled),
+ * PC_ENOTFOUND when the request is for a local repository, PC_EINVAL when
+ * the resulting name is not a valid repository name. */
+int pc_mirror_route(pc_mirror *m, const char *name, const char *ns, pc_mirror_target *t);
+
+/* The rendered metrics label of upstream i (upstream="name"). */
+const char *pc_mirror_labels(pc_mirror *m, int i);
+
+/* Whether `name` is inside a mirror's namespace (its first component names
+ * an upstream or alias), so writes to it must be refused. */
+bool pc_mirror_readonly(pc_mirror *m, const char *name);
+
+/* The outcome of a mirrored request when it is not a plain answer. */
+typedef struct {
+    bool stale;        /* answered from the cache while the upstream failed */
+    char warning[300]; /* the Warning header value when stale */
+    unsigned status;   /* on failure: the HTTP status for the client */
+    char code[32];     /* registry error code */
+    char message[512];
+    char retry_after[64];
+} pc_mirror_outcome;
+
+/* A manifest answer without upstream contact: a tag confirmed within its
+ * tag_ttl, or a digest we have. 0 with *rec, or PC_ENOTFOUND. */
+int pc_mirror_manifest_cached(pc_mirror *m, const pc_mirror_target *t, const char *reference,
+                              pc_manifest_rec *rec);
+
+/* May block. Revalidate (HEAD) or fetch (GET) the manifest and store it.
+ * 0 with *rec (out->stale when served from the cache because the upstream
+ * failed), or < 0 with out->status/code/message for the client. */
+int pc_mirror_manifest_fetch(pc_mirror *m, const pc_mirror_target *t, const char *reference,
+                             pc_manifest_rec *rec, pc_mirror_outcome *out);
+
+/* A blob we have (in this mirror repository or anywhere in the blob store,
+ * since content is verified by digest). 0 with *size, or PC_ENOTFOUND. */
+int pc_mirror_blob_cached(pc_mirror *m, const pc_mirror_target *t, const pc_digest *d,
+                          uint64_t *size);
+
+/* May block. HEAD of an uncached blob: ask upstream with a HEAD. 0 with
+ * *size (-1 when upstream sent none), or < 0 with *out filled. */
+int pc_mirror_blob_head(pc_mirror *m, const pc_mirror_target *t, const pc_digest *d, int64_t *size,
+                        pc_mirror_outcome *out);
+
+/* ---- coalesced blob fetches ---- */
+
+typedef struct pc_fetch pc_fetch;
+
+/* Join the fetch of d (starting one when none runs). *out is a reference
+ * released with pc_fetch_release(). Does not block. 0, PC_EEXISTS when the
+ * blob was published meanwhile (serve it from the store), PC_ENOMEM,
+ * PC_ERR. */
+int pc_fetch_join(pc_mirror *m, const pc_mirror_target *t, const pc_digest *d, pc_fetch **out);
+
+/* May block until the upstream answered with headers or failed. 0 with
+ * *size (-1 when unknown), or < 0 with *out filled. */
+int pc_fetch_wait_start(pc_fetch *f, int64_t *size, pc_mirror_outcome *out);
+
+/* How a reader that found no data waits: suspend(ctx) is called with the
+ * fetch locked (so no wake-up can be lost), resume(ctx) later from the
+ * fetch thread when data arrived or the fetch ended. */
+typedef struct {
+    void (*suspend)(void *ctx);
+    void (*resume)(void *ctx);
+    void *ctx;
+} pc_fetch_waiter;
+
+/* Read up to max bytes at pos. Returns bytes read (> 0); 0 when no data yet
+ * (w->suspend was called; read again after w->resume); PC_ENOTFOUND at the
+ * verified end; PC_ERR when the fetch failed (the client's transfer must
+ * end short). The last byte is only handed out once the digest is
+ * verified. */
+long pc_fetch_read(pc_fetch *f, uint64_t pos, void *buf, size_t max, pc_fetch_waiter *w);
+
+/* Forget a waiter that is going away (connection closed). */
+void pc_fetch_unwait(pc_fetch *f, pc_fetch_waiter *w);
+
+void pc_fetch_release(pc_fetch *f);
+
+#endif

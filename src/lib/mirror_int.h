@@ -1,0 +1,41 @@
+/*
+ * mirror_int.h - what mirror.c (routing, manifests) and fetch.c (coalesced
+ * blob fetches) share. Internal to the mirror module.
+ */
+#ifndef PC_MIRROR_INT_H
+#define PC_MIRROR_INT_H
+
+#include <pthread.h>
+
+#include "mirror.h"
+
+typedef struct {
+    pc_upstream *client;
+    const pc_config_upstream *cfg;
+    char host[300];   /* the URL's host[:port], also accepted as ns= */
+    char labels[200]; /* upstream="name", rendered for metrics */
+} pc_mirror_up;
+
+struct pc_mirror {
+    const pc_config *cfg;
+    pc_registry *reg;
+    pc_mirror_up *ups;
+    int nups;
+    int def; /* default upstream index, -1 for none */
+
+    pthread_mutex_t lock; /* guards fetches, nfetch_threads */
+    pthread_cond_t idle;
+    struct pc_fetch *fetches;
+    int nfetch_threads;
+    volatile int stopping;
+};
+
+/* Fill out from an upstream failure (kind: "manifest" or "blob"). */
+void pc_mirror_fail(pc_mirror *m, const pc_mirror_target *t, const pc_upstream_resp *r,
+                    const char *kind, pc_mirror_outcome *out);
+
+/* Count one upstream request (and its error class when it failed). */
+void pc_mirror_count(pc_mirror *m, const pc_mirror_target *t, const char *kind, const char *method,
+                     const pc_upstream_resp *r);
+
+#endif

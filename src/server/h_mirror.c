@@ -1,0 +1,231 @@
+/*
+ * h_mirror.c - answering mirrored repositories: manifests and blobs from
+ * the cache when it can, otherwise through a job thread that asks the
+ * upstream (the HTTP threads never wait on the network), blobs streamed to
+ * every client of one coalesced fetch as bytes arrive; and /metrics.
+ */
+#include "http.h"
+#include "metrics.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    pc_mirror_target t;
+    pc_mirror_outcome out;
+    pc_manifest_rec rec;
+    pc_digest d;
+    int rc;
+    int64_t size;
+    pc_fetch *fetch; /* held until handed to the response */
+} mjob;
+
+static void mjob_free(void *p)
+{
+    mjob *j = p;
+    pc_fetch_release(j->fetch);
+    free(j);
+}
+
+static mjob *mjob_new(pc_req *req, const pc_mirror_target *t)
+{
+    mjob *j = calloc(1, sizeof(*j));
+    if (!j)
+        return NULL;
+    j->t = *t;
+    req->job = j;
+    req->job_free = mjob_free;
+    return j;
+}
+
+static int send_outcome(pc_req *req, const pc_mirror_outcome *o)
+{
+    return pc_req_error_hdr(req, o->status ? o->status : 502, o->code[0] ? o->code : "UNAVAILABLE",
+                            o->message, "Retry-After", o->retry_after[0] ? o->retry_after : NULL,
+                            NULL);
+}
+
+/* ---- manifests ---- */
+
+static void manifest_work(pc_req *req)
+{
+    mjob *j = req->job;
+    j->rc = pc_mirror_manifest_fetch(req->srv->mirror, &j->t, req->ref, &j->rec, &j->out);
+}
+
+static int manifest_finish(pc_req *req)
+{
+    mjob *j = req->job;
+    if (j->rc == PC_EINVAL)
+        return pc_req_error(req, 400, "DIGEST_INVALID", "invalid digest");
+    if (j->rc)
+        return send_outcome(req, &j->out);
+    return pc_send_manifest(req, &j->rec, j->out.stale ? j->out.warning : NULL);
+}
+
+int pc_h_mirror_manifest(pc_req *req, const pc_mirror_target *t)
+{
+    pc_manifest_rec rec;
+    if (pc_mirror_manifest_cached(req->srv->mirror, t, req->ref, &rec) == 0)
+        return pc_send_manifest(req, &rec, NULL);
+    if (!mjob_new(req, t))
+        return pc_req_fail(req, PC_ENOMEM);
+    return pc_req_async(req, manifest_work, manifest_finish);
+}
+
+/* ---- blobs ---- */
+
+static int send_store_blob(pc_req *req, const pc_digest *d)
+{
+    pc_blobstore *bs = pc_registry_blobs(req->srv->reg);
+    pc_blob_reader *r = NULL;
+    int rc = bs->open(bs, d, &r);
+    if (rc)
+        return pc_req_fail(req, rc);
+    return pc_send_blob(req, d, r);
+}
+
+static void head_work(pc_req *req)
+{
+    mjob *j = req->job;
+    j->rc = pc_mirror_blob_head(req->srv->mirror, &j->t, &j->d, &j->size, &j->out);
+}
+
+static ssize_t no_body(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    return MHD_CONTENT_READER_END_OF_STREAM;
+}
+
+static void add_blob_headers(struct MHD_Response *resp, const pc_digest *d)
+{
+    MHD_add_response_header(resp, "Content-Type", "application/octet-stream");
+    MHD_add_response_header(resp, "Docker-Content-Digest", d->str);
+    MHD_add_response_header(resp, "Accept-Ranges", "bytes");
+}
+
+static int head_finish(pc_req *req)
+{
+    mjob *j = req->job;
+    if (j->rc)
+        return send_outcome(req, &j->out);
+    struct MHD_Response *resp = MHD_create_response_from_callback(
+        j->size >= 0 ? (uint64_t)j->size : MHD_SIZE_UNKNOWN, 4096, no_body, NULL, NULL);
+    if (!resp)
+        return pc_req_fail(req, PC_ENOMEM);
+    add_blob_headers(resp, &j->d);
+    return pc_req_queue(req, 200, resp);
+}
+
+/* What a streaming response holds; freed with the response. */
+typedef struct {
+    pc_fetch *fetch;
+    pc_fetch_waiter waiter;
+    struct MHD_Connection *conn;
+    const char *labels; /* metrics: upstream="..." */
+    uint64_t sent;
+} stream_ctx;
+
+static void stream_suspend(void *ctx)
+{
+    stream_ctx *s = ctx;
+    MHD_suspend_connection(s->conn);
+}
+
+static void stream_resume(void *ctx)
+{
+    stream_ctx *s = ctx;
+    MHD_resume_connection(s->conn);
+}
+
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    stream_ctx *s = cls;
+    long n = pc_fetch_read(s->fetch, pos, buf, max, &s->waiter);
+    if (n > 0) {
+        s->sent += (uint64_t)n;
+        return (ssize_t)n;
+    }
+    if (n == 0)
+        return 0; /* suspended until more bytes arrive */
+    if (n == PC_ENOTFOUND)
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    return MHD_CONTENT_READER_END_WITH_ERROR; /* the client's transfer ends short */
+}
+
+static void stream_free(void *cls)
+{
+    stream_ctx *s = cls;
+    pc_fetch_unwait(s->fetch, &s->waiter);
+    pc_fetch_release(s->fetch);
+    if (s->sent)
+        pc_metrics_add("pullcache_client_bytes_total", s->labels, s->sent);
+    free(s);
+}
+
+static void fetch_work(pc_req *req)
+{
+    mjob *j = req->job;
+    j->rc = pc_fetch_wait_start(j->fetch, &j->size, &j->out);
+}
+
+static int fetch_finish(pc_req *req)
+{
+    mjob *j = req->job;
+    if (j->rc)
+        return send_outcome(req, &j->out);
+    stream_ctx *s = calloc(1, sizeof(*s));
+    if (!s)
+        return pc_req_fail(req, PC_ENOMEM);
+    s->fetch = j->fetch;
+    s->conn = req->conn;
+    s->waiter.suspend = stream_suspend;
+    s->waiter.resume = stream_resume;
+    s->waiter.ctx = s;
+    s->labels = pc_mirror_labels(req->srv->mirror, j->t.upstream);
+    struct MHD_Response *resp =
+        MHD_create_response_from_callback(j->size >= 0 ? (uint64_t)j->size : MHD_SIZE_UNKNOWN,
+                                          64 * 1024, stream_read, s, stream_free);
+    if (!resp) {
+        free(s);
+        return pc_req_fail(req, PC_ENOMEM);
+    }
+    j->fetch = NULL; /* the response holds it now */
+    add_blob_headers(resp, &j->d);
+    req->resp_bytes = j->size >= 0 ? (uint64_t)j->size : 0;
+    return pc_req_queue(req, 200, resp);
+}
+
+int pc_h_mirror_blob(pc_req *req, const pc_mirror_target *t, const pc_digest *d)
+{
+    pc_mirror *m = req->srv->mirror;
+    uint64_t size;
+    if (pc_mirror_blob_cached(m, t, d, &size) == 0)
+        return send_store_blob(req, d);
+    mjob *j = mjob_new(req, t);
+    if (!j)
+        return pc_req_fail(req, PC_ENOMEM);
+    j->d = *d;
+    if (strcmp(req->method, "HEAD") == 0)
+        return pc_req_async(req, head_work, head_finish);
+    int rc = pc_fetch_join(m, t, d, &j->fetch);
+    if (rc == PC_EEXISTS)
+        return send_store_blob(req, d);
+    if (rc)
+        return pc_req_fail(req, rc);
+    return pc_req_async(req, fetch_work, fetch_finish);
+}
+
+/* ---- /metrics ---- */
+
+int pc_h_metrics(pc_req *req)
+{
+    char *text = pc_metrics_render();
+    if (!text)
+        return pc_req_fail(req, PC_ENOMEM);
+    int r =
+        pc_req_send(req, 200, "text/plain; version=0.0.4; charset=utf-8", text, strlen(text), NULL);
+    free(text);
+    return r;
+}
