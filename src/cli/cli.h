@@ -20,5 +20,7 @@ int pc_cli_serve(int argc, char **argv);
 extern const char pc_cli_serve_usage[];
 int pc_cli_config(int argc, char **argv);
 extern const char pc_cli_config_usage[];
+int pc_cli_gc(int argc, char **argv);
+extern const char pc_cli_gc_usage[];
 
 #endif

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "evict.h"
 #include "log.h"
 #include "mirror.h"
 #include "registry.h"
@@ -210,11 +211,21 @@ int pc_cli_serve(int argc, char **argv)
                    ? ", default for bare paths"
                    : "");
     for (;;) {
-        /* Between signals, every few minutes: drop abandoned uploads. */
+        /* Between signals, every few minutes: drop abandoned uploads, and
+         * keep the cache under its size cap. */
         struct timespec every = {300, 0};
         int n = pc_registry_sweep_uploads(reg, (long)cfg->storage->upload_ttl);
         if (n > 0)
             pc_log(PC_LOG_INFO, "dropped %d abandoned upload session(s)", n);
+        if (cfg->cache->max_size > 0) {
+            uint64_t freed_bytes = 0;
+            unsigned long freed = 0;
+            if (pc_mirror_evict(mirror, cfg->cache->max_size, &freed_bytes, &freed))
+                pc_log(PC_LOG_WARN, "cache eviction failed: %s", pc_error_last());
+            else if (freed)
+                pc_log(PC_LOG_INFO, "evicted %lu mirrored blob(s), %llu bytes (cap %llu)", freed,
+                       (unsigned long long)freed_bytes, (unsigned long long)cfg->cache->max_size);
+        }
         int sig = sigtimedwait(&set, NULL, &every);
         if (sig < 0)
             continue;

@@ -101,6 +101,12 @@ struct pc_blobstore {
      * stays valid after the upload is committed or removed. PC_ENOTSUP for
      * backends without files. */
     int (*upload_read_fd)(pc_blobstore *bs, const char *id, int *fd);
+
+    /* --- added in version 1 for gc --- */
+
+    /* Seconds since published blob d was last written (its publication).
+     * 0 or PC_ENOTFOUND. */
+    int (*age)(pc_blobstore *bs, const pc_digest *d, long *age_s);
 };
 
 /* Open (creating directories as needed) the filesystem blob store rooted at

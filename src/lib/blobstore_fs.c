@@ -414,6 +414,23 @@ static int fs_remove(pc_blobstore *bs, const pc_digest *d)
     return 0;
 }
 
+static int fs_age(pc_blobstore *bs, const pc_digest *d, long *age_s)
+{
+    fs_store *fs = fs_of(bs);
+    char rel[FS_REL_MAX], dir[FS_REL_MAX];
+    int rc = blob_rel(d, rel, dir);
+    if (rc)
+        return rc;
+    struct stat st;
+    if (fstatat(fs->blobsfd, rel, &st, 0) != 0 || !S_ISREG(st.st_mode)) {
+        pc_error_set("blob unknown");
+        return PC_ENOTFOUND;
+    }
+    time_t now = time(NULL);
+    *age_s = now > st.st_mtime ? (long)(now - st.st_mtime) : 0;
+    return 0;
+}
+
 /* Open directory path under dirfd as a stream. NULL when it does not exist
  * (or cannot be read; callers treat both as empty). */
 static DIR *opendir_at(int dirfd, const char *path)
@@ -768,6 +785,7 @@ int pc_blobstore_fs_open(pc_blobstore **out, const char *dir)
     fs->base.upload_foreach = fs_upload_foreach;
     fs->base.free = fs_free;
     fs->base.upload_read_fd = fs_upload_read_fd;
+    fs->base.age = fs_age;
     *out = &fs->base;
     fs = NULL;
     rc = 0;

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/rand.h>
@@ -140,6 +141,7 @@ static void *fetch_main(void *arg)
         int crc = bs->upload_commit(bs, f->id, &f->d);
         if (crc == 0) {
             ms->blob_link(ms, f->t.local, &f->d, f->received);
+            ms->access_touch(ms, &f->d, f->received, (int64_t)time(NULL));
             state = F_DONE;
         } else {
             pc_log(PC_LOG_WARN, "upstream %s: blob %s of %s failed verification (%s); not stored",
@@ -234,6 +236,7 @@ int pc_fetch_join(pc_mirror *m, const pc_mirror_target *t, const pc_digest *d, p
     if (bs->stat(bs, d, &size) == 0) {
         pthread_mutex_unlock(&m->lock);
         ms->blob_link(ms, t->local, d, size);
+        ms->access_touch(ms, d, size, (int64_t)time(NULL));
         return PC_EEXISTS;
     }
     pc_fetch *f = calloc(1, sizeof(*f));
@@ -342,6 +345,16 @@ void pc_fetch_unwait(pc_fetch *f, pc_fetch_waiter *w)
             break;
         }
     pthread_mutex_unlock(&f->mu);
+}
+
+bool pc_fetch_running(pc_mirror *m, const pc_digest *d)
+{
+    bool found = false;
+    pthread_mutex_lock(&m->lock);
+    for (pc_fetch *f = m->fetches; f && !found; f = f->next)
+        found = pc_digest_equal(&f->d, d);
+    pthread_mutex_unlock(&m->lock);
+    return found;
 }
 
 void pc_fetch_release(pc_fetch *f)

@@ -44,6 +44,8 @@ typedef struct {
 typedef int (*pc_meta_str_cb)(const char *s, void *ctx);
 typedef int (*pc_meta_rec_cb)(const pc_manifest_rec *m, void *ctx);
 typedef int (*pc_meta_digest_cb)(const pc_digest *d, void *ctx);
+/* An eviction candidate: a mirrored blob, its size and last access. */
+typedef int (*pc_meta_access_cb)(const pc_digest *d, uint64_t size, int64_t last_access, void *ctx);
 
 struct pc_metastore {
     unsigned version; /* PC_METASTORE_VERSION */
@@ -116,6 +118,25 @@ struct pc_metastore {
      * revalidation that found no change). 0 or PC_ENOTFOUND. */
     int (*tag_touch)(pc_metastore *ms, const char *repo, const char *tag, const pc_digest *d,
                      int64_t when);
+
+    /* --- added in version 1 for cache eviction (evict.h) --- */
+
+    /* Record that the mirror served or fetched blob d (size bytes) at `now`
+     * (unix seconds). Cheap when repeated: the stored time is only written
+     * when it is older than about a minute. 0 or < 0. */
+    int (*access_touch)(pc_metastore *ms, const pc_digest *d, uint64_t size, int64_t now);
+    /* Eviction candidates, least recently used first: blobs with an access
+     * record that nothing outside the mirror holds. A digest is held by a
+     * blob link, a manifest or a manifest reference; a repository belongs to
+     * the mirror when its first path component is one of the nups names in
+     * upstreams. Manifests (of any repository) are never candidates. */
+    int (*access_lru)(pc_metastore *ms, const char *const *upstreams, size_t nups,
+                      pc_meta_access_cb cb, void *ctx);
+    /* In one transaction: check again that only mirror repositories hold d
+     * (PC_EEXISTS otherwise, nothing changed), then remove its blob links
+     * and its access record. The caller removes the bytes afterwards. */
+    int (*access_evict)(pc_metastore *ms, const pc_digest *d, const char *const *upstreams,
+                        size_t nups);
 };
 
 /* Open (creating and migrating as needed) the SQLite meta store at path, in

@@ -56,6 +56,11 @@ static const char *const migrations[] = {
     "CREATE TABLE uploads("
     "  id TEXT NOT NULL PRIMARY KEY, repo TEXT NOT NULL, created INTEGER NOT NULL)"
     "  WITHOUT ROWID;",
+    /* 1 -> 2: when the mirror last served or fetched each blob (eviction). */
+    "CREATE TABLE cache_access("
+    "  digest TEXT NOT NULL PRIMARY KEY, size INTEGER NOT NULL,"
+    "  last_access INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE INDEX cache_access_lru ON cache_access(last_access, digest);",
 };
 
 #define SQ_SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -89,10 +94,27 @@ enum {
     ST_HOLDERS,
     ST_TAG_STAT,
     ST_TAG_TOUCH,
+    ST_ACCESS_GET,
+    ST_ACCESS_TOUCH,
+    ST_ACCESS_LRU,
+    ST_ACCESS_HELD,
+    ST_ACCESS_UNLINK,
+    ST_ACCESS_DEL,
     ST_COUNT
 };
 
 #define MANIFEST_COLS "repo, digest, media_type, size, artifact_type, subject"
+
+/* access_touch writes a blob's last access at most this often. */
+#define SQ_TOUCH_EVERY 60
+#define SQ_TOUCH_EVERY_S "60"
+
+/* A holder of digest D (an SQL expression) in a repository whose first
+ * component is not in the newline-framed upstream list ?1. */
+#define SQ_LOCAL_HOLDER(D)                                                                         \
+    "SELECT 1 FROM (SELECT repo FROM blob_links WHERE digest = " D                                 \
+    " UNION ALL SELECT repo FROM manifest_refs WHERE ref = " D ") h"                               \
+    " WHERE instr(?1, char(10) || substr(h.repo, 1, instr(h.repo, '/') - 1) || char(10)) = 0"
 
 static const char *const stmt_sql[ST_COUNT] = {
     [ST_BEGIN] = "BEGIN IMMEDIATE",
@@ -139,6 +161,22 @@ static const char *const stmt_sql[ST_COUNT] = {
                    " + (SELECT count(*) FROM manifest_refs WHERE ref = ?1)",
     [ST_TAG_STAT] = "SELECT digest, updated FROM tags WHERE repo = ?1 AND tag = ?2",
     [ST_TAG_TOUCH] = "UPDATE tags SET updated = ?3 WHERE repo = ?1 AND tag = ?2 AND digest = ?4",
+    [ST_ACCESS_GET] = "SELECT last_access FROM cache_access WHERE digest = ?1",
+    [ST_ACCESS_TOUCH] =
+        "INSERT INTO cache_access(digest, size, last_access) VALUES(?1, ?2, ?3)"
+        " ON CONFLICT(digest) DO UPDATE SET size = excluded.size,"
+        " last_access = excluded.last_access"
+        " WHERE cache_access.last_access < excluded.last_access - " SQ_TOUCH_EVERY_S,
+    /* ?1 is "\n<upstream>\n<upstream>\n": a holder is outside the mirror
+     * when its repository's first component is not in that list. */
+    [ST_ACCESS_LRU] =
+        "SELECT a.digest, a.size, a.last_access FROM cache_access a"
+        " WHERE NOT EXISTS(SELECT 1 FROM manifests WHERE digest = a.digest)"
+        " AND NOT EXISTS(" SQ_LOCAL_HOLDER("a.digest") ") ORDER BY a.last_access, a.digest",
+    [ST_ACCESS_HELD] = "SELECT EXISTS(SELECT 1 FROM manifests WHERE digest = ?2)"
+                       " OR EXISTS(" SQ_LOCAL_HOLDER("?2") ")",
+    [ST_ACCESS_UNLINK] = "DELETE FROM blob_links WHERE digest = ?1",
+    [ST_ACCESS_DEL] = "DELETE FROM cache_access WHERE digest = ?1",
 };
 
 typedef struct sq_store sq_store;
@@ -491,6 +529,19 @@ static int sq_blob_unlink(pc_metastore *ms, const char *repo, const pc_digest *d
     if (!repo_ok(repo) || !digest_ok(d))
         return invalid("blob");
     return delete_pair(ms, ST_BLOB_UNLINK, repo, d->str, "blob unlink");
+}
+
+/* Run statement id of c with one text parameter. */
+static int delete_one(sq_conn *c, int id, const char *p1)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = stmt_get(c, id, &st);
+    if (!rc) {
+        bind_text(st, 1, p1);
+        rc = step_done(c, st, stmt_sql[id]);
+    }
+    stmt_put(c, id, st);
+    return rc;
 }
 
 /* Run statement id of c with (repo, digest, text, int) bound as given. */
@@ -896,6 +947,139 @@ done:
     return rc;
 }
 
+/* ---- cache access (eviction) ---- */
+
+/* A read first (WAL readers never wait and take no lock), the write only
+ * when the record is missing or older than SQ_TOUCH_EVERY: a blob served
+ * again and again costs one indexed read. (No memory of what was written:
+ * a gc in another process may have dropped the record meanwhile.) */
+static int sq_access_touch(pc_metastore *ms, const pc_digest *d, uint64_t size, int64_t now)
+{
+    if (!digest_ok(d))
+        return invalid("digest");
+    sq_conn *c = NULL;
+    sqlite3_stmt *st = NULL;
+    int rc = prep(ms, ST_ACCESS_GET, &c, &st);
+    if (rc)
+        goto done;
+    bind_text(st, 1, d->str);
+    rc = step_row(c, st, "access get", "no access record");
+    bool fresh = rc == 0 && now >= (int64_t)sqlite3_column_int64(st, 0) &&
+                 now - (int64_t)sqlite3_column_int64(st, 0) < SQ_TOUCH_EVERY;
+    stmt_put(c, ST_ACCESS_GET, st);
+    st = NULL;
+    if (rc && rc != PC_ENOTFOUND)
+        goto done;
+    rc = 0;
+    if (fresh)
+        goto done;
+    if ((rc = stmt_get(c, ST_ACCESS_TOUCH, &st)))
+        goto done;
+    bind_text(st, 1, d->str);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)size);
+    sqlite3_bind_int64(st, 3, (sqlite3_int64)now);
+    rc = step_done(c, st, "access touch");
+    stmt_put(c, ST_ACCESS_TOUCH, st);
+done:
+    return rc;
+}
+
+/* "\n<name>\n<name>\n" for the upstream names (the caller frees *out). */
+static int upstream_list(const char *const *ups, size_t n, char **out)
+{
+    size_t len = 2;
+    for (size_t i = 0; i < n; i++) {
+        if (!ups[i] || !ups[i][0] || strchr(ups[i], '\n') || strchr(ups[i], '/'))
+            return invalid("upstream name");
+        len += strlen(ups[i]) + 1;
+    }
+    char *s = malloc(len), *p = s;
+    if (!s)
+        return PC_ENOMEM;
+    *p++ = '\n';
+    for (size_t i = 0; i < n; i++) {
+        size_t l = strlen(ups[i]);
+        memcpy(p, ups[i], l);
+        p += l;
+        *p++ = '\n';
+    }
+    *p = '\0';
+    *out = s;
+    return 0;
+}
+
+static int sq_access_lru(pc_metastore *ms, const char *const *upstreams, size_t nups,
+                         pc_meta_access_cb cb, void *ctx)
+{
+    if (!cb || (nups && !upstreams))
+        return invalid("eviction query");
+    sq_conn *c = NULL;
+    sqlite3_stmt *st = NULL;
+    char *list = NULL;
+    int rc = upstream_list(upstreams, nups, &list);
+    if (rc || (rc = prep(ms, ST_ACCESS_LRU, &c, &st)))
+        goto done;
+    bind_text(st, 1, list);
+    for (;;) {
+        int r = sqlite3_step(st);
+        if (r == SQLITE_DONE)
+            break;
+        if (r != SQLITE_ROW) {
+            rc = db_error(c->db, "eviction candidates");
+            goto done;
+        }
+        pc_digest d;
+        if (col_digest(st, 0, &d) != 0)
+            continue; /* cannot name a blob: nothing to evict */
+        if ((rc = cb(&d, (uint64_t)sqlite3_column_int64(st, 1),
+                     (int64_t)sqlite3_column_int64(st, 2), ctx)))
+            goto done;
+    }
+done:
+    if (c)
+        stmt_put(c, ST_ACCESS_LRU, st);
+    free(list);
+    return rc;
+}
+
+static int sq_access_evict(pc_metastore *ms, const pc_digest *d, const char *const *upstreams,
+                           size_t nups)
+{
+    if (!digest_ok(d) || (nups && !upstreams))
+        return invalid("eviction");
+    sq_conn *c = NULL;
+    sqlite3_stmt *st = NULL;
+    bool in_tx = false;
+    char *list = NULL;
+    int rc = upstream_list(upstreams, nups, &list);
+    if (rc || (rc = conn_get(sq_of(ms), &c)) || (rc = exec_id(c, ST_BEGIN)))
+        goto done;
+    in_tx = true;
+    if ((rc = stmt_get(c, ST_ACCESS_HELD, &st)))
+        goto done;
+    bind_text(st, 1, list);
+    bind_text(st, 2, d->str);
+    rc = step_row(c, st, "eviction check", "no result");
+    bool held = rc == 0 && sqlite3_column_int(st, 0) != 0;
+    stmt_put(c, ST_ACCESS_HELD, st);
+    if (rc)
+        goto done;
+    if (held) {
+        pc_error_set("%s is held outside the mirror", d->str);
+        rc = PC_EEXISTS;
+        goto done;
+    }
+    if ((rc = delete_one(c, ST_ACCESS_UNLINK, d->str)) ||
+        (rc = delete_one(c, ST_ACCESS_DEL, d->str)) || (rc = exec_id(c, ST_COMMIT)))
+        goto done;
+    in_tx = false;
+done:
+    if (in_tx)
+        exec_id(c, ST_ROLLBACK);
+    free(list);
+    return rc;
+}
+
 static void sq_free(pc_metastore *ms)
 {
     sq_store *s = sq_of(ms);
@@ -1013,6 +1197,9 @@ int pc_metastore_sqlite_open(pc_metastore **out, const char *path)
     s->base.referenced_foreach = sq_referenced_foreach;
     s->base.digest_holders = sq_digest_holders;
     s->base.free = sq_free;
+    s->base.access_touch = sq_access_touch;
+    s->base.access_lru = sq_access_lru;
+    s->base.access_evict = sq_access_evict;
     *out = &s->base;
     s = NULL;
     rc = 0;

@@ -534,11 +534,13 @@ int pc_mirror_blob_cached(pc_mirror *m, const pc_mirror_target *t, const pc_dige
     pc_blobstore *bs = pc_registry_blobs(m->reg);
     if (ms->blob_stat(ms, t->local, d, size) == 0 && bs->stat(bs, d, size) == 0) {
         count_cache(m, t, "pullcache_cache_hits_total", "blob");
+        ms->access_touch(ms, d, *size, (int64_t)time(NULL)); /* for eviction (evict.c) */
         return 0;
     }
     if (bs->stat(bs, d, size) != 0)
         return PC_ENOTFOUND;
     ms->blob_link(ms, t->local, d, *size);
+    ms->access_touch(ms, d, *size, (int64_t)time(NULL));
     count_cache(m, t, "pullcache_cache_hits_total", "blob");
     return 0;
 }

@@ -38,4 +38,7 @@ void pc_mirror_fail(pc_mirror *m, const pc_mirror_target *t, const pc_upstream_r
 void pc_mirror_count(pc_mirror *m, const pc_mirror_target *t, const char *kind, const char *method,
                      const pc_upstream_resp *r);
 
+/* Whether a fetch of d runs now (eviction leaves such blobs alone). */
+bool pc_fetch_running(pc_mirror *m, const pc_digest *d);
+
 #endif
