@@ -440,6 +440,7 @@ static int fetch_and_store(pc_mirror *m, const pc_mirror_target *t, const char *
         rc = PC_EDIGEST;
         goto done;
     }
+    pc_metrics_add("pullcache_upstream_bytes_total", m->ups[t->upstream].labels, r.body_len);
     if ((rc = store_manifest(m, t, tag, r.body ? r.body : "", r.body_len, r.media_type, &got,
                              rec))) {
         memset(out, 0, sizeof(*out));
@@ -455,8 +456,8 @@ done:
     return rc;
 }
 
-int pc_mirror_manifest_fetch(pc_mirror *m, const pc_mirror_target *t, const char *reference,
-                             pc_manifest_rec *rec, pc_mirror_outcome *out)
+static int manifest_fetch_one(pc_mirror *m, const pc_mirror_target *t, const char *reference,
+                              pc_manifest_rec *rec, pc_mirror_outcome *out)
 {
     pc_metastore *ms = pc_registry_meta(m->reg);
     pc_blobstore *bs = pc_registry_blobs(m->reg);
@@ -478,6 +479,11 @@ int pc_mirror_manifest_fetch(pc_mirror *m, const pc_mirror_target *t, const char
 
     if (ms->tag_stat(ms, t->local, reference, &have, &updated) != 0)
         return fetch_and_store(m, t, reference, NULL, reference, rec, out);
+    if ((int64_t)time(NULL) - updated < t->tag_ttl) {
+        /* confirmed meanwhile (by the request this one waited for) */
+        count_cache(m, t, "pullcache_cache_hits_total", "manifest");
+        return ms->manifest_get(ms, t->local, &have, rec);
+    }
 
     /* A known tag: revalidate with a HEAD, never a GET. */
     memset(&r, 0, sizeof(r));
@@ -563,4 +569,78 @@ int pc_mirror_blob_head(pc_mirror *m, const pc_mirror_target *t, const pc_digest
     *size = r.content_length;
     pc_upstream_resp_clear(&r);
     return 0;
+}
+
+/* One upstream manifest exchange per (repository, reference) at a time:
+ * concurrent requests for the same cold or stale tag wait for the first
+ * one's result instead of each asking upstream. */
+struct pc_mflight {
+    char key[PC_NAME_MAX + 300];
+    pthread_cond_t cv;
+    int refs;
+    bool done;
+    int rc;
+    pc_manifest_rec rec;
+    pc_mirror_outcome out;
+    struct pc_mflight *next;
+};
+
+int pc_mirror_manifest_fetch(pc_mirror *m, const pc_mirror_target *t, const char *reference,
+                             pc_manifest_rec *rec, pc_mirror_outcome *out)
+{
+    char key[PC_NAME_MAX + 300];
+    struct pc_mflight *f;
+    int rc;
+    snprintf(key, sizeof(key), "%s@%s", t->local, reference);
+
+    pthread_mutex_lock(&m->lock);
+    for (f = m->mflights; f; f = f->next)
+        if (strcmp(f->key, key) == 0)
+            break;
+    if (f) {
+        f->refs++;
+        while (!f->done)
+            pthread_cond_wait(&f->cv, &m->lock);
+        rc = f->rc;
+        *rec = f->rec;
+        *out = f->out;
+        if (--f->refs == 0) {
+            pthread_cond_destroy(&f->cv);
+            free(f);
+        }
+        pthread_mutex_unlock(&m->lock);
+        pc_metrics_add("pullcache_fetch_waiters_total", m->ups[t->upstream].labels, 1);
+        return rc;
+    }
+    f = calloc(1, sizeof(*f));
+    if (!f) {
+        pthread_mutex_unlock(&m->lock);
+        return manifest_fetch_one(m, t, reference, rec, out);
+    }
+    memcpy(f->key, key, sizeof(key));
+    pthread_cond_init(&f->cv, NULL);
+    f->refs = 1;
+    f->next = m->mflights;
+    m->mflights = f;
+    pthread_mutex_unlock(&m->lock);
+
+    rc = manifest_fetch_one(m, t, reference, rec, out);
+
+    pthread_mutex_lock(&m->lock);
+    for (struct pc_mflight **pp = &m->mflights; *pp; pp = &(*pp)->next)
+        if (*pp == f) {
+            *pp = f->next;
+            break;
+        }
+    f->rc = rc;
+    f->rec = *rec;
+    f->out = *out;
+    f->done = true;
+    pthread_cond_broadcast(&f->cv);
+    if (--f->refs == 0) {
+        pthread_cond_destroy(&f->cv);
+        free(f);
+    }
+    pthread_mutex_unlock(&m->lock);
+    return rc;
 }

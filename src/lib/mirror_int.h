@@ -26,6 +26,7 @@ struct pc_mirror {
     pthread_mutex_t lock; /* guards fetches, nfetch_threads */
     pthread_cond_t idle;
     struct pc_fetch *fetches;
+    struct pc_mflight *mflights; /* manifest exchanges in progress */
     int nfetch_threads;
     volatile int stopping;
 };
