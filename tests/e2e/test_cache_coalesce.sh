@@ -4,11 +4,10 @@
 # blobs 1 s then stream at 4 MiB/s):
 #   - 50 curl clients pull the same uncached image at once (index by tag, the
 #     amd64 manifest by digest, then every blob, 3 at a time): the upstream's
-#     request log shows exactly one GET per blob, every client got verified
-#     content, and /metrics counted coalesced waiters;
+#     request log shows exactly one GET per manifest and per blob, every client
+#     got verified content, and /metrics counted coalesced waiters;
 #   - 10 concurrent `skopeo copy --all` of another uncached image: one GET per
-#     blob upstream, every copy byte-identical;
-# (One GET per manifest: tests/e2e/pending/test_cache_manifest_coalesce.sh.)
+#     manifest and blob upstream, every copy byte-identical;
 #   - clients that joined a fetch receive bytes while the upstream transfer is
 #     still stalled (streamed, not stored and forwarded);
 #   - a coalesced fetch that turns out to have the wrong bytes fails for every
@@ -92,12 +91,13 @@ for d in "${BLOBS[@]}"; do
         "complete upstream GETs of blob $d"
 done
 expect_eq "${#BLOBS[@]}" "$(fake_count "$FP" GET blob)" "upstream blob GETs in all"
-# (one upstream GET per manifest: tests/e2e/pending/test_cache_manifest_coalesce.sh)
-echo "  upstream manifest GETs: $(fake_count "$FP" GET manifest) (index by tag and amd64 manifest by digest)"
+expect_eq 1 "$(fake_count "$FP" GET manifest '.ref == "oci-index"')" "upstream GETs of the index (by tag)"
+expect_eq 1 "$(fake_count "$FP" GET manifest ".ref == \"$amd\"")" "upstream GETs of the amd64 manifest"
+expect_eq 2 "$(fake_count "$FP" GET manifest)" "upstream manifest GETs in all"
 w=$(pc_metric pullcache_fetch_waiters_total 'upstream="up"')
 [ "$w" -gt 0 ] || fail "/metrics: pullcache_fetch_waiters_total{upstream=\"up\"} is $w after $N concurrent clients"
 expect_eq 0 "$(pc_metric pullcache_fetches_in_flight 'upstream="up"')" "/metrics: fetches in flight once all is done"
-echo "ok: one upstream GET per blob; $w coalesced waiters"
+echo "ok: one upstream GET per manifest and per blob; $w coalesced waiters"
 
 # ---- 10 concurrent skopeo copies -----------------------------------------------------------------
 echo "== 10 concurrent skopeo copy --all"
@@ -122,8 +122,8 @@ nb=$(find "$WORK/img-sk/dir/docker-list" -type f ! -name '*manifest.json' ! -nam
 expect_eq $((nb - 1)) "$(fake_count "$FP" GET blob)" "upstream blob GETs for 10 skopeo copies ($nb blobs, one cached)"
 expect_eq $((nb - 1)) "$(jq -rs '[.[] | select(.method == "GET" and .kind == "blob") | .ref] | unique | length' "$reqlog")" \
     "distinct blobs fetched upstream"
-echo "  upstream manifest GETs: $(fake_count "$FP" GET manifest) (list + 2 children)"
-echo "ok: 10 skopeo copies byte-identical, one upstream GET per blob"
+expect_eq 3 "$(fake_count "$FP" GET manifest)" "upstream manifest GETs (list + 2 children) for 10 skopeo copies"
+echo "ok: 10 skopeo copies byte-identical, one upstream GET per manifest and blob"
 
 # ---- bytes flow before the upstream transfer ends ------------------------------------------------
 echo "== streaming while the upstream stalls"
@@ -141,7 +141,12 @@ for i in 1 2 3 4 5; do
     curl -sS -f --max-time 60 -o "$WORK/st$i" "$P/v2/up/library/st/blobs/$d" 2>>"$WORK/curl.log" &
     cpids+=($!)
 done
-# While the upstream's one transfer is paused, every client has bytes.
+# Once the upstream transfer has started (the clients were just launched)...
+for _ in $(seq 100); do
+    [ "$(curl -sS "http://127.0.0.1:$FP/_fake/stats" | jq .in_flight)" -ge 1 ] && break
+    sleep 0.1
+done
+# ...and while it is paused, every client has bytes.
 streamed=""
 for _ in $(seq 100); do
     inflight=$(curl -sS "http://127.0.0.1:$FP/_fake/stats" | jq .in_flight)
