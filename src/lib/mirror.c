@@ -105,6 +105,8 @@ static void declare_metrics(void)
         pc_metrics_declare(defs[i].name, defs[i].type, defs[i].help);
 }
 
+static int cache_alias(void *ctx, const char *repo, char *out, size_t size);
+
 int pc_mirror_new(pc_mirror **out, const pc_config *cfg, pc_registry *reg)
 {
     pc_mirror *m = calloc(1, sizeof(*m));
@@ -162,6 +164,7 @@ done:
         pc_mirror_free(m);
         return rc;
     }
+    pc_registry_set_cache_alias(reg, cache_alias, m);
     *out = m;
     return 0;
 }
@@ -186,6 +189,8 @@ void pc_mirror_free(pc_mirror *m)
     if (!m)
         return;
     pc_mirror_stop(m);
+    if (m->reg)
+        pc_registry_set_cache_alias(m->reg, NULL, NULL);
     for (int i = 0; i < m->nups; i++)
         pc_upstream_free(m->ups[i].client);
     free(m->ups);
@@ -213,6 +218,17 @@ static int find_upstream(pc_mirror *m, const char *s, size_t n, bool by_host)
             return i;
     }
     return -1;
+}
+
+static int cache_alias(void *ctx, const char *repo, char *out, size_t size)
+{
+    pc_mirror *m = ctx;
+    if (m->def < 0 || pc_mirror_readonly(m, repo))
+        return PC_ENOTFOUND;
+    const char *name = m->ups[m->def].cfg->name;
+    bool library = strcmp(name, "docker.io") == 0 && !strchr(repo, '/');
+    int n = snprintf(out, size, "%s/%s%s", name, library ? "library/" : "", repo);
+    return n > 0 && (size_t)n < size ? 0 : PC_EINVAL;
 }
 
 const char *pc_mirror_labels(pc_mirror *m, int i)

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 typedef struct {
     pc_mirror_target t;
@@ -151,7 +152,15 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
         return 0; /* suspended until more bytes arrive */
     if (n == PC_ENOTFOUND)
         return MHD_CONTENT_READER_END_OF_STREAM;
-    return MHD_CONTENT_READER_END_WITH_ERROR; /* the client's transfer ends short */
+    /* The client's transfer must end short of Content-Length. Shut the
+     * socket down ourselves as well: a connection that was suspended and
+     * resumed is not always closed by libmicrohttpd 0.9.75 after
+     * END_WITH_ERROR, which left clients hanging. */
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(s->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (ci)
+        shutdown(ci->connect_fd, SHUT_RDWR);
+    return MHD_CONTENT_READER_END_WITH_ERROR;
 }
 
 static void stream_free(void *cls)

@@ -12,7 +12,7 @@
 #   3. an image with new blobs only (the ordinary push).
 # Every push must succeed, and the pushed image must be served byte-exact by
 # tag and by digest, with every blob, also once the upstream is gone.
-. "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/lib.sh"
 
 clients_init
 PCR=127.0.0.1:$PC_PORT

@@ -6,7 +6,7 @@
 # stored, the next GET fetches again. Then the same with every upstream GET
 # reset, 30 times in a row (the failure can race with the client joining the
 # fetch): every client transfer must end, none may hang until curl gives up.
-. "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/lib.sh"
 
 clients_init
 FP=5002
