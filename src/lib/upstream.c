@@ -91,7 +91,40 @@ typedef struct {
     bool too_big;      /* a kept 2xx body outgrew ok_max */
     bool crossed;      /* a redirect went to another origin */
     bool nomem;
+    long read_timeout_ms;    /* no new byte for this long: give up */
+    curl_off_t last_dl;      /* bytes seen at the last progress */
+    struct timespec last_at; /* when they were seen */
+    bool stalled;            /* ended by the read timeout */
+    bool armed;              /* the body clock started (headers are in) */
 } up_xfer;
+
+static long ms_since(const struct timespec *t)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (long)(now.tv_sec - t->tv_sec) * 1000 + (now.tv_nsec - t->tv_nsec) / 1000000;
+}
+
+/* The read timeout, to the millisecond: curl's low-speed check averages
+ * over a window and trips several seconds late on a body that stalls after
+ * a burst. Headers and body both count as progress (dlnow and the header
+ * callback reset the clock). */
+static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                       curl_off_t ulnow)
+{
+    up_xfer *x = ud;
+    if (dlnow != x->last_dl || (x->headers_done && !x->armed)) {
+        x->armed = x->headers_done;
+        x->last_dl = dlnow;
+        clock_gettime(CLOCK_MONOTONIC, &x->last_at);
+        return 0;
+    }
+    if (x->read_timeout_ms > 0 && x->headers_done && ms_since(&x->last_at) >= x->read_timeout_ms) {
+        x->stalled = true;
+        return 1;
+    }
+    return 0;
+}
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static CURLcode curl_init_rc = CURLE_OK;
@@ -499,6 +532,14 @@ static void set_options(pc_upstream *u, CURL *h, up_xfer *x, const char *url, bo
     curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
     curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, u->read_timeout_s);
     curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+    x->read_timeout_ms = u->read_timeout_s * 1000;
+    x->last_dl = 0;
+    x->stalled = false;
+    x->armed = false;
+    clock_gettime(CLOCK_MONOTONIC, &x->last_at);
+    curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
+    curl_easy_setopt(h, CURLOPT_XFERINFODATA, x);
+    curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
     curl_easy_setopt(h, CURLOPT_BUFFERSIZE, 65536L);
     curl_easy_setopt(h, CURLOPT_USERAGENT, "pullcache/" PC_VERSION);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
@@ -521,7 +562,10 @@ static void set_options(pc_upstream *u, CURL *h, up_xfer *x, const char *url, bo
 static void fail_curl(up_xfer *x, CURLcode cc, const char *errbuf)
 {
     pc_upstream_resp *r = x->resp;
-    if (cc == CURLE_WRITE_ERROR && x->aborted) {
+    if (cc == CURLE_ABORTED_BY_CALLBACK && x->stalled) {
+        r->cls = PC_UP_TIMEOUT;
+        set_msg(r, "no data from the upstream within the read timeout");
+    } else if (cc == CURLE_WRITE_ERROR && x->aborted) {
         r->cls = PC_UP_ABORTED;
         set_msg(r, "transfer aborted by the receiver");
     } else if (cc == CURLE_WRITE_ERROR && x->too_big) {
