@@ -269,8 +269,11 @@ static int from_auth_file(const char *path, bool explicit_path, const char *host
     if (rc == 1) {
         json_t *helpers = json_object_get(root, "credHelpers");
         bool helper = json_is_string(json_object_get(root, "credsStore"));
-        json_object_foreach(json_is_object(helpers) ? helpers : NULL, key,
-                            entry) if (key_matches(key, host)) helper = true;
+        json_object_foreach(json_is_object(helpers) ? helpers : NULL, key, entry)
+        {
+            if (key_matches(key, host))
+                helper = true;
+        }
         if (helper)
             fprintf(stderr,
                     "pullcache: note: %s names a credential helper for %s; helpers are not run, "
