@@ -107,6 +107,79 @@ static void declare_metrics(void)
 
 static int cache_alias(void *ctx, const char *repo, char *out, size_t size);
 
+/*
+ * Local repositories recently confirmed to exist. Routing a bare name must
+ * know whether it is local (served from here) or goes to the default
+ * upstream; asking the metastore on every request costs a query on the
+ * hottest path. A positive answer is remembered for SEEN_TTL_MS in a small
+ * direct-mapped table with a lock per slot; negative answers are not kept
+ * (a push may create the repository at any moment), and a repository whose
+ * last content is deleted is routed upstream again within SEEN_TTL_MS.
+ */
+#define SEEN_SLOTS 1024
+#define SEEN_TTL_MS 2000
+
+struct pc_mirror_seen {
+    pthread_mutex_t lock;
+    int64_t until_ms;
+    char name[PC_NAME_MAX + 1];
+};
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static struct pc_mirror_seen *seen_slot(pc_mirror *m, const char *name)
+{
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+        h = (h ^ *p) * 1099511628211ULL;
+    return &m->seen[h % SEEN_SLOTS];
+}
+
+static bool is_local_repo(pc_mirror *m, const char *name)
+{
+    if (!m->reg)
+        return false;
+    struct pc_mirror_seen *s = m->seen ? seen_slot(m, name) : NULL;
+    int64_t now = now_ms();
+    if (s) {
+        pthread_mutex_lock(&s->lock);
+        bool hit = s->until_ms > now && strcmp(s->name, name) == 0;
+        pthread_mutex_unlock(&s->lock);
+        if (hit)
+            return true;
+    }
+    pc_metastore *ms = pc_registry_meta(m->reg);
+    if (ms->repo_exists(ms, name) != 0)
+        return false;
+    if (s && strlen(name) < sizeof(s->name)) {
+        pthread_mutex_lock(&s->lock);
+        strcpy(s->name, name);
+        s->until_ms = now + SEEN_TTL_MS;
+        pthread_mutex_unlock(&s->lock);
+    }
+    return true;
+}
+
+static struct pc_mirror_seen *seen_new(void)
+{
+    struct pc_mirror_seen *t = calloc(SEEN_SLOTS, sizeof(*t));
+    for (size_t i = 0; t && i < SEEN_SLOTS; i++)
+        pthread_mutex_init(&t[i].lock, NULL);
+    return t;
+}
+
+static void seen_free(struct pc_mirror_seen *t)
+{
+    for (size_t i = 0; t && i < SEEN_SLOTS; i++)
+        pthread_mutex_destroy(&t[i].lock);
+    free(t);
+}
+
 int pc_mirror_new(pc_mirror **out, const pc_config *cfg, pc_registry *reg)
 {
     pc_mirror *m = calloc(1, sizeof(*m));
@@ -116,6 +189,7 @@ int pc_mirror_new(pc_mirror **out, const pc_config *cfg, pc_registry *reg)
     m->cfg = cfg;
     m->reg = reg;
     m->def = -1;
+    m->seen = seen_new(); /* NULL: every route asks the metastore */
     declare_metrics();
     pthread_mutex_init(&m->lock, NULL);
     pthread_cond_init(&m->idle, NULL);
@@ -194,6 +268,7 @@ void pc_mirror_free(pc_mirror *m)
     for (int i = 0; i < m->nups; i++)
         pc_upstream_free(m->ups[i].client);
     free(m->ups);
+    seen_free(m->seen);
     pthread_mutex_destroy(&m->lock);
     pthread_cond_destroy(&m->idle);
     free(m);
@@ -252,7 +327,7 @@ int pc_mirror_route(pc_mirror *m, const char *name, const char *ns, pc_mirror_ta
         repo = slash + 1;
     else if (ns && *ns && (up = find_upstream(m, ns, strlen(ns), true)) >= 0)
         repo = name;
-    else if (m->reg && pc_registry_meta(m->reg)->repo_exists(pc_registry_meta(m->reg), name) == 0)
+    else if (is_local_repo(m, name))
         return PC_ENOTFOUND; /* a local repository */
     else if ((up = m->def) < 0)
         return PC_ENOTFOUND;
