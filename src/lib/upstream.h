@@ -1,8 +1,8 @@
 /*
  * upstream.h - the client for one upstream registry (libcurl): the /v2/
  * challenge, WWW-Authenticate parsing, bearer tokens per repository scope
- * cached until they expire, basic credentials, manifest HEAD/GET and
- * streamed blob GET/HEAD, redirects to blob hosts without forwarding
+ * cached until they expire, basic credentials, manifest HEAD/GET,
+ * streamed blob GET/HEAD, a plain GET of any path, redirects to blob hosts without forwarding
  * Authorization, connection reuse, and a classification of every failure.
  *
  * Thread-safe: any number of threads may call into one pc_upstream at once;
@@ -87,10 +87,22 @@ int pc_upstream_blob(pc_upstream *u, const char *repo, const pc_digest *d, bool 
                      pc_upstream_start_cb on_start, pc_upstream_data_cb on_data, void *ctx,
                      pc_upstream_resp *out);
 
+/* GET path on the registry (absolute: "/_pullcache/status", an optional
+ * query allowed) without authentication, following redirects. A 2xx body of
+ * up to max_body bytes (0 = 1 MiB) is kept in out->body; a longer one ends
+ * as PC_UP_PROTOCOL. Error bodies are kept as for the other calls. Returns 0
+ * when the exchange happened (see out->cls), PC_EINVAL for a path that is
+ * not '/' followed by URL characters needing no escape (or has a "." or
+ * ".." segment), or PC_ENOMEM. out is overwritten on entry. */
+int pc_upstream_get(pc_upstream *u, const char *path, size_t max_body, pc_upstream_resp *out);
+
 void pc_upstream_resp_clear(pc_upstream_resp *r);
 
 /* A short name for a class ("timeout"). */
 const char *pc_up_class_str(pc_up_class c);
+
+/* The registry URL the client was made with, without a trailing '/'. */
+const char *pc_upstream_url(const pc_upstream *u);
 
 /* --- parsing helpers, exposed for tests and other clients --- */
 
@@ -102,6 +114,19 @@ typedef struct {
     char scope[512];
     char error[64];
 } pc_auth_challenge;
+
+/* What a client knows about its registry's authentication. */
+typedef struct {
+    pc_auth_challenge challenge; /* the last challenge (scope and error cleared);
+                                    scheme "" = the registry has asked for none */
+    bool credentials;            /* username/password configured: sent to a token
+                                    realm or a Basic registry; else tokens are anonymous */
+    bool static_token;           /* opts.token is sent as Bearer, no token flow */
+} pc_upstream_auth;
+
+/* Fill out with what u knows now (after a call: how that call was
+ * authenticated). Secrets are never included. */
+void pc_upstream_auth_state(pc_upstream *u, pc_upstream_auth *out);
 
 /* Parse a WWW-Authenticate value (RFC 7235 auth-params, quoted strings
  * with escapes, any order, unknown params ignored). 0 or PC_EINVAL. */

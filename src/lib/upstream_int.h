@@ -1,5 +1,8 @@
 /*
- * upstream_int.h - internals shared by upstream.c (transfers),
+ * upstream_int.h - internals shared by the files of the upstream client:
+ * upstream.c (life cycle, the handle pool), upstream_call.c (the calls and
+ * the token flow), upstream_xfer.c (one exchange: curl options, redirects,
+ * timeouts), upstream_resp.c (reading a response into a pc_upstream_resp),
  * upstream_auth.c (challenges, Authorization values, the token cache) and
  * upstream_class.c (how a call ended).
  * Not for other modules: they use upstream.h.
@@ -9,9 +12,104 @@
 
 #include "upstream.h"
 
+#include <pthread.h>
+#include <time.h>
+
+#include <curl/curl.h>
+
 /* Bearer tokens by scope ("repository:library/nginx:pull"), each usable
  * until shortly before it expires. Thread-safe (its own mutex). */
 typedef struct pc_up_tokens pc_up_tokens;
+
+#define PC_UP_MANIFEST_MAX ((size_t)4 << 20) /* kept body of a manifest GET */
+#define PC_UP_ERRBODY_MAX ((size_t)64 << 10) /* kept body of an error response */
+
+struct pc_upstream {
+    char *name;
+    char *url; /* without a trailing '/' */
+    char *username;
+    char *password;
+    char *token;
+    char *ca_file;
+    long connect_timeout_ms;
+    long read_timeout_s;
+    unsigned max_conns;
+    bool insecure_tls;
+
+    pthread_mutex_t lock; /* guards everything below */
+    pthread_cond_t freed; /* a handle went back to the pool */
+    CURL **idle;          /* max_conns slots, a stack */
+    unsigned n_idle;
+    unsigned n_busy;
+    pc_auth_challenge chal; /* the last challenge seen; scheme "" = none yet */
+    pc_up_tokens *tokens;   /* its own lock */
+};
+
+/* The state of one call's transfer, shared by the curl callbacks. Set
+ * resp and the mode fields; the rest starts zeroed. location and www_auth
+ * are freed by pc_up_xfer_clear(). */
+typedef struct {
+    pc_upstream_resp *resp;
+    size_t ok_max;                 /* keep a 2xx body up to this size (no on_data) */
+    const char *what;              /* what a too big kept body is, for the message */
+    pc_upstream_start_cb on_start; /* streaming mode when on_data is set */
+    pc_upstream_data_cb on_data;
+    void *ctx;
+    size_t body_cap;   /* allocated size of resp->body */
+    int64_t received;  /* 2xx body bytes of the current hop */
+    char *location;    /* of the current hop */
+    char *www_auth;    /* of the current hop */
+    bool headers_done; /* the current hop's header block ended */
+    bool started;      /* on_start was called */
+    bool aborted;      /* a caller callback asked to stop */
+    bool too_big;      /* a kept 2xx body outgrew ok_max */
+    bool crossed;      /* a redirect went to another origin */
+    bool nomem;
+    long read_timeout_ms;    /* no new byte for this long: give up */
+    curl_off_t last_dl;      /* bytes seen at the last progress */
+    struct timespec last_at; /* when they were seen */
+    bool stalled;            /* ended by the read timeout */
+    bool armed;              /* the body clock started (headers are in) */
+} pc_up_xfer;
+
+/* --- upstream.c: the handle pool --- */
+
+/* A handle for one call, waiting while max_connections are busy. 0 or
+ * PC_ENOMEM. Give it back with pc_up_pool_put() (NULL is fine). */
+int pc_up_pool_get(pc_upstream *u, CURL **out);
+void pc_up_pool_put(pc_upstream *u, CURL *h);
+
+/* --- upstream_xfer.c: one exchange --- */
+
+/* Issue one request (GET, or HEAD when head) with the optional header
+ * lines accept and auth, following redirects; auth is dropped from the
+ * first hop to another origin on. Fills x->resp completely. Returns 0
+ * (the outcome is in x->resp->cls) or PC_ENOMEM. */
+int pc_up_exchange(pc_upstream *u, CURL *h, const char *url, bool head, const char *accept,
+                   const char *auth, pc_up_xfer *x);
+
+/* Free what the callbacks kept in x (not x->resp). */
+void pc_up_xfer_clear(pc_up_xfer *x);
+
+/* --- upstream_resp.c: reading a response --- */
+
+/* An empty response: class PC_UP_PROTOCOL, no body, content_length -1. */
+void pc_up_resp_init(pc_upstream_resp *r);
+
+/* Set r->error_message. */
+void pc_up_resp_msg(pc_upstream_resp *r, const char *msg);
+
+/* Forget what the previous hop of x left in x and x->resp. */
+void pc_up_hop_reset(pc_up_xfer *x);
+
+/* curl's CURLOPT_HEADERFUNCTION and CURLOPT_WRITEFUNCTION, with a
+ * pc_up_xfer as their data. */
+size_t pc_up_on_header(char *buf, size_t size, size_t nitems, void *ud);
+size_t pc_up_on_body(char *buf, size_t size, size_t nmemb, void *ud);
+
+/* --- upstream_auth.c --- */
+
+/* The bearer token cache (pc_up_tokens, declared above). */
 
 /* An empty cache holding at most max scopes. *out is the caller's. 0 or
  * PC_ENOMEM. */

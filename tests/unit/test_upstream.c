@@ -46,6 +46,7 @@
     "\"config\":{\"mediaType\":\"application/vnd.oci.image.config.v1+json\",\"digest\":"           \
     "\"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a\",\"size\":2},"     \
     "\"layers\":[]}"
+#define STATUS_BODY "{\"version\":\"test\",\"upstreams\":[]}"
 #define GOOD_TOKEN "good-token-0123456789"
 #define USER_PASS_B64 "Basic dXNlcjpzM2NyZXQ=" /* user:s3cret */
 #define BLOB_LEN ((size_t)1 << 20)
@@ -225,6 +226,10 @@ static enum MHD_Result reg_handler(srv *s, struct MHD_Connection *c, const char 
     bool is_manifest = kind != NULL;
     if (!kind)
         kind = strstr(url, "/blobs/");
+    if (strcmp(url, "/_status") == 0) { /* a plain GET of a non-/v2/ path */
+        const char *hdrs[] = {"Content-Type", "application/json", NULL};
+        return reply(c, MHD_HTTP_OK, STATUS_BODY, strlen(STATUS_BODY), hdrs);
+    }
     if (!has_prefix(url, "/v2/") || !kind || (size_t)(kind - url - 4) >= sizeof(repo))
         return reply_error(c, 404, "NAME_UNKNOWN", "no such path");
     snprintf(repo, sizeof(repo), "%.*s", (int)(kind - url - 4), url + 4);
@@ -729,7 +734,84 @@ static void test_invalid_names(void **state)
     pc_upstream_free(u);
 }
 
+/* ---- a plain GET ---- */
+
+static void test_get(void **state)
+{
+    pc_upstream *u = client(NULL);
+    pc_upstream_resp r;
+    /* after a token flow, a plain GET still carries no Authorization */
+    assert_int_equal(pc_upstream_manifest(u, "auth/img", "latest", true, &r), 0);
+    assert_int_equal(r.cls, PC_UP_OK);
+    pc_upstream_resp_clear(&r);
+    assert_int_equal(pc_upstream_get(u, "/_status", 0, &r), 0);
+    assert_int_equal(r.cls, PC_UP_OK);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.media_type, "application/json");
+    assert_int_equal(r.body_len, strlen(STATUS_BODY));
+    assert_memory_equal(r.body, STATUS_BODY, r.body_len);
+    assert_string_equal(reg.last_auth, "");
+    pc_upstream_resp_clear(&r);
+
+    /* a body over the limit */
+    assert_int_equal(pc_upstream_get(u, "/_status", 8, &r), 0);
+    assert_int_equal(r.cls, PC_UP_PROTOCOL);
+    assert_string_equal(r.error_message, "response larger than 8 bytes");
+    pc_upstream_resp_clear(&r);
+
+    /* not there: the registry's 404 and its message */
+    assert_int_equal(pc_upstream_get(u, "/_nope?x=1", 0, &r), 0);
+    assert_int_equal(r.cls, PC_UP_NOT_FOUND);
+    assert_string_equal(r.error_message, "no such path");
+    pc_upstream_resp_clear(&r);
+
+    const char *bad[] = {"", "_status", "/a/../b", "/./x", "/a b", "/a#b", "/a\"b", "/a\nb"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_int_equal(pc_upstream_get(u, bad[i], 0, &r), PC_EINVAL);
+    assert_int_equal(pc_upstream_get(u, NULL, 0, &r), PC_EINVAL);
+    pc_upstream_free(u);
+}
+
 /* ---- authentication ---- */
+
+static void test_auth_state(void **state)
+{
+    pc_upstream *u = client(NULL);
+    pc_upstream_auth a;
+    pc_upstream_resp r;
+    pc_upstream_auth_state(u, &a);
+    assert_string_equal(a.challenge.scheme, ""); /* nothing asked yet */
+    assert_false(a.credentials);
+    assert_false(a.static_token);
+    assert_int_equal(pc_upstream_manifest(u, "open/img", "latest", true, &r), 0);
+    pc_upstream_resp_clear(&r);
+    pc_upstream_auth_state(u, &a);
+    assert_string_equal(a.challenge.scheme, ""); /* an open repository: no challenge */
+    assert_int_equal(pc_upstream_manifest(u, "auth/img", "latest", true, &r), 0);
+    pc_upstream_resp_clear(&r);
+    pc_upstream_auth_state(u, &a);
+    assert_string_equal(a.challenge.scheme, "Bearer");
+    char realm[64];
+    snprintf(realm, sizeof(realm), "http://127.0.0.1:%u/token", tok.port);
+    assert_string_equal(a.challenge.realm, realm);
+    assert_string_equal(a.challenge.service, "test-registry");
+    assert_string_equal(a.challenge.scope, "");
+    assert_false(a.credentials);
+    assert_int_equal(strncmp(pc_upstream_url(u), "http://127.0.0.1:", 17), 0);
+    assert_int_not_equal(pc_upstream_url(u)[strlen(pc_upstream_url(u)) - 1], '/');
+    pc_upstream_free(u);
+
+    pc_upstream_opts o = {.name = "creds", .username = "user", .password = "s3cret"};
+    u = client(&o);
+    pc_upstream_auth_state(u, &a);
+    assert_true(a.credentials);
+    pc_upstream_free(u);
+    pc_upstream_opts t = {.name = "static", .token = GOOD_TOKEN};
+    u = client(&t);
+    pc_upstream_auth_state(u, &a);
+    assert_true(a.static_token);
+    pc_upstream_free(u);
+}
 
 static void test_token_flow_anonymous(void **state)
 {
@@ -1186,6 +1268,8 @@ int main(void)
         cmocka_unit_test_setup(test_manifest_not_found, test_setup),
         cmocka_unit_test_setup(test_manifest_too_big, test_setup),
         cmocka_unit_test_setup(test_invalid_names, test_setup),
+        cmocka_unit_test_setup(test_get, test_setup),
+        cmocka_unit_test_setup(test_auth_state, test_setup),
         cmocka_unit_test_setup(test_token_flow_anonymous, test_setup),
         cmocka_unit_test_setup(test_token_flow_credentials, test_setup),
         cmocka_unit_test_setup(test_static_token, test_setup),
