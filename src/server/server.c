@@ -501,8 +501,13 @@ int pc_server_start(pc_server **out, const pc_config *cfg, pc_registry *reg, pc_
     }
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
                      MHD_USE_TURBO | MHD_ALLOW_SUSPEND_RESUME;
-    if (ai->ai_family == AF_INET6)
-        flags |= MHD_USE_IPv6;
+    if (ai->ai_family == AF_INET6) {
+        /* "[::]" is every address, IPv4 ones too (clients then appear as
+         * ::ffff:a.b.c.d); a specific IPv6 address is only that. */
+        const struct sockaddr_in6 *a6 = (const struct sockaddr_in6 *)ai->ai_addr;
+        bool any = memcmp(&a6->sin6_addr, &in6addr_any, sizeof(in6addr_any)) == 0;
+        flags |= any ? MHD_USE_DUAL_STACK : MHD_USE_IPv6;
+    }
     srv->mhd = MHD_start_daemon(
         flags, (uint16_t)port, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
         MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_TIMEOUT,
