@@ -14,6 +14,7 @@ static const pc_verb verbs[] = {
     {"serve", "run the registry and pull-through cache daemon", pc_cli_serve_usage, pc_cli_serve},
     {"config", "print container runtime settings that use a pullcache mirror", pc_cli_config_usage, pc_cli_config},
     {"gc", "shrink the cache to its size cap, remove unreferenced blobs", pc_cli_gc_usage, pc_cli_gc},
+    {"ratelimit", "show the pull budget a registry grants (HEAD only, costs no pull)", pc_cli_ratelimit_usage, pc_cli_ratelimit},
     {"help", "show help for a verb", "usage: pullcache help [VERB]\n", run_help},
     {"version", "print the version", "usage: pullcache version\n", run_version},
 };
