@@ -24,5 +24,7 @@ int pc_cli_gc(int argc, char **argv);
 extern const char pc_cli_gc_usage[];
 int pc_cli_ratelimit(int argc, char **argv);
 extern const char pc_cli_ratelimit_usage[];
+int pc_cli_pull(int argc, char **argv);
+extern const char pc_cli_pull_usage[];
 
 #endif
