@@ -26,5 +26,7 @@ int pc_cli_ratelimit(int argc, char **argv);
 extern const char pc_cli_ratelimit_usage[];
 int pc_cli_pull(int argc, char **argv);
 extern const char pc_cli_pull_usage[];
+int pc_cli_loadgen(int argc, char **argv);
+extern const char pc_cli_loadgen_usage[];
 
 #endif

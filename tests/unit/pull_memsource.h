@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "manifest.h"
 #include "pull.h"
@@ -44,6 +45,9 @@ typedef struct {
     int limit;  /* for the ratelimit headers */
     int manifest_gets;
     int blob_gets;
+    unsigned chunk_delay_us;      /* sleep before each blob chunk (slow registry) */
+    unsigned manifest_delay_us;   /* sleep in each manifest GET */
+    int in_flight, max_in_flight; /* manifest GETs at once */
 } memsrc;
 
 static void ms_init(memsrc *s)
@@ -126,6 +130,13 @@ static int ms_manifest_get(void *ctx, const char *repo, const char *reference,
     memsrc *s = ctx;
     ms_resp_init(out);
     pthread_mutex_lock(&s->lock);
+    if (++s->in_flight > s->max_in_flight)
+        s->max_in_flight = s->in_flight;
+    pthread_mutex_unlock(&s->lock);
+    if (s->manifest_delay_us)
+        usleep(s->manifest_delay_us);
+    pthread_mutex_lock(&s->lock);
+    s->in_flight--;
     s->manifest_gets++;
     bool limited = s->budget == 0;
     if (s->budget > 0)
@@ -198,6 +209,8 @@ static int ms_blob_get(void *ctx, const char *repo, const pc_digest *d,
         if (b->wrong)
             for (size_t k = 0; k < n; k++)
                 chunk[k] ^= 0xFF;
+        if (s->chunk_delay_us)
+            usleep(s->chunk_delay_us);
         if (on_data(chunk, n, cb_ctx) != 0) {
             out->cls = PC_UP_ABORTED;
             return 0;

@@ -1,0 +1,303 @@
+/*
+ * loadgen.c - the rollout simulation behind `pullcache loadgen`: a pool of
+ * worker threads takes the next pull of a node that is not pulling right
+ * now, runs it with the pull engine (discard, or manifests only), and
+ * tallies the outcome; the calling thread watches the clock and the stop
+ * flag, cancels pulls in flight when the run must end, and ticks.
+ */
+#include "loadgen.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define LOADGEN_MAX_WORKERS 256
+#define TICK_MS 200
+
+typedef struct {
+    uint64_t next; /* next pull of this node, 0 .. pulls_per_node x nimages */
+    bool busy;
+} node;
+
+typedef struct {
+    const pc_loadgen_opts *o;
+    pc_loadgen_result *res;
+    pthread_mutex_t lock; /* guards everything below and res */
+    pthread_cond_t cond;  /* a pull ended, or the run is ending */
+    node *nodes;
+    unsigned rr;   /* where the next search for a free node starts */
+    unsigned busy; /* pulls in flight */
+    bool ending;   /* start no more pulls */
+    bool nomem;
+    uint64_t per_node; /* pulls of one node */
+    size_t lat_cap;
+    atomic_bool cancel; /* handed to the pulls in flight */
+} run;
+
+double pc_loadgen_percentile(const double *sorted, size_t n, double p)
+{
+    if (n == 0)
+        return 0;
+    double x = p / 100.0 * (double)n;
+    size_t rank = x <= 0 ? 0 : (size_t)x;
+    if ((double)rank < x)
+        rank++; /* ceil without libm */
+    size_t i = rank < 1 ? 0 : rank - 1;
+    return sorted[i < n ? i : n - 1];
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Tally one finished pull (lock held). */
+static void tally(run *r, int rc, const pc_pull_result *pr)
+{
+    pc_loadgen_result *res = r->res;
+    res->bytes += pr->bytes;
+    res->manifest_bytes += pr->manifest_bytes;
+    res->manifests += pr->manifests;
+    if (rc == 0) {
+        res->ok++;
+        if (res->nlatencies == r->lat_cap) {
+            size_t ncap = r->lat_cap ? r->lat_cap * 2 : 256;
+            double *nl = realloc(res->latencies, ncap * sizeof(*nl));
+            if (!nl) {
+                r->nomem = true;
+                return;
+            }
+            res->latencies = nl;
+            r->lat_cap = ncap;
+        }
+        res->latencies[res->nlatencies++] = pr->seconds;
+        return;
+    }
+    if (pr->error.kind == PC_PULL_FAIL_CANCELED) {
+        res->canceled++;
+        return;
+    }
+    res->failed++;
+    const char *key = pr->error.key[0] ? pr->error.key : "unknown";
+    for (size_t i = 0; i < res->nfailures; i++) {
+        if (strcmp(res->failures[i].key, key) == 0) {
+            res->failures[i].count++;
+            return;
+        }
+    }
+    pc_loadgen_failure *nf = realloc(res->failures, (res->nfailures + 1) * sizeof(*nf));
+    if (!nf) {
+        r->nomem = true;
+        return;
+    }
+    res->failures = nf;
+    pc_loadgen_failure *f = &nf[res->nfailures++];
+    memset(f, 0, sizeof(*f));
+    snprintf(f->key, sizeof(f->key), "%s", key);
+    snprintf(f->code, sizeof(f->code), "%s", pr->error.code);
+    snprintf(f->example, sizeof(f->example), "%s", pr->error.message);
+    f->status = pr->error.status;
+    f->count = 1;
+}
+
+/* The next pull to run (lock held): a node that is not pulling and has
+ * pulls left. false when there is none right now. */
+static bool take(run *r, unsigned *node_i, uint64_t *seq)
+{
+    unsigned n = r->o->nodes;
+    for (unsigned k = 0; k < n; k++) {
+        unsigned i = (r->rr + k) % n;
+        if (!r->nodes[i].busy && r->nodes[i].next < r->per_node) {
+            r->nodes[i].busy = true;
+            *seq = r->nodes[i].next++;
+            *node_i = i;
+            r->rr = (i + 1) % n;
+            return true;
+        }
+    }
+    return false;
+}
+
+static void *worker(void *arg)
+{
+    run *r = arg;
+    const pc_loadgen_opts *o = r->o;
+    pthread_mutex_lock(&r->lock);
+    for (;;) {
+        unsigned ni;
+        uint64_t seq;
+        if (r->ending)
+            break;
+        if (!take(r, &ni, &seq)) {
+            if (r->busy == 0)
+                break; /* nothing in flight could free a node: all done */
+            pthread_cond_wait(&r->cond, &r->lock);
+            continue;
+        }
+        r->busy++;
+        r->res->started++;
+        pthread_mutex_unlock(&r->lock);
+
+        const pc_loadgen_image *im = &o->images[seq % o->nimages];
+        pc_pull_opts po = {
+            .repo = im->repo,
+            .reference = im->reference,
+            .platform = o->platform,
+            .manifest_only = o->manifest_only,
+            .concurrency = o->blob_concurrency,
+            .cancel = &r->cancel,
+        };
+        pc_pull_result pr;
+        int rc = pc_pull_run(im->src, &po, &pr);
+
+        pthread_mutex_lock(&r->lock);
+        tally(r, rc, &pr);
+        pc_pull_result_clear(&pr);
+        r->nodes[ni].busy = false;
+        r->busy--;
+        pthread_cond_broadcast(&r->cond);
+    }
+    pthread_cond_broadcast(&r->cond);
+    pthread_mutex_unlock(&r->lock);
+    return NULL;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+void pc_loadgen_result_clear(pc_loadgen_result *res)
+{
+    if (!res)
+        return;
+    free(res->failures);
+    free(res->latencies);
+    memset(res, 0, sizeof(*res));
+}
+
+int pc_loadgen_run(const pc_loadgen_opts *o, pc_loadgen_result *res)
+{
+    run r = {.o = o, .res = res};
+    pthread_t *tids = NULL;
+    unsigned nthreads = 0;
+    int rc = 0;
+
+    memset(res, 0, sizeof(*res));
+    if (!o->images || o->nimages == 0 || o->nodes == 0 || o->pulls_per_node == 0 ||
+        o->concurrency == 0 || o->duration < 0) {
+        pc_error_set("loadgen: need images, and nodes, pulls per node and concurrency of at "
+                     "least 1");
+        return PC_EINVAL;
+    }
+    for (size_t i = 0; i < o->nimages; i++) {
+        if (!o->images[i].src || !o->images[i].repo || !o->images[i].reference) {
+            pc_error_set("loadgen: image %zu has no source, repository or reference", i);
+            return PC_EINVAL;
+        }
+    }
+    r.per_node = (uint64_t)o->pulls_per_node * o->nimages;
+    res->planned = r.per_node * o->nodes;
+    unsigned want = o->concurrency < o->nodes ? o->concurrency : o->nodes;
+    if (want > LOADGEN_MAX_WORKERS)
+        want = LOADGEN_MAX_WORKERS;
+    r.nodes = calloc(o->nodes, sizeof(*r.nodes));
+    tids = calloc(want, sizeof(*tids));
+    if (!r.nodes || !tids) {
+        free(r.nodes);
+        free(tids);
+        pc_error_set("loadgen: out of memory");
+        return PC_ENOMEM;
+    }
+    pthread_mutex_init(&r.lock, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&r.cond, &ca);
+    pthread_condattr_destroy(&ca);
+    atomic_init(&r.cancel, false);
+
+    double t0 = now_s(), deadline = o->duration > 0 ? t0 + o->duration : 0;
+    for (unsigned i = 0; i < want; i++) {
+        if (pthread_create(&tids[nthreads], NULL, worker, &r) != 0)
+            break;
+        nthreads++;
+    }
+    if (nthreads == 0) {
+        pc_error_set("loadgen: cannot start a thread: %s", strerror(errno));
+        rc = PC_ERR;
+        goto done;
+    }
+
+    pthread_mutex_lock(&r.lock);
+    for (;;) {
+        bool all_done = true;
+        for (unsigned i = 0; i < o->nodes && all_done; i++)
+            all_done = !r.nodes[i].busy && r.nodes[i].next >= r.per_node;
+        if (all_done || (r.ending && r.busy == 0))
+            break;
+        if (!r.ending) {
+            if (o->stop && atomic_load(o->stop)) {
+                res->end = PC_LOADGEN_STOPPED;
+                r.ending = true;
+            } else if (deadline > 0 && now_s() >= deadline) {
+                res->end = PC_LOADGEN_DURATION;
+                r.ending = true;
+            }
+            if (r.ending) {
+                atomic_store(&r.cancel, true);
+                pthread_cond_broadcast(&r.cond);
+                continue;
+            }
+        }
+        if (o->on_tick) {
+            res->seconds = now_s() - t0;
+            o->on_tick(res, o->tick_ctx);
+        }
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        long wait_ms = TICK_MS;
+        if (deadline > 0 && !r.ending) {
+            double left = (deadline - now_s()) * 1000.0;
+            if (left < wait_ms)
+                wait_ms = left < 1 ? 1 : (long)left;
+        }
+        ts.tv_sec += wait_ms / 1000;
+        ts.tv_nsec += (wait_ms % 1000) * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&r.cond, &r.lock, &ts);
+    }
+    r.ending = true;
+    pthread_cond_broadcast(&r.cond);
+    pthread_mutex_unlock(&r.lock);
+
+done:
+    for (unsigned i = 0; i < nthreads; i++)
+        pthread_join(tids[i], NULL);
+    res->seconds = now_s() - t0;
+    if (res->nlatencies) {
+        qsort(res->latencies, res->nlatencies, sizeof(double), cmp_double);
+        res->p50 = pc_loadgen_percentile(res->latencies, res->nlatencies, 50);
+        res->p95 = pc_loadgen_percentile(res->latencies, res->nlatencies, 95);
+        res->p99 = pc_loadgen_percentile(res->latencies, res->nlatencies, 99);
+        res->max = res->latencies[res->nlatencies - 1];
+    }
+    if (rc == 0 && r.nomem) {
+        pc_error_set("loadgen: out of memory while counting");
+        rc = PC_ENOMEM;
+    }
+    pthread_cond_destroy(&r.cond);
+    pthread_mutex_destroy(&r.lock);
+    free(r.nodes);
+    free(tids);
+    return rc;
+}
