@@ -1,5 +1,6 @@
 # Convenience wrapper around CMake: `make` builds build/pullcache,
-# `make test` runs every test, `make asan` builds and tests with sanitizers.
+# `make test` runs every test, `make asan` builds and tests with sanitizers,
+# `make fuzz` runs the libFuzzer targets for FUZZ_SECONDS (20) each.
 BUILD ?= build
 JOBS ?= $(shell nproc)
 
@@ -15,10 +16,13 @@ asan:
 	cmake --build build-asan -j $(JOBS)
 	cd build-asan && ctest --output-on-failure -L unit
 
+fuzz:
+	bash scripts/fuzz.sh
+
 format:
-	clang-format -i src/*/*.c src/*/*.h tests/unit/*.c
+	clang-format -i src/*/*.c src/*/*.h tests/unit/*.c tests/fuzz/*.c
 
 clean:
-	rm -rf $(BUILD) build-asan
+	rm -rf $(BUILD) build-asan build-fuzz
 
-.PHONY: all test asan format clean
+.PHONY: all test asan fuzz format clean

@@ -78,8 +78,9 @@ static int wrap_key(pc_jwt_key **out, EVP_PKEY *pkey, bool priv)
     *out = NULL;
     if (!EVP_PKEY_is_a(pkey, "EC") || !EVP_PKEY_get_group_name(pkey, group, sizeof(group), NULL) ||
         (strcmp(group, "prime256v1") != 0 && strcmp(group, "P-256") != 0)) {
+        const char *type = EVP_PKEY_get0_type_name(pkey);
         ERR_clear_error();
-        pc_error_set("not an EC P-256 key (%s%s%s): ES256 needs one", EVP_PKEY_get0_type_name(pkey),
+        pc_error_set("not an EC P-256 key (%s%s%s): ES256 needs one", type ? type : "unknown",
                      group[0] ? " " : "", group);
         EVP_PKEY_free(pkey);
         return PC_EINVAL;
