@@ -1,0 +1,117 @@
+/*
+ * metastore_sqlite_schema.c - the SQLite meta store's schema: the
+ * migrations that build and upgrade it (PRAGMA user_version), and the SQL
+ * of every statement the connections prepare and cache.
+ */
+#include "metastore_sqlite_int.h"
+
+/* pc_sq_migrations[i] upgrades the schema from user_version i to i + 1.
+ * Append only; never edit a shipped step. */
+const char *const pc_sq_migrations[] = {
+    /* 0 -> 1: the first schema. */
+    "CREATE TABLE blob_links("
+    "  repo TEXT NOT NULL, digest TEXT NOT NULL, size INTEGER NOT NULL,"
+    "  created INTEGER NOT NULL, PRIMARY KEY(repo, digest)) WITHOUT ROWID;"
+    "CREATE INDEX blob_links_digest ON blob_links(digest);"
+    "CREATE TABLE manifests("
+    "  repo TEXT NOT NULL, digest TEXT NOT NULL, media_type TEXT NOT NULL,"
+    "  size INTEGER NOT NULL, artifact_type TEXT NOT NULL DEFAULT '', subject TEXT,"
+    "  created INTEGER NOT NULL, PRIMARY KEY(repo, digest)) WITHOUT ROWID;"
+    "CREATE INDEX manifests_digest ON manifests(digest);"
+    "CREATE INDEX manifests_subject ON manifests(repo, subject, digest)"
+    "  WHERE subject IS NOT NULL;"
+    "CREATE TABLE manifest_refs("
+    "  repo TEXT NOT NULL, manifest TEXT NOT NULL, ref TEXT NOT NULL,"
+    "  is_manifest INTEGER NOT NULL, PRIMARY KEY(repo, manifest, ref),"
+    "  FOREIGN KEY(repo, manifest) REFERENCES manifests(repo, digest) ON DELETE CASCADE)"
+    "  WITHOUT ROWID;"
+    "CREATE INDEX manifest_refs_ref ON manifest_refs(ref);"
+    "CREATE TABLE tags("
+    "  repo TEXT NOT NULL, tag TEXT NOT NULL, digest TEXT NOT NULL,"
+    "  updated INTEGER NOT NULL, PRIMARY KEY(repo, tag),"
+    "  FOREIGN KEY(repo, digest) REFERENCES manifests(repo, digest) ON DELETE CASCADE)"
+    "  WITHOUT ROWID;"
+    "CREATE INDEX tags_digest ON tags(repo, digest);"
+    "CREATE TABLE uploads("
+    "  id TEXT NOT NULL PRIMARY KEY, repo TEXT NOT NULL, created INTEGER NOT NULL)"
+    "  WITHOUT ROWID;",
+    /* 1 -> 2: when the mirror last served or fetched each blob (eviction). */
+    "CREATE TABLE cache_access("
+    "  digest TEXT NOT NULL PRIMARY KEY, size INTEGER NOT NULL,"
+    "  last_access INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE INDEX cache_access_lru ON cache_access(last_access, digest);",
+};
+
+const int pc_sq_schema_version = (int)(sizeof(pc_sq_migrations) / sizeof(pc_sq_migrations[0]));
+
+/* A holder of digest D (an SQL expression) in a repository whose first
+ * component is not in the newline-framed upstream list ?1. */
+#define SQ_LOCAL_HOLDER(D)                                                                         \
+    "SELECT 1 FROM (SELECT repo FROM blob_links WHERE digest = " D                                 \
+    " UNION ALL SELECT repo FROM manifest_refs WHERE ref = " D ") h"                               \
+    " WHERE instr(?1, char(10) || substr(h.repo, 1, instr(h.repo, '/') - 1) || char(10)) = 0"
+
+const char *const pc_sq_stmt_sql[ST_COUNT] = {
+    [ST_BEGIN] = "BEGIN IMMEDIATE",
+    [ST_COMMIT] = "COMMIT",
+    [ST_ROLLBACK] = "ROLLBACK",
+    [ST_BLOB_LINK] = "INSERT INTO blob_links(repo, digest, size, created) VALUES(?1, ?2, ?3, ?4)"
+                     " ON CONFLICT(repo, digest) DO NOTHING",
+    [ST_BLOB_STAT] = "SELECT size FROM blob_links WHERE repo = ?1 AND digest = ?2",
+    [ST_BLOB_STAT_ANY] = "SELECT size FROM blob_links WHERE digest = ?1 LIMIT 1",
+    [ST_BLOB_UNLINK] = "DELETE FROM blob_links WHERE repo = ?1 AND digest = ?2",
+    [ST_MANIFEST_UPSERT] =
+        "INSERT INTO manifests(" PC_SQ_MANIFEST_COLS ", created) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+        " ON CONFLICT(repo, digest) DO UPDATE SET media_type = excluded.media_type,"
+        " size = excluded.size, artifact_type = excluded.artifact_type,"
+        " subject = excluded.subject",
+    [ST_REFS_CLEAR] = "DELETE FROM manifest_refs WHERE repo = ?1 AND manifest = ?2",
+    [ST_REF_ADD] = "INSERT INTO manifest_refs(repo, manifest, ref, is_manifest)"
+                   " VALUES(?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
+    [ST_TAG_SET] = "INSERT INTO tags(repo, tag, digest, updated) VALUES(?1, ?2, ?3, ?4)"
+                   " ON CONFLICT(repo, tag) DO UPDATE SET digest = excluded.digest,"
+                   " updated = excluded.updated",
+    [ST_MANIFEST_GET] =
+        "SELECT " PC_SQ_MANIFEST_COLS " FROM manifests WHERE repo = ?1 AND digest = ?2",
+    [ST_TAGS_OF_MANIFEST_DEL] = "DELETE FROM tags WHERE repo = ?1 AND digest = ?2",
+    [ST_MANIFEST_DEL] = "DELETE FROM manifests WHERE repo = ?1 AND digest = ?2",
+    [ST_TAG_GET] = "SELECT digest FROM tags WHERE repo = ?1 AND tag = ?2",
+    [ST_TAG_DEL] = "DELETE FROM tags WHERE repo = ?1 AND tag = ?2",
+    [ST_TAG_LIST] = "SELECT tag FROM tags WHERE repo = ?1 AND tag > ?2 ORDER BY tag LIMIT ?3",
+    [ST_REFERRERS] =
+        "SELECT " PC_SQ_MANIFEST_COLS " FROM manifests WHERE repo = ?1 AND subject = ?2"
+        " ORDER BY digest",
+    [ST_CATALOG] = "SELECT repo FROM blob_links WHERE repo > ?1"
+                   " UNION SELECT repo FROM manifests WHERE repo > ?1"
+                   " UNION SELECT repo FROM tags WHERE repo > ?1"
+                   " ORDER BY 1 LIMIT ?2",
+    [ST_REPO_EXISTS] = "SELECT EXISTS(SELECT 1 FROM blob_links WHERE repo = ?1)"
+                       " OR EXISTS(SELECT 1 FROM manifests WHERE repo = ?1)"
+                       " OR EXISTS(SELECT 1 FROM tags WHERE repo = ?1)",
+    [ST_UPLOAD_PUT] = "INSERT INTO uploads(id, repo, created) VALUES(?1, ?2, ?3)",
+    [ST_UPLOAD_GET] = "SELECT repo FROM uploads WHERE id = ?1",
+    [ST_UPLOAD_DEL] = "DELETE FROM uploads WHERE id = ?1",
+    [ST_REFERENCED] = "SELECT digest FROM manifests UNION ALL SELECT ref FROM manifest_refs"
+                      " UNION ALL SELECT digest FROM blob_links",
+    [ST_HOLDERS] = "SELECT (SELECT count(*) FROM blob_links WHERE digest = ?1)"
+                   " + (SELECT count(*) FROM manifests WHERE digest = ?1)"
+                   " + (SELECT count(*) FROM manifest_refs WHERE ref = ?1)",
+    [ST_TAG_STAT] = "SELECT digest, updated FROM tags WHERE repo = ?1 AND tag = ?2",
+    [ST_TAG_TOUCH] = "UPDATE tags SET updated = ?3 WHERE repo = ?1 AND tag = ?2 AND digest = ?4",
+    [ST_ACCESS_GET] = "SELECT last_access FROM cache_access WHERE digest = ?1",
+    [ST_ACCESS_TOUCH] =
+        "INSERT INTO cache_access(digest, size, last_access) VALUES(?1, ?2, ?3)"
+        " ON CONFLICT(digest) DO UPDATE SET size = excluded.size,"
+        " last_access = excluded.last_access"
+        " WHERE cache_access.last_access < excluded.last_access - " PC_SQ_TOUCH_EVERY_S,
+    /* ?1 is "\n<upstream>\n<upstream>\n": a holder is outside the mirror
+     * when its repository's first component is not in that list. */
+    [ST_ACCESS_LRU] =
+        "SELECT a.digest, a.size, a.last_access FROM cache_access a"
+        " WHERE NOT EXISTS(SELECT 1 FROM manifests WHERE digest = a.digest)"
+        " AND NOT EXISTS(" SQ_LOCAL_HOLDER("a.digest") ") ORDER BY a.last_access, a.digest",
+    [ST_ACCESS_HELD] = "SELECT EXISTS(SELECT 1 FROM manifests WHERE digest = ?2)"
+                       " OR EXISTS(" SQ_LOCAL_HOLDER("?2") ")",
+    [ST_ACCESS_UNLINK] = "DELETE FROM blob_links WHERE digest = ?1",
+    [ST_ACCESS_DEL] = "DELETE FROM cache_access WHERE digest = ?1",
+};
