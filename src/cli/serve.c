@@ -12,6 +12,7 @@
 
 #include "config.h"
 #include "evict.h"
+#include "limiter.h"
 #include "log.h"
 #include "mirror.h"
 #include "registry.h"
@@ -21,6 +22,8 @@ const char pc_cli_serve_usage[] =
     "usage: pullcache serve [--config FILE] [--listen ADDR:PORT] [--data DIR]\n"
     "                       [--log-format text|json] [--timeout SECONDS] [--threads N]\n"
     "                       [--upstream NAME=URL]... [--default-upstream NAME|none]\n"
+    "                       [--limit-anonymous PULLS/SECONDS]\n"
+    "                       [--limit-authenticated PULLS/SECONDS]\n"
     "       pullcache serve --check-config --config FILE\n"
     "\n"
     "Run the registry: an OCI Distribution v1.1 registry for private images and a\n"
@@ -39,6 +42,10 @@ const char pc_cli_serve_usage[] =
     "                         no upstream is configured)\n"
     "      --default-upstream NAME|none  where bare /v2/<name> paths go (default docker.io\n"
     "                         when configured); none = local repositories only\n"
+    "      --limit-anonymous PULLS/SECONDS  turn on pull limits for our own clients:\n"
+    "                         manifest GETs per window per client IP (IPv6: per /64),\n"
+    "                         e.g. 100/21600 (limits.anonymous in the config file)\n"
+    "      --limit-authenticated PULLS/SECONDS  the same per account (limits.authenticated)\n"
     "      --check-config     validate the configuration and exit (0 when valid)\n"
     "  -h, --help             this help\n";
 
@@ -48,7 +55,9 @@ enum {
     OPT_THREADS,
     OPT_CHECK,
     OPT_UPSTREAM,
-    OPT_DEFAULT_UPSTREAM
+    OPT_DEFAULT_UPSTREAM,
+    OPT_LIMIT_ANONYMOUS,
+    OPT_LIMIT_AUTHENTICATED
 };
 
 #define MAX_FLAG_UPSTREAMS 64
@@ -65,6 +74,27 @@ static int parse_uint(const char *flag, const char *s, unsigned max, unsigned *o
     return 0;
 }
 
+/* The client pull limiter of cfg's limits, its counts kept in reg's meta
+ * store and written about every second. 0 or -1 (message printed). */
+static int start_limiter(pc_limiter **out, const pc_config *cfg, pc_registry *reg)
+{
+    const pc_config_limits *lc = cfg->limits;
+    pc_limiter_opts o = {
+        .anonymous = {lc->anonymous.pulls, lc->anonymous.window},
+        .authenticated = {lc->authenticated.pulls, lc->authenticated.window},
+        .store = pc_registry_meta(reg),
+        .flush_every_ms = 1000,
+    };
+    if (pc_limiter_new(out, &o)) {
+        fprintf(stderr, "pullcache serve: pull limits: %s\n", pc_error_last());
+        return -1;
+    }
+    pc_log(PC_LOG_INFO, "pull limits: %u per %us per client address, %u per %us per account",
+           lc->anonymous.pulls, lc->anonymous.window, lc->authenticated.pulls,
+           lc->authenticated.window);
+    return 0;
+}
+
 int pc_cli_serve(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -77,10 +107,13 @@ int pc_cli_serve(int argc, char **argv)
         {"check-config", no_argument, NULL, OPT_CHECK},
         {"upstream", required_argument, NULL, OPT_UPSTREAM},
         {"default-upstream", required_argument, NULL, OPT_DEFAULT_UPSTREAM},
+        {"limit-anonymous", required_argument, NULL, OPT_LIMIT_ANONYMOUS},
+        {"limit-authenticated", required_argument, NULL, OPT_LIMIT_AUTHENTICATED},
         {NULL, 0, NULL, 0},
     };
     const char *config_path = NULL, *listen = NULL, *data = NULL, *log_format = NULL;
     const char *upstreams[MAX_FLAG_UPSTREAMS], *default_upstream = NULL;
+    const char *limit_anon = NULL, *limit_auth = NULL;
     int nupstreams = 0;
     unsigned timeout = 0, threads = 0;
     bool have_timeout = false, have_threads = false, check = false;
@@ -88,6 +121,7 @@ int pc_cli_serve(int argc, char **argv)
     pc_registry *reg = NULL;
     pc_server *srv = NULL;
     pc_mirror *mirror = NULL;
+    pc_limiter *limiter = NULL;
     int rc = 1, c;
 
     optind = 1;
@@ -129,6 +163,12 @@ int pc_cli_serve(int argc, char **argv)
         case OPT_DEFAULT_UPSTREAM:
             default_upstream = optarg;
             break;
+        case OPT_LIMIT_ANONYMOUS:
+            limit_anon = optarg;
+            break;
+        case OPT_LIMIT_AUTHENTICATED:
+            limit_auth = optarg;
+            break;
         default:
             fprintf(stderr, "`pullcache serve --help` lists the options\n");
             return 2;
@@ -164,6 +204,14 @@ int pc_cli_serve(int argc, char **argv)
         fprintf(stderr, "pullcache serve: out of memory\n");
         goto done;
     }
+    if ((limit_anon && pc_config_parse_limit(limit_anon, &cfg->limits->anonymous)) ||
+        (limit_auth && pc_config_parse_limit(limit_auth, &cfg->limits->authenticated))) {
+        fprintf(stderr, "pullcache serve: %s\n", pc_error_last());
+        rc = 2;
+        goto done;
+    }
+    if (limit_anon || limit_auth)
+        cfg->limits->enabled = true;
     if (have_timeout)
         cfg->http->timeout = timeout;
     if (have_threads)
@@ -198,7 +246,9 @@ int pc_cli_serve(int argc, char **argv)
         fprintf(stderr, "pullcache serve: %s\n", pc_error_last());
         goto done;
     }
-    if (pc_server_start(&srv, cfg, reg, mirror)) {
+    if (cfg->limits->enabled && start_limiter(&limiter, cfg, reg))
+        goto done;
+    if (pc_server_start(&srv, cfg, reg, mirror, limiter)) {
         fprintf(stderr, "pullcache serve: %s\n", pc_error_last());
         goto done;
     }
@@ -239,6 +289,7 @@ int pc_cli_serve(int argc, char **argv)
     rc = 0;
 done:
     pc_server_stop(srv);
+    pc_limiter_free(limiter); /* after the server: the last counts are written */
     pc_mirror_free(mirror);
     pc_registry_free(reg);
     pc_config_free(cfg);

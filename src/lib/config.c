@@ -69,6 +69,21 @@ static const cyaml_schema_field_t cache_fields[] = {
     CYAML_FIELD_END,
 };
 
+static const cyaml_schema_field_t limit_fields[] = {
+    CYAML_FIELD_UINT("pulls", CYAML_FLAG_OPTIONAL, pc_config_limit, pulls),
+    CYAML_FIELD_UINT("window", CYAML_FLAG_OPTIONAL, pc_config_limit, window),
+    CYAML_FIELD_END,
+};
+
+static const cyaml_schema_field_t limits_fields[] = {
+    CYAML_FIELD_BOOL("enabled", CYAML_FLAG_OPTIONAL, pc_config_limits, enabled),
+    CYAML_FIELD_MAPPING("anonymous", CYAML_FLAG_OPTIONAL, pc_config_limits, anonymous,
+                        limit_fields),
+    CYAML_FIELD_MAPPING("authenticated", CYAML_FLAG_OPTIONAL, pc_config_limits, authenticated,
+                        limit_fields),
+    CYAML_FIELD_END,
+};
+
 static const cyaml_schema_field_t top_fields[] = {
     CYAML_FIELD_SEQUENCE("upstreams", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, pc_config,
                          upstreams, &upstream_schema, 0, 64),
@@ -80,6 +95,8 @@ static const cyaml_schema_field_t top_fields[] = {
                             storage_fields),
     CYAML_FIELD_MAPPING_PTR("log", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, pc_config, log,
                             log_fields),
+    CYAML_FIELD_MAPPING_PTR("limits", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, pc_config, limits,
+                            limits_fields),
     CYAML_FIELD_END,
 };
 
@@ -201,6 +218,36 @@ int pc_config_add_upstream(pc_config *c, const char *spec)
     return 0;
 }
 
+/* Docker Hub's published budgets are the defaults: 100 anonymous and 200
+ * authenticated pulls per 6 hours. */
+static void limit_default(pc_config_limit *l, unsigned pulls, unsigned window)
+{
+    if (!l->pulls)
+        l->pulls = pulls;
+    if (!l->window)
+        l->window = window;
+}
+
+int pc_config_parse_limit(const char *spec, pc_config_limit *out)
+{
+    char *end = NULL;
+    errno = 0;
+    unsigned long pulls = strtoul(spec, &end, 10), window = out->window;
+    bool ok = spec[0] >= '0' && spec[0] <= '9' && !errno && pulls > 0 && pulls <= UINT32_MAX;
+    if (ok && *end == '/') {
+        const char *w = end + 1;
+        window = strtoul(w, &end, 10);
+        ok = w[0] >= '0' && w[0] <= '9' && !errno && window > 0 && window <= UINT32_MAX;
+    }
+    if (!ok || *end) {
+        pc_error_set("a pull limit is PULLS/WINDOW_SECONDS, e.g. 100/21600, not '%s'", spec);
+        return PC_EINVAL;
+    }
+    out->pulls = (unsigned)pulls;
+    out->window = (unsigned)window;
+    return 0;
+}
+
 /* Fill every missing section and value with the embedded default. Strings
  * that libcyaml allocated are freed with free(): cyaml_mem uses the libc
  * allocator. */
@@ -228,6 +275,10 @@ static int apply_defaults(pc_config *c)
         return PC_ENOMEM;
     if (!c->cache && !(c->cache = calloc(1, sizeof(*c->cache))))
         return PC_ENOMEM;
+    if (!c->limits && !(c->limits = calloc(1, sizeof(*c->limits))))
+        return PC_ENOMEM;
+    limit_default(&c->limits->anonymous, 100, 21600);
+    limit_default(&c->limits->authenticated, 200, 21600);
     return 0;
 }
 
@@ -368,6 +419,13 @@ int pc_config_validate(const pc_config *c)
             return PC_EINVAL;
         }
     }
+    const pc_config_limit *lims[] = {&c->limits->anonymous, &c->limits->authenticated};
+    for (size_t i = 0; i < 2; i++)
+        if (lims[i]->window > PC_CONFIG_LIMIT_WINDOW_MAX) {
+            pc_error_set("limits.%s.window must be at most %u seconds (30 days)",
+                         i ? "authenticated" : "anonymous", PC_CONFIG_LIMIT_WINDOW_MAX);
+            return PC_EINVAL;
+        }
     if (c->http->threads > 256) {
         pc_error_set("http.threads must be at most 256");
         return PC_EINVAL;
@@ -393,6 +451,7 @@ void pc_config_free(pc_config *c)
     if (c->cache)
         free(c->cache->default_upstream);
     free(c->cache);
+    free(c->limits);
     free(c->http);
     free(c->storage);
     free(c->log);

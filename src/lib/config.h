@@ -28,6 +28,10 @@
  *   cache:
  *     default_upstream: docker.io  # bare /v2/<name> paths; "none" = local only
  *     max_size: 0                # bytes of mirrored content kept; 0 = no cap
+ *   limits:                      # Docker-Hub-style pull limits for our own clients
+ *     enabled: false             # true: manifest GETs are counted, ratelimit-* headers
+ *     anonymous: {pulls: 100, window: 21600}     # per client IP (IPv6: per /64)
+ *     authenticated: {pulls: 200, window: 21600} # per account
  *
  * With no upstreams configured, docker.io -> https://registry-1.docker.io
  * is the one upstream and the default.
@@ -75,6 +79,20 @@ typedef struct {
     uint64_t max_size;
 } pc_config_cache;
 
+#define PC_CONFIG_LIMIT_WINDOW_MAX 2592000u
+
+/* A pull budget: pulls per window seconds (0 = the default). */
+typedef struct {
+    unsigned pulls;
+    unsigned window;
+} pc_config_limit;
+
+typedef struct {
+    bool enabled;
+    pc_config_limit anonymous;
+    pc_config_limit authenticated;
+} pc_config_limits;
+
 typedef struct {
     pc_config_http *http;
     pc_config_storage *storage;
@@ -82,11 +100,16 @@ typedef struct {
     pc_config_upstream *upstreams;
     unsigned upstreams_count;
     pc_config_cache *cache;
+    pc_config_limits *limits;
 } pc_config;
 
 /* Add or replace (same name) an upstream given as "NAME=URL" (the
  * --upstream flag). 0 or PC_EINVAL. */
 int pc_config_add_upstream(pc_config *cfg, const char *spec);
+
+/* Parse "PULLS/WINDOW" or "PULLS" (the window stays) into *out (the
+ * --limit-anonymous and --limit-authenticated flags). 0 or PC_EINVAL. */
+int pc_config_parse_limit(const char *spec, pc_config_limit *out);
 
 /* Whether s is an acceptable upstream name. */
 bool pc_config_upstream_name_ok(const char *s);

@@ -1,6 +1,7 @@
 /*
  * metastore.h - the meta store interface: repositories, blob links, tags,
- * manifests and their references, referrers, upload sessions.
+ * manifests and their references, referrers, upload sessions, cache
+ * bookkeeping, and the client pull limiter's counts.
  *
  * A versioned table of functions. The SQLite backend (metastore_sqlite.c) is
  * the embedded default; a PostgreSQL backend plugs in behind the same table.
@@ -16,7 +17,7 @@
 #include "digest.h"
 #include "ref.h"
 
-#define PC_METASTORE_VERSION 1
+#define PC_METASTORE_VERSION 2
 #define PC_MEDIA_TYPE_MAX 256
 
 typedef struct pc_metastore pc_metastore;
@@ -46,6 +47,17 @@ typedef int (*pc_meta_rec_cb)(const pc_manifest_rec *m, void *ctx);
 typedef int (*pc_meta_digest_cb)(const pc_digest *d, void *ctx);
 /* An eviction candidate: a mirrored blob, its size and last access. */
 typedef int (*pc_meta_access_cb)(const pc_digest *d, uint64_t size, int64_t last_access, void *ctx);
+
+/* One bucket of the client pull limiter (limiter.h): count pulls by key in
+ * the bucket that starts at unix second `bucket`, to be forgotten at unix
+ * second `expires`. */
+typedef struct {
+    const char *key;
+    int64_t bucket;
+    uint64_t count;
+    int64_t expires;
+} pc_meta_limit_row;
+typedef int (*pc_meta_limit_cb)(const pc_meta_limit_row *row, void *ctx);
 
 struct pc_metastore {
     unsigned version; /* PC_METASTORE_VERSION */
@@ -137,6 +149,17 @@ struct pc_metastore {
      * and its access record. The caller removes the bytes afterwards. */
     int (*access_evict)(pc_metastore *ms, const pc_digest *d, const char *const *upstreams,
                         size_t nups);
+
+    /* --- added in version 2 for the client pull limiter (limiter.h) --- */
+
+    /* In one transaction: when replace, forget every stored bucket; store
+     * the n rows (a row replaces the stored one of the same key and
+     * bucket); drop the rows whose expires <= now. 0 or < 0. */
+    int (*limit_save)(pc_metastore *ms, const pc_meta_limit_row *rows, size_t n, int64_t now,
+                      bool replace);
+    /* Every stored row with expires > now, in no particular order. 0, the
+     * callback's non-zero result, or < 0. */
+    int (*limit_load)(pc_metastore *ms, int64_t now, pc_meta_limit_cb cb, void *ctx);
 };
 
 /* Open (creating and migrating as needed) the SQLite meta store at path, in

@@ -9,6 +9,7 @@
  *   metastore_sqlite_blobs.c      blob links, upload sessions, gc queries
  *   metastore_sqlite_manifests.c  manifests, tags, referrers, catalog
  *   metastore_sqlite_cache.c      cache access records (eviction)
+ *   metastore_sqlite_limits.c     the client pull limiter's counts
  */
 #ifndef PC_METASTORE_SQLITE_INT_H
 #define PC_METASTORE_SQLITE_INT_H
@@ -54,6 +55,10 @@ enum {
     ST_ACCESS_HELD,
     ST_ACCESS_UNLINK,
     ST_ACCESS_DEL,
+    ST_LIMIT_PUT,
+    ST_LIMIT_PRUNE,
+    ST_LIMIT_CLEAR,
+    ST_LIMIT_LOAD,
     ST_COUNT
 };
 
@@ -121,6 +126,7 @@ typedef struct {
         pc_meta_rec_cb rec;
         pc_meta_digest_cb digest;
         pc_meta_access_cb access;
+        pc_meta_limit_cb limit;
     } cb;
     void *ctx;
 } pc_sq_rows;
@@ -183,5 +189,6 @@ int pc_sq_col_digest(sqlite3_stmt *st, int col, pc_digest *out);
 void pc_sq_blobs_install(pc_metastore *ms);
 void pc_sq_manifests_install(pc_metastore *ms);
 void pc_sq_cache_install(pc_metastore *ms);
+void pc_sq_limits_install(pc_metastore *ms);
 
 #endif

@@ -40,6 +40,11 @@ const char *const pc_sq_migrations[] = {
     "  digest TEXT NOT NULL PRIMARY KEY, size INTEGER NOT NULL,"
     "  last_access INTEGER NOT NULL) WITHOUT ROWID;"
     "CREATE INDEX cache_access_lru ON cache_access(last_access, digest);",
+    /* 2 -> 3: the client pull limiter's counts, by key and bucket start. */
+    "CREATE TABLE limiter_counts("
+    "  key TEXT NOT NULL, bucket INTEGER NOT NULL, count INTEGER NOT NULL,"
+    "  expires INTEGER NOT NULL, PRIMARY KEY(key, bucket)) WITHOUT ROWID;"
+    "CREATE INDEX limiter_counts_expires ON limiter_counts(expires);",
 };
 
 const int pc_sq_schema_version = (int)(sizeof(pc_sq_migrations) / sizeof(pc_sq_migrations[0]));
@@ -114,4 +119,11 @@ const char *const pc_sq_stmt_sql[ST_COUNT] = {
                        " OR EXISTS(" SQ_LOCAL_HOLDER("?2") ")",
     [ST_ACCESS_UNLINK] = "DELETE FROM blob_links WHERE digest = ?1",
     [ST_ACCESS_DEL] = "DELETE FROM cache_access WHERE digest = ?1",
+    [ST_LIMIT_PUT] =
+        "INSERT INTO limiter_counts(key, bucket, count, expires) VALUES(?1, ?2, ?3, ?4)"
+        " ON CONFLICT(key, bucket) DO UPDATE SET count = excluded.count,"
+        " expires = excluded.expires",
+    [ST_LIMIT_PRUNE] = "DELETE FROM limiter_counts WHERE expires <= ?1",
+    [ST_LIMIT_CLEAR] = "DELETE FROM limiter_counts",
+    [ST_LIMIT_LOAD] = "SELECT key, bucket, count, expires FROM limiter_counts WHERE expires > ?1",
 };

@@ -15,6 +15,9 @@
  *   fetch_waiters_total{upstream}                   requests that joined a fetch
  *   upstream_errors_total{upstream,class}           failures by class
  *   http_requests_total{method,status}              every request served
+ *   limit_pulls_total{budget}                       manifest GETs counted (limiter.h)
+ *   limit_refused_total{budget}                     manifest GETs refused with 429
+ *   limit_untracked_total{budget}                   let through: too many clients tracked
  */
 #ifndef PC_METRICS_H
 #define PC_METRICS_H

@@ -13,6 +13,7 @@
 
 #include "pc.h"
 #include "config.h"
+#include "limiter.h"
 #include "ref.h"
 #include "mirror.h"
 #include "registry.h"
@@ -36,7 +37,8 @@ struct pc_server {
     struct MHD_Daemon *mhd;
     const pc_config *cfg;
     pc_registry *reg;
-    pc_mirror *mirror; /* NULL: no pull-through cache */
+    pc_mirror *mirror;   /* NULL: no pull-through cache */
+    pc_limiter *limiter; /* NULL: no pull limits for our clients */
     unsigned port;
     pthread_mutex_t jobs_lock;
     pthread_cond_t jobs_idle;
@@ -65,6 +67,13 @@ struct pc_req {
     char name[PC_NAME_MAX + 1];
     char ref[256]; /* tag, digest or upload id */
     const pc_handler *handler;
+
+    /* who asks: the authenticated account, NULL for anonymous (set by
+     * authentication, issue #5); the pull budget that applied */
+    const char *account;
+    bool limit_set; /* manifest GET/HEAD with limits on: the ratelimit headers go out */
+    pc_limit_result limit;
+    char limit_source[PC_LIMITER_KEY_MAX + 1];
 
     /* body */
     pc_body_mode body;
@@ -122,6 +131,15 @@ int pc_req_send(pc_req *req, unsigned status, const char *content_type, const vo
 /* Run work(req) on a job thread with the connection suspended, then
  * finish(req) on the HTTP thread to answer. Returns the MHD result. */
 int pc_req_async(pc_req *req, void (*work)(pc_req *req), int (*finish)(pc_req *req));
+
+/* Limits (limits.c). For a manifest GET or HEAD when limits are on: take
+ * from the client's pull budget (a GET spends one). true: go on; false:
+ * answered (429), *mhd is the MHD result. */
+bool pc_req_limit(pc_req *req, int *mhd);
+/* The ratelimit-limit, ratelimit-remaining and docker-ratelimit-source
+ * headers of a request that went through pc_req_limit (pc_req_queue adds
+ * them to every response). */
+void pc_req_limit_headers(pc_req *req, struct MHD_Response *resp);
 
 /* Route a read through the mirror: 0 mirrored (*t), PC_ENOTFOUND local,
  * PC_EINVAL invalid name. */

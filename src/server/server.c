@@ -35,6 +35,8 @@ int pc_req_queue(pc_req *req, unsigned status, struct MHD_Response *resp)
     if (!resp)
         return MHD_NO;
     MHD_add_response_header(resp, "Docker-Distribution-API-Version", "registry/2.0");
+    if (req->limit_set)
+        pc_req_limit_headers(req, resp);
     enum MHD_Result r = MHD_queue_response(req->conn, status, resp);
     MHD_destroy_response(resp);
     req->answered = true;
@@ -145,8 +147,14 @@ int pc_req_fail(pc_req *req, int rc)
         return pc_req_error(req, 413, manifest ? "MANIFEST_INVALID" : "SIZE_INVALID", msg);
     case PC_EEXISTS:
         return pc_req_error(req, 409, "BLOB_UPLOAD_INVALID", msg);
-    case PC_ELIMIT:
-        return pc_req_error(req, 429, "TOOMANYREQUESTS", msg);
+    case PC_ELIMIT: {
+        /* a spent pull budget says when to come back */
+        char retry[16] = "";
+        if (req->limit_set && !req->limit.allowed)
+            snprintf(retry, sizeof(retry), "%u", req->limit.retry_after);
+        return pc_req_error_hdr(req, 429, "TOOMANYREQUESTS", msg, "Retry-After",
+                                retry[0] ? retry : NULL, NULL);
+    }
     case PC_ENOMEM:
         return pc_req_error(req, 503, "UNAVAILABLE", "out of memory");
     default:
@@ -207,6 +215,11 @@ static enum MHD_Result first_call(pc_req *req, const char *url)
     int rc = pc_route_parse(req, url);
     if (rc == PC_ENOTFOUND || req->kind == PC_ROUTE_NONE)
         return pc_req_error(req, 404, "NOT_FOUND", "no such API endpoint");
+    int mhd;
+    if (req->srv->limiter && req->kind == PC_ROUTE_MANIFEST &&
+        (strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0) &&
+        !pc_req_limit(req, &mhd))
+        return mhd;
     if (rc == PC_EINVAL || !name_ok(req))
         return pc_req_error(req, 400, "NAME_INVALID", "invalid repository name");
     bool others = false;
@@ -464,7 +477,8 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     pc_log(PC_LOG_DEBUG, "http: %s", msg);
 }
 
-int pc_server_start(pc_server **out, const pc_config *cfg, pc_registry *reg, pc_mirror *mirror)
+int pc_server_start(pc_server **out, const pc_config *cfg, pc_registry *reg, pc_mirror *mirror,
+                    pc_limiter *limiter)
 {
     char host[256];
     unsigned port;
@@ -491,6 +505,7 @@ int pc_server_start(pc_server **out, const pc_config *cfg, pc_registry *reg, pc_
     srv->cfg = cfg;
     srv->reg = reg;
     srv->mirror = mirror;
+    srv->limiter = limiter;
     pthread_mutex_init(&srv->jobs_lock, NULL);
     pthread_cond_init(&srv->jobs_idle, NULL);
 

@@ -7,15 +7,19 @@
 
 #include "pc.h"
 #include "config.h"
+#include "limiter.h"
 #include "mirror.h"
 #include "registry.h"
 
 typedef struct pc_server pc_server;
 
-/* Start serving reg (and the pull-through cache `mirror`, NULL for none)
- * with the settings of cfg (borrowed; all must outlive the server). *out is the caller's
- * (pc_server_stop). 0 or PC_ERR with a message (address in use, bad address...). */
-int pc_server_start(pc_server **out, const pc_config *cfg, pc_registry *reg, pc_mirror *mirror);
+/* Start serving reg (and the pull-through cache `mirror`, NULL for none;
+ * the client pull limiter `limiter`, NULL for none) with the settings of
+ * cfg (borrowed; all must outlive the server). *out is the caller's
+ * (pc_server_stop). 0 or PC_ERR with a message (address in use, bad
+ * address...). */
+int pc_server_start(pc_server **out, const pc_config *cfg, pc_registry *reg, pc_mirror *mirror,
+                    pc_limiter *limiter);
 
 /* The port actually bound (useful with port 0). */
 unsigned pc_server_port(const pc_server *srv);

@@ -1,6 +1,7 @@
 /*
  * test_config.c - configuration: embedded defaults, YAML overlay, unknown
- * keys refused, validation of values, listen address parsing.
+ * keys refused, validation of values, listen address parsing, the pull
+ * limits section and its flags.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -152,6 +153,57 @@ static void upstreams_from_file_and_flags(void **state)
     unlink(p);
 }
 
+static void limits_section(void **state)
+{
+    /* off by default, with Docker Hub's budgets ready */
+    pc_config *c = NULL;
+    assert_int_equal(pc_config_load(&c, NULL), 0);
+    assert_false(c->limits->enabled);
+    assert_int_equal(c->limits->anonymous.pulls, 100);
+    assert_int_equal(c->limits->anonymous.window, 21600);
+    assert_int_equal(c->limits->authenticated.pulls, 200);
+    assert_int_equal(c->limits->authenticated.window, 21600);
+    pc_config_free(c);
+
+    /* a partial section: what is missing keeps its default */
+    char *p = write_tmp("limits:\n  enabled: true\n  anonymous: {pulls: 5, window: 3600}\n"
+                        "  authenticated:\n    pulls: 50\n");
+    assert_int_equal(pc_config_load(&c, p), 0);
+    unlink(p);
+    assert_true(c->limits->enabled);
+    assert_int_equal(c->limits->anonymous.pulls, 5);
+    assert_int_equal(c->limits->anonymous.window, 3600);
+    assert_int_equal(c->limits->authenticated.pulls, 50);
+    assert_int_equal(c->limits->authenticated.window, 21600);
+    assert_int_equal(pc_config_finalize(c), 0);
+    assert_int_equal(pc_config_validate(c), 0);
+    /* flags: PULLS/WINDOW, or PULLS alone */
+    assert_int_equal(pc_config_parse_limit("10/60", &c->limits->anonymous), 0);
+    assert_int_equal(c->limits->anonymous.pulls, 10);
+    assert_int_equal(c->limits->anonymous.window, 60);
+    assert_int_equal(pc_config_parse_limit("7", &c->limits->anonymous), 0);
+    assert_int_equal(c->limits->anonymous.pulls, 7);
+    assert_int_equal(c->limits->anonymous.window, 60);
+    static const char *bad[] = {"",      "0/60",  "5/0", "5/",    "/60",
+                                "-1/60", "5/60x", "x",   "5 /60", "99999999999/60"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_int_equal(pc_config_parse_limit(bad[i], &c->limits->anonymous), PC_EINVAL);
+    assert_int_equal(c->limits->anonymous.pulls, 7); /* untouched by a bad one */
+    /* a window over 30 days is refused */
+    c->limits->authenticated.window = 2592001;
+    assert_int_equal(pc_config_validate(c), PC_EINVAL);
+    assert_non_null(strstr(pc_error_last(), "limits.authenticated.window"));
+    pc_config_free(c);
+
+    /* unknown keys are refused in the section too */
+    p = write_tmp("limits:\n  enabled: true\n  anonymous: {pulls: 5, windows: 3600}\n");
+    assert_int_equal(pc_config_load(&c, p), PC_EINVAL);
+    unlink(p);
+    p = write_tmp("limits:\n  enable: true\n");
+    assert_int_equal(pc_config_load(&c, p), PC_EINVAL);
+    unlink(p);
+}
+
 static void listen_forms(void **state)
 {
     char host[64];
@@ -182,6 +234,7 @@ int main(void)
         cmocka_unit_test(bad_values),
         cmocka_unit_test(listen_forms),
         cmocka_unit_test(upstreams_from_file_and_flags),
+        cmocka_unit_test(limits_section),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

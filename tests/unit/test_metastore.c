@@ -2,7 +2,8 @@
  * test_metastore.c - unit tests of the SQLite meta store
  * (metastore_sqlite.c): tags and catalog order and pagination, manifests
  * with their references and tags, referrers, holders across repositories,
- * upload sessions across restarts, schema versioning, use from threads.
+ * upload sessions across restarts, schema versioning, use from threads,
+ * the pull limiter's bucket rows.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -542,6 +543,72 @@ static void test_threads(void **state)
     assert_int_equal(c.n, 5);
 }
 
+/* The limiter rows gathered by limit_load, as "key@bucket=count/expires". */
+typedef struct {
+    int n;
+    char s[8][96];
+} limit_rows;
+
+static int limit_cb(const pc_meta_limit_row *r, void *ctx)
+{
+    limit_rows *l = ctx;
+    assert_true(l->n < 8);
+    snprintf(l->s[l->n++], sizeof(l->s[0]), "%s@%lld=%llu/%lld", r->key, (long long)r->bucket,
+             (unsigned long long)r->count, (long long)r->expires);
+    return 0;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(a, b);
+}
+
+static limit_rows load_limits(pc_metastore *ms, int64_t now)
+{
+    limit_rows l = {0};
+    assert_int_equal(ms->limit_load(ms, now, limit_cb, &l), 0);
+    qsort(l.s, (size_t)l.n, sizeof(l.s[0]), cmp_str);
+    return l;
+}
+
+static void test_limit_rows(void **state)
+{
+    fixture *f = *state;
+    pc_metastore *ms = f->ms;
+    pc_meta_limit_row rows[] = {
+        {"10.0.0.1", 960, 4, 4560},
+        {"10.0.0.1", 1020, 1, 4620},
+        {"user:bob", 960, 2, 1000},
+    };
+    assert_int_equal(ms->limit_save(ms, rows, 3, 500, false), 0);
+    limit_rows l = load_limits(ms, 999);
+    assert_int_equal(l.n, 3);
+    assert_string_equal(l.s[0], "10.0.0.1@1020=1/4620");
+    assert_string_equal(l.s[1], "10.0.0.1@960=4/4560");
+    assert_string_equal(l.s[2], "user:bob@960=2/1000");
+    /* loading skips what expired; a row replaces its bucket's count */
+    rows[0].count = 5;
+    assert_int_equal(ms->limit_save(ms, rows, 1, 500, false), 0);
+    l = load_limits(ms, 1000);
+    assert_int_equal(l.n, 2);
+    assert_string_equal(l.s[1], "10.0.0.1@960=5/4560");
+    /* survives a reopen; saving drops expired rows */
+    reopen(f);
+    ms = f->ms;
+    assert_int_equal(load_limits(ms, 0).n, 3);
+    assert_int_equal(ms->limit_save(ms, NULL, 0, 1000, false), 0);
+    assert_int_equal(load_limits(ms, 0).n, 2);
+    /* replace: every stored row goes, the given ones stay */
+    assert_int_equal(ms->limit_save(ms, &rows[2], 1, 0, true), 0);
+    l = load_limits(ms, 0);
+    assert_int_equal(l.n, 1);
+    assert_string_equal(l.s[0], "user:bob@960=2/1000");
+    /* bad rows change nothing */
+    pc_meta_limit_row bad = {"", 0, 1, 10};
+    assert_int_equal(ms->limit_save(ms, &bad, 1, 0, true), PC_EINVAL);
+    assert_int_equal(load_limits(ms, 0).n, 1);
+}
+
 /* Not a pass/fail test: how long a manifest GET by tag costs the store. */
 static void test_lookup_speed(void **state)
 {
@@ -576,6 +643,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_uploads_persist, setup, teardown),
         cmocka_unit_test_setup_teardown(test_schema_version, setup, teardown),
         cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_limit_rows, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lookup_speed, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
