@@ -255,8 +255,9 @@ int pc_cli_serve(int argc, char **argv)
     pc_log(PC_LOG_INFO, "pullcache %s serving on %s (data %s)", PC_VERSION, cfg->http->listen,
            cfg->storage->data);
     for (unsigned i = 0; i < cfg->upstreams_count; i++)
-        pc_log(PC_LOG_INFO, "mirroring %s from %s (tag_ttl %us)%s", cfg->upstreams[i].name,
-               cfg->upstreams[i].url, cfg->upstreams[i].tag_ttl,
+        pc_log(PC_LOG_INFO, "mirroring %s from %s (tag_ttl %us, reserve %u)%s",
+               cfg->upstreams[i].name, cfg->upstreams[i].url, cfg->upstreams[i].tag_ttl,
+               cfg->upstreams[i].reserve,
                strcmp(cfg->upstreams[i].name, cfg->cache->default_upstream) == 0
                    ? ", default for bare paths"
                    : "");

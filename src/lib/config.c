@@ -49,6 +49,7 @@ static const cyaml_schema_field_t upstream_fields[] = {
     CYAML_FIELD_STRING_PTR("token_env", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL,
                            pc_config_upstream, token_env, 1, 256),
     CYAML_FIELD_UINT("tag_ttl", CYAML_FLAG_OPTIONAL, pc_config_upstream, tag_ttl),
+    CYAML_FIELD_UINT("reserve", CYAML_FLAG_OPTIONAL, pc_config_upstream, reserve),
     CYAML_FIELD_UINT("connect_timeout", CYAML_FLAG_OPTIONAL, pc_config_upstream, connect_timeout),
     CYAML_FIELD_UINT("read_timeout", CYAML_FLAG_OPTIONAL, pc_config_upstream, read_timeout),
     CYAML_FIELD_UINT("max_connections", CYAML_FLAG_OPTIONAL, pc_config_upstream, max_connections),
@@ -393,6 +394,15 @@ int pc_config_validate(const pc_config *c)
         }
         if (strncmp(u->url, "http://", 7) != 0 && strncmp(u->url, "https://", 8) != 0) {
             pc_error_set("upstream %s: url must start with http:// or https://", u->name);
+            return PC_EINVAL;
+        }
+        const char *authority = strstr(u->url, "://") + 3;
+        if (memchr(authority, '@', strcspn(authority, "/?#"))) {
+            /* the URL is logged and shown by /_pullcache/status: no secrets in it
+             * (and the message does not repeat it) */
+            pc_error_set("upstream %s: url must not contain user information (user@ or "
+                         "user:password@); use username with password_file or password_env",
+                         u->name);
             return PC_EINVAL;
         }
         if ((u->password_file || u->password_env) && !u->username) {

@@ -20,6 +20,8 @@
  *       password_file: /run/secrets/hub   # or password_env: HUB_PASSWORD
  *       token_file: ...          # or token_env: a static bearer token instead
  *       tag_ttl: 300             # seconds a tag is served without asking upstream
+ *       reserve: 0               # pulls left below which cached tags are served
+ *                                #   without revalidation; 0 = never hold back
  *       connect_timeout: 5       # seconds
  *       read_timeout: 30         # seconds without a byte before giving up
  *       max_connections: 16
@@ -67,6 +69,7 @@ typedef struct {
     char *token_file;
     char *token_env;
     unsigned tag_ttl;
+    unsigned reserve; /* 0 = never hold back (budget.h) */
     unsigned connect_timeout;
     unsigned read_timeout;
     unsigned max_connections;

@@ -18,6 +18,11 @@
  *   limit_pulls_total{budget}                       manifest GETs counted (limiter.h)
  *   limit_refused_total{budget}                     manifest GETs refused with 429
  *   limit_untracked_total{budget}                   let through: too many clients tracked
+ *   budget_skipped_revalidations_total{upstream}    expired tags served as they are (budget low)
+ *   budget_refused_total{upstream}                  misses refused while a Retry-After runs
+ * and, rendered from budget.c at request time (not series of this registry):
+ *   upstream_ratelimit_{limit,remaining,window_seconds,reserve,seen_timestamp_seconds,
+ *                       state}{upstream,credential[,state]}
  */
 #ifndef PC_METRICS_H
 #define PC_METRICS_H

@@ -2,8 +2,11 @@
  * mirror.c - the pull-through cache's routing and manifest rules: which
  * upstream a request belongs to, tags served within their TTL without
  * upstream contact, revalidation with HEAD (never a GET for a known tag),
- * GET only for new digests, stale answers while the upstream fails, and
- * the registry error a client gets on a miss.
+ * GET only for new digests, stale answers while the upstream fails, the
+ * registry error a client gets on a miss, and what the upstream's pull
+ * budget (budget.h) changes when the upstream has a reserve: below it or
+ * exhausted, expired tags are served without revalidation; while a 429's
+ * Retry-After runs, misses are refused without asking upstream.
  */
 #include "mirror_int.h"
 
@@ -100,6 +103,11 @@ static void declare_metrics(void)
         {"pullcache_fetch_waiters_total", PC_METRIC_COUNTER,
          "Requests that joined a fetch already running."},
         {"pullcache_http_requests_total", PC_METRIC_COUNTER, "Requests served, by status."},
+        {"pullcache_budget_skipped_revalidations_total", PC_METRIC_COUNTER,
+         "Expired tags served without revalidation because the upstream's pull budget is in "
+         "reserve or exhausted."},
+        {"pullcache_budget_refused_total", PC_METRIC_COUNTER,
+         "Misses answered 429 without asking upstream while its Retry-After runs."},
     };
     for (size_t i = 0; i < sizeof(defs) / sizeof(defs[0]); i++)
         pc_metrics_declare(defs[i].name, defs[i].type, defs[i].help);
@@ -194,7 +202,7 @@ int pc_mirror_new(pc_mirror **out, const pc_config *cfg, pc_registry *reg)
     pthread_mutex_init(&m->lock, NULL);
     pthread_cond_init(&m->idle, NULL);
     m->ups = calloc(cfg->upstreams_count ? cfg->upstreams_count : 1, sizeof(*m->ups));
-    if (!m->ups) {
+    if (!m->ups || pc_budget_new(&m->budget, (int)cfg->upstreams_count, NULL, NULL)) {
         rc = PC_ENOMEM;
         goto done;
     }
@@ -229,6 +237,14 @@ int pc_mirror_new(pc_mirror **out, const pc_config *cfg, pc_registry *reg)
         free_secret(token);
         if (rc)
             goto done;
+        /* one budget entry per upstream, at the upstream's index */
+        if ((rc = pc_budget_add(m->budget, c->name, pc_budget_credential(c), c->reserve)) !=
+            (int)i) {
+            pc_upstream_free(u->client);
+            rc = rc < 0 ? rc : PC_ERR;
+            goto done;
+        }
+        rc = 0;
         m->nups++;
         if (strcmp(c->name, cfg->cache->default_upstream) == 0)
             m->def = (int)i;
@@ -269,6 +285,7 @@ void pc_mirror_free(pc_mirror *m)
         pc_upstream_free(m->ups[i].client);
     free(m->ups);
     seen_free(m->seen);
+    pc_budget_free(m->budget);
     pthread_mutex_destroy(&m->lock);
     pthread_cond_destroy(&m->idle);
     free(m);
@@ -304,6 +321,11 @@ static int cache_alias(void *ctx, const char *repo, char *out, size_t size)
     bool library = strcmp(name, "docker.io") == 0 && !strchr(repo, '/');
     int n = snprintf(out, size, "%s/%s%s", name, library ? "library/" : "", repo);
     return n > 0 && (size_t)n < size ? 0 : PC_EINVAL;
+}
+
+pc_budget *pc_mirror_budget(pc_mirror *m)
+{
+    return m ? m->budget : NULL;
 }
 
 const char *pc_mirror_labels(pc_mirror *m, int i)
@@ -358,6 +380,8 @@ void pc_mirror_count(pc_mirror *m, const pc_mirror_target *t, const char *kind, 
     const char *up = m->ups[t->upstream].labels;
     snprintf(labels, sizeof(labels), "%s,kind=\"%s\",method=\"%s\"", up, kind, method);
     pc_metrics_add("pullcache_upstream_requests_total", labels, 1);
+    if (r)
+        pc_budget_observe(m->budget, t->upstream, r);
     if (r && r->cls != PC_UP_OK) {
         snprintf(labels, sizeof(labels), "%s,class=\"%s\"", up, pc_up_class_str(r->cls));
         pc_metrics_add("pullcache_upstream_errors_total", labels, 1);
@@ -431,6 +455,40 @@ static void set_stale(pc_mirror *m, const pc_mirror_target *t, const pc_upstream
            pc_up_class_str(r->cls), t->local);
 }
 
+/* ---- the pull budget ---- */
+
+/* Whether a tag past its tag_ttl is served as it is, without the HEAD,
+ * because the upstream has a reserve and its budget is in reserve or
+ * exhausted (counted). No Warning header: the upstream did not fail, the
+ * cache chose not to ask. */
+static bool budget_skips(pc_mirror *m, const pc_mirror_target *t)
+{
+    if (!pc_budget_holds(m->budget, t->upstream))
+        return false;
+    pc_metrics_add("pullcache_budget_skipped_revalidations_total", m->ups[t->upstream].labels, 1);
+    return true;
+}
+
+/* Whether a manifest GET must not go upstream because the upstream has a
+ * reserve and a 429's Retry-After still runs; then *out is the 429 the
+ * client gets. */
+static bool budget_refuses(pc_mirror *m, const pc_mirror_target *t, pc_mirror_outcome *out)
+{
+    int64_t retry_in = pc_budget_wait(m->budget, t->upstream);
+    if (retry_in <= 0)
+        return false;
+    memset(out, 0, sizeof(*out));
+    out->status = 429;
+    snprintf(out->code, sizeof(out->code), "TOOMANYREQUESTS");
+    snprintf(out->message, sizeof(out->message),
+             "upstream %s is rate-limiting this cache; it is not asked again for %lld s (its "
+             "Retry-After)",
+             t->name, (long long)retry_in);
+    snprintf(out->retry_after, sizeof(out->retry_after), "%lld", (long long)retry_in);
+    pc_metrics_add("pullcache_budget_refused_total", m->ups[t->upstream].labels, 1);
+    return true;
+}
+
 /* ---- manifests ---- */
 
 int pc_mirror_manifest_cached(pc_mirror *m, const pc_mirror_target *t, const char *reference,
@@ -446,7 +504,7 @@ int pc_mirror_manifest_cached(pc_mirror *m, const pc_mirror_target *t, const cha
     } else {
         if ((rc = ms->tag_stat(ms, t->local, reference, &d, &updated)))
             return rc;
-        if ((int64_t)time(NULL) - updated >= t->tag_ttl)
+        if ((int64_t)time(NULL) - updated >= t->tag_ttl && !budget_skips(m, t))
             return PC_ENOTFOUND; /* due for revalidation */
     }
     rc = ms->manifest_get(ms, t->local, &d, rec);
@@ -499,6 +557,8 @@ static int fetch_and_store(pc_mirror *m, const pc_mirror_target *t, const char *
     pc_upstream_resp r;
     pc_digest got, claimed;
     int rc;
+    if (budget_refuses(m, t, out))
+        return PC_EUPSTREAM;
     memset(&r, 0, sizeof(r));
     rc = pc_upstream_manifest(m->ups[t->upstream].client, t->repo, reference, false, &r);
     pc_mirror_count(m, t, "manifest", "GET", rc ? NULL : &r);
@@ -575,6 +635,10 @@ static int manifest_fetch_one(pc_mirror *m, const pc_mirror_target *t, const cha
         count_cache(m, t, "pullcache_cache_hits_total", "manifest");
         return ms->manifest_get(ms, t->local, &have, rec);
     }
+    if (budget_skips(m, t)) { /* the budget went low since the request came in */
+        count_cache(m, t, "pullcache_cache_hits_total", "manifest");
+        return ms->manifest_get(ms, t->local, &have, rec);
+    }
 
     /* A known tag: revalidate with a HEAD, never a GET. */
     memset(&r, 0, sizeof(r));
@@ -615,7 +679,8 @@ static int manifest_fetch_one(pc_mirror *m, const pc_mirror_target *t, const cha
     if (rc && out->status != 404) {
         /* the new content could not be had: keep serving what we have */
         memset(&r, 0, sizeof(r));
-        r.cls = PC_UP_PROTOCOL;
+        r.cls = out->status == 429 ? PC_UP_TOO_MANY : PC_UP_PROTOCOL;
+        r.status = out->status == 429 ? 429 : 0;
         set_stale(m, t, &r, "manifest", out);
         return ms->manifest_get(ms, t->local, &have, rec);
     }

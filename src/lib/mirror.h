@@ -14,6 +14,7 @@
 #define PC_MIRROR_H
 
 #include "pc.h"
+#include "budget.h"
 #include "config.h"
 #include "registry.h"
 #include "upstream.h"
@@ -47,6 +48,10 @@ typedef struct {
  * the resulting name is not a valid repository name. */
 int pc_mirror_route(pc_mirror *m, const char *name, const char *ns, pc_mirror_target *t);
 
+/* The pull budgets seen for the upstreams: entry i is upstream i (see
+ * budget.h). Borrowed; lives as long as the mirror. */
+pc_budget *pc_mirror_budget(pc_mirror *m);
+
 /* The rendered metrics label of upstream i (upstream="name"). */
 const char *pc_mirror_labels(pc_mirror *m, int i);
 
@@ -65,13 +70,17 @@ typedef struct {
 } pc_mirror_outcome;
 
 /* A manifest answer without upstream contact: a tag confirmed within its
- * tag_ttl, or a digest we have. 0 with *rec, or PC_ENOTFOUND. */
+ * tag_ttl, a tag past it while the upstream has a reserve and its pull
+ * budget is in reserve or exhausted (served as it is, no Warning), or a
+ * digest we have. 0 with *rec, or PC_ENOTFOUND. */
 int pc_mirror_manifest_cached(pc_mirror *m, const pc_mirror_target *t, const char *reference,
                               pc_manifest_rec *rec);
 
 /* May block. Revalidate (HEAD) or fetch (GET) the manifest and store it.
  * 0 with *rec (out->stale when served from the cache because the upstream
- * failed), or < 0 with out->status/code/message for the client. */
+ * failed), or < 0 with out->status/code/message for the client. For an
+ * upstream with a reserve, no GET is sent while a 429's Retry-After runs:
+ * the client gets 429 TOOMANYREQUESTS with the seconds left. */
 int pc_mirror_manifest_fetch(pc_mirror *m, const pc_mirror_target *t, const char *reference,
                              pc_manifest_rec *rec, pc_mirror_outcome *out);
 

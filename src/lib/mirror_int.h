@@ -7,6 +7,7 @@
 
 #include <pthread.h>
 
+#include "budget.h"
 #include "mirror.h"
 
 typedef struct {
@@ -21,7 +22,8 @@ struct pc_mirror {
     pc_registry *reg;
     pc_mirror_up *ups;
     int nups;
-    int def; /* default upstream index, -1 for none */
+    int def;           /* default upstream index, -1 for none */
+    pc_budget *budget; /* entry i is upstream i with its credential */
 
     pthread_mutex_t lock; /* guards fetches, nfetch_threads */
     pthread_cond_t idle;
@@ -37,7 +39,9 @@ struct pc_mirror {
 void pc_mirror_fail(pc_mirror *m, const pc_mirror_target *t, const pc_upstream_resp *r,
                     const char *kind, pc_mirror_outcome *out);
 
-/* Count one upstream request (and its error class when it failed). */
+/* Count one upstream request (and its error class when it failed), and
+ * feed its ratelimit headers (or its 429) to the upstream's budget. r is
+ * NULL when the exchange did not happen. */
 void pc_mirror_count(pc_mirror *m, const pc_mirror_target *t, const char *kind, const char *method,
                      const pc_upstream_resp *r);
 

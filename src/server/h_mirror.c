@@ -2,7 +2,8 @@
  * h_mirror.c - answering mirrored repositories: manifests and blobs from
  * the cache when it can, otherwise through a job thread that asks the
  * upstream (the HTTP threads never wait on the network), blobs streamed to
- * every client of one coalesced fetch as bytes arrive; and /metrics.
+ * every client of one coalesced fetch as bytes arrive; and /metrics
+ * (counters and the upstreams' pull budgets).
  */
 #include "http.h"
 #include "metrics.h"
@@ -228,13 +229,28 @@ int pc_h_mirror_blob(pc_req *req, const pc_mirror_target *t, const pc_digest *d)
 
 /* ---- /metrics ---- */
 
+/* The counters (metrics.c), then the budget gauges, rendered now from the
+ * budget tracker (its families are its own, so the two parts never split
+ * a family). */
 int pc_h_metrics(pc_req *req)
 {
     char *text = pc_metrics_render();
-    if (!text)
+    char *budget = pc_budget_metrics(pc_mirror_budget(req->srv->mirror));
+    if (!text || !budget) {
+        free(text);
+        free(budget);
         return pc_req_fail(req, PC_ENOMEM);
-    int r =
-        pc_req_send(req, 200, "text/plain; version=0.0.4; charset=utf-8", text, strlen(text), NULL);
-    free(text);
+    }
+    size_t a = strlen(text), b = strlen(budget);
+    char *all = realloc(text, a + b + 1);
+    if (!all) {
+        free(text);
+        free(budget);
+        return pc_req_fail(req, PC_ENOMEM);
+    }
+    memcpy(all + a, budget, b + 1);
+    free(budget);
+    int r = pc_req_send(req, 200, "text/plain; version=0.0.4; charset=utf-8", all, a + b, NULL);
+    free(all);
     return r;
 }

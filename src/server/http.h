@@ -29,6 +29,7 @@ typedef enum {
     PC_ROUTE_UPLOAD,       /* /v2/<name>/blobs/uploads/<id> */
     PC_ROUTE_REFERRERS,    /* /v2/<name>/referrers/<digest> */
     PC_ROUTE_METRICS,      /* /metrics */
+    PC_ROUTE_STATUS,       /* /_pullcache/status */
 } pc_route_kind;
 
 typedef enum { PC_BODY_NONE = 0, PC_BODY_BUFFER, PC_BODY_UPLOAD, PC_BODY_DISCARD } pc_body_mode;
@@ -40,6 +41,7 @@ struct pc_server {
     pc_mirror *mirror;   /* NULL: no pull-through cache */
     pc_limiter *limiter; /* NULL: no pull limits for our clients */
     unsigned port;
+    struct timespec started; /* CLOCK_MONOTONIC, for uptime */
     pthread_mutex_t jobs_lock;
     pthread_cond_t jobs_idle;
     int jobs;
@@ -154,6 +156,9 @@ int pc_send_blob(pc_req *req, const pc_digest *d, pc_blob_reader *r);
 int pc_h_mirror_manifest(pc_req *req, const pc_mirror_target *t);
 int pc_h_mirror_blob(pc_req *req, const pc_mirror_target *t, const pc_digest *d);
 int pc_h_metrics(pc_req *req);
+
+/* GET/HEAD /_pullcache/status (h_status.c). */
+int pc_h_status(pc_req *req);
 
 /* Route table and parsing (routes.c). */
 int pc_route_parse(pc_req *req, const char *url);

@@ -12,6 +12,9 @@
 
 static const pc_handler handlers[] = {
     {PC_ROUTE_METRICS, "GET", pc_h_metrics, NULL},
+    /* TODO(#5): admin-only once issue #5 brings admin authentication; open for now. */
+    {PC_ROUTE_STATUS, "GET", pc_h_status, NULL},
+    {PC_ROUTE_STATUS, "HEAD", pc_h_status, NULL},
     {PC_ROUTE_BASE, "GET", pc_h_base, NULL},
     {PC_ROUTE_BASE, "HEAD", pc_h_base, NULL},
     {PC_ROUTE_CATALOG, "GET", pc_h_catalog, NULL},
@@ -123,6 +126,11 @@ int pc_route_parse(pc_req *req, const char *url)
     req->kind = PC_ROUTE_NONE;
     if (strcmp(url, "/metrics") == 0) {
         req->kind = PC_ROUTE_METRICS;
+        return 0;
+    }
+    /* Outside /v2/, so no repository name can collide with it. */
+    if (strcmp(url, "/_pullcache/status") == 0) {
+        req->kind = PC_ROUTE_STATUS;
         return 0;
     }
     if (strcmp(url, "/v2/") == 0 || strcmp(url, "/v2") == 0) {

@@ -170,6 +170,7 @@ static bool name_ok(pc_req *req)
     case PC_ROUTE_BASE:
     case PC_ROUTE_CATALOG:
     case PC_ROUTE_METRICS:
+    case PC_ROUTE_STATUS:
         return true;
     default:
         return pc_ref_name_valid(req->name);
@@ -506,6 +507,7 @@ int pc_server_start(pc_server **out, const pc_config *cfg, pc_registry *reg, pc_
     srv->reg = reg;
     srv->mirror = mirror;
     srv->limiter = limiter;
+    clock_gettime(CLOCK_MONOTONIC, &srv->started);
     pthread_mutex_init(&srv->jobs_lock, NULL);
     pthread_cond_init(&srv->jobs_idle, NULL);
 

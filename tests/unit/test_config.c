@@ -111,7 +111,8 @@ static void bad_values(void **state)
 static void upstreams_from_file_and_flags(void **state)
 {
     char *p = write_tmp("upstreams:\n  - name: ghcr.io\n    url: https://ghcr.io\n"
-                        "    tag_ttl: 60\n    username: bob\n    password_env: GHCR_PW\n"
+                        "    tag_ttl: 60\n    reserve: 20\n    username: bob\n"
+                        "    password_env: GHCR_PW\n"
                         "cache:\n  max_size: 1000000\n");
     pc_config *c = NULL;
     assert_int_equal(pc_config_load(&c, p), 0);
@@ -125,6 +126,8 @@ static void upstreams_from_file_and_flags(void **state)
     assert_string_equal(c->upstreams[0].url, "https://mirror.example");
     assert_int_equal(c->upstreams[0].tag_ttl, 60);
     assert_int_equal(c->upstreams[1].tag_ttl, 300);
+    assert_int_equal(c->upstreams[0].reserve, 20);
+    assert_int_equal(c->upstreams[1].reserve, 0); /* default: never hold back */
     assert_string_equal(c->cache->default_upstream, "none");
     assert_int_equal(c->cache->max_size, 1000000);
     assert_int_equal(pc_config_validate(c), 0);
@@ -149,6 +152,22 @@ static void upstreams_from_file_and_flags(void **state)
     assert_int_equal(pc_config_load(&c, p), 0);
     assert_int_equal(pc_config_finalize(c), 0);
     assert_int_equal(pc_config_validate(c), PC_EINVAL); /* password without username */
+    pc_config_free(c);
+    unlink(p);
+    /* credentials in the URL: refused, and the message does not repeat them */
+    p = write_tmp("upstreams:\n  - name: x\n    url: https://bob:s3cret@x.example/v2\n");
+    assert_int_equal(pc_config_load(&c, p), 0);
+    assert_int_equal(pc_config_finalize(c), 0);
+    assert_int_equal(pc_config_validate(c), PC_EINVAL);
+    assert_null(strstr(pc_error_last(), "s3cret"));
+    assert_non_null(strstr(pc_error_last(), "user information"));
+    pc_config_free(c);
+    unlink(p);
+    /* an '@' after the host is no user information */
+    p = write_tmp("upstreams:\n  - name: x\n    url: https://x.example/a@b\n");
+    assert_int_equal(pc_config_load(&c, p), 0);
+    assert_int_equal(pc_config_finalize(c), 0);
+    assert_int_equal(pc_config_validate(c), 0);
     pc_config_free(c);
     unlink(p);
 }

@@ -1,6 +1,7 @@
 /*
  * test_routes.c - the API's URL grammar: kinds, names (which may contain
- * "blobs" or "manifests" components) and references, and the handler table.
+ * "blobs" or "manifests" components) and references, the handler table, and
+ * /_pullcache/status outside /v2/.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -93,6 +94,25 @@ static void long_names_rejected(void **state)
     assert_int_equal(parse(url), PC_EINVAL);
 }
 
+static void status_route(void **state)
+{
+    bool others = false;
+    char allow[64];
+    assert_int_equal(parse("/_pullcache/status"), 0);
+    assert_int_equal(req.kind, PC_ROUTE_STATUS);
+    /* outside /v2/: no repository can be called that */
+    assert_int_equal(parse("/_pullcache/status/"), PC_ENOTFOUND);
+    assert_int_equal(parse("/_pullcache"), PC_ENOTFOUND);
+    assert_int_equal(parse("/v2/_pullcache/status/manifests/x"), 0);
+    assert_int_equal(req.kind, PC_ROUTE_MANIFEST);
+    assert_non_null(pc_route_find(PC_ROUTE_STATUS, "GET", &others));
+    assert_non_null(pc_route_find(PC_ROUTE_STATUS, "HEAD", &others));
+    assert_null(pc_route_find(PC_ROUTE_STATUS, "POST", &others));
+    assert_true(others);
+    pc_route_allow(PC_ROUTE_STATUS, allow, sizeof(allow));
+    assert_string_equal(allow, "GET, HEAD");
+}
+
 static void handler_table(void **state)
 {
     bool others = false;
@@ -111,7 +131,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(base_and_catalog),  cmocka_unit_test(manifests_and_tags),
         cmocka_unit_test(blobs_and_uploads), cmocka_unit_test(long_names_rejected),
-        cmocka_unit_test(handler_table),
+        cmocka_unit_test(handler_table),     cmocka_unit_test(status_route),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

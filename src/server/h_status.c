@@ -1,0 +1,86 @@
+/*
+ * h_status.c - GET/HEAD /_pullcache/status: what `serve` knows about
+ * itself and its upstreams as one JSON document (version, uptime, every
+ * upstream with its credential identity, tag_ttl, reserve and the pull
+ * budget last seen, and the cache settings). `pullcache ratelimit` reads it
+ * when pointed at a pullcache; the document is described in docs/STATUS.md.
+ *
+ * Never contains a secret: credentials appear as the user name, "token" or
+ * "anonymous", and upstream URLs cannot carry user information (the
+ * configuration refuses it).
+ *
+ * TODO(#5): open to anyone who can reach the port, like /metrics; issue #5
+ * (admin authentication) should make it admin-only.
+ */
+#include "http.h"
+#include "budget.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+
+/* A number, or null when unknown (< 0, or 0 for times). */
+static json_t *num_or_null(int64_t v, bool zero_is_null)
+{
+    if (v < 0 || (zero_is_null && v == 0))
+        return json_null();
+    return json_integer((json_int_t)v);
+}
+
+static json_t *ratelimit_json(const pc_budget_info *in)
+{
+    if (in->state == PC_BUDGET_UNKNOWN)
+        return json_null();
+    return json_pack(
+        "{s:o, s:o, s:o, s:o, s:o, s:s, s:o, s:o}", "limit", num_or_null(in->limit, false),
+        "remaining", num_or_null(in->remaining, false), "window", num_or_null(in->window, false),
+        "source", in->source[0] ? json_string(in->source) : json_null(), "seen_at",
+        num_or_null(in->seen_at, true), "state", pc_budget_state_str(in->state), "last_429_at",
+        num_or_null(in->last_429_at, true), "retry_at", num_or_null(in->retry_at, true));
+}
+
+static json_t *upstream_json(pc_req *req, unsigned i)
+{
+    const pc_config_upstream *u = &req->srv->cfg->upstreams[i];
+    pc_budget *b = pc_mirror_budget(req->srv->mirror);
+    pc_budget_info in;
+    if (pc_budget_get(b, (int)i, &in) != 0) {
+        memset(&in, 0, sizeof(in));
+        in.state = PC_BUDGET_UNKNOWN;
+    }
+    return json_pack("{s:s, s:s, s:s, s:I, s:I, s:o}", "name", u->name, "url", u->url, "credential",
+                     pc_budget_credential(u), "tag_ttl", (json_int_t)u->tag_ttl, "reserve",
+                     (json_int_t)u->reserve, "ratelimit", ratelimit_json(&in));
+}
+
+int pc_h_status(pc_req *req)
+{
+    const pc_config *cfg = req->srv->cfg;
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    json_t *ups = json_array();
+    for (unsigned i = 0; ups && i < cfg->upstreams_count; i++) {
+        json_t *u = upstream_json(req, i);
+        if (!u || json_array_append_new(ups, u) != 0) {
+            json_decref(ups);
+            ups = NULL;
+        }
+    }
+    if (!ups)
+        return pc_req_fail(req, PC_ENOMEM);
+    json_t *doc = json_pack("{s:s, s:I, s:I, s:o, s:{s:s, s:I}}", "version", PC_VERSION, "now",
+                            (json_int_t)time(NULL), "uptime_seconds",
+                            (json_int_t)(now.tv_sec - req->srv->started.tv_sec), "upstreams", ups,
+                            "cache", "default_upstream", cfg->cache->default_upstream, "max_size",
+                            (json_int_t)cfg->cache->max_size);
+    char *body = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+    json_decref(doc);
+    if (!body)
+        return pc_req_fail(req, PC_ENOMEM);
+    int r = pc_req_send(req, 200, "application/json", body, strlen(body), "Cache-Control",
+                        "no-store", NULL);
+    free(body);
+    return r;
+}
