@@ -3,10 +3,11 @@
  * upstream a request belongs to, tags served within their TTL without
  * upstream contact, revalidation with HEAD (never a GET for a known tag),
  * GET only for new digests, stale answers while the upstream fails, the
- * registry error a client gets on a miss, and what the upstream's pull
- * budget (budget.h) changes when the upstream has a reserve: below it or
- * exhausted, expired tags are served without revalidation; while a 429's
- * Retry-After runs, misses are refused without asking upstream.
+ * registry error a client gets on a miss, and where the upstream's pull
+ * budget (budget.h, mirror_budget.c) has its say when the upstream has a
+ * reserve: below it or exhausted, expired tags are served without
+ * revalidation; while a 429's Retry-After runs, misses are refused without
+ * asking upstream.
  */
 #include "mirror_int.h"
 
@@ -323,11 +324,6 @@ static int cache_alias(void *ctx, const char *repo, char *out, size_t size)
     return n > 0 && (size_t)n < size ? 0 : PC_EINVAL;
 }
 
-pc_budget *pc_mirror_budget(pc_mirror *m)
-{
-    return m ? m->budget : NULL;
-}
-
 const char *pc_mirror_labels(pc_mirror *m, int i)
 {
     return m->ups[i].labels;
@@ -455,40 +451,6 @@ static void set_stale(pc_mirror *m, const pc_mirror_target *t, const pc_upstream
            pc_up_class_str(r->cls), t->local);
 }
 
-/* ---- the pull budget ---- */
-
-/* Whether a tag past its tag_ttl is served as it is, without the HEAD,
- * because the upstream has a reserve and its budget is in reserve or
- * exhausted (counted). No Warning header: the upstream did not fail, the
- * cache chose not to ask. */
-static bool budget_skips(pc_mirror *m, const pc_mirror_target *t)
-{
-    if (!pc_budget_holds(m->budget, t->upstream))
-        return false;
-    pc_metrics_add("pullcache_budget_skipped_revalidations_total", m->ups[t->upstream].labels, 1);
-    return true;
-}
-
-/* Whether a manifest GET must not go upstream because the upstream has a
- * reserve and a 429's Retry-After still runs; then *out is the 429 the
- * client gets. */
-static bool budget_refuses(pc_mirror *m, const pc_mirror_target *t, pc_mirror_outcome *out)
-{
-    int64_t retry_in = pc_budget_wait(m->budget, t->upstream);
-    if (retry_in <= 0)
-        return false;
-    memset(out, 0, sizeof(*out));
-    out->status = 429;
-    snprintf(out->code, sizeof(out->code), "TOOMANYREQUESTS");
-    snprintf(out->message, sizeof(out->message),
-             "upstream %s is rate-limiting this cache; it is not asked again for %lld s (its "
-             "Retry-After)",
-             t->name, (long long)retry_in);
-    snprintf(out->retry_after, sizeof(out->retry_after), "%lld", (long long)retry_in);
-    pc_metrics_add("pullcache_budget_refused_total", m->ups[t->upstream].labels, 1);
-    return true;
-}
-
 /* ---- manifests ---- */
 
 int pc_mirror_manifest_cached(pc_mirror *m, const pc_mirror_target *t, const char *reference,
@@ -504,7 +466,7 @@ int pc_mirror_manifest_cached(pc_mirror *m, const pc_mirror_target *t, const cha
     } else {
         if ((rc = ms->tag_stat(ms, t->local, reference, &d, &updated)))
             return rc;
-        if ((int64_t)time(NULL) - updated >= t->tag_ttl && !budget_skips(m, t))
+        if ((int64_t)time(NULL) - updated >= t->tag_ttl && !pc_mirror_budget_skips(m, t))
             return PC_ENOTFOUND; /* due for revalidation */
     }
     rc = ms->manifest_get(ms, t->local, &d, rec);
@@ -557,7 +519,7 @@ static int fetch_and_store(pc_mirror *m, const pc_mirror_target *t, const char *
     pc_upstream_resp r;
     pc_digest got, claimed;
     int rc;
-    if (budget_refuses(m, t, out))
+    if (pc_mirror_budget_refuses(m, t, out))
         return PC_EUPSTREAM;
     memset(&r, 0, sizeof(r));
     rc = pc_upstream_manifest(m->ups[t->upstream].client, t->repo, reference, false, &r);
@@ -635,7 +597,7 @@ static int manifest_fetch_one(pc_mirror *m, const pc_mirror_target *t, const cha
         count_cache(m, t, "pullcache_cache_hits_total", "manifest");
         return ms->manifest_get(ms, t->local, &have, rec);
     }
-    if (budget_skips(m, t)) { /* the budget went low since the request came in */
+    if (pc_mirror_budget_skips(m, t)) { /* the budget went low since the request came in */
         count_cache(m, t, "pullcache_cache_hits_total", "manifest");
         return ms->manifest_get(ms, t->local, &have, rec);
     }

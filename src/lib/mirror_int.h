@@ -1,6 +1,7 @@
 /*
- * mirror_int.h - what mirror.c (routing, manifests) and fetch.c (coalesced
- * blob fetches) share. Internal to the mirror module.
+ * mirror_int.h - what mirror.c (routing, manifests), fetch.c (coalesced
+ * blob fetches) and mirror_budget.c (the pull budget's say) share.
+ * Internal to the mirror module.
  */
 #ifndef PC_MIRROR_INT_H
 #define PC_MIRROR_INT_H
@@ -44,6 +45,18 @@ void pc_mirror_fail(pc_mirror *m, const pc_mirror_target *t, const pc_upstream_r
  * NULL when the exchange did not happen. */
 void pc_mirror_count(pc_mirror *m, const pc_mirror_target *t, const char *kind, const char *method,
                      const pc_upstream_resp *r);
+
+/* The pull budget's say (mirror_budget.c). Whether a tag past its tag_ttl
+ * is served as it is, without the HEAD, because the upstream has a reserve
+ * and its budget is in reserve or exhausted (counted in
+ * pullcache_budget_skipped_revalidations_total). No Warning header goes
+ * with it: the upstream did not fail, the cache chose not to ask. */
+bool pc_mirror_budget_skips(pc_mirror *m, const pc_mirror_target *t);
+
+/* Whether a manifest GET must not go upstream because the upstream has a
+ * reserve and a 429's Retry-After still runs; then *out is the 429 the
+ * client gets (counted in pullcache_budget_refused_total). */
+bool pc_mirror_budget_refuses(pc_mirror *m, const pc_mirror_target *t, pc_mirror_outcome *out);
 
 /* Whether a fetch of d runs now (eviction leaves such blobs alone). */
 bool pc_fetch_running(pc_mirror *m, const pc_digest *d);
