@@ -5,7 +5,8 @@
  * Authentication: a static token is sent as Bearer. Otherwise the first call
  * goes out anonymously; a 401 carries a WWW-Authenticate challenge that is
  * remembered for the upstream. For Bearer, a token for
- * "repository:<repo>:pull" is fetched from the realm (with basic
+ * "repository:<repo>:pull" (pushes: "pull,push", plus "pull" on a mount's
+ * source repository) is fetched from the realm (with basic
  * credentials when configured), cached per scope until shortly before it
  * expires, and the request is retried once. For Basic, the retry carries
  * the credentials. Once a challenge is known, later calls authenticate up
@@ -67,7 +68,7 @@ static bool ref_char_ok(char c, const char *extra)
 /* Repository names and references go into the URL path unescaped: accept
  * only what the distribution spec allows, and no empty, "." or ".." path
  * segments (curl would normalize those away). */
-static bool path_part_ok(const char *s, const char *extra)
+bool pc_up_path_part_ok(const char *s, const char *extra)
 {
     size_t n = s ? strlen(s) : 0;
     if (n == 0 || n > UP_REF_MAX)
@@ -116,14 +117,31 @@ static int token_fetch(pc_upstream *u, CURL *h, const pc_auth_challenge *ch, con
     *hdr = NULL;
 
     esc_service = curl_easy_escape(h, ch->service, 0);
-    esc_scope = curl_easy_escape(h, scope, 0);
-    if (!esc_service || !esc_scope)
+    if (!esc_service)
         goto oom;
     url = str_cat(ch->realm, strchr(ch->realm, '?') ? "&" : "?", ch->service[0] ? "service=" : "",
-                  ch->service[0] ? esc_service : "", ch->service[0] ? "&" : "", "scope=", esc_scope,
-                  NULL);
+                  ch->service[0] ? esc_service : "", NULL);
     if (!url)
         goto oom;
+    /* one scope= parameter per scope (a push that mounts asks for two) */
+    const char *sep = ch->service[0] ? "&" : ""; /* url ends in '?' or '&' otherwise */
+    for (const char *sc = scope; *sc;) {
+        size_t n = strcspn(sc, " ");
+        if (n) {
+            char *next;
+            curl_free(esc_scope);
+            if (!(esc_scope = curl_easy_escape(h, sc, (int)n)))
+                goto oom;
+            if (!(next = str_cat(url, sep, "scope=", esc_scope, NULL)))
+                goto oom;
+            free(url);
+            url = next;
+            sep = "&";
+        }
+        sc += n;
+        while (*sc == ' ')
+            sc++;
+    }
     if (u->username && !(basic = pc_up_auth_basic(u->username, u->password)))
         goto oom;
     if ((rc = pc_up_exchange(u, h, url, false, NULL, basic, &x)) != 0)
@@ -201,10 +219,10 @@ done:
     return rc;
 }
 
-/* Run the request for path under /v2/<repo>, authenticating as needed and
- * retrying once after a 401 challenge. Fills x->resp. 0 or PC_ENOMEM. */
-static int call(pc_upstream *u, const char *repo, const char *path, bool head, const char *accept,
-                pc_up_xfer *x)
+/* Contract in upstream_int.h. The token cache is keyed by the whole scope
+ * string, actions included, so a pull token is never used for a push. */
+int pc_up_call(pc_upstream *u, const char *repo, const char *actions, const char *also_pull,
+               const char *full_url, const char *path, bool head, const char *accept, pc_up_xfer *x)
 {
     int rc = 0;
     CURL *h = NULL;
@@ -214,20 +232,23 @@ static int call(pc_upstream *u, const char *repo, const char *path, bool head, c
 
     if ((rc = pc_up_pool_get(u, &h)) != 0)
         goto done;
-    url = str_cat(u->url, "/v2/", repo, path, NULL);
-    scope = str_cat("repository:", repo, ":pull", NULL);
+    url = full_url ? strdup(full_url) : str_cat(u->url, "/v2/", repo, path, NULL);
+    scope = also_pull ? str_cat("repository:", repo, ":", actions, " repository:", also_pull,
+                                ":pull", NULL)
+                      : str_cat("repository:", repo, ":", actions, NULL);
     if (!url || !scope) {
         rc = oom(u);
         goto done;
     }
-    if ((rc = auth_first(u, h, scope, &auth, &failed, x->resp)) != 0 || failed)
+    if (!x->no_auth && ((rc = auth_first(u, h, scope, &auth, &failed, x->resp)) != 0 || failed))
         goto done;
     for (int attempt = 0;; attempt++) {
         if ((rc = pc_up_exchange(u, h, url, head, accept, auth, x)) != 0)
             goto done;
-        /* only the registry's own challenge counts, never a blob host's */
+        /* only the registry's own challenge counts, never a blob host's; a
+         * body read from a stream cannot be sent twice */
         if (x->resp->status != 401 || attempt > 0 || u->token || x->crossed || !x->www_auth ||
-            pc_auth_challenge_parse(x->www_auth, &ch) != 0)
+            x->no_auth || x->reader || pc_auth_challenge_parse(x->www_auth, &ch) != 0)
             break;
         pthread_mutex_lock(&u->lock);
         u->chal = ch;
@@ -272,7 +293,7 @@ int pc_upstream_manifest(pc_upstream *u, const char *repo, const char *reference
     char *path = NULL;
     pc_up_xfer x = {.resp = out, .ok_max = PC_UP_MANIFEST_MAX, .what = "manifest"};
     pc_up_resp_init(out);
-    if (!path_part_ok(repo, "._-/") || !path_part_ok(reference, "._-:+=") ||
+    if (!pc_up_path_part_ok(repo, "._-/") || !pc_up_path_part_ok(reference, "._-:+=") ||
         strchr(reference, '/')) {
         rc = invalid_name("repository name or reference");
         goto done;
@@ -281,7 +302,7 @@ int pc_upstream_manifest(pc_upstream *u, const char *repo, const char *reference
         rc = oom(u);
         goto done;
     }
-    rc = call(u, repo, path, head, UP_ACCEPT, &x);
+    rc = pc_up_call(u, repo, "pull", NULL, NULL, path, head, UP_ACCEPT, &x);
 done:
     free(path);
     pc_up_xfer_clear(&x);
@@ -299,7 +320,7 @@ int pc_upstream_blob(pc_upstream *u, const char *repo, const pc_digest *d, bool 
     pc_up_xfer x = {
         .resp = out, .on_start = on_start, .on_data = on_data ? on_data : discard_data, .ctx = ctx};
     pc_up_resp_init(out);
-    if (!path_part_ok(repo, "._-/") || !d || !path_part_ok(d->str, "._-:+=") ||
+    if (!pc_up_path_part_ok(repo, "._-/") || !d || !pc_up_path_part_ok(d->str, "._-:+=") ||
         strchr(d->str, '/')) {
         rc = invalid_name("repository name or digest");
         goto done;
@@ -308,7 +329,7 @@ int pc_upstream_blob(pc_upstream *u, const char *repo, const pc_digest *d, bool 
         rc = oom(u);
         goto done;
     }
-    rc = call(u, repo, path, head, NULL, &x);
+    rc = pc_up_call(u, repo, "pull", NULL, NULL, path, head, NULL, &x);
 done:
     free(path);
     pc_up_xfer_clear(&x);

@@ -70,7 +70,38 @@ typedef struct {
     struct timespec last_at; /* when they were seen */
     bool stalled;            /* ended by the read timeout */
     bool armed;              /* the body clock started (headers are in) */
+    curl_off_t last_ul;      /* upload bytes seen at the last progress */
+
+    /* Requests other than GET/HEAD (upstream_push.c). method NULL = GET or
+     * HEAD. A body comes from body/body_len (rewound for every attempt) or
+     * from reader (read once: such a request is not repeated after a 401
+     * and is not redirected); body_size is its Content-Length. Requests
+     * with a method never follow redirects. */
+    const char *method;
+    const char *const *headers; /* extra header lines, NULL-terminated */
+    const char *body;
+    size_t body_len, body_off;
+    pc_upstream_reader reader;
+    void *reader_ctx;
+    int64_t body_size;
+    uint64_t sent; /* body bytes handed to curl */
+    bool no_auth;  /* never send Authorization (a URL on another origin) */
 } pc_up_xfer;
+
+/* --- upstream_call.c --- */
+
+/* Run one request under /v2/<repo> (path appended) or to url (an
+ * absolute URL, e.g. an upload Location), authenticating as needed for
+ * the token scope "repository:<repo>:<actions>" plus, when also_pull is
+ * set, "repository:<also_pull>:pull" (a mount source), retrying once
+ * after a 401 challenge (not for reader bodies). Fills x->resp. 0 or
+ * PC_ENOMEM. */
+int pc_up_call(pc_upstream *u, const char *repo, const char *actions, const char *also_pull,
+               const char *url, const char *path, bool head, const char *accept, pc_up_xfer *x);
+
+/* Whether repo (or a reference) is safe to put into a URL path unescaped
+ * (the spec's characters plus extra, no empty, "." or ".." segment). */
+bool pc_up_path_part_ok(const char *s, const char *extra);
 
 /* --- upstream.c: the handle pool --- */
 

@@ -50,6 +50,7 @@ void pc_up_hop_reset(pc_up_xfer *x)
     r->digest[0] = r->media_type[0] = '\0';
     r->ratelimit_limit[0] = r->ratelimit_remaining[0] = r->ratelimit_source[0] = '\0';
     r->retry_after[0] = '\0';
+    r->range[0] = r->oci_subject[0] = r->link[0] = r->upload_uuid[0] = '\0';
     r->content_length = -1;
     free(r->body); /* a body belongs to the final response only */
     r->body = NULL;
@@ -99,6 +100,10 @@ static const struct {
     RESP_FIELD("ratelimit-remaining", ratelimit_remaining),
     RESP_FIELD("docker-ratelimit-source", ratelimit_source),
     RESP_FIELD("retry-after", retry_after),
+    RESP_FIELD("range", range),
+    RESP_FIELD("oci-subject", oci_subject),
+    RESP_FIELD("link", link),
+    RESP_FIELD("docker-upload-uuid", upload_uuid),
 };
 
 static bool name_is(const char *name, size_t n, const char *want)

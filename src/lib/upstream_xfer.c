@@ -10,6 +10,11 @@
  * previous one. Since every perform is one response, on_start/on_data only
  * ever see a final 2xx response, never a 401 or a redirect. How a response
  * is read is in upstream_resp.c.
+ *
+ * Requests with a method (POST, PUT, PATCH, DELETE: the push side) send
+ * their body from memory or from a reader callback with a known
+ * Content-Length, without "Expect: 100-continue" (a wasted round trip),
+ * and are never redirected.
  */
 #include "upstream_int.h"
 
@@ -35,9 +40,10 @@ static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_
                        curl_off_t ulnow)
 {
     pc_up_xfer *x = ud;
-    if (dlnow != x->last_dl || (x->headers_done && !x->armed)) {
+    if (dlnow != x->last_dl || ulnow != x->last_ul || (x->headers_done && !x->armed)) {
         x->armed = x->headers_done;
         x->last_dl = dlnow;
+        x->last_ul = ulnow;
         clock_gettime(CLOCK_MONOTONIC, &x->last_at);
         return 0;
     }
@@ -99,6 +105,29 @@ done:
     return rc;
 }
 
+/* CURLOPT_READFUNCTION: the request body, from memory or the reader. */
+static size_t on_read(char *buf, size_t size, size_t nitems, void *ud)
+{
+    pc_up_xfer *x = ud;
+    size_t want = size * nitems, got;
+    if (x->reader) {
+        got = x->reader(buf, want, x->reader_ctx);
+        if (got == PC_UPSTREAM_READ_ABORT) {
+            x->aborted = true;
+            return CURL_READFUNC_ABORT;
+        }
+    } else {
+        got = x->body_len - x->body_off;
+        if (got > want)
+            got = want;
+        if (got)
+            memcpy(buf, x->body + x->body_off, got);
+        x->body_off += got;
+    }
+    x->sent += got;
+    return got;
+}
+
 static void set_options(pc_upstream *u, CURL *h, pc_up_xfer *x, const char *url, bool head,
                         struct curl_slist *hdrs, char *errbuf)
 {
@@ -113,6 +142,7 @@ static void set_options(pc_upstream *u, CURL *h, pc_up_xfer *x, const char *url,
     curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
     x->read_timeout_ms = u->read_timeout_s * 1000;
     x->last_dl = 0;
+    x->last_ul = 0;
     x->stalled = false;
     x->armed = false;
     clock_gettime(CLOCK_MONOTONIC, &x->last_at);
@@ -129,6 +159,18 @@ static void set_options(pc_upstream *u, CURL *h, pc_up_xfer *x, const char *url,
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
     if (head)
         curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+    if (x->method) {
+        x->body_off = 0;
+        curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, x->method);
+        if (strcmp(x->method, "DELETE") != 0) {
+            curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
+            curl_easy_setopt(h, CURLOPT_READFUNCTION, on_read);
+            curl_easy_setopt(h, CURLOPT_READDATA, x);
+            curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE,
+                             (curl_off_t)(x->reader ? x->body_size : (int64_t)x->body_len));
+            curl_easy_setopt(h, CURLOPT_UPLOAD_BUFFERSIZE, 1L << 20);
+        }
+    }
     if (u->ca_file)
         curl_easy_setopt(h, CURLOPT_CAINFO, u->ca_file);
     if (u->insecure_tls) {
@@ -144,7 +186,9 @@ static void fail_curl(pc_up_xfer *x, CURLcode cc, const char *errbuf)
     if (cc == CURLE_ABORTED_BY_CALLBACK && x->stalled) {
         r->cls = PC_UP_TIMEOUT;
         pc_up_resp_msg(r, "no data from the upstream within the read timeout");
-    } else if (cc == CURLE_WRITE_ERROR && x->aborted) {
+    } else if ((cc == CURLE_WRITE_ERROR || cc == CURLE_ABORTED_BY_CALLBACK ||
+                cc == CURLE_READ_ERROR) &&
+               x->aborted) {
         r->cls = PC_UP_ABORTED;
         pc_up_resp_msg(r, "transfer aborted by the receiver");
     } else if (cc == CURLE_WRITE_ERROR && x->too_big) {
@@ -194,6 +238,16 @@ int pc_up_exchange(pc_upstream *u, CURL *h, const char *url, bool head, const ch
         if (auth && !(t = curl_slist_append(hdrs, auth)))
             goto oom;
         hdrs = t ? t : hdrs;
+        for (size_t i = 0; x->headers && x->headers[i]; i++) {
+            if (!(t = curl_slist_append(hdrs, x->headers[i])))
+                goto oom;
+            hdrs = t;
+        }
+        if (x->method) {
+            if (!(t = curl_slist_append(hdrs, "Expect:")))
+                goto oom;
+            hdrs = t;
+        }
         pc_up_hop_reset(x);
         errbuf[0] = '\0';
         set_options(u, h, x, cur, head, hdrs, errbuf);
@@ -207,7 +261,7 @@ int pc_up_exchange(pc_upstream *u, CURL *h, const char *url, bool head, const ch
         long st = 0;
         curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &st);
         r->status = st;
-        if (st == 301 || st == 302 || st == 303 || st == 307 || st == 308) {
+        if (!x->method && (st == 301 || st == 302 || st == 303 || st == 307 || st == 308)) {
             char *next = NULL;
             bool same = true;
             int rr = x->location ? resolve_location(cur, x->location, &next, &same) : PC_EINVAL;
