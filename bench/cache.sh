@@ -33,9 +33,29 @@
 # manifest names, one after the other, each piped through sha256sum and
 # compared with its digest (the manifest's too).
 #
+# WAN upstream link (CACHE_UPSTREAM_MBIT=N): on loopback a cold pull is bound
+# by the clients' CPU, not by the link to the upstream as in production. With
+# the knob set, right after the image is pushed (so the direct pull and every
+# later phase see it) the script puts an htb qdisc on lo inside its private
+# network namespace that limits only packets sent FROM the upstream's port
+# (upstream -> cache/client bodies; u32 filter "ip sport UPSTREAM") to N Mbit/s;
+# everything else on lo goes through an unshaped 100gbit default class. Only
+# bandwidth is modelled, not latency (this kernel has no netem). The report
+# then adds the link class's byte counter per phase (wire bytes, headers
+# included) and the link time of one image. Refused outside the private
+# namespace (it would change the host's lo).
+# Concurrent phases can be capped (CACHE_CONC_TIMEOUT seconds; with the
+# throttle the default is 4x the direct pull, at least 60 s, since a proxy that
+# fetches the image once per client needs N x the link time): at the cap the
+# remaining clients are killed (each client's process tree, by PID), and the
+# report says "not finished in N s (k/50 done)" with the upstream requests and
+# bytes until the upstream went quiet. After a capped cold phase the
+# contender's concurrent warm phase (3) is skipped: nothing is warm.
+#
 # Output: a markdown table with absolute numbers and ratios on stdout and in
-# bench/results/cache-<date>.md (cache-<date>-quick.md for --quick); progress
-# on stderr. Nothing is asserted: exit status 0 when the run completed.
+# bench/results/cache-<date>.md (cache-<date>-quick.md for --quick;
+# -wan<N>mbit before .md with the throttle); progress on stderr. Nothing is
+# asserted: exit status 0 when the run completed.
 #
 # Like bench/run.sh it re-executes itself in a private network + PID namespace
 # (only loopback up; BENCH_NETNS=0 to use the host's loopback); every server is
@@ -48,6 +68,9 @@
 #   CACHE_CLIENTS      concurrent cold pulls [50]
 #   CACHE_WARM         warm pulls by tag [1000]
 #   CACHE_WARM_CONC    contenders that get phase 3, or "all" [all]
+#   CACHE_UPSTREAM_MBIT  throttle the upstream's sending to N Mbit/s (integer) [unset: no throttle]
+#   CACHE_CONC_TIMEOUT seconds before the clients of a concurrent phase are killed; 0 = no cap
+#                      [throttled: max(60, 4 x direct pull); else 0]
 #   BENCH_DURATION     wrk seconds [8; quick 3]
 #   BENCH_PORT_BASE    upstream, distribution proxy, pullcache on BASE, +1, +2 [18090]
 #   BENCH_OUT          results file; "-" = none
@@ -96,6 +119,19 @@ else
     LAYERS=${CACHE_LAYERS_MIB:-64 48 32 24 16 8 4 1} DURATION=${BENCH_DURATION:-8}
 fi
 CLIENTS=${CACHE_CLIENTS:-50}
+UP_MBIT=${CACHE_UPSTREAM_MBIT:-}
+CONC_TIMEOUT=${CACHE_CONC_TIMEOUT:-}
+[[ $UP_MBIT =~ ^([1-9][0-9]*)?$ ]] || { echo "bench: CACHE_UPSTREAM_MBIT must be a positive integer (Mbit/s)" >&2; exit 2; }
+[[ $CONC_TIMEOUT =~ ^[0-9]*$ ]] || { echo "bench: CACHE_CONC_TIMEOUT must be whole seconds" >&2; exit 2; }
+if [ -n "$UP_MBIT" ]; then
+    # tc on lo is only acceptable in the namespace this script made (a fresh
+    # netns has exactly one link, lo).
+    if [ "${PC_BENCH_IN_NETNS:-}" != 1 ] || [ "$(ip -o link show 2>/dev/null | wc -l)" != 1 ]; then
+        echo "bench: CACHE_UPSTREAM_MBIT needs the private network namespace (not with BENCH_NETNS=0); refusing to touch this lo" >&2
+        exit 2
+    fi
+    command -v tc >/dev/null || { echo "bench: tc (iproute2) is not installed" >&2; exit 2; }
+fi
 WARM=${CACHE_WARM:-1000}
 PORT_BASE=${BENCH_PORT_BASE:-18090}
 UP_PORT=$PORT_BASE
@@ -108,6 +144,7 @@ RUN_TIME=$(date -u '+%F %T UTC')
 if [ -z "${BENCH_OUT:-}" ]; then
     BENCH_OUT=$BENCH_DIR/results/cache-$RUN_DATE.md
     [ "$QUICK" = 0 ] || BENCH_OUT=$BENCH_DIR/results/cache-$RUN_DATE-quick.md
+    [ -z "$UP_MBIT" ] || BENCH_OUT=${BENCH_OUT%.md}-wan${UP_MBIT}mbit.md
 fi
 case $BENCH_OUT in /* | -) ;; *) BENCH_OUT=$PWD/$BENCH_OUT ;; esac
 
@@ -120,6 +157,7 @@ WORK=$(mktemp -d /tmp/pc-cbench.XXXXXX)
 mkdir -p "$WORK/logs" "$WORK/res"
 cd "$WORK"
 declare -A PID=()
+CLIENT_PIDS=() # clients of a running concurrent phase, and its watchdog
 declare -A R=() # results: R[contender.metric]
 
 log() { printf '[cache-bench %s] %s\n' "$(date +%T)" "$*" >&2; }
@@ -134,10 +172,22 @@ stop_server() {
     PID[$1]=""
 }
 
+# kill_tree PID: SIGKILL PID and all its descendants, each stopped first so it
+# cannot fork while its children are listed.
+kill_tree() {
+    local p=$1 c
+    kill -STOP "$p" 2>/dev/null || return 0
+    for c in $(cat /proc/"$p"/task/*/children 2>/dev/null); do kill_tree "$c"; done
+    kill -KILL "$p" 2>/dev/null || true
+}
+
 cleanup() {
-    local rc=$? s
+    local rc=$? s p
     trap - EXIT
+    for p in "${CLIENT_PIDS[@]}"; do kill_tree "$p"; done
+    for p in "${CLIENT_PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
     for s in "${!PID[@]}"; do stop_server "$s"; done
+    [ -z "$UP_MBIT" ] || tc qdisc del dev lo root 2>/dev/null || true
     if [ "$rc" -ne 0 ]; then
         echo "bench: failed (rc=$rc); server logs:" >&2
         for f in "$WORK"/logs/*.log; do
@@ -307,7 +357,17 @@ pull() {
 # ---- upstream accounting ------------------------------------------------------
 
 ACCESS=$WORK/logs/upstream-access.log
-up_mark() { wc -l <"$ACCESS"; }
+# up_wire: bytes the upstream's port has sent through the link class since the
+# throttle went on (tc's counter: IP packets, headers included); "-" without it.
+up_wire() {
+    if [ "$THROTTLED" = 1 ]; then
+        tc -s class show dev lo classid 1:20 | awk '$1 == "Sent" { print $2; exit }'
+    else
+        echo -
+    fi
+}
+# up_mark: "LINES WIRE": access log lines and link class bytes so far.
+up_mark() { echo "$(wc -l <"$ACCESS") $(up_wire)"; }
 # up_count MARK: "requests gets heads get_bytes get_blobs get_manifests" in the
 # access log lines after MARK (waits until the log stops growing, ≤ 3 s).
 up_count() {
@@ -330,13 +390,40 @@ up_count() {
         END { printf "%d %d %d %.0f %d %d\n", n, g, h, b, gb, gm }'
 }
 
-# phase NAME KEY: read counters since MARK into R[NAME.KEY_*]
+# phase_counts NAME KEY MARK: read counters since MARK (from up_mark) into R[NAME.KEY_*]
 phase_counts() {
-    local s=$1 k=$2 mark=$3 n g h b gb gm
-    read -r n g h b gb gm <<<"$(up_count "$mark")"
+    local s=$1 k=$2 lines=${3% *} wire0=${3#* } n g h b gb gm wire
+    read -r n g h b gb gm <<<"$(up_count "$lines")"
     R[$s.${k}_req]=$n R[$s.${k}_get]=$g R[$s.${k}_head]=$h R[$s.${k}_bytes]=$b
     R[$s.${k}_getblob]=$gb R[$s.${k}_getman]=$gm
-    log "$s: $k: upstream $n requests ($g GET: $gm manifest, $gb blob; $h HEAD), $b bytes"
+    if [ "$THROTTLED" = 1 ]; then
+        wire=$(up_wire)
+        R[$s.${k}_wire]=$((wire - wire0))
+        log "$s: $k: upstream $n requests ($g GET: $gm manifest, $gb blob; $h HEAD), $b bytes; ${R[$s.${k}_wire]} bytes on the link"
+    else
+        log "$s: $k: upstream $n requests ($g GET: $gm manifest, $gb blob; $h HEAD), $b bytes"
+    fi
+}
+
+# up_quiet: after clients were killed, wait until the upstream stops sending
+# (link class counter unchanged for 2 s; at most 60 s), so the phase's counts
+# include the transfers the kill aborted and the next phase starts clean.
+up_quiet() {
+    local prev=-1 cur same=0 t
+    [ "$THROTTLED" = 1 ] || { sleep 3; return 0; }
+    for t in $(seq 60); do
+        cur=$(up_wire)
+        if [ "$cur" = "$prev" ]; then
+            same=$((same + 1))
+            [ "$same" -lt 2 ] || { log "upstream quiet after ${t} s"; return 0; }
+        else
+            same=0
+        fi
+        prev=$cur
+        sleep 1
+    done
+    log "upstream still sending 60 s after the cap; its later bytes land in the next phase"
+    R[upstream.still_sending]=1
 }
 
 now_ns() { date +%s%N; }
@@ -355,23 +442,54 @@ single_pull() { # single_pull NAME KEY
     phase_counts "$s" "$k" "$mark"
 }
 
-concurrent_pulls() { # concurrent_pulls NAME KEY (conc: cold, wconc: warm)
-    local s=$1 k=$2 mark t0 t1 i pids=() f
+# concurrent_pulls NAME KEY (conc: cold, wconc: warm). With CONC_TIMEOUT > 0 a
+# watchdog kills the clients still running at the cap (R[NAME.KEY_capped]=1).
+concurrent_pulls() {
+    local s=$1 k=$2 mark t0 t1 i pids=() f wd="" ended
     mark=$(up_mark)
+    rm -f "$WORK/cap.$s.$k"
     t0=$(now_ns)
     for i in $(seq "$CLIENTS"); do
         pull "$s" "$k$i" &
         pids+=($!)
+        CLIENT_PIDS+=($!)
     done
-    for i in "${pids[@]}"; do wait "$i" || true; done
+    if [ "$CONC_TIMEOUT" -gt 0 ]; then
+        (
+            sleep "$CONC_TIMEOUT"
+            : >"$WORK/cap.$s.$k"
+            for i in "${pids[@]}"; do kill_tree "$i"; done
+        ) &
+        wd=$!
+        CLIENT_PIDS+=("$wd")
+    fi
+    # (stderr: no "Killed" notice per client killed at the cap)
+    for i in "${pids[@]}"; do { wait "$i" || true; } 2>/dev/null; done
     t1=$(now_ns)
+    if [ -n "$wd" ]; then
+        kill_tree "$wd"
+        wait "$wd" 2>/dev/null || true
+    fi
+    CLIENT_PIDS=()
     R[$s.${k}_wall]=$(secs "$t0" "$t1")
     R[$s.${k}_ok]=$(for i in $(seq "$CLIENTS"); do cat "$WORK/res/$s.$k$i" 2>/dev/null; done | grep -c '^ok$' || true)
-    for i in $(seq "$CLIENTS"); do
-        f=$WORK/res/$s.$k$i
-        [ "$(cat "$f" 2>/dev/null)" = ok ] || log "$s: $k pull $i: $(cat "$f" 2>/dev/null)"
-    done
-    log "$s: $CLIENTS concurrent $k pulls: ${R[$s.${k}_wall]} s, ${R[$s.${k}_ok]} verified"
+    # a client writes its result file when it ends; killed ones never do
+    ended=$(for i in $(seq "$CLIENTS"); do [ ! -e "$WORK/res/$s.$k$i" ] || echo; done | wc -l)
+    if [ -e "$WORK/cap.$s.$k" ] && [ "$ended" -lt "$CLIENTS" ]; then
+        R[$s.${k}_capped]=1 R[$s.${k}_wall]=$CONC_TIMEOUT
+        log "$s: $CLIENTS concurrent $k pulls: not finished in $CONC_TIMEOUT s: ${R[$s.${k}_ok]} verified, $((CLIENTS - ended)) killed"
+        for i in $(seq "$CLIENTS"); do
+            f=$WORK/res/$s.$k$i
+            [ ! -e "$f" ] || [ "$(cat "$f")" = ok ] || log "$s: $k pull $i: $(cat "$f")"
+        done
+        up_quiet
+    else
+        for i in $(seq "$CLIENTS"); do
+            f=$WORK/res/$s.$k$i
+            [ "$(cat "$f" 2>/dev/null)" = ok ] || log "$s: $k pull $i: $(cat "$f" 2>/dev/null)"
+        done
+        log "$s: $CLIENTS concurrent $k pulls: ${R[$s.${k}_wall]} s, ${R[$s.${k}_ok]} verified"
+    fi
     phase_counts "$s" "$k" "$mark"
 }
 
@@ -408,6 +526,24 @@ wrk_tag() { # wrk_tag NAME
     phase_counts "$s" wrk "$mark"
 }
 
+# ---- WAN link model -------------------------------------------------------------
+
+THROTTLED=0
+# throttle_on: htb on lo; packets from the upstream's port -> class 1:20 at
+# UP_MBIT, everything else -> class 1:10 at 100gbit. Explicit burst and quantum:
+# with tc's defaults (burst = rate/HZ + 1600 B with HZ 10^9 here, i.e. ~1.6 kB)
+# every 64 KiB loopback packet overran the 100gbit class, and quantum from r2q
+# is "big" for 100gbit. bench/lo-qdisc.sh measures what the qdisc costs the
+# unthrottled loopback traffic.
+throttle_on() {
+    tc qdisc add dev lo root handle 1: htb default 10 &&
+        tc class add dev lo parent 1: classid 1:10 htb rate 100gbit burst 4mb cburst 4mb quantum 200000 &&
+        tc class add dev lo parent 1: classid 1:20 htb rate "${UP_MBIT}mbit" burst 256kb cburst 256kb quantum 200000 &&
+        tc filter add dev lo parent 1: protocol ip prio 1 u32 match ip sport "$UP_PORT" 0xffff flowid 1:20 ||
+        return 1
+    THROTTLED=1
+}
+
 # ---- run ----------------------------------------------------------------------
 
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -415,9 +551,18 @@ LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 start_server upstream || exit 1
 log "pushing the image to the upstream"
 push_image || exit 1
+if [ -n "$UP_MBIT" ]; then
+    throttle_on || { log "tc failed"; exit 1; }
+    log "upstream link: packets from port $UP_PORT limited to $UP_MBIT Mbit/s (htb on lo); one image takes $(awk -v b="$IMAGE_BYTES" -v m="$UP_MBIT" 'BEGIN { printf "%.1f", b * 8 / (m * 1e6) }') s on it"
+fi
 log "checking the image with a direct pull from the upstream"
 single_pull upstream direct
 [ "${R[upstream.direct_ok]}" = 1 ] || { log "upstream pull failed; giving up"; exit 1; }
+if [ -z "$CONC_TIMEOUT" ]; then
+    CONC_TIMEOUT=0
+    [ "$THROTTLED" = 0 ] || CONC_TIMEOUT=$(awk -v d="${R[upstream.direct_wall]}" 'BEGIN { c = int(4 * d + 0.999); print (c < 60 ? 60 : c) }')
+fi
+[ "$CONC_TIMEOUT" = 0 ] || log "concurrent phases capped at $CONC_TIMEOUT s"
 
 declare -A STATUS=()
 for s in "${CONTENDERS[@]}"; do
@@ -429,7 +574,11 @@ for s in "${CONTENDERS[@]}"; do
     log "== $s: fresh start, $CLIENTS concurrent cold pulls, then warm phases"
     start_server "$s" || { STATUS[$s]="did not start (2nd time)"; continue; }
     concurrent_pulls "$s" conc
-    case " ${CACHE_WARM_CONC:-all} " in *" $s "* | " all ") concurrent_pulls "$s" wconc ;; esac
+    if [ "${R[$s.conc_capped]:-0}" = 1 ]; then
+        log "$s: cold pulls capped, skipping the concurrent warm pulls"
+    else
+        case " ${CACHE_WARM_CONC:-all} " in *" $s "* | " all ") concurrent_pulls "$s" wconc ;; esac
+    fi
     warm_pulls "$s"
     wrk_tag "$s"
     if [ "$s" = pullcache ]; then
@@ -440,6 +589,8 @@ for s in "${CONTENDERS[@]}"; do
 done
 stop_server upstream
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
+LINK_S=n/a
+[ "$THROTTLED" = 0 ] || LINK_S=$(awk -v b="$IMAGE_BYTES" -v m="$UP_MBIT" 'BEGIN { printf "%.2f", b * 8 / (m * 1e6) }')
 
 # ---- report -------------------------------------------------------------------
 
@@ -463,6 +614,29 @@ reqs() { # reqs NAME KEY: "N (G GET, H HEAD)"
     [ -n "${R[$1.$2_req]:-}" ] || { printf 'n/a'; return; }
     printf '%s: GET %s manifest + %s blob + %s other (/v2/), HEAD %s' "${R[$1.$2_req]}" "${R[$1.$2_getman]}" "${R[$1.$2_getblob]}" \
         "$((R[$1.$2_get] - R[$1.$2_getman] - R[$1.$2_getblob]))" "${R[$1.$2_head]}"
+}
+capped() { printf '%s' "${R[$1.conc_capped]:-0}"; }
+conc_wall() { # "S" or "not finished in N s (k/CLIENTS done)"
+    if [ "$(capped "$1")" = 1 ]; then
+        printf 'not finished in %s s (%s/%s done)' "$CONC_TIMEOUT" "$(v "$1.conc_ok")" "$CLIENTS"
+    else
+        v "$1.conc_wall"
+    fi
+}
+cratio() { # cratio METRIC: pullcache/distribution for a cold-phase count ("< r" when only distribution was capped, "-" when pullcache was)
+    local r
+    r=$(ratio "$(v pullcache.$1)" "$(v distribution.$1)")
+    if [ "$(capped pullcache)" = 1 ]; then printf -- '-'
+    elif [ "$(capped distribution)" = 1 ] && [ "$r" != n/a ]; then printf '< %s' "$r"
+    else printf '%s' "$r"; fi
+}
+so_far() { [ "$(capped "$1")" = 0 ] || printf ' — so far'; }
+killed() { [ "$(capped "$1")" = 0 ] || printf ' (rest killed at %s s)' "$CONC_TIMEOUT"; }
+wconc_v() { if [ "$(capped "$1")" = 1 ]; then printf 'skipped (cold phase capped)'; else v "$1.wconc_$2"; fi; }
+wconc_rv() {
+    if [ "$(capped "$1")" = 1 ]; then printf 'skipped'
+    elif [ -z "${R[$1.wconc_req]:-}" ]; then printf 'n/a'
+    else printf '%s; %s/%s' "$(reqs "$1" wconc)" "$(v "$1.wconc_ok")" "$CLIENTS"; fi
 }
 goal_le() { [ "$1" = n/a ] && printf 'n/a' || awk -v r="$1" -v g="$2" 'BEGIN { printf (r <= g ? "met" : "**not met**") }'; }
 goal_ge() { [ "$1" = n/a ] && printf 'n/a' || awk -v r="$1" -v g="$2" 'BEGIN { printf (r >= g ? "met" : "**not met**") }'; }
@@ -488,6 +662,10 @@ report() {
     echo "Image: OCI manifest ($(fsize "$IMG/manifest") B), config ($(fsize "$IMG/config") B), ${#LAYER_FILES[@]} random layers of $LAYERS MiB; $IMAGE_BYTES bytes ($(mb "$IMAGE_BYTES") MB) in all."
     echo "Upstream: docker-registry $(docker-registry --version 2>/dev/null | awk '{ print $3 }') (filesystem storage), requests and body bytes counted from its access log."
     echo "A pull = manifest GET by tag, then each blob in turn, every body checked with sha256sum. Direct pull from the upstream (reference): $(v upstream.direct_wall) s."
+    if [ "$THROTTLED" = 1 ]; then
+        echo "**Upstream link: $UP_MBIT Mbit/s** (CACHE_UPSTREAM_MBIT): htb on lo in the benchmark's private network namespace limits the packets sent from the upstream's port $UP_PORT (u32 filter on the source port) to $UP_MBIT Mbit/s; all other loopback traffic (cache <-> clients, requests to the upstream) goes through an unshaped 100gbit class. Bandwidth only, no added latency. One image takes $LINK_S s on this link. \"on the link\" = the link class's byte counter (IP packets, headers included)."
+    fi
+    [ "$CONC_TIMEOUT" = 0 ] || echo "Concurrent phases capped at $CONC_TIMEOUT s (CACHE_CONC_TIMEOUT$([ -n "${CACHE_CONC_TIMEOUT:-}" ] || echo '; default: 4× the direct pull, at least 60 s')): clients still running then are killed; their upstream requests and bytes up to then (until the upstream went quiet) are counted."
     echo
     pc_c=$(ratio "$(v $P.conc_wall)" "$(v $P.single_wall)")
     dc_c=$(ratio "$(v $D.conc_wall)" "$(v $D.single_wall)")
@@ -496,14 +674,27 @@ report() {
     row "single cold pull" "s" "$(v $D.single_wall)" "$(v $P.single_wall)" "-"
     printf '| %s | %s | %s | %s | %s | %s |\n' "single cold pull: upstream GET bytes" "bytes" "$(img_x "$(v $D.single_bytes)")" "$(img_x "$(v $P.single_bytes)")" "$(ratio "$(v $P.single_bytes)" "$(v $D.single_bytes)")" "-"
     printf '| %s | %s | %s | %s | %s | %s |\n' "single cold pull: upstream requests" "count" "$(reqs $D single)" "$(reqs $P single)" "$(ratio "$(v $P.single_req)" "$(v $D.single_req)")" "-"
-    row "$CLIENTS concurrent cold pulls" "s (wall)" "$(v $D.conc_wall)" "$(v $P.conc_wall)" "-"
-    printf '| %s | %s | %s | %s | %s | %s |\n' "$CLIENTS concurrent cold pulls ÷ single cold pull" "×" "$dc_c" "$pc_c" "-" "≤ 1.3: $(goal_le "$pc_c" 1.3)"
-    printf '| %s | %s | %s | %s | %s | %s |\n' "$CLIENTS concurrent cold pulls: upstream GET bytes" "bytes" "$(img_x "$(v $D.conc_bytes)")" "$(img_x "$(v $P.conc_bytes)")" "$(ratio "$(v $P.conc_bytes)" "$(v $D.conc_bytes)")" "exactly 1× image: $([ "$(v $P.conc_bytes)" = "$IMAGE_BYTES" ] && echo met || echo "**not met**")"
-    printf '| %s | %s | %s | %s | %s | %s |\n' "$CLIENTS concurrent cold pulls: upstream requests" "count" "$(reqs $D conc)" "$(reqs $P conc)" "$(ratio "$(v $P.conc_req)" "$(v $D.conc_req)")" "-"
-    printf '| %s | %s | %s | %s | %s | %s |\n' "$CLIENTS concurrent cold pulls: verified" "pulls" "$(v $D.conc_ok)/$CLIENTS" "$(v $P.conc_ok)/$CLIENTS" "-" "-"
-    row "$CLIENTS concurrent warm pulls (same image, right after)" "s (wall)" "$(v $D.wconc_wall)" "$(v $P.wconc_wall)" "-"
+    [ "$THROTTLED" = 0 ] || printf '| %s | %s | %s | %s | %s | %s |\n' "single cold pull: upstream bytes on the link" "bytes" "$(img_x "$(v $D.single_wire)")" "$(img_x "$(v $P.single_wire)")" "$(ratio "$(v $P.single_wire)" "$(v $D.single_wire)")" "-"
+    local cw_ratio=$(ratio "$(v $P.conc_wall)" "$(v $D.conc_wall)")
+    if [ "$(capped $D)" = 1 ] && [ "$(capped $P)" = 0 ]; then cw_ratio="< $cw_ratio"; elif [ "$(capped $P)" = 1 ]; then cw_ratio=-; fi
+    printf '| %s | %s | %s | %s | %s | %s |\n' "$CLIENTS concurrent cold pulls" "s (wall)" "$(conc_wall $D)" "$(conc_wall $P)" "$cw_ratio" "-"
+    if [ "$(capped $D)" = 1 ] && [ "$dc_c" != n/a ]; then dc_c="> $dc_c"; fi
+    if [ "$(capped $P)" = 1 ] && [ "$pc_c" != n/a ]; then pc_c="> $pc_c"; fi
+    printf '| %s | %s | %s | %s | %s | %s |\n' "$CLIENTS concurrent cold pulls ÷ single cold pull" "×" "$dc_c" "$pc_c" "-" "≤ 1.3: $([ "$(capped $P)" = 1 ] && echo '**not met**' || goal_le "$pc_c" 1.3)"
+    if [ "$THROTTLED" = 1 ]; then
+        local dl pl
+        dl=$(ratio "$(v $D.conc_wall)" "$LINK_S") pl=$(ratio "$(v $P.conc_wall)" "$LINK_S")
+        [ "$(capped $D)" = 0 ] || dl="> $dl"
+        [ "$(capped $P)" = 0 ] || pl="> $pl"
+        printf '| %s | %s | %s | %s | %s | %s |\n' "$CLIENTS concurrent cold pulls ÷ link time of one image ($LINK_S s)" "×" "$dl" "$pl" "-" "-"
+    fi
+    printf '| %s | %s | %s | %s | %s | %s |\n' "$CLIENTS concurrent cold pulls: upstream GET bytes" "bytes" "$(img_x "$(v $D.conc_bytes)")$(so_far $D)" "$(img_x "$(v $P.conc_bytes)")$(so_far $P)" "$(cratio conc_bytes)" "exactly 1× image: $(if [ "$(capped $P)" = 1 ]; then echo 'n/a (capped)'; elif [ "$(v $P.conc_bytes)" = "$IMAGE_BYTES" ]; then echo met; else echo "**not met**"; fi)"
+    [ "$THROTTLED" = 0 ] || printf '| %s | %s | %s | %s | %s | %s |\n' "$CLIENTS concurrent cold pulls: upstream bytes on the link" "bytes" "$(img_x "$(v $D.conc_wire)")$(so_far $D)" "$(img_x "$(v $P.conc_wire)")$(so_far $P)" "$(cratio conc_wire)" "-"
+    printf '| %s | %s | %s | %s | %s | %s |\n' "$CLIENTS concurrent cold pulls: upstream requests" "count" "$(reqs $D conc)$(so_far $D)" "$(reqs $P conc)$(so_far $P)" "$(cratio conc_req)" "-"
+    printf '| %s | %s | %s | %s | %s | %s |\n' "$CLIENTS concurrent cold pulls: verified" "pulls" "$(v $D.conc_ok)/$CLIENTS$(killed $D)" "$(v $P.conc_ok)/$CLIENTS$(killed $P)" "-" "-"
+    printf '| %s | %s | %s | %s | %s | %s |\n' "$CLIENTS concurrent warm pulls (same image, right after)" "s (wall)" "$(wconc_v $D wall)" "$(wconc_v $P wall)" "$(ratio "$(v $P.wconc_wall)" "$(v $D.wconc_wall)")" "-"
     printf '| %s | %s | %s | %s | %s | %s |\n' "$CLIENTS concurrent cold ÷ warm pulls" "×" "$(ratio "$(v $D.conc_wall)" "$(v $D.wconc_wall)")" "$(ratio "$(v $P.conc_wall)" "$(v $P.wconc_wall)")" "-" "-"
-    printf '| %s | %s | %s | %s | %s | %s |\n' "$CLIENTS concurrent warm pulls: upstream requests; verified" "count; pulls" "$(reqs $D wconc); $(v $D.wconc_ok)/$CLIENTS" "$(reqs $P wconc); $(v $P.wconc_ok)/$CLIENTS" "-" "-"
+    printf '| %s | %s | %s | %s | %s | %s |\n' "$CLIENTS concurrent warm pulls: upstream requests; verified" "count; pulls" "$(wconc_rv $D)" "$(wconc_rv $P)" "-" "-"
     printf '| %s | %s | %s | %s | %s | %s |\n' "$WARM warm pulls by tag: upstream manifest/blob GETs" "count" "$(( ${R[$D.warm_getman]:-0} + ${R[$D.warm_getblob]:-0} ))" "$(( ${R[$P.warm_getman]:-0} + ${R[$P.warm_getblob]:-0} ))" "-" "0: $([ "$(( ${R[$P.warm_getman]:-1} + ${R[$P.warm_getblob]:-1} ))" = 0 ] && echo met || echo '**not met**')"
     printf '| %s | %s | %s | %s | %s | %s |\n' "$WARM warm pulls by tag: upstream requests" "count" "$(reqs $D warm)" "$(reqs $P warm)" "-" "-"
     printf '| %s | %s | %s | %s | %s | %s |\n' "$WARM warm pulls by tag: answered 200, time (1 connection)" "count, s" "$(v $D.warm_200), $(v $D.warm_wall)" "$(v $P.warm_200), $(v $P.warm_wall)" "$(ratio "$(v $D.warm_wall)" "$(v $P.warm_wall)") (speed)" "-"
