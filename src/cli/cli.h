@@ -28,5 +28,7 @@ int pc_cli_pull(int argc, char **argv);
 extern const char pc_cli_pull_usage[];
 int pc_cli_loadgen(int argc, char **argv);
 extern const char pc_cli_loadgen_usage[];
+int pc_cli_copy(int argc, char **argv);
+extern const char pc_cli_copy_usage[];
 
 #endif
