@@ -30,5 +30,7 @@ int pc_cli_loadgen(int argc, char **argv);
 extern const char pc_cli_loadgen_usage[];
 int pc_cli_copy(int argc, char **argv);
 extern const char pc_cli_copy_usage[];
+int pc_cli_sync(int argc, char **argv);
+extern const char pc_cli_sync_usage[];
 
 #endif

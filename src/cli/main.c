@@ -18,6 +18,7 @@ static const pc_verb verbs[] = {
     {"pull", "pull an image like a container runtime, verifying every digest", pc_cli_pull_usage, pc_cli_pull},
     {"loadgen", "simulate N nodes pulling images M times; count 429s, latency, bytes", pc_cli_loadgen_usage, pc_cli_loadgen},
     {"copy", "copy an image between registries and OCI layouts, digests preserved", pc_cli_copy_usage, pc_cli_copy},
+    {"sync", "keep a registry in step with a YAML list of source -> destination mappings", pc_cli_sync_usage, pc_cli_sync},
     {"help", "show help for a verb", "usage: pullcache help [VERB]\n", run_help},
     {"version", "print the version", "usage: pullcache version\n", run_version},
 };

@@ -1,0 +1,491 @@
+/*
+ * sync.c - `pullcache sync FILE`: keep destination repositories in step
+ * with source repositories as a YAML file maps them (src/lib/sync.h), once
+ * or every `interval` seconds. A tag whose source digest (HEAD) equals the
+ * destination's (HEAD) is left alone without spending a pull, so a second
+ * run copies nothing and says so. Before spending pulls on a tag the
+ * source's ratelimit headers (from that HEAD) are read: below
+ * min_remaining, sync pauses until the window resets (Retry-After, else
+ * the window the headers name) and checks again.
+ */
+#include "cli.h"
+
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "copyside.h"
+#include "pullfmt.h"
+#include "ratelimit.h"
+#include "sync.h"
+
+const char pc_cli_sync_usage[] =
+    "usage: pullcache sync [OPTIONS] FILE\n"
+    "\n"
+    "Copy the tags FILE selects from each source repository to its destination\n"
+    "(see `pullcache copy`), once (--once) or every `interval` seconds until SIGINT\n"
+    "or SIGTERM. Tags whose digest is already at the destination are skipped after\n"
+    "two HEADs (no pull spent); a run with nothing to do says so. Before copying a\n"
+    "tag, the source's ratelimit headers (from that HEAD) are checked: with fewer\n"
+    "than min_remaining pulls left, sync pauses until the window resets and checks\n"
+    "again.\n"
+    "\n"
+    "FILE (YAML; unknown keys are refused):\n"
+    "  interval: 3600          # seconds between runs (default 3600)\n"
+    "  min_remaining: 10       # pause below this many pulls left (default 0: never)\n"
+    "  max_pause: 21600        # longest single pause in seconds (default 21600)\n"
+    "  concurrency: 4          # blobs at once per copy\n"
+    "  mappings:\n"
+    "    - source: docker.io/library/nginx\n"
+    "      destination: 127.0.0.1:5000/mirror/nginx\n"
+    "      tags: [\"1.27\", \"1.26\"]    # exact tags, and/or filters over the tag list:\n"
+    "      regex: '^1\\.2[0-9]+$'      # POSIX ERE (anchor it)\n"
+    "      semver: \">=1.25 <2\"        # tags that are versions, in this range\n"
+    "      newest: 3                  # the 3 highest versions of those\n"
+    "      platforms: [linux/amd64]   # default: every platform\n"
+    "      referrers: false           # also copy signatures, SBOMs\n"
+    "\n"
+    "      --once              one run, then exit\n"
+    "      --no-wait           with --once: stop (exit 6) instead of pausing for the\n"
+    "                          pull budget\n"
+    "      --dry-run           say what would be copied, copy nothing\n"
+    "      --check             check FILE and exit\n"
+    "      --json              one JSON summary per run on stdout\n"
+    "  -h, --help              this help\n"
+    "\n" PC_CLIENT_USAGE "\n"
+    "exit codes:\n"
+    "  0    every selected tag is at its destination\n"
+    "  1    FILE is unreadable or invalid, a local failure\n"
+    "  2    usage error\n"
+    "  3    a mapping or tag failed (the others still ran; the last run's result)\n"
+    "  6    --no-wait: stopped because the source's pull budget is below min_remaining\n"
+    "  130  interrupted during --once\n";
+
+enum { OPT_ONCE = 256, OPT_NO_WAIT, OPT_DRY_RUN, OPT_CHECK, OPT_JSON };
+enum { EXIT_BUDGET = 6 };
+
+static atomic_bool stopping;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    atomic_store(&stopping, true);
+}
+
+/* Registry clients by host, kept across runs. */
+typedef struct {
+    char host[PC_HOST_MAX];
+    pc_upstream *u;
+} host_client;
+
+typedef struct {
+    const pc_sync_file *f;
+    pc_client_opts *co;
+    bool no_wait, dry_run, json;
+    host_client clients[32];
+    size_t nclients;
+    char *flag_password;
+    /* one run */
+    json_t *tags;
+    unsigned copied, current, failed;
+    uint64_t bytes;
+    double paused;
+    bool budget_stop;
+} syncer;
+
+static pc_upstream *client_for(syncer *s, const char *host)
+{
+    for (size_t i = 0; i < s->nclients; i++)
+        if (strcmp(s->clients[i].host, host) == 0)
+            return s->clients[i].u;
+    if (s->nclients == sizeof(s->clients) / sizeof(s->clients[0])) {
+        fprintf(stderr, "pullcache sync: too many registries\n");
+        return NULL;
+    }
+    host_client *c = &s->clients[s->nclients];
+    if (pc_cli_registry_open("sync", s->co, host, &s->flag_password, &c->u) != 0)
+        return NULL;
+    snprintf(c->host, sizeof(c->host), "%s", host);
+    s->nclients++;
+    return c->u;
+}
+
+/* Sleep secs, waking for a signal. false when stopping. */
+static bool pause_for(double secs)
+{
+    while (secs > 0 && !atomic_load(&stopping)) {
+        double step = secs > 0.2 ? 0.2 : secs;
+        struct timespec ts = {(time_t)step, (long)((step - (double)(time_t)step) * 1e9)};
+        nanosleep(&ts, NULL);
+        secs -= step;
+    }
+    return !atomic_load(&stopping);
+}
+
+/* Record one tag's outcome. */
+static void note(syncer *s, const char *src, const char *dst, const char *tag, const char *status,
+                 const pc_copy_result *r, const char *error)
+{
+    if (strcmp(status, "copied") == 0 || strcmp(status, "would copy") == 0)
+        s->copied++;
+    else if (strcmp(status, "up to date") == 0)
+        s->current++;
+    else
+        s->failed++;
+    if (r)
+        s->bytes += r->bytes;
+    if (s->json) {
+        json_t *o = json_pack("{s:s, s:s, s:s, s:s}", "source", src, "destination", dst, "tag", tag,
+                              "status", status);
+        if (o && r) {
+            json_object_set_new(o, "digest", json_string(r->top.digest.str));
+            json_object_set_new(o, "bytes", json_integer((json_int_t)r->bytes));
+            json_object_set_new(o, "blobs", json_integer((json_int_t)r->blobs));
+        }
+        if (o && error)
+            json_object_set_new(o, "error", json_string(error));
+        json_array_append_new(s->tags, o);
+    } else if (error) {
+        printf("  %s:%s -> %s:%s  %s: %s\n", src, tag, dst, tag, status, error);
+    } else {
+        char b[32];
+        printf("  %s:%s -> %s:%s  %s", src, tag, dst, tag, status);
+        if (r)
+            printf(" (%llu blobs, %s)", (unsigned long long)r->blobs,
+                   pc_cli_fmt_bytes(r->bytes, b, sizeof(b)));
+        putchar('\n');
+    }
+    fflush(stdout);
+}
+
+/* HEAD src's tag, pausing while the budget is below min_remaining. 0 with
+ * *digest set (or "" when the source has no such tag: the copy reports
+ * it), 1 to stop (budget with --no-wait, or a signal). */
+static int head_source(syncer *s, pc_upstream *u, const pc_ref *src, const char *tag, char *digest,
+                       size_t size, char *err, size_t err_size)
+{
+    for (;;) {
+        pc_upstream_resp r;
+        pc_ratelimit rl;
+        digest[0] = err[0] = '\0';
+        if (pc_upstream_manifest(u, src->name, tag, true, &r) != 0) {
+            snprintf(err, err_size, "%s", pc_error_last());
+            return 0;
+        }
+        if (r.cls == PC_UP_OK)
+            snprintf(digest, size, "%s", r.digest);
+        else
+            snprintf(err, err_size, "HEAD: %ld %s", r.status, r.error_message);
+        bool low = s->f->min_remaining &&
+                   pc_ratelimit_parse(r.ratelimit_limit, r.ratelimit_remaining, r.ratelimit_source,
+                                      &rl) == 0 &&
+                   rl.remaining >= 0 && rl.remaining < (int64_t)s->f->min_remaining;
+        int64_t wait = pc_ratelimit_retry_after(r.retry_after, time(NULL));
+        pc_upstream_resp_clear(&r);
+        if (!low)
+            return 0;
+        if (s->no_wait) {
+            fprintf(stderr,
+                    "pullcache sync: %s/%s: %lld pulls left, fewer than min_remaining %u; "
+                    "stopping (--no-wait)\n",
+                    src->host, src->name, (long long)rl.remaining, s->f->min_remaining);
+            s->budget_stop = true;
+            return 1;
+        }
+        if (wait <= 0)
+            wait = rl.window > 0 ? rl.window : 60;
+        if (wait > (int64_t)s->f->max_pause)
+            wait = s->f->max_pause;
+        time_t until = time(NULL) + (time_t)wait;
+        char when[32];
+        strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", gmtime(&until));
+        fprintf(stderr,
+                "pullcache sync: %s/%s: %lld pulls left, fewer than min_remaining %u; pausing "
+                "until %s (%lld s)\n",
+                src->host, src->name, (long long)rl.remaining, s->f->min_remaining, when,
+                (long long)wait);
+        double t0 = pc_cli_now();
+        bool go_on = pause_for((double)wait);
+        s->paused += pc_cli_now() - t0;
+        if (!go_on)
+            return 1;
+        fprintf(stderr, "pullcache sync: %s/%s: checking the budget again\n", src->host, src->name);
+    }
+}
+
+/* HEAD a tag at the destination: 0 with *digest set, -1 when absent or
+ * failed. */
+static int head_source_plain(pc_upstream *u, const pc_ref *ref, const char *tag, char *digest,
+                             size_t size, char *err, size_t err_size)
+{
+    pc_upstream_resp r;
+    int rc = -1;
+    digest[0] = err[0] = '\0';
+    if (pc_upstream_manifest(u, ref->name, tag, true, &r) == 0 && r.cls == PC_UP_OK &&
+        r.digest[0]) {
+        snprintf(digest, size, "%s", r.digest);
+        rc = 0;
+    } else {
+        snprintf(err, err_size, "%ld %s", r.status, r.error_message);
+    }
+    pc_upstream_resp_clear(&r);
+    return rc;
+}
+
+/* The source's tags (every page) into *tags (caller frees each and the
+ * array). 0, or -1 with err set. */
+static int list_tags(pc_upstream *u, const char *repo, char ***tags, size_t *n, char *err,
+                     size_t err_size)
+{
+    char *next = NULL;
+    size_t cap = 0;
+    *tags = NULL;
+    *n = 0;
+    for (int page = 0; page < 1000; page++) {
+        pc_upstream_resp r;
+        int rc = pc_upstream_tags_page(u, repo, next, &r);
+        free(next);
+        next = NULL;
+        if (rc != 0 || r.cls != PC_UP_OK) {
+            snprintf(err, err_size, "cannot list tags: %s%ld %s", rc ? pc_error_last() : "",
+                     r.status, r.error_message);
+            pc_upstream_resp_clear(&r);
+            return -1;
+        }
+        json_t *doc = json_loadb(r.body ? r.body : "", r.body_len, 0, NULL);
+        json_t *list = json_object_get(doc, "tags"), *t;
+        size_t i;
+        json_array_foreach(list, i, t)
+        {
+            if (!json_is_string(t))
+                continue;
+            if (*n == cap) {
+                cap = cap ? cap * 2 : 64;
+                char **nt = realloc(*tags, cap * sizeof(*nt));
+                if (!nt)
+                    break;
+                *tags = nt;
+            }
+            if (((*tags)[*n] = strdup(json_string_value(t))))
+                (*n)++;
+        }
+        json_decref(doc);
+        if (r.link[0] && !(next = strdup(r.link))) {
+            pc_upstream_resp_clear(&r);
+            break;
+        }
+        pc_upstream_resp_clear(&r);
+        if (!next)
+            break;
+    }
+    return 0;
+}
+
+/* Sync one mapping. 1 when the run must stop, else 0. */
+static int sync_mapping(syncer *s, const pc_sync_mapping *m)
+{
+    pc_ref src, dst;
+    char **avail = NULL, err[600];
+    size_t navail = 0, nsel = 0;
+    const char **sel = NULL;
+    pc_pull_platform plats[PC_COPY_PLATFORMS_MAX];
+    int stop = 0;
+
+    if (pc_ref_parse(&src, m->source) != 0 || pc_ref_parse(&dst, m->destination) != 0) {
+        note(s, m->source, m->destination, "*", "failed", NULL, pc_error_last());
+        return 0;
+    }
+    pc_upstream *su = client_for(s, src.host), *du = client_for(s, dst.host);
+    if (!su || !du) {
+        note(s, m->source, m->destination, "*", "failed", NULL, "cannot open a registry client");
+        return 0;
+    }
+    if (pc_sync_needs_list(m) && list_tags(su, src.name, &avail, &navail, err, sizeof(err)) != 0) {
+        note(s, m->source, m->destination, "*", "failed", NULL, err);
+        return 0;
+    }
+    if (pc_sync_select(m, (const char *const *)avail, navail, &sel, &nsel) != 0) {
+        note(s, m->source, m->destination, "*", "failed", NULL, pc_error_last());
+        goto done;
+    }
+    for (unsigned i = 0; i < m->platforms_count; i++)
+        pc_pull_platform_parse(&plats[i], m->platforms[i]); /* checked at load */
+    for (size_t i = 0; i < nsel && !stop; i++) {
+        const char *tag = sel[i];
+        char sd[PC_DIGEST_MAX], dd[PC_DIGEST_MAX], derr[600];
+        if ((stop = head_source(s, su, &src, tag, sd, sizeof(sd), err, sizeof(err))) != 0)
+            break;
+        if (sd[0] && !m->platforms_count && !m->referrers &&
+            head_source_plain(du, &dst, tag, dd, sizeof(dd), derr, sizeof(derr)) == 0 &&
+            strcmp(sd, dd) == 0) {
+            note(s, m->source, m->destination, tag, "up to date", NULL, NULL);
+            continue;
+        }
+        if (s->dry_run) {
+            note(s, m->source, m->destination, tag, "would copy", NULL, NULL);
+            continue;
+        }
+        pc_copy_result res;
+        pc_copy_opts o = {
+            .src = {.u = su, .repo = src.name, .reference = tag},
+            .dst = {.u = du, .repo = dst.name, .reference = tag},
+            .platforms = m->platforms_count ? plats : NULL,
+            .nplatforms = m->platforms_count,
+            .referrers = m->referrers,
+            .concurrency = s->f->concurrency,
+            .cancel = &stopping,
+        };
+        int rc = pc_copy_run(&o, &res);
+        note(s, m->source, m->destination, tag, rc == 0 ? "copied" : "failed", &res,
+             rc == 0 ? NULL : res.error.message);
+        if (atomic_load(&stopping))
+            stop = 1;
+    }
+done:
+    for (size_t i = 0; i < navail; i++)
+        free(avail[i]);
+    free(avail);
+    free(sel);
+    return stop;
+}
+
+/* One pass over every mapping; prints its summary. The exit code. */
+static int run_once(syncer *s)
+{
+    double t0 = pc_cli_now();
+    char b[32];
+    s->tags = json_array();
+    s->copied = s->current = s->failed = 0;
+    s->bytes = 0;
+    s->paused = 0;
+    s->budget_stop = false;
+    for (unsigned i = 0; i < s->f->mappings_count; i++)
+        if (sync_mapping(s, &s->f->mappings[i]) != 0)
+            break;
+    double secs = pc_cli_now() - t0;
+    unsigned total = s->copied + s->current + s->failed;
+    if (s->json) {
+        pc_cli_print_json(json_pack(
+            "{s:o, s:I, s:I, s:I, s:I, s:f, s:f, s:b, s:b}", "tags", s->tags, "copied",
+            (json_int_t)s->copied, "up_to_date", (json_int_t)s->current, "failed",
+            (json_int_t)s->failed, "bytes", (json_int_t)s->bytes, "seconds", secs, "paused",
+            s->paused, "budget_stop", s->budget_stop, "interrupted", (int)atomic_load(&stopping)));
+    } else {
+        json_decref(s->tags);
+        if (s->copied == 0 && s->failed == 0)
+            printf("sync: nothing to copy: %u tags up to date (%s sent) in %.2f s\n", total,
+                   pc_cli_fmt_bytes(s->bytes, b, sizeof(b)), secs);
+        else
+            printf("sync: %u tags: %u %s, %u up to date, %u failed; %s sent in %.2f s%s\n", total,
+                   s->copied, s->dry_run ? "to copy" : "copied", s->current, s->failed,
+                   pc_cli_fmt_bytes(s->bytes, b, sizeof(b)), secs,
+                   s->paused > 0 ? " (paused for the pull budget)" : "");
+        fflush(stdout);
+    }
+    s->tags = NULL;
+    if (s->budget_stop)
+        return EXIT_BUDGET;
+    if (s->failed)
+        return PC_CLI_EXIT_REGISTRY;
+    return atomic_load(&stopping) ? PC_CLI_EXIT_INTERRUPTED : PC_CLI_EXIT_OK;
+}
+
+int pc_cli_sync(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"once", no_argument, NULL, OPT_ONCE},
+        {"no-wait", no_argument, NULL, OPT_NO_WAIT},
+        {"dry-run", no_argument, NULL, OPT_DRY_RUN},
+        {"check", no_argument, NULL, OPT_CHECK},
+        {"json", no_argument, NULL, OPT_JSON},
+        PC_CLIENT_LONGOPTS,
+        {NULL, 0, NULL, 0},
+    };
+    pc_client_opts co;
+    syncer s;
+    pc_sync_file *f = NULL;
+    bool once = false, check = false;
+    int c, rc = PC_CLI_EXIT_USAGE;
+
+    memset(&s, 0, sizeof(s));
+    pc_client_opts_init(&co);
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        int shared = pc_client_opt(&co, c, optarg);
+        if (shared < 0)
+            goto done;
+        if (shared > 0)
+            continue;
+        switch (c) {
+        case OPT_ONCE:
+            once = true;
+            break;
+        case OPT_NO_WAIT:
+            s.no_wait = true;
+            break;
+        case OPT_DRY_RUN:
+            s.dry_run = true;
+            break;
+        case OPT_CHECK:
+            check = true;
+            break;
+        case OPT_JSON:
+            s.json = true;
+            break;
+        default:
+            fprintf(stderr, "`pullcache sync --help` lists the options\n");
+            goto done;
+        }
+    }
+    if (optind != argc - 1) {
+        fprintf(stderr, "pullcache sync: which FILE? (`pullcache sync --help`)\n");
+        goto done;
+    }
+    if (s.no_wait && !once) {
+        fprintf(stderr, "pullcache sync: --no-wait goes with --once\n");
+        goto done;
+    }
+    rc = PC_CLI_EXIT_LOCAL;
+    if (pc_sync_file_load(argv[optind], &f) != 0) {
+        fprintf(stderr, "pullcache sync: %s\n", pc_error_last());
+        goto done;
+    }
+    if (check) {
+        printf("%s: %u mappings, interval %u s, min_remaining %u\n", argv[optind],
+               f->mappings_count, f->interval, f->min_remaining);
+        rc = PC_CLI_EXIT_OK;
+        goto done;
+    }
+    s.f = f;
+    s.co = &co;
+    co.max_connections = f->concurrency * 2 + 4;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    for (;;) {
+        rc = run_once(&s);
+        if (once || atomic_load(&stopping))
+            break;
+        fprintf(stderr, "pullcache sync: next run in %u s\n", f->interval);
+        if (!pause_for((double)f->interval))
+            break;
+    }
+    if (!once && atomic_load(&stopping) && rc == PC_CLI_EXIT_INTERRUPTED)
+        rc = PC_CLI_EXIT_OK; /* a service asked to stop */
+done:
+    for (size_t i = 0; i < s.nclients; i++)
+        pc_upstream_free(s.clients[i].u);
+    if (s.flag_password) {
+        memset(s.flag_password, 0, strlen(s.flag_password));
+        free(s.flag_password);
+    }
+    pc_sync_file_free(f);
+    pc_client_opts_clear(&co);
+    return rc;
+}

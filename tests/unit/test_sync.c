@@ -1,0 +1,223 @@
+/*
+ * test_sync.c - unit tests for sync.c: the sync file (a full file,
+ * defaults, unknown keys and bad values refused with the file's name),
+ * versions (parse, order, ranges), and tag selection (exact list, regex,
+ * semver range, newest N, their union).
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "sync.h"
+
+static char path[64];
+
+static void write_file(const char *text)
+{
+    snprintf(path, sizeof(path), "/tmp/pc-sync-test-XXXXXX");
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal((ssize_t)strlen(text), write(fd, text, strlen(text)));
+    close(fd);
+}
+
+static int load(const char *text, pc_sync_file **f)
+{
+    write_file(text);
+    pc_error_clear();
+    int rc = pc_sync_file_load(path, f);
+    unlink(path);
+    return rc;
+}
+
+static void bad(const char *text, const char *want_in_message)
+{
+    pc_sync_file *f = NULL;
+    int rc = load(text, &f);
+    if (rc != PC_EINVAL || !strstr(pc_error_last(), want_in_message))
+        fail_msg("rc %d, message '%s', want '%s'", rc, pc_error_last(), want_in_message);
+    assert_null(f);
+}
+
+static void test_file_full(void **state)
+{
+    (void)state;
+    pc_sync_file *f = NULL;
+    assert_int_equal(0, load("interval: 60\n"
+                             "min_remaining: 10\n"
+                             "mappings:\n"
+                             "  - source: docker.io/library/nginx\n"
+                             "    destination: 127.0.0.1:5000/mirror/nginx\n"
+                             "    tags: [\"1.27\", \"1.26\"]\n"
+                             "    regex: '^1\\.2[0-9]+$'\n"
+                             "    semver: \">=1.25 <2\"\n"
+                             "    newest: 3\n"
+                             "    platforms: [linux/amd64, linux/arm64]\n"
+                             "    referrers: true\n"
+                             "  - source: ghcr.io/org/app\n"
+                             "    destination: 127.0.0.1:5000/app\n"
+                             "    newest: 1\n",
+                             &f));
+    assert_int_equal(60, f->interval);
+    assert_int_equal(10, f->min_remaining);
+    assert_int_equal(21600, f->max_pause);
+    assert_int_equal(4, f->concurrency);
+    assert_int_equal(2, f->mappings_count);
+    pc_sync_mapping *m = &f->mappings[0];
+    assert_string_equal("docker.io/library/nginx", m->source);
+    assert_int_equal(2, m->tags_count);
+    assert_string_equal("1.26", m->tags[1]);
+    assert_string_equal("^1\\.2[0-9]+$", m->regex);
+    assert_int_equal(3, m->newest);
+    assert_int_equal(2, m->platforms_count);
+    assert_true(m->referrers);
+    assert_false(f->mappings[1].referrers);
+    assert_true(pc_sync_needs_list(&f->mappings[1]));
+    pc_sync_file_free(f);
+}
+
+static void test_file_bad(void **state)
+{
+    (void)state;
+    bad("mapings:\n  - source: a.io/x\n    destination: b.io/y\n    tags: [a]\n", "mapings");
+    bad("mappings:\n  - source: a.io/x\n    destination: b.io/y\n    tag: [a]\n", "tag");
+    bad("interval: 5\n", "mappings");
+    bad("mappings:\n  - source: a.io/x:1\n    destination: b.io/y\n    tags: [a]\n",
+        "mappings[0].source");
+    bad("mappings:\n  - source: a.io/x\n    destination: b.io/y@sha256:00\n    tags: [a]\n",
+        "destination");
+    bad("mappings:\n  - source: a.io/x\n    destination: b.io/y\n", "selects no tags");
+    bad("mappings:\n  - source: a.io/x\n    destination: b.io/y\n    regex: '(['\n", "regex");
+    bad("mappings:\n  - source: a.io/x\n    destination: b.io/y\n    semver: '>=x'\n", "semver");
+    bad("mappings:\n  - source: a.io/x\n    destination: b.io/y\n    tags: ['a b']\n", "not a tag");
+    bad("mappings:\n  - source: a.io/x\n    destination: b.io/y\n    newest: 1\n"
+        "    platforms: [linux]\n",
+        "platforms");
+    bad("mappings:\n  - source: a.io/x\n    destination: b.io/y\n    newest: -1\n", "");
+    pc_sync_file *f = NULL;
+    assert_int_equal(PC_ENOTFOUND, pc_sync_file_load("/nonexistent/sync.yml", &f));
+}
+
+static pc_semver v3(unsigned long a, unsigned long b, unsigned long c)
+{
+    pc_semver v = {a, b, c};
+    return v;
+}
+
+static void test_semver(void **state)
+{
+    (void)state;
+    pc_semver v, w;
+    assert_int_equal(0, pc_semver_parse("1.27", &v));
+    w = v3(1, 27, 0);
+    assert_int_equal(0, pc_semver_cmp(&v, &w));
+    assert_int_equal(0, pc_semver_parse("v2.0.10", &v));
+    w = v3(2, 0, 9);
+    assert_true(pc_semver_cmp(&v, &w) > 0);
+    assert_int_equal(0, pc_semver_parse("3", &v));
+    assert_int_equal(PC_EINVAL, pc_semver_parse("1.27-alpine", &v));
+    assert_int_equal(PC_EINVAL, pc_semver_parse("latest", &v));
+    assert_int_equal(PC_EINVAL, pc_semver_parse("1..2", &v));
+    assert_int_equal(PC_EINVAL, pc_semver_parse("1.2.3.4", &v));
+
+    struct {
+        const char *range;
+        pc_semver v;
+        int want;
+    } cases[] = {
+        {">=1.25 <2", {1, 25, 0}, 1},    {">=1.25 <2", {1, 24, 9}, 0}, {">=1.25 <2", {2, 0, 0}, 0},
+        {">= 1.25, < 2", {1, 30, 1}, 1}, {"1.27", {1, 27, 0}, 1},      {"=1.27", {1, 27, 1}, 0},
+        {">1.2.3", {1, 2, 4}, 1},        {"<=1.2", {1, 2, 0}, 1},      {"<=1.2", {1, 2, 1}, 0},
+        {"^1.2", {1, 9, 0}, 1},          {"^1.2", {2, 0, 0}, 0},       {"^0.2.1", {0, 2, 5}, 1},
+        {"^0.2.1", {0, 3, 0}, 0},        {"~1.27", {1, 27, 3}, 1},     {"~1.27", {1, 28, 0}, 0},
+        {"~1", {1, 99, 0}, 1},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int got = pc_semver_match(cases[i].range, &cases[i].v);
+        if (got != cases[i].want)
+            fail_msg("'%s' on %lu.%lu.%lu: %d, want %d", cases[i].range, cases[i].v.major,
+                     cases[i].v.minor, cases[i].v.patch, got, cases[i].want);
+    }
+    assert_int_equal(PC_EINVAL, pc_semver_match("", &v));
+    assert_int_equal(PC_EINVAL, pc_semver_match(">=", &v));
+    assert_int_equal(PC_EINVAL, pc_semver_match("!1", &v));
+    assert_int_equal(PC_EINVAL, pc_semver_match(">>>1", &v));
+}
+
+static const char *const avail[] = {"latest", "1.24",        "1.25", "1.25.3",  "1.26.1",
+                                    "1.27",   "1.27-alpine", "2.0",  "v1.26.2", "mainline"};
+#define NAVAIL (sizeof(avail) / sizeof(avail[0]))
+
+static void selected(const pc_sync_mapping *m, const char *want)
+{
+    const char **out = NULL;
+    size_t n = 0;
+    char got[512] = "";
+    assert_int_equal(0, pc_sync_select(m, avail, NAVAIL, &out, &n));
+    size_t off = 0;
+    for (size_t i = 0; i < n && off < sizeof(got); i++)
+        off += (size_t)snprintf(got + off, sizeof(got) - off, "%s%s", i ? " " : "", out[i]);
+    free(out);
+    if (strcmp(got, want) != 0)
+        fail_msg("selected '%s', want '%s'", got, want);
+}
+
+static void test_select(void **state)
+{
+    (void)state;
+    char *tags[] = {"1.27", "missing", "1.27"};
+    pc_sync_mapping m;
+
+    memset(&m, 0, sizeof(m));
+    m.tags = tags;
+    m.tags_count = 3;
+    selected(&m, "1.27 missing"); /* exact, in order, no duplicates, absent kept */
+
+    memset(&m, 0, sizeof(m));
+    m.regex = "^1\\.2[5-6]";
+    selected(&m, "1.25 1.25.3 1.26.1");
+
+    memset(&m, 0, sizeof(m));
+    m.semver = ">=1.25 <2";
+    selected(&m, "1.27 v1.26.2 1.26.1 1.25.3 1.25"); /* newest first, -alpine is no version */
+
+    memset(&m, 0, sizeof(m));
+    m.newest = 2;
+    selected(&m, "2.0 1.27");
+
+    memset(&m, 0, sizeof(m));
+    m.semver = "<2";
+    m.newest = 3;
+    m.regex = "^[0-9]"; /* v1.26.2 fails the regex */
+    selected(&m, "1.27 1.26.1 1.25.3");
+
+    memset(&m, 0, sizeof(m));
+    m.tags = tags;
+    m.tags_count = 1;
+    m.newest = 2;
+    selected(&m, "1.27 2.0"); /* the list, then the filter's, once each */
+
+    memset(&m, 0, sizeof(m));
+    m.regex = "(";
+    const char **out = NULL;
+    size_t n = 0;
+    assert_int_equal(PC_EINVAL, pc_sync_select(&m, avail, NAVAIL, &out, &n));
+    assert_null(out);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_file_full),
+        cmocka_unit_test(test_file_bad),
+        cmocka_unit_test(test_semver),
+        cmocka_unit_test(test_select),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
