@@ -5,7 +5,8 @@
 set -euo pipefail
 
 BUILD=(build-essential cmake pkg-config libmicrohttpd-dev libcurl4-openssl-dev libssl-dev
-       libjansson-dev libsqlite3-dev libcyaml-dev libcrypt-dev libpq-dev ca-certificates)
+       libjansson-dev libsqlite3-dev libcyaml-dev libcrypt-dev libpq-dev libgnutls28-dev
+       ca-certificates)
 TEST=(libcmocka-dev curl jq docker-registry skopeo podman containerd umoci wrk nginx-light
       hyperfine apache2-utils sqlite3 iproute2 util-linux netcat-openbsd python3 uidmap
       clang libclang-rt-14-dev)

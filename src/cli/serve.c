@@ -24,6 +24,8 @@ const char pc_cli_serve_usage[] =
     "                       [--upstream NAME=URL]... [--default-upstream NAME|none]\n"
     "                       [--limit-anonymous PULLS/SECONDS]\n"
     "                       [--limit-authenticated PULLS/SECONDS]\n"
+    "                       [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]\n"
+    "                        [--tls-client-auth none|verify_if_given|require]]\n"
     "       pullcache serve --check-config --config FILE\n"
     "\n"
     "Run the registry: an OCI Distribution v1.1 registry for private images and a\n"
@@ -46,6 +48,13 @@ const char pc_cli_serve_usage[] =
     "                         manifest GETs per window per client IP (IPv6: per /64),\n"
     "                         e.g. 100/21600 (limits.anonymous in the config file)\n"
     "      --limit-authenticated PULLS/SECONDS  the same per account (limits.authenticated)\n"
+    "      --tls-cert FILE    serve HTTPS (TLS 1.2+) with this PEM certificate chain\n"
+    "      --tls-key FILE     and its PEM private key (http.tls.cert/key); SIGHUP\n"
+    "                         re-reads both (a bad new pair keeps the old one)\n"
+    "      --tls-client-ca FILE  verify client certificates against these CAs (mTLS)\n"
+    "      --tls-client-auth MODE  none, verify_if_given or require (the default with\n"
+    "                         a client CA): require refuses the handshake without a\n"
+    "                         valid client certificate\n"
     "      --check-config     validate the configuration and exit (0 when valid)\n"
     "  -h, --help             this help\n";
 
@@ -57,7 +66,11 @@ enum {
     OPT_UPSTREAM,
     OPT_DEFAULT_UPSTREAM,
     OPT_LIMIT_ANONYMOUS,
-    OPT_LIMIT_AUTHENTICATED
+    OPT_LIMIT_AUTHENTICATED,
+    OPT_TLS_CERT,
+    OPT_TLS_KEY,
+    OPT_TLS_CLIENT_CA,
+    OPT_TLS_CLIENT_AUTH
 };
 
 #define MAX_FLAG_UPSTREAMS 64
@@ -95,6 +108,25 @@ static int start_limiter(pc_limiter **out, const pc_config *cfg, pc_registry *re
     return 0;
 }
 
+/* --tls-cert, --tls-key, --tls-client-ca, --tls-client-auth (f[0..3], NULL
+ * when not given) over http.tls. 0 or -1 (message printed). */
+static int set_tls_flags(pc_config *cfg, const char *f[4])
+{
+    if (!f[0] && !f[1] && !f[2] && !f[3])
+        return 0;
+    if (!cfg->http->tls && !(cfg->http->tls = calloc(1, sizeof(*cfg->http->tls))))
+        goto oom;
+    pc_config_tls *t = cfg->http->tls;
+    char **fields[4] = {&t->cert, &t->key, &t->client_ca, &t->client_auth};
+    for (int i = 0; i < 4; i++)
+        if (f[i] && pc_config_set_str(fields[i], f[i]))
+            goto oom;
+    return 0;
+oom:
+    fprintf(stderr, "pullcache serve: out of memory\n");
+    return -1;
+}
+
 int pc_cli_serve(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -109,11 +141,16 @@ int pc_cli_serve(int argc, char **argv)
         {"default-upstream", required_argument, NULL, OPT_DEFAULT_UPSTREAM},
         {"limit-anonymous", required_argument, NULL, OPT_LIMIT_ANONYMOUS},
         {"limit-authenticated", required_argument, NULL, OPT_LIMIT_AUTHENTICATED},
+        {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
+        {"tls-key", required_argument, NULL, OPT_TLS_KEY},
+        {"tls-client-ca", required_argument, NULL, OPT_TLS_CLIENT_CA},
+        {"tls-client-auth", required_argument, NULL, OPT_TLS_CLIENT_AUTH},
         {NULL, 0, NULL, 0},
     };
     const char *config_path = NULL, *listen = NULL, *data = NULL, *log_format = NULL;
     const char *upstreams[MAX_FLAG_UPSTREAMS], *default_upstream = NULL;
     const char *limit_anon = NULL, *limit_auth = NULL;
+    const char *tls_flags[4] = {NULL, NULL, NULL, NULL}; /* cert, key, client_ca, client_auth */
     int nupstreams = 0;
     unsigned timeout = 0, threads = 0;
     bool have_timeout = false, have_threads = false, check = false;
@@ -169,6 +206,12 @@ int pc_cli_serve(int argc, char **argv)
         case OPT_LIMIT_AUTHENTICATED:
             limit_auth = optarg;
             break;
+        case OPT_TLS_CERT:
+        case OPT_TLS_KEY:
+        case OPT_TLS_CLIENT_CA:
+        case OPT_TLS_CLIENT_AUTH:
+            tls_flags[c - OPT_TLS_CERT] = optarg;
+            break;
         default:
             fprintf(stderr, "`pullcache serve --help` lists the options\n");
             return 2;
@@ -199,6 +242,8 @@ int pc_cli_serve(int argc, char **argv)
             goto done;
         }
     if (default_upstream && pc_config_set_str(&cfg->cache->default_upstream, default_upstream))
+        goto done;
+    if (set_tls_flags(cfg, tls_flags))
         goto done;
     if (pc_config_finalize(cfg)) {
         fprintf(stderr, "pullcache serve: out of memory\n");
@@ -281,7 +326,12 @@ int pc_cli_serve(int argc, char **argv)
         if (sig < 0)
             continue;
         if (sig == SIGHUP) {
-            pc_log(PC_LOG_INFO, "SIGHUP: nothing to reload yet");
+            int tr = pc_server_tls_reload(srv);
+            if (tr == PC_ENOTFOUND)
+                pc_log(PC_LOG_INFO, "SIGHUP: nothing to reload yet");
+            else if (tr)
+                pc_log(PC_LOG_WARN, "SIGHUP: TLS files not reloaded, the old ones stay: %s",
+                       pc_error_last());
             continue;
         }
         pc_log(PC_LOG_INFO, "signal %d: shutting down", sig);

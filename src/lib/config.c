@@ -11,12 +11,26 @@
 
 #include <cyaml/cyaml.h>
 
+static const cyaml_schema_field_t tls_fields[] = {
+    CYAML_FIELD_STRING_PTR("cert", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, pc_config_tls, cert, 1,
+                           4000),
+    CYAML_FIELD_STRING_PTR("key", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, pc_config_tls, key, 1,
+                           4000),
+    CYAML_FIELD_STRING_PTR("client_ca", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, pc_config_tls,
+                           client_ca, 1, 4000),
+    CYAML_FIELD_STRING_PTR("client_auth", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, pc_config_tls,
+                           client_auth, 1, 32),
+    CYAML_FIELD_END,
+};
+
 static const cyaml_schema_field_t http_fields[] = {
     CYAML_FIELD_STRING_PTR("listen", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, pc_config_http,
                            listen, 1, 300),
     CYAML_FIELD_UINT("timeout", CYAML_FLAG_OPTIONAL, pc_config_http, timeout),
     CYAML_FIELD_UINT("threads", CYAML_FLAG_OPTIONAL, pc_config_http, threads),
     CYAML_FIELD_UINT("max_connections", CYAML_FLAG_OPTIONAL, pc_config_http, max_connections),
+    CYAML_FIELD_MAPPING_PTR("tls", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, pc_config_http, tls,
+                            tls_fields),
     CYAML_FIELD_END,
 };
 
@@ -436,6 +450,24 @@ int pc_config_validate(const pc_config *c)
                          i ? "authenticated" : "anonymous", PC_CONFIG_LIMIT_WINDOW_MAX);
             return PC_EINVAL;
         }
+    const pc_config_tls *t = c->http->tls;
+    if (t && (t->cert || t->key || t->client_ca || t->client_auth)) {
+        if (!t->cert || !t->key) {
+            pc_error_set("http.tls needs both cert and key");
+            return PC_EINVAL;
+        }
+        const char *ca = t->client_auth;
+        if (ca && strcmp(ca, "none") != 0 && strcmp(ca, "verify_if_given") != 0 &&
+            strcmp(ca, "require") != 0) {
+            pc_error_set("http.tls.client_auth must be none, verify_if_given or require, not '%s'",
+                         ca);
+            return PC_EINVAL;
+        }
+        if (ca && strcmp(ca, "none") != 0 && !t->client_ca) {
+            pc_error_set("http.tls.client_auth %s needs http.tls.client_ca", ca);
+            return PC_EINVAL;
+        }
+    }
     if (c->http->threads > 256) {
         pc_error_set("http.threads must be at most 256");
         return PC_EINVAL;
@@ -447,8 +479,16 @@ void pc_config_free(pc_config *c)
 {
     if (!c)
         return;
-    if (c->http)
+    if (c->http) {
         free(c->http->listen);
+        if (c->http->tls) {
+            free(c->http->tls->cert);
+            free(c->http->tls->key);
+            free(c->http->tls->client_ca);
+            free(c->http->tls->client_auth);
+            free(c->http->tls);
+        }
+    }
     if (c->storage)
         free(c->storage->data);
     if (c->log) {

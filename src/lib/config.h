@@ -7,6 +7,12 @@
  *     timeout: 60                # idle connection timeout, seconds
  *     threads: 0                 # worker threads, 0 = number of CPUs
  *     max_connections: 1024
+ *     tls:                       # HTTPS instead of HTTP (src/server/tls.h); SIGHUP
+ *       cert: /etc/pullcache/tls.crt    #   re-reads the files (a bad pair keeps the old)
+ *       key: /etc/pullcache/tls.key     # PEM, unencrypted, must match cert
+ *       client_ca: /etc/pullcache/nodes-ca.crt  # optional: CAs of client certificates
+ *       client_auth: require     # none | verify_if_given | require (the default
+ *                                #   with a client_ca; none without)
  *   storage:
  *     data: ./data               # blobs + meta.db
  *     upload_ttl: 86400          # seconds an idle upload session is kept
@@ -43,11 +49,20 @@
 
 #include "pc.h"
 
+/* http.tls; NULL (or no cert) = plain HTTP. */
+typedef struct {
+    char *cert;
+    char *key;
+    char *client_ca;
+    char *client_auth; /* NULL: require with a client_ca, none without */
+} pc_config_tls;
+
 typedef struct {
     char *listen;
     unsigned timeout;
     unsigned threads;
     unsigned max_connections;
+    pc_config_tls *tls;
 } pc_config_http;
 
 typedef struct {

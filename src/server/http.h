@@ -40,6 +40,7 @@ struct pc_server {
     pc_registry *reg;
     pc_mirror *mirror;   /* NULL: no pull-through cache */
     pc_limiter *limiter; /* NULL: no pull limits for our clients */
+    struct pc_tls *tls;  /* NULL: plain HTTP (tls.h) */
     unsigned port;
     struct timespec started; /* CLOCK_MONOTONIC, for uptime */
     pthread_mutex_t jobs_lock;

@@ -7,6 +7,7 @@
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
+#include "tls.h"
 
 #include <arpa/inet.h>
 #include <netdb.h>
@@ -511,13 +512,26 @@ int pc_server_start(pc_server **out, const pc_config *cfg, pc_registry *reg, pc_
     pthread_mutex_init(&srv->jobs_lock, NULL);
     pthread_cond_init(&srv->jobs_idle, NULL);
 
+    struct MHD_OptionItem tls_opts[4] = {{MHD_OPTION_END, 0, NULL}};
+    const pc_config_tls *tc = cfg->http->tls;
+    if (tc && tc->cert) {
+        pc_tls_opts to = {tc->cert, tc->key, tc->client_ca, PC_TLS_CLIENT_NONE};
+        if (!tc->client_auth && tc->client_ca)
+            to.client_auth = PC_TLS_CLIENT_REQUIRE; /* a client CA alone means require */
+        else if (tc->client_auth && pc_tls_client_auth_parse(tc->client_auth, &to.client_auth))
+            goto fail;
+        if ((rc = pc_tls_new(&srv->tls, &to)))
+            goto fail;
+        pc_tls_mhd_options(srv->tls, tls_opts, 4);
+    }
+
     unsigned threads = cfg->http->threads;
     if (threads == 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         threads = n > 0 ? (unsigned)n : 2;
     }
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
-                     MHD_USE_TURBO | MHD_ALLOW_SUSPEND_RESUME;
+                     MHD_USE_TURBO | MHD_ALLOW_SUSPEND_RESUME | (srv->tls ? MHD_USE_TLS : 0);
     if (ai->ai_family == AF_INET6) {
         /* "[::]" is every address, IPv4 ones too (clients then appear as
          * ::ffff:a.b.c.d); a specific IPv6 address is only that. */
@@ -532,17 +546,42 @@ int pc_server_start(pc_server **out, const pc_config *cfg, pc_registry *reg, pc_
         (unsigned int)cfg->http->max_connections, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
         (size_t)(32 * 1024), MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
         MHD_OPTION_EXTERNAL_LOGGER, mhd_log, srv, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024,
-        MHD_OPTION_UNESCAPE_CALLBACK, unescape, srv, MHD_OPTION_END);
+        MHD_OPTION_UNESCAPE_CALLBACK, unescape, srv, MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
     freeaddrinfo(ai);
     if (!srv->mhd) {
         pc_error_set("cannot listen on %s (address in use or not available?)", cfg->http->listen);
+        pc_tls_free(srv->tls);
         free(srv);
         return PC_ERR;
+    }
+    if (srv->tls) {
+        char desc[600];
+        pc_tls_describe(srv->tls, desc, sizeof(desc));
+        pc_log(PC_LOG_INFO, "https: %s", desc);
     }
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(srv->mhd, MHD_DAEMON_INFO_BIND_PORT);
     srv->port = di ? di->port : port;
     *out = srv;
     return 0;
+fail:
+    freeaddrinfo(ai);
+    pthread_mutex_destroy(&srv->jobs_lock);
+    pthread_cond_destroy(&srv->jobs_idle);
+    free(srv);
+    return rc ? rc : PC_EINVAL;
+}
+
+int pc_server_tls_reload(pc_server *srv)
+{
+    if (!srv->tls)
+        return PC_ENOTFOUND;
+    int rc = pc_tls_reload(srv->tls);
+    if (rc == 0) {
+        char desc[600];
+        pc_tls_describe(srv->tls, desc, sizeof(desc));
+        pc_log(PC_LOG_INFO, "https: reloaded: %s", desc);
+    }
+    return rc;
 }
 
 unsigned pc_server_port(const pc_server *srv)
@@ -566,6 +605,7 @@ void pc_server_stop(pc_server *srv)
             break;
     pthread_mutex_unlock(&srv->jobs_lock);
     MHD_stop_daemon(srv->mhd);
+    pc_tls_free(srv->tls); /* after the daemon: its connections held the sets */
     pthread_mutex_destroy(&srv->jobs_lock);
     pthread_cond_destroy(&srv->jobs_idle);
     free(srv);

@@ -21,6 +21,11 @@ typedef struct pc_server pc_server;
 int pc_server_start(pc_server **out, const pc_config *cfg, pc_registry *reg, pc_mirror *mirror,
                     pc_limiter *limiter);
 
+/* With http.tls: read the certificate, key and client CA files again.
+ * 0: new handshakes get the new ones, open connections keep theirs.
+ * PC_EINVAL with a message: the old ones stay. PC_ENOTFOUND: no TLS. */
+int pc_server_tls_reload(pc_server *srv);
+
 /* The port actually bound (useful with port 0). */
 unsigned pc_server_port(const pc_server *srv);
 
