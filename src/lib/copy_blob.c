@@ -90,6 +90,9 @@ int pc_copy_fail_resp(pc_copy_ctx *c, bool dest, const char *object, const pc_up
     snprintf(e.object, sizeof(e.object), "%s", object);
     snprintf(e.retry_after, sizeof(e.retry_after), "%s", r->retry_after);
     const char *side = dest ? "destination" : "source";
+    if (r->cls == PC_UP_DENIED && (!r->error_message[0] || strncmp(msg, "HTTP ", 5) == 0))
+        msg = "authentication failed or access denied (check the credentials: --username with "
+              "--password-stdin, PULLCACHE_USERNAME/PULLCACHE_PASSWORD, or the auth file)";
     if (registry) {
         snprintf(e.key, sizeof(e.key), "%ld%s%s", r->status, e.code[0] ? " " : "", e.code);
         if (e.code[0] && strcmp(msg, e.code) == 0)

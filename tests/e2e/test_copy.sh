@@ -5,7 +5,8 @@
 # pullcache, the sha256-<hex> tag schema on docker-registry), a destination
 # killed mid-copy (ridden through with a resumed upload; and restarted after
 # a failed copy without re-sending completed blobs), and bad input (unknown
-# image, missing tag, wrong credentials, a refused media type): one line,
+# image, missing tag, wrong credentials at a token-auth source and a basic-auth
+# destination, a refused media type): one line,
 # non-zero exit, no tag at the destination.
 . "$(dirname "$0")/lib.sh"
 clients_init
@@ -222,6 +223,44 @@ echo fakepass | "$P" copy --plain-http --json --username fakeuser --password-std
     "127.0.0.1:$FAKE_PORT/test/img:oci-index" "$DIST/goodcred/img" >"$WORK/goodcred.json" 2>"$WORK/goodcred.err" || RC=$?
 expect_eq 0 "$RC" "copy with the right credentials (err: $(cat "$WORK/goodcred.err"))"
 fake_stop "$FAKE_PORT"
+# a destination with basic auth: docker-registry with an htpasswd file
+AUTH_PORT=5004
+htpasswd -Bbc "$WORK/htpasswd" pushuser pushpass 2>/dev/null
+mkdir -p "$WORK/dist-auth"
+cat >"$WORK/dist-auth.yml" <<YML
+version: 0.1
+log:
+  level: warn
+storage:
+  filesystem:
+    rootdirectory: $WORK/dist-auth
+http:
+  addr: 127.0.0.1:$AUTH_PORT
+  secret: pullcache-e2e
+auth:
+  htpasswd:
+    realm: pullcache-e2e
+    path: $WORK/htpasswd
+YML
+env -u REGISTRY_AUTH_FILE docker-registry serve "$WORK/dist-auth.yml" >>"$WORK/dist-auth.log" 2>&1 &
+PIDS+=("$!")
+wait_http "http://127.0.0.1:$AUTH_PORT/v2/" "$!"
+RC=0
+echo wrong | "$P" copy --plain-http --json --username pushuser --password-stdin \
+    "$PC/mirror/img:oci-index" "127.0.0.1:$AUTH_PORT/auth/img" >"$WORK/badpush.json" 2>"$WORK/badpush.err" || RC=$?
+expect_eq 3 "$RC" "push with a wrong password"
+expect_eq 1 "$(wc -l <"$WORK/badpush.err")" "badpush: stderr lines ($(cat "$WORK/badpush.err"))"
+grep -q "mirror/img:oci-index -> .*destination: 401.*credentials" "$WORK/badpush.err" ||
+    fail "badpush message: $(cat "$WORK/badpush.err")"
+printf '{"auths":{"127.0.0.1:%s":{"auth":"%s"}}}' "$AUTH_PORT" "$(printf pushuser:pushpass | base64)" >"$WORK/auth.json"
+copyj goodpush "$PC/mirror/img:oci-index" "127.0.0.1:$AUTH_PORT/auth/img"
+expect_eq 0 "$RC" "push with the auth file's credentials (err: $(cat "$WORK/goodpush.err"))"
+expect_eq 401 "$(curl -s -o /dev/null -w '%{http_code}' -I "http://127.0.0.1:$AUTH_PORT/v2/auth/img/manifests/oci-index")" \
+    "the destination wants credentials"
+expect_eq "$(img_digest "$WORK/img" oci-index)" \
+    "$(curl -sS -I -u pushuser:pushpass -H "Accept: $MANIFEST_ACCEPT" "http://127.0.0.1:$AUTH_PORT/v2/auth/img/manifests/oci-index" |
+        tr -d '\r' | awk 'tolower($1) == "docker-content-digest:" { print $2 }')" "digest behind basic auth"
+echo '{"auths":{}}' >"$WORK/auth.json"
 cat >"$WORK/artifact.json" <<'JSON'
 {"description": "an old OCI artifact manifest", "strict_accept": "off",
  "content": {"test/art": {"manifests": {"v1": {"mediaType": "application/vnd.oci.artifact.manifest.v1+json",
