@@ -347,8 +347,10 @@ done:;
     if (rc) {
         if (nc)
             gnutls_x509_crt_get_dn3(crts[0], &dn, 0);
-        if (g == 0)
-            gnutls_certificate_verification_status_print(status, GNUTLS_CRT_X509, &why, 0);
+        if (g == 0 &&
+            gnutls_certificate_verification_status_print(status, GNUTLS_CRT_X509, &why, 0) == 0)
+            while (why.size && why.data[why.size - 1] == ' ') /* GnuTLS ends it with a space */
+                why.data[--why.size] = '\0';
         pc_log(PC_LOG_INFO, "tls: handshake refused: client certificate %s: %s",
                dn.data ? (const char *)dn.data : "?",
                g < 0 ? gnutls_strerror(g) : why.data ? (const char *)why.data : "not trusted");
@@ -375,9 +377,9 @@ static void notify(void *cls, struct MHD_Connection *c, void **socket_context,
             MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
         if (tls->client_auth != PC_TLS_CLIENT_NONE && ci && ci->tls_session) {
             gnutls_session_t s = ci->tls_session;
-            gnutls_certificate_server_set_request(s, tls->client_auth == PC_TLS_CLIENT_REQUIRE
-                                                         ? GNUTLS_CERT_REQUIRE
-                                                         : GNUTLS_CERT_REQUEST);
+            /* REQUEST, not REQUIRE, in both modes: verify_client decides
+             * (and says why) when no certificate comes */
+            gnutls_certificate_server_set_request(s, GNUTLS_CERT_REQUEST);
             gnutls_session_set_verify_function(s, verify_client);
         }
         return;
