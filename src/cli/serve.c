@@ -266,6 +266,10 @@ int pc_cli_serve(int argc, char **argv)
                 config_path ? ": " : "", pc_error_last());
         goto done;
     }
+    if (check && pc_server_tls_check(cfg)) {
+        fprintf(stderr, "pullcache serve: %s: %s\n", config_path, pc_error_last());
+        goto done;
+    }
     if (check) {
         printf("%s: configuration is valid\n", config_path);
         rc = 0;

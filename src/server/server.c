@@ -479,6 +479,29 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     pc_log(PC_LOG_DEBUG, "http: %s", msg);
 }
 
+/* http.tls into *out (NULL when plain HTTP). 0 or PC_EINVAL with a message. */
+static int tls_from_config(const pc_config *cfg, pc_tls **out)
+{
+    const pc_config_tls *tc = cfg->http->tls;
+    *out = NULL;
+    if (!tc || !tc->cert)
+        return 0;
+    pc_tls_opts to = {tc->cert, tc->key, tc->client_ca, PC_TLS_CLIENT_NONE};
+    if (!tc->client_auth && tc->client_ca)
+        to.client_auth = PC_TLS_CLIENT_REQUIRE; /* a client CA alone means require */
+    else if (tc->client_auth && pc_tls_client_auth_parse(tc->client_auth, &to.client_auth))
+        return PC_EINVAL;
+    return pc_tls_new(out, &to);
+}
+
+int pc_server_tls_check(const pc_config *cfg)
+{
+    pc_tls *tls = NULL;
+    int rc = tls_from_config(cfg, &tls);
+    pc_tls_free(tls);
+    return rc;
+}
+
 int pc_server_start(pc_server **out, const pc_config *cfg, pc_registry *reg, pc_mirror *mirror,
                     pc_limiter *limiter)
 {
@@ -513,17 +536,10 @@ int pc_server_start(pc_server **out, const pc_config *cfg, pc_registry *reg, pc_
     pthread_cond_init(&srv->jobs_idle, NULL);
 
     struct MHD_OptionItem tls_opts[4] = {{MHD_OPTION_END, 0, NULL}};
-    const pc_config_tls *tc = cfg->http->tls;
-    if (tc && tc->cert) {
-        pc_tls_opts to = {tc->cert, tc->key, tc->client_ca, PC_TLS_CLIENT_NONE};
-        if (!tc->client_auth && tc->client_ca)
-            to.client_auth = PC_TLS_CLIENT_REQUIRE; /* a client CA alone means require */
-        else if (tc->client_auth && pc_tls_client_auth_parse(tc->client_auth, &to.client_auth))
-            goto fail;
-        if ((rc = pc_tls_new(&srv->tls, &to)))
-            goto fail;
+    if ((rc = tls_from_config(cfg, &srv->tls)))
+        goto fail;
+    if (srv->tls)
         pc_tls_mhd_options(srv->tls, tls_opts, 4);
-    }
 
     unsigned threads = cfg->http->threads;
     if (threads == 0) {

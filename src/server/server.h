@@ -21,6 +21,10 @@ typedef struct pc_server pc_server;
 int pc_server_start(pc_server **out, const pc_config *cfg, pc_registry *reg, pc_mirror *mirror,
                     pc_limiter *limiter);
 
+/* Read and check http.tls's files as pc_server_start would (for
+ * --check-config). 0 (also without TLS) or PC_EINVAL with a message. */
+int pc_server_tls_check(const pc_config *cfg);
+
 /* With http.tls: read the certificate, key and client CA files again.
  * 0: new handshakes get the new ones, open connections keep theirs.
  * PC_EINVAL with a message: the old ones stay. PC_ENOTFOUND: no TLS. */

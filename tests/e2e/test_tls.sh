@@ -254,6 +254,12 @@ http:
     client_auth: require
 YML
 "$PULLCACHE" serve --check-config --config "$WORK/mtls.yml" >/dev/null || fail "check-config mtls.yml"
+sed "s#key: $pki/srv1.key#key: $pki/node1.key#" "$WORK/mtls.yml" >"$WORK/bad.yml"
+if out=$("$PULLCACHE" serve --check-config --config "$WORK/bad.yml" 2>&1); then
+    fail "check-config accepted a mismatched key"
+fi
+grep -qF "does not match certificate" <<<"$out" || fail "check-config bad.yml: $out"
+echo "ok: --check-config reads the TLS files: $out"
 tls_start "$WORK/data" --config "$WORK/mtls.yml"
 code=$(curl_code --cacert "$pki/ca.crt" "$URL/v2/")
 case $code in fail:*) ;; *) fail "require: curl without a client certificate got HTTP $code" ;; esac
