@@ -45,6 +45,8 @@ struct pc_tls {
 typedef struct {
     pc_tls *tls;
     tls_set *set;
+    bool client_verified;  /* a client certificate was given and verified */
+    char client_dn[256];
 } tls_conn;
 
 int pc_tls_client_auth_parse(const char *s, pc_tls_client_auth *out)
@@ -340,8 +342,14 @@ static int verify_client(gnutls_session_t s)
                                      0};
     g = gnutls_x509_trust_list_verify_crt2(tc->set->client_ca, crts, nc, &purpose, 1, 0, &status,
                                            NULL);
-    if (g == 0 && status == 0)
+    if (g == 0 && status == 0) {
         rc = 0;
+        gnutls_datum_t ok = {NULL, 0};
+        if (gnutls_x509_crt_get_dn3(crts[0], &ok, 0) == 0)
+            snprintf(tc->client_dn, sizeof(tc->client_dn), "%s", (const char *)ok.data);
+        gnutls_free(ok.data);
+        tc->client_verified = true;
+    }
 done:;
     gnutls_datum_t dn = {NULL, 0}, why = {NULL, 0};
     if (rc) {
@@ -391,6 +399,17 @@ static void notify(void *cls, struct MHD_Connection *c, void **socket_context,
     if (tc->set)
         set_release(tls, tc->set);
     free(tc);
+}
+
+bool pc_tls_client_subject(struct MHD_Connection *c, char *subject, size_t size)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    const tls_conn *tc = ci ? ci->socket_context : NULL;
+    if (!tc || !tc->client_verified)
+        return false;
+    snprintf(subject, size, "%s", tc->client_dn);
+    return true;
 }
 
 void pc_tls_mhd_options(pc_tls *tls, struct MHD_OptionItem *items, size_t n)

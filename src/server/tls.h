@@ -60,6 +60,12 @@ void pc_tls_describe(pc_tls *tls, char *buf, size_t size);
  * also needs the MHD_USE_TLS flag. tls must outlive the daemon. */
 void pc_tls_mhd_options(pc_tls *tls, struct MHD_OptionItem *items, size_t n);
 
+/* Whether connection c (of a daemon serving through pc_tls) presented a
+ * client certificate that verified; its subject DN into subject (size
+ * bytes, may be truncated). False on plain HTTP. pc_tls owns the daemon's
+ * MHD_OPTION_NOTIFY_CONNECTION and the connections' socket context. */
+bool pc_tls_client_subject(struct MHD_Connection *c, char *subject, size_t size);
+
 /* Free tls; after the daemon stopped. NULL is fine. */
 void pc_tls_free(pc_tls *tls);
 

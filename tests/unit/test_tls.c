@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <curl/curl.h>
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
 
@@ -118,7 +119,7 @@ static void copy_file(const char *dst, const char *src)
     append_file(dst, src);
 }
 
-static pair ca, other_ca, srv1, srv2, srv3;
+static pair ca, other_ca, srv1, srv2, srv3, node, intruder;
 
 static int setup(void **state)
 {
@@ -130,12 +131,15 @@ static int setup(void **state)
     make_pair(&srv1, "srv1", &ca, 0x1001, false);
     make_pair(&srv2, "srv2", &ca, 0x1002, false);
     make_pair(&srv3, "srv3", NULL, 0x1003, false);
-    return 0;
+    make_pair(&node, "node", &ca, 0x2001, false);
+    make_pair(&intruder, "intruder", &other_ca, 0x3001, false);
+    return curl_global_init(CURL_GLOBAL_ALL) == CURLE_OK ? 0 : -1;
 }
 
 static int teardown(void **state)
 {
-    pair *all[] = {&ca, &other_ca, &srv1, &srv2, &srv3};
+    curl_global_cleanup();
+    pair *all[] = {&ca, &other_ca, &srv1, &srv2, &srv3, &node, &intruder};
     for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
         pair_free(all[i]);
     char cmd[128];
@@ -292,6 +296,137 @@ static void test_reload(void **state)
     pc_tls_free(tls);
 }
 
+/* The handler: answers every GET with the verified client subject or "-". */
+static enum MHD_Result answer(void *cls, struct MHD_Connection *c, const char *url,
+                              const char *method, const char *version, const char *upload,
+                              size_t *upload_size, void **con_cls)
+{
+    if (!*con_cls) {
+        *con_cls = c;
+        return MHD_YES;
+    }
+    char subject[256] = "-";
+    pc_tls_client_subject(c, subject, sizeof(subject));
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(strlen(subject), subject, MHD_RESPMEM_MUST_COPY);
+    enum MHD_Result rc = MHD_queue_response(c, 200, r);
+    MHD_destroy_response(r);
+    return rc;
+}
+
+static size_t take(char *data, size_t size, size_t n, void *userp)
+{
+    char *buf = userp;
+    size_t have = strlen(buf), add = size * n;
+    if (have + add < 256) {
+        memcpy(buf + have, data, add);
+        buf[have + add] = '\0';
+    }
+    return add;
+}
+
+/* GET / on h; the body into body (256 bytes); the curl result. */
+static CURLcode get(CURL *h, unsigned port, char *body)
+{
+    char url[64];
+    snprintf(url, sizeof(url), "https://localhost:%u/", port);
+    body[0] = '\0';
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, take);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, body);
+    return curl_easy_perform(h);
+}
+
+/* A curl handle trusting the test CA, with client pair NAME (NULL: none). */
+static CURL *client(unsigned port, const char *name, struct curl_slist **resolve)
+{
+    char ca_path[128], cert[128], key[128], r[64];
+    path_of(ca_path, sizeof(ca_path), "ca.crt");
+    CURL *h = curl_easy_init();
+    assert_non_null(h);
+    snprintf(r, sizeof(r), "localhost:%u:127.0.0.1", port);
+    *resolve = curl_slist_append(NULL, r);
+    curl_easy_setopt(h, CURLOPT_RESOLVE, *resolve);
+    curl_easy_setopt(h, CURLOPT_CAINFO, ca_path);
+    curl_easy_setopt(h, CURLOPT_CERTINFO, 1L);
+    if (name) {
+        snprintf(cert, sizeof(cert), "%s/%s.crt", dir, name);
+        snprintf(key, sizeof(key), "%s/%s.key", dir, name);
+        curl_easy_setopt(h, CURLOPT_SSLCERT, cert);
+        curl_easy_setopt(h, CURLOPT_SSLKEY, key);
+    }
+    return h;
+}
+
+/* Whether the leaf certificate h saw has serial "10:0N"-like text want. */
+static bool saw_serial(CURL *h, const char *want)
+{
+    struct curl_certinfo *ci = NULL;
+    if (curl_easy_getinfo(h, CURLINFO_CERTINFO, &ci) != CURLE_OK || !ci || ci->num_of_certs < 1)
+        return false;
+    for (struct curl_slist *e = ci->certinfo[0]; e; e = e->next)
+        if (strncmp(e->data, "Serial Number:", 14) == 0)
+            return strstr(e->data + 14, want) != NULL;
+    return false;
+}
+
+/* A real daemon on loopback: client subjects under verify_if_given, a
+ * refused foreign certificate, and a reload under an open connection. */
+static void test_handshakes(void **state)
+{
+    char cert[128], key[128], ca_path[128], body[256];
+    copy_file("hs.crt", "srv1.crt");
+    copy_file("hs.key", "srv1.key");
+    pc_tls_opts o = opts(cert, key, "hs.crt", "hs.key");
+    path_of(ca_path, sizeof(ca_path), "ca.crt");
+    o.client_ca = ca_path;
+    o.client_auth = PC_TLS_CLIENT_VERIFY_IF_GIVEN;
+    pc_tls *tls = NULL;
+    assert_int_equal(pc_tls_new(&tls, &o), 0);
+    struct MHD_OptionItem items[4];
+    pc_tls_mhd_options(tls, items, 4);
+    struct MHD_Daemon *d =
+        MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_TLS, 0, NULL, NULL, answer,
+                         NULL, MHD_OPTION_ARRAY, items, MHD_OPTION_END);
+    assert_non_null(d);
+    unsigned port = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT)->port;
+    struct curl_slist *r1, *r2, *r3, *r4;
+
+    CURL *anon = client(port, NULL, &r1);
+    assert_int_equal(get(anon, port, body), CURLE_OK);
+    assert_string_equal(body, "-");
+
+    CURL *h = client(port, "node", &r2);
+    assert_int_equal(get(h, port, body), CURLE_OK);
+    assert_string_equal(body, "CN=node");
+    assert_true(saw_serial(h, "10:01") || saw_serial(h, "1001"));
+
+    CURL *bad = client(port, "intruder", &r3);
+    assert_int_not_equal(get(bad, port, body), CURLE_OK);
+
+    /* reload: the open connection goes on, a new one sees the new serial */
+    copy_file("hs.crt", "srv2.crt");
+    copy_file("hs.key", "srv2.key");
+    assert_int_equal(pc_tls_reload(tls), 0);
+    assert_int_equal(get(h, port, body), CURLE_OK);
+    assert_string_equal(body, "CN=node");
+    long fresh = -1;
+    curl_easy_getinfo(h, CURLINFO_NUM_CONNECTS, &fresh);
+    assert_int_equal(fresh, 0); /* the same connection */
+    CURL *h2 = client(port, "node", &r4);
+    assert_int_equal(get(h2, port, body), CURLE_OK);
+    assert_true(saw_serial(h2, "10:02") || saw_serial(h2, "1002"));
+
+    CURL *all[] = {anon, h, bad, h2};
+    struct curl_slist *lists[] = {r1, r2, r3, r4};
+    for (int i = 0; i < 4; i++) {
+        curl_easy_cleanup(all[i]);
+        curl_slist_free_all(lists[i]);
+    }
+    MHD_stop_daemon(d);
+    pc_tls_free(tls);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -299,6 +434,7 @@ int main(void)
         cmocka_unit_test(test_load_and_describe),
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_reload),
+        cmocka_unit_test(test_handshakes),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
