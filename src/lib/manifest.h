@@ -36,8 +36,7 @@ typedef struct {
  * config media type (artifacts). Returns 0, PC_EINVAL (MANIFEST_INVALID,
  * message set), PC_ETOOBIG (len > PC_MANIFEST_MAX) or PC_ENOMEM. out is
  * cleared with pc_manifest_info_clear(). */
-int pc_manifest_parse(pc_manifest_info *out, const void *buf, size_t len,
-                      const char *content_type);
+int pc_manifest_parse(pc_manifest_info *out, const void *buf, size_t len, const char *content_type);
 
 void pc_manifest_info_clear(pc_manifest_info *info);
 
