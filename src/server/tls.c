@@ -45,7 +45,7 @@ struct pc_tls {
 typedef struct {
     pc_tls *tls;
     tls_set *set;
-    bool client_verified;  /* a client certificate was given and verified */
+    bool client_verified; /* a client certificate was given and verified */
     char client_dn[256];
 } tls_conn;
 
@@ -107,7 +107,9 @@ static int read_file(const char *what, const char *path, gnutls_datum_t *d)
     if (err || n == 0 || n > PC_TLS_MAX_FILE) {
         gnutls_free(buf);
         pc_error_set("tls %s %s: %s", what, path,
-                     err ? "read error" : n ? "larger than 1 MiB" : "empty file");
+                     err ? "read error"
+                     : n ? "larger than 1 MiB"
+                         : "empty file");
         return PC_EINVAL;
     }
     buf[n] = '\0';
@@ -361,7 +363,9 @@ done:;
                 why.data[--why.size] = '\0';
         pc_log(PC_LOG_INFO, "tls: handshake refused: client certificate %s: %s",
                dn.data ? (const char *)dn.data : "?",
-               g < 0 ? gnutls_strerror(g) : why.data ? (const char *)why.data : "not trusted");
+               g < 0      ? gnutls_strerror(g)
+               : why.data ? (const char *)why.data
+                          : "not trusted");
     }
     gnutls_free(dn.data);
     gnutls_free(why.data);

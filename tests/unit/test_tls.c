@@ -77,8 +77,8 @@ static void make_pair(pair *out, const char *name, const pair *issuer, unsigned 
     if (ca)
         assert_int_equal(gnutls_x509_crt_set_key_usage(c, GNUTLS_KEY_KEY_CERT_SIGN), 0);
     else
-        assert_int_equal(gnutls_x509_crt_set_subject_alt_name(c, GNUTLS_SAN_DNSNAME, "localhost",
-                                                              9, GNUTLS_FSAN_SET),
+        assert_int_equal(gnutls_x509_crt_set_subject_alt_name(c, GNUTLS_SAN_DNSNAME, "localhost", 9,
+                                                              GNUTLS_FSAN_SET),
                          0);
     assert_int_equal(gnutls_x509_crt_sign2(c, issuer ? issuer->crt : c,
                                            issuer ? issuer->key : out->key, GNUTLS_DIG_SHA256, 0),
@@ -386,8 +386,8 @@ static void test_handshakes(void **state)
     struct MHD_OptionItem items[4];
     pc_tls_mhd_options(tls, items, 4);
     struct MHD_Daemon *d =
-        MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_TLS, 0, NULL, NULL, answer,
-                         NULL, MHD_OPTION_ARRAY, items, MHD_OPTION_END);
+        MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_TLS, 0, NULL, NULL, answer, NULL,
+                         MHD_OPTION_ARRAY, items, MHD_OPTION_END);
     assert_non_null(d);
     unsigned port = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT)->port;
     struct curl_slist *r1, *r2, *r3, *r4;
@@ -430,10 +430,8 @@ static void test_handshakes(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_client_auth_names),
-        cmocka_unit_test(test_load_and_describe),
-        cmocka_unit_test(test_refusals),
-        cmocka_unit_test(test_reload),
+        cmocka_unit_test(test_client_auth_names), cmocka_unit_test(test_load_and_describe),
+        cmocka_unit_test(test_refusals),          cmocka_unit_test(test_reload),
         cmocka_unit_test(test_handshakes),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
