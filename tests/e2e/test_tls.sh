@@ -6,8 +6,10 @@
 # (new serial) while a keep-alive connection opened before the reload goes
 # on working, and a bad pair on reload keeps the old one; mTLS (client_auth
 # require from a config file) refuses the handshake without a client
-# certificate or with one from another CA, and works with a valid one (curl
-# and skopeo); verify_if_given; unreadable and mismatched files refused at
+# certificate or with one from another CA, and works with a valid one (curl,
+# skopeo push, podman pulling a mirrored image through the cache, fetched from
+# a docker-registry upstream while the TLS connection is suspended);
+# verify_if_given; unreadable and mismatched files refused at
 # start. With `serve --htpasswd` available: podman login and skopeo --creds
 # over TLS too.
 . "$(dirname "$0")/lib.sh"
@@ -245,6 +247,11 @@ pc_stop
 
 # ---- mTLS ------------------------------------------------------------------------------
 
+# an upstream for the cache (plain HTTP behind pullcache), so podman pulls a
+# mirrored image (fetched upstream while the TLS connection waits) with mTLS
+dist_start "$WORK/dist"
+dist_push "$img" docker-single "e2e/up:v1"
+
 cat >"$WORK/mtls.yml" <<YML
 http:
   tls:
@@ -260,7 +267,7 @@ if out=$("$PULLCACHE" serve --check-config --config "$WORK/bad.yml" 2>&1); then
 fi
 grep -qF "does not match certificate" <<<"$out" || fail "check-config bad.yml: $out"
 echo "ok: --check-config reads the TLS files: $out"
-tls_start "$WORK/data" --config "$WORK/mtls.yml"
+tls_start "$WORK/data" --config "$WORK/mtls.yml" --upstream "up=http://127.0.0.1:$DIST_PORT"
 code=$(curl_code --cacert "$pki/ca.crt" "$URL/v2/")
 case $code in fail:*) ;; *) fail "require: curl without a client certificate got HTTP $code" ;; esac
 code=$(curl_code --cacert "$pki/ca.crt" --cert "$pki/intruder.crt" --key "$pki/intruder.key" "$URL/v2/")
@@ -281,7 +288,19 @@ expect_eq "$want" "$(sk inspect --raw --tls-verify=true --cert-dir "$mcerts" \
 sk copy -q --all --preserve-digests --dest-tls-verify=true --dest-cert-dir "$mcerts" \
     "$(img_src "$img" oci-index)" "docker://$REG/e2e/tls/oci-index:v1" >>"$WORK/clients.log" 2>&1 ||
     fail "require: skopeo push with the node's client certificate (see clients.log)"
-echo "ok: mTLS require: no certificate, another CA's, a serverAuth-only one refused in the handshake; node certificate works (curl, skopeo)"
+up=$(img_digest "$img" docker-single)
+upcfg=$(jq -er .config.digest "$img/blobs/sha256/${up#sha256:}")
+if pod pull -q --tls-verify=true --cert-dir "$certs" --signature-policy "$WORK/policy.json" \
+    "$REG/up/e2e/up:v1" >>"$WORK/clients.log" 2>&1; then
+    fail "require: podman pull without a client certificate succeeded"
+fi
+id=$(pod pull -q --tls-verify=true --cert-dir "$mcerts" --signature-policy "$WORK/policy.json" \
+    "$REG/up/e2e/up:v1" 2>>"$WORK/clients.log") ||
+    fail "require: podman pull of a mirrored image with the node's certificate (see clients.log)"
+expect_eq "${upcfg#sha256:}" "$id" "image ID of the mirrored image pulled over mTLS"
+expect_eq "$up" "$(pod image inspect --format '{{.Digest}}' "$REG/up/e2e/up:v1")" \
+    "digest of the mirrored image pulled over mTLS"
+echo "ok: mTLS require: no certificate, another CA's, a serverAuth-only one refused in the handshake; node certificate works (curl, skopeo push, podman pull through the cache)"
 pc_stop
 
 tls_start "$WORK/data" --tls-cert "$pki/srv1.crt" --tls-key "$pki/srv1.key" \
