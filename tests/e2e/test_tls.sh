@@ -245,6 +245,44 @@ expect_eq 200 "$(curl_code --cacert "$pki/ca.crt" "$URL/v2/")" "curl after bad r
 echo "ok: bad pairs on SIGHUP are logged and the old certificate stays"
 pc_stop
 
+# ---- logins over TLS (when serve has --htpasswd) ------------------------------------------
+
+if "$PULLCACHE" serve --help | grep -q -- '--htpasswd'; then
+    htpasswd -nbB -C 5 alice 'alice pass' >"$WORK/htpasswd" 2>>"$WORK/clients.log" ||
+        fail "htpasswd -nbB"
+    tls_start "$WORK/data-auth" --tls-cert "$pki/srv1.crt" --tls-key "$pki/srv1.key" \
+        --htpasswd "$WORK/htpasswd"
+    if pod login --tls-verify=true --cert-dir "$certs" -u alice -p 'wrong pass' "$REG" \
+        >>"$WORK/clients.log" 2>&1; then
+        fail "podman login with a wrong password succeeded"
+    fi
+    pod login --tls-verify=true --cert-dir "$certs" -u alice -p 'alice pass' "$REG" \
+        >>"$WORK/clients.log" 2>&1 || fail "podman login over TLS (see clients.log)"
+    pod push -q --tls-verify=true --cert-dir "$certs" "$REG/e2e/tls/oci-single:v1" \
+        "$REG/e2e/auth/pod:v1" >>"$WORK/clients.log" 2>&1 ||
+        fail "podman push over TLS after login (see clients.log)"
+    pod rmi -a -f >/dev/null
+    id=$(pod pull -q --tls-verify=true --cert-dir "$certs" --signature-policy "$WORK/policy.json" \
+        "$REG/e2e/auth/pod:v1" 2>>"$WORK/clients.log") ||
+        fail "podman pull over TLS after login (see clients.log)"
+    expect_eq "${cfg#sha256:}" "$id" "image ID after podman login + push + pull over TLS"
+    pod logout "$REG" >>"$WORK/clients.log" 2>&1 || true
+    if sk copy -q --dest-no-creds --dest-tls-verify=true --dest-cert-dir "$certs" \
+        "$(img_src "$img" oci-single)" "docker://$REG/e2e/auth/sk:v1" >>"$WORK/clients.log" 2>&1; then
+        fail "skopeo push without credentials succeeded"
+    fi
+    sk copy -q --preserve-digests --dest-creds 'alice:alice pass' --dest-tls-verify=true \
+        --dest-cert-dir "$certs" "$(img_src "$img" oci-single)" "docker://$REG/e2e/auth/sk:v1" \
+        >>"$WORK/clients.log" 2>&1 || fail "skopeo push --dest-creds over TLS (see clients.log)"
+    expect_eq "$want" "$(sk inspect --raw --creds 'alice:alice pass' --tls-verify=true \
+        --cert-dir "$certs" "docker://$REG/e2e/auth/sk:v1" | sha256sum | sed 's/^/sha256:/; s/ .*//')" \
+        "skopeo inspect --creds over TLS"
+    echo "ok: podman login + push + pull and skopeo --creds over TLS; wrong password and no credentials refused"
+    pc_stop
+else
+    echo "skip: podman login / skopeo --creds over TLS (serve has no --htpasswd yet)"
+fi
+
 # ---- mTLS ------------------------------------------------------------------------------
 
 # an upstream for the cache (plain HTTP behind pullcache), so podman pulls a
