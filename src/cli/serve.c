@@ -26,6 +26,7 @@ const char pc_cli_serve_usage[] =
     "                       [--limit-authenticated PULLS/SECONDS]\n"
     "                       [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]\n"
     "                        [--tls-client-auth none|verify_if_given|require]]\n"
+    "                       [--htpasswd FILE]\n"
     "       pullcache serve --check-config --config FILE\n"
     "\n"
     "Run the registry: an OCI Distribution v1.1 registry for private images and a\n"
@@ -55,6 +56,9 @@ const char pc_cli_serve_usage[] =
     "      --tls-client-auth MODE  none, verify_if_given or require (the default with\n"
     "                         a client CA): require refuses the handshake without a\n"
     "                         valid client certificate\n"
+    "      --htpasswd FILE    users (bcrypt htpasswd, `htpasswd -B`): turns on authentication\n"
+    "                         and access control (auth.htpasswd; see docs/CONFIG.md); SIGHUP\n"
+    "                         re-reads it. Without users, anyone who reaches the port may push\n"
     "      --check-config     validate the configuration and exit (0 when valid)\n"
     "  -h, --help             this help\n";
 
@@ -70,7 +74,8 @@ enum {
     OPT_TLS_CERT,
     OPT_TLS_KEY,
     OPT_TLS_CLIENT_CA,
-    OPT_TLS_CLIENT_AUTH
+    OPT_TLS_CLIENT_AUTH,
+    OPT_HTPASSWD
 };
 
 #define MAX_FLAG_UPSTREAMS 64
@@ -127,6 +132,64 @@ oom:
     return -1;
 }
 
+/* --htpasswd over auth.htpasswd. 0 or -1 (message printed). */
+static int set_htpasswd(pc_config *cfg, const char *path)
+{
+    if (!path)
+        return 0;
+    if ((!cfg->auth && !(cfg->auth = calloc(1, sizeof(*cfg->auth)))) ||
+        pc_config_set_str(&cfg->auth->htpasswd, path)) {
+        fprintf(stderr, "pullcache serve: out of memory\n");
+        return -1;
+    }
+    return 0;
+}
+
+/* Whether the listen address is a loopback one. */
+static bool listen_loopback(const char *listen)
+{
+    char host[256];
+    unsigned port;
+    if (pc_config_parse_listen(listen, host, sizeof(host), &port))
+        return false;
+    return strncmp(host, "127.", 4) == 0 || strcmp(host, "::1") == 0 ||
+           strcmp(host, "localhost") == 0;
+}
+
+/* The start-up line about authentication. */
+static void say_auth(const pc_config *cfg, pc_server *srv)
+{
+    if (pc_server_auth_enabled(srv))
+        pc_log(PC_LOG_INFO, "authentication is on: pushes need a user; anonymous clients may "
+                            "pull mirrored content unless auth.access says otherwise");
+    else if (listen_loopback(cfg->http->listen))
+        pc_log(PC_LOG_INFO, "no users configured (--htpasswd, auth.htpasswd): no authentication; "
+                            "listening on loopback only");
+    else
+        pc_log(PC_LOG_WARN,
+               "no users configured (--htpasswd, auth.htpasswd) and listening on %s: ANYONE who "
+               "can reach this address can push, overwrite and delete images",
+               cfg->http->listen);
+}
+
+/* SIGHUP: the users and access rules again (the config file's auth
+ * section, --htpasswd over it). A bad file keeps the old ones. */
+static void reload_auth(pc_server *srv, const char *config_path, const char *htpasswd)
+{
+    if (!pc_server_auth_enabled(srv))
+        return;
+    pc_config *fresh = NULL;
+    int rc = pc_config_load(&fresh, config_path);
+    if (rc == 0 && set_htpasswd(fresh, htpasswd))
+        rc = PC_ENOMEM;
+    if (rc == 0)
+        rc = pc_server_auth_reload(srv, fresh->auth);
+    if (rc)
+        pc_log(PC_LOG_WARN, "SIGHUP: users and access rules not reloaded, the old ones stay: %s",
+               pc_error_last());
+    pc_config_free(fresh);
+}
+
 int pc_cli_serve(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -145,11 +208,12 @@ int pc_cli_serve(int argc, char **argv)
         {"tls-key", required_argument, NULL, OPT_TLS_KEY},
         {"tls-client-ca", required_argument, NULL, OPT_TLS_CLIENT_CA},
         {"tls-client-auth", required_argument, NULL, OPT_TLS_CLIENT_AUTH},
+        {"htpasswd", required_argument, NULL, OPT_HTPASSWD},
         {NULL, 0, NULL, 0},
     };
     const char *config_path = NULL, *listen = NULL, *data = NULL, *log_format = NULL;
     const char *upstreams[MAX_FLAG_UPSTREAMS], *default_upstream = NULL;
-    const char *limit_anon = NULL, *limit_auth = NULL;
+    const char *limit_anon = NULL, *limit_auth = NULL, *htpasswd = NULL;
     const char *tls_flags[4] = {NULL, NULL, NULL, NULL}; /* cert, key, client_ca, client_auth */
     int nupstreams = 0;
     unsigned timeout = 0, threads = 0;
@@ -212,6 +276,9 @@ int pc_cli_serve(int argc, char **argv)
         case OPT_TLS_CLIENT_AUTH:
             tls_flags[c - OPT_TLS_CERT] = optarg;
             break;
+        case OPT_HTPASSWD:
+            htpasswd = optarg;
+            break;
         default:
             fprintf(stderr, "`pullcache serve --help` lists the options\n");
             return 2;
@@ -243,7 +310,7 @@ int pc_cli_serve(int argc, char **argv)
         }
     if (default_upstream && pc_config_set_str(&cfg->cache->default_upstream, default_upstream))
         goto done;
-    if (set_tls_flags(cfg, tls_flags))
+    if (set_tls_flags(cfg, tls_flags) || set_htpasswd(cfg, htpasswd))
         goto done;
     if (pc_config_finalize(cfg)) {
         fprintf(stderr, "pullcache serve: out of memory\n");
@@ -264,6 +331,10 @@ int pc_cli_serve(int argc, char **argv)
     if (pc_config_validate(cfg)) {
         fprintf(stderr, "pullcache serve: %s%s%s\n", config_path ? config_path : "",
                 config_path ? ": " : "", pc_error_last());
+        goto done;
+    }
+    if (check && pc_server_auth_check(cfg)) {
+        fprintf(stderr, "pullcache serve: %s: %s\n", config_path, pc_error_last());
         goto done;
     }
     if (check && pc_server_tls_check(cfg)) {
@@ -303,6 +374,7 @@ int pc_cli_serve(int argc, char **argv)
     }
     pc_log(PC_LOG_INFO, "pullcache %s serving on %s (data %s)", PC_VERSION, cfg->http->listen,
            cfg->storage->data);
+    say_auth(cfg, srv);
     for (unsigned i = 0; i < cfg->upstreams_count; i++)
         pc_log(PC_LOG_INFO, "mirroring %s from %s (tag_ttl %us, reserve %u)%s",
                cfg->upstreams[i].name, cfg->upstreams[i].url, cfg->upstreams[i].tag_ttl,
@@ -330,6 +402,7 @@ int pc_cli_serve(int argc, char **argv)
         if (sig < 0)
             continue;
         if (sig == SIGHUP) {
+            reload_auth(srv, config_path, htpasswd);
             int tr = pc_server_tls_reload(srv);
             if (tr == PC_ENOTFOUND)
                 pc_log(PC_LOG_INFO, "SIGHUP: nothing to reload yet");

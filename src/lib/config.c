@@ -99,6 +99,75 @@ static const cyaml_schema_field_t limits_fields[] = {
     CYAML_FIELD_END,
 };
 
+static const cyaml_schema_value_t str_schema = {
+    CYAML_VALUE_STRING(CYAML_FLAG_POINTER, char, 0, 4000),
+};
+
+#define STR_LIST(key, type, field)                                                                 \
+    CYAML_FIELD_SEQUENCE(key, CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, type, field, &str_schema,  \
+                         0, 1024)
+
+static const cyaml_schema_field_t group_fields[] = {
+    CYAML_FIELD_STRING_PTR("name", CYAML_FLAG_POINTER, pc_config_group, name, 1, 128),
+    STR_LIST("members", pc_config_group, members),
+    CYAML_FIELD_END,
+};
+
+static const cyaml_schema_value_t group_schema = {
+    CYAML_VALUE_MAPPING(CYAML_FLAG_DEFAULT, pc_config_group, group_fields),
+};
+
+static const cyaml_schema_field_t rule_fields[] = {
+    CYAML_FIELD_STRING_PTR("prefix", CYAML_FLAG_POINTER, pc_config_rule, prefix, 0, 255),
+    CYAML_FIELD_BOOL("readonly", CYAML_FLAG_OPTIONAL, pc_config_rule, readonly),
+    STR_LIST("pull", pc_config_rule, pull),
+    STR_LIST("push", pc_config_rule, push),
+    STR_LIST("delete", pc_config_rule, del),
+    CYAML_FIELD_END,
+};
+
+static const cyaml_schema_value_t rule_schema = {
+    CYAML_VALUE_MAPPING(CYAML_FLAG_DEFAULT, pc_config_rule, rule_fields),
+};
+
+static const cyaml_schema_field_t token_fields[] = {
+    CYAML_FIELD_STRING_PTR("realm", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, pc_config_token,
+                           realm, 1, 1024),
+    CYAML_FIELD_STRING_PTR("service", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, pc_config_token,
+                           service, 1, 255),
+    CYAML_FIELD_STRING_PTR("issuer", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, pc_config_token,
+                           issuer, 1, 255),
+    CYAML_FIELD_UINT("lifetime", CYAML_FLAG_OPTIONAL, pc_config_token, lifetime),
+    CYAML_FIELD_STRING_PTR("key", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, pc_config_token, key, 1,
+                           4000),
+    CYAML_FIELD_END,
+};
+
+static const cyaml_schema_field_t trust_fields[] = {
+    CYAML_FIELD_STRING_PTR("issuer", CYAML_FLAG_POINTER, pc_config_trust, issuer, 1, 255),
+    CYAML_FIELD_STRING_PTR("audience", CYAML_FLAG_POINTER, pc_config_trust, audience, 1, 255),
+    CYAML_FIELD_STRING_PTR("key", CYAML_FLAG_POINTER, pc_config_trust, key, 1, 4000),
+    CYAML_FIELD_END,
+};
+
+static const cyaml_schema_field_t auth_fields[] = {
+    CYAML_FIELD_STRING_PTR("htpasswd", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, pc_config_auth,
+                           htpasswd, 1, 4000),
+    CYAML_FIELD_STRING_PTR("challenge", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, pc_config_auth,
+                           challenge, 1, 16),
+    CYAML_FIELD_SEQUENCE("groups", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, pc_config_auth, groups,
+                         &group_schema, 0, 1024),
+    STR_LIST("admins", pc_config_auth, admins),
+    STR_LIST("catalog", pc_config_auth, catalog),
+    CYAML_FIELD_SEQUENCE("access", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, pc_config_auth, access,
+                         &rule_schema, 0, 1024),
+    CYAML_FIELD_MAPPING_PTR("token", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, pc_config_auth,
+                            token, token_fields),
+    CYAML_FIELD_MAPPING_PTR("trust", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, pc_config_auth,
+                            trust, trust_fields),
+    CYAML_FIELD_END,
+};
+
 static const cyaml_schema_field_t top_fields[] = {
     CYAML_FIELD_SEQUENCE("upstreams", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, pc_config,
                          upstreams, &upstream_schema, 0, 64),
@@ -112,6 +181,8 @@ static const cyaml_schema_field_t top_fields[] = {
                             log_fields),
     CYAML_FIELD_MAPPING_PTR("limits", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, pc_config, limits,
                             limits_fields),
+    CYAML_FIELD_MAPPING_PTR("auth", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, pc_config, auth,
+                            auth_fields),
     CYAML_FIELD_END,
 };
 
@@ -468,11 +539,70 @@ int pc_config_validate(const pc_config *c)
             return PC_EINVAL;
         }
     }
+    const pc_config_auth *a = c->auth;
+    if (a && a->challenge && strcmp(a->challenge, "bearer") != 0 &&
+        strcmp(a->challenge, "basic") != 0) {
+        pc_error_set("auth.challenge must be bearer or basic, not '%s'", a->challenge);
+        return PC_EINVAL;
+    }
+    if (a && a->token && a->token->lifetime > 86400) {
+        pc_error_set("auth.token.lifetime must be at most 86400 seconds");
+        return PC_EINVAL;
+    }
     if (c->http->threads > 256) {
         pc_error_set("http.threads must be at most 256");
         return PC_EINVAL;
     }
     return 0;
+}
+
+bool pc_config_auth_enabled(const pc_config *c)
+{
+    return c->auth && (c->auth->htpasswd || c->auth->trust);
+}
+
+static void strs_free(char **v, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+static void auth_free(pc_config_auth *a)
+{
+    if (!a)
+        return;
+    free(a->htpasswd);
+    free(a->challenge);
+    for (unsigned i = 0; i < a->groups_count; i++) {
+        free(a->groups[i].name);
+        strs_free(a->groups[i].members, a->groups[i].members_count);
+    }
+    free(a->groups);
+    strs_free(a->admins, a->admins_count);
+    strs_free(a->catalog, a->catalog_count);
+    for (unsigned i = 0; i < a->access_count; i++) {
+        pc_config_rule *r = &a->access[i];
+        free(r->prefix);
+        strs_free(r->pull, r->pull_count);
+        strs_free(r->push, r->push_count);
+        strs_free(r->del, r->del_count);
+    }
+    free(a->access);
+    if (a->token) {
+        free(a->token->realm);
+        free(a->token->service);
+        free(a->token->issuer);
+        free(a->token->key);
+        free(a->token);
+    }
+    if (a->trust) {
+        free(a->trust->issuer);
+        free(a->trust->audience);
+        free(a->trust->key);
+        free(a->trust);
+    }
+    free(a);
 }
 
 void pc_config_free(pc_config *c)
@@ -502,6 +632,7 @@ void pc_config_free(pc_config *c)
         free(c->cache->default_upstream);
     free(c->cache);
     free(c->limits);
+    auth_free(c->auth);
     free(c->http);
     free(c->storage);
     free(c->log);

@@ -40,6 +40,25 @@
  *     enabled: false             # true: manifest GETs are counted, ratelimit-* headers
  *     anonymous: {pulls: 100, window: 21600}     # per client IP (IPv6: per /64)
  *     authenticated: {pulls: 200, window: 21600} # per account
+ *   auth:                        # users and access control (docs/CONFIG.md "Authentication")
+ *     htpasswd: /etc/pullcache/htpasswd  # bcrypt only (htpasswd -B); --htpasswd; SIGHUP
+ *     challenge: bearer          # bearer (our /token service) | basic
+ *     groups: [{name: devs, members: [alice, bob]}]
+ *     admins: [root, "@ops"]     # /_pullcache/status, /metrics
+ *     catalog: [authenticated]   # who may list /v2/_catalog (filtered per user)
+ *     access:                    # rules by repository prefix, the longest decides
+ *       - {prefix: team, pull: [authenticated], push: ["@devs"], delete: [alice]}
+ *       - {prefix: public, pull: [anonymous], readonly: true}
+ *     token:                     # our token service (GET /token)
+ *       realm: https://reg.example/token  # default: http(s)://<Host>/token
+ *       service: pullcache       # aud of our tokens
+ *       issuer: pullcache        # iss of our tokens
+ *       lifetime: 300            # seconds
+ *       key: /etc/pullcache/token.key     # EC P-256 PEM; default: made at start
+ *     trust:                     # tokens of an external issuer
+ *       issuer: auth.example
+ *       audience: registry.example
+ *       key: /etc/pullcache/issuer.pem    # its public key or certificate
  *
  * With no upstreams configured, docker.io -> https://registry-1.docker.io
  * is the one upstream and the default.
@@ -48,6 +67,54 @@
 #define PC_CONFIG_H
 
 #include "pc.h"
+
+/* auth (issue #5; src/server/authn.c). Users configured (htpasswd or trust)
+ * turn on access control; without them there is none. */
+typedef struct {
+    char *name;
+    char **members;
+    unsigned members_count;
+} pc_config_group;
+
+typedef struct {
+    char *prefix; /* "" = every repository */
+    bool readonly;
+    char **pull;
+    unsigned pull_count;
+    char **push;
+    unsigned push_count;
+    char **del; /* "delete" */
+    unsigned del_count;
+} pc_config_rule;
+
+typedef struct {
+    char *realm;       /* NULL: http(s)://<request Host>/token */
+    char *service;     /* NULL: "pullcache" */
+    char *issuer;      /* NULL: "pullcache" */
+    unsigned lifetime; /* seconds; 0 = 300 */
+    char *key;         /* PEM EC P-256 private key; NULL = generated in memory */
+} pc_config_token;
+
+typedef struct {
+    char *issuer;
+    char *audience;
+    char *key; /* PEM public key or certificate of the external issuer */
+} pc_config_trust;
+
+typedef struct {
+    char *htpasswd;
+    char *challenge; /* bearer (default) | basic */
+    pc_config_group *groups;
+    unsigned groups_count;
+    char **admins;
+    unsigned admins_count;
+    char **catalog; /* NULL: [authenticated] */
+    unsigned catalog_count;
+    pc_config_rule *access;
+    unsigned access_count;
+    pc_config_token *token;
+    pc_config_trust *trust;
+} pc_config_auth;
 
 /* http.tls; NULL (or no cert) = plain HTTP. */
 typedef struct {
@@ -119,7 +186,12 @@ typedef struct {
     unsigned upstreams_count;
     pc_config_cache *cache;
     pc_config_limits *limits;
+    pc_config_auth *auth; /* NULL: no users, no access control */
 } pc_config;
+
+/* Whether cfg configures users (auth.htpasswd or auth.trust): access
+ * control is on. */
+bool pc_config_auth_enabled(const pc_config *cfg);
 
 /* Add or replace (same name) an upstream given as "NAME=URL" (the
  * --upstream flag). 0 or PC_EINVAL. */

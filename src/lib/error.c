@@ -51,6 +51,10 @@ const char *pc_result_str(int code)
         return "upstream failed";
     case PC_ENOTSUP:
         return "not supported";
+    case PC_EAUTH:
+        return "authentication required";
+    case PC_EDENIED:
+        return "access denied";
     default:
         return "internal error";
     }

@@ -28,6 +28,8 @@ enum pc_result {
     PC_ELIMIT = -9,     /* a limit was reached (rate, size cap) */
     PC_EUPSTREAM = -10, /* an upstream registry failed */
     PC_ENOTSUP = -11,   /* the backend cannot do this */
+    PC_EAUTH = -12,     /* no or wrong credentials: authenticate (HTTP 401) */
+    PC_EDENIED = -13,   /* authenticated, but not allowed (HTTP 403) */
 };
 
 /* Set the calling thread's error message (printf-style). Returns nothing. */

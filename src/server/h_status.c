@@ -9,8 +9,8 @@
  * "anonymous", and upstream URLs cannot carry user information (the
  * configuration refuses it).
  *
- * TODO(#5): open to anyone who can reach the port, like /metrics; issue #5
- * (admin authentication) should make it admin-only.
+ * With access control (users configured) only admins get it, like
+ * /metrics (authn.c); without, anyone who can reach the port.
  */
 #include "http.h"
 #include "budget.h"

@@ -30,6 +30,7 @@ typedef enum {
     PC_ROUTE_REFERRERS,    /* /v2/<name>/referrers/<digest> */
     PC_ROUTE_METRICS,      /* /metrics */
     PC_ROUTE_STATUS,       /* /_pullcache/status */
+    PC_ROUTE_TOKEN,        /* /token (authn.c) */
 } pc_route_kind;
 
 typedef enum { PC_BODY_NONE = 0, PC_BODY_BUFFER, PC_BODY_UPLOAD, PC_BODY_DISCARD } pc_body_mode;
@@ -38,9 +39,10 @@ struct pc_server {
     struct MHD_Daemon *mhd;
     const pc_config *cfg;
     pc_registry *reg;
-    pc_mirror *mirror;   /* NULL: no pull-through cache */
-    pc_limiter *limiter; /* NULL: no pull limits for our clients */
-    struct pc_tls *tls;  /* NULL: plain HTTP (tls.h) */
+    pc_mirror *mirror;      /* NULL: no pull-through cache */
+    pc_limiter *limiter;    /* NULL: no pull limits for our clients */
+    struct pc_tls *tls;     /* NULL: plain HTTP (tls.h) */
+    struct pc_authn *authn; /* NULL: no users, no access control (authn.c) */
     unsigned port;
     struct timespec started; /* CLOCK_MONOTONIC, for uptime */
     pthread_mutex_t jobs_lock;
@@ -74,6 +76,7 @@ struct pc_req {
     /* who asks: the authenticated account, NULL for anonymous (set by
      * authentication, issue #5); the pull budget that applied */
     const char *account;
+    char user[256]; /* the authenticated user ("" anonymous); account points here */
     bool limit_set; /* manifest GET/HEAD with limits on: the ratelimit headers go out */
     pc_limit_result limit;
     char limit_source[PC_LIMITER_KEY_MAX + 1];
@@ -160,6 +163,23 @@ int pc_h_metrics(pc_req *req);
 
 /* GET/HEAD /_pullcache/status (h_status.c). */
 int pc_h_status(pc_req *req);
+
+/* Authentication and access control (authn.c). Before a request's
+ * handler: who asks (Basic, Bearer) and whether the policy lets them.
+ * true: go on; false: answered (401, 403, 429), *mhd is the MHD result. */
+bool pc_req_authorize(pc_req *req, int *mhd);
+/* The 401 UNAUTHORIZED answer with the WWW-Authenticate challenge that
+ * fits req (pc_req_fail's PC_EAUTH). */
+int pc_req_unauthorized(pc_req *req);
+/* Whether the requester may pull repository name (catalog filter); true
+ * without access control. */
+bool pc_req_may_pull(pc_req *req, const char *name);
+/* Build (NULL when no users are configured) and free srv->authn. 0 or
+ * PC_EINVAL with a message (a weak htpasswd, a bad policy or key). */
+int pc_server_auth_init(struct pc_server *srv, const pc_config *cfg);
+void pc_server_auth_free(struct pc_server *srv);
+/* GET /token: the token service. */
+int pc_h_token(pc_req *req);
 
 /* Route table and parsing (routes.c). */
 int pc_route_parse(pc_req *req, const char *url);

@@ -11,8 +11,9 @@
 #include <string.h>
 
 static const pc_handler handlers[] = {
+    /* with access control: /metrics and /_pullcache/status are for admins (authn.c) */
     {PC_ROUTE_METRICS, "GET", pc_h_metrics, NULL},
-    /* TODO(#5): admin-only once issue #5 brings admin authentication; open for now. */
+    {PC_ROUTE_TOKEN, "GET", pc_h_token, NULL},
     {PC_ROUTE_STATUS, "GET", pc_h_status, NULL},
     {PC_ROUTE_STATUS, "HEAD", pc_h_status, NULL},
     {PC_ROUTE_BASE, "GET", pc_h_base, NULL},
@@ -131,6 +132,10 @@ int pc_route_parse(pc_req *req, const char *url)
     /* Outside /v2/, so no repository name can collide with it. */
     if (strcmp(url, "/_pullcache/status") == 0) {
         req->kind = PC_ROUTE_STATUS;
+        return 0;
+    }
+    if (strcmp(url, "/token") == 0) { /* the token service (authn.c) */
+        req->kind = PC_ROUTE_TOKEN;
         return 0;
     }
     if (strcmp(url, "/v2/") == 0 || strcmp(url, "/v2") == 0) {

@@ -158,6 +158,11 @@ int pc_req_fail(pc_req *req, int rc)
     }
     case PC_ENOMEM:
         return pc_req_error(req, 503, "UNAVAILABLE", "out of memory");
+    case PC_EAUTH: /* with the WWW-Authenticate challenge that fits (authn.c) */
+        return pc_req_unauthorized(req);
+    case PC_EDENIED:
+        return pc_req_error(req, 403, "DENIED",
+                            msg[0] ? msg : "requested access to the resource is denied");
     default:
         pc_log(PC_LOG_ERROR, "%s %s: %s", req->method, req->path, msg);
         return pc_req_error(req, 500, "UNKNOWN", "internal error; see the server log");
@@ -172,6 +177,7 @@ static bool name_ok(pc_req *req)
     case PC_ROUTE_CATALOG:
     case PC_ROUTE_METRICS:
     case PC_ROUTE_STATUS:
+    case PC_ROUTE_TOKEN:
         return true;
     default:
         return pc_ref_name_valid(req->name);
@@ -218,6 +224,8 @@ static enum MHD_Result first_call(pc_req *req, const char *url)
     if (rc == PC_ENOTFOUND || req->kind == PC_ROUTE_NONE)
         return pc_req_error(req, 404, "NOT_FOUND", "no such API endpoint");
     int mhd;
+    if (!pc_req_authorize(req, &mhd)) /* who asks, and may they (sets req->account) */
+        return mhd;
     if (req->srv->limiter && req->kind == PC_ROUTE_MANIFEST &&
         (strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0) &&
         !pc_req_limit(req, &mhd))
@@ -538,6 +546,10 @@ int pc_server_start(pc_server **out, const pc_config *cfg, pc_registry *reg, pc_
     struct MHD_OptionItem tls_opts[4] = {{MHD_OPTION_END, 0, NULL}};
     if ((rc = tls_from_config(cfg, &srv->tls)))
         goto fail;
+    if ((rc = pc_server_auth_init(srv, cfg))) {
+        pc_tls_free(srv->tls);
+        goto fail;
+    }
     if (srv->tls)
         pc_tls_mhd_options(srv->tls, tls_opts, 4);
 
@@ -566,6 +578,7 @@ int pc_server_start(pc_server **out, const pc_config *cfg, pc_registry *reg, pc_
     freeaddrinfo(ai);
     if (!srv->mhd) {
         pc_error_set("cannot listen on %s (address in use or not available?)", cfg->http->listen);
+        pc_server_auth_free(srv);
         pc_tls_free(srv->tls);
         free(srv);
         return PC_ERR;
@@ -622,6 +635,7 @@ void pc_server_stop(pc_server *srv)
     pthread_mutex_unlock(&srv->jobs_lock);
     MHD_stop_daemon(srv->mhd);
     pc_tls_free(srv->tls); /* after the daemon: its connections held the sets */
+    pc_server_auth_free(srv);
     pthread_mutex_destroy(&srv->jobs_lock);
     pthread_cond_destroy(&srv->jobs_idle);
     free(srv);

@@ -30,6 +30,20 @@ int pc_server_tls_check(const pc_config *cfg);
  * PC_EINVAL with a message: the old ones stay. PC_ENOTFOUND: no TLS. */
 int pc_server_tls_reload(pc_server *srv);
 
+/* Build the access control of cfg's auth section as pc_server_start
+ * would (htpasswd, policy, token keys; for --check-config). 0 (also
+ * without users) or PC_EINVAL with a message. */
+int pc_server_auth_check(const pc_config *cfg);
+
+/* Whether the server does access control (users are configured). */
+bool pc_server_auth_enabled(const pc_server *srv);
+
+/* Reload the users (htpasswd file) and the access policy from auth (the
+ * freshly read auth section; borrowed). 0: swapped in (requests under way
+ * finish with the old ones); PC_EINVAL with a message: the old ones stay;
+ * PC_ENOTFOUND: no access control. */
+int pc_server_auth_reload(pc_server *srv, const pc_config_auth *auth);
+
 /* The port actually bound (useful with port 0). */
 unsigned pc_server_port(const pc_server *srv);
 
