@@ -46,7 +46,7 @@
 #define CACHE_SLOTS 256
 #define CACHE_TTL 60
 #define THROTTLE_SLOTS 1024
-#define THROTTLE_FREE 3 /* failures in a row before attempts are delayed */
+#define THROTTLE_FREE 5 /* failures in a row before attempts are delayed */
 #define THROTTLE_MAX 30 /* seconds, the longest delay */
 
 struct cache_slot {
