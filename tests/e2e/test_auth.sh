@@ -212,7 +212,18 @@ for _ in $(seq 50); do
 done
 [ -n "$ok" ] || fail "carol cannot log in after SIGHUP"
 expect_eq 200 "$(st HEAD /v2/team/app/manifests/v1 -u "carol:$PW_CAROL")" "carol pulls after SIGHUP"
-echo "ok: SIGHUP reloads the users"
+cp "$WORK/htpasswd" "$WORK/htpasswd.good"
+htpasswd -nbm mallory weakpass >>"$WORK/htpasswd"
+kill -HUP "$PC_PID"
+for _ in $(seq 50); do
+    grep -q 'users and access rules not reloaded, the old ones stay' "$WORK/pullcache.log" && break
+    sleep 0.1
+done
+grep -q 'users and access rules not reloaded, the old ones stay.*only bcrypt' "$WORK/pullcache.log" ||
+    fail "a weak htpasswd on SIGHUP was not logged as refused"
+expect_eq 200 "$(st GET /v2/ -u "carol:$PW_CAROL")" "carol after a refused reload"
+cp "$WORK/htpasswd.good" "$WORK/htpasswd"
+echo "ok: SIGHUP reloads the users; a weak file on SIGHUP keeps the old users"
 
 # ---- the failed-login throttle -----------------------------------------------------------------
 codes=""
@@ -226,9 +237,53 @@ curl -sS -f -u "alice:$PW_ALICE" "http://$PCR/metrics" >"$WORK/metrics.out" || t
 curl -sS -f -u "alice:$PW_ALICE" "http://$PCR/_pullcache/status" >"$WORK/status.out" || true
 pc_stop
 
-# ---- an expired token --------------------------------------------------------------------------
+# ---- tokens of an external issuer ------------------------------------------------------------
+# The issuer is a second pullcache with a fixed key, issuer "ext-auth" and service "reg"; the
+# registry under test trusts its public key. A token of the issuer's own (generated) key - or
+# ours - is not accepted for the other.
+openssl ecparam -name prime256v1 -genkey -noout -out "$WORK/ext.key" 2>>"$WORK/clients.log"
+openssl ec -in "$WORK/ext.key" -pubout -out "$WORK/ext.pub" 2>>"$WORK/clients.log"
+cat >"$WORK/issuer.yml" <<YML
+auth:
+  htpasswd: $WORK/htpasswd
+  access:
+    - {prefix: team, pull: [alice, bob], push: [alice]}
+  token: {issuer: ext-auth, service: reg, key: $WORK/ext.key}
+YML
+EXT_PORT=$((PC_PORT + 17))
+"$PULLCACHE" serve --listen "127.0.0.1:$EXT_PORT" --data "$WORK/ext-data" --default-upstream none \
+    --config "$WORK/issuer.yml" >>"$WORK/pullcache.log" 2>&1 &
+EXT_PID=$!
+PIDS+=("$EXT_PID")
+wait_http "http://127.0.0.1:$EXT_PORT/v2/" "$EXT_PID"
+te=$(curl -sS -f -u "bob:$PW_BOB" "http://127.0.0.1:$EXT_PORT/token?service=reg&scope=repository:team/app:pull,push" |
+    jq -er .token)
+SECRETS+=("$te")
+cat >"$WORK/trust.yml" <<YML
+auth:
+  htpasswd: $WORK/htpasswd
+  trust: {issuer: ext-auth, audience: reg, key: $WORK/ext.pub}
+YML
+pc_start "$WORK/data" --config "$WORK/trust.yml"
+expect_eq 200 "$(st HEAD /v2/team/app/manifests/v1 -H "Authorization: Bearer $te")" "external token: pull"
+not_granted "$(st POST /v2/team/app/blobs/uploads/ -H "Authorization: Bearer $te")" \
+    "external token granting pull only: push"
+not_granted "$(st HEAD /v2/team/pod/manifests/v1 -H "Authorization: Bearer $te")" \
+    "external token for team/app on team/pod"
+tw=$(token "alice:$PW_ALICE" "repository:team/app:pull")
+SECRETS+=("$tw")
+expect_eq 200 "$(st HEAD /v2/team/app/manifests/v1 -H "Authorization: Bearer $tw")" "our own token next to trust"
+pc_stop
+kill -TERM "$EXT_PID"
+wait "$EXT_PID" 2>/dev/null || true
+echo "ok: tokens of a trusted external issuer grant what they say, no more"
+
+# ---- an expired token; the limiter counts by account ----------------------------------------------------------------------------------------------------------
 printf 'auth:\n  htpasswd: %s\n  token:\n    lifetime: 1\n' "$WORK/htpasswd" >"$WORK/short.yml"
-pc_start "$WORK/data" --config "$WORK/short.yml"
+pc_start "$WORK/data" --config "$WORK/short.yml" --limit-authenticated 50/3600
+curl -s -o /dev/null -D "$WORK/h" -I -u "alice:$PW_ALICE" "http://$PCR/v2/team/app/manifests/v1"
+grep -qi '^docker-ratelimit-source: .*alice' "$WORK/h" ||
+    fail "an authenticated pull is not counted for the account: $(grep -i ratelimit-source "$WORK/h")"
 tt=$(token "alice:$PW_ALICE" "repository:team/app:pull")
 SECRETS+=("$tt")
 now=$(st HEAD /v2/team/app/manifests/v1 -H "Authorization: Bearer $tt")
