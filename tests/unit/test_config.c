@@ -223,6 +223,77 @@ static void limits_section(void **state)
     unlink(p);
 }
 
+static void auth_section(void **state)
+{
+    pc_config *c = NULL;
+    assert_int_equal(pc_config_load(&c, NULL), 0);
+    assert_null(c->auth);
+    assert_false(pc_config_auth_enabled(c));
+    pc_config_free(c);
+
+    char *p = write_tmp("auth:\n  htpasswd: /etc/htp\n  challenge: basic\n"
+                        "  groups:\n    - name: devs\n      members: [alice, bob]\n"
+                        "  admins: [root, \"@devs\"]\n  catalog: [anonymous]\n"
+                        "  access:\n    - prefix: team\n      pull: [authenticated]\n"
+                        "      push: [\"@devs\"]\n      delete: [alice]\n"
+                        "    - {prefix: \"\", readonly: true, pull: [anonymous]}\n"
+                        "  token: {realm: \"https://r/token\", service: s, issuer: i, lifetime: 9,"
+                        " key: /k}\n  trust: {issuer: e, audience: a, key: /p}\n");
+    assert_int_equal(pc_config_load(&c, p), 0);
+    unlink(p);
+    assert_true(pc_config_auth_enabled(c));
+    const pc_config_auth *a = c->auth;
+    assert_string_equal(a->htpasswd, "/etc/htp");
+    assert_string_equal(a->challenge, "basic");
+    assert_int_equal(a->groups_count, 1);
+    assert_string_equal(a->groups[0].name, "devs");
+    assert_int_equal(a->groups[0].members_count, 2);
+    assert_string_equal(a->groups[0].members[1], "bob");
+    assert_int_equal(a->admins_count, 2);
+    assert_string_equal(a->admins[1], "@devs");
+    assert_int_equal(a->catalog_count, 1);
+    assert_int_equal(a->access_count, 2);
+    assert_string_equal(a->access[0].prefix, "team");
+    assert_int_equal(a->access[0].del_count, 1);
+    assert_string_equal(a->access[0].del[0], "alice");
+    assert_string_equal(a->access[1].prefix, "");
+    assert_true(a->access[1].readonly);
+    assert_int_equal(a->token->lifetime, 9);
+    assert_string_equal(a->token->realm, "https://r/token");
+    assert_string_equal(a->trust->audience, "a");
+    assert_int_equal(pc_config_finalize(c), 0);
+    assert_int_equal(pc_config_validate(c), 0);
+    pc_config_free(c);
+
+    /* refused: unknown keys anywhere in the section, a bad challenge, a long lifetime,
+     * a trust without its key */
+    static const char *bad[] = {
+        "auth:\n  htpasswd: /x\n  users: [a]\n",
+        "auth:\n  access:\n    - {prefix: a, pul: [b]}\n",
+        "auth:\n  token: {lifetme: 5}\n",
+        "auth:\n  trust: {issuer: e, audience: a}\n",
+        "auth:\n  groups:\n    - {name: g, member: [a]}\n",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        p = write_tmp(bad[i]);
+        assert_int_equal(pc_config_load(&c, p), PC_EINVAL);
+        unlink(p);
+    }
+    p = write_tmp("auth:\n  htpasswd: /x\n  challenge: digest\n");
+    assert_int_equal(pc_config_load(&c, p), 0);
+    unlink(p);
+    assert_int_equal(pc_config_finalize(c), 0);
+    assert_int_equal(pc_config_validate(c), PC_EINVAL);
+    assert_non_null(strstr(pc_error_last(), "auth.challenge"));
+    pc_config_free(c);
+    p = write_tmp("auth:\n  htpasswd: /x\n  token: {lifetime: 100000}\n");
+    assert_int_equal(pc_config_load(&c, p), 0);
+    unlink(p);
+    assert_int_equal(pc_config_finalize(c), 0);
+    assert_int_equal(pc_config_validate(c), PC_EINVAL);
+    pc_config_free(c);
+}
+
 static void listen_forms(void **state)
 {
     char host[64];
@@ -254,6 +325,7 @@ int main(void)
         cmocka_unit_test(listen_forms),
         cmocka_unit_test(upstreams_from_file_and_flags),
         cmocka_unit_test(limits_section),
+        cmocka_unit_test(auth_section),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
