@@ -404,9 +404,10 @@ int pc_cli_serve(int argc, char **argv)
         if (sig == SIGHUP) {
             reload_auth(srv, config_path, htpasswd);
             int tr = pc_server_tls_reload(srv);
-            if (tr == PC_ENOTFOUND && !pc_server_auth_enabled(srv))
-                pc_log(PC_LOG_INFO, "SIGHUP: nothing to reload (no TLS, no users)");
-            else if (tr)
+            if (tr == PC_ENOTFOUND) {
+                if (!pc_server_auth_enabled(srv))
+                    pc_log(PC_LOG_INFO, "SIGHUP: nothing to reload (no TLS, no users)");
+            } else if (tr)
                 pc_log(PC_LOG_WARN, "SIGHUP: TLS files not reloaded, the old ones stay: %s",
                        pc_error_last());
             continue;
