@@ -84,16 +84,19 @@ void pc_log(pc_log_level level, const char *fmt, ...)
 }
 
 void pc_log_request(const char *client, const char *method, const char *path, unsigned status,
-                    uint64_t bytes, double duration_ms)
+                    uint64_t bytes, double duration_ms, const char *user)
 {
     char ts[40], line[2400];
     if (log_level < PC_LOG_INFO)
         return;
     timestamp(ts, sizeof(ts));
     if (log_json) {
-        emit_json(json_pack("{s:s, s:s, s:s, s:s, s:i, s:I, s:f}", "time", ts, "client", client,
-                            "method", method, "path", path, "status", (int)status, "bytes",
-                            (json_int_t)bytes, "ms", duration_ms));
+        json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:i, s:I, s:f}", "time", ts, "client", client,
+                              "method", method, "path", path, "status", (int)status, "bytes",
+                              (json_int_t)bytes, "ms", duration_ms);
+        if (o && user && *user)
+            json_object_set_new(o, "user", json_string(user));
+        emit_json(o);
         return;
     }
     /* Paths come from clients: keep control characters out of the log. */
@@ -111,8 +114,21 @@ void pc_log_request(const char *client, const char *method, const char *path, un
         }
     }
     safe[j] = '\0';
-    int n = snprintf(line, sizeof(line), "%s %s %s %s %u %llu %.3fms\n", ts, client, method, safe,
-                     status, (unsigned long long)bytes, duration_ms);
+    /* user names come from the htpasswd file or a verified token: printable, no spaces
+     * in htpasswd; a token's sub is cut at the first unsafe character */
+    char who[80] = "";
+    if (user && *user) {
+        size_t k = (size_t)snprintf(who, sizeof(who), " user=");
+        for (size_t i = 0; user[i] && k + 1 < sizeof(who); i++) {
+            unsigned char ch = (unsigned char)user[i];
+            if (ch <= 0x20 || ch == 0x7f)
+                break;
+            who[k++] = (char)ch;
+        }
+        who[k] = '\0';
+    }
+    int n = snprintf(line, sizeof(line), "%s %s %s %s %u %llu %.3fms%s\n", ts, client, method, safe,
+                     status, (unsigned long long)bytes, duration_ms, who);
     if (n > 0)
         emit(line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
 }

@@ -17,8 +17,9 @@ void pc_log_setup(const char *format, const char *level);
 /* An event line at level. */
 void pc_log(pc_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* The request line. */
+/* The request line. user: the authenticated user, NULL or "" for none
+ * (text: a last field "user=NAME"; JSON: "user"). */
 void pc_log_request(const char *client, const char *method, const char *path, unsigned status,
-                    uint64_t bytes, double duration_ms);
+                    uint64_t bytes, double duration_ms, const char *user);
 
 #endif

@@ -374,9 +374,10 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         status = status ? status : 499;
     if (toe == MHD_REQUEST_TERMINATED_CLIENT_ABORT && !req->answered)
         status = 499;
-    pc_log_request(
-        client, req->method, req->path, status,
-        req->answered && toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? req->resp_bytes : 0, ms);
+    pc_log_request(client, req->method, req->path, status,
+                   req->answered && toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? req->resp_bytes
+                                                                               : 0,
+                   ms, req->user);
     if (req->job && req->job_free)
         req->job_free(req->job);
     static const char *known[] = {"GET", "HEAD", "PUT", "POST", "PATCH", "DELETE"};

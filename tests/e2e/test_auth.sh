@@ -304,6 +304,8 @@ for s in "${SECRETS[@]}"; do
     done
 done
 grep -qi 'authorization' "$WORK/pullcache.log" && fail "an Authorization header is in the log"
+grep -q ' POST /v2/team/a/blobs/uploads/ 202 .* user=alice$' "$WORK/pullcache.log" ||
+    fail "the request log does not name the user"
 [ -s "$WORK/metrics.out" ] || fail "no /metrics output to check"
 echo "ok: no password or token in the log, /metrics or the status document"
 echo "PASS: $TEST_NAME"
