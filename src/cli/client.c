@@ -14,13 +14,15 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
+
+#include "base64.h"
 
 #define CLIENT_SECRET_MAX 4096
 
@@ -97,6 +99,45 @@ int pc_client_opt(pc_client_opts *o, int code, const char *arg)
     }
 }
 
+int pc_client_getopt(pc_client_opts *o, const char *verb, int argc, char **argv,
+                     const char *shortopts, const struct option *longopts)
+{
+    for (;;) {
+        int c = getopt_long(argc, argv, shortopts, longopts, NULL);
+        if (c == -1)
+            return 0;
+        if (c == '?' || c == ':') {
+            fprintf(stderr, "`pullcache %s --help` lists the options\n", verb);
+            return -1;
+        }
+        int shared = pc_client_opt(o, c, optarg);
+        if (shared < 0)
+            return -1;
+        if (shared == 0)
+            return c;
+    }
+}
+
+atomic_bool pc_cli_stop_flag;
+
+static void on_stop_signal(int sig)
+{
+    (void)sig;
+    atomic_store(&pc_cli_stop_flag, true);
+}
+
+void pc_cli_catch_stop(int how)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_stop_signal; /* no SA_RESTART: a sleep ends at once */
+    sa.sa_flags = how & PC_CLI_STOP_ONCE ? SA_RESETHAND : 0;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    if (how & PC_CLI_STOP_TERM)
+        sigaction(SIGTERM, &sa, NULL);
+}
+
 static bool is_docker_hub(const char *host)
 {
     return strcmp(host, "docker.io") == 0 || strcmp(host, "index.docker.io") == 0 ||
@@ -162,23 +203,13 @@ static int decode_auth(const char *b64, char **user, char **pass)
     size_t len = strlen(b64);
     if (len == 0 || len > 2 * CLIENT_SECRET_MAX || len % 4)
         return -1;
-    unsigned char *raw = malloc(len);
-    if (!raw)
+    unsigned char *raw;
+    size_t n;
+    if (pc_base64_decode(b64, len, false, &raw, &n) != 0)
         return -1;
-    int n = EVP_DecodeBlock(raw, (const unsigned char *)b64, (int)len);
-    if (n < 0) {
-        free(raw);
-        return -1;
-    }
-    /* EVP_DecodeBlock counts '=' padding as zero bytes. */
-    while (n > 0 && len > 0 && b64[len - 1] == '=') {
-        n--;
-        len--;
-    }
-    raw[n] = '\0';
-    char *colon = memchr(raw, ':', (size_t)n);
+    char *colon = memchr(raw, ':', n);
     int rc = -1;
-    if (colon && colon != (char *)raw && strlen((char *)raw) == (size_t)n) {
+    if (colon && colon != (char *)raw && strlen((char *)raw) == n) {
         *colon = '\0';
         *user = strdup((char *)raw);
         *pass = strdup(colon + 1);
@@ -189,7 +220,7 @@ static int decode_auth(const char *b64, char **user, char **pass)
             *user = *pass = NULL;
         }
     }
-    OPENSSL_cleanse(raw, len);
+    OPENSSL_cleanse(raw, n);
     free(raw);
     return rc;
 }

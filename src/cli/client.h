@@ -6,11 +6,14 @@
  * image reference.
  *
  * Verbs parse with getopt_long: put PC_CLIENT_LONGOPTS in the option table
- * and hand every option code to pc_client_opt() first.
+ * and loop over pc_client_getopt(), which handles the shared flags. A stop
+ * on SIGINT/SIGTERM is pc_cli_catch_stop() and pc_cli_stop_flag.
  */
 #ifndef PC_CLI_CLIENT_H
 #define PC_CLI_CLIENT_H
 
+#include <getopt.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 
 #include "ref.h"
@@ -80,6 +83,29 @@ void pc_client_opts_clear(pc_client_opts *o);
 /* Handle one getopt_long code. Returns 1 when it was a shared flag, 0 when
  * it is the verb's own, -1 on a bad value (message printed to stderr). */
 int pc_client_opt(pc_client_opts *o, int code, const char *arg);
+
+/* The next option for verb's own switch (getopt_long over argv with
+ * shortopts and longopts; set optind = 1 before the first call): the shared
+ * flags are handled here and skipped. Returns the verb's option code, 0
+ * after the last option (optind then names the first operand; longopts must
+ * not use flag pointers), or -1 after a bad value of a shared flag or an
+ * unknown option (a message is printed, for an unknown option a pointer to
+ * `pullcache VERB --help`). */
+int pc_client_getopt(pc_client_opts *o, const char *verb, int argc, char **argv,
+                     const char *shortopts, const struct option *longopts);
+
+/* Set by the handler pc_cli_catch_stop() installs: the cancel/stop flag the
+ * verbs hand their engines. */
+extern atomic_bool pc_cli_stop_flag;
+
+enum {
+    PC_CLI_STOP_TERM = 1, /* SIGTERM as well as SIGINT */
+    PC_CLI_STOP_ONCE = 2, /* SA_RESETHAND: a second ^C kills at once */
+};
+
+/* Catch SIGINT (and with PC_CLI_STOP_TERM SIGTERM) into pc_cli_stop_flag,
+ * without SA_RESTART so that a sleep ends at once. how: PC_CLI_STOP_* bits. */
+void pc_cli_catch_stop(int how);
 
 /* The registry URL for a reference's host: docker.io (and its aliases) is
  * https://registry-1.docker.io; others are http:// with --plain-http, else

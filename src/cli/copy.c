@@ -62,14 +62,6 @@ const char pc_cli_copy_usage[] =
 
 enum { OPT_PLATFORM = 256, OPT_REFERRERS, OPT_CHUNK, OPT_RETRIES, OPT_JSON };
 
-static atomic_bool interrupted;
-
-static void on_sigint(int sig)
-{
-    (void)sig;
-    atomic_store(&interrupted, true);
-}
-
 int pc_cli_copy(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -95,12 +87,7 @@ int pc_cli_copy(int argc, char **argv)
     memset(&sides, 0, sizeof(sides));
     pc_client_opts_init(&co);
     optind = 1;
-    while ((c = getopt_long(argc, argv, "j:", opts, NULL)) != -1) {
-        int shared = pc_client_opt(&co, c, optarg);
-        if (shared < 0)
-            goto done;
-        if (shared > 0)
-            continue;
+    while ((c = pc_client_getopt(&co, "copy", argc, argv, "j:", opts)) > 0) {
         switch (c) {
         case OPT_PLATFORM:
             if (pc_cli_platforms_parse("copy", optarg, plats, &nplats) != 0)
@@ -124,11 +111,10 @@ int pc_cli_copy(int argc, char **argv)
         case OPT_JSON:
             json = true;
             break;
-        default:
-            fprintf(stderr, "`pullcache copy --help` lists the options\n");
-            goto done;
         }
     }
+    if (c < 0)
+        goto done;
     if (optind != argc - 2) {
         fprintf(stderr, "pullcache copy: want SRC and DST (`pullcache copy --help`)\n");
         goto done;
@@ -140,12 +126,7 @@ int pc_cli_copy(int argc, char **argv)
     if (pc_copy_sides_open("copy", &co, &sides) != 0)
         goto done;
 
-    struct sigaction sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_sigint;
-    sa.sa_flags = SA_RESETHAND;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
+    pc_cli_catch_stop(PC_CLI_STOP_ONCE);
 
     pc_cli_bars *bars = pc_cli_stderr_tty() ? pc_cli_bars_new() : NULL;
     pc_copy_opts o = {
@@ -158,7 +139,7 @@ int pc_cli_copy(int argc, char **argv)
         .no_retries = retries == 0,
         .on_progress = bars ? pc_cli_bars_event : NULL,
         .progress_ctx = bars,
-        .cancel = &interrupted,
+        .cancel = &pc_cli_stop_flag,
     };
     pc_copy_sides_fill(&sides, &o);
     int crc = pc_copy_run(&o, &res);

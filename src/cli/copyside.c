@@ -162,10 +162,8 @@ int pc_cli_platforms_parse(const char *verb, const char *arg, pc_pull_platform *
             fprintf(stderr, "pullcache %s: at most %d platforms\n", verb, PC_COPY_PLATFORMS_MAX);
             return -1;
         }
-        if (pc_pull_platform_parse(&plats[*n], tok) != 0) {
-            fprintf(stderr, "pullcache %s: --platform: %s\n", verb, pc_error_last());
+        if (pc_cli_platform_parse(verb, tok, &plats[*n]) != 0)
             return -1;
-        }
         (*n)++;
     }
     return 0;

@@ -16,6 +16,7 @@
 
 #include "config.h"
 #include "evict.h"
+#include "pullfmt.h"
 #include "registry.h"
 
 const char pc_cli_gc_usage[] =
@@ -93,15 +94,7 @@ static int print_json(bool dry, bool evicted, uint64_t cap, const pc_evict_stats
                   "freed_bytes", (json_int_t)ev->freed_bytes, "skipped", (json_int_t)ev->skipped,
                   "sweep", "blobs", (json_int_t)sw->blobs, "removed", (json_int_t)sw->removed,
                   "removed_bytes", (json_int_t)sw->removed_bytes, "young", (json_int_t)sw->young);
-    if (!o)
-        return -1;
-    char *text = json_dumps(o, JSON_COMPACT);
-    json_decref(o);
-    if (!text)
-        return -1;
-    puts(text);
-    free(text);
-    return 0;
+    return pc_cli_print_json(o);
 }
 
 int pc_cli_gc(int argc, char **argv)

@@ -63,14 +63,6 @@ const char pc_cli_loadgen_usage[] =
 
 enum { OPT_MANIFEST_ONLY = 256, OPT_PLATFORM, OPT_JSON };
 
-static atomic_bool stop_flag;
-
-static void on_sigint(int sig)
-{
-    (void)sig;
-    atomic_store(&stop_flag, true);
-}
-
 typedef struct {
     bool show;
     unsigned draws;
@@ -239,12 +231,7 @@ int pc_cli_loadgen(int argc, char **argv)
     memset(&res, 0, sizeof(res));
     pc_client_opts_init(&co);
     optind = 1;
-    while ((c = getopt_long(argc, argv, "n:m:c:d:", opts, NULL)) != -1) {
-        int shared = pc_client_opt(&co, c, optarg);
-        if (shared < 0)
-            goto done;
-        if (shared > 0)
-            continue;
+    while ((c = pc_client_getopt(&co, "loadgen", argc, argv, "n:m:c:d:", opts)) > 0) {
         switch (c) {
         case 'n':
             if (pc_cli_parse_uint("loadgen", "--nodes", optarg, 1, 100000, &nodes) != 0)
@@ -266,20 +253,17 @@ int pc_cli_loadgen(int argc, char **argv)
             manifest_only = true;
             break;
         case OPT_PLATFORM:
-            if (pc_pull_platform_parse(&platform, optarg) != 0) {
-                fprintf(stderr, "pullcache loadgen: --platform: %s\n", pc_error_last());
+            if (pc_cli_platform_parse("loadgen", optarg, &platform) != 0)
                 goto done;
-            }
             have_platform = true;
             break;
         case OPT_JSON:
             json = true;
             break;
-        default:
-            fprintf(stderr, "`pullcache loadgen --help` lists the options\n");
-            goto done;
         }
     }
+    if (c < 0)
+        goto done;
     if (optind == argc) {
         fprintf(stderr, "pullcache loadgen: which IMAGE? (`pullcache loadgen --help`)\n");
         goto done;
@@ -325,12 +309,7 @@ int pc_cli_loadgen(int argc, char **argv)
         nups++;
     }
 
-    struct sigaction sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_sigint;
-    sa.sa_flags = SA_RESETHAND; /* a second ^C kills at once */
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
+    pc_cli_catch_stop(PC_CLI_STOP_ONCE); /* a second ^C kills at once */
 
     pc_upstream *first = (pc_upstream *)images[0].src->ctx;
     have_before = probe(first, &images[0], &before);
@@ -344,7 +323,7 @@ int pc_cli_loadgen(int argc, char **argv)
         .duration = duration,
         .manifest_only = manifest_only,
         .platform = have_platform ? &platform : NULL,
-        .stop = &stop_flag,
+        .stop = &pc_cli_stop_flag,
         .on_tick = on_tick,
         .tick_ctx = &ln,
     };

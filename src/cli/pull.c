@@ -54,14 +54,6 @@ const char pc_cli_pull_usage[] =
 
 enum { OPT_DISCARD = 256, OPT_PLATFORM, OPT_ALL_PLATFORMS, OPT_JSON };
 
-static atomic_bool interrupted;
-
-static void on_sigint(int sig)
-{
-    (void)sig;
-    atomic_store(&interrupted, true);
-}
-
 /* The progress bar: one line on stderr, redrawn in place. The engine calls
  * bar_event one call at a time. */
 typedef struct {
@@ -219,12 +211,7 @@ int pc_cli_pull(int argc, char **argv)
     memset(&res, 0, sizeof(res));
     pc_client_opts_init(&co);
     optind = 1;
-    while ((c = getopt_long(argc, argv, "o:j:", opts, NULL)) != -1) {
-        int shared = pc_client_opt(&co, c, optarg);
-        if (shared < 0)
-            goto done;
-        if (shared > 0)
-            continue;
+    while ((c = pc_client_getopt(&co, "pull", argc, argv, "o:j:", opts)) > 0) {
         switch (c) {
         case 'o':
             if (!*optarg) {
@@ -237,10 +224,8 @@ int pc_cli_pull(int argc, char **argv)
             discard = true;
             break;
         case OPT_PLATFORM:
-            if (pc_pull_platform_parse(&platform, optarg) != 0) {
-                fprintf(stderr, "pullcache pull: --platform: %s\n", pc_error_last());
+            if (pc_cli_platform_parse("pull", optarg, &platform) != 0)
                 goto done;
-            }
             have_platform = true;
             break;
         case OPT_ALL_PLATFORMS:
@@ -253,11 +238,10 @@ int pc_cli_pull(int argc, char **argv)
         case OPT_JSON:
             json = true;
             break;
-        default:
-            fprintf(stderr, "`pullcache pull --help` lists the options\n");
-            goto done;
         }
     }
+    if (c < 0)
+        goto done;
     if (optind != argc - 1) {
         fprintf(stderr, optind < argc ? "pullcache pull: one IMAGE at a time\n"
                                       : "pullcache pull: which IMAGE? (`pullcache pull --help`)\n");
@@ -281,12 +265,7 @@ int pc_cli_pull(int argc, char **argv)
     if (pc_client_open(&co, &ref, &u) != 0)
         goto done;
 
-    struct sigaction sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_sigint;
-    sa.sa_flags = SA_RESETHAND; /* a second ^C kills at once */
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
+    pc_cli_catch_stop(PC_CLI_STOP_ONCE); /* a second ^C kills at once */
 
     const char *slash = strrchr(argv[optind], '/');
     bar b = {.label = slash ? slash + 1 : argv[optind], .t0 = pc_cli_now()};
@@ -303,7 +282,7 @@ int pc_cli_pull(int argc, char **argv)
         .concurrency = concurrency,
         .on_progress = show ? bar_event : NULL,
         .progress_ctx = &b,
-        .cancel = &interrupted,
+        .cancel = &pc_cli_stop_flag,
     };
     int prc = pc_pull_run(&src, &po, &res);
     if (show && b.draws) {

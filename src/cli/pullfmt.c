@@ -107,6 +107,15 @@ int pc_cli_parse_uint(const char *verb, const char *flag, const char *arg, unsig
     return 0;
 }
 
+int pc_cli_platform_parse(const char *verb, const char *arg, pc_pull_platform *out)
+{
+    if (pc_pull_platform_parse(out, arg) != 0) {
+        fprintf(stderr, "pullcache %s: --platform: %s\n", verb, pc_error_last());
+        return -1;
+    }
+    return 0;
+}
+
 bool pc_cli_stderr_tty(void)
 {
     const char *term = getenv("TERM");

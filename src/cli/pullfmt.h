@@ -48,6 +48,10 @@ int pc_cli_print_json(json_t *o);
 int pc_cli_parse_uint(const char *verb, const char *flag, const char *arg, unsigned min,
                       unsigned max, unsigned *out);
 
+/* Parse --platform OS/ARCH[/VARIANT] for verb; prints a message and returns
+ * -1 when it is malformed. */
+int pc_cli_platform_parse(const char *verb, const char *arg, pc_pull_platform *out);
+
 /* Whether stderr is a terminal that understands \r and ESC[K. */
 bool pc_cli_stderr_tty(void);
 

@@ -11,6 +11,7 @@
  */
 #include "cli.h"
 #include "client.h"
+#include "pullfmt.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -80,13 +81,6 @@ enum { RL_EXIT_OK = 0, RL_EXIT_LOW = 1, RL_EXIT_USAGE = 2, RL_EXIT_REGISTRY = 3 
 #define RL_STATUS_PATH "/_pullcache/status"
 #define RL_STATUS_MAX ((size_t)1 << 20)
 #define RL_SECONDS_MAX 86400
-
-static volatile sig_atomic_t stop_requested;
-
-static void on_stop_signal(int sig)
-{
-    stop_requested = 1;
-}
 
 /* Everything a check needs, fixed for the whole run. */
 typedef struct {
@@ -564,17 +558,8 @@ static int block_rows(const char *text)
  * redrawn over the previous one. Returns 0, or -1 when out of memory. */
 static int emit(rl_run *run, const rl_check *c)
 {
-    if (run->json) {
-        json_t *o = check_json(run, c);
-        char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
-        json_decref(o);
-        if (!text)
-            return -1;
-        puts(text);
-        free(text);
-        fflush(stdout);
-        return 0;
-    }
+    if (run->json)
+        return pc_cli_print_json(check_json(run, c));
     char *text = NULL;
     size_t len = 0;
     FILE *mem = open_memstream(&text, &len);
@@ -633,7 +618,7 @@ static int parse_count(const char *flag, const char *arg, int64_t lo, int64_t hi
 static void nap(int64_t secs)
 {
     struct timespec left = {.tv_sec = (time_t)secs, .tv_nsec = 0};
-    while (!stop_requested && nanosleep(&left, &left) != 0 && errno == EINTR)
+    while (!atomic_load(&pc_cli_stop_flag) && nanosleep(&left, &left) != 0 && errno == EINTR)
         ;
 }
 
@@ -684,12 +669,7 @@ int pc_cli_ratelimit(int argc, char **argv)
     pc_client_opts_init(&co);
 
     optind = 1;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        int shared = pc_client_opt(&co, c, optarg);
-        if (shared < 0)
-            goto done;
-        if (shared > 0)
-            continue;
+    while ((c = pc_client_getopt(&co, "ratelimit", argc, argv, "", opts)) > 0) {
         switch (c) {
         case OPT_JSON:
             run.json = true;
@@ -708,11 +688,10 @@ int pc_cli_ratelimit(int argc, char **argv)
                 goto done;
             run.have_min = true;
             break;
-        default:
-            fprintf(stderr, "`pullcache ratelimit --help` lists the options\n");
-            goto done;
         }
     }
+    if (c < 0)
+        goto done;
     if (optind != argc - 1) {
         fprintf(stderr, "pullcache ratelimit: %s\n%s",
                 optind >= argc ? "which image? e.g. `pullcache ratelimit nginx`" : "one IMAGE only",
@@ -736,14 +715,8 @@ int pc_cli_ratelimit(int argc, char **argv)
     run.probe_status = !is_docker_hub_url(run.url);
     run.redraw = run.watch && !run.json && isatty(STDOUT_FILENO);
 
-    if (run.watch) {
-        struct sigaction sa;
-        memset(&sa, 0, sizeof(sa));
-        sa.sa_handler = on_stop_signal; /* no SA_RESTART: a sleep ends at once */
-        sigemptyset(&sa.sa_mask);
-        sigaction(SIGINT, &sa, NULL);
-        sigaction(SIGTERM, &sa, NULL);
-    }
+    if (run.watch)
+        pc_cli_catch_stop(PC_CLI_STOP_TERM);
     for (int64_t n = 1;; n++) {
         rl_check chk;
         check_once(&run, u, &chk);
@@ -760,7 +733,7 @@ int pc_cli_ratelimit(int argc, char **argv)
         if (!run.watch || (count && n >= count))
             break;
         nap(interval);
-        if (stop_requested) {
+        if (atomic_load(&pc_cli_stop_flag)) {
             rc = RL_EXIT_OK;
             break;
         }

@@ -67,14 +67,6 @@ const char pc_cli_sync_usage[] =
 enum { OPT_ONCE = 256, OPT_NO_WAIT, OPT_DRY_RUN, OPT_CHECK, OPT_JSON };
 enum { EXIT_BUDGET = 6 };
 
-static atomic_bool stopping;
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    atomic_store(&stopping, true);
-}
-
 /* Registry clients by host, kept across runs. */
 typedef struct {
     char host[PC_HOST_MAX];
@@ -116,13 +108,13 @@ static pc_upstream *client_for(syncer *s, const char *host)
 /* Sleep secs, waking for a signal. false when stopping. */
 static bool pause_for(double secs)
 {
-    while (secs > 0 && !atomic_load(&stopping)) {
+    while (secs > 0 && !atomic_load(&pc_cli_stop_flag)) {
         double step = secs > 0.2 ? 0.2 : secs;
         struct timespec ts = {(time_t)step, (long)((step - (double)(time_t)step) * 1e9)};
         nanosleep(&ts, NULL);
         secs -= step;
     }
-    return !atomic_load(&stopping);
+    return !atomic_load(&pc_cli_stop_flag);
 }
 
 /* Record one tag's outcome. */
@@ -336,12 +328,12 @@ static int sync_mapping(syncer *s, const pc_sync_mapping *m)
             .nplatforms = m->platforms_count,
             .referrers = m->referrers,
             .concurrency = s->f->concurrency,
-            .cancel = &stopping,
+            .cancel = &pc_cli_stop_flag,
         };
         int rc = pc_copy_run(&o, &res);
         note(s, m->source, m->destination, tag, rc == 0 ? "copied" : "failed", &res,
              rc == 0 ? NULL : res.error.message);
-        if (atomic_load(&stopping))
+        if (atomic_load(&pc_cli_stop_flag))
             stop = 1;
     }
 done:
@@ -368,11 +360,12 @@ static int run_once(syncer *s)
     double secs = pc_cli_now() - t0;
     unsigned total = s->copied + s->current + s->failed;
     if (s->json) {
-        pc_cli_print_json(json_pack(
-            "{s:o, s:I, s:I, s:I, s:I, s:f, s:f, s:b, s:b}", "tags", s->tags, "copied",
-            (json_int_t)s->copied, "up_to_date", (json_int_t)s->current, "failed",
-            (json_int_t)s->failed, "bytes", (json_int_t)s->bytes, "seconds", secs, "paused",
-            s->paused, "budget_stop", s->budget_stop, "interrupted", (int)atomic_load(&stopping)));
+        pc_cli_print_json(json_pack("{s:o, s:I, s:I, s:I, s:I, s:f, s:f, s:b, s:b}", "tags",
+                                    s->tags, "copied", (json_int_t)s->copied, "up_to_date",
+                                    (json_int_t)s->current, "failed", (json_int_t)s->failed,
+                                    "bytes", (json_int_t)s->bytes, "seconds", secs, "paused",
+                                    s->paused, "budget_stop", s->budget_stop, "interrupted",
+                                    (int)atomic_load(&pc_cli_stop_flag)));
     } else {
         json_decref(s->tags);
         if (s->copied == 0 && s->failed == 0)
@@ -390,7 +383,7 @@ static int run_once(syncer *s)
         return EXIT_BUDGET;
     if (s->failed)
         return PC_CLI_EXIT_REGISTRY;
-    return atomic_load(&stopping) ? PC_CLI_EXIT_INTERRUPTED : PC_CLI_EXIT_OK;
+    return atomic_load(&pc_cli_stop_flag) ? PC_CLI_EXIT_INTERRUPTED : PC_CLI_EXIT_OK;
 }
 
 int pc_cli_sync(int argc, char **argv)
@@ -413,12 +406,7 @@ int pc_cli_sync(int argc, char **argv)
     memset(&s, 0, sizeof(s));
     pc_client_opts_init(&co);
     optind = 1;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        int shared = pc_client_opt(&co, c, optarg);
-        if (shared < 0)
-            goto done;
-        if (shared > 0)
-            continue;
+    while ((c = pc_client_getopt(&co, "sync", argc, argv, "", opts)) > 0) {
         switch (c) {
         case OPT_ONCE:
             once = true;
@@ -435,11 +423,10 @@ int pc_cli_sync(int argc, char **argv)
         case OPT_JSON:
             s.json = true;
             break;
-        default:
-            fprintf(stderr, "`pullcache sync --help` lists the options\n");
-            goto done;
         }
     }
+    if (c < 0)
+        goto done;
     if (optind != argc - 1) {
         fprintf(stderr, "pullcache sync: which FILE? (`pullcache sync --help`)\n");
         goto done;
@@ -462,21 +449,16 @@ int pc_cli_sync(int argc, char **argv)
     s.f = f;
     s.co = &co;
     co.max_connections = f->concurrency * 2 + 4;
-    struct sigaction sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    pc_cli_catch_stop(PC_CLI_STOP_TERM);
     for (;;) {
         rc = run_once(&s);
-        if (once || atomic_load(&stopping))
+        if (once || atomic_load(&pc_cli_stop_flag))
             break;
         fprintf(stderr, "pullcache sync: next run in %u s\n", f->interval);
         if (!pause_for((double)f->interval))
             break;
     }
-    if (!once && atomic_load(&stopping) && rc == PC_CLI_EXIT_INTERRUPTED)
+    if (!once && atomic_load(&pc_cli_stop_flag) && rc == PC_CLI_EXIT_INTERRUPTED)
         rc = PC_CLI_EXIT_OK; /* a service asked to stop */
 done:
     for (size_t i = 0; i < s.nclients; i++)
