@@ -33,6 +33,28 @@ grep -q 'only bcrypt' <<<"$out" || fail "MD5 htpasswd: message without 'only bcr
 grep -q 'htpasswd -B' <<<"$out" || fail "MD5 htpasswd: message does not say how to fix: $out"
 echo "ok: an MD5 htpasswd is refused at start: $out"
 
+# ---- without users: loopback says so, any other address warns ----------------------------
+OPEN_PORT=$((PC_PORT + 18))
+"$PULLCACHE" serve --listen "0.0.0.0:$OPEN_PORT" --data "$WORK/open-data" --default-upstream none \
+    >"$WORK/open.log" 2>&1 &
+OPEN_PID=$!
+PIDS+=("$OPEN_PID")
+wait_http "http://127.0.0.1:$OPEN_PORT/v2/" "$OPEN_PID"
+grep -q 'warn no users configured .*ANYONE who can reach this address can push' "$WORK/open.log" ||
+    fail "no warning when serving without users beyond loopback: $(cat "$WORK/open.log")"
+kill -TERM "$OPEN_PID"
+wait "$OPEN_PID" 2>/dev/null || true
+"$PULLCACHE" serve --listen "127.0.0.1:$OPEN_PORT" --data "$WORK/open-data" --default-upstream none \
+    >"$WORK/open.log" 2>&1 &
+OPEN_PID=$!
+PIDS+=("$OPEN_PID")
+wait_http "http://127.0.0.1:$OPEN_PORT/v2/" "$OPEN_PID"
+grep -q 'info no users configured .*listening on loopback only' "$WORK/open.log" ||
+    fail "no start-up line about serving without users on loopback: $(cat "$WORK/open.log")"
+kill -TERM "$OPEN_PID"
+wait "$OPEN_PID" 2>/dev/null || true
+echo "ok: without users, loopback is said and any other address warns that anyone can push"
+
 cat >"$WORK/auth.yml" <<YML
 auth:
   htpasswd: $WORK/htpasswd
