@@ -412,6 +412,25 @@ typedef struct {
     pc_jwt_claims claims; /* Bearer */
 } identity;
 
+/* A user name and password (Basic, or the OAuth2 password grant): throttle,
+ * check, count. Sets id->ok or id->throttled, and req->user. */
+static void login(pc_req *req, struct pc_authn *a, const snapshot *s, const char *user,
+                  const char *password, identity *id)
+{
+    char addr[64];
+    client_addr(req, addr, sizeof(addr));
+    if ((id->retry = throttle_wait(a, addr)) > 0) {
+        id->throttled = true;
+    } else if (basic_ok(a, s, user, password)) {
+        throttle_note(a, addr, true);
+        snprintf(req->user, sizeof(req->user), "%s", user);
+        id->ok = true;
+    } else {
+        throttle_note(a, addr, false);
+        pc_log(PC_LOG_INFO, "auth: failed login for user '%.64s' from %s", user, addr);
+    }
+}
+
 static void identify(pc_req *req, struct pc_authn *a, const snapshot *s, identity *id)
 {
     memset(id, 0, sizeof(*id));
@@ -425,18 +444,7 @@ static void identify(pc_req *req, struct pc_authn *a, const snapshot *s, identit
     if (cr.scheme == PC_AUTH_NONE) {
         id->ok = true;
     } else if (cr.scheme == PC_AUTH_BASIC) {
-        char addr[64];
-        client_addr(req, addr, sizeof(addr));
-        if ((id->retry = throttle_wait(a, addr)) > 0) {
-            id->throttled = true;
-        } else if (basic_ok(a, s, cr.user, cr.password)) {
-            throttle_note(a, addr, true);
-            snprintf(req->user, sizeof(req->user), "%s", cr.user);
-            id->ok = true;
-        } else {
-            throttle_note(a, addr, false);
-            pc_log(PC_LOG_INFO, "auth: failed login for user '%.64s' from %s", cr.user, addr);
-        }
+        login(req, a, s, cr.user, cr.password, id);
     } else if (cr.scheme == PC_AUTH_BEARER) {
         const pc_jwt_key *keys[1] = {a->key};
         pc_jwt_verify_opts o = {a->issuer, a->service, keys, 1, 0, 0};
@@ -715,6 +723,9 @@ static enum MHD_Result collect_scope(void *cls, enum MHD_ValueKind kind, const c
     return MHD_YES;
 }
 
+static int token_issue(pc_req *req, struct pc_authn *a, const snapshot *sp,
+                       const char *const *values, size_t nv);
+
 int pc_h_token(pc_req *req)
 {
     struct pc_authn *a = req->srv->authn;
@@ -722,9 +733,6 @@ int pc_h_token(pc_req *req)
         return pc_req_error(req, 404, "NOT_FOUND", "no token service: authentication is off");
     snapshot s;
     identity id;
-    pc_auth_scope *want = NULL, *grant = NULL;
-    char *token = NULL, *body = NULL;
-    size_t n = 0;
     int r;
     snap_take(a, &s);
     identify(req, a, &s, &id);
@@ -746,7 +754,25 @@ int pc_h_token(pc_req *req)
     }
     struct scope_args sa = {{0}, 0, false};
     MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, collect_scope, &sa);
-    int rc = sa.over ? PC_ELIMIT : pc_auth_scopes_parse(sa.v, sa.n, &want, &n);
+    r = sa.over ? pc_req_error(req, 400, "UNSUPPORTED", "too many scopes")
+                : token_issue(req, a, &s, sa.v, sa.n);
+done:
+    pc_jwt_claims_clear(&id.claims);
+    snap_drop(&s);
+    return r;
+}
+
+/* The token for the scopes in values (n of them, each space-separated) that
+ * the policy grants req->user, as the reply. */
+static int token_issue(pc_req *req, struct pc_authn *a, const snapshot *sp,
+                       const char *const *values, size_t nv)
+{
+    pc_auth_scope *want = NULL, *grant = NULL;
+    char *token = NULL, *body = NULL;
+    size_t n = 0;
+    int r;
+    snapshot s = *sp;
+    int rc = pc_auth_scopes_parse(values, nv, &want, &n);
     if (rc == PC_ENOMEM) {
         r = pc_req_fail(req, rc);
         goto done;
@@ -813,7 +839,112 @@ done:
     free(body);
     free(want);
     free(grant);
-    pc_jwt_claims_clear(&id.claims);
+    return r;
+}
+
+/* ---- POST /token: the OAuth2 password grant ---- */
+
+static int hexdig(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+int pc_form_value(const char *body, size_t len, const char *key, char *out, size_t size)
+{
+    size_t klen = strlen(key);
+    const char *p = body, *end = body + len;
+    while (p < end) {
+        const char *amp = memchr(p, '&', (size_t)(end - p));
+        const char *fe = amp ? amp : end;
+        const char *eq = memchr(p, '=', (size_t)(fe - p));
+        if (eq && (size_t)(eq - p) == klen && memcmp(p, key, klen) == 0) {
+            size_t w = 0;
+            for (const char *q = eq + 1; q < fe; q++) {
+                char ch = *q;
+                if (ch == '+') {
+                    ch = ' ';
+                } else if (ch == '%') {
+                    int hi = q + 2 < fe ? hexdig(q[1]) : -1, lo = q + 2 < fe ? hexdig(q[2]) : -1;
+                    if (hi < 0 || lo < 0 || (hi | lo) == 0) {
+                        pc_error_set("form field %s: bad percent-encoding", key);
+                        return PC_EINVAL;
+                    }
+                    ch = (char)(hi * 16 + lo);
+                    q += 2;
+                }
+                if (w + 1 >= size) {
+                    pc_error_set("form field %s too long", key);
+                    return PC_ETOOBIG;
+                }
+                out[w++] = ch;
+            }
+            out[w] = '\0';
+            return 0;
+        }
+        p = fe + 1;
+    }
+    return PC_ENOTFOUND;
+}
+
+int pc_h_token_post_begin(pc_req *req)
+{
+    if (!req->srv->authn)
+        return pc_req_error(req, 404, "NOT_FOUND", "no token service: authentication is off");
+    req->body = PC_BODY_BUFFER;
+    req->max = 65536;
+    return MHD_YES;
+}
+
+int pc_h_token_post_finish(pc_req *req)
+{
+    struct pc_authn *a = req->srv->authn;
+    char grant_type[32], user[PC_HTPASSWD_USER_MAX + 1], password[1024], scope[8192];
+    const char *body = req->buf ? req->buf : "";
+    if (req->too_big)
+        return pc_req_error(req, 413, "SIZE_INVALID", "token request larger than 64 KiB");
+    if (pc_form_value(body, req->len, "grant_type", grant_type, sizeof(grant_type)) != 0 ||
+        strcmp(grant_type, "password") != 0)
+        return pc_req_error(req, 400, "UNSUPPORTED",
+                            "only grant_type=password is supported (or GET /token)");
+    if (pc_form_value(body, req->len, "username", user, sizeof(user)) != 0 || !user[0] ||
+        pc_form_value(body, req->len, "password", password, sizeof(password)) != 0)
+        return pc_req_error(req, 400, "UNSUPPORTED", "username and password are required");
+    int rc = pc_form_value(body, req->len, "scope", scope, sizeof(scope));
+    if (rc == PC_ENOTFOUND)
+        scope[0] = '\0';
+    else if (rc)
+        return pc_req_error(req, 400, "UNSUPPORTED", "invalid scope");
+    snapshot s;
+    identity id;
+    memset(&id, 0, sizeof(id));
+    snap_take(a, &s);
+    int r;
+    bool ctl = false;
+    for (const char *q = user; *q; q++)
+        ctl |= (unsigned char)*q < 0x20 || *q == ':';
+    if (!ctl)
+        login(req, a, &s, user, password, &id);
+    OPENSSL_cleanse(password, sizeof(password));
+    if (id.throttled) {
+        char retry[16];
+        snprintf(retry, sizeof(retry), "%u", id.retry);
+        r = pc_req_error_hdr(req, 429, "TOOMANYREQUESTS",
+                             "too many failed logins from this address; try again later",
+                             "Retry-After", retry, NULL);
+    } else if (!id.ok) {
+        r = pc_req_error(req, 401, "UNAUTHORIZED", "wrong user name or password");
+    } else {
+        const char *v[1] = {scope};
+        r = token_issue(req, a, &s, v, 1);
+    }
+    if (req->buf)
+        OPENSSL_cleanse(req->buf, req->len);
     snap_drop(&s);
     return r;
 }

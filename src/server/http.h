@@ -178,8 +178,14 @@ bool pc_req_may_pull(pc_req *req, const char *name);
  * PC_EINVAL with a message (a weak htpasswd, a bad policy or key). */
 int pc_server_auth_init(struct pc_server *srv, const pc_config *cfg);
 void pc_server_auth_free(struct pc_server *srv);
-/* GET /token: the token service. */
+/* GET /token: the token service; POST /token: its OAuth2 password grant. */
 int pc_h_token(pc_req *req);
+int pc_h_token_post_begin(pc_req *req);
+int pc_h_token_post_finish(pc_req *req);
+/* The value of key in an application/x-www-form-urlencoded body of len
+ * bytes ('+' and %XX decoded; %00 refused) into out (size bytes). 0,
+ * PC_ENOTFOUND, PC_EINVAL (bad encoding) or PC_ETOOBIG. */
+int pc_form_value(const char *body, size_t len, const char *key, char *out, size_t size);
 
 /* Route table and parsing (routes.c). */
 int pc_route_parse(pc_req *req, const char *url);

@@ -14,6 +14,7 @@ static const pc_handler handlers[] = {
     /* with access control: /metrics and /_pullcache/status are for admins (authn.c) */
     {PC_ROUTE_METRICS, "GET", pc_h_metrics, NULL},
     {PC_ROUTE_TOKEN, "GET", pc_h_token, NULL},
+    {PC_ROUTE_TOKEN, "POST", pc_h_token_post_begin, pc_h_token_post_finish},
     {PC_ROUTE_STATUS, "GET", pc_h_status, NULL},
     {PC_ROUTE_STATUS, "HEAD", pc_h_status, NULL},
     {PC_ROUTE_BASE, "GET", pc_h_base, NULL},

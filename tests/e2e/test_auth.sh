@@ -182,6 +182,17 @@ not_granted "$(st POST /v2/team/b/blobs/uploads/ -H "Authorization: Bearer $ta")
     "alice's token for team/a pushing to team/b"
 not_granted "$(st POST "/v2/team/b/blobs/uploads/?mount=$want&from=team/app" -H "Authorization: Bearer $ta")" \
     "token for team/a mounting into team/b"
+# the OAuth2 password grant (POST /token) grants as GET does
+tp=$(curl -sS -f -X POST --data-urlencode grant_type=password --data-urlencode username=bob \
+    --data-urlencode "password=$PW_BOB" --data-urlencode 'scope=repository:team/app:pull,push' \
+    --data-urlencode service=pullcache "http://$PCR/token" | jq -er .access_token) ||
+    fail "POST /token (password grant)"
+SECRETS+=("$tp")
+expect_eq 200 "$(st HEAD /v2/team/app/manifests/v1 -H "Authorization: Bearer $tp")" "bob HEAD (POST token)"
+not_granted "$(st POST /v2/team/app/blobs/uploads/ -H "Authorization: Bearer $tp")" "bob push (POST token)"
+expect_eq 401 "$(curl -s -o /dev/null -w '%{http_code}' -X POST -d 'grant_type=password&username=bob&password=nope' \
+    "http://$PCR/token")" "POST /token with a wrong password"
+unthrottle
 tn=$(token "" "repository:team/app:pull,push")
 SECRETS+=("$tn")
 not_granted "$(st GET /v2/team/app/manifests/v1 -H "Authorization: Bearer $tn")" "anonymous token on team/app"
