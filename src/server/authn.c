@@ -373,28 +373,32 @@ static void cache_key(const char *user, const char *password, unsigned char out[
     EVP_MD_CTX_free(ctx);
 }
 
-/* Whether user:password is right (the cache, else bcrypt). */
-static bool basic_ok(struct pc_authn *a, const snapshot *s, const char *user, const char *password)
+/* Whether user:password was checked good within CACHE_TTL (no bcrypt). */
+static bool cache_hit(struct pc_authn *a, const snapshot *s, const char *user, const char *password)
 {
-    if (!s->users)
-        return false;
     unsigned char key[32];
     cache_key(user, password, key);
     int64_t now = (int64_t)time(NULL);
-    bool hit = false;
+    pthread_mutex_lock(&a->lock);
+    const struct cache_slot *c = &a->cache[key[0]];
+    bool hit = c->expires > now && c->gen == s->gen && CRYPTO_memcmp(c->key, key, 32) == 0 &&
+               strcmp(c->user, user) == 0;
+    pthread_mutex_unlock(&a->lock);
+    OPENSSL_cleanse(key, sizeof(key));
+    return hit;
+}
+
+/* Whether user:password is right (bcrypt); a good one goes into the cache. */
+static bool basic_ok(struct pc_authn *a, const snapshot *s, const char *user, const char *password)
+{
+    if (!s->users || !pc_htpasswd_verify(s->users, user, password))
+        return false;
+    unsigned char key[32];
+    cache_key(user, password, key);
     pthread_mutex_lock(&a->lock);
     struct cache_slot *c = &a->cache[key[0]];
-    if (c->expires > now && c->gen == s->gen && CRYPTO_memcmp(c->key, key, 32) == 0 &&
-        strcmp(c->user, user) == 0)
-        hit = true;
-    pthread_mutex_unlock(&a->lock);
-    if (hit)
-        return true;
-    if (!pc_htpasswd_verify(s->users, user, password))
-        return false;
-    pthread_mutex_lock(&a->lock);
     memcpy(c->key, key, 32);
-    c->expires = now + CACHE_TTL;
+    c->expires = (int64_t)time(NULL) + CACHE_TTL;
     c->gen = s->gen;
     snprintf(c->user, sizeof(c->user), "%s", user);
     pthread_mutex_unlock(&a->lock);
@@ -419,7 +423,12 @@ static void login(pc_req *req, struct pc_authn *a, const snapshot *s, const char
 {
     char addr[64];
     client_addr(req, addr, sizeof(addr));
-    if ((id->retry = throttle_wait(a, addr)) > 0) {
+    /* credentials checked good a moment ago go on while others from the
+     * same address are slowed down */
+    if (s->users && cache_hit(a, s, user, password)) {
+        snprintf(req->user, sizeof(req->user), "%s", user);
+        id->ok = true;
+    } else if ((id->retry = throttle_wait(a, addr)) > 0) {
         id->throttled = true;
     } else if (basic_ok(a, s, user, password)) {
         throttle_note(a, addr, true);
