@@ -29,6 +29,7 @@
 #include "htpasswd.h"
 #include "jwt.h"
 #include "log.h"
+#include "metrics.h"
 #include "policy.h"
 #include "server.h"
 
@@ -225,6 +226,14 @@ fail:
 int pc_server_auth_init(pc_server *srv, const pc_config *cfg)
 {
     int rc = authn_new(&srv->authn, cfg);
+    if (rc == 0 && srv->authn) {
+        pc_metrics_declare("pullcache_auth_failed_logins_total", PC_METRIC_COUNTER,
+                           "Logins refused for a wrong user name or password");
+        pc_metrics_declare("pullcache_auth_throttled_total", PC_METRIC_COUNTER,
+                           "Logins answered 429 because their address failed too often");
+        pc_metrics_declare("pullcache_auth_tokens_issued_total", PC_METRIC_COUNTER,
+                           "Tokens issued by the token service");
+    }
     if (rc == 0 && srv->authn)
         pc_log(PC_LOG_INFO,
                "authentication on: %zu htpasswd user(s)%s, %s challenge, token key id %s",
@@ -430,12 +439,14 @@ static void login(pc_req *req, struct pc_authn *a, const snapshot *s, const char
         id->ok = true;
     } else if ((id->retry = throttle_wait(a, addr)) > 0) {
         id->throttled = true;
+        pc_metrics_add("pullcache_auth_throttled_total", NULL, 1);
     } else if (basic_ok(a, s, user, password)) {
         throttle_note(a, addr, true);
         snprintf(req->user, sizeof(req->user), "%s", user);
         id->ok = true;
     } else {
         throttle_note(a, addr, false);
+        pc_metrics_add("pullcache_auth_failed_logins_total", NULL, 1);
         pc_log(PC_LOG_INFO, "auth: failed login for user '%.64s' from %s", user, addr);
     }
 }
@@ -837,6 +848,7 @@ static int token_issue(pc_req *req, struct pc_authn *a, const snapshot *sp,
         r = pc_req_fail(req, PC_ENOMEM);
         goto done;
     }
+    pc_metrics_add("pullcache_auth_tokens_issued_total", NULL, 1);
     r = pc_req_send(req, 200, "application/json", body, strlen(body), "Cache-Control", "no-store",
                     NULL);
 done:

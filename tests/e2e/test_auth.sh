@@ -342,5 +342,9 @@ grep -qi 'authorization' "$WORK/pullcache.log" && fail "an Authorization header 
 grep -q ' POST /v2/team/a/blobs/uploads/ 202 .* user=alice$' "$WORK/pullcache.log" ||
     fail "the request log does not name the user"
 [ -s "$WORK/metrics.out" ] || fail "no /metrics output to check"
+grep -Eq '^pullcache_auth_failed_logins_total [1-9]' "$WORK/metrics.out" ||
+    fail "/metrics: no failed logins counted"
+grep -Eq '^pullcache_auth_tokens_issued_total [1-9]' "$WORK/metrics.out" ||
+    fail "/metrics: no tokens counted"
 echo "ok: no password or token in the log, /metrics or the status document"
 echo "PASS: $TEST_NAME"
