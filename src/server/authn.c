@@ -634,10 +634,13 @@ bool pc_req_authorize(pc_req *req, int *mhd)
     const char *ns = pc_req_arg(req, "ns");
     unsigned g = granted_on(req, &s, &id, req->name, need == PC_AUTH_PULL ? ns : NULL);
     go = pc_auth_actions_allow(g, need);
-    /* a cross-repository mount reads its source */
-    const char *from = req->kind == PC_ROUTE_UPLOAD_START ? pc_req_arg(req, "from") : NULL;
-    if (go && from && pc_req_arg(req, "mount"))
-        go = (granted_on(req, &s, &id, from, NULL) & PC_AUTH_PULL) != 0;
+    /* A cross-repository mount reads its source: without pull there (or
+     * without a from=, which would take the blob from any repository) the
+     * request starts a plain upload instead, as when the blob is missing. */
+    if (go && req->kind == PC_ROUTE_UPLOAD_START && pc_req_arg(req, "mount")) {
+        const char *from = pc_req_arg(req, "from");
+        req->no_mount = !from || !(granted_on(req, &s, &id, from, NULL) & PC_AUTH_PULL);
+    }
     if (!go) {
         bool short_token = false;
         if (id.scheme == PC_AUTH_BEARER && !id.external) {

@@ -116,7 +116,7 @@ int pc_h_upload_start_begin(pc_req *req)
     pc_digest d;
     int rc;
 
-    if (mount) {
+    if (mount && !req->no_mount) { /* else a plain upload, as when the blob is not there */
         if (pc_digest_parse(&d, mount))
             return pc_req_error(req, 400, "DIGEST_INVALID", pc_error_last());
         const char *from = pc_req_arg(req, "from");

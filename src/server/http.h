@@ -77,6 +77,7 @@ struct pc_req {
      * authentication, issue #5); the pull budget that applied */
     const char *account;
     char user[256]; /* the authenticated user ("" anonymous); account points here */
+    bool no_mount;  /* access control: a cross-repository mount may not read its source */
     bool limit_set; /* manifest GET/HEAD with limits on: the ratelimit headers go out */
     pc_limit_result limit;
     char limit_source[PC_LIMITER_KEY_MAX + 1];

@@ -19,9 +19,11 @@ dist_push "$WORK/img" docker-single library/base:cached
 PW_ALICE='alice-Pw-7f3a9'
 PW_BOB='bob-Pw-c41d2'
 PW_CAROL='carol-Pw-99e0b'
-SECRETS=("$PW_ALICE" "$PW_BOB" "$PW_CAROL")
+PW_DAVE='dave-Pw-5e1aa'
+SECRETS=("$PW_ALICE" "$PW_BOB" "$PW_CAROL" "$PW_DAVE")
 htpasswd -nbB -C 5 alice "$PW_ALICE" >"$WORK/htpasswd"
 htpasswd -nbB -C 5 bob "$PW_BOB" >>"$WORK/htpasswd"
+htpasswd -nbB -C 5 dave "$PW_DAVE" >>"$WORK/htpasswd"
 
 # ---- a weak hash is refused at start, with the reason ------------------------------------
 htpasswd -nbm weak weakpass >"$WORK/weak.htpasswd"
@@ -66,7 +68,7 @@ auth:
       delete: [alice]
     - prefix: public
       pull: [anonymous]
-      push: [alice]
+      push: [alice, dave]
 YML
 "$PULLCACHE" serve --check-config --config "$WORK/auth.yml" >/dev/null ||
     fail "--check-config refused a good auth section"
@@ -182,6 +184,18 @@ not_granted "$(st POST /v2/team/b/blobs/uploads/ -H "Authorization: Bearer $ta")
     "alice's token for team/a pushing to team/b"
 not_granted "$(st POST "/v2/team/b/blobs/uploads/?mount=$want&from=team/app" -H "Authorization: Bearer $ta")" \
     "token for team/a mounting into team/b"
+# a mount from a repository the pusher may not pull starts a plain upload instead (202, not 201)
+cfgd=$(jq -r .config.digest "$WORK/img/dir/docker-single/manifest.json" 2>/dev/null ||
+    sk inspect --raw --creds "alice:$PW_ALICE" --tls-verify=false "docker://$PCR/team/app:v1" | jq -r .config.digest)
+expect_eq 202 "$(st POST "/v2/team/a/blobs/uploads/?mount=$cfgd&from=team/app" -H "Authorization: Bearer $ta")" \
+    "a token without pull on team/app mounting from it"
+expect_eq 201 "$(st POST "/v2/team/a/blobs/uploads/?mount=$cfgd&from=team/app" -u "alice:$PW_ALICE")" \
+    "alice mounting from team/app (pull allowed)"
+expect_eq 202 "$(st POST "/v2/public/x/blobs/uploads/?mount=$cfgd" -u "alice:$PW_ALICE")" \
+    "a mount without from= (any repository)"
+expect_eq 202 "$(st POST "/v2/public/x/blobs/uploads/?mount=$cfgd&from=team/app" -u "dave:$PW_DAVE")" \
+    "dave (push on public, no pull on team) mounting from team/app"
+expect_eq 404 "$(st HEAD "/v2/public/x/blobs/$cfgd" -u "dave:$PW_DAVE")" "the blob after refused mounts"
 # the OAuth2 password grant (POST /token) grants as GET does
 tp=$(curl -sS -f -X POST --data-urlencode grant_type=password --data-urlencode username=bob \
     --data-urlencode "password=$PW_BOB" --data-urlencode 'scope=repository:team/app:pull,push' \
