@@ -233,7 +233,8 @@ int pc_fetch_join(pc_mirror *m, const pc_mirror_target *t, const pc_digest *d, p
             return 0;
         }
     }
-    if (bs->stat(bs, d, &size) == 0) {
+    if (bs->stat(bs, d, &size) == 0 &&
+        (!m->strict || ms->blob_stat(ms, t->local, d, &size) == 0)) { /* strict: fetch it */
         pthread_mutex_unlock(&m->lock);
         ms->blob_link(ms, t->local, d, size);
         ms->access_touch(ms, d, size, (int64_t)time(NULL));

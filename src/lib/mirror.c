@@ -651,6 +651,12 @@ static int manifest_fetch_one(pc_mirror *m, const pc_mirror_target *t, const cha
 
 /* ---- blobs ---- */
 
+void pc_mirror_set_strict(pc_mirror *m, bool strict)
+{
+    if (m)
+        m->strict = strict;
+}
+
 int pc_mirror_blob_cached(pc_mirror *m, const pc_mirror_target *t, const pc_digest *d,
                           uint64_t *size)
 {
@@ -661,7 +667,7 @@ int pc_mirror_blob_cached(pc_mirror *m, const pc_mirror_target *t, const pc_dige
         ms->access_touch(ms, d, *size, (int64_t)time(NULL)); /* for eviction (evict.c) */
         return 0;
     }
-    if (bs->stat(bs, d, size) != 0)
+    if (m->strict || bs->stat(bs, d, size) != 0)
         return PC_ENOTFOUND;
     ms->blob_link(ms, t->local, d, *size);
     ms->access_touch(ms, d, *size, (int64_t)time(NULL));

@@ -59,6 +59,13 @@ const char *pc_mirror_labels(pc_mirror *m, int i);
  * an upstream or alias), so writes to it must be refused. */
 bool pc_mirror_readonly(pc_mirror *m, const char *name);
 
+/* With access control on, a blob already in the store (say, pushed to a
+ * private repository) must not be served under a mirrored name unless it
+ * was fetched for that repository: strict mode asks the upstream first
+ * (a fetch) instead of linking whatever the store holds. Default off (the
+ * digest alone is enough: every client may read everything anyway). */
+void pc_mirror_set_strict(pc_mirror *m, bool strict);
+
 /* The outcome of a mirrored request when it is not a plain answer. */
 typedef struct {
     bool stale;        /* answered from the cache while the upstream failed */

@@ -24,6 +24,8 @@ struct pc_mirror {
     pc_mirror_up *ups;
     int nups;
     int def;           /* default upstream index, -1 for none */
+    bool strict;       /* access control: a blob is served for a mirrored repository only
+                        * when it came from that repository (pc_mirror_set_strict) */
     pc_budget *budget; /* entry i is upstream i with its credential */
 
     pthread_mutex_t lock; /* guards fetches, nfetch_threads */

@@ -551,6 +551,7 @@ int pc_server_start(pc_server **out, const pc_config *cfg, pc_registry *reg, pc_
         pc_tls_free(srv->tls);
         goto fail;
     }
+    pc_mirror_set_strict(mirror, srv->authn != NULL); /* no private blob under a mirrored name */
     if (srv->tls)
         pc_tls_mhd_options(srv->tls, tls_opts, 4);
 

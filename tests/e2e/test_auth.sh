@@ -142,6 +142,8 @@ sk copy -q --preserve-digests --dest-creds "alice:$PW_ALICE" --dest-tls-verify=f
     "$(img_src "$WORK/img" docker-single)" "docker://$PCR/team/app:v1" >>"$WORK/clients.log" 2>&1 ||
     fail "skopeo copy --dest-creds to team/app (see clients.log)"
 want=$(img_digest "$WORK/img" docker-single)
+cfgd0=$(sk inspect --raw --creds "alice:$PW_ALICE" --tls-verify=false "docker://$PCR/team/app:v1" |
+    jq -r .config.digest)
 pod pull -q --tls-verify=false --signature-policy "$WORK/policy.json" "$PCR/team/app:v1" \
     >>"$WORK/clients.log" 2>&1 || fail "podman pull after login (see clients.log)"
 pod push -q --tls-verify=false "$PCR/team/app:v1" "$PCR/team/pod:v1" >>"$WORK/clients.log" 2>&1 ||
@@ -167,6 +169,19 @@ sk copy -q --src-no-creds --src-tls-verify=false "docker://$PCR/docker.io/librar
 expect_eq 403 "$(st POST /v2/docker.io/library/base/blobs/uploads/ -u "alice:$PW_ALICE")" \
     "alice pushing into a mirror"
 echo "ok: anonymous push refused, anonymous pull of mirrored content works, mirrors are read-only"
+
+# a private blob is not served under a mirrored name (the store is shared by digest)
+printf 'private blob %s\n' "$RANDOM$RANDOM$RANDOM" >"$WORK/private.blob"
+pd=sha256:$(sha256sum "$WORK/private.blob" | cut -d' ' -f1)
+expect_eq 201 "$(st POST "/v2/team/app/blobs/uploads/?digest=$pd" -u "alice:$PW_ALICE" \
+    -H 'Content-Type: application/octet-stream' --data-binary @"$WORK/private.blob")" "alice pushes a private blob"
+for p in "/v2/docker.io/library/base/blobs/$pd" "/v2/docker.io/x/blobs/$pd" "/v2/library/base/blobs/$pd?ns=docker.io"; do
+    not_granted "$(st GET "$p")" "anonymous GET $p (a private blob under a mirrored name)"
+    not_granted "$(st HEAD "$p")" "anonymous HEAD $p"
+    not_granted "$(st GET "$p" -u "dave:$PW_DAVE")" "dave GET $p"
+done
+expect_eq 200 "$(st GET "/v2/docker.io/library/base/blobs/$cfgd0")" "anonymous GET of a blob the upstream has"
+echo "ok: private blobs are not served under mirrored names"
 
 # ---- pull-only user cannot delete; tokens are scoped -------------------------------------------
 expect_eq 403 "$(st DELETE "/v2/team/app/manifests/$want" -u "bob:$PW_BOB")" "bob DELETE (Basic)"
