@@ -81,38 +81,23 @@ export LC_ALL=C
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$BENCH_DIR/.." && pwd)
+# shellcheck source=bench/lib.sh
+. "$BENCH_DIR/lib.sh"
+BENCH_NAME=cache-bench
 
-if [ -z "${PC_BENCH_IN_NETNS:-}" ] && [ "${BENCH_NETNS:-1}" = 1 ]; then
-    if unshare --net --mount-proc --fork --pid true 2>/dev/null; then
-        export PC_BENCH_IN_NETNS=1
-        unshare --net --mount-proc --fork --pid --kill-child=TERM \
-            bash -c 'ip link set lo up && exec bash "$0" "$@"' "$0" "$@" &
-        upid=$!
-        trap 'kill -TERM $(cat "/proc/$upid/task/$upid/children" 2>/dev/null) 2>/dev/null || true' INT TERM
-        while :; do
-            rc=0
-            wait "$upid" || rc=$?
-            kill -0 "$upid" 2>/dev/null || exit "$rc"
-        done
-    fi
-    echo "bench: cannot create a network namespace; using the host's loopback" >&2
-fi
+bench_reexec "$@"
 
 QUICK=0
 while [ $# -gt 0 ]; do
     case $1 in
     --quick) QUICK=1 ;;
-    -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) bench_help; exit 0 ;;
     *) echo "usage: $0 [--quick]" >&2; exit 2 ;;
     esac
     shift
 done
 
-if [ -z "${PULLCACHE:-}" ]; then
-    PULLCACHE=$REPO/build-cbench/pullcache
-    [ -x "$PULLCACHE" ] || PULLCACHE=$REPO/build/pullcache
-fi
-case $PULLCACHE in /*) ;; *) PULLCACHE=$PWD/$PULLCACHE ;; esac
+bench_pullcache build-cbench
 if [ "$QUICK" = 1 ]; then
     LAYERS=${CACHE_LAYERS_MIB:-16 12 8 6 4 2 1 1} DURATION=${BENCH_DURATION:-3}
 else
@@ -141,36 +126,12 @@ declare -A LABEL=([distribution]="distribution 2.8 proxy" [pullcache]="pullcache
 CONTENDERS=(distribution pullcache)
 RUN_DATE=$(date -u +%F)
 RUN_TIME=$(date -u '+%F %T UTC')
-if [ -z "${BENCH_OUT:-}" ]; then
-    BENCH_OUT=$BENCH_DIR/results/cache-$RUN_DATE.md
-    [ "$QUICK" = 0 ] || BENCH_OUT=$BENCH_DIR/results/cache-$RUN_DATE-quick.md
-    [ -z "$UP_MBIT" ] || BENCH_OUT=${BENCH_OUT%.md}-wan${UP_MBIT}mbit.md
-fi
-case $BENCH_OUT in /* | -) ;; *) BENCH_OUT=$PWD/$BENCH_OUT ;; esac
+bench_out cache- "${UP_MBIT:+-wan${UP_MBIT}mbit}"
 
-for tool in wrk curl jq docker-registry sha256sum; do
-    command -v "$tool" >/dev/null || { echo "bench: $tool is not installed" >&2; exit 2; }
-done
-unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY no_proxy NO_PROXY
+bench_need wrk curl jq docker-registry sha256sum
 
-WORK=$(mktemp -d /tmp/pc-cbench.XXXXXX)
-mkdir -p "$WORK/logs" "$WORK/res"
-cd "$WORK"
-declare -A PID=()
 CLIENT_PIDS=() # clients of a running concurrent phase, and its watchdog
 declare -A R=() # results: R[contender.metric]
-
-log() { printf '[cache-bench %s] %s\n' "$(date +%T)" "$*" >&2; }
-
-stop_server() {
-    local pid=${PID[$1]:-}
-    [ -n "$pid" ] || return 0
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-    PID[$1]=""
-}
 
 # kill_tree PID: SIGKILL PID and all its descendants, each stopped first so it
 # cannot fork while its children are listed.
@@ -181,59 +142,25 @@ kill_tree() {
     kill -KILL "$p" 2>/dev/null || true
 }
 
-cleanup() {
-    local rc=$? s p
-    trap - EXIT
+# Run by cleanup (bench/lib.sh) before it stops the servers.
+bench_cleanup_hook() {
+    local p
     for p in "${CLIENT_PIDS[@]}"; do kill_tree "$p"; done
     for p in "${CLIENT_PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-    for s in "${!PID[@]}"; do stop_server "$s"; done
     [ -z "$UP_MBIT" ] || tc qdisc del dev lo root 2>/dev/null || true
-    if [ "$rc" -ne 0 ]; then
-        echo "bench: failed (rc=$rc); server logs:" >&2
-        for f in "$WORK"/logs/*.log; do
-            [ -s "$f" ] || continue
-            echo "--- $f (last 20 lines)" >&2
-            tail -n 20 "$f" >&2
-        done
-    fi
-    if [ "${BENCH_KEEP:-0}" = 1 ]; then echo "bench: kept $WORK" >&2; else rm -rf "$WORK"; fi
-    exit "$rc"
 }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+
+bench_workdir pc-cbench res
 
 # ---- the image ----------------------------------------------------------------
 
-MT_MANIFEST=application/vnd.oci.image.manifest.v1+json
-MT_CONFIG=application/vnd.oci.image.config.v1+json
-MT_LAYER=application/vnd.oci.image.layer.v1.tar
 ACCEPT="Accept: application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json"
 TAG=v1
-
-sha() { sha256sum "$1" | cut -d' ' -f1; }
-fsize() { stat -c %s "$1"; }
 
 IMG=$WORK/img
 mkdir -p "$IMG"
 log "generating layers of $LAYERS MiB in $IMG"
-i=0
-LAYER_FILES=()
-for mib in $LAYERS; do
-    i=$((i + 1))
-    head -c $((mib * 1048576)) /dev/urandom >"$IMG/layer$i"
-    LAYER_FILES+=("$IMG/layer$i")
-done
-diff_ids=$(for f in "${LAYER_FILES[@]}"; do echo "sha256:$(sha "$f")"; done | jq -R . | jq -cs .)
-jq -jcn --argjson d "$diff_ids" '{architecture: "amd64", os: "linux", created: "2024-01-01T00:00:00Z",
-    config: {Cmd: ["/bin/true"]}, rootfs: {type: "layers", diff_ids: $d}}' >"$IMG/config"
-layers_json=$(for f in "${LAYER_FILES[@]}"; do
-    jq -cn --arg mt "$MT_LAYER" --arg d "sha256:$(sha "$f")" --argjson s "$(fsize "$f")" \
-        '{mediaType: $mt, digest: $d, size: $s}'
-done | jq -cs .)
-jq -jcn --arg mt "$MT_MANIFEST" --arg mtc "$MT_CONFIG" --arg c "sha256:$(sha "$IMG/config")" \
-    --argjson cs "$(fsize "$IMG/config")" --argjson l "$layers_json" \
-    '{schemaVersion: 2, mediaType: $mt, config: {mediaType: $mtc, digest: $c, size: $cs}, layers: $l}' \
-    >"$IMG/manifest"
+bench_gen_image
 MANIFEST_HEX=$(sha "$IMG/manifest")
 NBLOBS=$((${#LAYER_FILES[@]} + 1))
 IMAGE_BYTES=$(($(fsize "$IMG/manifest") + $(fsize "$IMG/config")))
@@ -241,16 +168,6 @@ for f in "${LAYER_FILES[@]}"; do IMAGE_BYTES=$((IMAGE_BYTES + $(fsize "$f"))); d
 log "image: manifest sha256:$MANIFEST_HEX, $NBLOBS blobs, $IMAGE_BYTES bytes in all"
 
 # ---- servers ------------------------------------------------------------------
-
-wait_up() {
-    local s=$1
-    for _ in $(seq 150); do
-        curl -s -o /dev/null --max-time 1 "http://127.0.0.1:${PORT[$s]}/v2/" && return 0
-        kill -0 "${PID[$s]}" 2>/dev/null || return 1
-        sleep 0.1
-    done
-    return 1
-}
 
 dist_config() { # dist_config FILE PORT DATA LEVEL ACCESSLOG_DISABLED [PROXY_URL]
     cat >"$1" <<YML
@@ -299,13 +216,6 @@ start_server() {
         stop_server "$s"
         return 1
     fi
-}
-
-header() {
-    tr -d '\r' <"$1" | awk -v n="$(tr 'A-Z' 'a-z' <<<"$2")" '
-        { i = index($0, ":") }
-        i > 0 && tolower(substr($0, 1, i - 1)) == n { v = substr($0, i + 1); sub(/^[ \t]*/, "", v) }
-        END { print v }'
 }
 
 push_blob() { # push_blob FILE (to the upstream)
@@ -720,10 +630,4 @@ report() {
     fi
 }
 
-report >"$WORK/report.md"
-cat "$WORK/report.md"
-if [ "$BENCH_OUT" != - ]; then
-    mkdir -p "$(dirname "$BENCH_OUT")"
-    cp "$WORK/report.md" "$BENCH_OUT"
-    log "results written to $BENCH_OUT"
-fi
+bench_publish

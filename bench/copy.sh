@@ -45,38 +45,23 @@ export LC_ALL=C
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$BENCH_DIR/.." && pwd)
+# shellcheck source=bench/lib.sh
+. "$BENCH_DIR/lib.sh"
+BENCH_NAME=copy-bench
 
-if [ -z "${PC_BENCH_IN_NETNS:-}" ] && [ "${BENCH_NETNS:-1}" = 1 ]; then
-    if unshare --net --mount --mount-proc --fork --pid true 2>/dev/null; then
-        export PC_BENCH_IN_NETNS=1
-        unshare --net --mount --mount-proc --fork --pid --kill-child=TERM \
-            bash -c 'ip link set lo up && exec bash "$0" "$@"' "$0" "$@" &
-        upid=$!
-        trap 'kill -TERM $(cat "/proc/$upid/task/$upid/children" 2>/dev/null) 2>/dev/null || true' INT TERM
-        while :; do
-            rc=0
-            wait "$upid" || rc=$?
-            kill -0 "$upid" 2>/dev/null || exit "$rc"
-        done
-    fi
-    echo "bench: cannot create a network namespace; using the host's loopback" >&2
-fi
+bench_reexec --mount "$@"
 
 QUICK=0
 while [ $# -gt 0 ]; do
     case $1 in
     --quick) QUICK=1 ;;
-    -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) bench_help; exit 0 ;;
     *) echo "usage: $0 [--quick]" >&2; exit 2 ;;
     esac
     shift
 done
 
-if [ -z "${PULLCACHE:-}" ]; then
-    PULLCACHE=$REPO/build-bench/pullcache
-    [ -x "$PULLCACHE" ] || PULLCACHE=$REPO/build/pullcache
-fi
-case $PULLCACHE in /*) ;; *) PULLCACHE=$PWD/$PULLCACHE ;; esac
+bench_pullcache build-bench
 if [ "$QUICK" = 1 ]; then
     LAYERS=${COPY_LAYERS_MIB:-32 24 16 8 4 2 1 1}
 else
@@ -88,52 +73,13 @@ SRC_PORT=$PORT_BASE
 declare -A PORT=([source]=$PORT_BASE [dst-pullcache]=$((PORT_BASE + 1)) [dst-skopeo]=$((PORT_BASE + 2)))
 RUN_DATE=$(date -u +%F)
 RUN_TIME=$(date -u '+%F %T UTC')
-if [ -z "${BENCH_OUT:-}" ]; then
-    BENCH_OUT=$BENCH_DIR/results/copy-$RUN_DATE.md
-    [ "$QUICK" = 0 ] || BENCH_OUT=$BENCH_DIR/results/copy-$RUN_DATE-quick.md
-fi
-case $BENCH_OUT in /* | -) ;; *) BENCH_OUT=$PWD/$BENCH_OUT ;; esac
+bench_out copy-
 
-for tool in skopeo curl jq docker-registry sha256sum; do
-    command -v "$tool" >/dev/null || { echo "bench: $tool is not installed" >&2; exit 2; }
-done
+bench_need skopeo curl jq docker-registry sha256sum
 [ -x "$PULLCACHE" ] || { echo "bench: no pullcache binary at $PULLCACHE (bash bench/build.sh)" >&2; exit 2; }
-unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY no_proxy NO_PROXY
 
-WORK=$(mktemp -d /tmp/pc-copybench.XXXXXX)
-mkdir -p "$WORK/logs" "$WORK/home"
-cd "$WORK"
-declare -A PID=()
-
-log() { printf '[copy-bench %s] %s\n' "$(date +%T)" "$*" >&2; }
-
-stop_server() {
-    local pid=${PID[$1]:-}
-    [ -n "$pid" ] || return 0
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-    PID[$1]=""
-}
-
-cleanup() {
-    local rc=$? s
-    trap - EXIT
-    for s in "${!PID[@]}"; do stop_server "$s"; done
-    if [ "$rc" -ne 0 ]; then
-        echo "bench: failed (rc=$rc); logs:" >&2
-        for f in "$WORK"/logs/*.log; do
-            [ -s "$f" ] || continue
-            echo "--- $f (last 20 lines)" >&2
-            tail -n 20 "$f" >&2
-        done
-    fi
-    if [ "${BENCH_KEEP:-0}" = 1 ]; then echo "bench: kept $WORK" >&2; else rm -rf "$WORK"; fi
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+BENCH_LOGS_WHAT=logs
+bench_workdir pc-copybench home
 
 # skopeo: a policy and auth file of our own, and no blob-info cache from
 # earlier runs (root's lives in /var/lib/containers/cache).
@@ -147,34 +93,12 @@ export HOME=$WORK/home REGISTRY_AUTH_FILE=$WORK/auth.json TMPDIR=$WORK
 
 # ---- the image ----------------------------------------------------------------
 
-MT_MANIFEST=application/vnd.oci.image.manifest.v1+json
-MT_CONFIG=application/vnd.oci.image.config.v1+json
-MT_LAYER=application/vnd.oci.image.layer.v1.tar
 ACCEPT="Accept: application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json"
-sha() { sha256sum "$1" | cut -d' ' -f1; }
-fsize() { stat -c %s "$1"; }
 
 IMG=$WORK/img
 mkdir -p "$IMG"
 log "generating layers of $LAYERS MiB"
-i=0
-LAYER_FILES=()
-for mib in $LAYERS; do
-    i=$((i + 1))
-    head -c $((mib * 1048576)) /dev/urandom >"$IMG/layer$i"
-    LAYER_FILES+=("$IMG/layer$i")
-done
-diff_ids=$(for f in "${LAYER_FILES[@]}"; do echo "sha256:$(sha "$f")"; done | jq -R . | jq -cs .)
-jq -jcn --argjson d "$diff_ids" '{architecture: "amd64", os: "linux", created: "2024-01-01T00:00:00Z",
-    config: {Cmd: ["/bin/true"]}, rootfs: {type: "layers", diff_ids: $d}}' >"$IMG/config"
-layers_json=$(for f in "${LAYER_FILES[@]}"; do
-    jq -cn --arg mt "$MT_LAYER" --arg d "sha256:$(sha "$f")" --argjson s "$(fsize "$f")" \
-        '{mediaType: $mt, digest: $d, size: $s}'
-done | jq -cs .)
-jq -jcn --arg mt "$MT_MANIFEST" --arg mtc "$MT_CONFIG" --arg c "sha256:$(sha "$IMG/config")" \
-    --argjson cs "$(fsize "$IMG/config")" --argjson l "$layers_json" \
-    '{schemaVersion: 2, mediaType: $mt, config: {mediaType: $mtc, digest: $c, size: $cs}, layers: $l}' \
-    >"$IMG/manifest"
+bench_gen_image
 DIGEST=sha256:$(sha "$IMG/manifest")
 NBLOBS=$((${#LAYER_FILES[@]} + 1))
 IMAGE_BYTES=$(($(fsize "$IMG/manifest") + $(fsize "$IMG/config")))
@@ -182,15 +106,6 @@ for f in "${LAYER_FILES[@]}"; do IMAGE_BYTES=$((IMAGE_BYTES + $(fsize "$f"))); d
 log "image: $DIGEST, $NBLOBS blobs, $IMAGE_BYTES bytes"
 
 # ---- servers --------------------------------------------------------------------
-
-wait_up() {
-    for _ in $(seq 150); do
-        curl -s -o /dev/null --max-time 1 "http://127.0.0.1:${PORT[$1]}/v2/" && return 0
-        kill -0 "${PID[$1]}" 2>/dev/null || return 1
-        sleep 0.1
-    done
-    return 1
-}
 
 start_server() {
     local s=$1 d=$WORK/data-$1

@@ -49,24 +49,11 @@ export LC_ALL=C
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$BENCH_DIR/.." && pwd)
+# shellcheck source=bench/lib.sh
+. "$BENCH_DIR/lib.sh"
+BENCH_NAME=bench
 
-if [ -z "${PC_BENCH_IN_NETNS:-}" ] && [ "${BENCH_NETNS:-1}" = 1 ]; then
-    if unshare --net --mount-proc --fork --pid true 2>/dev/null; then
-        export PC_BENCH_IN_NETNS=1
-        # unshare ignores SIGINT/SIGTERM while it waits, so pass them on to the
-        # script inside (its only child), whose trap stops the servers.
-        unshare --net --mount-proc --fork --pid --kill-child=TERM \
-            bash -c 'ip link set lo up && exec bash "$0" "$@"' "$0" "$@" &
-        upid=$!
-        trap 'kill -TERM $(cat "/proc/$upid/task/$upid/children" 2>/dev/null) 2>/dev/null || true' INT TERM
-        while :; do
-            rc=0
-            wait "$upid" || rc=$?
-            kill -0 "$upid" 2>/dev/null || exit "$rc" # else wait was cut short by a signal
-        done
-    fi
-    echo "bench: cannot create a network namespace; using the host's loopback" >&2
-fi
+bench_reexec "$@"
 
 QUICK=0 BUILD=0
 while [ $# -gt 0 ]; do
@@ -75,7 +62,7 @@ while [ $# -gt 0 ]; do
     --build) BUILD=1 ;;
     --reps) BENCH_REPS=${2:?--reps N}; shift ;;
     --duration) BENCH_DURATION=${2:?--duration SECONDS}; shift ;;
-    -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) bench_help; exit 0 ;;
     *) echo "usage: $0 [--quick] [--build] [--reps N] [--duration SECONDS]" >&2; exit 2 ;;
     esac
     shift
@@ -84,8 +71,7 @@ done
 if [ "$BUILD" = 1 ]; then
     PULLCACHE=$(bash "$BENCH_DIR/build.sh") || { echo "bench: bench/build.sh failed" >&2; exit 2; }
 fi
-PULLCACHE=${PULLCACHE:-$REPO/build/pullcache}
-case $PULLCACHE in /*) ;; *) PULLCACHE=$PWD/$PULLCACHE ;; esac
+bench_pullcache build
 PULLCACHE_ARGS=${PULLCACHE_ARGS:-}
 read -r -a SERVERS <<<"${BENCH_SERVERS:-nginx distribution pullcache}"
 if [ "$QUICK" = 1 ]; then
@@ -102,70 +88,19 @@ declare -A PORT=([nginx]=$PORT_BASE [distribution]=$((PORT_BASE + 1)) [pullcache
 declare -A LABEL=([nginx]="nginx (sendfile)" [distribution]="distribution 2.8" [pullcache]="pullcache")
 RUN_DATE=$(date -u +%F)
 RUN_TIME=$(date -u '+%F %T UTC')
-if [ -z "${BENCH_OUT:-}" ]; then
-    BENCH_OUT=$BENCH_DIR/results/$RUN_DATE.md
-    [ "$QUICK" = 0 ] || BENCH_OUT=$BENCH_DIR/results/$RUN_DATE-quick.md
-fi
-case $BENCH_OUT in /* | -) ;; *) BENCH_OUT=$PWD/$BENCH_OUT ;; esac
+bench_out ""
 
-for tool in wrk curl jq nginx docker-registry sha256sum; do
-    command -v "$tool" >/dev/null || { echo "bench: $tool is not installed" >&2; exit 2; }
-done
-unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY no_proxy NO_PROXY
+bench_need wrk curl jq nginx docker-registry sha256sum
 
-WORK=$(mktemp -d /tmp/pc-bench.XXXXXX)
-chmod 755 "$WORK" # nginx's workers run as nobody
-mkdir -p "$WORK/samples" "$WORK/logs"
-cd "$WORK" # nothing this script or its children write lands in the repo by accident
-declare -A PID=()
-declare -A STATUS=() # per server: ok, or why it has no numbers
-
-log() { printf '[bench %s] %s\n' "$(date +%T)" "$*" >&2; }
-
-# stop_server NAME: SIGTERM its PID, wait up to 10 s, then SIGKILL.
-stop_server() {
-    local pid=${PID[$1]:-}
-    [ -n "$pid" ] || return 0
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-    PID[$1]=""
-}
-
-cleanup() {
-    local rc=$? s
-    trap - EXIT
-    for s in "${!PID[@]}"; do stop_server "$s"; done
-    if [ "$rc" -ne 0 ]; then
-        echo "bench: failed (rc=$rc); server logs:" >&2
-        for f in "$WORK"/logs/*.log; do
-            [ -s "$f" ] || continue
-            echo "--- $f (last 20 lines)" >&2
-            tail -n 20 "$f" >&2
-        done
-    fi
-    if [ "${BENCH_KEEP:-0}" = 1 ]; then
-        echo "bench: kept $WORK" >&2
-    else
-        rm -rf "$WORK"
-    fi
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+bench_workdir pc-bench samples # nothing this script or its children write lands in the repo by accident
+chmod 755 "$WORK"               # nginx's workers run as nobody
+declare -A STATUS=()            # per server: ok, or why it has no numbers
 
 # ---- the image ----------------------------------------------------------------
 
-MT_MANIFEST=application/vnd.oci.image.manifest.v1+json
-MT_CONFIG=application/vnd.oci.image.config.v1+json
-MT_LAYER=application/vnd.oci.image.layer.v1.tar
 ACCEPT="Accept: application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json"
 REPO_NAME=bench
 TAG=bench
-
-sha() { sha256sum "$1" | cut -d' ' -f1; }
-fsize() { stat -c %s "$1"; }
 
 log "generating blobs in $WORK/img (1 MiB and $BIG_MIB MiB random)"
 IMG=$WORK/img
@@ -204,16 +139,6 @@ URL_PATHS=("$P_MAN_DIGEST" "$P_MAN_TAG" "$P_CONFIG" "$P_SMALL" "$P_BIG")
 
 # wait_up NAME: wait until /v2/ answers (any status), at most 15 s, while the
 # process lives.
-wait_up() {
-    local s=$1 i
-    for i in $(seq 150); do
-        curl -s -o /dev/null --max-time 1 "http://127.0.0.1:${PORT[$s]}/v2/" && return 0
-        kill -0 "${PID[$s]}" 2>/dev/null || return 1
-        sleep 0.1
-    done
-    return 1
-}
-
 setup_nginx() {
     local d=$WORK/nginx root=$WORK/nginx/root
     mkdir -p "$d/tmp" "$root/v2/$REPO_NAME/blobs" "$root/v2/$REPO_NAME/manifests"
@@ -306,14 +231,6 @@ start_server() {
         stop_server "$s"
         return 1
     fi
-}
-
-# header FILE NAME: value of header NAME in a curl -D dump.
-header() {
-    tr -d '\r' <"$1" | awk -v n="$(tr 'A-Z' 'a-z' <<<"$2")" '
-        { i = index($0, ":") }
-        i > 0 && tolower(substr($0, 1, i - 1)) == n { v = substr($0, i + 1); sub(/^[ \t]*/, "", v) }
-        END { print v }'
 }
 
 # push_blob NAME FILE: POST an upload, PUT the whole body with ?digest=.
@@ -677,10 +594,4 @@ report() {
     echo "</details>"
 }
 
-report >"$WORK/report.md"
-cat "$WORK/report.md"
-if [ "$BENCH_OUT" != - ]; then
-    mkdir -p "$(dirname "$BENCH_OUT")"
-    cp "$WORK/report.md" "$BENCH_OUT"
-    log "results written to $BENCH_OUT"
-fi
+bench_publish
