@@ -371,6 +371,9 @@ push_image() {
 
 MANIFEST_ACCEPT="application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.docker.distribution.manifest.v2+json"
 
+# sha FILE: "sha256:<hex>", the digest of FILE.
+sha() { echo "sha256:$(sha256sum "$1" | cut -d' ' -f1)"; }
+
 # reg_header FILE NAME: value of header NAME in a curl -D dump (last occurrence).
 reg_header() {
     tr -d '\r' <"$1" | awk -v n="$(tr 'A-Z' 'a-z' <<<"$2")" '
@@ -396,7 +399,7 @@ reg_get_manifest() {
     code=$(curl -sS -H "Accept: $MANIFEST_ACCEPT" -D "$3.headers" -o "$3" -w '%{http_code}' \
         "http://$REG/v2/$1/manifests/$2") || fail "GET /v2/$1/manifests/$2: no answer"
     expect_eq 200 "$code" "GET /v2/$1/manifests/$2 status"
-    echo "sha256:$(sha256sum "$3" | cut -d' ' -f1)"
+    sha "$3"
 }
 
 # reg_status METHOD PATH [curl args...]: print the HTTP status of one request.

@@ -49,7 +49,6 @@ cache:
 YML
 pc_start "$DATA" --config "$WORK/pullcache.yml"
 
-sha() { echo "sha256:$(sha256sum "$1" | cut -d' ' -f1)"; }
 hdr() { reg_header "$1" "$2"; }
 mget() { http_get "$P$1" "$2" -H "Accept: $MANIFEST_ACCEPT" --max-time 30; }
 ttl_pass() { sleep 1.5; } # tag_ttl of "hub" is 1 s

@@ -39,7 +39,6 @@ done
 pc_start "$WORK/data" --upstream "docker.io=http://$DISTR" --default-upstream docker.io
 
 img_of() { echo "$WORK/img-${IMG[$1]}"; }
-sha() { echo "sha256:$(sha256sum "$1" | cut -d' ' -f1)"; }
 blob_of() { echo "$(img_of "$1")/blobs/sha256/${2#sha256:}"; } # REPO DIGEST
 child_of() { # REPO INDEX_DIGEST ARCH
     jq -er --arg a "$3" '.manifests[] | select(.platform.architecture == $a) | .digest' "$(blob_of "$1" "$2")"

@@ -29,7 +29,6 @@ fake_start slow_blobs "$FP" - - --repo library/co="$WORK/img-co" --repo library/
     --repo library/st="$WORK/img-st" --repo library/wr="$WORK/img-wr"
 pc_start "$DATA" --upstream "up=http://127.0.0.1:$FP"
 
-sha() { echo "sha256:$(sha256sum "$1" | cut -d' ' -f1)"; }
 blob_path() { echo "$WORK/img-$1/blobs/sha256/${2#sha256:}"; } # SEED DIGEST
 
 # ---- 50 curl clients, one image --------------------------------------------------------------

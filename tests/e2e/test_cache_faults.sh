@@ -66,7 +66,6 @@ cache:
 YML
 pc_start "$DATA" --config "$WORK/pullcache.yml"
 
-sha() { echo "sha256:$(sha256sum "$1" | cut -d' ' -f1)"; }
 hdr() { reg_header "$1" "$2"; }
 man_file() { echo "$WORK/img-$1/blobs/sha256/${2#sha256:}"; } # SEED DIGEST
 big_of() { jq -r '.layers[1].digest' "$(man_file "$1" "$(img_digest "$WORK/img-$1" oci-single)")"; }

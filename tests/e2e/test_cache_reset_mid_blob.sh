@@ -19,7 +19,6 @@ m=$WORK/img/blobs/sha256/$(img_digest "$WORK/img" oci-single | cut -d: -f2)
 big=$(jq -r '.layers[1].digest' "$m")
 size=$(jq -r '.layers[1].size' "$m")
 B=$P/v2/up/library/r/blobs/$big
-sha() { echo "sha256:$(sha256sum "$1" | cut -d' ' -f1)"; }
 
 # cut_short WHAT: one GET of the blob must fail promptly (curl gives up after
 # 15 s: rc 28 means pullcache left the client hanging).

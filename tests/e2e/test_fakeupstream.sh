@@ -24,7 +24,6 @@ MAN=$F/v2/library/test/manifests/oci-single
 # hdr FILE NAME: a header of a curl -D dump.
 hdr() { reg_header "$1" "$2"; }
 # sha FILE: sha256:<hex> of FILE.
-sha() { echo "sha256:$(sha256sum "$1" | cut -d' ' -f1)"; }
 # get URL OUT [curl args...]: GET into OUT (headers in OUT.h); print "status curl_rc bytes".
 get() {
     local url=$1 out=$2 rc=0 w
