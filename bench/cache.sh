@@ -87,15 +87,7 @@ BENCH_NAME=cache-bench
 
 bench_reexec "$@"
 
-QUICK=0
-while [ $# -gt 0 ]; do
-    case $1 in
-    --quick) QUICK=1 ;;
-    -h | --help) bench_help; exit 0 ;;
-    *) echo "usage: $0 [--quick]" >&2; exit 2 ;;
-    esac
-    shift
-done
+bench_quick_args "$@"
 
 bench_pullcache build-cbench
 if [ "$QUICK" = 1 ]; then

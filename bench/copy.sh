@@ -51,15 +51,7 @@ BENCH_NAME=copy-bench
 
 bench_reexec --mount "$@"
 
-QUICK=0
-while [ $# -gt 0 ]; do
-    case $1 in
-    --quick) QUICK=1 ;;
-    -h | --help) bench_help; exit 0 ;;
-    *) echo "usage: $0 [--quick]" >&2; exit 2 ;;
-    esac
-    shift
-done
+bench_quick_args "$@"
 
 bench_pullcache build-bench
 if [ "$QUICK" = 1 ]; then

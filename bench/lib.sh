@@ -43,6 +43,21 @@ bench_reexec() {
 # bench_help: print the script's header comment (line 2 up to `set -euo`).
 bench_help() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
 
+# bench_quick_args ARGS...: the arguments of a script whose only option is
+# --quick: sets QUICK (0 or 1); --help prints the header and exits; anything
+# else is a usage error (exit 2).
+bench_quick_args() {
+    QUICK=0
+    while [ $# -gt 0 ]; do
+        case $1 in
+        --quick) QUICK=1 ;;
+        -h | --help) bench_help; exit 0 ;;
+        *) echo "usage: $0 [--quick]" >&2; exit 2 ;;
+        esac
+        shift
+    done
+}
+
 # bench_pullcache BUILD_DIR: PULLCACHE defaults to <repo>/BUILD_DIR/pullcache,
 # else <repo>/build/pullcache; made absolute.
 bench_pullcache() {
