@@ -372,11 +372,17 @@ int pc_client_open(pc_client_opts *o, const pc_ref *ref, pc_upstream **out)
     }
     if (pc_client_credentials(o, ref->host, &user, &from) != 0)
         return -1;
+    return pc_client_new(o, NULL, ref->host, url, user, user ? o->password : NULL, out);
+}
+
+int pc_client_new(const pc_client_opts *o, const char *verb, const char *host, const char *url,
+                  const char *user, const char *password, pc_upstream **out)
+{
     pc_upstream_opts uo = {
-        .name = ref->host,
+        .name = host,
         .url = url,
         .username = user,
-        .password = user ? o->password : NULL,
+        .password = password,
         .connect_timeout_ms = o->connect_timeout_ms,
         .read_timeout_ms = o->read_timeout_ms,
         .max_connections = o->max_connections,
@@ -384,8 +390,8 @@ int pc_client_open(pc_client_opts *o, const pc_ref *ref, pc_upstream **out)
         .insecure_tls = o->insecure,
     };
     if (pc_upstream_new(out, &uo) != 0) {
-        fprintf(stderr, "pullcache: cannot set up a client for %s: %s\n", ref->host,
-                pc_error_last());
+        fprintf(stderr, "pullcache%s%s: cannot set up a client for %s: %s\n", verb ? " " : "",
+                verb ? verb : "", host, pc_error_last());
         return -1;
     }
     return 0;

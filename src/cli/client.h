@@ -126,6 +126,14 @@ int pc_client_credentials(pc_client_opts *o, const char *host, const char **user
  * Returns 0, or -1 with a message on stderr. */
 int pc_client_open(pc_client_opts *o, const pc_ref *ref, pc_upstream **out);
 
+/* A registry client for host at url, as user with password (both NULL for
+ * anonymous access), with o's connection settings (timeouts,
+ * max_connections, CA file, --insecure). Returns 0, or -1 with "pullcache
+ * VERB: cannot set up a client for HOST: ..." on stderr (no VERB when it is
+ * NULL). */
+int pc_client_new(const pc_client_opts *o, const char *verb, const char *host, const char *url,
+                  const char *user, const char *password, pc_upstream **out);
+
 /* Parse a reference as the user typed it; prints a message and returns -1
  * when it is malformed. */
 int pc_client_parse_ref(const char *s, pc_ref *out);

@@ -88,23 +88,7 @@ int pc_cli_registry_open(const char *verb, pc_client_opts *co, const char *host,
             return -1;
         }
     }
-    pc_upstream_opts uo = {
-        .name = host,
-        .url = url,
-        .username = user,
-        .password = pass,
-        .connect_timeout_ms = co->connect_timeout_ms,
-        .read_timeout_ms = co->read_timeout_ms,
-        .max_connections = co->max_connections,
-        .ca_file = co->ca_file,
-        .insecure_tls = co->insecure,
-    };
-    if (pc_upstream_new(out, &uo) != 0) {
-        fprintf(stderr, "pullcache %s: cannot set up a client for %s: %s\n", verb, host,
-                pc_error_last());
-        return -1;
-    }
-    return 0;
+    return pc_client_new(co, verb, host, url, user, pass, out);
 }
 
 int pc_copy_sides_open(const char *verb, pc_client_opts *co, pc_copy_sides *s)

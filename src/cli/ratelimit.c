@@ -630,23 +630,9 @@ static int open_client(rl_run *run, pc_client_opts *co, const pc_ref *ref, pc_up
     }
     if (pc_client_credentials(co, ref->host, &run->username, &run->cred_source) != 0)
         return -1;
-    pc_upstream_opts uo = {
-        .name = ref->host,
-        .url = run->url,
-        .username = run->username,
-        .password = run->username ? co->password : NULL,
-        .connect_timeout_ms = co->connect_timeout_ms,
-        .read_timeout_ms = co->read_timeout_ms,
-        .max_connections = 1,
-        .ca_file = co->ca_file,
-        .insecure_tls = co->insecure,
-    };
-    if (pc_upstream_new(out, &uo) != 0) {
-        fprintf(stderr, "pullcache ratelimit: cannot set up a client for %s: %s\n", ref->host,
-                pc_error_last());
-        return -1;
-    }
-    return 0;
+    co->max_connections = 1;
+    return pc_client_new(co, "ratelimit", ref->host, run->url, run->username,
+                         run->username ? co->password : NULL, out);
 }
 
 int pc_cli_ratelimit(int argc, char **argv)
