@@ -478,6 +478,8 @@ static void identify(pc_req *req, struct pc_authn *a, const snapshot *s, identit
         }
         if (id->ok)
             snprintf(req->user, sizeof(req->user), "%s", id->claims.sub);
+        else
+            req->auth_error = "invalid_token"; /* expired, forged, another issuer's */
     }
     pc_auth_credentials_clear(&cr);
     pc_error_clear();
@@ -575,8 +577,11 @@ static unsigned needed(pc_req *req)
 static int deny(pc_req *req, const identity *id, bool token_short)
 {
     /* no credentials, or a token that lacks the scope: authenticate (again) */
-    if (id->scheme == PC_AUTH_NONE || token_short)
+    if (id->scheme == PC_AUTH_NONE || token_short) {
+        if (token_short)
+            req->auth_error = "insufficient_scope";
         return pc_req_fail(req, PC_EAUTH);
+    }
     pc_error_set("requested access to the resource is denied");
     return pc_req_fail(req, PC_EDENIED);
 }
@@ -715,7 +720,7 @@ int pc_req_unauthorized(pc_req *req)
             sc.actions = need == PC_AUTH_PUSH ? PC_AUTH_PULL | PC_AUTH_PUSH : need;
             n = 1;
         }
-        rc = pc_auth_challenge_bearer(&value, realm, a->service, &sc, n, NULL);
+        rc = pc_auth_challenge_bearer(&value, realm, a->service, &sc, n, req->auth_error);
     }
     if (rc)
         return pc_req_error(req, 401, "UNAUTHORIZED", "authentication required");

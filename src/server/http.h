@@ -76,9 +76,10 @@ struct pc_req {
     /* who asks: the authenticated account, NULL for anonymous (set by
      * authentication, issue #5); the pull budget that applied */
     const char *account;
-    char user[256]; /* the authenticated user ("" anonymous); account points here */
-    bool no_mount;  /* access control: a cross-repository mount may not read its source */
-    bool limit_set; /* manifest GET/HEAD with limits on: the ratelimit headers go out */
+    char user[256];         /* the authenticated user ("" anonymous); account points here */
+    bool no_mount;          /* access control: a cross-repository mount may not read its source */
+    const char *auth_error; /* the 401 challenge's error= (RFC 6750), NULL for none */
+    bool limit_set;         /* manifest GET/HEAD with limits on: the ratelimit headers go out */
     pc_limit_result limit;
     char limit_source[PC_LIMITER_KEY_MAX + 1];
 

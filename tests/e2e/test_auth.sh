@@ -360,6 +360,9 @@ for _ in $(seq 100); do
     sleep 0.1
 done
 [ -n "$ok" ] || fail "a token of lifetime 1 s still works after 10 s"
+curl -s -o /dev/null -D "$WORK/h" -I -H "Authorization: Bearer $tt" "http://$PCR/v2/team/app/manifests/v1"
+grep -qi '^WWW-Authenticate: Bearer .*error="invalid_token"' "$WORK/h" ||
+    fail "expired token: challenge without error=\"invalid_token\": $(grep -i www-auth "$WORK/h")"
 [ "$now" = 200 ] || echo "note: the 1-second token had expired before its first use ($now)"
 echo "ok: an expired token is refused with 401"
 curl -sS -f -u "alice:$PW_ALICE" "http://$PCR/metrics" >>"$WORK/metrics.out" || true
