@@ -76,13 +76,9 @@
 #   BENCH_OUT          results file; "-" = none
 #   BENCH_KEEP=1       keep the temp dir
 set -euo pipefail
-umask 022
-export LC_ALL=C
-
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-REPO=$(cd "$BENCH_DIR/.." && pwd)
 # shellcheck source=bench/lib.sh
-. "$BENCH_DIR/lib.sh"
+. "$BENCH_DIR/lib.sh" # umask, LC_ALL, REPO
 BENCH_NAME=cache-bench
 
 bench_reexec "$@"

@@ -6,10 +6,15 @@
 # stop_server, header, the OCI media types), generating an image from layer
 # sizes and publishing the report.
 #
-# Sourced by each script right after its `set -euo pipefail` prologue, which
-# sets BENCH_DIR and REPO; the script sets BENCH_NAME (the log prefix) and
-# the associative array PORT (server name -> port) before starting servers.
-# Not a script of its own.
+# Sourced by each script right after `set -euo pipefail` (the line that ends
+# the header bench_help prints) and BENCH_DIR (this directory); sets umask
+# 022, LC_ALL=C and REPO. The script sets BENCH_NAME (the log prefix) and the
+# associative array PORT (server name -> port) before starting servers. Not a
+# script of its own.
+
+umask 022
+export LC_ALL=C
+REPO=$(cd "$BENCH_DIR/.." && pwd)
 
 # bench_reexec [--mount] ARGS...: unless BENCH_NETNS=0 or already inside,
 # re-execute the calling script ($0 ARGS) in a private network (with --mount
