@@ -58,20 +58,10 @@ int pc_copy_fail(pc_copy_ctx *c, int rc, pc_pull_fail kind, bool dest, const cha
                  const char *fmt, ...)
 {
     pc_pull_error e;
-    char msg[600];
     va_list ap;
-    memset(&e, 0, sizeof(e));
-    e.kind = kind;
-    snprintf(e.object, sizeof(e.object), "%s", object);
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    pc_pull_error_vset(&e, kind, object, fmt, ap);
     va_end(ap);
-    snprintf(e.message, sizeof(e.message), "%.180s: %.560s", object, msg);
-    snprintf(e.key, sizeof(e.key), "%s",
-             kind == PC_PULL_FAIL_VERIFY     ? "verification failed"
-             : kind == PC_PULL_FAIL_PLATFORM ? "no matching platform"
-             : kind == PC_PULL_FAIL_CANCELED ? "canceled"
-                                             : "local error");
     record(c, rc, dest, &e);
     return rc;
 }

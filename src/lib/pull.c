@@ -112,26 +112,31 @@ static void record(pull *p, int rc, const pc_pull_error *e)
     pthread_mutex_unlock(&p->lock);
 }
 
+void pc_pull_error_vset(pc_pull_error *e, pc_pull_fail kind, const char *object, const char *fmt,
+                        va_list ap)
+{
+    char msg[600];
+    memset(e, 0, sizeof(*e));
+    e->kind = kind;
+    snprintf(e->object, sizeof(e->object), "%s", object);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    snprintf(e->message, sizeof(e->message), "%.180s: %.560s", object, msg);
+    snprintf(e->key, sizeof(e->key), "%s",
+             kind == PC_PULL_FAIL_VERIFY     ? "verification failed"
+             : kind == PC_PULL_FAIL_PLATFORM ? "no matching platform"
+             : kind == PC_PULL_FAIL_CANCELED ? "canceled"
+                                             : "local error");
+}
+
 static int fail(pull *p, int rc, pc_pull_fail kind, const char *object, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 static int fail(pull *p, int rc, pc_pull_fail kind, const char *object, const char *fmt, ...)
 {
     pc_pull_error e;
-    char msg[600];
     va_list ap;
-
-    memset(&e, 0, sizeof(e));
-    e.kind = kind;
-    snprintf(e.object, sizeof(e.object), "%s", object);
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    pc_pull_error_vset(&e, kind, object, fmt, ap);
     va_end(ap);
-    snprintf(e.message, sizeof(e.message), "%.180s: %.560s", object, msg);
-    snprintf(e.key, sizeof(e.key), "%s",
-             kind == PC_PULL_FAIL_VERIFY     ? "verification failed"
-             : kind == PC_PULL_FAIL_PLATFORM ? "no matching platform"
-             : kind == PC_PULL_FAIL_CANCELED ? "canceled"
-                                             : "local error");
     record(p, rc, &e);
     return rc;
 }

@@ -18,6 +18,8 @@
 #include <stdatomic.h>
 
 #include "pc.h"
+
+#include <stdarg.h>
 #include "digest.h"
 #include "ratelimit.h"
 #include "upstream.h"
@@ -205,6 +207,11 @@ typedef struct {
     char message[768]; /* the whole story, one line */
     char retry_after[64];
 } pc_pull_error;
+
+/* Fill e for a failure that is not a registry's answer (verification, platform,
+ * cancel, local): kind, object, "OBJECT: message" and the counting key. */
+void pc_pull_error_vset(pc_pull_error *e, pc_pull_fail kind, const char *object, const char *fmt,
+                        va_list ap);
 
 /* One image manifest of the pull (several with all_platforms). */
 typedef struct {
