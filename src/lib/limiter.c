@@ -92,11 +92,21 @@ struct pc_limiter {
     bool stopping;
 };
 
+/* FNV-1a over the key, then MurmurHash3's 64-bit finalizer. FNV-1a alone
+ * leaves its top bits (the shard) nearly unchanged by a key's last bytes:
+ * the 256 addresses of one /24 went to 4 of the 64 shards and filled them
+ * 16 times early. The finalizer makes every output bit depend on every
+ * input bit, for the shard (top bits) and the chain (bottom bits) alike. */
 static uint64_t key_hash(const char *key)
 {
     uint64_t h = 0xcbf29ce484222325u;
     for (const unsigned char *p = (const unsigned char *)key; *p; p++)
         h = (h ^ *p) * 0x100000001b3u;
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdu;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53u;
+    h ^= h >> 33;
     return h;
 }
 

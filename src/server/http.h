@@ -141,9 +141,14 @@ int pc_req_send(pc_req *req, unsigned status, const char *content_type, const vo
 int pc_req_async(pc_req *req, void (*work)(pc_req *req), int (*finish)(pc_req *req));
 
 /* Limits (limits.c). For a manifest GET or HEAD when limits are on: take
- * from the client's pull budget (a GET spends one). true: go on; false:
- * answered (429), *mhd is the MHD result. */
+ * from the client's pull budget (a GET spends one) at the limiter's clock.
+ * true: go on (also when the limiter's table is full: served uncounted,
+ * warned about at most once a minute); false: answered (429), *mhd is the
+ * MHD result. */
 bool pc_req_limit(pc_req *req, int *mhd);
+/* Whether a pc_limiter_take result lets the request be served: every
+ * result but PC_ELIMIT (a spent budget) does. */
+bool pc_limit_serves(int rc);
 /* The ratelimit-limit, ratelimit-remaining and docker-ratelimit-source
  * headers of a request that went through pc_req_limit (pc_req_queue adds
  * them to every response). */

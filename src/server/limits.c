@@ -10,12 +10,35 @@
  *
  * A GET spends one pull when it is accepted, before it is served, whatever
  * its outcome; a GET refused with 429 and every HEAD cost nothing.
+ *
+ * Only a spent budget refuses. When the limiter cannot track one more
+ * client (its table is full), the request is served uncounted: refusing it
+ * would let anyone who fills the table with addresses lock every new client
+ * out. The limiter counts those in pullcache_limit_untracked_total; this
+ * file logs a warning about it at most once every FULL_LOG_EVERY_S seconds.
  */
 #include "http.h"
+#include "log.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
+
+#define FULL_LOG_EVERY_S 60
+
+/* When the last "table full" warning went out (limiter clock seconds);
+ * INT64_MIN: never. */
+static _Atomic int64_t full_logged_at = INT64_MIN;
+
+/* Whether a "table full" warning is due at now: the first one, and then one
+ * per FULL_LOG_EVERY_S (or when the clock went back). One thread wins. */
+static bool full_log_due(int64_t now)
+{
+    int64_t last = atomic_load(&full_logged_at);
+    if (last != INT64_MIN && now >= last && now - last < FULL_LOG_EVERY_S)
+        return false;
+    return atomic_compare_exchange_strong(&full_logged_at, &last, now);
+}
 
 /* The budget's key: the account, else the client's address. */
 static int source_key(pc_req *req)
@@ -30,18 +53,27 @@ static int source_key(pc_req *req)
     return pc_limiter_key_from_addr(ci->client_addr, req->limit_source, sizeof(req->limit_source));
 }
 
+bool pc_limit_serves(int rc)
+{
+    return rc != PC_ELIMIT;
+}
+
 bool pc_req_limit(pc_req *req, int *mhd)
 {
     bool get = strcmp(req->method, "GET") == 0;
+    int64_t now = pc_limiter_now(req->srv->limiter);
     int rc = source_key(req);
     if (rc == 0)
-        rc = pc_limiter_take(req->srv->limiter, req->limit_source, (int64_t)time(NULL), get,
-                             &req->limit);
+        rc = pc_limiter_take(req->srv->limiter, req->limit_source, now, get, &req->limit);
     if (rc == PC_EINVAL)
-        return true;       /* no key (not an IP client): served, uncounted, no headers */
-    req->limit_set = true; /* PC_ENOMEM: too many clients tracked; served uncounted */
-    if (rc == 0)
-        return true;
+        return true; /* no key (not an IP client): served, uncounted, no headers */
+    req->limit_set = true;
+    if (rc == PC_ENOMEM && full_log_due(now))
+        pc_log(PC_LOG_WARN,
+               "pull limits: too many clients tracked; serving new ones uncounted "
+               "(pullcache_limit_untracked_total counts them; logged at most once a minute)");
+    if (pc_limit_serves(rc))
+        return true; /* counted, or (PC_ENOMEM) not trackable: served uncounted */
     *mhd = pc_req_fail(req, PC_ELIMIT);
     return false;
 }

@@ -2,7 +2,8 @@
  * test_limiter.c - unit tests of the client pull limiter (limiter.c): the
  * window arithmetic (counts leave bucket by bucket, exactly at the bucket
  * boundary; remaining never negative; retry_after), HEADs that cost
- * nothing, the two budgets, the key cap, takes from threads, client
+ * nothing, the two budgets, the key cap, keys of one network spread over
+ * the shards, takes from threads, client
  * address keys (IPv4, IPv6 per /64, IPv4-mapped), and persistence through
  * a real SQLite meta store: counts survive a restart, expired buckets are
  * not loaded, a changed window does not count twice.
@@ -314,6 +315,57 @@ static void test_key_cap(void **state)
     pc_limiter_free(l);
 }
 
+/* How many of keys[0..n) a limiter with room for one key per shard (max_keys
+ * 64: 64 shards of one) tracks: the number of shards the keys land in. */
+static int shards_used(char keys[][64], int n)
+{
+    pc_limiter_opts o = {.anonymous = {5, 60}, .authenticated = {5, 60}, .max_keys = 64};
+    pc_limiter *l = NULL;
+    assert_int_equal(pc_limiter_new(&l, &o), 0);
+    int tracked = 0;
+    pc_limit_result r;
+    for (int i = 0; i < n; i++) {
+        int rc = pc_limiter_take(l, keys[i], 1000, true, &r);
+        assert_true(rc == 0 || rc == PC_ENOMEM);
+        assert_true(r.allowed);
+        tracked += rc == 0;
+    }
+    pc_limiter_free(l);
+    return tracked;
+}
+
+/* The keys of one network spread over the shards: a /24's 256 addresses,
+ * and 256 /64s of one IPv6 /48, differ only in their last characters, and
+ * must not crowd into a few shards (which would fill them long before the
+ * table is full). 256 keys thrown at 64 shards by a well-mixed hash land in
+ * about 63 of them; the hash is fixed, so the count is the same every run.
+ * An unmixed FNV-1a, whose top bits picked the shard, put the /24 in 4. */
+static void test_keys_spread_over_shards(void **state)
+{
+    (void)state;
+    static char keys[256][64];
+    for (int i = 0; i < 256; i++) {
+        struct sockaddr_in in = {.sin_family = AF_INET};
+        in.sin_addr.s_addr = htonl(0xC0000200u | (unsigned)i); /* 192.0.2.i */
+        assert_int_equal(
+            pc_limiter_key_from_addr((const struct sockaddr *)&in, keys[i], sizeof(keys[i])), 0);
+    }
+    assert_string_equal(keys[255], "192.0.2.255");
+    int v4 = shards_used(keys, 256);
+    for (int i = 0; i < 256; i++) {
+        struct sockaddr_in6 in6 = {.sin6_family = AF_INET6};
+        assert_int_equal(inet_pton(AF_INET6, "2001:db8:1::1", &in6.sin6_addr), 1);
+        in6.sin6_addr.s6_addr[7] = (unsigned char)i; /* 2001:db8:1:i::/64 */
+        assert_int_equal(
+            pc_limiter_key_from_addr((const struct sockaddr *)&in6, keys[i], sizeof(keys[i])), 0);
+    }
+    assert_string_equal(keys[255], "2001:db8:1:ff::/64");
+    int v6 = shards_used(keys, 256);
+    print_message("shards used: IPv4 /24 %d of 64, IPv6 /48 %d of 64\n", v4, v6);
+    assert_true(v4 >= 48);
+    assert_true(v6 >= 48);
+}
+
 typedef struct {
     pc_limiter *l;
     int allowed;
@@ -525,6 +577,7 @@ int main(void)
         cmocka_unit_test(test_two_budgets),
         cmocka_unit_test(test_bad_rules),
         cmocka_unit_test(test_key_cap),
+        cmocka_unit_test(test_keys_spread_over_shards),
         cmocka_unit_test(test_threads),
         cmocka_unit_test(test_keys),
         cmocka_unit_test_setup_teardown(test_persist_across_restart, setup, teardown),
