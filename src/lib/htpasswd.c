@@ -29,6 +29,7 @@ struct pc_htpasswd {
     ht_user *v; /* sorted by user */
     size_t n;
     char dummy[CRYPT_GENSALT_OUTPUT_SIZE]; /* setting for unknown users */
+    _Atomic uint64_t work;                 /* pc_htpasswd_work */
 };
 
 static bool is_bcrypt_char(char c)
@@ -282,10 +283,18 @@ bool pc_htpasswd_verify(const pc_htpasswd *h, const char *user, const char *pass
         return false;
     const char *setting = u ? u->hash : h->dummy;
     const char *got = crypt_rn(password, setting, data, (int)sizeof(*data));
+    if (got) /* a setting is "$2b$NN$...": NN, the cost, was checked at load (or made) */
+        atomic_fetch_add(&((pc_htpasswd *)h)->work,
+                         (uint64_t)1 << ((setting[4] - '0') * 10 + (setting[5] - '0')));
     bool ok = u && got && strlen(got) == BCRYPT_LEN && CRYPTO_memcmp(got, u->hash, BCRYPT_LEN) == 0;
     explicit_bzero(data, sizeof(*data));
     free(data);
     return ok;
+}
+
+uint64_t pc_htpasswd_work(const pc_htpasswd *h)
+{
+    return h ? atomic_load(&((pc_htpasswd *)h)->work) : 0;
 }
 
 bool pc_htpasswd_has_user(const pc_htpasswd *h, const char *user)

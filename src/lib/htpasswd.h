@@ -43,6 +43,13 @@ int pc_htpasswd_parse(pc_htpasswd **out, const char *text, size_t len, const cha
  * arguments and on any failure. */
 bool pc_htpasswd_verify(const pc_htpasswd *h, const char *user, const char *password);
 
+/* The bcrypt work pc_htpasswd_verify has done with h so far: the sum of
+ * 2^cost over the computations it made (a computation of cost c runs 2^c
+ * rounds of key expansion). So a test can see, without a clock, that an
+ * unknown user costs what a user of the file's highest cost does. 0 for
+ * NULL. */
+uint64_t pc_htpasswd_work(const pc_htpasswd *h);
+
 /* Whether user is in the file (no password check). */
 bool pc_htpasswd_has_user(const pc_htpasswd *h, const char *user);
 

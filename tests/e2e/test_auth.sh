@@ -69,6 +69,9 @@ auth:
     - prefix: public
       pull: [anonymous]
       push: [alice, dave]
+    - prefix: secret
+      pull: [alice]
+      push: [alice]
 YML
 "$PULLCACHE" serve --check-config --config "$WORK/auth.yml" >/dev/null ||
     fail "--check-config refused a good auth section"
@@ -258,10 +261,24 @@ expect_eq 200 "$(st GET /_pullcache/status -u "alice:$PW_ALICE")" "alice status"
 expect_eq 401 "$(st GET /metrics)" "anonymous metrics"
 expect_eq 403 "$(st GET /metrics -u "bob:$PW_BOB")" "bob metrics"
 expect_eq 401 "$(st GET /v2/_catalog)" "anonymous catalog"
+# the catalog lists only what the user may pull: secret/app (pull: alice) is
+# in alice's and not in bob's, team/app (pull: alice, bob) in both
+sk copy -q --dest-creds "alice:$PW_ALICE" --dest-tls-verify=false \
+    "$(img_src "$WORK/img" docker-single)" "docker://$PCR/secret/app:v1" >>"$WORK/clients.log" 2>&1 ||
+    fail "skopeo copy --dest-creds to secret/app (see clients.log)"
+expect_eq 403 "$(st GET /v2/secret/app/manifests/v1 -u "bob:$PW_BOB")" "bob GET of secret/app"
+listed() { # FILE NAME: whether the catalog document FILE lists NAME
+    jq -e --arg n "$2" '.repositories | any(. == $n)' "$1" >/dev/null
+}
+curl -sS -f -u "alice:$PW_ALICE" "http://$PCR/v2/_catalog" >"$WORK/cat-alice.json" || fail "alice catalog"
+listed "$WORK/cat-alice.json" secret/app || fail "alice's catalog lacks secret/app: $(cat "$WORK/cat-alice.json")"
+listed "$WORK/cat-alice.json" team/app || fail "alice's catalog lacks team/app: $(cat "$WORK/cat-alice.json")"
 curl -sS -f -u "bob:$PW_BOB" "http://$PCR/v2/_catalog" >"$WORK/cat.json" || fail "bob catalog"
-jq -e '.repositories | index("team/app")' "$WORK/cat.json" >/dev/null || fail "catalog: $(cat "$WORK/cat.json")"
-jq -e '.repositories | index("team/a") | not' "$WORK/cat.json" >/dev/null || true
-echo "ok: status and metrics for admins only; catalog for users"
+listed "$WORK/cat.json" team/app || fail "bob's catalog lacks team/app: $(cat "$WORK/cat.json")"
+if listed "$WORK/cat.json" secret/app; then
+    fail "bob's catalog lists secret/app, which he may not pull: $(cat "$WORK/cat.json")"
+fi
+echo "ok: status and metrics for admins only; catalog for users, filtered by pull access"
 
 # ---- SIGHUP adds a user ------------------------------------------------------------------------
 expect_eq 401 "$(st GET /v2/ -u "carol:$PW_CAROL")" "carol before SIGHUP"
