@@ -1,5 +1,6 @@
 # Convenience wrapper around CMake: `make` builds build/pullcache,
 # `make test` runs every test, `make asan` builds and tests with sanitizers,
+# `make clang` builds everything with clang and runs the unit tests,
 # `make fuzz` runs the libFuzzer targets for FUZZ_SECONDS (20) each.
 BUILD ?= build
 JOBS ?= $(shell nproc)
@@ -16,6 +17,11 @@ asan:
 	cmake --build build-asan -j $(JOBS)
 	cd build-asan && ctest --output-on-failure -L unit
 
+clang:
+	CC=clang cmake -S . -B build-clang -DCMAKE_BUILD_TYPE=Debug >/dev/null
+	cmake --build build-clang -j $(JOBS)
+	cd build-clang && ctest --output-on-failure -L unit
+
 fuzz:
 	bash scripts/fuzz.sh
 
@@ -23,6 +29,6 @@ format:
 	clang-format -i src/*/*.c src/*/*.h tests/unit/*.c tests/fuzz/*.c
 
 clean:
-	rm -rf $(BUILD) build-asan build-fuzz
+	rm -rf $(BUILD) build-asan build-clang build-fuzz
 
-.PHONY: all test asan fuzz format clean
+.PHONY: all test asan clang fuzz format clean

@@ -193,6 +193,8 @@ static const cyaml_schema_value_t top_schema = {
 static _Thread_local char cyaml_msg[256];
 
 static void cyaml_log_capture(cyaml_log_t level, void *ctx, const char *fmt, va_list args)
+    __attribute__((format(printf, 3, 0)));
+static void cyaml_log_capture(cyaml_log_t level, void *ctx, const char *fmt, va_list args)
 {
     if (level < CYAML_LOG_ERROR)
         return;

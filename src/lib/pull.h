@@ -211,7 +211,7 @@ typedef struct {
 /* Fill e for a failure that is not a registry's answer (verification, platform,
  * cancel, local): kind, object, "OBJECT: message" and the counting key. */
 void pc_pull_error_vset(pc_pull_error *e, pc_pull_fail kind, const char *object, const char *fmt,
-                        va_list ap);
+                        va_list ap) __attribute__((format(printf, 4, 0)));
 
 /* One image manifest of the pull (several with all_platforms). */
 typedef struct {

@@ -34,7 +34,7 @@ static void test_parse_sha256(void **state)
     assert_int_equal(pc_digest_parse(&d, SHA256_EMPTY), 0);
     assert_int_equal(d.alg, PC_DIGEST_SHA256);
     assert_string_equal(d.str, SHA256_EMPTY);
-    assert_string_equal(pc_digest_hex(&d), SHA256_EMPTY + 7);
+    assert_string_equal(pc_digest_hex(&d), &SHA256_EMPTY[7]);
     assert_string_equal(pc_digest_alg_name(d.alg), "sha256");
 }
 
@@ -76,9 +76,9 @@ static void test_parse_wrong_length(void **state)
     snprintf(s, sizeof(s), "%s0", SHA256_ABC);
     assert_int_equal(pc_digest_parse(&d, s), PC_EINVAL);
     /* A sha256 hex under the sha512 name and the other way round. */
-    snprintf(s, sizeof(s), "sha512:%s", SHA256_ABC + 7);
+    snprintf(s, sizeof(s), "sha512:%s", &SHA256_ABC[7]);
     assert_int_equal(pc_digest_parse(&d, s), PC_EINVAL);
-    snprintf(s, sizeof(s), "sha256:%s", SHA512_ABC + 7);
+    snprintf(s, sizeof(s), "sha256:%s", &SHA512_ABC[7]);
     assert_int_equal(pc_digest_parse(&d, s), PC_EINVAL);
     /* Empty hex. */
     assert_int_equal(pc_digest_parse(&d, "sha256:"), PC_EINVAL);

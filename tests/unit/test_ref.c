@@ -180,8 +180,8 @@ static void test_parse_invalid(void **state)
         "nginx@",
         "nginx@sha256:abc",
         "nginx@md5:d41d8cd98f00b204e9800998ecf8427e",
-        "nginx@" DGST "@" DGST,
-        "@" DGST,
+        ("nginx@" DGST "@" DGST), /* (): one string, not a missing comma */
+        ("@" DGST),
         ":tag",
         "/nginx",
         "nginx/",
