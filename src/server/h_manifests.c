@@ -10,8 +10,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Check req->ref: a digest (has ':') or a tag. Answers on failure. */
-static bool reference_ok(pc_req *req, int *mhd)
+/* Check req->ref: a digest (has ':') or a tag. Answers on failure: a malformed
+ * digest is 400 DIGEST_INVALID; a reference that is no valid tag is 400
+ * TAG_INVALID for a PUT (it cannot be stored under that name), but for a read
+ * or a DELETE it names nothing that can exist, so 404 MANIFEST_UNKNOWN, as
+ * the OCI conformance suite expects (its ".INVALID_MANIFEST_NAME"). */
+static bool reference_ok(pc_req *req, bool put, int *mhd)
 {
     if (strchr(req->ref, ':')) {
         pc_digest d;
@@ -22,7 +26,12 @@ static bool reference_ok(pc_req *req, int *mhd)
     }
     if (pc_ref_tag_valid(req->ref))
         return true;
-    *mhd = pc_req_error(req, 400, "TAG_INVALID", "invalid tag: [A-Za-z0-9_][A-Za-z0-9._-]{0,127}");
+    if (put)
+        *mhd =
+            pc_req_error(req, 400, "TAG_INVALID", "invalid tag: [A-Za-z0-9_][A-Za-z0-9._-]{0,127}");
+    else
+        *mhd = pc_req_error(req, 404, "MANIFEST_UNKNOWN",
+                            "manifest unknown: the reference is no valid tag or digest");
     return false;
 }
 
@@ -61,7 +70,7 @@ int pc_h_manifest_get(pc_req *req)
     pc_manifest_rec m;
     pc_mirror_target t;
     int mhd;
-    if (!reference_ok(req, &mhd))
+    if (!reference_ok(req, false, &mhd))
         return mhd;
     switch (pc_req_mirror_route(req, &t)) {
     case 0:
@@ -80,7 +89,7 @@ int pc_h_manifest_get(pc_req *req)
 int pc_h_manifest_put_begin(pc_req *req)
 {
     int mhd;
-    if (!reference_ok(req, &mhd))
+    if (!reference_ok(req, true, &mhd))
         return mhd;
     const char *cl = pc_req_header(req, "Content-Length");
     uint64_t n;
@@ -123,7 +132,7 @@ int pc_h_manifest_put_finish(pc_req *req)
 int pc_h_manifest_delete(pc_req *req)
 {
     int mhd;
-    if (!reference_ok(req, &mhd))
+    if (!reference_ok(req, false, &mhd))
         return mhd;
     int rc = pc_registry_manifest_delete(req->srv->reg, req->name, req->ref);
     if (rc)

@@ -103,8 +103,9 @@ static int set_name(pc_req *req, const char *p, size_t n)
 }
 
 /* A reference too long to be a tag, digest or upload id is kept empty: the
- * handler then answers TAG_INVALID, DIGEST_INVALID or BLOB_UPLOAD_UNKNOWN,
- * the code that fits the route. */
+ * handler then answers TAG_INVALID (a manifest PUT; a read or DELETE answers
+ * 404 MANIFEST_UNKNOWN), DIGEST_INVALID or BLOB_UPLOAD_UNKNOWN, the code that
+ * fits the route. */
 static int set_ref(pc_req *req, const char *s)
 {
     size_t n = strlen(s);

@@ -145,6 +145,30 @@ if ! is_dist; then # distribution 2.8 answers 500 here
 fi
 req GET "/v2/mf/nosuchrepo/manifests/v1" -H "Accept: $MT_MAN"
 check_status 404 "GET manifest of an unknown repository"
+# A reference that is no valid tag (the OCI conformance suite's
+# ".INVALID_MANIFEST_NAME", a leading '.' or '-', over 128 characters) names
+# no manifest: reads and DELETE answer 404 MANIFEST_UNKNOWN, only a PUT
+# answers 400 TAG_INVALID.
+LONGTAG=$(head -c 129 /dev/zero | tr '\0' t)
+for ref in .INVALID_MANIFEST_NAME -dash "$LONGTAG"; do
+    req GET "/v2/$APP/manifests/$ref" -H "Accept: $MT_MAN"
+    if is_dist; then # distribution 2.8's router answers a bare 404 here
+        check_status 404 "GET invalid tag ${ref:0:24}"
+    else
+        check_err 404 MANIFEST_UNKNOWN "GET invalid tag ${ref:0:24}"
+    fi
+    req HEAD "/v2/$APP/manifests/$ref" -H "Accept: $MT_MAN"
+    check_status 404 "HEAD invalid tag ${ref:0:24}"
+    req DELETE "/v2/$APP/manifests/$ref"
+    check_status 404 "DELETE invalid tag ${ref:0:24}"
+    if ! is_dist; then
+        check_err 404 MANIFEST_UNKNOWN "DELETE invalid tag ${ref:0:24}"
+        req PUT "/v2/$APP/manifests/$ref" --data-binary "@$WORK/m1" -H "Content-Type: $MT_MAN"
+        check_err 400 TAG_INVALID "PUT invalid tag ${ref:0:24}"
+    fi
+done
+req GET "/v2/$APP/manifests/v1" -H "Accept: $MT_MAN"
+check_status 200 "v1 still there after the invalid-tag requests"
 
 # ---------------------------------------------------------------------------
 # Refused manifests.

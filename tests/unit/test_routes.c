@@ -47,7 +47,14 @@ static void manifests_and_tags(void **state)
     assert_int_equal(parse("/v2/a/b/tags/list"), 0);
     assert_int_equal(req.kind, PC_ROUTE_TAGS);
     assert_string_equal(req.name, "a/b");
-    /* an empty or overlong reference reaches the handler empty (TAG_INVALID) */
+    /* an invalid tag reaches the manifest handler as it is (404
+     * MANIFEST_UNKNOWN for reads, 400 TAG_INVALID for a PUT) */
+    assert_int_equal(parse("/v2/myorg/myrepo/manifests/.INVALID_MANIFEST_NAME"), 0);
+    assert_int_equal(req.kind, PC_ROUTE_MANIFEST);
+    assert_string_equal(req.name, "myorg/myrepo");
+    assert_string_equal(req.ref, ".INVALID_MANIFEST_NAME");
+    /* an empty or overlong reference reaches the handler empty (TAG_INVALID
+     * on PUT, MANIFEST_UNKNOWN on GET/HEAD/DELETE) */
     assert_int_equal(parse("/v2/a/manifests/"), 0);
     assert_string_equal(req.ref, "");
     char url[600] = "/v2/a/manifests/";
