@@ -118,7 +118,7 @@ YML
         env -u REGISTRY_AUTH_FILE docker-registry serve "$WORK/source.yml" >>"$WORK/logs/source.log" 2>&1 &
         ;;
     *)
-        "$PULLCACHE" serve --listen "127.0.0.1:${PORT[$s]}" --data "$d" --default-upstream none \
+        "$PULLCACHE" serve --listen "127.0.0.1:${PORT[$s]}" --data "$d" \
             >>"$WORK/logs/$s.log" 2>&1 &
         ;;
     esac

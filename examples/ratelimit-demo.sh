@@ -90,7 +90,7 @@ wait_up() { # wait_up URL PID
 remaining() { pc ratelimit --plain-http --json "$1" | jq -r '.remaining'; }
 
 say "== Setting up: the hub (a pullcache with Docker Hub's anonymous limit: $LIMIT pulls / 6 h per address)"
-pc serve --listen "[::]:$HUB_PORT" --data "$WORK/hub" --default-upstream none \
+pc serve --listen "[::]:$HUB_PORT" --data "$WORK/hub" \
     --limit-anonymous "$LIMIT/$WINDOW" >"$WORK/hub.log" 2>&1 &
 HUB_PID=$!
 PIDS+=("$HUB_PID")

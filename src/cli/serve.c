@@ -22,6 +22,7 @@ const char pc_cli_serve_usage[] =
     "usage: pullcache serve [--config FILE] [--listen ADDR:PORT] [--data DIR]\n"
     "                       [--log-format text|json] [--timeout SECONDS] [--threads N]\n"
     "                       [--upstream NAME=URL]... [--default-upstream NAME|none]\n"
+    "                       [--local-prefix PREFIX]...\n"
     "                       [--limit-anonymous PULLS/SECONDS]\n"
     "                       [--limit-authenticated PULLS/SECONDS]\n"
     "                       [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]\n"
@@ -43,8 +44,13 @@ const char pc_cli_serve_usage[] =
     "      --upstream NAME=URL  mirror the registry at URL as NAME (repeatable), e.g.\n"
     "                         docker.io=https://registry-1.docker.io (the default when\n"
     "                         no upstream is configured)\n"
-    "      --default-upstream NAME|none  where bare /v2/<name> paths go (default docker.io\n"
-    "                         when configured); none = local repositories only\n"
+    "      --default-upstream NAME|none  none (the default): bare /v2/<name> paths are\n"
+    "                         this private registry; NAME: they are upstream NAME's\n"
+    "                         read-only mirror (what Docker's registry-mirrors needs),\n"
+    "                         except under --local-prefix. Upstreams are always reached\n"
+    "                         as /v2/NAME/<repo> and with containerd's ?ns=NAME\n"
+    "      --local-prefix P   with a default upstream, bare names under P stay private\n"
+    "                         and pushable (repeatable; cache.local_prefixes)\n"
     "      --limit-anonymous PULLS/SECONDS  turn on pull limits for our own clients:\n"
     "                         manifest GETs per window per client IP (IPv6: per /64),\n"
     "                         e.g. 100/21600 (limits.anonymous in the config file)\n"
@@ -75,7 +81,8 @@ enum {
     OPT_TLS_KEY,
     OPT_TLS_CLIENT_CA,
     OPT_TLS_CLIENT_AUTH,
-    OPT_HTPASSWD
+    OPT_HTPASSWD,
+    OPT_LOCAL_PREFIX
 };
 
 #define MAX_FLAG_UPSTREAMS 64
@@ -209,13 +216,15 @@ int pc_cli_serve(int argc, char **argv)
         {"tls-client-ca", required_argument, NULL, OPT_TLS_CLIENT_CA},
         {"tls-client-auth", required_argument, NULL, OPT_TLS_CLIENT_AUTH},
         {"htpasswd", required_argument, NULL, OPT_HTPASSWD},
+        {"local-prefix", required_argument, NULL, OPT_LOCAL_PREFIX},
         {NULL, 0, NULL, 0},
     };
     const char *config_path = NULL, *listen = NULL, *data = NULL, *log_format = NULL;
     const char *upstreams[MAX_FLAG_UPSTREAMS], *default_upstream = NULL;
     const char *limit_anon = NULL, *limit_auth = NULL, *htpasswd = NULL;
     const char *tls_flags[4] = {NULL, NULL, NULL, NULL}; /* cert, key, client_ca, client_auth */
-    int nupstreams = 0;
+    const char *prefixes[MAX_FLAG_UPSTREAMS];
+    int nupstreams = 0, nprefixes = 0;
     unsigned timeout = 0, threads = 0;
     bool have_timeout = false, have_threads = false, check = false;
     pc_config *cfg = NULL;
@@ -279,6 +288,14 @@ int pc_cli_serve(int argc, char **argv)
         case OPT_HTPASSWD:
             htpasswd = optarg;
             break;
+        case OPT_LOCAL_PREFIX:
+            if (nprefixes == MAX_FLAG_UPSTREAMS) {
+                fprintf(stderr, "pullcache serve: at most %d --local-prefix flags\n",
+                        MAX_FLAG_UPSTREAMS);
+                return 2;
+            }
+            prefixes[nprefixes++] = optarg;
+            break;
         default:
             fprintf(stderr, "`pullcache serve --help` lists the options\n");
             return 2;
@@ -310,6 +327,9 @@ int pc_cli_serve(int argc, char **argv)
         }
     if (default_upstream && pc_config_set_str(&cfg->cache->default_upstream, default_upstream))
         goto done;
+    for (int i = 0; i < nprefixes; i++)
+        if (pc_config_add_local_prefix(cfg, prefixes[i]))
+            goto done;
     if (set_tls_flags(cfg, tls_flags) || set_htpasswd(cfg, htpasswd))
         goto done;
     if (pc_config_finalize(cfg)) {

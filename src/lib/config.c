@@ -3,6 +3,7 @@
  * and validation.
  */
 #include "config.h"
+#include "ref.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -77,10 +78,19 @@ static const cyaml_schema_value_t upstream_schema = {
     CYAML_VALUE_MAPPING(CYAML_FLAG_DEFAULT, pc_config_upstream, upstream_fields),
 };
 
+static const cyaml_schema_value_t str_schema = {
+    CYAML_VALUE_STRING(CYAML_FLAG_POINTER, char, 0, 4000),
+};
+
+#define STR_LIST(key, type, field)                                                                 \
+    CYAML_FIELD_SEQUENCE(key, CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, type, field, &str_schema,  \
+                         0, 1024)
+
 static const cyaml_schema_field_t cache_fields[] = {
     CYAML_FIELD_STRING_PTR("default_upstream", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL,
                            pc_config_cache, default_upstream, 1, 128),
     CYAML_FIELD_UINT("max_size", CYAML_FLAG_OPTIONAL, pc_config_cache, max_size),
+    STR_LIST("local_prefixes", pc_config_cache, local_prefixes),
     CYAML_FIELD_END,
 };
 
@@ -98,14 +108,6 @@ static const cyaml_schema_field_t limits_fields[] = {
                         limit_fields),
     CYAML_FIELD_END,
 };
-
-static const cyaml_schema_value_t str_schema = {
-    CYAML_VALUE_STRING(CYAML_FLAG_POINTER, char, 0, 4000),
-};
-
-#define STR_LIST(key, type, field)                                                                 \
-    CYAML_FIELD_SEQUENCE(key, CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, type, field, &str_schema,  \
-                         0, 1024)
 
 static const cyaml_schema_field_t group_fields[] = {
     CYAML_FIELD_STRING_PTR("name", CYAML_FLAG_POINTER, pc_config_group, name, 1, 128),
@@ -370,6 +372,19 @@ static int apply_defaults(pc_config *c)
     return 0;
 }
 
+int pc_config_add_local_prefix(pc_config *c, const char *prefix)
+{
+    pc_config_cache *k = c->cache;
+    char **n = realloc(k->local_prefixes, (k->local_prefixes_count + 1) * sizeof(*n));
+    if (!n)
+        return PC_ENOMEM;
+    k->local_prefixes = n;
+    if (!(n[k->local_prefixes_count] = strdup(prefix)))
+        return PC_ENOMEM;
+    k->local_prefixes_count++;
+    return 0;
+}
+
 int pc_config_finalize(pc_config *c)
 {
     if (c->upstreams_count == 0 &&
@@ -377,16 +392,10 @@ int pc_config_finalize(pc_config *c)
         return PC_ENOMEM;
     for (unsigned i = 0; i < c->upstreams_count; i++)
         upstream_defaults(&c->upstreams[i]);
-    if (!c->cache->default_upstream) {
-        /* docker.io when it is configured: what a Docker daemon's
-         * registry-mirrors and bare names expect */
-        const char *def = "none";
-        for (unsigned i = 0; i < c->upstreams_count; i++)
-            if (strcmp(c->upstreams[i].name, "docker.io") == 0)
-                def = "docker.io";
-        if (pc_config_set_str(&c->cache->default_upstream, def))
-            return PC_ENOMEM;
-    }
+    /* Bare /v2/<name> paths are the private registry unless the operator
+     * makes an upstream serve them (what Docker's registry-mirrors needs). */
+    if (!c->cache->default_upstream && pc_config_set_str(&c->cache->default_upstream, "none"))
+        return PC_ENOMEM;
     return 0;
 }
 
@@ -516,6 +525,24 @@ int pc_config_validate(const pc_config *c)
             return PC_EINVAL;
         }
     }
+    for (unsigned i = 0; i < c->cache->local_prefixes_count; i++) {
+        const char *lp = c->cache->local_prefixes[i];
+        size_t first = strcspn(lp, "/");
+        if (!pc_ref_name_valid(lp) || pc_ref_host_like(lp, first)) {
+            pc_error_set("cache.local_prefixes: '%s' is not a repository name prefix (lowercase "
+                         "components like team or team/app; a first component with a dot, a "
+                         "colon or 'localhost' names a registry)",
+                         lp);
+            return PC_EINVAL;
+        }
+        for (unsigned j = 0; j < c->upstreams_count; j++)
+            if (strlen(c->upstreams[j].name) == first &&
+                strncmp(c->upstreams[j].name, lp, first) == 0) {
+                pc_error_set("cache.local_prefixes: '%s' is inside the mirror of upstream %s", lp,
+                             c->upstreams[j].name);
+                return PC_EINVAL;
+            }
+    }
     const pc_config_limit *lims[] = {&c->limits->anonymous, &c->limits->authenticated};
     for (size_t i = 0; i < 2; i++)
         if (lims[i]->window > PC_CONFIG_LIMIT_WINDOW_MAX) {
@@ -630,8 +657,12 @@ void pc_config_free(pc_config *c)
     for (unsigned i = 0; i < c->upstreams_count; i++)
         upstream_clear(&c->upstreams[i]);
     free(c->upstreams);
-    if (c->cache)
+    if (c->cache) {
         free(c->cache->default_upstream);
+        for (unsigned i = 0; i < c->cache->local_prefixes_count; i++)
+            free(c->cache->local_prefixes[i]);
+        free(c->cache->local_prefixes);
+    }
     free(c->cache);
     free(c->limits);
     auth_free(c->auth);

@@ -34,7 +34,11 @@
  *       ca_file: /path/ca.pem
  *       insecure: false          # skip TLS verification (tests)
  *   cache:
- *     default_upstream: docker.io  # bare /v2/<name> paths; "none" = local only
+ *     default_upstream: none     # none: bare /v2/<name> paths are the private
+ *                                #   registry; an upstream's name: bare paths are
+ *                                #   its read-only mirror (Docker's registry-mirrors)
+ *     local_prefixes: [team]     # with a default upstream: bare names under these
+ *                                #   stay private (pushable)
  *     max_size: 0                # bytes of mirrored content kept; 0 = no cap
  *   limits:                      # Docker-Hub-style pull limits for our own clients
  *     enabled: false             # true: manifest GETs are counted, ratelimit-* headers
@@ -61,7 +65,7 @@
  *       key: /etc/pullcache/issuer.pem    # its public key or certificate
  *
  * With no upstreams configured, docker.io -> https://registry-1.docker.io
- * is the one upstream and the default.
+ * is the one upstream (reached as /v2/docker.io/... and ?ns=docker.io).
  */
 #ifndef PC_CONFIG_H
 #define PC_CONFIG_H
@@ -160,8 +164,10 @@ typedef struct {
 } pc_config_upstream;
 
 typedef struct {
-    char *default_upstream;
+    char *default_upstream; /* "none": bare names are the private registry */
     uint64_t max_size;
+    char **local_prefixes; /* under a default upstream: bare names kept private */
+    unsigned local_prefixes_count;
 } pc_config_cache;
 
 #define PC_CONFIG_LIMIT_WINDOW_MAX 2592000u
@@ -192,6 +198,10 @@ typedef struct {
 /* Whether cfg configures users (auth.htpasswd or auth.trust): access
  * control is on. */
 bool pc_config_auth_enabled(const pc_config *cfg);
+
+/* Add a bare repository prefix kept private under a default upstream (the
+ * --local-prefix flag; checked by pc_config_finalize). 0 or PC_ENOMEM. */
+int pc_config_add_local_prefix(pc_config *cfg, const char *prefix);
 
 /* Add or replace (same name) an upstream given as "NAME=URL" (the
  * --upstream flag). 0 or PC_EINVAL. */

@@ -86,13 +86,10 @@ const char *const pc_sq_stmt_sql[ST_COUNT] = {
     [ST_REFERRERS] =
         "SELECT " PC_SQ_MANIFEST_COLS " FROM manifests WHERE repo = ?1 AND subject = ?2"
         " ORDER BY digest",
-    [ST_CATALOG] = "SELECT repo FROM blob_links WHERE repo > ?1"
-                   " UNION SELECT repo FROM manifests WHERE repo > ?1"
-                   " UNION SELECT repo FROM tags WHERE repo > ?1"
-                   " ORDER BY 1 LIMIT ?2",
-    [ST_REPO_EXISTS] = "SELECT EXISTS(SELECT 1 FROM blob_links WHERE repo = ?1)"
-                       " OR EXISTS(SELECT 1 FROM manifests WHERE repo = ?1)"
-                       " OR EXISTS(SELECT 1 FROM tags WHERE repo = ?1)",
+    /* A repository exists once it holds a manifest (tags point at one):
+     * uploaded blobs alone, say of a push whose manifest failed, make none. */
+    [ST_CATALOG] = "SELECT DISTINCT repo FROM manifests WHERE repo > ?1 ORDER BY 1 LIMIT ?2",
+    [ST_REPO_EXISTS] = "SELECT EXISTS(SELECT 1 FROM manifests WHERE repo = ?1)",
     [ST_UPLOAD_PUT] = "INSERT INTO uploads(id, repo, created) VALUES(?1, ?2, ?3)",
     [ST_UPLOAD_GET] = "SELECT repo FROM uploads WHERE id = ?1",
     [ST_UPLOAD_DEL] = "DELETE FROM uploads WHERE id = ?1",

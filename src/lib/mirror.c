@@ -114,81 +114,6 @@ static void declare_metrics(void)
         pc_metrics_declare(defs[i].name, defs[i].type, defs[i].help);
 }
 
-static int cache_alias(void *ctx, const char *repo, char *out, size_t size);
-
-/*
- * Local repositories recently confirmed to exist. Routing a bare name must
- * know whether it is local (served from here) or goes to the default
- * upstream; asking the metastore on every request costs a query on the
- * hottest path. A positive answer is remembered for SEEN_TTL_MS in a small
- * direct-mapped table with a lock per slot; negative answers are not kept
- * (a push may create the repository at any moment), and a repository whose
- * last content is deleted is routed upstream again within SEEN_TTL_MS.
- */
-#define SEEN_SLOTS 1024
-#define SEEN_TTL_MS 2000
-
-struct pc_mirror_seen {
-    pthread_mutex_t lock;
-    int64_t until_ms;
-    char name[PC_NAME_MAX + 1];
-};
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static struct pc_mirror_seen *seen_slot(pc_mirror *m, const char *name)
-{
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-    for (const unsigned char *p = (const unsigned char *)name; *p; p++)
-        h = (h ^ *p) * 1099511628211ULL;
-    return &m->seen[h % SEEN_SLOTS];
-}
-
-static bool is_local_repo(pc_mirror *m, const char *name)
-{
-    if (!m->reg)
-        return false;
-    struct pc_mirror_seen *s = m->seen ? seen_slot(m, name) : NULL;
-    int64_t now = now_ms();
-    if (s) {
-        pthread_mutex_lock(&s->lock);
-        bool hit = s->until_ms > now && strcmp(s->name, name) == 0;
-        pthread_mutex_unlock(&s->lock);
-        if (hit)
-            return true;
-    }
-    pc_metastore *ms = pc_registry_meta(m->reg);
-    if (ms->repo_exists(ms, name) != 0)
-        return false;
-    if (s && strlen(name) < sizeof(s->name)) {
-        pthread_mutex_lock(&s->lock);
-        strcpy(s->name, name);
-        s->until_ms = now + SEEN_TTL_MS;
-        pthread_mutex_unlock(&s->lock);
-    }
-    return true;
-}
-
-static struct pc_mirror_seen *seen_new(void)
-{
-    struct pc_mirror_seen *t = calloc(SEEN_SLOTS, sizeof(*t));
-    for (size_t i = 0; t && i < SEEN_SLOTS; i++)
-        pthread_mutex_init(&t[i].lock, NULL);
-    return t;
-}
-
-static void seen_free(struct pc_mirror_seen *t)
-{
-    for (size_t i = 0; t && i < SEEN_SLOTS; i++)
-        pthread_mutex_destroy(&t[i].lock);
-    free(t);
-}
-
 int pc_mirror_new(pc_mirror **out, const pc_config *cfg, pc_registry *reg)
 {
     pc_mirror *m = calloc(1, sizeof(*m));
@@ -198,7 +123,6 @@ int pc_mirror_new(pc_mirror **out, const pc_config *cfg, pc_registry *reg)
     m->cfg = cfg;
     m->reg = reg;
     m->def = -1;
-    m->seen = seen_new(); /* NULL: every route asks the metastore */
     declare_metrics();
     pthread_mutex_init(&m->lock, NULL);
     pthread_cond_init(&m->idle, NULL);
@@ -255,7 +179,6 @@ done:
         pc_mirror_free(m);
         return rc;
     }
-    pc_registry_set_cache_alias(reg, cache_alias, m);
     *out = m;
     return 0;
 }
@@ -280,12 +203,9 @@ void pc_mirror_free(pc_mirror *m)
     if (!m)
         return;
     pc_mirror_stop(m);
-    if (m->reg)
-        pc_registry_set_cache_alias(m->reg, NULL, NULL);
     for (int i = 0; i < m->nups; i++)
         pc_upstream_free(m->ups[i].client);
     free(m->ups);
-    seen_free(m->seen);
     pc_budget_free(m->budget);
     pthread_mutex_destroy(&m->lock);
     pthread_cond_destroy(&m->idle);
@@ -313,44 +233,27 @@ static int find_upstream(pc_mirror *m, const char *s, size_t n, bool by_host)
     return -1;
 }
 
-static int cache_alias(void *ctx, const char *repo, char *out, size_t size)
-{
-    pc_mirror *m = ctx;
-    if (m->def < 0 || pc_mirror_readonly(m, repo))
-        return PC_ENOTFOUND;
-    const char *name = m->ups[m->def].cfg->name;
-    bool library = strcmp(name, "docker.io") == 0 && !strchr(repo, '/');
-    int n = snprintf(out, size, "%s/%s%s", name, library ? "library/" : "", repo);
-    return n > 0 && (size_t)n < size ? 0 : PC_EINVAL;
-}
-
 const char *pc_mirror_labels(pc_mirror *m, int i)
 {
     return m->ups[i].labels;
 }
 
-bool pc_mirror_readonly(pc_mirror *m, const char *name)
+/* Whether bare name `name` is under one of the configured local_prefixes
+ * (on a component boundary). */
+static bool under_local_prefix(pc_mirror *m, const char *name)
 {
-    const char *slash = strchr(name, '/');
-    return slash && find_upstream(m, name, (size_t)(slash - name), false) >= 0;
+    const pc_config_cache *c = m->cfg->cache;
+    for (unsigned i = 0; i < c->local_prefixes_count; i++) {
+        size_t n = strlen(c->local_prefixes[i]);
+        if (strncmp(name, c->local_prefixes[i], n) == 0 && (name[n] == '\0' || name[n] == '/'))
+            return true;
+    }
+    return false;
 }
 
-int pc_mirror_route(pc_mirror *m, const char *name, const char *ns, pc_mirror_target *t)
+static int route_to(pc_mirror *m, int up, const char *repo, pc_mirror_target *t)
 {
-    const char *slash = strchr(name, '/');
-    const char *repo = name;
-    int up = -1;
-
-    if (slash && (up = find_upstream(m, name, (size_t)(slash - name), false)) >= 0)
-        repo = slash + 1;
-    else if (ns && *ns && (up = find_upstream(m, ns, strlen(ns), true)) >= 0)
-        repo = name;
-    else if (is_local_repo(m, name))
-        return PC_ENOTFOUND; /* a local repository */
-    else if ((up = m->def) < 0)
-        return PC_ENOTFOUND;
-
-    memset(t, 0, sizeof(*t));
+    t->where = PC_MIRROR_UPSTREAM;
     t->upstream = up;
     t->name = m->ups[up].cfg->name;
     t->tag_ttl = (long)m->ups[up].cfg->tag_ttl;
@@ -365,6 +268,69 @@ int pc_mirror_route(pc_mirror *m, const char *name, const char *ns, pc_mirror_ta
 bad:
     pc_error_set("invalid repository name for upstream %s", t->name);
     return PC_EINVAL;
+}
+
+static int route_foreign(pc_mirror_target *t, const char *registry, size_t n)
+{
+    t->where = PC_MIRROR_FOREIGN;
+    if (n >= sizeof(t->foreign))
+        n = sizeof(t->foreign) - 1;
+    memcpy(t->foreign, registry, n);
+    t->foreign[n] = '\0';
+    pc_error_set("registry %s is not mirrored by this pullcache (configure it as an upstream, "
+                 "or pull from it directly)",
+                 t->foreign);
+    return PC_EUPSTREAM;
+}
+
+/*
+ * The routing rule (README "Routing", docs/CONFIG.md): a reference for
+ * registry X is answered from X's mirror or refused, never from anywhere
+ * else.
+ *
+ *   ?ns=X (containerd)        X configured: X's mirror (a leading "X/" in the
+ *                             path is dropped); else FOREIGN
+ *   /v2/X/repo, X configured  X's mirror (name, docker.io alias)
+ *   /v2/X/repo, X host-like   FOREIGN ('.' or ':' or "localhost")
+ *   /v2/repo (bare)           the private registry; with a default upstream
+ *                             D, D's read-only mirror except under
+ *                             local_prefixes
+ *
+ * No metastore lookup: what a name means never depends on what was pushed.
+ */
+int pc_mirror_route(pc_mirror *m, const char *name, const char *ns, pc_mirror_target *t)
+{
+    memset(t, 0, sizeof(*t));
+    t->upstream = -1;
+    const char *slash = strchr(name, '/');
+    size_t first = slash ? (size_t)(slash - name) : 0;
+    int up = -1;
+
+    if (ns && *ns) {
+        if ((up = find_upstream(m, ns, strlen(ns), true)) < 0)
+            return route_foreign(t, ns, strlen(ns));
+        if (slash && find_upstream(m, name, first, false) == up)
+            name = slash + 1; /* a mirror host configured with the prefix in its path */
+        return route_to(m, up, name, t);
+    }
+    if (slash && (up = find_upstream(m, name, first, false)) >= 0)
+        return route_to(m, up, slash + 1, t);
+    if (slash && pc_ref_host_like(name, first))
+        return route_foreign(t, name, first);
+    if (m->def >= 0 && !under_local_prefix(m, name)) {
+        int rc = route_to(m, m->def, name, t);
+        t->by_default = true;
+        return rc;
+    }
+    t->where = PC_MIRROR_LOCAL;
+    return PC_ENOTFOUND;
+}
+
+bool pc_mirror_readonly(pc_mirror *m, const char *name)
+{
+    pc_mirror_target t;
+    int rc = pc_mirror_route(m, name, NULL, &t);
+    return rc != PC_ENOTFOUND;
 }
 
 /* ---- outcomes and metrics ---- */

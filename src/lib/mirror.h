@@ -33,19 +33,31 @@ void pc_mirror_free(pc_mirror *m);
 /* Abort running fetches and wait (at most 15 s) for their threads. */
 void pc_mirror_stop(pc_mirror *m);
 
-/* Where a mirrored request goes. */
+/* Where a request for a repository goes. */
+typedef enum {
+    PC_MIRROR_LOCAL,    /* the private registry, the name as requested */
+    PC_MIRROR_UPSTREAM, /* an upstream's read-only mirror */
+    PC_MIRROR_FOREIGN,  /* names a registry that is not configured: refused */
+} pc_mirror_where;
+
 typedef struct {
-    int upstream;                /* index into the configured upstreams */
+    pc_mirror_where where;
+    bool by_default;             /* a bare name served from the default upstream */
+    int upstream;                /* index into the configured upstreams, -1 if none */
     const char *name;            /* upstream name (borrowed from the config) */
     char repo[PC_NAME_MAX + 1];  /* repository at the upstream */
     char local[PC_NAME_MAX + 1]; /* repository name in our stores */
     long tag_ttl;
+    char foreign[PC_HOST_MAX]; /* FOREIGN: the registry named (ns= or first component) */
 } pc_mirror_target;
 
-/* Route a read of repository `name` (as requested) with containerd's ns
- * query parameter (NULL when absent). 0 when mirrored (*t filled),
- * PC_ENOTFOUND when the request is for a local repository, PC_EINVAL when
- * the resulting name is not a valid repository name. */
+/* Route a request for repository `name` (as requested) with containerd's
+ * ns query parameter (NULL when absent), by the rule in mirror.c; the
+ * answer depends on the configuration only, never on stored content.
+ * 0 when mirrored (t->where UPSTREAM), PC_ENOTFOUND for the private
+ * registry (LOCAL), PC_EUPSTREAM when it names a registry that is not
+ * configured (FOREIGN, t->foreign; message set), PC_EINVAL when the
+ * upstream's repository name would be invalid (message set). */
 int pc_mirror_route(pc_mirror *m, const char *name, const char *ns, pc_mirror_target *t);
 
 /* The pull budgets seen for the upstreams: entry i is upstream i (see
@@ -55,8 +67,9 @@ pc_budget *pc_mirror_budget(pc_mirror *m);
 /* The rendered metrics label of upstream i (upstream="name"). */
 const char *pc_mirror_labels(pc_mirror *m, int i);
 
-/* Whether `name` is inside a mirror's namespace (its first component names
- * an upstream or alias), so writes to it must be refused. */
+/* Whether `name` (without ns=) is not the private registry's: a mirror's
+ * (by prefix or the default upstream) or a foreign registry's, so writes to
+ * it must be refused. */
 bool pc_mirror_readonly(pc_mirror *m, const char *name);
 
 /* With access control on, a blob already in the store (say, pushed to a

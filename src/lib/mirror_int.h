@@ -34,8 +34,6 @@ struct pc_mirror {
     struct pc_mflight *mflights; /* manifest exchanges in progress */
     int nfetch_threads;
     volatile int stopping;
-
-    struct pc_mirror_seen *seen; /* recently confirmed local repositories */
 };
 
 /* Fill out from an upstream failure (kind: "manifest" or "blob"). */

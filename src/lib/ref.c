@@ -130,8 +130,7 @@ static bool host_valid(const char *s, size_t len)
     return true;
 }
 
-/* Whether the first path component of a reference names a registry host. */
-static bool looks_like_host(const char *s, size_t len)
+bool pc_ref_host_like(const char *s, size_t len)
 {
     if (len == 9 && memcmp(s, "localhost", 9) == 0)
         return true;
@@ -171,7 +170,7 @@ int pc_ref_parse(pc_ref *out, const char *s)
 
     /* "host/" when the first component looks like one. */
     slash = memchr(s, '/', rest_len);
-    if (slash && looks_like_host(s, (size_t)(slash - s))) {
+    if (slash && pc_ref_host_like(s, (size_t)(slash - s))) {
         host_len = (size_t)(slash - s);
         if (!host_valid(s, host_len)) {
             pc_error_set("invalid registry host in reference \"%s\"", s);

@@ -23,6 +23,11 @@ bool pc_ref_name_valid(const char *s);
 /* Same, for the first len bytes of s. */
 bool pc_ref_name_valid_n(const char *s, size_t len);
 
+/* Whether the first len bytes of s, a reference's first path component,
+ * name a registry host: they contain '.' or ':' or are "localhost" (Docker's
+ * rule). */
+bool pc_ref_host_like(const char *s, size_t len);
+
 /* Whether s is a valid tag. */
 bool pc_ref_tag_valid(const char *s);
 

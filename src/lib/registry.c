@@ -21,17 +21,7 @@ struct pc_registry {
     pc_metastore *ms;
     pthread_mutex_t lock; /* guards active[] */
     char active[ACTIVE_UPLOADS_MAX][72];
-    int (*cache_alias)(void *ctx, const char *repo, char *out, size_t size);
-    void *cache_alias_ctx;
 };
-
-void pc_registry_set_cache_alias(pc_registry *reg,
-                                 int (*fn)(void *ctx, const char *repo, char *out, size_t size),
-                                 void *ctx)
-{
-    reg->cache_alias = fn;
-    reg->cache_alias_ctx = ctx;
-}
 
 int pc_registry_new(pc_registry **out, pc_blobstore *bs, pc_metastore *ms)
 {
@@ -344,17 +334,6 @@ static int check_refs(pc_registry *reg, const char *repo, const pc_manifest_info
             rc = reg->ms->manifest_get(reg->ms, repo, &r->digest, &m);
         } else {
             rc = reg->ms->blob_stat(reg->ms, repo, &r->digest, &size);
-            /* The client's blob HEAD for this name may have been answered by
-             * the pull-through cache (a bare path of a repository that did
-             * not exist yet goes to the default upstream), so it uploaded
-             * nothing. Content cached for this very name is linked; another
-             * repository's blobs never are. */
-            char alias[PC_NAME_MAX + 1];
-            if (rc == PC_ENOTFOUND && reg->cache_alias &&
-                reg->cache_alias(reg->cache_alias_ctx, repo, alias, sizeof(alias)) == 0 &&
-                reg->ms->blob_stat(reg->ms, alias, &r->digest, &size) == 0 &&
-                reg->bs->stat(reg->bs, &r->digest, &size) == 0)
-                rc = reg->ms->blob_link(reg->ms, repo, &r->digest, size);
         }
         if (rc == PC_ENOTFOUND) {
             pc_error_set("%s %s is not in repository %s", r->is_manifest ? "manifest" : "blob",

@@ -27,14 +27,6 @@ int pc_registry_new(pc_registry **out, pc_blobstore *bs, pc_metastore *ms);
 
 void pc_registry_free(pc_registry *reg);
 
-/* Tell the registry where the pull-through cache keeps content for a bare
- * repository name (fn fills out with e.g. "docker.io/team/app" and returns
- * 0, or returns non-zero when there is no default upstream). A manifest
- * push may then use blobs cached under that name. */
-void pc_registry_set_cache_alias(pc_registry *reg,
-                                 int (*fn)(void *ctx, const char *repo, char *out, size_t size),
-                                 void *ctx);
-
 pc_blobstore *pc_registry_blobs(pc_registry *reg);
 pc_metastore *pc_registry_meta(pc_registry *reg);
 

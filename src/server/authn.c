@@ -519,15 +519,15 @@ static unsigned policy_grant(pc_server *srv, const pc_policy *p, const char *use
     if (!pc_ref_name_valid(name))
         return 0;
     int rc = srv->mirror ? pc_mirror_route(srv->mirror, name, ns, &t) : PC_ENOTFOUND;
-    if (rc == PC_EINVAL)
-        return 0;
+    if (rc != 0 && rc != PC_ENOTFOUND)
+        return 0;  /* an invalid name, or a registry that is not mirrored */
     if (rc == 0) { /* reads come from the upstream */
         if (pc_policy_access(p, user, t.local, true, &g))
             g = 0;
         g &= PC_AUTH_PULL;
     }
-    /* writes go to the name as requested (read-only in a mirror's namespace) */
-    bool ro = srv->mirror && pc_mirror_readonly(srv->mirror, name);
+    /* writes go to the name as requested (read-only where it is a mirror's) */
+    bool ro = rc == 0 || (srv->mirror && pc_mirror_readonly(srv->mirror, name));
     if (pc_policy_access(p, user, name, ro, &w))
         w = 0;
     if (rc != 0)

@@ -72,6 +72,8 @@ struct pc_req {
     char name[PC_NAME_MAX + 1];
     char ref[256]; /* tag, digest or upload id */
     const pc_handler *handler;
+    int route_rc; /* pc_mirror_route's answer for name (+ ns=), once per request */
+    pc_mirror_target route;
 
     /* who asks: the authenticated account, NULL for anonymous (set by
      * authentication, issue #5); the pull budget that applied */
@@ -154,8 +156,10 @@ bool pc_limit_serves(int rc);
  * them to every response). */
 void pc_req_limit_headers(pc_req *req, struct MHD_Response *resp);
 
-/* Route a read through the mirror: 0 mirrored (*t), PC_ENOTFOUND local,
- * PC_EINVAL invalid name. */
+/* Where the request's repository lives (decided once, before the handler
+ * runs): 0 mirrored (*t), PC_ENOTFOUND local, PC_EINVAL invalid name.
+ * Requests naming a registry that is not configured never reach a
+ * handler. */
 int pc_req_mirror_route(pc_req *req, pc_mirror_target *t);
 
 /* Answer with a stored manifest (Warning header when given). */

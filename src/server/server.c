@@ -218,12 +218,49 @@ static bool framing_ambiguous(pc_req *req)
     return n[0] > 1 || n[1] > 1 || (n[0] && n[1]);
 }
 
+/* Decide where the request's repository lives (mirror.c has the rule).
+ * Without a mirror every name is local, except one that names a registry. */
+static int route_repo(pc_req *req)
+{
+    pc_mirror_target *t = &req->route;
+    if (req->srv->mirror)
+        return pc_mirror_route(req->srv->mirror, req->name, pc_req_arg(req, "ns"), t);
+    memset(t, 0, sizeof(*t));
+    t->upstream = -1;
+    const char *ns = pc_req_arg(req, "ns");
+    size_t first = strcspn(req->name, "/");
+    if ((ns && *ns) || (req->name[first] && pc_ref_host_like(req->name, first))) {
+        t->where = PC_MIRROR_FOREIGN;
+        snprintf(t->foreign, sizeof(t->foreign), "%.*s", ns && *ns ? (int)strlen(ns) : (int)first,
+                 ns && *ns ? ns : req->name);
+        pc_error_set("registry %s is not mirrored by this pullcache", t->foreign);
+        return PC_EUPSTREAM;
+    }
+    t->where = PC_MIRROR_LOCAL;
+    return PC_ENOTFOUND;
+}
+
+static bool names_repo(pc_route_kind k)
+{
+    return k == PC_ROUTE_TAGS || k == PC_ROUTE_MANIFEST || k == PC_ROUTE_BLOB ||
+           k == PC_ROUTE_UPLOAD_START || k == PC_ROUTE_UPLOAD || k == PC_ROUTE_REFERRERS;
+}
+
 static enum MHD_Result first_call(pc_req *req, const char *url)
 {
     int rc = pc_route_parse(req, url);
     if (rc == PC_ENOTFOUND || req->kind == PC_ROUTE_NONE)
         return pc_req_error(req, 404, "NOT_FOUND", "no such API endpoint");
     int mhd;
+    req->route_rc = PC_ENOTFOUND;
+    req->route.where = PC_MIRROR_LOCAL;
+    if (rc != PC_EINVAL && names_repo(req->kind) && pc_ref_name_valid(req->name)) {
+        /* A name for a registry we do not mirror is nobody's here: 404 before
+         * anything else (containerd then goes to the registry itself). */
+        req->route_rc = route_repo(req);
+        if (req->route_rc == PC_EUPSTREAM)
+            return pc_req_error(req, 404, "NAME_UNKNOWN", pc_error_last());
+    }
     if (!pc_req_authorize(req, &mhd)) /* who asks, and may they (sets req->account) */
         return mhd;
     if (req->srv->limiter && req->kind == PC_ROUTE_MANIFEST &&
@@ -240,11 +277,22 @@ static enum MHD_Result first_call(pc_req *req, const char *url)
         return pc_req_error_hdr(req, 405, "UNSUPPORTED", "method not allowed for this endpoint",
                                 "Allow", allow, NULL);
     }
-    if (req->srv->mirror && req->kind != PC_ROUTE_TAGS && req->kind != PC_ROUTE_REFERRERS &&
-        strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0 &&
-        pc_mirror_readonly(req->srv->mirror, req->name))
-        return pc_req_error(req, 403, "DENIED",
-                            "this repository is a read-only mirror of an upstream registry");
+    if (req->route.where == PC_MIRROR_UPSTREAM && strcmp(req->method, "GET") != 0 &&
+        strcmp(req->method, "HEAD") != 0) {
+        char msg[400];
+        if (req->route.by_default)
+            snprintf(msg, sizeof(msg),
+                     "bare repository names here are a read-only mirror of %s "
+                     "(cache.default_upstream); push under one of cache.local_prefixes",
+                     req->route.name);
+        else
+            snprintf(msg, sizeof(msg), "%s is a read-only mirror of upstream %s", req->name,
+                     req->route.name);
+        return pc_req_error(req, 403, "DENIED", msg);
+    }
+    /* Tag lists and referrers of a mirrored repository come from its cache. */
+    if ((req->kind == PC_ROUTE_TAGS || req->kind == PC_ROUTE_REFERRERS) && req->route_rc == 0)
+        snprintf(req->name, sizeof(req->name), "%s", req->route.local);
     if (framing_ambiguous(req))
         return pc_req_error(req, 400, "SIZE_INVALID",
                             "conflicting Content-Length / Transfer-Encoding headers");
@@ -442,9 +490,11 @@ int pc_req_async(pc_req *req, void (*work)(pc_req *req), int (*finish)(pc_req *r
 
 int pc_req_mirror_route(pc_req *req, pc_mirror_target *t)
 {
-    if (!req->srv->mirror)
-        return PC_ENOTFOUND;
-    return pc_mirror_route(req->srv->mirror, req->name, pc_req_arg(req, "ns"), t);
+    if (req->route_rc == PC_EINVAL)
+        pc_error_set("invalid repository name for upstream %s",
+                     req->route.name ? req->route.name : "?");
+    *t = req->route;
+    return req->route_rc;
 }
 
 static int hexval(char c)

@@ -102,12 +102,13 @@ wait_http() {
     fail "no answer from $1"
 }
 
-# pc_start DATA_DIR [extra serve args...]: start pullcache on 127.0.0.1:$PC_PORT.
+# pc_start DATA_DIR [extra serve args...]: start pullcache on 127.0.0.1:$PC_PORT
+# with the defaults a user gets (only where to listen and store); a test about
+# an option passes it and says why.
 pc_start() {
     local data=$1
     shift
-    "$PULLCACHE" serve --listen "127.0.0.1:$PC_PORT" --data "$data" \
-        --default-upstream "${PC_DEFAULT_UPSTREAM:-none}" "$@" \
+    "$PULLCACHE" serve --listen "127.0.0.1:$PC_PORT" --data "$data" "$@" \
         >>"$WORK/pullcache.log" 2>&1 &
     PC_PID=$!
     PIDS+=("$PC_PID")

@@ -457,11 +457,14 @@ check_body_file "$WORK/xm" "GET artifact with a custom config media type"
 
 # ---------------------------------------------------------------------------
 # Catalog: sorted, n/last, Link rel="next". Repositories known now: mf/app,
-# mf/tags, mf/other, mf/docker, mf/artifact.
+# mf/tags, mf/docker, mf/artifact; mf/other holds blobs but no manifest (its
+# manifest push failed), so it is no repository (distribution lists it).
+OTHER=""
+is_dist && OTHER='"mf/other",'
 req GET /v2/_catalog
 check_status 200 "GET /v2/_catalog"
 ALL=$(jq -c '.repositories' "$RB" 2>/dev/null || true)
-check_eq '["mf/app","mf/artifact","mf/docker","mf/other","mf/tags"]' "$ALL" "catalog"
+check_eq "[\"mf/app\",\"mf/artifact\",\"mf/docker\",$OTHER\"mf/tags\"]" "$ALL" "catalog"
 req GET "/v2/_catalog?n=2"
 check_status 200 "catalog n=2"
 check_eq '["mf/app","mf/artifact"]' "$(jq -c .repositories "$RB" 2>/dev/null)" "catalog n=2"
@@ -472,18 +475,23 @@ check_eq 2 "$(qparam "$NEXT" n)" "catalog Link n"
 check_eq mf/artifact "$(qparam "$NEXT" last | sed 's/%2[Ff]/\//g')" "catalog Link last"
 if [ -n "$NEXT" ]; then
     req GET "$(loc_url "$NEXT")"
-    check_eq '["mf/docker","mf/other"]' "$(jq -c .repositories "$RB" 2>/dev/null)" "catalog page 2 via Link"
-    NEXT=$(link_next)
-    if [ -n "$NEXT" ]; then
+    if is_dist; then
+        check_eq '["mf/docker","mf/other"]' "$(jq -c .repositories "$RB" 2>/dev/null)" "catalog page 2 via Link"
+        NEXT=$(link_next)
         req GET "$(loc_url "$NEXT")"
         check_eq '["mf/tags"]' "$(jq -c .repositories "$RB" 2>/dev/null)" "catalog page 3 via Link"
-        check_hdr Link "" "last catalog page has no Link"
     else
-        _fail "catalog page 2 has no Link"
+        check_eq '["mf/docker","mf/tags"]' "$(jq -c .repositories "$RB" 2>/dev/null)" "catalog page 2 via Link"
     fi
+    check_hdr Link "" "last catalog page has no Link"
 fi
 req GET "/v2/_catalog?n=10&last=mf/docker"
-check_eq '["mf/other","mf/tags"]' "$(jq -c .repositories "$RB" 2>/dev/null)" "catalog n=10&last=mf/docker"
+check_eq "[$OTHER\"mf/tags\"]" "$(jq -c .repositories "$RB" 2>/dev/null)" "catalog n=10&last=mf/docker"
 check_hdr Link "" "catalog page reaching the end has no Link"
+req GET /v2/mf/other/tags/list
+if ! is_dist; then
+    check_status 404 "tags of mf/other (blobs, no manifest)"
+    check_eq NAME_UNKNOWN "$(err_codes)" "tags of mf/other: code"
+fi
 
 api_done

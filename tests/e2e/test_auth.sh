@@ -37,7 +37,7 @@ echo "ok: an MD5 htpasswd is refused at start: $out"
 
 # ---- without users: loopback says so, any other address warns ----------------------------
 OPEN_PORT=$((PC_PORT + 18))
-"$PULLCACHE" serve --listen "0.0.0.0:$OPEN_PORT" --data "$WORK/open-data" --default-upstream none \
+"$PULLCACHE" serve --listen "0.0.0.0:$OPEN_PORT" --data "$WORK/open-data" \
     >"$WORK/open.log" 2>&1 &
 OPEN_PID=$!
 PIDS+=("$OPEN_PID")
@@ -46,7 +46,7 @@ grep -q 'warn no users configured .*ANYONE who can reach this address can push' 
     fail "no warning when serving without users beyond loopback: $(cat "$WORK/open.log")"
 kill -TERM "$OPEN_PID"
 wait "$OPEN_PID" 2>/dev/null || true
-"$PULLCACHE" serve --listen "127.0.0.1:$OPEN_PORT" --data "$WORK/open-data" --default-upstream none \
+"$PULLCACHE" serve --listen "127.0.0.1:$OPEN_PORT" --data "$WORK/open-data" \
     >"$WORK/open.log" 2>&1 &
 OPEN_PID=$!
 PIDS+=("$OPEN_PID")
@@ -335,7 +335,7 @@ auth:
   token: {issuer: ext-auth, service: reg, key: $WORK/ext.key}
 YML
 EXT_PORT=$((PC_PORT + 17))
-"$PULLCACHE" serve --listen "127.0.0.1:$EXT_PORT" --data "$WORK/ext-data" --default-upstream none \
+"$PULLCACHE" serve --listen "127.0.0.1:$EXT_PORT" --data "$WORK/ext-data" \
     --config "$WORK/issuer.yml" >>"$WORK/pullcache.log" 2>&1 &
 EXT_PID=$!
 PIDS+=("$EXT_PID")

@@ -44,8 +44,6 @@ upstreams:
   - name: tok
     url: http://127.0.0.1:$FP
     token_env: PC_E2E_BUDGET_TOKEN
-cache:
-  default_upstream: none
 YML
 pc_start "$DATA" --config "$WORK/pullcache.yml"
 

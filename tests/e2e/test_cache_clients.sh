@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # test_cache_clients.sh - the pull-through cache with real clients. Debian's
 # docker-registry is the upstream, holding the mkimage.sh test images, and
-# pullcache mirrors it as "docker.io" (also the default upstream). Cold pulls
+# pullcache mirrors it as "docker.io", also serving bare paths (the option
+# Docker daemons' registry-mirrors need, so this test passes it, with e2e/local
+# kept private by --local-prefix). Cold pulls
 # through each way a client reaches a mirror:
 #   skopeo   host-prefix path   127.0.0.1:PC/docker.io/<repo>:tag (and library/ added)
 #   ctr      hosts.toml mirror  docker.io/library/<repo> -> ?ns=docker.io, and
@@ -36,7 +38,7 @@ for repo in "${!TAGS[@]}"; do
     for tag in ${TAGS[$repo]}; do dist_push "$WORK/img-${IMG[$repo]}" "$tag" "$repo:$tag"; done
 done
 
-pc_start "$WORK/data" --upstream "docker.io=http://$DISTR" --default-upstream docker.io
+pc_start "$WORK/data" --upstream "docker.io=http://$DISTR" --default-upstream docker.io --local-prefix e2e/local
 
 img_of() { echo "$WORK/img-${IMG[$1]}"; }
 blob_of() { echo "$(img_of "$1")/blobs/sha256/${2#sha256:}"; } # REPO DIGEST
@@ -205,13 +207,16 @@ for req in "POST /v2/docker.io/library/skimg/blobs/uploads/" \
     expect_eq DENIED "$(err_code "$WORK/e")" "$req: error code"
 done
 check_manifest_via docker.io/library/skimg oci-single "$skimg_top" "$(img_mediatype "$WORK/img-sk" oci-single)"
-# A local repository: pushed and served. Its name is not a mirror's, so it is
-# writable even with a default upstream, and once it exists bare paths are its own.
+# A local repository under the local prefix: pushed and served, although bare
+# names are otherwise the default upstream's. Outside the prefix a bare push is
+# refused, never stored where it would shadow the mirror.
 push_image "$WORK/img-local" oci-single e2e/local:v1
 local_top=$(img_digest "$WORK/img-local" oci-single)
 check_manifest_via e2e/local v1 "$local_top" "$(img_mediatype "$WORK/img-local" oci-single)"
-# (pushing an image whose blobs are all cached already: tests/e2e/pending/test_cache_push_local.sh)
-echo "ok: 403 DENIED for writes under docker.io/, e2e/local pushed and served"
+r=$(http_get "http://$PCR/v2/e2e/other/blobs/uploads/" "$WORK/e" -X POST)
+expect_eq 403 "${r%% *}" "POST /v2/e2e/other/blobs/uploads/ (bare, outside the local prefix): status"
+expect_eq DENIED "$(err_code "$WORK/e")" "POST /v2/e2e/other/blobs/uploads/: error code"
+echo "ok: 403 DENIED for writes under docker.io/ and bare mirrored names, e2e/local pushed and served"
 
 # Metrics: the cold pulls were misses, the repeated reads hits.
 for k in pullcache_cache_misses_total pullcache_cache_hits_total pullcache_upstream_requests_total pullcache_upstream_bytes_total; do
@@ -264,8 +269,9 @@ upstreams:
     read_timeout: 2
 cache:
   default_upstream: docker.io
+  local_prefixes: [e2e/local]
 YML
-pc_start "$WORK/data" --config "$WORK/pullcache.yml" --default-upstream docker.io
+pc_start "$WORK/data" --config "$WORK/pullcache.yml"
 sleep 1.5 # let every tag's TTL (1 s) pass: each tag read below must revalidate, and fail
 want=$(img_digest "$WORK/img-sk" docker-list)
 r=$(http_get "http://$PCR/v2/docker.io/library/skimg/manifests/docker-list" "$WORK/m" -H "Accept: $MANIFEST_ACCEPT")

@@ -61,8 +61,6 @@ upstreams:
     url: http://127.0.0.1:$DEADP
     connect_timeout: 2
     read_timeout: 2
-cache:
-  default_upstream: none
 YML
 pc_start "$DATA" --config "$WORK/pullcache.yml"
 

@@ -51,7 +51,7 @@ expect_eq 2 "$rc2" "bad --timeout exit code"
 expect_eq 2 "$rc3" "unknown flag exit code"
 
 # Flags override the file; JSON request lines.
-"$PULLCACHE" serve --config "$WORK/good.yaml" --data "$WORK/data-flag" --default-upstream none >"$WORK/pullcache.log" 2>&1 &
+"$PULLCACHE" serve --config "$WORK/good.yaml" --data "$WORK/data-flag" >"$WORK/pullcache.log" 2>&1 &
 PIDS+=("$!")
 wait_http "http://127.0.0.1:$PC_PORT/v2/"
 curl -s -o /dev/null "http://127.0.0.1:$PC_PORT/v2/nope/manifests/latest"

@@ -16,8 +16,6 @@ cat >"$CFG" <<YML
 upstreams:
   - name: fake
     url: http://127.0.0.1:$FP
-cache:
-  default_upstream: none
 YML
 
 gc() { "$PULLCACHE" gc --config "$CFG" --data "$DATA" "$@"; }
@@ -123,6 +121,7 @@ expect_eq $((${#mirrored[@]} - 1)) "$(fake_count "$FP" GET blob)" "upstream blob
 echo "== serve with cache.max_size"
 pc_stop
 cat >>"$CFG" <<YML
+cache:
   max_size: 1
 YML
 pc_start "$DATA" --config "$CFG"

@@ -11,7 +11,7 @@ fi
 
 # serve_on LISTEN: start pullcache on LISTEN; sets SRV_PID.
 serve_on() {
-    "$PULLCACHE" serve --listen "$1" --data "$WORK/data-$RANDOM" --default-upstream none \
+    "$PULLCACHE" serve --listen "$1" --data "$WORK/data-$RANDOM" \
         >>"$WORK/pullcache.log" 2>&1 &
     SRV_PID=$!
     PIDS+=("$SRV_PID")
@@ -40,7 +40,7 @@ expect_eq "$(code "http://[::1]:$PC_PORT/v2/")" 000 "127.0.0.1 does not answer I
 stop_srv
 
 rc=0
-"$PULLCACHE" serve --listen "[::1:$PC_PORT" --data "$WORK/bad" --default-upstream none \
+"$PULLCACHE" serve --listen "[::1:$PC_PORT" --data "$WORK/bad" \
     >"$WORK/bad.out" 2>&1 || rc=$?
 [ "$rc" -ne 0 ] || fail "malformed listen address accepted"
 grep -q "invalid listen address" "$WORK/bad.out" || fail "no clear message: $(cat "$WORK/bad.out")"

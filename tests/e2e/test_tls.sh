@@ -79,7 +79,7 @@ tls_start() {
     local data=$1
     shift
     "$PULLCACHE" serve --listen "127.0.0.1:$PC_PORT" --data "$data" \
-        --default-upstream none "$@" >>"$WORK/pullcache.log" 2>&1 &
+        "$@" >>"$WORK/pullcache.log" 2>&1 &
     PC_PID=$!
     PIDS+=("$PC_PID")
     for _ in $(seq 100); do
@@ -127,7 +127,7 @@ expect_refused() {
     local want=$1 out rc=0
     shift
     out=$("$PULLCACHE" serve --listen "127.0.0.1:$PC_PORT" --data "$WORK/refused" \
-        --default-upstream none "$@" 2>&1) && rc=0 || rc=$?
+        "$@" 2>&1) && rc=0 || rc=$?
     [ "$rc" -ne 0 ] || fail "serve $* started; want refusal '$want'"
     grep -qF -- "$want" <<<"$out" || fail "serve $*: want message '$want', got: $out"
     echo "ok: refused at start: $(head -n1 <<<"$out")"

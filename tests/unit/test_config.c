@@ -40,7 +40,9 @@ static void defaults(void **state)
     assert_string_equal(c->upstreams[0].name, "docker.io");
     assert_string_equal(c->upstreams[0].url, "https://registry-1.docker.io");
     assert_int_equal(c->upstreams[0].tag_ttl, 300);
-    assert_string_equal(c->cache->default_upstream, "docker.io");
+    /* bare names are the private registry unless the operator says otherwise */
+    assert_string_equal(c->cache->default_upstream, "none");
+    assert_int_equal(c->cache->local_prefixes_count, 0);
     assert_int_equal(pc_config_validate(c), 0);
     pc_config_free(c);
 }

@@ -186,14 +186,16 @@ static void test_tag_list_unknown_repo(void **state)
     assert_int_equal(ms->tag_list(ms, "nobody/here", NULL, -1, strings_cb, &l), PC_ENOTFOUND);
     assert_int_equal(ms->repo_exists(ms, "nobody/here"), PC_ENOTFOUND);
 
-    /* known through a blob link alone: no tags, but no error */
+    /* a blob link alone makes no repository (a failed push creates nothing) */
     pc_digest d = dg("layer");
     assert_int_equal(ms->blob_link(ms, "only/blobs", &d, 5), 0);
+    assert_int_equal(ms->repo_exists(ms, "only/blobs"), PC_ENOTFOUND);
+    assert_int_equal(ms->tag_list(ms, "only/blobs", NULL, -1, strings_cb, &l), PC_ENOTFOUND);
+    /* an untagged manifest does: no tags, but no error */
+    put_tagged(ms, "only/blobs", "m", NULL);
     assert_int_equal(ms->repo_exists(ms, "only/blobs"), 0);
     assert_int_equal(ms->tag_list(ms, "only/blobs", NULL, -1, strings_cb, &l), 0);
     assert_int_equal(l.n, 0);
-    assert_int_equal(ms->blob_unlink(ms, "only/blobs", &d), 0);
-    assert_int_equal(ms->tag_list(ms, "only/blobs", NULL, -1, strings_cb, &l), PC_ENOTFOUND);
 }
 
 static void test_catalog(void **state)
@@ -205,12 +207,15 @@ static void test_catalog(void **state)
     assert_int_equal(ms->catalog(ms, NULL, -1, strings_cb, &l), 0);
     assert_int_equal(l.n, 0);
 
-    assert_int_equal(ms->blob_link(ms, "c", &d, 1), 0);
+    /* blobs alone (say, of a push whose manifest failed) make no repository */
+    assert_int_equal(ms->blob_link(ms, "z/blobs-only", &d, 1), 0);
     assert_int_equal(ms->blob_link(ms, "a", &d, 1), 0);
     put_tagged(ms, "a", "m1", "v1"); /* in blob_links, manifests and tags */
     put_tagged(ms, "b/x", "m2", NULL);
-    assert_int_equal(ms->blob_link(ms, "a/b", &d, 1), 0);
-    assert_int_equal(ms->blob_link(ms, "a-b", &d, 1), 0);
+    put_tagged(ms, "a/b", "m3", "v1");
+    put_tagged(ms, "a-b", "m4", NULL);
+    put_tagged(ms, "c", "m5", "t");
+    put_tagged(ms, "c", "m6", "u");
 
     assert_int_equal(ms->catalog(ms, NULL, -1, strings_cb, &l), 0);
     const char *all[] = {"a", "a-b", "a/b", "b/x", "c", NULL};
@@ -440,8 +445,8 @@ static void test_holders_across_repos(void **state)
     assert_int_equal(ms->blob_unlink(ms, "team/a", &layer), 0);
     assert_int_equal(ms->digest_holders(ms, &layer, &n), 0);
     assert_int_equal(n, 2);
-    /* team/a is still known by its config link */
-    assert_int_equal(ms->repo_exists(ms, "team/a"), 0);
+    /* team/a, its last manifest gone, is no repository any more */
+    assert_int_equal(ms->repo_exists(ms, "team/a"), PC_ENOTFOUND);
 }
 
 static void test_uploads_persist(void **state)

@@ -1,7 +1,9 @@
 /*
  * test_mirror.c - the cache's routing rules: host-prefix paths, aliases,
- * containerd's ns=, local repositories first, the default upstream,
- * library/ for Docker Hub, read-only mirror names.
+ * containerd's ns=, registries that are not configured refused, the bare
+ * namespace private by default, an explicit default upstream with local
+ * prefixes, library/ for Docker Hub, read-only mirror names; and that what
+ * was pushed never changes where a name goes.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -22,7 +24,7 @@ typedef struct {
     pc_mirror *m;
 } fixture;
 
-static int setup_with(void **state, const char *def)
+static int setup_with(void **state, const char *def, const char *prefix)
 {
     fixture *f = calloc(1, sizeof(*f));
     snprintf(f->dir, sizeof(f->dir), "/tmp/pc-mirror-XXXXXX");
@@ -31,21 +33,24 @@ static int setup_with(void **state, const char *def)
     if (pc_config_add_upstream(f->cfg, "docker.io=https://registry-1.docker.io") ||
         pc_config_add_upstream(f->cfg, "ghcr.io=https://ghcr.io") ||
         pc_config_add_upstream(f->cfg, "up=http://127.0.0.1:5999") ||
-        pc_config_set_str(&f->cfg->cache->default_upstream, def) || pc_config_finalize(f->cfg) ||
+        (def && pc_config_set_str(&f->cfg->cache->default_upstream, def)) ||
+        (prefix && pc_config_add_local_prefix(f->cfg, prefix)) || pc_config_finalize(f->cfg) ||
         pc_config_validate(f->cfg) || pc_mirror_new(&f->m, f->cfg, f->reg))
         return -1;
     *state = f;
     return 0;
 }
 
+/* the defaults a user gets: no default upstream */
 static int setup(void **state)
 {
-    return setup_with(state, "docker.io");
+    return setup_with(state, NULL, NULL);
 }
 
-static int setup_none(void **state)
+/* Docker's registry-mirrors: bare names from docker.io, team/ kept private */
+static int setup_docker(void **state)
 {
-    return setup_with(state, "none");
+    return setup_with(state, "docker.io", "team");
 }
 
 static int teardown(void **state)
@@ -98,31 +103,93 @@ static void ns_param(void **state)
     /* the upstream URL's host:port is accepted as ns too */
     assert_int_equal(pc_mirror_route(f->m, "team/x", "127.0.0.1:5999", &t), 0);
     assert_string_equal(t.name, "up");
-    /* an unknown ns falls through to the default upstream, never elsewhere */
-    assert_int_equal(pc_mirror_route(f->m, "team/x", "evil.example", &t), 0);
-    assert_string_equal(t.name, "docker.io");
+    /* a mirror host configured with the upstream in its path */
+    assert_int_equal(pc_mirror_route(f->m, "docker.io/library/nginx", "docker.io", &t), 0);
+    assert_string_equal(t.local, "docker.io/library/nginx");
+    /* ns= decides: another upstream's prefix is part of the name there */
+    assert_int_equal(pc_mirror_route(f->m, "ghcr.io/x", "docker.io", &t), 0);
+    assert_string_equal(t.local, "docker.io/ghcr.io/x");
 }
 
-static void local_first_then_default(void **state)
+/* A reference for a registry that is not configured is refused, never
+ * answered locally or by another upstream. */
+static void foreign_refused(void **state)
+{
+    fixture *f = *state;
+    pc_mirror_target t;
+    static const char *ns_names[][2] = {
+        {"team/app", "quay.io"}, {"big/img2", "quay.io"},     {"library/nginx", "evil.example"},
+        {"x", "localhost:5000"}, {"org/app", "ghcr.io.evil"}, {"org/app", "GHCR.IO"},
+    };
+    for (size_t i = 0; i < sizeof(ns_names) / sizeof(ns_names[0]); i++) {
+        assert_int_equal(pc_mirror_route(f->m, ns_names[i][0], ns_names[i][1], &t), PC_EUPSTREAM);
+        assert_int_equal(t.where, PC_MIRROR_FOREIGN);
+        assert_string_equal(t.foreign, ns_names[i][1]);
+    }
+    static const char *paths[][2] = {
+        {"quay.io/org/app", "quay.io"},
+        {"localhost/app", "localhost"},
+        {"my.registry/a/b", "my.registry"},
+        {"docker.iox/a", "docker.iox"},
+    };
+    for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+        assert_int_equal(pc_mirror_route(f->m, paths[i][0], NULL, &t), PC_EUPSTREAM);
+        assert_string_equal(t.foreign, paths[i][1]);
+        assert_true(pc_mirror_readonly(f->m, paths[i][0]));
+    }
+}
+
+/* Bare names are the private registry by default, whatever is stored. */
+static void bare_is_local(void **state)
 {
     fixture *f = *state;
     pc_mirror_target t;
     pc_metastore *ms = pc_registry_meta(f->reg);
     pc_digest d;
-    assert_int_equal(pc_mirror_route(f->m, "team/app", NULL, &t), 0);
-    assert_string_equal(t.local, "docker.io/team/app");
+    const char *names[] = {"team/app", "nginx", "library/nginx", "a/b/c", "docker.io"};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        assert_int_equal(pc_mirror_route(f->m, names[i], NULL, &t), PC_ENOTFOUND);
+        assert_int_equal(t.where, PC_MIRROR_LOCAL);
+        assert_false(pc_mirror_readonly(f->m, names[i]));
+    }
+    /* content stored under a mirrored name does not move a bare name */
     assert_int_equal(pc_digest_buffer(&d, PC_DIGEST_SHA256, "x", 1), 0);
-    assert_int_equal(ms->blob_link(ms, "team/app", &d, 1), 0);
-    assert_int_equal(pc_mirror_route(f->m, "team/app", NULL, &t), PC_ENOTFOUND);
+    assert_int_equal(ms->blob_link(ms, "docker.io/library/nginx", &d, 1), 0);
+    assert_int_equal(pc_mirror_route(f->m, "library/nginx", NULL, &t), PC_ENOTFOUND);
+    assert_int_equal(pc_mirror_route(f->m, "docker.io/nginx", NULL, &t), 0);
 }
 
-static void no_default(void **state)
+/* With a default upstream, bare names are its mirror (read-only) except
+ * under local_prefixes; what was pushed does not change that. */
+static void default_upstream(void **state)
 {
     fixture *f = *state;
     pc_mirror_target t;
+    pc_metastore *ms = pc_registry_meta(f->reg);
+    pc_digest d;
+    assert_int_equal(pc_mirror_route(f->m, "library/nginx", NULL, &t), 0);
+    assert_true(t.by_default);
+    assert_string_equal(t.local, "docker.io/library/nginx");
+    assert_int_equal(pc_mirror_route(f->m, "nginx", NULL, &t), 0);
+    assert_string_equal(t.local, "docker.io/library/nginx");
+    assert_true(pc_mirror_readonly(f->m, "library/demo"));
+    /* a stored repository outside the prefixes does not shadow the mirror */
+    assert_int_equal(pc_digest_buffer(&d, PC_DIGEST_SHA256, "x", 1), 0);
+    assert_int_equal(ms->blob_link(ms, "library/demo", &d, 1), 0);
+    assert_int_equal(pc_mirror_route(f->m, "library/demo", NULL, &t), 0);
+    assert_string_equal(t.local, "docker.io/library/demo");
+    /* local prefixes on component boundaries */
     assert_int_equal(pc_mirror_route(f->m, "team/app", NULL, &t), PC_ENOTFOUND);
-    assert_int_equal(pc_mirror_route(f->m, "nginx", NULL, &t), PC_ENOTFOUND);
-    assert_int_equal(pc_mirror_route(f->m, "docker.io/nginx", NULL, &t), 0);
+    assert_int_equal(pc_mirror_route(f->m, "team", NULL, &t), PC_ENOTFOUND);
+    assert_false(pc_mirror_readonly(f->m, "team/app"));
+    assert_int_equal(pc_mirror_route(f->m, "teamx/app", NULL, &t), 0);
+    assert_string_equal(t.local, "docker.io/teamx/app");
+    /* prefixes and ns= still win over the default */
+    assert_int_equal(pc_mirror_route(f->m, "ghcr.io/org/app", NULL, &t), 0);
+    assert_string_equal(t.name, "ghcr.io");
+    assert_int_equal(pc_mirror_route(f->m, "team/app", "ghcr.io", &t), 0);
+    assert_string_equal(t.local, "ghcr.io/team/app");
+    assert_int_equal(pc_mirror_route(f->m, "team/app", "quay.io", &t), PC_EUPSTREAM);
 }
 
 static void readonly_names(void **state)
@@ -131,9 +198,25 @@ static void readonly_names(void **state)
     assert_true(pc_mirror_readonly(f->m, "docker.io/library/nginx"));
     assert_true(pc_mirror_readonly(f->m, "index.docker.io/x"));
     assert_true(pc_mirror_readonly(f->m, "ghcr.io/a"));
+    assert_true(pc_mirror_readonly(f->m, "up/a"));
     assert_false(pc_mirror_readonly(f->m, "team/app"));
     assert_false(pc_mirror_readonly(f->m, "docker.io"));
-    assert_false(pc_mirror_readonly(f->m, "docker.iox/a"));
+    assert_false(pc_mirror_readonly(f->m, "upx/a"));
+}
+
+static void bad_local_prefixes(void **state)
+{
+    (void)state;
+    const char *bad[] = {"docker.io", "ghcr.io/x", "up/x", "Team", "my.team", "localhost", "a//b"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        pc_config *cfg;
+        assert_int_equal(pc_config_load(&cfg, NULL), 0);
+        assert_int_equal(pc_config_add_upstream(cfg, "up=http://127.0.0.1:5999"), 0);
+        assert_int_equal(pc_config_add_local_prefix(cfg, bad[i]), 0);
+        assert_int_equal(pc_config_finalize(cfg), 0);
+        assert_int_equal(pc_config_validate(cfg), PC_EINVAL);
+        pc_config_free(cfg);
+    }
 }
 
 static void too_long_names(void **state)
@@ -151,9 +234,13 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(host_prefix, setup, teardown),
         cmocka_unit_test_setup_teardown(ns_param, setup, teardown),
-        cmocka_unit_test_setup_teardown(local_first_then_default, setup, teardown),
-        cmocka_unit_test_setup_teardown(no_default, setup_none, teardown),
+        cmocka_unit_test_setup_teardown(ns_param, setup_docker, teardown),
+        cmocka_unit_test_setup_teardown(foreign_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(foreign_refused, setup_docker, teardown),
+        cmocka_unit_test_setup_teardown(bare_is_local, setup, teardown),
+        cmocka_unit_test_setup_teardown(default_upstream, setup_docker, teardown),
         cmocka_unit_test_setup_teardown(readonly_names, setup, teardown),
+        cmocka_unit_test(bad_local_prefixes),
         cmocka_unit_test_setup_teardown(too_long_names, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
