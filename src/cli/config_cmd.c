@@ -2,25 +2,17 @@
  * config_cmd.c - `pullcache config containerd|podman|docker`: the settings
  * that point a node's container runtime at a pullcache mirror, printed for a
  * human (path headers as comments), written into a directory (--output), or
- * as JSON for scripts (--json).
- *
- *   containerd  one hosts.toml per upstream, /etc/containerd/certs.d/<upstream>/;
- *               containerd adds ?ns=<upstream> to every mirror request
- *   podman      one containers-registries.conf drop-in (also CRI-O, buildah,
- *               skopeo) whose mirrors use pullcache's /v2/<upstream>/<repo> path
- *   docker      daemon.json "registry-mirrors" (Docker Hub only; bare /v2 paths)
- *
- * The formats follow containerd's docs/hosts.md, containers/image's
- * containers-registries.conf(5) and dockerd's daemon.json.
+ * as JSON for scripts (--json). This file is the verb: its options, the
+ * check of --mirror, and the output; the files themselves come from
+ * config_runtimes.c (config_cmd.h).
  */
 #include "cli.h"
+#include "config_cmd.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <jansson.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,118 +56,19 @@ const char pc_cli_config_usage[] =
     "  pullcache config docker --mirror http://10.0.0.5:5000\n"
     "  pullcache config containerd --mirror http://10.0.0.5:5000 --json | jq -r '.files[].path'\n";
 
-#define MAX_UPSTREAMS 64
-#define MAX_URL 512
-
-/* The mirror as nodes reach it, from --mirror (validated, host lowercased). */
-typedef struct {
-    char url[MAX_URL + 16]; /* scheme://host[:port], no trailing slash */
-    char hostport[MAX_URL]; /* host[:port] ([v6]:port) */
-    bool plain;             /* http:// */
-    bool insecure;          /* plain, or --plain-http */
-} mirror_spec;
-
-/* One generated file. */
-typedef struct {
-    char *path;    /* where it goes on a node */
-    char *rel;     /* the same, relative to the runtime's directory (--output DIR) */
-    char *content; /* the file's bytes */
-} gen_file;
-
-/* What a runtime generates: files, how to activate them (notes, comment
- * lines without the "# "), and warnings (always to stderr). All owned. */
-typedef struct {
-    gen_file files[MAX_UPSTREAMS];
-    size_t nfiles;
-    char *notes;
-    char *warnings;
-} gen_output;
-
 typedef struct {
     const char *name;
     bool json_content; /* the files are JSON: headers and notes go to stderr */
-    int (*build)(const mirror_spec *m, const char *const *ups, size_t n, gen_output *out);
+    pc_cfg_build_fn build;
 } runtime;
 
-/* ---- small helpers ---------------------------------------------------------- */
+static const runtime runtimes[] = {
+    {"containerd", false, pc_cfg_build_containerd},
+    {"podman", false, pc_cfg_build_registries_conf},
+    {"docker", true, pc_cfg_build_docker},
+};
 
-/* A growable string: open_memstream underneath. */
-typedef struct {
-    char *buf;
-    size_t len;
-    FILE *f;
-} sbuf;
-
-static int sb_open(sbuf *s)
-{
-    s->buf = NULL;
-    s->len = 0;
-    s->f = open_memstream(&s->buf, &s->len);
-    return s->f ? 0 : -1;
-}
-
-/* Close and hand over the text (caller frees); NULL when a write failed. */
-static char *sb_take(sbuf *s)
-{
-    bool bad = ferror(s->f) != 0;
-    if (fclose(s->f) != 0)
-        bad = true;
-    s->f = NULL;
-    if (bad) {
-        free(s->buf);
-        s->buf = NULL;
-        return NULL;
-    }
-    char *r = s->buf;
-    s->buf = NULL;
-    return r;
-}
-
-static char *str_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *str_printf(const char *fmt, ...)
-{
-    va_list ap;
-    char *s = NULL;
-    va_start(ap, fmt);
-    int n = vasprintf(&s, fmt, ap);
-    va_end(ap);
-    return n < 0 ? NULL : s;
-}
-
-static void gen_output_free(gen_output *o)
-{
-    for (size_t i = 0; i < o->nfiles; i++) {
-        free(o->files[i].path);
-        free(o->files[i].rel);
-        free(o->files[i].content);
-    }
-    free(o->notes);
-    free(o->warnings);
-    memset(o, 0, sizeof(*o));
-}
-
-/* Add a file whose path is dir/rel; takes content. 0 or -1 (out of memory). */
-static int gen_add(gen_output *o, const char *dir, char *rel, char *content)
-{
-    char *path = rel && content ? str_printf("%s/%s", dir, rel) : NULL;
-    if (!path || o->nfiles == MAX_UPSTREAMS) {
-        free(path);
-        free(rel);
-        free(content);
-        return -1;
-    }
-    o->files[o->nfiles++] = (gen_file){path, rel, content};
-    return 0;
-}
-
-/* The registry an upstream name stands for. */
-static const char *upstream_url(const char *name, char *buf, size_t size)
-{
-    if (strcmp(name, "docker.io") == 0)
-        return "https://registry-1.docker.io";
-    snprintf(buf, size, "https://%s", name);
-    return buf;
-}
+#define NRUNTIMES (sizeof(runtimes) / sizeof(runtimes[0]))
 
 /* ---- --mirror ---------------------------------------------------------------- */
 
@@ -187,7 +80,7 @@ static bool host_char(char c)
 
 /* Parse and check --mirror: http(s)://host[:port][/]. 0, or -1 with a
  * message on stderr. */
-static int parse_mirror(const char *s, bool plain_http, mirror_spec *m)
+static int parse_mirror(const char *s, bool plain_http, pc_cfg_mirror *m)
 {
     const char *rest;
     bool https;
@@ -221,12 +114,12 @@ static int parse_mirror(const char *s, bool plain_http, mirror_spec *m)
         fprintf(stderr, "pullcache config: --mirror '%s': no user:password in the URL\n", s);
         return -1;
     }
-    if (alen >= MAX_URL - 16) {
+    if (alen >= PC_CFG_MAX_URL - 16) {
         fprintf(stderr, "pullcache config: --mirror URL too long\n");
         return -1;
     }
 
-    char auth[MAX_URL];
+    char auth[PC_CFG_MAX_URL];
     memcpy(auth, rest, alen);
     auth[alen] = '\0';
     char *port = NULL;
@@ -271,166 +164,6 @@ static int parse_mirror(const char *s, bool plain_http, mirror_spec *m)
     m->insecure = !https || plain_http;
     return 0;
 }
-
-/* ---- containerd ------------------------------------------------------------- */
-
-static int build_containerd(const mirror_spec *m, const char *const *ups, size_t n, gen_output *out)
-{
-    static const char dir[] = "/etc/containerd/certs.d";
-    char ubuf[300];
-    for (size_t i = 0; i < n; i++) {
-        sbuf c;
-        if (sb_open(&c))
-            return -1;
-        fprintf(c.f,
-                "# Pull %s images through the pullcache mirror at %s.\n"
-                "# containerd tries the mirror first, adding ?ns=%s to each request\n"
-                "# (pullcache routes by it), and falls back to server if the mirror fails.\n"
-                "server = \"%s\"\n"
-                "\n",
-                ups[i], m->url, ups[i], upstream_url(ups[i], ubuf, sizeof(ubuf)));
-        if (m->plain)
-            fprintf(c.f, "# Plain HTTP: containerd uses no TLS for an http:// host.\n");
-        fprintf(c.f,
-                "[host.\"%s\"]\n"
-                "  capabilities = [\"pull\", \"resolve\"]\n",
-                m->url);
-        if (m->insecure && !m->plain)
-            fprintf(c.f, "  skip_verify = true  # --plain-http: the certificate is not verified\n");
-        char *content = sb_take(&c);
-        if (gen_add(out, dir, str_printf("%s/hosts.toml", ups[i]), content))
-            return -1;
-    }
-
-    sbuf nt;
-    if (sb_open(&nt))
-        return -1;
-    fprintf(nt.f,
-            "containerd reads these files only when its CRI registry config_path points at\n"
-            "%s. In /etc/containerd/config.toml:\n"
-            "  containerd 1.x (version = 2):\n"
-            "    [plugins.\"io.containerd.grpc.v1.cri\".registry]\n"
-            "      config_path = \"%s\"\n"
-            "  containerd 2.x (version = 3):\n"
-            "    [plugins.\"io.containerd.cri.v1.images\".registry]\n"
-            "      config_path = \"%s\"\n"
-            "Setting config_path needs a containerd restart; files under it take effect\n"
-            "without one. ctr uses them with: ctr images pull --hosts-dir %s REF\n",
-            dir, dir, dir, dir);
-    out->notes = sb_take(&nt);
-    return out->notes ? 0 : -1;
-}
-
-/* ---- podman (containers-registries.conf v2) --------------------------------- */
-
-static int build_podman(const mirror_spec *m, const char *const *ups, size_t n, gen_output *out)
-{
-    sbuf c;
-    if (sb_open(&c))
-        return -1;
-    fprintf(c.f,
-            "# containers-registries.conf drop-in (podman, CRI-O, buildah, skopeo):\n"
-            "# pull through the pullcache mirror at %s, which serves\n"
-            "# each upstream under /v2/<upstream>/<repository>. The registry itself\n"
-            "# is tried when the mirror fails.\n",
-            m->url);
-    for (size_t i = 0; i < n; i++) {
-        fprintf(c.f,
-                "\n"
-                "[[registry]]\n"
-                "prefix = \"%s\"\n"
-                "location = \"%s\"\n"
-                "\n"
-                "[[registry.mirror]]\n"
-                "location = \"%s/%s\"\n",
-                ups[i], ups[i], m->hostport, ups[i]);
-        if (m->insecure)
-            fprintf(c.f, "insecure = true\n");
-    }
-    char *content = sb_take(&c);
-    if (gen_add(out, "/etc/containers/registries.conf.d", strdup("pullcache.conf"), content))
-        return -1;
-
-    out->notes = str_printf("podman, buildah and skopeo read the drop-in at their next run;\n"
-                            "CRI-O re-reads it on `systemctl reload crio`.%s\n",
-                            m->insecure ? "\ninsecure = true: plain HTTP or unverified TLS "
-                                          "to the mirror is allowed."
-                                        : "");
-    return out->notes ? 0 : -1;
-}
-
-/* ---- docker (daemon.json) ---------------------------------------------------- */
-
-/* The daemon.json keys for the mirror, as a new JSON object. */
-static json_t *docker_keys(const mirror_spec *m)
-{
-    json_t *o = json_object();
-    if (!o || json_object_set_new(o, "registry-mirrors", json_pack("[s]", m->url)) ||
-        (m->insecure &&
-         json_object_set_new(o, "insecure-registries", json_pack("[s]", m->hostport)))) {
-        json_decref(o);
-        return NULL;
-    }
-    return o;
-}
-
-static char *json_text(const json_t *j)
-{
-    char *s = json_dumps(j, JSON_INDENT(2));
-    char *r = s ? str_printf("%s\n", s) : NULL;
-    free(s);
-    return r;
-}
-
-static int build_docker(const mirror_spec *m, const char *const *ups, size_t n, gen_output *out)
-{
-    json_t *keys = docker_keys(m);
-    char *content = keys ? json_text(keys) : NULL;
-    json_decref(keys);
-    if (gen_add(out, "/etc/docker", strdup("daemon.json"), content))
-        return -1;
-
-    sbuf w;
-    if (sb_open(&w))
-        return -1;
-    size_t others = 0;
-    for (size_t i = 0; i < n; i++)
-        if (strcmp(ups[i], "docker.io") != 0) {
-            fprintf(w.f, "%s%s", others ? ", " : "warning: ", ups[i]);
-            others++;
-        }
-    if (others)
-        fprintf(w.f,
-                " %s not mirrored: Docker's registry-mirrors\n"
-                "apply to Docker Hub only. Pull %s by pullcache's host-prefix path\n"
-                "instead (docker pull %s/<upstream>/<repository>:<tag>),\n"
-                "or use the containerd or podman settings.\n",
-                others == 1 ? "is" : "are", others == 1 ? "it" : "them", m->hostport);
-    char *warn = sb_take(&w);
-    if (!warn)
-        return -1;
-    if (others)
-        out->warnings = warn;
-    else
-        free(warn);
-
-    out->notes =
-        str_printf("After changing daemon.json, restart dockerd: systemctl restart docker.\n"
-                   "Docker sends Docker Hub pulls to the mirror as bare /v2/<repository>\n"
-                   "paths; pullcache serves those from docker.io.%s\n",
-                   m->insecure ? "\ninsecure-registries lets Docker use plain HTTP or "
-                                 "unverified TLS\nto the mirror."
-                               : "");
-    return out->notes ? 0 : -1;
-}
-
-static const runtime runtimes[] = {
-    {"containerd", false, build_containerd},
-    {"podman", false, build_podman},
-    {"docker", true, build_docker},
-};
-
-#define NRUNTIMES (sizeof(runtimes) / sizeof(runtimes[0]))
 
 /* ---- output ------------------------------------------------------------------- */
 
@@ -526,81 +259,21 @@ done:
     return rc;
 }
 
-/* Merge the mirror's keys into an existing daemon.json's text: each array
- * gains the value unless it already holds it; other keys stay. *out is the
- * caller's. 0, 1 (no file), or -1 with a message. */
-static int merge_daemon_json(const char *path, const mirror_spec *m, char **out)
-{
-    json_error_t err;
-    json_t *keys = NULL, *doc;
-    const char *k;
-    json_t *v;
-    int rc = -1;
-    if (access(path, F_OK) != 0 && errno == ENOENT)
-        return 1;
-    doc = json_load_file(path, 0, &err);
-    if (!doc || !json_is_object(doc)) {
-        fprintf(stderr,
-                "pullcache config: %s exists but is not a JSON object (%s); not touching it\n",
-                path, doc ? "another JSON type" : err.text);
-        goto done;
-    }
-    if (!(keys = docker_keys(m)))
-        goto oom;
-    json_object_foreach(keys, k, v)
-    {
-        json_t *have = json_object_get(doc, k);
-        if (!have) {
-            if (json_object_set(doc, k, v))
-                goto oom;
-            continue;
-        }
-        if (!json_is_array(have)) {
-            fprintf(stderr, "pullcache config: %s: \"%s\" is not a list; not touching it\n", path,
-                    k);
-            goto done;
-        }
-        const char *want = json_string_value(json_array_get(v, 0));
-        size_t i;
-        json_t *e;
-        bool found = false;
-        json_array_foreach(have, i, e)
-        {
-            const char *s = json_string_value(e);
-            /* registry-mirrors may end with a slash; dockerd adds one anyway */
-            found |= s && strncmp(s, want, strlen(want)) == 0 &&
-                     (s[strlen(want)] == '\0' || strcmp(s + strlen(want), "/") == 0);
-        }
-        if (!found && json_array_append_new(have, json_string(want)))
-            goto oom;
-    }
-    if (!(*out = json_text(doc)))
-        goto oom;
-    rc = 0;
-    goto done;
-oom:
-    fprintf(stderr, "pullcache config: out of memory\n");
-done:
-    json_decref(keys);
-    json_decref(doc);
-    return rc;
-}
-
 /* Write every file under dir; out_paths[i] receives the written path. */
-static int write_outputs(const runtime *rt, const gen_output *g, const mirror_spec *m,
+static int write_outputs(const runtime *rt, const pc_cfg_output *g, const pc_cfg_mirror *m,
                          const char *dir, char **out_paths)
 {
     if (make_dirs(dir, true))
         return -1;
     for (size_t i = 0; i < g->nfiles; i++) {
-        char *path = str_printf("%s/%s", dir, g->files[i].rel);
+        char *path = pc_cfg_printf("%s/%s", dir, g->files[i].rel);
         char *merged = NULL;
         if (!path) {
             fprintf(stderr, "pullcache config: out of memory\n");
             return -1;
         }
         out_paths[i] = path;
-        if (rt->json_content && merge_daemon_json(path, m, &merged) < 0)
+        if (rt->json_content && pc_cfg_merge_daemon_json(path, m, &merged) < 0)
             return -1;
         if (write_file(path, merged ? merged : g->files[i].content)) {
             free(merged);
@@ -611,7 +284,8 @@ static int write_outputs(const runtime *rt, const gen_output *g, const mirror_sp
     return 0;
 }
 
-static int print_json(const runtime *rt, const mirror_spec *m, const gen_output *g, char **written)
+static int print_json(const runtime *rt, const pc_cfg_mirror *m, const pc_cfg_output *g,
+                      char **written)
 {
     json_t *doc = json_pack("{s:s, s:s, s:[], s:[]}", "runtime", rt->name, "mirror", m->url,
                             "files", "notes");
@@ -633,7 +307,7 @@ static int print_json(const runtime *rt, const mirror_spec *m, const gen_output 
             goto done;
         t += n + (t[n] == '\n');
     }
-    char *text = json_text(doc);
+    char *text = pc_cfg_json_text(doc);
     if (!text)
         goto done;
     fputs(text, stdout);
@@ -646,7 +320,7 @@ done:
     return rc;
 }
 
-static void print_text(const runtime *rt, const gen_output *g)
+static void print_text(const runtime *rt, const pc_cfg_output *g)
 {
     /* JSON files stay valid on stdout: their comments go to stderr. */
     FILE *cf = rt->json_content ? stderr : stdout;
@@ -680,8 +354,8 @@ static int add_upstream(const char **ups, size_t *n, const char *name)
     for (size_t i = 0; i < *n; i++)
         if (strcmp(ups[i], name) == 0)
             return 0;
-    if (*n == MAX_UPSTREAMS) {
-        fprintf(stderr, "pullcache config: at most %d upstreams\n", MAX_UPSTREAMS);
+    if (*n == PC_CFG_MAX_UPSTREAMS) {
+        fprintf(stderr, "pullcache config: at most %d upstreams\n", PC_CFG_MAX_UPSTREAMS);
         return -1;
     }
     ups[(*n)++] = name;
@@ -700,13 +374,13 @@ int pc_cli_config(int argc, char **argv)
     };
     const char *mirror_arg = NULL, *output = NULL;
     char outdir[PATH_MAX];
-    const char *ups[MAX_UPSTREAMS];
-    char *written[MAX_UPSTREAMS] = {0};
+    const char *ups[PC_CFG_MAX_UPSTREAMS];
+    char *written[PC_CFG_MAX_UPSTREAMS] = {0};
     size_t nups = 0;
     bool plain_http = false, json = false;
     const runtime *rt = NULL;
-    mirror_spec m;
-    gen_output g = {0};
+    pc_cfg_mirror m;
+    pc_cfg_output g = {0};
     int rc = 1, c;
 
     optind = 1;
@@ -806,8 +480,8 @@ int pc_cli_config(int argc, char **argv)
     }
     rc = 0;
 done:
-    for (size_t i = 0; i < MAX_UPSTREAMS; i++)
+    for (size_t i = 0; i < PC_CFG_MAX_UPSTREAMS; i++)
         free(written[i]);
-    gen_output_free(&g);
+    pc_cfg_output_free(&g);
     return rc;
 }

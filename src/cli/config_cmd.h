@@ -1,0 +1,83 @@
+/*
+ * config_cmd.h - what the two parts of `pullcache config` share:
+ *
+ *   config_cmd.c       the verb: options, the --mirror check, printing,
+ *                      writing --output files, --json
+ *   config_runtimes.c  the files each runtime gets (containerd hosts.toml,
+ *                      containers-registries.conf drop-in, daemon.json keys)
+ */
+#ifndef PC_CLI_CONFIG_CMD_H
+#define PC_CLI_CONFIG_CMD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <jansson.h>
+
+#define PC_CFG_MAX_UPSTREAMS 64
+#define PC_CFG_MAX_URL 512
+#define PC_CFG_MAX_NAME 300 /* an --upstream name: host (253) and :port */
+
+/* The mirror as nodes reach it, from --mirror (validated, host lowercased). */
+typedef struct {
+    char url[PC_CFG_MAX_URL + 16]; /* scheme://host[:port], no trailing slash */
+    char hostport[PC_CFG_MAX_URL]; /* host[:port] ([v6]:port) */
+    bool plain;                    /* http:// */
+    bool insecure;                 /* plain, or --plain-http */
+} pc_cfg_mirror;
+
+/* One generated file. */
+typedef struct {
+    char *path;    /* where it goes on a node */
+    char *rel;     /* the same, relative to the runtime's directory (--output DIR) */
+    char *content; /* the file's bytes */
+} pc_cfg_file;
+
+/* What a runtime generates: files, how to activate them (notes, comment
+ * lines without the "# "), and warnings (always to stderr). All owned;
+ * pc_cfg_output_free() releases them. */
+typedef struct {
+    pc_cfg_file files[PC_CFG_MAX_UPSTREAMS];
+    size_t nfiles;
+    char *notes;
+    char *warnings;
+} pc_cfg_output;
+
+/* Build a runtime's output for the mirror and upstream names (valid,
+ * lowercase, no duplicates). 0, or -1 when out of memory. */
+typedef int (*pc_cfg_build_fn)(const pc_cfg_mirror *m, const char *const *ups, size_t n,
+                               pc_cfg_output *out);
+
+/* ---- helpers (config_runtimes.c) ---- */
+
+/* A malloc'd formatted string (caller frees), NULL when out of memory. */
+char *pc_cfg_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Free everything o holds and zero it. */
+void pc_cfg_output_free(pc_cfg_output *o);
+
+/* A JSON value as indented text with a final newline (caller frees), NULL
+ * when out of memory. */
+char *pc_cfg_json_text(const json_t *j);
+
+/* The registry an upstream name stands for: https://registry-1.docker.io
+ * for docker.io, else https://<name>. Returns buf or a constant. */
+const char *pc_cfg_upstream_url(const char *name, char *buf, size_t size);
+
+/* ---- runtimes (config_runtimes.c) ---- */
+
+int pc_cfg_build_containerd(const pc_cfg_mirror *m, const char *const *ups, size_t n,
+                            pc_cfg_output *out);
+/* podman, CRI-O, buildah, skopeo: one containers-registries.conf drop-in. */
+int pc_cfg_build_registries_conf(const pc_cfg_mirror *m, const char *const *ups, size_t n,
+                                 pc_cfg_output *out);
+int pc_cfg_build_docker(const pc_cfg_mirror *m, const char *const *ups, size_t n,
+                        pc_cfg_output *out);
+
+/* Merge the mirror's daemon.json keys into the existing file at path: each
+ * array gains the value unless it already holds it; other keys stay. *out
+ * (the new text) is the caller's. 0, 1 (no file there), or -1 with a
+ * message on stderr. */
+int pc_cfg_merge_daemon_json(const char *path, const pc_cfg_mirror *m, char **out);
+
+#endif
