@@ -1,10 +1,10 @@
 /*
- * config_cmd.c - `pullcache config containerd|podman|docker`: the settings
- * that point a node's container runtime at a pullcache mirror, printed for a
- * human (path headers as comments), written into a directory (--output), or
- * as JSON for scripts (--json). This file is the verb: its options, the
- * check of --mirror, and the output; the files themselves come from
- * config_runtimes.c (config_cmd.h).
+ * config_cmd.c - `pullcache config containerd|podman|cri-o|docker`: the
+ * settings that point a node's container runtime at a pullcache mirror,
+ * printed for a human (path headers as comments), written into a directory
+ * (--output), or as JSON for scripts (--json). This file is the verb: its
+ * options, the checks of --mirror and --upstream names, and the output; the
+ * files themselves come from config_runtimes.c (config_cmd.h).
  */
 #include "cli.h"
 #include "config_cmd.h"
@@ -20,10 +20,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "config.h"
-
 const char pc_cli_config_usage[] =
-    "usage: pullcache config containerd|podman|docker --mirror URL [--upstream NAME]...\n"
+    "usage: pullcache config containerd|podman|cri-o|docker --mirror URL [--upstream NAME]...\n"
     "                        [--plain-http] [--output DIR] [--json]\n"
     "\n"
     "Print the configuration that makes a node's container runtime pull through a\n"
@@ -34,12 +32,14 @@ const char pc_cli_config_usage[] =
     "              config needs config_path = \"/etc/containerd/certs.d\")\n"
     "  podman      /etc/containers/registries.conf.d/pullcache.conf: a [[registry.mirror]]\n"
     "              at <mirror>/<upstream> per upstream (also read by CRI-O, buildah, skopeo)\n"
+    "  cri-o       the same drop-in as podman (also: crio)\n"
     "  docker      the /etc/docker/daemon.json keys: registry-mirrors (Docker Hub only)\n"
     "\n"
     "  -m, --mirror URL     pullcache's root URL as nodes reach it: http:// or https://,\n"
     "                       a host, an optional port, no path\n"
     "  -u, --upstream NAME  a registry to pull through the mirror (repeatable; default\n"
-    "                       docker.io), e.g. ghcr.io, quay.io, registry.k8s.io\n"
+    "                       docker.io): its host, e.g. ghcr.io, quay.io, registry.k8s.io,\n"
+    "                       registry.local:5000, localhost:5000 (taken in lowercase)\n"
     "      --plain-http     the mirror is insecure: plain HTTP (implied by an http:// URL)\n"
     "                       or TLS the nodes cannot verify (containerd skip_verify, podman\n"
     "                       insecure = true, docker insecure-registries)\n"
@@ -48,6 +48,11 @@ const char pc_cli_config_usage[] =
     "                       printing them; an existing daemon.json gets the keys merged in\n"
     "      --json           print {runtime, mirror, files: [{path, content}], notes}\n"
     "  -h, --help           this help\n"
+    "\n"
+    "exit codes:\n"
+    "  0  printed or written\n"
+    "  1  a file could not be written (or another local failure)\n"
+    "  2  usage: unknown runtime, a bad --mirror URL or --upstream name\n"
     "\n"
     "examples:\n"
     "  pullcache config containerd --mirror http://10.0.0.5:5000 \\\n"
@@ -58,14 +63,16 @@ const char pc_cli_config_usage[] =
 
 typedef struct {
     const char *name;
+    const char *alias; /* another name for it, or NULL */
     bool json_content; /* the files are JSON: headers and notes go to stderr */
     pc_cfg_build_fn build;
 } runtime;
 
 static const runtime runtimes[] = {
-    {"containerd", false, pc_cfg_build_containerd},
-    {"podman", false, pc_cfg_build_registries_conf},
-    {"docker", true, pc_cfg_build_docker},
+    {"containerd", NULL, false, pc_cfg_build_containerd},
+    {"podman", NULL, false, pc_cfg_build_registries_conf},
+    {"cri-o", "crio", false, pc_cfg_build_registries_conf},
+    {"docker", NULL, true, pc_cfg_build_docker},
 };
 
 #define NRUNTIMES (sizeof(runtimes) / sizeof(runtimes[0]))
@@ -162,6 +169,143 @@ static int parse_mirror(const char *s, bool plain_http, pc_cfg_mirror *m)
     snprintf(m->url, sizeof(m->url), "%s://%s", https ? "https" : "http", auth);
     m->plain = !https;
     m->insecure = !https || plain_http;
+    return 0;
+}
+
+/* ---- --upstream ------------------------------------------------------------- */
+
+/* Registries people name by a short word, for the hint. */
+static const struct {
+    const char *word, *host;
+} short_names[] = {
+    {"docker", "docker.io"},
+    {"dockerhub", "docker.io"},
+    {"hub", "docker.io"},
+    {"ghcr", "ghcr.io"},
+    {"github", "ghcr.io"},
+    {"quay", "quay.io"},
+    {"gcr", "gcr.io"},
+    {"k8s", "registry.k8s.io"},
+    {"kubernetes", "registry.k8s.io"},
+    {"mcr", "mcr.microsoft.com"},
+    {"ecr", "public.ecr.aws"},
+    {"gitlab", "registry.gitlab.com"},
+};
+
+/* One DNS label: letters, digits and '-', not at either end, 1-63 long. */
+static bool label_ok(const char *s, size_t n)
+{
+    if (n == 0 || n > 63 || s[0] == '-' || s[n - 1] == '-')
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-'))
+            return false;
+    return true;
+}
+
+static void bad_upstream(const char *arg, const char *why)
+{
+    fprintf(stderr,
+            "pullcache config: --upstream '%s' is not a registry host (%s); give the registry's "
+            "host, e.g. docker.io, ghcr.io, registry.local:5000\n",
+            arg, why);
+}
+
+/* Check an --upstream NAME (a registry host: DNS labels with a '.', or a
+ * :port, or localhost) and write it into buf, lowercased (with a note on
+ * stderr when that changed it) and with docker.io's aliases folded. 0, or -1
+ * with a message on stderr. */
+static int upstream_name(const char *arg, char *buf, size_t size)
+{
+    size_t len = strlen(arg);
+    const char *scheme = strstr(arg, "://");
+    if (len == 0) {
+        fprintf(stderr, "pullcache config: --upstream wants a registry host, e.g. docker.io, "
+                        "ghcr.io or registry.local:5000\n");
+        return -1;
+    }
+    if (scheme) {
+        fprintf(stderr,
+                "pullcache config: --upstream '%s': give the registry's host (%.*s), not a URL\n",
+                arg, (int)strcspn(scheme + 3, "/"), scheme + 3);
+        return -1;
+    }
+    if (strchr(arg, '/')) {
+        fprintf(stderr,
+                "pullcache config: --upstream '%s' is not a registry host: name the registry "
+                "only (%.*s), not a repository in it\n",
+                arg, (int)strcspn(arg, "/"), arg);
+        return -1;
+    }
+    if (len >= size) {
+        bad_upstream(arg, "too long");
+        return -1;
+    }
+    bool upper = false;
+    for (size_t i = 0; i <= len; i++) {
+        char c = arg[i];
+        upper |= c >= 'A' && c <= 'Z';
+        buf[i] = c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
+    }
+
+    char *port = strrchr(buf, ':');
+    size_t hlen = port ? (size_t)(port - buf) : len;
+    if (port) {
+        char *end = NULL;
+        unsigned long v = strtoul(port + 1, &end, 10);
+        if (port[1] < '0' || port[1] > '9' || *end || v == 0 || v > 65535 || strlen(port + 1) > 5) {
+            bad_upstream(arg, "bad port");
+            return -1;
+        }
+    }
+    bool dot = memchr(buf, '.', hlen) != NULL;
+    for (const char *p = buf, *end = buf + hlen;;) {
+        const char *q = memchr(p, '.', (size_t)(end - p));
+        if (hlen > 253 || !label_ok(p, q ? (size_t)(q - p) : (size_t)(end - p))) {
+            bad_upstream(arg, "letters, digits and '-' in labels separated by '.'");
+            return -1;
+        }
+        if (!q)
+            break;
+        p = q + 1;
+    }
+    if (!dot && !port && strcmp(buf, "localhost") != 0) {
+        const char *hint = NULL;
+        for (size_t i = 0; i < sizeof(short_names) / sizeof(short_names[0]); i++)
+            if (strcmp(buf, short_names[i].word) == 0)
+                hint = short_names[i].host;
+        fprintf(stderr,
+                "pullcache config: --upstream '%s' is not a registry host: a registry's name has\n"
+                "a '.' (ghcr.io), a port (registry:5000) or is localhost; %s%s%s\n",
+                arg, hint ? "did you mean " : "name the registry's host, e.g. ",
+                hint ? hint : "ghcr.io or registry.local:5000", hint ? "?" : "");
+        return -1;
+    }
+    if (upper)
+        fprintf(stderr,
+                "pullcache config: note: --upstream '%s' taken as %s (registry hosts are "
+                "lowercase)\n",
+                arg, buf);
+    if (strcmp(buf, "index.docker.io") == 0 || strcmp(buf, "registry-1.docker.io") == 0)
+        snprintf(buf, size, "docker.io");
+    return 0;
+}
+
+/* Add an upstream (checked, normalised; duplicates dropped). 0, or -1 with
+ * a message. */
+static int add_upstream(char (*names)[PC_CFG_MAX_NAME], size_t *n, const char *arg)
+{
+    char name[PC_CFG_MAX_NAME];
+    if (upstream_name(arg, name, sizeof(name)))
+        return -1;
+    for (size_t i = 0; i < *n; i++)
+        if (strcmp(names[i], name) == 0)
+            return 0;
+    if (*n == PC_CFG_MAX_UPSTREAMS) {
+        fprintf(stderr, "pullcache config: at most %d upstreams\n", PC_CFG_MAX_UPSTREAMS);
+        return -1;
+    }
+    memcpy(names[(*n)++], name, sizeof(name));
     return 0;
 }
 
@@ -337,29 +481,13 @@ static void print_text(const runtime *rt, const pc_cfg_output *g)
 
 enum { OPT_PLAIN_HTTP = 256, OPT_JSON };
 
-/* Add an upstream name (aliases of docker.io folded, duplicates dropped).
- * 0, or -1 with a message. */
-static int add_upstream(const char **ups, size_t *n, const char *name)
+static const runtime *find_runtime(const char *name)
 {
-    if (strcmp(name, "index.docker.io") == 0 || strcmp(name, "registry-1.docker.io") == 0)
-        name = "docker.io";
-    if (!pc_config_upstream_name_ok(name)) {
-        fprintf(stderr,
-                "pullcache config: --upstream '%s' is not a registry name like docker.io, "
-                "ghcr.io or registry.k8s.io (lowercase letters and digits separated by "
-                "'.', '_' or '-')\n",
-                name);
-        return -1;
-    }
-    for (size_t i = 0; i < *n; i++)
-        if (strcmp(ups[i], name) == 0)
-            return 0;
-    if (*n == PC_CFG_MAX_UPSTREAMS) {
-        fprintf(stderr, "pullcache config: at most %d upstreams\n", PC_CFG_MAX_UPSTREAMS);
-        return -1;
-    }
-    ups[(*n)++] = name;
-    return 0;
+    for (size_t i = 0; i < NRUNTIMES; i++)
+        if (strcmp(name, runtimes[i].name) == 0 ||
+            (runtimes[i].alias && strcmp(name, runtimes[i].alias) == 0))
+            return &runtimes[i];
+    return NULL;
 }
 
 int pc_cli_config(int argc, char **argv)
@@ -374,6 +502,7 @@ int pc_cli_config(int argc, char **argv)
     };
     const char *mirror_arg = NULL, *output = NULL;
     char outdir[PATH_MAX];
+    static char names[PC_CFG_MAX_UPSTREAMS][PC_CFG_MAX_NAME];
     const char *ups[PC_CFG_MAX_UPSTREAMS];
     char *written[PC_CFG_MAX_UPSTREAMS] = {0};
     size_t nups = 0;
@@ -390,7 +519,7 @@ int pc_cli_config(int argc, char **argv)
             mirror_arg = optarg;
             break;
         case 'u':
-            if (add_upstream(ups, &nups, optarg))
+            if (add_upstream(names, &nups, optarg))
                 return 2;
             break;
         case 'o':
@@ -408,16 +537,14 @@ int pc_cli_config(int argc, char **argv)
         }
     }
     if (optind == argc) {
-        fprintf(stderr, "pullcache config: which runtime? containerd, podman or docker "
+        fprintf(stderr, "pullcache config: which runtime? containerd, podman, cri-o or docker "
                         "(`pullcache config --help`)\n");
         return 2;
     }
-    for (size_t i = 0; i < NRUNTIMES; i++)
-        if (strcmp(argv[optind], runtimes[i].name) == 0)
-            rt = &runtimes[i];
-    if (!rt) {
+    if (!(rt = find_runtime(argv[optind]))) {
         fprintf(stderr,
-                "pullcache config: unknown runtime '%s'; choose containerd, podman or docker\n",
+                "pullcache config: unknown runtime '%s'; choose containerd, podman, cri-o or "
+                "docker\n",
                 argv[optind]);
         return 2;
     }
@@ -448,6 +575,8 @@ int pc_cli_config(int argc, char **argv)
     }
     if (parse_mirror(mirror_arg, plain_http, &m))
         return 2;
+    for (size_t i = 0; i < nups; i++)
+        ups[i] = names[i];
     if (nups == 0)
         ups[nups++] = "docker.io";
 

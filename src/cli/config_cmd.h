@@ -1,8 +1,8 @@
 /*
  * config_cmd.h - what the two parts of `pullcache config` share:
  *
- *   config_cmd.c       the verb: options, the --mirror check, printing,
- *                      writing --output files, --json
+ *   config_cmd.c       the verb: options, --mirror and --upstream checks,
+ *                      printing, writing --output files, --json
  *   config_runtimes.c  the files each runtime gets (containerd hosts.toml,
  *                      containers-registries.conf drop-in, daemon.json keys)
  */

@@ -6,7 +6,7 @@
  *   containerd  one hosts.toml per upstream, /etc/containerd/certs.d/<upstream>/;
  *               containerd adds ?ns=<upstream> to every mirror request
  *   podman      one containers-registries.conf drop-in (also CRI-O, buildah,
- *               skopeo) whose mirrors use pullcache's /v2/<upstream>/<repo> path
+ *   cri-o       skopeo) whose mirrors use pullcache's /v2/<upstream>/<repo> path
  *   docker      daemon.json "registry-mirrors" (Docker Hub only; bare /v2 paths)
  *
  * The formats follow containerd's docs/hosts.md, containers/image's
@@ -158,7 +158,7 @@ int pc_cfg_build_containerd(const pc_cfg_mirror *m, const char *const *ups, size
     return out->notes ? 0 : -1;
 }
 
-/* ---- podman (containers-registries.conf v2) -------------------------- */
+/* ---- podman, CRI-O (containers-registries.conf v2) -------------------------- */
 
 int pc_cfg_build_registries_conf(const pc_cfg_mirror *m, const char *const *ups, size_t n,
                                  pc_cfg_output *out)

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# test_config_cmd.sh - `pullcache config containerd|podman|docker`: the
+# test_config_cmd.sh - `pullcache config containerd|podman|cri-o|docker`: the
 # generated hosts.toml, registries.conf drop-in and daemon.json parse (TOML
 # with Python's tomllib, JSON with jq) and hold exactly the expected values;
 # --output writes the files (daemon.json merged, not clobbered); --json is
-# one parseable object; bad input exits 2 with a message. Then the real
+# one parseable object; bad input exits 2 with a message; --upstream names
+# are registry hosts (ghcr refused with a hint, Docker.IO lowercased, ports
+# and localhost allowed), cri-o/crio get podman's drop-in. Then the real
 # clients accept the files: ctr pulls docker.io/... and ghcr.io/... through
 # the generated hosts.toml from a docker-registry posing as the mirror (its
 # access log shows ?ns=<upstream>), and podman pulls docker.io/... through the
@@ -149,8 +151,8 @@ bad() {
     grep -qF -- "$want" "$WORK/bad.err" || fail "config $*: message lacks '$want': $(cat "$WORK/bad.err")"
     [ ! -s "$WORK/bad.out" ] || fail "config $*: printed on stdout: $(cat "$WORK/bad.out")"
 }
-bad "containerd, podman or docker" kubernetes --mirror "$M"
-bad "containerd, podman or docker"
+bad "containerd, podman, cri-o or docker" kubernetes --mirror "$M"
+bad "containerd, podman, cri-o or docker"
 bad "--mirror URL is required" containerd
 bad "http:// or https://" containerd --mirror ftp://10.0.0.5
 bad "http:// or https://" containerd --mirror 10.0.0.5:5000
@@ -164,13 +166,60 @@ bad "bad port" containerd --mirror http://10.0.0.5:65536
 bad "bad port" containerd --mirror http://10.0.0.5:
 bad "not a host name" containerd --mirror "http://bad_host:5000"
 bad "not a host name" containerd --mirror "http://[zz]:5000"
-bad "not a registry name" containerd --mirror "$M" --upstream GHCR.io
-bad "not a registry name" containerd --mirror "$M" --upstream ../etc
-bad "not a registry name" containerd --mirror "$M" --upstream "ghcr.io/x"
-bad "not a registry name" podman --mirror "$M" --upstream ""
 bad "unexpected argument" containerd podman --mirror "$M"
 bad "--help" containerd --mirror "$M" --bogus
 echo "ok: bad input"
+
+# ---- upstream names ------------------------------------------------------------------
+# Not a registry host: exit 2, one message, nothing on stdout.
+bad "'ghcr' is not a registry host" containerd --mirror "$M" --upstream ghcr
+bad "did you mean ghcr.io?" containerd --mirror "$M" --upstream ghcr
+bad "did you mean quay.io?" podman --mirror "$M" --upstream quay
+bad "a '.' (ghcr.io), a port (registry:5000) or is localhost" containerd --mirror "$M" -u myregistry
+bad "'a/b' is not a registry host" containerd --mirror "$M" --upstream a/b
+bad "not a repository" containerd --mirror "$M" --upstream ghcr.io/org
+bad "'-x' is not a registry host" containerd --mirror "$M" --upstream -x
+bad "'../etc' is not a registry host" containerd --mirror "$M" --upstream ../etc
+bad "'foo_bar.io' is not a registry host" containerd --mirror "$M" --upstream foo_bar.io
+bad "'a..b' is not a registry host" containerd --mirror "$M" --upstream a..b
+bad "'a:b:5000' is not a registry host" containerd --mirror "$M" --upstream a:b:5000
+bad "bad port" containerd --mirror "$M" --upstream registry.local:0
+bad "not a URL" containerd --mirror "$M" --upstream https://ghcr.io
+bad "wants a registry host" podman --mirror "$M" --upstream ""
+bad "wants a registry host" docker --mirror "$M" --upstream ""
+
+# Uppercase is lowercased with a note; aliases fold into docker.io.
+cfg containerd --mirror "$M" -u Docker.IO -u GHCR.io -u INDEX.docker.io --json \
+    >"$WORK/upper.json" 2>"$WORK/upper.err" || fail "config with Docker.IO: exit code"
+expect_eq "/etc/containerd/certs.d/docker.io/hosts.toml /etc/containerd/certs.d/ghcr.io/hosts.toml" \
+    "$(jq -r '[.files[].path] | join(" ")' "$WORK/upper.json")" "Docker.IO and GHCR.io lowercased, aliases folded"
+grep -qF "'Docker.IO' taken as docker.io" "$WORK/upper.err" || fail "no note for Docker.IO: $(cat "$WORK/upper.err")"
+grep -qF "'GHCR.io' taken as ghcr.io" "$WORK/upper.err" || fail "no note for GHCR.io: $(cat "$WORK/upper.err")"
+jq -r '.files[0].content' "$WORK/upper.json" >"$WORK/h.toml"
+expect_eq '"https://registry-1.docker.io"' "$(toml "$WORK/h.toml" 'd["server"]')" "Docker.IO's server"
+
+# Ports and localhost are registry hosts.
+cfg containerd --mirror "$M" -u registry.local:5000 -u localhost -u localhost:5000 -u 10.0.0.7:443 \
+    --json >"$WORK/ports.json" 2>"$WORK/ports.err" || fail "config with ports: $(cat "$WORK/ports.err")"
+[ ! -s "$WORK/ports.err" ] || fail "config with ports printed on stderr: $(cat "$WORK/ports.err")"
+expect_eq "registry.local:5000 localhost localhost:5000 10.0.0.7:443" \
+    "$(jq -r '[.files[].path | split("/")[4]] | join(" ")' "$WORK/ports.json")" "upstreams with ports"
+jq -r '.files[0].content' "$WORK/ports.json" >"$WORK/h.toml"
+expect_eq '"https://registry.local:5000"' "$(toml "$WORK/h.toml" 'd["server"]')" "registry.local:5000 server"
+grep -qF '?ns=registry.local:5000' "$WORK/h.toml" || fail "hosts.toml for registry.local:5000 lacks its ?ns="
+cfg podman --mirror "$M" -u registry.local:5000 >"$WORK/pod-port.conf" || fail "podman with a port"
+expect_eq '[{"prefix":"registry.local:5000","location":"registry.local:5000","mirror":[{"location":"10.0.0.5:5000/registry.local:5000","insecure":true}]}]' \
+    "$(toml "$WORK/pod-port.conf" 'd["registry"]')" "podman drop-in for registry.local:5000"
+
+# cri-o (and crio) read registries.conf like podman: the same drop-in.
+cfg podman --mirror "$M" -u docker.io -u quay.io --json >"$WORK/pod3.json" || fail "config podman --json"
+for rt in cri-o crio; do
+    cfg "$rt" --mirror "$M" -u docker.io -u quay.io --json >"$WORK/crio.json" || fail "config $rt exit code"
+    expect_eq cri-o "$(jq -r .runtime "$WORK/crio.json")" "runtime name of config $rt"
+    expect_eq "$(jq -c .files "$WORK/pod3.json")" "$(jq -c .files "$WORK/crio.json")" "config $rt files = podman's"
+done
+"$PULLCACHE" config --help | grep -qF "cri-o" || fail "config --help does not name cri-o"
+echo "ok: upstream names (ghcr refused, Docker.IO lowercased, ports, localhost, cri-o)"
 
 # ---- the real clients accept the files ----------------------------------------------
 clients_init
