@@ -4,7 +4,8 @@
  * printed for a human (path headers as comments), written into a directory
  * (--output), or as JSON for scripts (--json). This file is the verb: its
  * options, the checks of --mirror and --upstream names, and the output; the
- * files themselves come from config_runtimes.c (config_cmd.h).
+ * files themselves come from config_runtimes.c, and config_check.c asks the
+ * mirror first whether it serves the upstreams (config_cmd.h).
  */
 #include "cli.h"
 #include "config_cmd.h"
@@ -22,10 +23,14 @@
 
 const char pc_cli_config_usage[] =
     "usage: pullcache config containerd|podman|cri-o|docker --mirror URL [--upstream NAME]...\n"
-    "                        [--plain-http] [--output DIR] [--json]\n"
+    "                        [--plain-http] [--ca-file FILE] [--no-check] [--force]\n"
+    "                        [--output DIR] [--json]\n"
     "\n"
     "Print the configuration that makes a node's container runtime pull through a\n"
     "pullcache mirror, falling back to the upstream registry when the mirror is down.\n"
+    "It first asks the mirror (GET /_pullcache/status) which upstreams it serves and\n"
+    "refuses settings for one it does not mirror; a mirror that cannot be asked (down,\n"
+    "credentials needed, not a pullcache) is a warning.\n"
     "\n"
     "  containerd  a hosts.toml per upstream for /etc/containerd/certs.d/<upstream>/\n"
     "              (containerd appends ?ns=<upstream> to mirror requests; its CRI\n"
@@ -33,7 +38,9 @@ const char pc_cli_config_usage[] =
     "  podman      /etc/containers/registries.conf.d/pullcache.conf: a [[registry.mirror]]\n"
     "              at <mirror>/<upstream> per upstream (also read by CRI-O, buildah, skopeo)\n"
     "  cri-o       the same drop-in as podman (also: crio)\n"
-    "  docker      the /etc/docker/daemon.json keys: registry-mirrors (Docker Hub only)\n"
+    "  docker      the /etc/docker/daemon.json keys: registry-mirrors (Docker Hub only).\n"
+    "              Docker sends bare /v2/<repository> paths, which the server serves\n"
+    "              from Docker Hub only when run with --default-upstream docker.io\n"
     "\n"
     "  -m, --mirror URL     pullcache's root URL as nodes reach it: http:// or https://,\n"
     "                       a host, an optional port, no path\n"
@@ -43,6 +50,11 @@ const char pc_cli_config_usage[] =
     "      --plain-http     the mirror is insecure: plain HTTP (implied by an http:// URL)\n"
     "                       or TLS the nodes cannot verify (containerd skip_verify, podman\n"
     "                       insecure = true, docker insecure-registries)\n"
+    "      --ca-file FILE   verify an https:// mirror's certificate with this CA bundle\n"
+    "                       when asking it for its upstreams\n"
+    "      --no-check       do not ask the mirror: no request at all\n"
+    "      --force          write settings the mirror cannot serve (an upstream it does\n"
+    "                       not have, bare paths from another registry) with a warning\n"
     "  -o, --output DIR     write the files under DIR (which stands for /etc/containerd/certs.d,\n"
     "                       /etc/containers/registries.conf.d or /etc/docker) instead of\n"
     "                       printing them; an existing daemon.json gets the keys merged in\n"
@@ -50,9 +62,10 @@ const char pc_cli_config_usage[] =
     "  -h, --help           this help\n"
     "\n"
     "exit codes:\n"
-    "  0  printed or written\n"
+    "  0  printed or written (warnings, if any, on stderr)\n"
     "  1  a file could not be written (or another local failure)\n"
     "  2  usage: unknown runtime, a bad --mirror URL or --upstream name\n"
+    "  3  the mirror does not serve what the settings need (see --force)\n"
     "\n"
     "examples:\n"
     "  pullcache config containerd --mirror http://10.0.0.5:5000 \\\n"
@@ -65,14 +78,16 @@ typedef struct {
     const char *name;
     const char *alias; /* another name for it, or NULL */
     bool json_content; /* the files are JSON: headers and notes go to stderr */
+    bool bare_paths;   /* Docker Hub pulls arrive as bare /v2/<repo> paths */
+    bool hub_only;     /* only docker.io goes through the mirror */
     pc_cfg_build_fn build;
 } runtime;
 
 static const runtime runtimes[] = {
-    {"containerd", NULL, false, pc_cfg_build_containerd},
-    {"podman", NULL, false, pc_cfg_build_registries_conf},
-    {"cri-o", "crio", false, pc_cfg_build_registries_conf},
-    {"docker", NULL, true, pc_cfg_build_docker},
+    {"containerd", NULL, false, false, false, pc_cfg_build_containerd},
+    {"podman", NULL, false, false, false, pc_cfg_build_registries_conf},
+    {"cri-o", "crio", false, false, false, pc_cfg_build_registries_conf},
+    {"docker", NULL, true, true, true, pc_cfg_build_docker},
 };
 
 #define NRUNTIMES (sizeof(runtimes) / sizeof(runtimes[0]))
@@ -479,7 +494,7 @@ static void print_text(const runtime *rt, const pc_cfg_output *g)
 
 /* ---- the verb ------------------------------------------------------------------ */
 
-enum { OPT_PLAIN_HTTP = 256, OPT_JSON };
+enum { OPT_PLAIN_HTTP = 256, OPT_JSON, OPT_CA_FILE, OPT_NO_CHECK, OPT_FORCE };
 
 static const runtime *find_runtime(const char *name)
 {
@@ -496,6 +511,9 @@ int pc_cli_config(int argc, char **argv)
         {"mirror", required_argument, NULL, 'm'},
         {"upstream", required_argument, NULL, 'u'},
         {"plain-http", no_argument, NULL, OPT_PLAIN_HTTP},
+        {"ca-file", required_argument, NULL, OPT_CA_FILE},
+        {"no-check", no_argument, NULL, OPT_NO_CHECK},
+        {"force", no_argument, NULL, OPT_FORCE},
         {"output", required_argument, NULL, 'o'},
         {"json", no_argument, NULL, OPT_JSON},
         {NULL, 0, NULL, 0},
@@ -506,7 +524,8 @@ int pc_cli_config(int argc, char **argv)
     const char *ups[PC_CFG_MAX_UPSTREAMS];
     char *written[PC_CFG_MAX_UPSTREAMS] = {0};
     size_t nups = 0;
-    bool plain_http = false, json = false;
+    bool plain_http = false, json = false, check = true;
+    pc_cfg_check_opts co = {0};
     const runtime *rt = NULL;
     pc_cfg_mirror m;
     pc_cfg_output g = {0};
@@ -527,6 +546,19 @@ int pc_cli_config(int argc, char **argv)
             break;
         case OPT_PLAIN_HTTP:
             plain_http = true;
+            break;
+        case OPT_CA_FILE:
+            if (access(optarg, R_OK) != 0) {
+                fprintf(stderr, "pullcache config: --ca-file %s: %s\n", optarg, strerror(errno));
+                return 2;
+            }
+            co.ca_file = optarg;
+            break;
+        case OPT_NO_CHECK:
+            check = false;
+            break;
+        case OPT_FORCE:
+            co.force = true;
             break;
         case OPT_JSON:
             json = true;
@@ -583,6 +615,17 @@ int pc_cli_config(int argc, char **argv)
     if (rt->build(&m, ups, nups, &g)) {
         fprintf(stderr, "pullcache config: out of memory\n");
         goto done;
+    }
+    if (check) {
+        /* Docker's settings send only Docker Hub pulls to the mirror */
+        static const char *const hub[] = {"docker.io"};
+        co.bare_paths = rt->bare_paths;
+        int r =
+            rt->hub_only ? pc_cfg_check(&m, &co, hub, 1, &g) : pc_cfg_check(&m, &co, ups, nups, &g);
+        if (r) {
+            rc = r == PC_CFG_REFUSED ? PC_CFG_REFUSED : 1;
+            goto done;
+        }
     }
     if (g.warnings) {
         fflush(stdout);

@@ -1,10 +1,12 @@
 /*
- * config_cmd.h - what the two parts of `pullcache config` share:
+ * config_cmd.h - what the three parts of `pullcache config` share:
  *
  *   config_cmd.c       the verb: options, --mirror and --upstream checks,
  *                      printing, writing --output files, --json
  *   config_runtimes.c  the files each runtime gets (containerd hosts.toml,
  *                      containers-registries.conf drop-in, daemon.json keys)
+ *   config_check.c     asking the mirror's /_pullcache/status which
+ *                      upstreams it serves, before anything is written
  */
 #ifndef PC_CLI_CONFIG_CMD_H
 #define PC_CLI_CONFIG_CMD_H
@@ -53,6 +55,10 @@ typedef int (*pc_cfg_build_fn)(const pc_cfg_mirror *m, const char *const *ups, s
 /* A malloc'd formatted string (caller frees), NULL when out of memory. */
 char *pc_cfg_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* Append text to *s (malloc'd or NULL; a newline is added when *s does
+ * not end with one). 0, or -1 when out of memory (*s unchanged). */
+int pc_cfg_append(char **s, const char *text);
+
 /* Free everything o holds and zero it. */
 void pc_cfg_output_free(pc_cfg_output *o);
 
@@ -79,5 +85,28 @@ int pc_cfg_build_docker(const pc_cfg_mirror *m, const char *const *ups, size_t n
  * (the new text) is the caller's. 0, 1 (no file there), or -1 with a
  * message on stderr. */
 int pc_cfg_merge_daemon_json(const char *path, const pc_cfg_mirror *m, char **out);
+
+/* ---- the mirror check (config_check.c) ---- */
+
+typedef struct {
+    const char *ca_file; /* --ca-file: CA bundle for an https:// mirror, or NULL */
+    bool force;          /* --force: warn instead of refusing */
+    bool bare_paths;     /* the runtime sends Docker Hub pulls as bare /v2/<repo>
+                            paths (docker): the server needs default_upstream docker.io */
+} pc_cfg_check_opts;
+
+/* The check refused the settings (exit code 3 of the verb). */
+#define PC_CFG_REFUSED 3
+
+/* Ask the mirror (GET <url>/_pullcache/status, 2 s to connect) which
+ * upstreams it serves and compare with ups (the upstreams the generated
+ * files point at it). What it found is appended to out->notes; a mirror that
+ * cannot be asked (unreachable, TLS, credentials needed, not a pullcache) is
+ * a warning appended to out->warnings. Returns 0 to go on, PC_CFG_REFUSED
+ * after printing why on stderr (an upstream the mirror does not have, or
+ * bare paths served from another registry than docker.io; with o->force
+ * these are warnings and 0), or -1 when out of memory. */
+int pc_cfg_check(const pc_cfg_mirror *m, const pc_cfg_check_opts *o, const char *const *ups,
+                 size_t n, pc_cfg_output *out);
 
 #endif

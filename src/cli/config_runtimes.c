@@ -7,7 +7,9 @@
  *               containerd adds ?ns=<upstream> to every mirror request
  *   podman      one containers-registries.conf drop-in (also CRI-O, buildah,
  *   cri-o       skopeo) whose mirrors use pullcache's /v2/<upstream>/<repo> path
- *   docker      daemon.json "registry-mirrors" (Docker Hub only; bare /v2 paths)
+ *   docker      daemon.json "registry-mirrors" (Docker Hub only; bare /v2 paths,
+ *               which the server serves from docker.io only with
+ *               --default-upstream docker.io)
  *
  * The formats follow containerd's docs/hosts.md, containers/image's
  * containers-registries.conf(5) and dockerd's daemon.json.
@@ -63,6 +65,18 @@ char *pc_cfg_printf(const char *fmt, ...)
     int n = vasprintf(&s, fmt, ap);
     va_end(ap);
     return n < 0 ? NULL : s;
+}
+
+int pc_cfg_append(char **s, const char *text)
+{
+    size_t have = *s ? strlen(*s) : 0;
+    bool nl = have && (*s)[have - 1] != '\n';
+    char *r = pc_cfg_printf("%s%s%s", *s ? *s : "", nl ? "\n" : "", text);
+    if (!r)
+        return -1;
+    free(*s);
+    *s = r;
+    return 0;
 }
 
 void pc_cfg_output_free(pc_cfg_output *o)
@@ -248,7 +262,10 @@ int pc_cfg_build_docker(const pc_cfg_mirror *m, const char *const *ups, size_t n
     out->notes =
         pc_cfg_printf("After changing daemon.json, restart dockerd: systemctl restart docker.\n"
                       "Docker sends Docker Hub pulls to the mirror as bare /v2/<repository>\n"
-                      "paths; pullcache serves those from docker.io.%s\n",
+                      "paths: the server must serve those from docker.io. Run it with\n"
+                      "  pullcache serve --default-upstream docker.io\n"
+                      "or set cache: {default_upstream: docker.io} in its config file; names\n"
+                      "under cache.local_prefixes (--local-prefix) stay private and pushable.%s\n",
                       m->insecure ? "\ninsecure-registries lets Docker use plain HTTP or "
                                     "unverified TLS\nto the mirror."
                                   : "");

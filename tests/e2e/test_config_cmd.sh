@@ -5,15 +5,26 @@
 # --output writes the files (daemon.json merged, not clobbered); --json is
 # one parseable object; bad input exits 2 with a message; --upstream names
 # are registry hosts (ghcr refused with a hint, Docker.IO lowercased, ports
-# and localhost allowed), cri-o/crio get podman's drop-in. Then the real
-# clients accept the files: ctr pulls docker.io/... and ghcr.io/... through
+# and localhost allowed), cri-o/crio get podman's drop-in.
+# The mirror check against a real `pullcache serve`: an upstream the server
+# does not mirror is refused (exit 3, nothing written) or, with --force,
+# warned about; a server that is down, hangs, wants credentials, is not a
+# pullcache or has a certificate we cannot verify (without --ca-file) is a
+# warning; --no-check opens no connection; `config docker` warns when the
+# server's default_upstream is none, refuses another registry's, and is
+# quiet with docker.io. The README's "Point your nodes at the cache" examples
+# are run as written against a server at 10.0.0.5:5000 and must print exactly
+# what the README shows.
+# Then the real clients accept the files: ctr pulls docker.io/... and ghcr.io/... through
 # the generated hosts.toml from a docker-registry posing as the mirror (its
 # access log shows ?ns=<upstream>), and podman pulls docker.io/... through the
 # generated drop-in in /etc/containers/registries.conf.d (a private tmpfs).
 . "$(dirname "$0")/lib.sh"
 
 PY=/usr/bin/python3
-cfg() { "$PULLCACHE" config "$@"; }
+# cfg ARGS: the format tests. --no-check: no server runs at their mirror URLs
+# (the check has its own section below).
+cfg() { "$PULLCACHE" config --no-check "$@"; }
 
 # toml FILE EXPR: EXPR (Python, over the parsed document d) as JSON.
 toml() {
@@ -28,7 +39,7 @@ print(json.dumps(eval(sys.argv[2]), separators=(",", ":")))' "$1" "$2" ||
 "$PULLCACHE" help config >"$WORK/help2" || fail "help config exit code"
 cmp -s "$WORK/help1" "$WORK/help2" || fail "config --help and help config differ"
 for want in "--mirror URL" "--upstream NAME" "--plain-http" "--output DIR" "--json" \
-    "examples:" "pullcache config containerd --mirror http://10.0.0.5:5000"; do
+    "--ca-file FILE" "--no-check" "--force" "exit codes:" "examples:" "pullcache config containerd --mirror http://10.0.0.5:5000"; do
     grep -qF -- "$want" "$WORK/help1" || fail "config --help lacks '$want'"
 done
 "$PULLCACHE" help | grep -E "^  config " >/dev/null || fail "help does not list config"
@@ -166,12 +177,14 @@ bad "bad port" containerd --mirror http://10.0.0.5:65536
 bad "bad port" containerd --mirror http://10.0.0.5:
 bad "not a host name" containerd --mirror "http://bad_host:5000"
 bad "not a host name" containerd --mirror "http://[zz]:5000"
+bad "--ca-file $WORK/no-such.crt" containerd --mirror https://cache.example.com --ca-file "$WORK/no-such.crt"
 bad "unexpected argument" containerd podman --mirror "$M"
 bad "--help" containerd --mirror "$M" --bogus
 echo "ok: bad input"
 
 # ---- upstream names ------------------------------------------------------------------
-# Not a registry host: exit 2, one message, nothing on stdout.
+# Not a registry host: exit 2, one message, nothing on stdout (and no request:
+# names are checked before the mirror is asked, so no --no-check here).
 bad "'ghcr' is not a registry host" containerd --mirror "$M" --upstream ghcr
 bad "did you mean ghcr.io?" containerd --mirror "$M" --upstream ghcr
 bad "did you mean quay.io?" podman --mirror "$M" --upstream quay
@@ -221,6 +234,284 @@ done
 "$PULLCACHE" config --help | grep -qF "cri-o" || fail "config --help does not name cri-o"
 echo "ok: upstream names (ghcr refused, Docker.IO lowercased, ports, localhost, cri-o)"
 
+# ---- the mirror check: a real pullcache serve ---------------------------------------
+# run_cfg NAME ARGS...: config ARGS (the check on), stdout in $WORK/NAME.out,
+# stderr in $WORK/NAME.err; the exit code in $rc.
+run_cfg() {
+    local name=$1
+    shift
+    set +e
+    "$PULLCACHE" config "$@" >"$WORK/$name.out" 2>"$WORK/$name.err"
+    rc=$?
+    set -e
+}
+PCM=http://127.0.0.1:$PC_PORT
+# The one upstream docker.io (the built-in default). --default-upstream none
+# is serve's default too, passed because the config docker warning below is
+# about it (and lib.sh or an older serve may default otherwise).
+pc_start "$WORK/data" --default-upstream none
+curl -sS -f "$PCM/_pullcache/status" >"$WORK/status.json" || fail "GET /_pullcache/status"
+expect_eq '["docker.io"]' "$(jq -c '[.upstreams[].name]' "$WORK/status.json")" "the server's upstreams"
+
+# What the server mirrors: no warning, a note that it was checked.
+run_cfg ok containerd --mirror "$PCM"
+expect_eq 0 "$rc" "config containerd against a server with docker.io: exit code ($(cat "$WORK/ok.err"))"
+[ ! -s "$WORK/ok.err" ] || fail "config containerd (docker.io) printed on stderr: $(cat "$WORK/ok.err")"
+grep -qxF "# Checked $PCM/_pullcache/status: it mirrors docker.io." "$WORK/ok.out" ||
+    fail "config containerd does not say it checked: $(cat "$WORK/ok.out")"
+expect_eq '"https://registry-1.docker.io"' "$(toml "$WORK/ok.out" 'd["server"]')" "checked output is still one hosts.toml"
+
+# An upstream it lacks: refused with exit 3, the missing name and how to add
+# it; nothing on stdout, nothing written.
+run_cfg miss containerd --mirror "$PCM" -u docker.io -u ghcr.io --output "$WORK/miss.d"
+expect_eq 3 "$rc" "config containerd -u ghcr.io against a server without ghcr.io: exit code"
+grep -qF "$PCM does not mirror ghcr.io" "$WORK/miss.err" || fail "refusal does not name ghcr.io: $(cat "$WORK/miss.err")"
+grep -qF -- "--upstream ghcr.io=https://ghcr.io" "$WORK/miss.err" || fail "refusal lacks the serve flag: $(cat "$WORK/miss.err")"
+grep -qF -- "--upstream docker.io=https://registry-1.docker.io" "$WORK/miss.err" ||
+    fail "refusal's serve line drops the server's docker.io: $(cat "$WORK/miss.err")"
+grep -qF -- "- {name: ghcr.io, url: https://ghcr.io}" "$WORK/miss.err" || fail "refusal lacks the config key"
+grep -qF -- "--force" "$WORK/miss.err" || fail "refusal does not mention --force"
+[ ! -s "$WORK/miss.out" ] || fail "refusal printed on stdout: $(cat "$WORK/miss.out")"
+[ ! -e "$WORK/miss.d" ] || fail "refusal wrote files: $(find "$WORK/miss.d")"
+run_cfg miss2 podman --mirror "$PCM" -u quay.io -u ghcr.io --json
+expect_eq 3 "$rc" "config podman -u quay.io -u ghcr.io: exit code"
+grep -qF "does not mirror quay.io and ghcr.io" "$WORK/miss2.err" || fail "refusal does not name both: $(cat "$WORK/miss2.err")"
+[ ! -s "$WORK/miss2.out" ] || fail "refusal printed JSON: $(cat "$WORK/miss2.out")"
+run_cfg miss3 cri-o --mirror "$PCM" -u registry.local:5000
+expect_eq 3 "$rc" "config cri-o -u registry.local:5000: exit code"
+
+# --force: written, with a warning naming it.
+run_cfg force containerd --mirror "$PCM" -u docker.io -u ghcr.io --force --output "$WORK/force.d"
+expect_eq 0 "$rc" "config containerd -u ghcr.io --force: exit code ($(cat "$WORK/force.err"))"
+grep -qF "# warning: $PCM does not mirror ghcr.io" "$WORK/force.err" || fail "--force does not warn: $(cat "$WORK/force.err")"
+grep -qF -- "--force" "$WORK/force.err" || fail "the --force warning does not say --force"
+expect_eq "$WORK/force.d/docker.io/hosts.toml
+$WORK/force.d/ghcr.io/hosts.toml" "$(find "$WORK/force.d" -type f | sort)" "files written with --force"
+
+# docker: the default (bare paths private) is the common misconfiguration: a
+# warning naming --default-upstream docker.io, the keys still printed.
+run_cfg dnone docker --mirror "$PCM"
+expect_eq 0 "$rc" "config docker against default_upstream none: exit code"
+grep -qF "# warning: $PCM does not serve Docker Hub at bare /v2/<repository>" "$WORK/dnone.err" ||
+    fail "config docker does not warn about default_upstream none: $(cat "$WORK/dnone.err")"
+grep -qF "cache.default_upstream is none" "$WORK/dnone.err" || fail "the warning does not say what the server has"
+grep -qF "Run it with --default-upstream docker.io" "$WORK/dnone.err" || fail "the warning does not say the fix"
+expect_eq "{\"registry-mirrors\":[\"$PCM\"],\"insecure-registries\":[\"127.0.0.1:$PC_PORT\"]}" \
+    "$(jq -c . "$WORK/dnone.out")" "daemon.json keys despite the warning"
+# Only Docker Hub goes through Docker's mirror: -u ghcr.io is not asked about.
+run_cfg dghcr docker --mirror "$PCM" -u ghcr.io
+expect_eq 0 "$rc" "config docker -u ghcr.io: exit code ($(cat "$WORK/dghcr.err"))"
+grep -qF "ghcr.io is not mirrored: Docker's registry-mirrors" "$WORK/dghcr.err" ||
+    fail "config docker -u ghcr.io: no Docker-Hub-only note: $(cat "$WORK/dghcr.err")"
+! grep -qF "does not mirror ghcr.io" "$WORK/dghcr.err" || fail "config docker checked ghcr.io, which it does not write"
+echo "ok: check against the defaults (missing upstream refused, --force warns, docker warns about none)"
+
+# --no-check opens no connection: a listener that never accepts counts the
+# connections made to it in its accept queue (ss Recv-Q); then the check
+# itself connects (the count goes to 1) and, without an answer, times out
+# with a warning.
+LISTEN_PORT=5003
+/usr/bin/python3 -c 'import socket, sys, time
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1])))
+s.listen(16)
+open(sys.argv[2], "w").close()
+time.sleep(3600)' "$LISTEN_PORT" "$WORK/listen.ready" &
+PIDS+=("$!")
+for _ in $(seq 100); do [ -f "$WORK/listen.ready" ] && break; sleep 0.1; done
+[ -f "$WORK/listen.ready" ] || fail "the listener did not start"
+queued() { ss -Hltn "sport = :$LISTEN_PORT" | awk '{ print $2 }'; }
+expect_eq 0 "$(queued)" "connections queued at the listener before"
+run_cfg nocheck containerd --mirror "http://127.0.0.1:$LISTEN_PORT" --no-check -u ghcr.io
+expect_eq 0 "$rc" "config --no-check: exit code"
+[ ! -s "$WORK/nocheck.err" ] || fail "config --no-check printed on stderr: $(cat "$WORK/nocheck.err")"
+expect_eq 0 "$(queued)" "connections made by config --no-check"
+run_cfg hang containerd --mirror "http://127.0.0.1:$LISTEN_PORT"
+expect_eq 1 "$(queued)" "connections made by config with the check"
+expect_eq 0 "$rc" "config against a server that does not answer: exit code"
+grep -qF "could not ask http://127.0.0.1:$LISTEN_PORT which upstreams it mirrors" "$WORK/hang.err" ||
+    fail "no warning for a server that does not answer: $(cat "$WORK/hang.err")"
+grep -qF "timeout" "$WORK/hang.err" || fail "the warning does not say timeout: $(cat "$WORK/hang.err")"
+echo "ok: --no-check makes no connection; a server that never answers is a warning"
+
+# Nothing listening: a warning naming the URL and --no-check, files still written.
+DEAD=http://127.0.0.1:5002
+run_cfg dead containerd --mirror "$DEAD" -u ghcr.io --output "$WORK/dead.d"
+expect_eq 0 "$rc" "config against a server that is down: exit code"
+grep -qF "# warning: could not ask $DEAD which upstreams it mirrors" "$WORK/dead.err" ||
+    fail "no warning for a server that is down: $(cat "$WORK/dead.err")"
+grep -qF "refused" "$WORK/dead.err" || fail "the warning does not say refused"
+grep -qF "assume it mirrors ghcr.io" "$WORK/dead.err" || fail "the warning does not say what is assumed"
+grep -qF -- "--no-check" "$WORK/dead.err" || fail "the warning does not mention --no-check"
+[ -f "$WORK/dead.d/ghcr.io/hosts.toml" ] || fail "nothing written when the server is down"
+run_cfg deadj docker --mirror "$DEAD" --json
+expect_eq 0 "$rc" "config docker --json against a server that is down: exit code"
+jq -e '.files[0].content' "$WORK/deadj.out" >/dev/null || fail "config docker --json: no JSON when the server is down"
+grep -qF "could not ask $DEAD" "$WORK/deadj.err" || fail "config docker --json: no warning on stderr"
+echo "ok: a server that is down is a warning"
+
+# default_upstream docker.io (the option this is about): no warning, a note.
+pc_stop
+pc_start "$WORK/data" --default-upstream docker.io
+run_cfg dhub docker --mirror "$PCM"
+expect_eq 0 "$rc" "config docker against default_upstream docker.io: exit code"
+! grep -qi "warning" "$WORK/dhub.err" || fail "config docker warns with default_upstream docker.io: $(cat "$WORK/dhub.err")"
+grep -qF "# Checked $PCM/_pullcache/status: it mirrors docker.io," "$WORK/dhub.err" ||
+    fail "config docker does not say it checked: $(cat "$WORK/dhub.err")"
+grep -qF "# at bare /v2/<repository> paths too." "$WORK/dhub.err" || fail "config docker does not confirm bare paths"
+grep -qF "#   pullcache serve --default-upstream docker.io" "$WORK/dhub.err" ||
+    fail "config docker does not print what the server needs"
+jq -e . "$WORK/dhub.out" >/dev/null || fail "config docker stdout is not JSON"
+
+# Bare paths from another registry would hand Docker nodes the wrong images:
+# refused, --force warns. (Options: the upstreams and default this is about.)
+pc_stop
+pc_start "$WORK/data" --upstream docker.io=https://registry-1.docker.io --upstream quay.io=https://quay.io \
+    --default-upstream quay.io
+run_cfg dquay docker --mirror "$PCM"
+expect_eq 3 "$rc" "config docker against default_upstream quay.io: exit code"
+grep -qF "$PCM serves bare /v2/<repository> paths from quay.io" "$WORK/dquay.err" ||
+    fail "config docker does not say where bare paths go: $(cat "$WORK/dquay.err")"
+[ ! -s "$WORK/dquay.out" ] || fail "refusal printed daemon.json"
+run_cfg dquayf docker --mirror "$PCM" --force
+expect_eq 0 "$rc" "config docker --force against default_upstream quay.io: exit code"
+grep -qF "# warning: $PCM serves bare /v2/<repository> paths from quay.io" "$WORK/dquayf.err" ||
+    fail "config docker --force does not warn: $(cat "$WORK/dquayf.err")"
+# and now quay.io is there: no refusal for it
+run_cfg quay containerd --mirror "$PCM" -u quay.io -u docker.io
+expect_eq 0 "$rc" "config containerd -u quay.io against a server with quay.io: exit code ($(cat "$WORK/quay.err"))"
+grep -qxF "# Checked $PCM/_pullcache/status: it mirrors quay.io and docker.io." "$WORK/quay.out" ||
+    fail "config containerd does not say it checked both: $(cat "$WORK/quay.out")"
+echo "ok: config docker: quiet with default_upstream docker.io, refuses quay.io's"
+
+# Access control on: the status needs an admin, so it cannot be checked: a
+# warning, the files printed. (--htpasswd: the option this is about.)
+pc_stop
+htpasswd -nbB -C 5 alice 'alice pass' >"$WORK/htpasswd" 2>>"$WORK/clients.log" || fail "htpasswd -nbB"
+pc_start "$WORK/data" --htpasswd "$WORK/htpasswd"
+expect_eq 401 "$(curl -s -o /dev/null -w '%{http_code}' "$PCM/_pullcache/status")" "status without credentials"
+run_cfg auth containerd --mirror "$PCM" -u ghcr.io
+expect_eq 0 "$rc" "config against a server with access control: exit code"
+grep -qF "# warning: $PCM wants an admin's credentials for /_pullcache/status" "$WORK/auth.err" ||
+    fail "no warning for a status behind credentials: $(cat "$WORK/auth.err")"
+grep -qF "assume it mirrors ghcr.io" "$WORK/auth.err" || fail "the credentials warning does not say what is assumed"
+grep -qxF '# /etc/containerd/certs.d/ghcr.io/hosts.toml' "$WORK/auth.out" || fail "no hosts.toml printed with access control"
+pc_stop
+echo "ok: a status behind credentials is a warning"
+
+# HTTPS: without --ca-file our own CA's certificate cannot be verified (a
+# warning naming --ca-file); with it the check works, refusal included.
+pki=$WORK/pki
+mkdir -p "$pki"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+    -keyout "$pki/ca.key" -out "$pki/ca.crt" -subj "/CN=pullcache e2e config CA" \
+    -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign \
+    2>>"$WORK/openssl.log" || fail "openssl: CA"
+printf 'basicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n' >"$pki/srv.ext"
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$pki/srv.key" \
+    -out "$pki/srv.csr" -subj "/CN=localhost" 2>>"$WORK/openssl.log" &&
+    openssl x509 -req -in "$pki/srv.csr" -CA "$pki/ca.crt" -CAkey "$pki/ca.key" -set_serial 0x1001 \
+        -days 2 -extfile "$pki/srv.ext" -out "$pki/srv.crt" 2>>"$WORK/openssl.log" ||
+    fail "openssl: server certificate"
+TLS_PORT=5004
+TLSM=https://127.0.0.1:$TLS_PORT
+"$PULLCACHE" serve --listen "127.0.0.1:$TLS_PORT" --data "$WORK/data-tls" --tls-cert "$pki/srv.crt" \
+    --tls-key "$pki/srv.key" >>"$WORK/pullcache-tls.log" 2>&1 &
+tls_pid=$!
+PIDS+=("$tls_pid")
+for _ in $(seq 100); do
+    curl -s -o /dev/null --cacert "$pki/ca.crt" "$TLSM/v2/" && break
+    kill -0 "$tls_pid" 2>/dev/null || fail "pullcache with TLS exited at start (see pullcache-tls.log)"
+    sleep 0.1
+done
+run_cfg tls containerd --mirror "$TLSM"
+expect_eq 0 "$rc" "config against an https mirror of our own CA, no --ca-file: exit code"
+grep -qF "could not ask $TLSM which upstreams it mirrors" "$WORK/tls.err" ||
+    fail "no warning for an unverifiable certificate: $(cat "$WORK/tls.err")"
+grep -qF "tls" "$WORK/tls.err" || fail "the TLS warning does not say tls"
+grep -qF -- "--ca-file" "$WORK/tls.err" || fail "the TLS warning does not mention --ca-file"
+run_cfg tlsca containerd --mirror "$TLSM" --ca-file "$pki/ca.crt"
+expect_eq 0 "$rc" "config --ca-file: exit code"
+[ ! -s "$WORK/tlsca.err" ] || fail "config --ca-file printed on stderr: $(cat "$WORK/tlsca.err")"
+grep -qxF "# Checked $TLSM/_pullcache/status: it mirrors docker.io." "$WORK/tlsca.out" ||
+    fail "config --ca-file did not check: $(cat "$WORK/tlsca.out")"
+expect_eq "{\"$TLSM\":{\"capabilities\":[\"pull\",\"resolve\"]}}" \
+    "$(toml "$WORK/tlsca.out" 'd["host"]')" "a verified https mirror (no skip_verify)"
+run_cfg tlsmiss podman --mirror "$TLSM" --ca-file "$pki/ca.crt" -u ghcr.io
+expect_eq 3 "$rc" "config --ca-file -u ghcr.io: exit code"
+# --plain-http on https: the nodes skip verification, so does the check
+run_cfg tlsplain containerd --mirror "$TLSM" --plain-http
+expect_eq 0 "$rc" "config --plain-http on https: exit code"
+[ ! -s "$WORK/tlsplain.err" ] || fail "config --plain-http (https) printed on stderr: $(cat "$WORK/tlsplain.err")"
+grep -qxF "# Checked $TLSM/_pullcache/status: it mirrors docker.io." "$WORK/tlsplain.out" ||
+    fail "config --plain-http (https) did not check"
+kill -TERM "$tls_pid"
+wait "$tls_pid" 2>/dev/null || true
+echo "ok: https mirror: --ca-file verifies, without it a warning"
+
+# ---- the README's examples, as written -------------------------------------------
+# "Point your nodes at the cache" shows `$ pullcache config ...` blocks run
+# against a cache at 10.0.0.5:5000 (docker.io, bare paths from docker.io) and
+# the warning a cache with default_upstream none gets. Both are reproduced
+# here: 10.0.0.5 on this namespace's loopback, stdout and stderr together.
+ip addr add 10.0.0.5/32 dev lo || fail "cannot add 10.0.0.5 to lo"
+readme_serve() {
+    "$PULLCACHE" serve --listen 10.0.0.5:5000 --data "$WORK/data-readme" "$@" \
+        >>"$WORK/pullcache-readme.log" 2>&1 &
+    readme_pid=$!
+    PIDS+=("$readme_pid")
+    wait_http http://10.0.0.5:5000/v2/ "$readme_pid"
+}
+mkdir -p "$WORK/readme"
+n=0
+inblock=0
+while IFS= read -r line; do
+    if [ "$line" = '```' ]; then
+        if [ "$inblock" = 0 ]; then
+            n=$((n + 1))
+            : >"$WORK/readme/$n"
+            inblock=1
+        else
+            inblock=0
+        fi
+        continue
+    fi
+    [ "$inblock" = 0 ] || printf '%s\n' "$line" >>"$WORK/readme/$n"
+done < <(awk '/^## Point your nodes at the cache$/ { on = 1; next } on && /^## / { exit } on' "$PC_SRC/README.md")
+readme_serve --default-upstream docker.io
+ran=0
+warnblock=""
+for i in $(seq "$n"); do
+    first=$(head -n 1 "$WORK/readme/$i")
+    case $first in
+    '$ pullcache config '*)
+        read -r -a args <<<"${first#\$ pullcache }"
+        "$PULLCACHE" "${args[@]}" >"$WORK/readme/$i.got" 2>&1 || true
+        tail -n +2 "$WORK/readme/$i" | diff -u - "$WORK/readme/$i.got" >"$WORK/readme/$i.diff" ||
+            fail "README example '$first' differs from what it prints: $(cat "$WORK/readme/$i.diff")"
+        ran=$((ran + 1))
+        ;;
+    '# warning: '*) warnblock=$i ;;
+    esac
+done
+[ "$ran" -ge 4 ] || fail "only $ran README config examples found (want containerd, podman, docker, the refusal)"
+[ -n "$warnblock" ] || fail "the README shows no config docker warning"
+kill -TERM "$readme_pid"
+wait "$readme_pid" 2>/dev/null || true
+# The warning block: what config docker prints on stderr when bare paths are
+# private (default_upstream none, the default; explicit, as it is the point).
+readme_serve --default-upstream none
+"$PULLCACHE" config docker --mirror http://10.0.0.5:5000 2>"$WORK/readme/warn.got" >/dev/null ||
+    fail "config docker against the README's cache with the defaults"
+/usr/bin/python3 -c 'import sys
+want, got = open(sys.argv[1]).read(), open(sys.argv[2]).read()
+sys.exit(0 if want in got else 1)' "$WORK/readme/$warnblock" "$WORK/readme/warn.got" ||
+    fail "the README's config docker warning is not what it prints: $(cat "$WORK/readme/warn.got")"
+kill -TERM "$readme_pid"
+wait "$readme_pid" 2>/dev/null || true
+echo "ok: the README's $ran config examples and the docker warning print as shown"
+
 # ---- the real clients accept the files ----------------------------------------------
 clients_init
 img=$WORK/img
@@ -233,8 +524,12 @@ MIRROR=http://127.0.0.1:$DIST_PORT
 # upstream). Different images, so each pull fetches its own config blob.
 dist_push "$img" oci-single library/cfgtest:v1
 dist_push "$img" docker-single org/app:v1
-cfg containerd --mirror "$MIRROR" -u docker.io -u ghcr.io --output "$WORK/hosts" >/dev/null ||
-    fail "config containerd --output for ctr"
+# With the check: docker-registry has no /_pullcache/status (404): a warning,
+# the files are written.
+"$PULLCACHE" config containerd --mirror "$MIRROR" -u docker.io -u ghcr.io --output "$WORK/hosts" \
+    >/dev/null 2>"$WORK/dist-check.err" || fail "config containerd --output for ctr"
+grep -qF "warning: $MIRROR answered GET /_pullcache/status with HTTP 404: it is" "$WORK/dist-check.err" ||
+    fail "no not-a-pullcache warning for docker-registry: $(cat "$WORK/dist-check.err")"
 ctd_start
 for pair in docker.io/library/cfgtest:v1=oci-single ghcr.io/org/app:v1=docker-single; do
     ref=${pair%=*}
