@@ -197,6 +197,42 @@ static void reload_auth(pc_server *srv, const char *config_path, const char *htp
     pc_config_free(fresh);
 }
 
+/* Which bare names are private, and a warning for stored repositories that
+ * a default upstream now hides (pushed before it was configured). */
+typedef struct {
+    pc_mirror *mirror;
+    unsigned hidden;
+    char first[PC_NAME_MAX + 1];
+} hidden_scan;
+
+static int count_hidden(const char *repo, void *ctx)
+{
+    hidden_scan *h = ctx;
+    pc_mirror_target t;
+    if (pc_mirror_route(h->mirror, repo, NULL, &t) == 0 && t.by_default && h->hidden++ == 0)
+        snprintf(h->first, sizeof(h->first), "%s", repo);
+    return 0;
+}
+
+static void say_bare_paths(const pc_config *cfg, pc_registry *reg, pc_mirror *mirror)
+{
+    if (strcmp(cfg->cache->default_upstream, "none") == 0) {
+        pc_log(PC_LOG_INFO, "bare /v2/<repo> paths are this private registry");
+        return;
+    }
+    pc_log(PC_LOG_INFO,
+           "bare /v2/<repo> paths are %s's read-only mirror except under %u local prefix(es)",
+           cfg->cache->default_upstream, cfg->cache->local_prefixes_count);
+    hidden_scan h = {.mirror = mirror};
+    pc_metastore *ms = pc_registry_meta(reg);
+    if (ms->catalog(ms, NULL, -1, count_hidden, &h) == 0 && h.hidden)
+        pc_log(PC_LOG_WARN,
+               "default_upstream %s hides %u stored private repositor%s outside "
+               "cache.local_prefixes (e.g. %s): add their prefix to cache.local_prefixes to "
+               "serve them",
+               cfg->cache->default_upstream, h.hidden, h.hidden == 1 ? "y" : "ies", h.first);
+}
+
 int pc_cli_serve(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -396,12 +432,14 @@ int pc_cli_serve(int argc, char **argv)
            cfg->storage->data);
     say_auth(cfg, srv);
     for (unsigned i = 0; i < cfg->upstreams_count; i++)
-        pc_log(PC_LOG_INFO, "mirroring %s from %s (tag_ttl %us, reserve %u)%s",
-               cfg->upstreams[i].name, cfg->upstreams[i].url, cfg->upstreams[i].tag_ttl,
-               cfg->upstreams[i].reserve,
+        pc_log(PC_LOG_INFO,
+               "mirroring %s from %s as /v2/%s/<repo> and ?ns=%s (tag_ttl %us, reserve %u)%s",
+               cfg->upstreams[i].name, cfg->upstreams[i].url, cfg->upstreams[i].name,
+               cfg->upstreams[i].name, cfg->upstreams[i].tag_ttl, cfg->upstreams[i].reserve,
                strcmp(cfg->upstreams[i].name, cfg->cache->default_upstream) == 0
-                   ? ", default for bare paths"
+                   ? ", and bare /v2/<repo> paths"
                    : "");
+    say_bare_paths(cfg, reg, mirror);
     for (;;) {
         /* Between signals, every few minutes: drop abandoned uploads, and
          * keep the cache under its size cap. */

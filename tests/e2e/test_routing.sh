@@ -153,8 +153,11 @@ pc_start "$WORK/data" --upstream "docker.io=http://127.0.0.1:$DIST_PORT" --defau
 expect_eq "$(img_digest "$WORK/img-demo" docker-single)" "$(reg_digest library/demo 1)" "bare library/demo:1 from the upstream"
 expect_eq "$(img_digest "$WORK/img-demo" docker-single)" "$(reg_digest demo 1)" "bare demo:1 (library/ added)"
 expect_eq "$(img_digest "$WORK/img-demo" oci-single)" "$(reg_digest big/img2 1)" "bare big/img2:1 from the upstream"
-# The earlier private push of library/demo:mine does not shadow the mirror.
+# The earlier private push of library/demo:mine does not shadow the mirror; serve
+# says at start that it hides it (and e2e/from-cache).
 expect_refused GET /v2/library/demo/manifests/mine 404 MANIFEST_UNKNOWN
+grep -q 'warn default_upstream docker.io hides 2 stored private repositories outside cache.local_prefixes (e.g. e2e/from-cache)' "$WORK/pullcache.log" ||
+    fail "serve did not warn about the private repositories its default upstream hides"
 if sk copy -q --dest-tls-verify=false "$(img_src "$WORK/img-local" oci-single)" \
     "docker://$PCR/library/demo:1" >>"$WORK/clients.log" 2>&1; then
     fail "a push to the mirrored bare name library/demo:1 succeeded"
