@@ -58,6 +58,14 @@ before=$(upstream_requests)
 push_image "$WORK/img-base" docker-single e2e/from-cache:v1
 push_image "$WORK/img-demo" docker-single library/demo:mine
 push_image "$WORK/img-local" oci-index team/app:1.0
+# podman push and pullcache copy too (blobs the upstream holds: the HEAD must not
+# be answered from there, or the client skips the upload and the manifest fails).
+pod pull -q --tls-verify=false "$PCR/library/demo:mine" >>"$WORK/clients.log" 2>&1 || fail "podman pull $PCR/library/demo:mine"
+pod push -q --tls-verify=false "$PCR/library/demo:mine" "docker://$PCR/e2e/podman:1" >>"$WORK/clients.log" 2>&1 ||
+    fail "podman push into a default pullcache (see clients.log)"
+"$PULLCACHE" copy --plain-http "127.0.0.1:$DIST_PORT/library/demo:1" "$PCR/e2e/copied:1" >>"$WORK/clients.log" 2>&1 ||
+    fail "pullcache copy into a default pullcache (see clients.log)"
+expect_eq "$(img_digest "$WORK/img-demo" docker-single)" "$(reg_digest e2e/copied 1)" "e2e/copied:1 (pullcache copy)"
 expect_eq "$before" "$(upstream_requests)" "upstream requests while pushing private images"
 expect_eq "$(img_digest "$WORK/img-demo" docker-single)" "$(reg_digest library/demo mine)" "bare library/demo:mine is the pushed image"
 expect_eq "$(img_digest "$WORK/img-local" oci-index)" "$(reg_digest team/app 1.0)" "team/app:1.0 is the pushed image"
@@ -141,7 +149,7 @@ expect_eq 400 "${r%% *}" "PUT of a manifest with a missing blob"
 expect_eq MANIFEST_BLOB_UNKNOWN "$(err_code "$WORK/e")" "PUT of a manifest with a missing blob: code"
 expect_eq "$cat_before" "$(catalog)" "catalog after a failed push"
 expect_refused GET /v2/e2e/broken/tags/list 404 NAME_UNKNOWN
-expect_eq '["e2e/from-cache","library/demo","team/app"]' "$(catalog | jq -c 'map(select(startswith("docker.io/") | not))')" "private repositories in the catalog"
+expect_eq '["e2e/copied","e2e/from-cache","e2e/podman","library/demo","team/app"]' "$(catalog | jq -c 'map(select(startswith("docker.io/") | not))')" "private repositories in the catalog"
 echo "ok: 403 DENIED for writes to mirrored names; a failed push leaves no repository"
 
 # ---- Docker's registry-mirrors mode -----------------------------------------------------
@@ -156,7 +164,7 @@ expect_eq "$(img_digest "$WORK/img-demo" oci-single)" "$(reg_digest big/img2 1)"
 # The earlier private push of library/demo:mine does not shadow the mirror; serve
 # says at start that it hides it (and e2e/from-cache).
 expect_refused GET /v2/library/demo/manifests/mine 404 MANIFEST_UNKNOWN
-grep -q 'warn default_upstream docker.io hides 2 stored private repositories outside cache.local_prefixes (e.g. e2e/from-cache)' "$WORK/pullcache.log" ||
+grep -q 'warn default_upstream docker.io hides 4 stored private repositories outside cache.local_prefixes (e.g. e2e/copied)' "$WORK/pullcache.log" ||
     fail "serve did not warn about the private repositories its default upstream hides"
 if sk copy -q --dest-tls-verify=false "$(img_src "$WORK/img-local" oci-single)" \
     "docker://$PCR/library/demo:1" >>"$WORK/clients.log" 2>&1; then
@@ -187,6 +195,6 @@ expect_eq 200 "$(reg_status HEAD /v2/library/demo/manifests/1 -H "Accept: $MANIF
 sk copy -q --dest-tls-verify=false --dest-creds alice:secret "$(img_src "$WORK/img-local" oci-single)" \
     "docker://$PCR/team/alice:1" >>"$WORK/clients.log" 2>&1 || fail "alice's push to team/alice:1 (see clients.log)"
 r=$(curl -sS -u alice:secret "http://$PCR/v2/_catalog" | jq -c '.repositories | map(select(startswith("docker.io/") | not))')
-expect_eq '["e2e/from-cache","library/demo","team/alice","team/app","team/tool"]' "$r" "catalog with users (nothing from the refused push)"
+expect_eq '["e2e/copied","e2e/from-cache","e2e/podman","library/demo","team/alice","team/app","team/tool"]' "$r" "catalog with users (nothing from the refused push)"
 echo "ok: with users too"
 echo "PASS: $TEST_NAME"
