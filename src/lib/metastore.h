@@ -97,11 +97,12 @@ struct pc_metastore {
     int (*referrers)(pc_metastore *ms, const char *repo, const pc_digest *subject,
                      pc_meta_rec_cb cb, void *ctx);
 
-    /* Names of the repositories that hold a manifest, in lexical order,
+    /* Names of the repositories (see repo_exists), in lexical order,
      * after `last`, at most limit. */
     int (*catalog)(pc_metastore *ms, const char *last, long limit, pc_meta_str_cb cb, void *ctx);
 
-    /* Whether repo exists: it holds a manifest. 0 or PC_ENOTFOUND. */
+    /* Whether repo exists: a manifest was stored in it (it stays when its
+     * manifests are deleted; blobs alone make none). 0 or PC_ENOTFOUND. */
     int (*repo_exists)(pc_metastore *ms, const char *repo);
 
     /* Upload sessions: id -> repository. */

@@ -42,6 +42,7 @@ enum {
     ST_REFERRERS,
     ST_CATALOG,
     ST_REPO_EXISTS,
+    ST_REPO_ADD,
     ST_UPLOAD_PUT,
     ST_UPLOAD_GET,
     ST_UPLOAD_DEL,

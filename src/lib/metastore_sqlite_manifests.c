@@ -42,10 +42,14 @@ static int manifest_write(pc_metastore *ms, const pc_manifest_rec *m, const pc_m
 {
     int64_t now = (int64_t)time(NULL);
     const char *repo = m->repo, *dg = m->digest.str;
-    int rc = pc_sq_exec(ms, ST_MANIFEST_UPSERT, "manifest put", NULL,
-                        SQ_ARGS(SQ_TEXT(repo), SQ_TEXT(dg), SQ_TEXT(m->media_type), SQ_INT(m->size),
-                                SQ_TEXT(m->artifact_type),
-                                m->has_subject ? SQ_TEXT(m->subject.str) : SQ_NULL, SQ_INT(now)));
+    int rc =
+        pc_sq_exec(ms, ST_REPO_ADD, "repository add", NULL, SQ_ARGS(SQ_TEXT(repo), SQ_INT(now)));
+    if (rc)
+        return rc;
+    rc = pc_sq_exec(ms, ST_MANIFEST_UPSERT, "manifest put", NULL,
+                    SQ_ARGS(SQ_TEXT(repo), SQ_TEXT(dg), SQ_TEXT(m->media_type), SQ_INT(m->size),
+                            SQ_TEXT(m->artifact_type),
+                            m->has_subject ? SQ_TEXT(m->subject.str) : SQ_NULL, SQ_INT(now)));
     if (rc || (rc = pc_sq_exec(ms, ST_REFS_CLEAR, "manifest refs", NULL,
                                SQ_ARGS(SQ_TEXT(repo), SQ_TEXT(dg)))))
         return rc;

@@ -45,6 +45,12 @@ const char *const pc_sq_migrations[] = {
     "  key TEXT NOT NULL, bucket INTEGER NOT NULL, count INTEGER NOT NULL,"
     "  expires INTEGER NOT NULL, PRIMARY KEY(key, bucket)) WITHOUT ROWID;"
     "CREATE INDEX limiter_counts_expires ON limiter_counts(expires);",
+    /* 3 -> 4: repositories, made by their first stored manifest and kept when
+     * its manifests are deleted; blobs alone (a failed push) make none. */
+    "CREATE TABLE repos("
+    "  name TEXT NOT NULL PRIMARY KEY, created INTEGER NOT NULL) WITHOUT ROWID;"
+    "INSERT OR IGNORE INTO repos(name, created)"
+    "  SELECT repo, MIN(created) FROM manifests GROUP BY repo;",
 };
 
 const int pc_sq_schema_version = (int)(sizeof(pc_sq_migrations) / sizeof(pc_sq_migrations[0]));
@@ -86,10 +92,11 @@ const char *const pc_sq_stmt_sql[ST_COUNT] = {
     [ST_REFERRERS] =
         "SELECT " PC_SQ_MANIFEST_COLS " FROM manifests WHERE repo = ?1 AND subject = ?2"
         " ORDER BY digest",
-    /* A repository exists once it holds a manifest (tags point at one):
-     * uploaded blobs alone, say of a push whose manifest failed, make none. */
-    [ST_CATALOG] = "SELECT DISTINCT repo FROM manifests WHERE repo > ?1 ORDER BY 1 LIMIT ?2",
-    [ST_REPO_EXISTS] = "SELECT EXISTS(SELECT 1 FROM manifests WHERE repo = ?1)",
+    /* A repository exists once a manifest was stored in it (repos): uploaded
+     * blobs alone, say of a push whose manifest failed, make none. */
+    [ST_CATALOG] = "SELECT name FROM repos WHERE name > ?1 ORDER BY name LIMIT ?2",
+    [ST_REPO_EXISTS] = "SELECT EXISTS(SELECT 1 FROM repos WHERE name = ?1)",
+    [ST_REPO_ADD] = "INSERT OR IGNORE INTO repos(name, created) VALUES(?1, ?2)",
     [ST_UPLOAD_PUT] = "INSERT INTO uploads(id, repo, created) VALUES(?1, ?2, ?3)",
     [ST_UPLOAD_GET] = "SELECT repo FROM uploads WHERE id = ?1",
     [ST_UPLOAD_DEL] = "DELETE FROM uploads WHERE id = ?1",

@@ -445,8 +445,8 @@ static void test_holders_across_repos(void **state)
     assert_int_equal(ms->blob_unlink(ms, "team/a", &layer), 0);
     assert_int_equal(ms->digest_holders(ms, &layer, &n), 0);
     assert_int_equal(n, 2);
-    /* team/a, its last manifest gone, is no repository any more */
-    assert_int_equal(ms->repo_exists(ms, "team/a"), PC_ENOTFOUND);
+    /* team/a, its last manifest gone, is still a repository (empty tag list) */
+    assert_int_equal(ms->repo_exists(ms, "team/a"), 0);
 }
 
 static void test_uploads_persist(void **state)
@@ -492,6 +492,32 @@ static void test_schema_version(void **state)
     pc_metastore *ms = NULL;
     assert_int_equal(pc_metastore_sqlite_open(&ms, f->path), PC_ERR);
     assert_non_null(strstr(pc_error_last(), "newer"));
+}
+
+/* A version-3 database (no repos table) gains one at open, holding every
+ * repository with a manifest; a repository of blobs alone gets no row. */
+static void test_migration_repos(void **state)
+{
+    fixture *f = *state;
+    pc_metastore *ms = f->ms;
+    pc_digest d = dg("layer");
+    put_tagged(ms, "old/app", "m1", "v1");
+    assert_int_equal(ms->blob_link(ms, "old/blobs", &d, 5), 0);
+    ms->free(ms);
+    f->ms = NULL;
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_equal(
+        sqlite3_exec(db, "DROP TABLE repos; PRAGMA user_version = 3", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    assert_int_equal(pc_metastore_sqlite_open(&f->ms, f->path), 0);
+    ms = f->ms;
+    assert_int_equal(ms->repo_exists(ms, "old/app"), 0);
+    assert_int_equal(ms->repo_exists(ms, "old/blobs"), PC_ENOTFOUND);
+    strings l = {0};
+    assert_int_equal(ms->catalog(ms, NULL, -1, strings_cb, &l), 0);
+    const char *want[] = {"old/app", NULL};
+    assert_strings(&l, want);
 }
 
 typedef struct {
@@ -647,6 +673,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_holders_across_repos, setup, teardown),
         cmocka_unit_test_setup_teardown(test_uploads_persist, setup, teardown),
         cmocka_unit_test_setup_teardown(test_schema_version, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migration_repos, setup, teardown),
         cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
         cmocka_unit_test_setup_teardown(test_limit_rows, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lookup_speed, setup, teardown),
