@@ -68,13 +68,20 @@ int pc_h_status(pc_req *req)
             ups = NULL;
         }
     }
-    if (!ups)
+    json_t *prefixes = json_array();
+    for (unsigned i = 0; prefixes && i < cfg->cache->local_prefixes_count; i++)
+        json_array_append_new(prefixes, json_string(cfg->cache->local_prefixes[i]));
+    if (!ups || !prefixes) {
+        json_decref(ups);
+        json_decref(prefixes);
         return pc_req_fail(req, PC_ENOMEM);
-    json_t *doc = json_pack("{s:s, s:I, s:I, s:o, s:{s:s, s:I}}", "version", PC_VERSION, "now",
-                            (json_int_t)time(NULL), "uptime_seconds",
-                            (json_int_t)(now.tv_sec - req->srv->started.tv_sec), "upstreams", ups,
-                            "cache", "default_upstream", cfg->cache->default_upstream, "max_size",
-                            (json_int_t)cfg->cache->max_size);
+    }
+    json_t *doc =
+        json_pack("{s:s, s:I, s:I, s:o, s:{s:s, s:o, s:I}}", "version", PC_VERSION, "now",
+                  (json_int_t)time(NULL), "uptime_seconds",
+                  (json_int_t)(now.tv_sec - req->srv->started.tv_sec), "upstreams", ups, "cache",
+                  "default_upstream", cfg->cache->default_upstream, "local_prefixes", prefixes,
+                  "max_size", (json_int_t)cfg->cache->max_size);
     char *body = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
     json_decref(doc);
     if (!body)

@@ -93,7 +93,7 @@ expect_eq '["hub","auth","tok"]' "$(sj '[.upstreams[].name]')" "status: upstream
 expect_eq '["anonymous","fakeuser","token"]' "$(sj '[.upstreams[].credential]')" "status: credentials"
 expect_eq "{\"name\":\"hub\",\"url\":\"http://127.0.0.1:$FP\",\"credential\":\"anonymous\",\"tag_ttl\":1,\"reserve\":5,\"ratelimit\":null}" \
     "$(sj '.upstreams[0]')" "status: hub before any pull"
-expect_eq '{"default_upstream":"none","max_size":0}' "$(sj .cache)" "status: cache"
+expect_eq '{"default_upstream":"none","local_prefixes":[],"max_size":0}' "$(sj .cache)" "status: cache"
 expect_eq 5 "$(pc_metric pullcache_upstream_ratelimit_reserve "$HUB")" "/metrics: reserve"
 expect_eq 1 "$(pc_metric pullcache_upstream_ratelimit_state "$HUB" 'state="unknown"')" "/metrics: state unknown"
 expect_eq 0 "$(pc_metric pullcache_upstream_ratelimit_limit "$HUB")" "/metrics: no limit series yet"
