@@ -197,6 +197,17 @@ static void reload_auth(pc_server *srv, const char *config_path, const char *htp
     pc_config_free(fresh);
 }
 
+/* Keep one value of a repeatable flag (at most MAX_FLAG_UPSTREAMS). */
+static int flag_push(const char **list, int *n, const char *flag, const char *value)
+{
+    if (*n == MAX_FLAG_UPSTREAMS) {
+        fprintf(stderr, "pullcache serve: at most %d --%s flags\n", MAX_FLAG_UPSTREAMS, flag);
+        return -1;
+    }
+    list[(*n)++] = value;
+    return 0;
+}
+
 /* Which bare names are private, and a warning for stored repositories that
  * a default upstream now hides (pushed before it was configured). */
 typedef struct {
@@ -299,12 +310,8 @@ int pc_cli_serve(int argc, char **argv)
             check = true;
             break;
         case OPT_UPSTREAM:
-            if (nupstreams == MAX_FLAG_UPSTREAMS) {
-                fprintf(stderr, "pullcache serve: at most %d --upstream flags\n",
-                        MAX_FLAG_UPSTREAMS);
+            if (flag_push(upstreams, &nupstreams, "upstream", optarg))
                 return 2;
-            }
-            upstreams[nupstreams++] = optarg;
             break;
         case OPT_DEFAULT_UPSTREAM:
             default_upstream = optarg;
@@ -325,12 +332,8 @@ int pc_cli_serve(int argc, char **argv)
             htpasswd = optarg;
             break;
         case OPT_LOCAL_PREFIX:
-            if (nprefixes == MAX_FLAG_UPSTREAMS) {
-                fprintf(stderr, "pullcache serve: at most %d --local-prefix flags\n",
-                        MAX_FLAG_UPSTREAMS);
+            if (flag_push(prefixes, &nprefixes, "local-prefix", optarg))
                 return 2;
-            }
-            prefixes[nprefixes++] = optarg;
             break;
         default:
             fprintf(stderr, "`pullcache serve --help` lists the options\n");
