@@ -233,6 +233,16 @@ static int find_upstream(pc_mirror *m, const char *s, size_t n, bool by_host)
     return -1;
 }
 
+int pc_mirror_health_get(pc_mirror *m, int i, pc_mirror_health *out)
+{
+    if (!m || i < 0 || i >= m->nups)
+        return PC_ENOTFOUND;
+    pthread_mutex_lock(&m->lock);
+    *out = m->ups[i].health;
+    pthread_mutex_unlock(&m->lock);
+    return 0;
+}
+
 const char *pc_mirror_labels(pc_mirror *m, int i)
 {
     return m->ups[i].labels;
@@ -342,8 +352,24 @@ void pc_mirror_count(pc_mirror *m, const pc_mirror_target *t, const char *kind, 
     const char *up = m->ups[t->upstream].labels;
     snprintf(labels, sizeof(labels), "%s,kind=\"%s\",method=\"%s\"", up, kind, method);
     pc_metrics_add("pullcache_upstream_requests_total", labels, 1);
-    if (r)
+    if (r) {
         pc_budget_observe(m->budget, t->upstream, r);
+        /* a 404 or 401 is an answer; only what says the upstream is in
+         * trouble (unreachable, 5xx, 429, timeouts, lies) counts as failing */
+        bool failing = r->cls != PC_UP_OK && r->cls != PC_UP_NOT_FOUND && r->cls != PC_UP_DENIED &&
+                       r->cls != PC_UP_CLIENT && r->cls != PC_UP_ABORTED;
+        pc_mirror_health *h = &m->ups[t->upstream].health;
+        pthread_mutex_lock(&m->lock);
+        if (failing) {
+            h->last_error_at = (int64_t)time(NULL);
+            snprintf(h->last_error, sizeof(h->last_error), "%s", pc_up_class_str(r->cls));
+            h->failures++;
+        } else {
+            h->last_ok_at = (int64_t)time(NULL);
+            h->failures = 0;
+        }
+        pthread_mutex_unlock(&m->lock);
+    }
     if (r && r->cls != PC_UP_OK) {
         snprintf(labels, sizeof(labels), "%s,class=\"%s\"", up, pc_up_class_str(r->cls));
         pc_metrics_add("pullcache_upstream_errors_total", labels, 1);

@@ -64,6 +64,17 @@ int pc_mirror_route(pc_mirror *m, const char *name, const char *ns, pc_mirror_ta
  * budget.h). Borrowed; lives as long as the mirror. */
 pc_budget *pc_mirror_budget(pc_mirror *m);
 
+/* How upstream i answered lately (for /readyz and the status page). */
+typedef struct {
+    int64_t last_ok_at;     /* unix seconds of the last answer that was no failure, 0: never */
+    int64_t last_error_at;  /* unix seconds of the last failure, 0: never */
+    char last_error[32];    /* its class (pc_up_class_str), "" when none */
+    unsigned long failures; /* failures since the last good answer */
+} pc_mirror_health;
+
+/* A copy of upstream i's health. 0, or PC_ENOTFOUND for no such upstream. */
+int pc_mirror_health_get(pc_mirror *m, int i, pc_mirror_health *out);
+
 /* The rendered metrics label of upstream i (upstream="name"). */
 const char *pc_mirror_labels(pc_mirror *m, int i);
 

@@ -14,8 +14,9 @@
 typedef struct {
     pc_upstream *client;
     const pc_config_upstream *cfg;
-    char host[300];   /* the URL's host[:port], also accepted as ns= */
-    char labels[200]; /* upstream="name", rendered for metrics */
+    char host[300];          /* the URL's host[:port], also accepted as ns= */
+    char labels[200];        /* upstream="name", rendered for metrics */
+    pc_mirror_health health; /* guarded by the mirror's lock */
 } pc_mirror_up;
 
 struct pc_mirror {

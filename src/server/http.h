@@ -14,6 +14,7 @@
 #include "pc.h"
 #include "config.h"
 #include "limiter.h"
+#include "log.h"
 #include "ref.h"
 #include "mirror.h"
 #include "registry.h"
@@ -31,6 +32,8 @@ typedef enum {
     PC_ROUTE_METRICS,      /* /metrics */
     PC_ROUTE_STATUS,       /* /_pullcache/status */
     PC_ROUTE_TOKEN,        /* /token (authn.c) */
+    PC_ROUTE_HEALTHZ,      /* /healthz (h_health.c), never behind authentication */
+    PC_ROUTE_READYZ,       /* /readyz */
 } pc_route_kind;
 
 typedef enum { PC_BODY_NONE = 0, PC_BODY_BUFFER, PC_BODY_UPLOAD, PC_BODY_DISCARD } pc_body_mode;
@@ -174,6 +177,8 @@ int pc_h_metrics(pc_req *req);
 
 /* GET/HEAD /_pullcache/status (h_status.c). */
 int pc_h_status(pc_req *req);
+int pc_h_healthz(pc_req *req);
+int pc_h_readyz(pc_req *req);
 
 /* Authentication and access control (authn.c). Before a request's
  * handler: who asks (Basic, Bearer) and whether the policy lets them.

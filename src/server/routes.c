@@ -17,6 +17,10 @@ static const pc_handler handlers[] = {
     {PC_ROUTE_TOKEN, "POST", pc_h_token_post_begin, pc_h_token_post_finish},
     {PC_ROUTE_STATUS, "GET", pc_h_status, NULL},
     {PC_ROUTE_STATUS, "HEAD", pc_h_status, NULL},
+    {PC_ROUTE_HEALTHZ, "GET", pc_h_healthz, NULL},
+    {PC_ROUTE_HEALTHZ, "HEAD", pc_h_healthz, NULL},
+    {PC_ROUTE_READYZ, "GET", pc_h_readyz, NULL},
+    {PC_ROUTE_READYZ, "HEAD", pc_h_readyz, NULL},
     {PC_ROUTE_BASE, "GET", pc_h_base, NULL},
     {PC_ROUTE_BASE, "HEAD", pc_h_base, NULL},
     {PC_ROUTE_CATALOG, "GET", pc_h_catalog, NULL},
@@ -134,6 +138,14 @@ int pc_route_parse(pc_req *req, const char *url)
     /* Outside /v2/, so no repository name can collide with it. */
     if (strcmp(url, "/_pullcache/status") == 0) {
         req->kind = PC_ROUTE_STATUS;
+        return 0;
+    }
+    if (strcmp(url, "/healthz") == 0) {
+        req->kind = PC_ROUTE_HEALTHZ;
+        return 0;
+    }
+    if (strcmp(url, "/readyz") == 0) {
+        req->kind = PC_ROUTE_READYZ;
         return 0;
     }
     if (strcmp(url, "/token") == 0) { /* the token service (authn.c) */

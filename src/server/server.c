@@ -178,6 +178,8 @@ static bool name_ok(pc_req *req)
     case PC_ROUTE_METRICS:
     case PC_ROUTE_STATUS:
     case PC_ROUTE_TOKEN:
+    case PC_ROUTE_HEALTHZ:
+    case PC_ROUTE_READYZ:
         return true;
     default:
         return pc_ref_name_valid(req->name);
@@ -261,7 +263,9 @@ static enum MHD_Result first_call(pc_req *req, const char *url)
         if (req->route_rc == PC_EUPSTREAM)
             return pc_req_error(req, 404, "NAME_UNKNOWN", pc_error_last());
     }
-    if (!pc_req_authorize(req, &mhd)) /* who asks, and may they (sets req->account) */
+    /* probes never authenticate (and learn nothing private) */
+    bool probe = req->kind == PC_ROUTE_HEALTHZ || req->kind == PC_ROUTE_READYZ;
+    if (!probe && !pc_req_authorize(req, &mhd)) /* who asks, and may they (sets account) */
         return mhd;
     if (req->srv->limiter && req->kind == PC_ROUTE_MANIFEST &&
         (strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0) &&

@@ -109,6 +109,14 @@ static void status_route(void **state)
     assert_int_equal(req.kind, PC_ROUTE_STATUS);
     /* outside /v2/: no repository can be called that */
     assert_int_equal(parse("/_pullcache/status/"), PC_ENOTFOUND);
+    /* the probes */
+    assert_int_equal(parse("/healthz"), 0);
+    assert_int_equal(req.kind, PC_ROUTE_HEALTHZ);
+    assert_int_equal(parse("/readyz"), 0);
+    assert_int_equal(req.kind, PC_ROUTE_READYZ);
+    assert_int_equal(parse("/readyz/x"), PC_ENOTFOUND);
+    assert_non_null(pc_route_find(PC_ROUTE_READYZ, "HEAD", &others));
+    assert_null(pc_route_find(PC_ROUTE_HEALTHZ, "POST", &others));
     assert_int_equal(parse("/_pullcache"), PC_ENOTFOUND);
     assert_int_equal(parse("/v2/_pullcache/status/manifests/x"), 0);
     assert_int_equal(req.kind, PC_ROUTE_MANIFEST);

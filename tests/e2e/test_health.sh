@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# test_health.sh - /healthz and /readyz (issue 11): answered without
+# authentication even when /v2/ needs it; /readyz is 503 naming the storage
+# while the data directory cannot take a write (full), 200 again once it can; an
+# upstream that cannot be reached is reported, and the replica stays ready.
+. "$(dirname "$0")/lib.sh"
+
+DATA=$WORK/data
+PCR=127.0.0.1:$PC_PORT
+# The data directory on a small tmpfs of this test's mount namespace, so it can be filled.
+mkdir -p "$DATA" && mount -t tmpfs -o size=4m pc-e2e-health "$DATA" || fail "cannot mount a tmpfs on $DATA"
+# The upstream is a port nobody listens on (the test is about its failure).
+pc_start "$DATA" --upstream "docker.io=http://127.0.0.1:5999"
+
+r=$(http_get "http://$PCR/healthz" "$WORK/h")
+expect_eq "200 0" "${r% *}" "GET /healthz"
+expect_eq alive "$(jq -r .status "$WORK/h")" "/healthz status"
+expect_eq 200 "$(reg_status HEAD /healthz)" "HEAD /healthz"
+r=$(http_get "http://$PCR/readyz" "$WORK/r")
+expect_eq "200 0" "${r% *}" "GET /readyz"
+expect_eq 'true ok ok unknown' "$(jq -r '[.ready, .checks.storage.status, .checks.metastore.status, .upstreams[0].state] | join(" ")' "$WORK/r")" "/readyz before any upstream contact"
+expect_eq "" "$(find "$DATA/uploads" -type f)" "/readyz leaves nothing in the upload staging area"
+
+# An unreachable upstream: a miss fails, the replica stays ready and says why.
+r=$(http_get "http://$PCR/v2/docker.io/library/x/manifests/1" "$WORK/e")
+case ${r%% *} in 502 | 503 | 504) ;; *) fail "a miss with the upstream down: want 502/503/504, got ${r%% *}" ;; esac
+r=$(http_get "http://$PCR/readyz" "$WORK/r")
+expect_eq "200 0" "${r% *}" "GET /readyz with the upstream down"
+expect_eq 'failing refused' "$(jq -r '.upstreams[0] | [.state, .last_error] | join(" ")' "$WORK/r")" "/readyz: the upstream's trouble"
+[ "$(jq -r '.upstreams[0].failures' "$WORK/r")" -ge 1 ] || fail "/readyz: no failure counted"
+
+# The data directory full.
+dd if=/dev/zero of="$DATA/fill" bs=64k 2>/dev/null || true
+r=$(http_get "http://$PCR/readyz" "$WORK/r")
+expect_eq 503 "${r%% *}" "GET /readyz with full storage"
+expect_eq 'false failed' "$(jq -r '[.ready, .checks.storage.status] | join(" ")' "$WORK/r")" "/readyz: storage failed"
+[ -n "$(jq -r .checks.storage.error "$WORK/r")" ] || fail "/readyz: the storage failure has no error text"
+expect_eq 200 "$(reg_status GET /healthz)" "/healthz while not ready"
+grep -q 'warn not ready: storage' "$WORK/pullcache.log" || fail "no log line for not ready"
+rm -f "$DATA/fill"
+expect_eq 200 "$(reg_status GET /readyz)" "GET /readyz once storage is writable again"
+
+# With users: /v2/ needs credentials, the probes do not.
+pc_stop
+htpasswd -cbB "$WORK/htpasswd" alice secret 2>/dev/null
+pc_start "$DATA" --upstream "docker.io=http://127.0.0.1:5999" --htpasswd "$WORK/htpasswd"
+expect_eq 401 "$(reg_status GET /v2/)" "GET /v2/ anonymous with users"
+expect_eq 200 "$(reg_status GET /healthz)" "GET /healthz anonymous with users"
+expect_eq 200 "$(reg_status GET /readyz)" "GET /readyz anonymous with users"
+expect_eq 200 "$(reg_status GET /readyz -u alice:wrong)" "GET /readyz with wrong credentials (ignored)"
+expect_eq 405 "$(reg_status POST /readyz)" "POST /readyz"
+pc_stop
+umount "$DATA"
+echo "PASS: $TEST_NAME"
