@@ -105,6 +105,12 @@ void pc_upstream_resp_clear(pc_upstream_resp *r);
 /* A short name for a class ("timeout"). */
 const char *pc_up_class_str(pc_up_class c);
 
+/* Whether a TLS failure's message (PC_UP_TLS, curl's text) says the server
+ * answered the TLS handshake with something that is not TLS, as a plain
+ * HTTP server does: OpenSSL's "wrong version number" or "packet length too
+ * long", GnuTLS's "unexpected TLS packet" or "unexpected length". */
+bool pc_upstream_tls_plain_http(const char *message);
+
 /* The registry URL the client was made with, without a trailing '/'. */
 const char *pc_upstream_url(const pc_upstream *u);
 

@@ -1,11 +1,13 @@
 /*
  * upstream_class.c - how an upstream call ended: the class of an HTTP
  * status or a curl result, their names, and the message of a registry
- * error body. upstream.c applies them to every exchange.
+ * error body, and whether a TLS failure means the server speaks plain
+ * HTTP. upstream.c applies them to every exchange.
  */
 #include "upstream_int.h"
 
 #include <stdio.h>
+#include <string.h>
 
 #include <curl/curl.h>
 #include <jansson.h>
@@ -77,6 +79,20 @@ pc_up_class pc_up_class_of_curl(int cc)
     default:
         return PC_UP_PROTOCOL;
     }
+}
+
+bool pc_upstream_tls_plain_http(const char *message)
+{
+    static const char *const says[] = {
+        "wrong version number",          /* OpenSSL 1.1 and 3 */
+        "packet length too long",        /* OpenSSL, an HTTP reply read as a record */
+        "unexpected TLS packet",         /* GnuTLS */
+        "packet with unexpected length", /* GnuTLS */
+    };
+    for (size_t i = 0; message && i < sizeof(says) / sizeof(says[0]); i++)
+        if (strstr(message, says[i]))
+            return true;
+    return false;
 }
 
 /* The first message of a registry error body ({"errors":[{"code","message"}]}),

@@ -1250,9 +1250,35 @@ static void test_max_connections(void **state)
     pc_upstream_free(u);
 }
 
+/* TLS spoken to the plain-HTTP test registry fails as PC_UP_TLS with a
+ * message pc_upstream_tls_plain_http recognizes; other messages are not
+ * taken for it. */
+static void test_tls_to_plain_http(void **state)
+{
+    (void)state;
+    char url[64];
+    snprintf(url, sizeof(url), "https://127.0.0.1:%u", reg.port);
+    pc_upstream_opts o = {.name = "plain", .url = url, .read_timeout_ms = 5000};
+    pc_upstream *u = NULL;
+    pc_upstream_resp r;
+    assert_int_equal(pc_upstream_new(&u, &o), 0);
+    assert_int_equal(pc_upstream_get(u, "/v2/", 0, &r), 0);
+    assert_int_equal(r.cls, PC_UP_TLS);
+    if (!pc_upstream_tls_plain_http(r.error_message))
+        fail_msg("not recognized as plain HTTP: '%s'", r.error_message);
+    pc_upstream_resp_clear(&r);
+    pc_upstream_free(u);
+    assert_false(pc_upstream_tls_plain_http(
+        "SSL certificate problem: unable to get local issuer certificate"));
+    assert_false(pc_upstream_tls_plain_http(""));
+    assert_false(pc_upstream_tls_plain_http(NULL));
+    assert_true(pc_upstream_tls_plain_http("An unexpected TLS packet was received."));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup(test_tls_to_plain_http, test_setup),
         cmocka_unit_test(test_chal_dockerhub),
         cmocka_unit_test(test_chal_basic),
         cmocka_unit_test(test_chal_order_case_spaces),
