@@ -301,20 +301,136 @@ static int choose(pc_copy_ctx *c, const man *m, bool *keep, size_t *n)
 
 /* ---- referrers ---- */
 
-/* The referrer descriptors of d at the source into *out (caller's). */
+static int digest_str_cmp(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* "api:" + sha256 of the sorted digests of descs, one a line. */
+static int api_fingerprint(const pc_pull_desc *descs, size_t n, char *out, size_t size)
+{
+    const char **v = calloc(n ? n : 1, sizeof(*v));
+    pc_hasher *h = NULL;
+    pc_digest d;
+    int rc = PC_ENOMEM;
+    if (!v || pc_hasher_new(&h, PC_DIGEST_SHA256) != 0)
+        goto done;
+    for (size_t i = 0; i < n; i++)
+        v[i] = descs[i].digest.str;
+    qsort(v, n, sizeof(*v), digest_str_cmp);
+    for (size_t i = 0; i < n; i++)
+        if (pc_hasher_update(h, v[i], strlen(v[i])) != 0 || pc_hasher_update(h, "\n", 1) != 0)
+            goto done;
+    if (pc_hasher_final(h, &d) != 0)
+        goto done;
+    snprintf(out, size, "api:%s", d.str);
+    rc = 0;
+done:
+    pc_hasher_free(h);
+    free(v);
+    return rc;
+}
+
+/* The referrer descriptors of a referrers index body (none when it is not
+ * an index: the spec's advice). */
+static void referrer_descs(const pc_upstream_resp *r, pc_pull_desc **out, size_t *n)
+{
+    bool is_index = false;
+    *out = NULL;
+    *n = 0;
+    if (pc_pull_descs_parse(r->body, r->body_len, PC_MT_OCI_INDEX, &is_index, NULL, 0, out, n) !=
+            0 ||
+        !is_index) {
+        free(*out);
+        *out = NULL;
+        *n = 0;
+    }
+}
+
+/* "tag:DIGEST" of the referrers tag index r (its Docker-Content-Digest,
+ * else the digest of its body). */
+static void tag_fingerprint(const pc_upstream_resp *r, char *out, size_t size)
+{
+    pc_digest d;
+    if (r->digest[0])
+        snprintf(out, size, "tag:%s", r->digest);
+    else if (r->body && pc_digest_buffer(&d, PC_DIGEST_SHA256, r->body, r->body_len) == 0)
+        snprintf(out, size, "tag:%s", d.str);
+    else
+        snprintf(out, size, "tag:unknown");
+}
+
+int pc_copy_referrers_fingerprint(pc_upstream *u, const char *repo, const pc_digest *subject,
+                                  char *out, size_t size)
+{
+    pc_upstream_resp r;
+    char tag[80];
+    int rc;
+    if ((rc = pc_upstream_referrers(u, repo, subject, &r)) != 0)
+        return rc;
+    if (r.cls == PC_UP_OK) {
+        pc_pull_desc *descs;
+        size_t n;
+        referrer_descs(&r, &descs, &n);
+        rc = api_fingerprint(descs, n, out, size);
+        free(descs);
+        pc_upstream_resp_clear(&r);
+        return rc;
+    }
+    bool absent = r.cls == PC_UP_NOT_FOUND || r.status == 400;
+    if (!absent) {
+        pc_error_set("referrers of %s: %s", subject->str,
+                     r.error_message[0] ? r.error_message : pc_up_class_str(r.cls));
+        pc_upstream_resp_clear(&r);
+        return PC_EUPSTREAM;
+    }
+    pc_upstream_resp_clear(&r);
+    pc_upstream_referrers_tag(subject, tag, sizeof(tag));
+    if ((rc = pc_upstream_manifest(u, repo, tag, true, &r)) != 0)
+        return rc;
+    if (r.cls == PC_UP_OK)
+        tag_fingerprint(&r, out, size);
+    else if (r.cls == PC_UP_NOT_FOUND)
+        snprintf(out, size, "none");
+    else {
+        pc_error_set("referrers tag of %s: %s", subject->str,
+                     r.error_message[0] ? r.error_message : pc_up_class_str(r.cls));
+        rc = PC_EUPSTREAM;
+    }
+    pc_upstream_resp_clear(&r);
+    return rc;
+}
+
+/* Note subject d and its referrers fingerprint in the result. */
+static void note_subject(pc_copy_ctx *c, const pc_digest *d, const char *fp)
+{
+    pc_copy_result *res = c->res;
+    for (size_t i = 0; i < res->nsubjects; i++)
+        if (pc_digest_equal(&res->subjects[i].digest, d))
+            return;
+    if (res->nsubjects == PC_COPY_SUBJECTS_MAX) {
+        res->subjects_overflow = true;
+        return;
+    }
+    pc_copy_subject *s = &res->subjects[res->nsubjects++];
+    s->digest = *d;
+    snprintf(s->referrers, sizeof(s->referrers), "%s", fp);
+}
+
+/* The referrer descriptors of d at the source into *out (caller's); the
+ * listing's fingerprint is noted in the result. */
 static int list_referrers(pc_copy_ctx *c, const pc_digest *d, pc_pull_desc **out, size_t *n)
 {
     const pc_copy_end *s = &c->o->src;
     pc_upstream_resp r;
-    char object[200], tag[80];
-    bool is_index = false;
-    int rc = 0;
+    char object[200], tag[80], fp[PC_COPY_FINGERPRINT_MAX] = "none";
+    int rc = 0, use_tag;
     *out = NULL;
     *n = 0;
     if (!s->u)
         return 0; /* layouts: no referrers */
     snprintf(object, sizeof(object), "referrers of %s", d->str);
-    for (int use_tag = 0; use_tag < 2; use_tag++) {
+    for (use_tag = 0; use_tag < 2; use_tag++) {
         for (unsigned attempt = 0;;) {
             pc_upstream_referrers_tag(d, tag, sizeof(tag));
             rc = use_tag ? pc_upstream_manifest(s->u, s->repo, tag, false, &r)
@@ -336,14 +452,14 @@ static int list_referrers(pc_copy_ctx *c, const pc_digest *d, pc_pull_desc **out
         }
         pc_upstream_resp_clear(&r);
     }
-    if (r.cls == PC_UP_OK &&
-        pc_pull_descs_parse(r.body, r.body_len, PC_MT_OCI_INDEX, &is_index, NULL, 0, out, n) != 0)
-        *n = 0; /* not an index: no referrers (the spec's advice) */
-    if (!is_index && *out) {
-        free(*out);
-        *out = NULL;
-        *n = 0;
+    if (use_tag < 2) { /* r is the listing (else both were absent: none) */
+        referrer_descs(&r, out, n);
+        if (use_tag)
+            tag_fingerprint(&r, fp, sizeof(fp));
+        else if (api_fingerprint(*out, *n, fp, sizeof(fp)) != 0)
+            snprintf(fp, sizeof(fp), "unknown");
     }
+    note_subject(c, d, fp);
     pc_upstream_resp_clear(&r);
     return 0;
 }

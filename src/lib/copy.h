@@ -54,6 +54,18 @@ typedef struct {
     const atomic_bool *cancel; /* set elsewhere to stop early; NULL = never */
 } pc_copy_opts;
 
+/* The most manifests whose referrers a copy records (pc_copy_result). */
+#define PC_COPY_SUBJECTS_MAX 32
+/* The size of a referrers fingerprint (pc_copy_referrers_fingerprint). */
+#define PC_COPY_FINGERPRINT_MAX (PC_DIGEST_MAX + 8)
+
+/* A manifest whose referrers a copy listed at the source, and what the
+ * listing was. */
+typedef struct {
+    pc_digest digest;
+    char referrers[PC_COPY_FINGERPRINT_MAX]; /* pc_copy_referrers_fingerprint's value */
+} pc_copy_subject;
+
 typedef struct {
     pc_pull_desc top; /* the manifest named at the destination */
     bool top_is_index;
@@ -73,6 +85,11 @@ typedef struct {
     double seconds;
     bool error_at_dest; /* the failure was the destination's (else the source's or local) */
     pc_pull_error error;
+    /* with referrers: the manifests whose referrers were listed at the
+     * source (each once), with the listing's fingerprint */
+    pc_copy_subject subjects[PC_COPY_SUBJECTS_MAX];
+    size_t nsubjects;
+    bool subjects_overflow; /* more were listed than subjects holds */
 } pc_copy_result;
 
 /* Copy one image as o says. Returns 0 or a negative code with res->error
@@ -81,6 +98,18 @@ typedef struct {
  * side). The destination tag is written only after everything it names
  * is there. res is overwritten. */
 int pc_copy_run(const pc_copy_opts *o, pc_copy_result *res);
+
+/* What the source u says refers to subject in repo, without a manifest
+ * GET (so without spending a pull where registries count them): the
+ * referrers API (GET) gives "api:" and the sha256 of the referrers'
+ * digests, sorted, one a line; a registry without the API (404, 400) the
+ * digest of the sha256-<hex> tag's index (HEAD) as "tag:DIGEST", or "none"
+ * when that tag is absent too. pc_copy_run records the same value for each
+ * subject it lists (res->subjects), so an unchanged value means unchanged
+ * referrers. 0, or PC_EUPSTREAM (the registry failed; message set),
+ * PC_ENOMEM. */
+int pc_copy_referrers_fingerprint(pc_upstream *u, const char *repo, const pc_digest *subject,
+                                  char *out, size_t size);
 
 /* Milliseconds to wait before retry number attempt (0 = the first
  * retry): base * 2^attempt capped at cap, with equal jitter (half fixed,
