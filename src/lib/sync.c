@@ -1,7 +1,8 @@
 /*
- * sync.c - the sync file (libcyaml schema, defaults, checks) and tag
- * selection: exact tags, a POSIX ERE (regcomp), semantic-version ranges
- * over tags that parse as versions, the newest N.
+ * sync.c - the sync file (libcyaml schema, defaults, checks, per-side
+ * options) and tag selection: exact tags, a POSIX ERE (regcomp),
+ * semantic-version ranges over tags that parse as versions, the newest N.
+ * The state of what was copied is sync_state.c.
  */
 #include "sync.h"
 
@@ -14,6 +15,7 @@
 
 #include <cyaml/cyaml.h>
 
+#include "endpoint.h"
 #include "pull.h"
 #include "ref.h"
 
@@ -25,6 +27,28 @@
 
 static const cyaml_schema_value_t string_entry = {
     CYAML_VALUE_STRING(CYAML_FLAG_POINTER, char, 1, 256),
+};
+
+/* true or false, nothing else (cyaml's own booleans take any other word
+ * for true) */
+static const cyaml_strval_t bool_strings[] = {{"false", 0}, {"true", 1}};
+
+static const cyaml_schema_field_t side_fields[] = {
+    CYAML_FIELD_ENUM_PTR("plain_http", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL | CYAML_FLAG_STRICT,
+                         pc_sync_side, plain_http, bool_strings, 2),
+    CYAML_FIELD_ENUM_PTR("insecure", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL | CYAML_FLAG_STRICT,
+                         pc_sync_side, insecure, bool_strings, 2),
+    CYAML_FIELD_ENUM_PTR("anonymous", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL | CYAML_FLAG_STRICT,
+                         pc_sync_side, anonymous, bool_strings, 2),
+    CYAML_FIELD_STRING_PTR("ca_file", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, pc_sync_side,
+                           ca_file, 1, 4095),
+    CYAML_FIELD_STRING_PTR("username", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, pc_sync_side,
+                           username, 1, 255),
+    CYAML_FIELD_STRING_PTR("password_env", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, pc_sync_side,
+                           password_env, 1, 255),
+    CYAML_FIELD_STRING_PTR("password_file", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, pc_sync_side,
+                           password_file, 1, 4095),
+    CYAML_FIELD_END,
 };
 
 static const cyaml_schema_field_t mapping_fields[] = {
@@ -40,6 +64,10 @@ static const cyaml_schema_field_t mapping_fields[] = {
     CYAML_FIELD_SEQUENCE("platforms", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, pc_sync_mapping,
                          platforms, &string_entry, 0, 16),
     CYAML_FIELD_BOOL("referrers", CYAML_FLAG_OPTIONAL, pc_sync_mapping, referrers),
+    CYAML_FIELD_MAPPING_PTR("source_options", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL,
+                            pc_sync_mapping, source_options, side_fields),
+    CYAML_FIELD_MAPPING_PTR("destination_options", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL,
+                            pc_sync_mapping, destination_options, side_fields),
     CYAML_FIELD_END,
 };
 
@@ -93,9 +121,11 @@ void pc_sync_file_free(pc_sync_file *f)
         cyaml_free(&yaml_cfg, &top_schema, f, 0);
 }
 
-/* A repository reference without tag or digest. */
+/* A repository reference without tag or digest (a scheme prefix allowed). */
 static int check_repo(const char *path, unsigned i, const char *key, const char *s)
 {
+    pc_endpoint_scheme scheme;
+    s = pc_endpoint_scheme_split(s, &scheme);
     const char *slash = strrchr(s, '/');
     const char *last = slash ? slash + 1 : s;
     if (strchr(last, ':') || strchr(s, '@') || !slash) {
@@ -107,11 +137,56 @@ static int check_repo(const char *path, unsigned i, const char *key, const char 
     return 0;
 }
 
+static bool env_name_valid(const char *s)
+{
+    if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || *s == '_'))
+        return false;
+    for (s++; *s; s++)
+        if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') ||
+              *s == '_'))
+            return false;
+    return true;
+}
+
+/* The options of one side agree with each other and with ref's prefix. */
+static int check_side(const char *path, unsigned i, const char *key, const pc_sync_side *o,
+                      const char *ref)
+{
+    pc_endpoint_scheme scheme;
+    const char *why = NULL;
+    if (!o)
+        return 0;
+    pc_endpoint_scheme_split(ref, &scheme);
+    bool plain = o->plain_http && *o->plain_http;
+    if (o->username && !o->password_env && !o->password_file)
+        why = "username wants password_env or password_file";
+    else if (!o->username && (o->password_env || o->password_file))
+        why = "password_env and password_file go with username";
+    else if (o->password_env && o->password_file)
+        why = "password_env and password_file exclude each other";
+    else if (o->password_env && !env_name_valid(o->password_env))
+        why = "password_env wants the name of an environment variable";
+    else if (o->username && o->anonymous && *o->anonymous)
+        why = "anonymous: true and username exclude each other";
+    else if (o->ca_file && (plain || scheme == PC_ENDPOINT_SCHEME_HTTP))
+        why = "ca_file is for TLS, but this side talks plain http";
+    else if (o->plain_http && ((scheme == PC_ENDPOINT_SCHEME_HTTP && !plain) ||
+                               (scheme == PC_ENDPOINT_SCHEME_HTTPS && plain)))
+        why = "plain_http disagrees with the reference's http:// or https:// prefix";
+    if (!why)
+        return 0;
+    pc_error_set("%s: mappings[%u].%s: %s", path, i, key, why);
+    return PC_EINVAL;
+}
+
 static int check_mapping(const char *path, unsigned i, const pc_sync_mapping *m)
 {
     int rc;
     if ((rc = check_repo(path, i, "source", m->source)) != 0 ||
-        (rc = check_repo(path, i, "destination", m->destination)) != 0)
+        (rc = check_repo(path, i, "destination", m->destination)) != 0 ||
+        (rc = check_side(path, i, "source_options", m->source_options, m->source)) != 0 ||
+        (rc = check_side(path, i, "destination_options", m->destination_options, m->destination)) !=
+            0)
         return rc;
     if (!m->tags_count && !pc_sync_needs_list(m)) {
         pc_error_set("%s: mappings[%u] (%s) selects no tags: give tags, regex, semver or newest",
@@ -327,6 +402,26 @@ bad:
 bool pc_sync_needs_list(const pc_sync_mapping *m)
 {
     return m->regex || m->semver || m->newest;
+}
+
+bool pc_sync_needs_state(const pc_sync_mapping *m)
+{
+    return m->platforms_count || m->referrers;
+}
+
+int pc_sync_settings(const pc_sync_mapping *m, char *buf, size_t size)
+{
+    size_t n = 0;
+    int w = snprintf(buf, size, "platforms=");
+    for (unsigned i = 0; w >= 0 && (size_t)w < size - n && i < m->platforms_count; i++) {
+        n += (size_t)w;
+        w = snprintf(buf + n, size - n, "%s%s", i ? "," : "", m->platforms[i]);
+    }
+    if (w >= 0 && (size_t)w < size - n) {
+        n += (size_t)w;
+        w = snprintf(buf + n, size - n, ";referrers=%d", m->referrers ? 1 : 0);
+    }
+    return w < 0 || (size_t)w >= size - n ? PC_ETOOBIG : 0;
 }
 
 typedef struct {

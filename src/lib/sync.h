@@ -16,14 +16,42 @@
  *       newest: 3               #   of those (or of all version tags), the 3 highest
  *       platforms: [linux/amd64]  # optional; default every platform
  *       referrers: false          # optional: also copy signatures, SBOMs
+ *       source_options:           # optional: how to talk to the source
+ *         plain_http: false       #   http:// (a prefix on source does the same)
+ *         insecure: false         #   TLS without certificate verification
+ *         ca_file: /etc/pullcache/registry-ca.crt
+ *         username: robot         #   with password_env or password_file:
+ *         password_env: SRC_PASSWORD      # an environment variable's name
+ *         password_file: /run/secrets/src # the file's first line
+ *         anonymous: false        #   ignore stored credentials
+ *       destination_options: {plain_http: true}   # the same keys
  *
  * A mapping needs tags or at least one filter. Filters combine (regex AND
  * semver, then newest); the tags list is added to what they choose.
+ * source and destination may start with http:// or https://. A mapping's
+ * options win over the command line's flags for that side.
+ *
+ * What sync copied for mappings with platforms or referrers (whose
+ * destination digest is not the source's) is kept in a state file
+ * (pc_sync_state, sync_state.c), so that a tag already copied is
+ * recognized from two HEADs.
  */
 #ifndef PC_SYNC_H
 #define PC_SYNC_H
 
 #include "pc.h"
+#include "copy.h"
+
+/* How sync talks to one side of a mapping. Absent keys are NULL. */
+typedef struct {
+    bool *plain_http;
+    bool *insecure;
+    bool *anonymous;
+    char *ca_file;
+    char *username;
+    char *password_env;  /* the name of an environment variable */
+    char *password_file; /* the password is the first line */
+} pc_sync_side;
 
 typedef struct {
     char *source;
@@ -36,6 +64,8 @@ typedef struct {
     char **platforms;
     unsigned platforms_count;
     bool referrers;
+    pc_sync_side *source_options;      /* NULL when absent */
+    pc_sync_side *destination_options; /* NULL when absent */
 } pc_sync_mapping;
 
 typedef struct {
@@ -48,8 +78,12 @@ typedef struct {
 } pc_sync_file;
 
 /* Load and check path: at least one mapping, sources and destinations
- * without tags or digests, every regex and semver range compiles, every
- * platform parses, each mapping selects something; defaults filled in.
+ * without tags or digests (an http:// or https:// prefix allowed), every
+ * regex and semver range compiles, every platform parses, each mapping
+ * selects something, the options agree (a username has one password
+ * source and no anonymous, a password source has a username, a ca_file
+ * goes with TLS, plain_http agrees with a scheme prefix, password_env is a
+ * variable name); defaults filled in.
  * *out is the caller's (pc_sync_file_free). 0, PC_EINVAL (message with
  * the file name and what is wrong), PC_ENOTFOUND (unreadable), PC_ENOMEM. */
 int pc_sync_file_load(const char *path, pc_sync_file **out);
@@ -86,5 +120,61 @@ int pc_sync_select(const pc_sync_mapping *m, const char *const *avail, size_t n,
 
 /* Whether m needs the source's tag list (it has a filter). */
 bool pc_sync_needs_list(const pc_sync_mapping *m);
+
+/* Whether a copy of m gives the destination another digest than the
+ * source's (platforms), or copies what the tag's digest does not cover
+ * (referrers): then a tag is known to be current only from the state. */
+bool pc_sync_needs_state(const pc_sync_mapping *m);
+
+/* What m asks of a copy besides the tag, as a string the state records
+ * ("platforms=linux/amd64,linux/arm64;referrers=1"): a recorded copy made
+ * with other settings does not count. 0 or PC_ETOOBIG. */
+int pc_sync_settings(const pc_sync_mapping *m, char *buf, size_t size);
+
+/* ---- what sync copied (sync_state.c) ----
+ *
+ * A JSON file, by destination "HOST/REPO:TAG":
+ *   {"version": 1, "tags": {"127.0.0.1:5000/mirror/nginx:1.27": {
+ *      "source": "docker.io/library/nginx", "settings": "platforms=linux/amd64;referrers=0",
+ *      "source_digest": "sha256:...", "destination_digest": "sha256:...",
+ *      "referrers": [{"digest": "sha256:...", "fingerprint": "api:sha256:..."}],
+ *      "synced_at": "2025-01-31T12:00:00Z"}}}
+ * A tag is current when its source digest (HEAD), its destination digest
+ * (HEAD), the source and the settings are as recorded, and with referrers
+ * every recorded subject's fingerprint (pc_copy_referrers_fingerprint) is
+ * unchanged. */
+typedef struct pc_sync_state pc_sync_state;
+
+/* One copy as recorded. */
+typedef struct {
+    const char *source;              /* "HOST/REPO" */
+    const char *settings;            /* pc_sync_settings */
+    const char *source_digest;       /* the source tag's digest before the copy */
+    const char *destination_digest;  /* the destination tag's digest after it */
+    const pc_copy_subject *subjects; /* with referrers: what was listed */
+    size_t nsubjects;
+} pc_sync_record;
+
+/* Read the state at path; a missing file is an empty state. *out is the
+ * caller's (pc_sync_state_free). 0, PC_EINVAL (not a state file: message
+ * names it), PC_ENOTFOUND (unreadable), PC_ENOMEM. */
+int pc_sync_state_load(const char *path, pc_sync_state **out);
+void pc_sync_state_free(pc_sync_state *s);
+
+/* Whether dest's record has rec's source, settings, source digest and
+ * destination digest (rec's subjects are not compared). */
+bool pc_sync_state_matches(const pc_sync_state *s, const char *dest, const pc_sync_record *rec);
+
+/* The subjects recorded for dest into out (at most max, 0 when none or no
+ * record); returns how many. */
+size_t pc_sync_state_subjects(const pc_sync_state *s, const char *dest, pc_copy_subject *out,
+                              size_t max);
+
+/* Record rec as dest's, replacing what was there. 0 or PC_ENOMEM. */
+int pc_sync_state_put(pc_sync_state *s, const char *dest, const pc_sync_record *rec);
+
+/* Write the state to path: a temporary file next to it, fsync, rename.
+ * 0 or PC_ERR (message names the path). */
+int pc_sync_state_save(const pc_sync_state *s, const char *path);
 
 #endif
