@@ -21,7 +21,8 @@ const char pc_cli_copy_usage[] =
     "\n"
     "Copy an image from SRC to DST with the digests unchanged (the exact manifest\n"
     "bytes). Each side is a registry reference (docker.io/library/nginx:1.27,\n"
-    "127.0.0.1:5000/mirror/nginx:1.27) or an OCI image layout (oci:DIR[:TAG]).\n"
+    "127.0.0.1:5000/mirror/nginx:1.27, http://10.0.0.5:5000/team/app:1) or an OCI\n"
+    "image layout (oci:DIR[:TAG]).\n"
     "Without a tag, DST takes SRC's. Blobs the destination has are skipped after\n"
     "a HEAD, blobs of another repository of the same registry are mounted, the\n"
     "others streamed in chunks; a dropped connection resumes from the\n"
@@ -41,9 +42,9 @@ const char pc_cli_copy_usage[] =
     "                          connections; Retry-After is respected)\n"
     "      --json              print a JSON summary on stdout (also on failure)\n"
     "  -h, --help              this help\n"
-    "\n" PC_CLIENT_USAGE
-    "  --username/--password-stdin and the environment apply to both registries;\n"
-    "  the auth file is looked up per registry host.\n"
+    "\n" PC_CLIENT_USAGE PC_CLIENT_SIDE_USAGE
+    "  PULLCACHE_USERNAME/PULLCACHE_PASSWORD apply to both registries; the auth\n"
+    "  file is looked up per registry host.\n"
     "\n"
     "exit codes:\n"
     "  0    copied (or the destination had everything)\n"
@@ -57,7 +58,9 @@ const char pc_cli_copy_usage[] =
     "\n"
     "examples:\n"
     "  pullcache copy docker.io/library/nginx:1.27 127.0.0.1:5000/mirror/nginx\n"
-    "  pullcache copy --plain-http --referrers 127.0.0.1:5001/app:1 127.0.0.1:5000/app:1\n"
+    "  pullcache copy --referrers http://127.0.0.1:5001/app:1 http://127.0.0.1:5000/app:1\n"
+    "  pullcache copy --src-ca-file ca.crt --dest-plain-http --dest-username ci \\\n"
+    "      --dest-password-env PUSH_TOKEN registry.example.com/team/app:1 10.0.0.5:5000/team/app\n"
     "  pullcache copy --platform linux/arm64 docker.io/library/alpine:3 oci:./alpine:3\n";
 
 enum { OPT_PLATFORM = 256, OPT_REFERRERS, OPT_CHUNK, OPT_RETRIES, OPT_JSON };
@@ -72,6 +75,7 @@ int pc_cli_copy(int argc, char **argv)
         {"retries", required_argument, NULL, OPT_RETRIES},
         {"json", no_argument, NULL, OPT_JSON},
         PC_CLIENT_LONGOPTS,
+        PC_CLIENT_SIDE_LONGOPTS,
         {NULL, 0, NULL, 0},
     };
     pc_client_opts co;
@@ -145,11 +149,18 @@ int pc_cli_copy(int argc, char **argv)
     int crc = pc_copy_run(&o, &res);
     pc_cli_bars_free(bars, crc == 0);
     rc = crc == 0 ? PC_CLI_EXIT_OK : pc_cli_pull_exit(res.error.kind);
-    if (crc != 0)
-        fprintf(stderr, "pullcache copy: %s -> %s: %s\n", sides.src_name, sides.dst_name,
-                res.error.message);
+    char advice[400] = "";
+    if (crc != 0) {
+        const pc_copy_side *side = res.error_at_dest ? &sides.dst : &sides.src;
+        pc_client_tls_advice(res.error.cls, res.error.message,
+                             res.error_at_dest ? PC_CLIENT_DST : PC_CLIENT_SRC, NULL,
+                             side->layout ? NULL : side->conn.url, advice, sizeof(advice));
+        fprintf(stderr, "pullcache copy: %s -> %s: %s%s%s\n", sides.src_name, sides.dst_name,
+                res.error.message, advice[0] ? "; " : "", advice);
+    }
     if (json) {
-        if (pc_cli_print_json(pc_cli_copy_json(sides.src_name, sides.dst_name, crc, &res)) != 0 &&
+        if (pc_cli_print_json(
+                pc_cli_copy_json(sides.src_name, sides.dst_name, crc, &res, advice)) != 0 &&
             rc == 0)
             rc = PC_CLI_EXIT_LOCAL;
     } else if (crc == 0) {

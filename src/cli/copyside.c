@@ -8,8 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/crypto.h>
-
 #include "pullfmt.h"
 
 /* ---- sides ---- */
@@ -26,7 +24,7 @@ static int side_parse(const char *verb, const char *s, pc_copy_side *side)
         }
         return 0;
     }
-    if (pc_client_parse_ref(s, &side->ref) != 0)
+    if (pc_client_parse_ref(s, &side->ref, &side->scheme) != 0)
         return -1;
     const char *slash = strrchr(s, '/');
     const char *last = slash ? slash + 1 : s;
@@ -66,39 +64,21 @@ int pc_copy_sides_parse(const char *verb, const char *src, const char *dst, pc_c
     return 0;
 }
 
-int pc_cli_registry_open(const char *verb, pc_client_opts *co, const char *host,
-                         char **flag_password, pc_upstream **out)
-{
-    char url[PC_HOST_MAX + 16];
-    const char *user = NULL, *from = "anonymous", *pass = NULL;
-    *out = NULL;
-    if (pc_client_registry_url(co, host, url, sizeof(url)) != 0) {
-        fprintf(stderr, "pullcache %s: registry host too long\n", verb);
-        return -1;
-    }
-    if (co->username && co->password_stdin && *flag_password) {
-        user = co->username;
-        pass = *flag_password;
-    } else {
-        if (pc_client_credentials(co, host, &user, &from) != 0)
-            return -1;
-        pass = user ? co->password : NULL;
-        if (strcmp(from, "flags") == 0 && !(*flag_password = strdup(co->password))) {
-            fprintf(stderr, "pullcache %s: out of memory\n", verb);
-            return -1;
-        }
-    }
-    return pc_client_new(co, verb, host, url, user, pass, out);
-}
-
 int pc_copy_sides_open(const char *verb, pc_client_opts *co, pc_copy_sides *s)
 {
     /* the destination first: a --password-stdin login is usually for the push */
     pc_copy_side *order[2] = {&s->dst, &s->src};
-    for (int i = 0; i < 2; i++)
-        if (!order[i]->layout && pc_cli_registry_open(verb, co, order[i]->ref.host,
-                                                      &s->flag_password, &order[i]->u) != 0)
+    for (int i = 0; i < 2; i++) {
+        pc_copy_side *side = order[i];
+        pc_client_which which = side == &s->dst ? PC_CLIENT_DST : PC_CLIENT_SRC;
+        pc_client_side set;
+        if (side->layout)
+            continue;
+        pc_client_side_of(co, which, &set);
+        if (pc_client_connect(co, verb, which, &set, side->ref.host, side->scheme, &side->u,
+                              &side->conn) != 0)
             return -1;
+    }
     return 0;
 }
 
@@ -129,11 +109,6 @@ void pc_copy_sides_close(pc_copy_sides *s)
     pc_upstream_free(s->src.u);
     pc_upstream_free(s->dst.u);
     s->src.u = s->dst.u = NULL;
-    if (s->flag_password) {
-        OPENSSL_cleanse(s->flag_password, strlen(s->flag_password));
-        free(s->flag_password);
-        s->flag_password = NULL;
-    }
 }
 
 int pc_cli_platforms_parse(const char *verb, const char *arg, pc_pull_platform *plats, size_t *n)
@@ -166,7 +141,8 @@ static json_t *platforms_json(const char *s)
     return a;
 }
 
-json_t *pc_cli_copy_json(const char *src, const char *dst, int rc, const pc_copy_result *r)
+json_t *pc_cli_copy_json(const char *src, const char *dst, int rc, const pc_copy_result *r,
+                         const char *advice)
 {
     json_t *o = json_pack(
         "{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f}", "source", src,
@@ -193,6 +169,8 @@ json_t *pc_cli_copy_json(const char *src, const char *dst, int rc, const pc_copy
                                       e->status ? json_integer(e->status) : json_null(), "code",
                                       e->code[0] ? json_string(e->code) : json_null(), "key",
                                       e->key, "object", e->object, "message", e->message));
+        if (advice && *advice)
+            json_object_set_new(json_object_get(o, "error"), "advice", json_string(advice));
     }
     return o;
 }

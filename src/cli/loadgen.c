@@ -117,20 +117,26 @@ static double ms(double s)
     return s * 1000.0;
 }
 
-static int print_json(char **names, size_t n, unsigned nodes, unsigned ppn, unsigned conc,
-                      unsigned duration, bool manifest_only, const pc_loadgen_result *r,
-                      const pc_ratelimit *before, const pc_ratelimit *after)
+static int print_json(const char *url, char **names, size_t n, unsigned nodes, unsigned ppn,
+                      unsigned conc, unsigned duration, bool manifest_only,
+                      const pc_loadgen_result *r, const pc_ratelimit *before,
+                      const pc_ratelimit *after)
 {
     json_t *imgs = json_array(), *fails = json_array();
     for (size_t i = 0; imgs && i < n; i++)
         json_array_append_new(imgs, json_string(names[i]));
     for (size_t i = 0; fails && i < r->nfailures; i++) {
         const pc_loadgen_failure *f = &r->failures[i];
-        json_array_append_new(fails,
-                              json_pack("{s:s, s:o, s:o, s:I, s:s}", "key", f->key, "status",
-                                        f->status ? json_integer(f->status) : json_null(), "code",
-                                        f->code[0] ? json_string(f->code) : json_null(), "count",
-                                        (json_int_t)f->count, "example", f->example));
+        char advice[400];
+        pc_client_tls_advice(strcmp(f->key, "tls") == 0 ? PC_UP_TLS : PC_UP_OK, f->example,
+                             PC_CLIENT_BOTH, NULL, url, advice, sizeof(advice));
+        json_t *fo = json_pack("{s:s, s:o, s:o, s:I, s:s}", "key", f->key, "status",
+                               f->status ? json_integer(f->status) : json_null(), "code",
+                               f->code[0] ? json_string(f->code) : json_null(), "count",
+                               (json_int_t)f->count, "example", f->example);
+        if (fo && advice[0])
+            json_object_set_new(fo, "advice", json_string(advice));
+        json_array_append_new(fails, fo);
     }
     double done = (double)(r->ok + r->failed);
     json_t *o = json_pack(
@@ -150,9 +156,10 @@ static int print_json(char **names, size_t n, unsigned nodes, unsigned ppn, unsi
     return pc_cli_print_json(o);
 }
 
-static void print_report(size_t nimages, unsigned nodes, unsigned ppn, unsigned conc,
-                         unsigned duration, bool manifest_only, const pc_loadgen_result *r,
-                         const pc_ratelimit *before, const pc_ratelimit *after)
+static void print_report(const char *url, size_t nimages, unsigned nodes, unsigned ppn,
+                         unsigned conc, unsigned duration, bool manifest_only,
+                         const pc_loadgen_result *r, const pc_ratelimit *before,
+                         const pc_ratelimit *after)
 {
     char b1[32], b2[32];
     printf("loadgen: %u node%s x %u pull%s x %zu image%s = %" PRIu64 " pulls, concurrency %u, %s\n",
@@ -172,6 +179,11 @@ static void print_report(size_t nimages, unsigned nodes, unsigned ppn, unsigned 
         if (f->status == 429)
             continue;
         printf("failed:    %" PRIu64 " x %s (first: %s)\n", f->count, f->key, f->example);
+        char advice[400];
+        pc_client_tls_advice(strcmp(f->key, "tls") == 0 ? PC_UP_TLS : PC_UP_OK, f->example,
+                             PC_CLIENT_BOTH, NULL, url, advice, sizeof(advice));
+        if (advice[0])
+            printf("           %s\n", advice);
     }
     if (r->nlatencies)
         printf("latency:   p50 %.1f ms, p95 %.1f ms, p99 %.1f ms, max %.1f ms (ok pulls)\n",
@@ -221,6 +233,7 @@ int pc_cli_loadgen(int argc, char **argv)
     int c, rc = PC_CLI_EXIT_USAGE;
     size_t nimages = 0, nups = 0;
     pc_ref refs[LOADGEN_MAX_IMAGES];
+    pc_endpoint_scheme schemes[LOADGEN_MAX_IMAGES];
     pc_loadgen_image images[LOADGEN_MAX_IMAGES];
     pc_upstream *ups[LOADGEN_MAX_IMAGES];
     pc_pull_source srcs[LOADGEN_MAX_IMAGES];
@@ -276,7 +289,7 @@ int pc_cli_loadgen(int argc, char **argv)
         conc = nodes < 256 ? nodes : 256;
     for (int i = optind; i < argc; i++) {
         pc_ref *r = &refs[nimages];
-        if (pc_client_parse_ref(argv[i], r) != 0)
+        if (pc_client_parse_ref(argv[i], r, &schemes[nimages]) != 0)
             goto done;
         images[nimages].repo = r->name;
         images[nimages].reference = r->has_digest ? r->digest.str : r->tag;
@@ -302,7 +315,7 @@ int pc_cli_loadgen(int argc, char **argv)
             rc = PC_CLI_EXIT_USAGE;
             goto done;
         }
-        if (pc_client_open(&co, &refs[i], &ups[nups]) != 0)
+        if (pc_client_open(&co, "loadgen", &refs[i], schemes[i], &ups[nups]) != 0)
             goto done;
         pc_pull_source_upstream(&srcs[nups], ups[nups]);
         images[i].src = &srcs[nups];
@@ -340,14 +353,15 @@ int pc_cli_loadgen(int argc, char **argv)
     for (size_t i = 0; i < nimages; i++)
         names[i] = argv[optind + (int)i];
     if (json) {
-        if (print_json(names, nimages, nodes, ppn, conc, duration, manifest_only, &res,
-                       have_before ? &before : NULL, have_after ? &after : NULL) != 0) {
+        if (print_json(pc_upstream_url(first), names, nimages, nodes, ppn, conc, duration,
+                       manifest_only, &res, have_before ? &before : NULL,
+                       have_after ? &after : NULL) != 0) {
             fprintf(stderr, "pullcache loadgen: out of memory writing JSON\n");
             goto done;
         }
     } else {
-        print_report(nimages, nodes, ppn, conc, duration, manifest_only, &res,
-                     have_before ? &before : NULL, have_after ? &after : NULL);
+        print_report(pc_upstream_url(first), nimages, nodes, ppn, conc, duration, manifest_only,
+                     &res, have_before ? &before : NULL, have_after ? &after : NULL);
     }
     fflush(stdout);
     rc = res.end == PC_LOADGEN_STOPPED ? PC_CLI_EXIT_INTERRUPTED

@@ -145,10 +145,13 @@ static int print_json(const char *image, const char *output, int rc, const pc_pu
     return pc_cli_print_json(o);
 }
 
-static void print_error(const char *image, const pc_pull_result *r)
+static void print_error(const char *image, const char *url, const pc_pull_result *r)
 {
     const pc_pull_error *e = &r->error;
-    fprintf(stderr, "pullcache pull: %s: %s\n", image, e->message);
+    char advice[400];
+    pc_client_tls_advice(e->cls, e->message, PC_CLIENT_BOTH, NULL, url, advice, sizeof(advice));
+    fprintf(stderr, "pullcache pull: %s: %s%s%s\n", image, e->message, advice[0] ? "; " : "",
+            advice);
     if (e->status == 429) {
         char rl[256];
         fprintf(stderr,
@@ -255,14 +258,15 @@ int pc_cli_pull(int argc, char **argv)
         fprintf(stderr, "pullcache pull: --platform and --all-platforms exclude each other\n");
         goto done;
     }
-    if (pc_client_parse_ref(argv[optind], &ref) != 0)
+    pc_endpoint_scheme scheme;
+    if (pc_client_parse_ref(argv[optind], &ref, &scheme) != 0)
         goto done;
     if (pc_ref_format(&ref, image, sizeof(image)) < 0)
         snprintf(image, sizeof(image), "%s", argv[optind]);
 
     rc = PC_CLI_EXIT_LOCAL;
     co.max_connections = concurrency + 2;
-    if (pc_client_open(&co, &ref, &u) != 0)
+    if (pc_client_open(&co, "pull", &ref, scheme, &u) != 0)
         goto done;
 
     pc_cli_catch_stop(PC_CLI_STOP_ONCE); /* a second ^C kills at once */
@@ -292,7 +296,7 @@ int pc_cli_pull(int argc, char **argv)
     }
     rc = prc == 0 ? PC_CLI_EXIT_OK : pc_cli_pull_exit(res.error.kind);
     if (prc != 0)
-        print_error(image, &res);
+        print_error(image, pc_upstream_url(u), &res);
     if (json) {
         if (print_json(image, output, prc, &res) != 0 && rc == 0)
             rc = PC_CLI_EXIT_LOCAL;

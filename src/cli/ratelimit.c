@@ -90,6 +90,7 @@ typedef struct {
     const char *reference;   /* the digest if given, else the tag */
     const char *username;    /* NULL: anonymous */
     const char *cred_source; /* "anonymous", "flags", "environment", a file */
+    pc_client_conn conn;     /* what pc_client_connect chose */
     bool json;
     bool watch;
     bool redraw; /* --watch on a terminal, not --json */
@@ -209,12 +210,12 @@ static void explain_failure(const rl_run *run, const pc_upstream_resp *r, rl_che
     case PC_UP_REFUSED:
         set_error(c, "cannot connect to %s: %s", run->url, msg);
         break;
-    case PC_UP_TLS:
-        set_error(c,
-                  "TLS failure with %s: %s (--ca-file trusts another CA, --plain-http talks "
-                  "http://)",
-                  run->url, msg);
+    case PC_UP_TLS: {
+        char advice[400];
+        pc_client_tls_advice(r->cls, msg, PC_CLIENT_BOTH, NULL, run->url, advice, sizeof(advice));
+        set_error(c, "TLS failure with %s: %s; %s", run->url, msg, advice);
         break;
+    }
     case PC_UP_TIMEOUT:
         set_error(c, "no answer from %s in time: %s", run->url, msg);
         break;
@@ -622,17 +623,19 @@ static void nap(int64_t secs)
         ;
 }
 
-static int open_client(rl_run *run, pc_client_opts *co, const pc_ref *ref, pc_upstream **out)
+static int open_client(rl_run *run, pc_client_opts *co, const pc_ref *ref,
+                       pc_endpoint_scheme scheme, pc_upstream **out)
 {
-    if (pc_client_registry_url(co, ref->host, run->url, sizeof(run->url)) != 0) {
-        fprintf(stderr, "pullcache ratelimit: registry host too long\n");
-        return -1;
-    }
-    if (pc_client_credentials(co, ref->host, &run->username, &run->cred_source) != 0)
-        return -1;
+    pc_client_side side;
     co->max_connections = 1;
-    return pc_client_new(co, "ratelimit", ref->host, run->url, run->username,
-                         run->username ? co->password : NULL, out);
+    pc_client_side_of(co, PC_CLIENT_BOTH, &side);
+    if (pc_client_connect(co, "ratelimit", PC_CLIENT_BOTH, &side, ref->host, scheme, out,
+                          &run->conn) != 0)
+        return -1;
+    snprintf(run->url, sizeof(run->url), "%s", run->conn.url);
+    run->username = run->conn.username[0] ? run->conn.username : NULL;
+    run->cred_source = run->conn.cred_source;
+    return 0;
 }
 
 int pc_cli_ratelimit(int argc, char **argv)
@@ -688,7 +691,8 @@ int pc_cli_ratelimit(int argc, char **argv)
         fprintf(stderr, "pullcache ratelimit: --count goes with --watch\n");
         goto done;
     }
-    if (pc_client_parse_ref(argv[optind], &ref) != 0)
+    pc_endpoint_scheme scheme;
+    if (pc_client_parse_ref(argv[optind], &ref, &scheme) != 0)
         goto done;
     if (pc_ref_format(&ref, run.image, sizeof(run.image)) < 0) {
         fprintf(stderr, "pullcache ratelimit: image reference too long\n");
@@ -696,7 +700,7 @@ int pc_cli_ratelimit(int argc, char **argv)
     }
     run.repo = ref.name;
     run.reference = ref.has_digest ? ref.digest.str : ref.tag;
-    if (open_client(&run, &co, &ref, &u) != 0)
+    if (open_client(&run, &co, &ref, scheme, &u) != 0)
         goto done;
     run.probe_status = !is_docker_hub_url(run.url);
     run.redraw = run.watch && !run.json && isatty(STDOUT_FILENO);

@@ -1,12 +1,16 @@
 /*
  * sync.c - `pullcache sync FILE`: keep destination repositories in step
  * with source repositories as a YAML file maps them (src/lib/sync.h), once
- * or every `interval` seconds. A tag whose source digest (HEAD) equals the
- * destination's (HEAD) is left alone without spending a pull, so a second
- * run copies nothing and says so. Before spending pulls on a tag the
- * source's ratelimit headers (from that HEAD) are read: below
- * min_remaining, sync pauses until the window resets (Retry-After, else
- * the window the headers name) and checks again.
+ * or every `interval` seconds, each side with its own connection settings
+ * (a mapping's options over the --src- and --dest- flags over the shared
+ * ones). A tag whose source digest (HEAD) equals the destination's (HEAD)
+ * is left alone without spending a pull, so a second run copies nothing
+ * and says so; for a mapping with platforms or referrers, whose
+ * destination digest differs, the state file records what was copied and
+ * two HEADs (plus a referrers listing) tell whether it still holds. Before
+ * spending pulls on a tag the source's ratelimit headers (from that HEAD)
+ * are read: below min_remaining, sync pauses until the window resets
+ * (Retry-After, else the window the headers name) and checks again.
  */
 #include "cli.h"
 
@@ -28,10 +32,14 @@ const char pc_cli_sync_usage[] =
     "Copy the tags FILE selects from each source repository to its destination\n"
     "(see `pullcache copy`), once (--once) or every `interval` seconds until SIGINT\n"
     "or SIGTERM. Tags whose digest is already at the destination are skipped after\n"
-    "two HEADs (no pull spent); a run with nothing to do says so. Before copying a\n"
-    "tag, the source's ratelimit headers (from that HEAD) are checked: with fewer\n"
-    "than min_remaining pulls left, sync pauses until the window resets and checks\n"
-    "again.\n"
+    "two HEADs (no pull spent); a run with nothing to do says so. A mapping with\n"
+    "platforms or referrers gives the destination another digest (or more than\n"
+    "the digest covers), so what was copied is recorded in the state file: a tag\n"
+    "whose source and destination digests (HEADs) are as recorded, with the same\n"
+    "platforms and referrers (a listing, never a manifest GET), is skipped too.\n"
+    "Before copying a tag, the source's ratelimit headers (from that HEAD) are\n"
+    "checked: with fewer than min_remaining pulls left, sync pauses until the\n"
+    "window resets and checks again.\n"
     "\n"
     "FILE (YAML; unknown keys are refused):\n"
     "  interval: 3600          # seconds between runs (default 3600)\n"
@@ -47,15 +55,30 @@ const char pc_cli_sync_usage[] =
     "      newest: 3                  # the 3 highest versions of those\n"
     "      platforms: [linux/amd64]   # default: every platform\n"
     "      referrers: false           # also copy signatures, SBOMs\n"
+    "      source_options:            # this mapping's source, over the flags:\n"
+    "        plain_http: false        #   http:// (so does an http:// prefix on source)\n"
+    "        insecure: false          #   TLS without certificate verification\n"
+    "        ca_file: /etc/pullcache/registry-ca.crt\n"
+    "        username: robot          #   with one of:\n"
+    "        password_env: SRC_PASS   #     an environment variable's name\n"
+    "        password_file: /run/secrets/src   # the file's first line\n"
+    "        anonymous: false         #   ignore stored credentials\n"
+    "      destination_options: {plain_http: true}   # the same keys\n"
+    "  source and destination may start with http:// or https://.\n"
     "\n"
     "      --once              one run, then exit\n"
     "      --no-wait           with --once: stop (exit 6) instead of pausing for the\n"
     "                          pull budget\n"
     "      --dry-run           say what would be copied, copy nothing\n"
     "      --check             check FILE and exit\n"
+    "      --state PATH        the record of what was copied (default FILE.state, next\n"
+    "                          to FILE; JSON, rewritten after each copy). Unwritable:\n"
+    "                          a warning, and such tags are copied again next run\n"
     "      --json              one JSON summary per run on stdout\n"
     "  -h, --help              this help\n"
-    "\n" PC_CLIENT_USAGE "\n"
+    "\n" PC_CLIENT_USAGE PC_CLIENT_SIDE_USAGE
+    "  A mapping's source_options and destination_options win over these flags.\n"
+    "\n"
     "exit codes:\n"
     "  0    every selected tag is at its destination\n"
     "  1    FILE is unreadable or invalid, a local failure\n"
@@ -64,12 +87,15 @@ const char pc_cli_sync_usage[] =
     "  6    --no-wait: stopped because the source's pull budget is below min_remaining\n"
     "  130  interrupted during --once\n";
 
-enum { OPT_ONCE = 256, OPT_NO_WAIT, OPT_DRY_RUN, OPT_CHECK, OPT_JSON };
+enum { OPT_ONCE = 256, OPT_NO_WAIT, OPT_DRY_RUN, OPT_CHECK, OPT_JSON, OPT_STATE };
 enum { EXIT_BUDGET = 6 };
 
-/* Registry clients by host, kept across runs. */
+/* Registry clients by host and settings, kept across runs. */
 typedef struct {
     char host[PC_HOST_MAX];
+    pc_endpoint_scheme scheme;
+    pc_client_which which;
+    pc_client_side side;
     pc_upstream *u;
 } host_client;
 
@@ -79,7 +105,9 @@ typedef struct {
     bool no_wait, dry_run, json;
     host_client clients[32];
     size_t nclients;
-    char *flag_password;
+    pc_sync_state *state;
+    const char *state_path;
+    bool state_warned;
     /* one run */
     json_t *tags;
     unsigned copied, current, failed;
@@ -88,19 +116,63 @@ typedef struct {
     bool budget_stop;
 } syncer;
 
-static pc_upstream *client_for(syncer *s, const char *host)
+static bool str_same(const char *a, const char *b)
 {
-    for (size_t i = 0; i < s->nclients; i++)
-        if (strcmp(s->clients[i].host, host) == 0)
-            return s->clients[i].u;
+    return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+static bool side_same(const pc_client_side *a, const pc_client_side *b)
+{
+    return a->plain_http == b->plain_http && a->insecure == b->insecure &&
+           a->anonymous == b->anonymous && str_same(a->ca_file, b->ca_file) &&
+           str_same(a->username, b->username) && str_same(a->password_env, b->password_env) &&
+           str_same(a->password_file, b->password_file);
+}
+
+/* A mapping's options as client settings. */
+static void side_from_file(const pc_sync_side *o, pc_client_side *out)
+{
+    *out = (pc_client_side){.plain_http = -1, .insecure = -1, .anonymous = -1};
+    if (!o)
+        return;
+    if (o->plain_http)
+        out->plain_http = *o->plain_http;
+    if (o->insecure)
+        out->insecure = *o->insecure;
+    if (o->anonymous)
+        out->anonymous = *o->anonymous;
+    out->ca_file = o->ca_file;
+    out->username = o->username;
+    out->password_env = o->password_env;
+    out->password_file = o->password_file;
+}
+
+/* The client for one side of a mapping (ref's host, with its prefix and
+ * the mapping's options over the flags). */
+static pc_upstream *client_for(syncer *s, pc_client_which which, const pc_ref *ref,
+                               pc_endpoint_scheme scheme, const pc_sync_side *opts)
+{
+    pc_client_side side, file;
+    pc_client_side_of(s->co, which, &side);
+    side_from_file(opts, &file);
+    pc_client_side_over(&side, &file);
+    for (size_t i = 0; i < s->nclients; i++) {
+        host_client *c = &s->clients[i];
+        if (strcmp(c->host, ref->host) == 0 && c->scheme == scheme && c->which == which &&
+            side_same(&c->side, &side))
+            return c->u;
+    }
     if (s->nclients == sizeof(s->clients) / sizeof(s->clients[0])) {
         fprintf(stderr, "pullcache sync: too many registries\n");
         return NULL;
     }
     host_client *c = &s->clients[s->nclients];
-    if (pc_cli_registry_open("sync", s->co, host, &s->flag_password, &c->u) != 0)
+    if (pc_client_connect(s->co, "sync", which, &side, ref->host, scheme, &c->u, NULL) != 0)
         return NULL;
-    snprintf(c->host, sizeof(c->host), "%s", host);
+    snprintf(c->host, sizeof(c->host), "%s", ref->host);
+    c->scheme = scheme;
+    c->which = which;
+    c->side = side;
     s->nclients++;
     return c->u;
 }
@@ -276,21 +348,81 @@ static int list_tags(pc_upstream *u, const char *repo, char ***tags, size_t *n, 
     return 0;
 }
 
+/* Whether the state says dst's tag holds what a copy from src would give
+ * it: the source digest sd and the destination's digest (HEAD) are as
+ * recorded, with these settings, and with referrers each recorded
+ * subject's referrers are unchanged at the source. */
+static bool state_current(syncer *s, const pc_sync_mapping *m, pc_upstream *su, pc_upstream *du,
+                          const pc_ref *src, const pc_ref *dst, const char *tag, const char *sd,
+                          const char *key)
+{
+    char settings[1024], source[PC_HOST_MAX + PC_NAME_MAX + 2], dd[PC_DIGEST_MAX], err[600];
+    if (!s->state || pc_sync_settings(m, settings, sizeof(settings)) != 0 ||
+        head_source_plain(du, dst, tag, dd, sizeof(dd), err, sizeof(err)) != 0)
+        return false;
+    snprintf(source, sizeof(source), "%s/%s", src->host, src->name);
+    pc_sync_record rec = {
+        .source = source, .settings = settings, .source_digest = sd, .destination_digest = dd};
+    if (!pc_sync_state_matches(s->state, key, &rec))
+        return false;
+    if (!m->referrers)
+        return true;
+    pc_copy_subject subj[PC_COPY_SUBJECTS_MAX];
+    size_t n = pc_sync_state_subjects(s->state, key, subj, PC_COPY_SUBJECTS_MAX);
+    for (size_t i = 0; i < n; i++) {
+        char fp[PC_COPY_FINGERPRINT_MAX];
+        if (pc_copy_referrers_fingerprint(su, src->name, &subj[i].digest, fp, sizeof(fp)) != 0 ||
+            strcmp(fp, subj[i].referrers) != 0)
+            return false;
+    }
+    return n > 0; /* a referrers copy lists at least the top manifest */
+}
+
+/* Record a copy of m's tag in the state and write it out. */
+static void state_record(syncer *s, const pc_sync_mapping *m, const pc_ref *src, const char *sd,
+                         const char *key, const pc_copy_result *res)
+{
+    char settings[1024], source[PC_HOST_MAX + PC_NAME_MAX + 2];
+    if (!s->state || s->dry_run || !sd[0] || res->subjects_overflow ||
+        pc_sync_settings(m, settings, sizeof(settings)) != 0)
+        return;
+    snprintf(source, sizeof(source), "%s/%s", src->host, src->name);
+    pc_sync_record rec = {.source = source,
+                          .settings = settings,
+                          .source_digest = sd,
+                          .destination_digest = res->top.digest.str,
+                          .subjects = res->subjects,
+                          .nsubjects = res->nsubjects};
+    if (pc_sync_state_put(s->state, key, &rec) == 0 &&
+        pc_sync_state_save(s->state, s->state_path) == 0)
+        return;
+    if (!s->state_warned)
+        fprintf(stderr,
+                "pullcache sync: %s; tags with platforms or referrers will be copied again "
+                "next run\n",
+                pc_error_last());
+    s->state_warned = true;
+}
+
 /* Sync one mapping. 1 when the run must stop, else 0. */
 static int sync_mapping(syncer *s, const pc_sync_mapping *m)
 {
     pc_ref src, dst;
+    pc_endpoint_scheme src_scheme, dst_scheme;
     char **avail = NULL, err[600];
     size_t navail = 0, nsel = 0;
     const char **sel = NULL;
     pc_pull_platform plats[PC_COPY_PLATFORMS_MAX];
     int stop = 0;
 
-    if (pc_ref_parse(&src, m->source) != 0 || pc_ref_parse(&dst, m->destination) != 0) {
+    if (pc_ref_parse(&src, pc_endpoint_scheme_split(m->source, &src_scheme)) != 0 ||
+        pc_ref_parse(&dst, pc_endpoint_scheme_split(m->destination, &dst_scheme)) != 0) {
         note(s, m->source, m->destination, "*", "failed", NULL, pc_error_last());
         return 0;
     }
-    pc_upstream *su = client_for(s, src.host), *du = client_for(s, dst.host);
+    pc_upstream *su = client_for(s, PC_CLIENT_SRC, &src, src_scheme, m->source_options);
+    pc_upstream *du =
+        su ? client_for(s, PC_CLIENT_DST, &dst, dst_scheme, m->destination_options) : NULL;
     if (!su || !du) {
         note(s, m->source, m->destination, "*", "failed", NULL, "cannot open a registry client");
         return 0;
@@ -308,11 +440,17 @@ static int sync_mapping(syncer *s, const pc_sync_mapping *m)
     for (size_t i = 0; i < nsel && !stop; i++) {
         const char *tag = sel[i];
         char sd[PC_DIGEST_MAX], dd[PC_DIGEST_MAX], derr[600];
+        char key[PC_HOST_MAX + PC_NAME_MAX + PC_TAG_MAX + 3];
+        snprintf(key, sizeof(key), "%s/%s:%s", dst.host, dst.name, tag);
         if ((stop = head_source(s, su, &src, tag, sd, sizeof(sd), err, sizeof(err))) != 0)
             break;
-        if (sd[0] && !m->platforms_count && !m->referrers &&
-            head_source_plain(du, &dst, tag, dd, sizeof(dd), derr, sizeof(derr)) == 0 &&
-            strcmp(sd, dd) == 0) {
+        bool current = false;
+        if (sd[0] && pc_sync_needs_state(m))
+            current = state_current(s, m, su, du, &src, &dst, tag, sd, key);
+        else if (sd[0])
+            current = head_source_plain(du, &dst, tag, dd, sizeof(dd), derr, sizeof(derr)) == 0 &&
+                      strcmp(sd, dd) == 0;
+        if (current) {
             note(s, m->source, m->destination, tag, "up to date", NULL, NULL);
             continue;
         }
@@ -331,8 +469,20 @@ static int sync_mapping(syncer *s, const pc_sync_mapping *m)
             .cancel = &pc_cli_stop_flag,
         };
         int rc = pc_copy_run(&o, &res);
+        if (rc == 0 && pc_sync_needs_state(m))
+            state_record(s, m, &src, sd, key, &res);
+        char msg[sizeof(res.error.message) + 410] = "";
+        if (rc != 0) {
+            char advice[400];
+            bool at_dst = res.error_at_dest;
+            pc_client_tls_advice(res.error.cls, res.error.message,
+                                 at_dst ? PC_CLIENT_DST : PC_CLIENT_SRC,
+                                 at_dst ? "destination_options" : "source_options",
+                                 pc_upstream_url(at_dst ? du : su), advice, sizeof(advice));
+            snprintf(msg, sizeof(msg), "%s%s%s", res.error.message, advice[0] ? "; " : "", advice);
+        }
         note(s, m->source, m->destination, tag, rc == 0 ? "copied" : "failed", &res,
-             rc == 0 ? NULL : res.error.message);
+             rc == 0 ? NULL : msg);
         if (atomic_load(&pc_cli_stop_flag))
             stop = 1;
     }
@@ -394,11 +544,14 @@ int pc_cli_sync(int argc, char **argv)
         {"dry-run", no_argument, NULL, OPT_DRY_RUN},
         {"check", no_argument, NULL, OPT_CHECK},
         {"json", no_argument, NULL, OPT_JSON},
+        {"state", required_argument, NULL, OPT_STATE},
         PC_CLIENT_LONGOPTS,
+        PC_CLIENT_SIDE_LONGOPTS,
         {NULL, 0, NULL, 0},
     };
     pc_client_opts co;
     syncer s;
+    char state_path[4200];
     pc_sync_file *f = NULL;
     bool once = false, check = false;
     int c, rc = PC_CLI_EXIT_USAGE;
@@ -423,6 +576,13 @@ int pc_cli_sync(int argc, char **argv)
         case OPT_JSON:
             s.json = true;
             break;
+        case OPT_STATE:
+            if (!*optarg) {
+                fprintf(stderr, "pullcache sync: --state wants a path\n");
+                goto done;
+            }
+            s.state_path = optarg;
+            break;
         }
     }
     if (c < 0)
@@ -446,6 +606,14 @@ int pc_cli_sync(int argc, char **argv)
         rc = PC_CLI_EXIT_OK;
         goto done;
     }
+    if (!s.state_path) {
+        snprintf(state_path, sizeof(state_path), "%s.state", argv[optind]);
+        s.state_path = state_path;
+    }
+    if (pc_sync_state_load(s.state_path, &s.state) != 0) {
+        fprintf(stderr, "pullcache sync: %s\n", pc_error_last());
+        goto done;
+    }
     s.f = f;
     s.co = &co;
     co.max_connections = f->concurrency * 2 + 4;
@@ -463,10 +631,7 @@ int pc_cli_sync(int argc, char **argv)
 done:
     for (size_t i = 0; i < s.nclients; i++)
         pc_upstream_free(s.clients[i].u);
-    if (s.flag_password) {
-        memset(s.flag_password, 0, strlen(s.flag_password));
-        free(s.flag_password);
-    }
+    pc_sync_state_free(s.state);
     pc_sync_file_free(f);
     pc_client_opts_clear(&co);
     return rc;

@@ -14,8 +14,10 @@
 #               ESC[K, cursor up for several lines) while the fake's budget
 #               changes between checks; appended lines (or JSON lines) when
 #               not a terminal; SIGINT/SIGTERM end it with exit 0
-#   errors      unknown image, refused connection, TLS against plain HTTP:
-#               exit 3 and one line; malformed reference and bad flags: exit 2;
+#   errors      unknown image, refused connection, TLS against plain HTTP
+#               (https://: exit 3, one line naming --plain-http; without a
+#               scheme the loopback registry is found over plain http);
+#               malformed reference and bad flags: exit 2;
 #               Docker Hub is the default registry (its name resolves to
 #               loopback here, so nothing leaves the namespace)
 #   pullcache   pullcache_status (a fake answering /_pullcache/status) adds
@@ -196,9 +198,15 @@ jq -e '.error | test("no such image")' "$WORK/e2" >/dev/null || fail "unknown im
 expect_eq 3 "$(rl "$WORK/e3" --plain-http 127.0.0.1:5199/library/test)" "refused connection exit"
 expect_eq 1 "$(lines "$WORK/e3.err")" "refused connection message lines"
 has "$WORK/e3.err" "cannot connect to http://127.0.0.1:5199"
-expect_eq 3 "$(rl "$WORK/e4" "$IMG")" "https to a plain HTTP registry exit"
+# https:// asks for TLS (no loopback fallback): the message says plain HTTP and names the flag
+expect_eq 3 "$(rl "$WORK/e4" "https://$IMG")" "https to a plain HTTP registry exit"
 expect_eq 1 "$(lines "$WORK/e4.err")" "TLS message lines"
 has "$WORK/e4.err" "TLS failure with https://127.0.0.1:$FP"
+has "$WORK/e4.err" "the registry speaks plain HTTP, not TLS: use --plain-http or an http:// reference"
+# without a scheme a loopback registry is tried over https, then plain http (Docker's rule)
+expect_eq 0 "$(rl "$WORK/e4b" "$IMG")" "loopback registry without --plain-http exit"
+has "$WORK/e4b" "limit 100"
+expect_eq 0 "$(rl "$WORK/e4c" "http://$IMG")" "http:// prefix exit"
 for bad in 'Bad//Ref' 'library/test:' 'a@sha256:xyz'; do
     expect_eq 2 "$(rl "$WORK/e5" --plain-http "$bad")" "malformed reference '$bad' exit"
     has "$WORK/e5.err" "is not an image reference"

@@ -4,7 +4,11 @@
 # so, sends 0 bytes and GETs no manifest or blob at the source; a bad file is
 # refused with its key named; a source whose ratelimit headers report fewer
 # pulls than min_remaining makes sync pause (no manifest GET) until the budget
-# is back, and --once --no-wait stops with exit 6 instead.
+# is back, and --once --no-wait stops with exit 6 instead; mappings with
+# platforms (one child, several) and referrers: the first run copies, the
+# state file records it, a second run sends only HEADs (and a referrers
+# listing) to the source, no manifest GET; a new referrer at the source and a
+# destination tag changed behind sync's back are each copied again.
 . "$(dirname "$0")/lib.sh"
 clients_init
 
@@ -104,6 +108,93 @@ rc=0
 expect_eq 3 "$rc" "failing mapping exit"
 grep -q "test/nope:1 .*failed: .*404" "$WORK/missing.txt" || fail "failure not named: $(cat "$WORK/missing.txt")"
 expect_eq "$(img_digest "$WORK/img" oci-single)" "$(digest_at "$PC" after/img oci-single)" "the next mapping ran"
+
+echo "--- platforms and referrers: the second run sends the source HEADs only"
+# a referrer at the source: made at pullcache, copied into docker-registry
+# (which keeps it under the sha256-<hex> tag schema)
+"$P" copy --plain-http "$DIST/test/img:oci-single" "$PC/refsrc/img" >>"$WORK/clients.log" 2>&1 ||
+    fail "copy oci-single into pullcache"
+subject=$(img_digest "$WORK/img" oci-single)
+subject_size=$(jq ".[\"oci-single\"].size" "$WORK/img/images.json")
+printf '{}' >"$WORK/empty.json"
+empty=$(REG=$PC reg_push_blob refsrc/img "$WORK/empty.json")
+# push_referrer N: an SBOM number N for oci-single at pullcache, then copied to docker-registry
+push_referrer() {
+    local b
+    printf 'sbom %s of %s\n' "$1" "$subject" >"$WORK/sbom$1.txt"
+    b=$(REG=$PC reg_push_blob refsrc/img "$WORK/sbom$1.txt")
+    jq -nc --arg s "$subject" --argjson ss "$subject_size" --arg e "$empty" --arg b "$b" \
+        --argjson bs "$(stat -c %s "$WORK/sbom$1.txt")" --arg n "$1" '
+        {schemaVersion: 2, mediaType: "application/vnd.oci.image.manifest.v1+json",
+         artifactType: "application/vnd.example.sbom.v1",
+         config: {mediaType: "application/vnd.oci.empty.v1+json", digest: $e, size: 2},
+         layers: [{mediaType: "text/plain", digest: $b, size: $bs}],
+         subject: {mediaType: "application/vnd.oci.image.manifest.v1+json", digest: $s, size: $ss},
+         annotations: {"org.example.n": $n}}' | tr -d '\n' >"$WORK/sbom$1.manifest"
+    expect_eq 201 "$(curl -sS -o /dev/null -w '%{http_code}' -X PUT \
+        -H "Content-Type: application/vnd.oci.image.manifest.v1+json" --data-binary "@$WORK/sbom$1.manifest" \
+        "http://$PC/v2/refsrc/img/manifests/$(sha "$WORK/sbom$1.manifest")")" "push referrer $1"
+    "$P" copy --plain-http --referrers "$PC/refsrc/img:oci-single" "$DIST/refd/img" >>"$WORK/clients.log" 2>&1 ||
+        fail "copy the referrers to docker-registry"
+}
+push_referrer 1
+start1=$(wc -l <"$WORK/dist.log")
+arm=$(jq -r '.manifests[] | select(.platform.architecture == "arm64") | .digest' \
+    "$WORK/img/blobs/sha256/$(img_digest "$WORK/img" oci-index | cut -d: -f2)")
+cat >"$WORK/plat.yml" <<YML
+mappings:
+  - source: $DIST/test/img
+    destination: $PC/plat1/img
+    tags: [oci-index]
+    platforms: [linux/arm64]
+  - source: $DIST/test/img
+    destination: $PC/plat2/img
+    tags: [oci-index, docker-list]
+    platforms: [linux/amd64, linux/arm64]
+  - source: $DIST/refd/img
+    destination: $PC/refs/img
+    tags: [oci-single]
+    referrers: true
+YML
+"$P" sync --plain-http --once --json "$WORK/plat.yml" >"$WORK/plat1.json" 2>"$WORK/plat1.err" ||
+    fail "platforms run 1: $(cat "$WORK/plat1.err")"
+expect_eq "4 0 0" "$(jq -r '"\(.copied) \(.up_to_date) \(.failed)"' "$WORK/plat1.json")" "platforms run 1"
+expect_eq "$arm" "$(digest_at "$PC" plat1/img oci-index)" "the arm64 image under the tag"
+expect_eq "$(img_digest "$WORK/img" docker-list)" "$(digest_at "$PC" plat2/img docker-list)" "both platforms: the list itself"
+referrers_at() { curl -sS "http://$PC/v2/refs/img/referrers/$subject" | jq '.manifests | length'; }
+expect_eq 1 "$(referrers_at)" "referrers copied"
+jq -e '.version == 1 and (.tags | length) == 4' "$WORK/plat.yml.state" >/dev/null ||
+    fail "state file: $(cat "$WORK/plat.yml.state" 2>&1)"
+before=$(wc -l <"$WORK/dist.log")
+[ "$(tail -n +"$((start1 + 1))" "$WORK/dist.log" | head -n "$((before - start1))" |
+    grep -c '"GET /v2/[^ ]*/manifests/' || true)" -ge 4 ] || fail "run 1's manifest GETs are not in the log: cannot count"
+"$P" sync --plain-http --once --json "$WORK/plat.yml" >"$WORK/plat2.json" 2>"$WORK/plat2.err" ||
+    fail "platforms run 2: $(cat "$WORK/plat2.err")"
+expect_eq "0 4 0 0" "$(jq -r '"\(.copied) \(.up_to_date) \(.failed) \(.bytes)"' "$WORK/plat2.json")" "platforms run 2"
+new_lines() { tail -n +"$((before + 1))" "$WORK/dist.log"; }
+expect_eq 0 "$(new_lines | grep -c '"GET /v2/[^ ]*/manifests/' || true)" "manifest GETs at the source in run 2"
+expect_eq 4 "$(new_lines | grep -c '"HEAD /v2/[^ ]*/manifests/\(oci-index\|docker-list\|oci-single\) ' || true)" \
+    "tag HEADs at the source in run 2"
+[ "$(new_lines | grep -c '"HEAD /v2/refd/img/manifests/sha256-' || true)" -ge 1 ] ||
+    fail "run 2 did not look at the referrers: $(new_lines)"
+
+echo "--- a new referrer at the source, a destination tag changed: copied again"
+push_referrer 2
+"$P" copy --plain-http "$DIST/test/img:oci-single" "$PC/plat1/img:oci-index" >>"$WORK/clients.log" 2>&1 ||
+    fail "overwrite plat1/img:oci-index"
+before=$(wc -l <"$WORK/dist.log")
+"$P" sync --plain-http --once --json "$WORK/plat.yml" >"$WORK/plat3.json" 2>"$WORK/plat3.err" ||
+    fail "platforms run 3: $(cat "$WORK/plat3.err")"
+expect_eq "2 2 0" "$(jq -r '"\(.copied) \(.up_to_date) \(.failed)"' "$WORK/plat3.json")" "platforms run 3"
+expect_eq "plat1/img:oci-index refs/img:oci-single" \
+    "$(jq -r '[.tags[] | select(.status == "copied") | "\(.destination | sub(".*:[0-9]+/"; "")):\(.tag)"] | sort | join(" ")' "$WORK/plat3.json")" \
+    "what run 3 copied"
+expect_eq "$arm" "$(digest_at "$PC" plat1/img oci-index)" "the arm64 image is back under the tag"
+expect_eq 2 "$(referrers_at)" "the new referrer copied"
+"$P" sync --plain-http --once --json --state "$WORK/other.state" "$WORK/plat.yml" >"$WORK/plat4.json" 2>"$WORK/plat4.err" ||
+    fail "platforms run 4: $(cat "$WORK/plat4.err")"
+expect_eq "4 0" "$(jq -r '"\(.copied) \(.up_to_date)"' "$WORK/plat4.json")" "--state elsewhere: nothing recorded there yet"
+jq -e '(.tags | length) == 4' "$WORK/other.state" >/dev/null || fail "--state file: $(cat "$WORK/other.state" 2>&1)"
 
 echo "--- budget: fewer pulls left than min_remaining pauses sync (no manifest GET)"
 cat >"$WORK/low.json" <<'JSON'
