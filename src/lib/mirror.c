@@ -125,6 +125,7 @@ int pc_mirror_new(pc_mirror **out, const pc_config *cfg, pc_registry *reg)
     m->def = -1;
     declare_metrics();
     pthread_mutex_init(&m->lock, NULL);
+    pthread_mutex_init(&m->lists_lock, NULL);
     pthread_cond_init(&m->idle, NULL);
     m->ups = calloc(cfg->upstreams_count ? cfg->upstreams_count : 1, sizeof(*m->ups));
     if (!m->ups || pc_budget_new(&m->budget, (int)cfg->upstreams_count, NULL, NULL)) {
@@ -207,6 +208,8 @@ void pc_mirror_free(pc_mirror *m)
         pc_upstream_free(m->ups[i].client);
     free(m->ups);
     pc_budget_free(m->budget);
+    pc_mirror_lists_free(m);
+    pthread_mutex_destroy(&m->lists_lock);
     pthread_mutex_destroy(&m->lock);
     pthread_cond_destroy(&m->idle);
     free(m);
@@ -426,8 +429,8 @@ void pc_mirror_fail(pc_mirror *m, const pc_mirror_target *t, const pc_upstream_r
                  pc_up_class_str(r->cls));
 }
 
-static void set_stale(pc_mirror *m, const pc_mirror_target *t, const pc_upstream_resp *r,
-                      const char *kind, pc_mirror_outcome *out)
+void pc_mirror_stale(pc_mirror *m, const pc_mirror_target *t, const pc_upstream_resp *r,
+                     const char *kind, pc_mirror_outcome *out)
 {
     memset(out, 0, sizeof(*out));
     out->stale = true;
@@ -601,7 +604,7 @@ static int manifest_fetch_one(pc_mirror *m, const pc_mirror_target *t, const cha
     if (rc || r.cls != PC_UP_OK) {
         if (rc)
             r.cls = PC_UP_PROTOCOL;
-        set_stale(m, t, &r, "manifest", out);
+        pc_mirror_stale(m, t, &r, "manifest", out);
         pc_upstream_resp_clear(&r);
         return ms->manifest_get(ms, t->local, &have, rec);
     }
@@ -635,7 +638,7 @@ static int manifest_fetch_one(pc_mirror *m, const pc_mirror_target *t, const cha
         memset(&r, 0, sizeof(r));
         r.cls = out->status == 429 ? PC_UP_TOO_MANY : PC_UP_PROTOCOL;
         r.status = out->status == 429 ? 429 : 0;
-        set_stale(m, t, &r, "manifest", out);
+        pc_mirror_stale(m, t, &r, "manifest", out);
         return ms->manifest_get(ms, t->local, &have, rec);
     }
     return rc;

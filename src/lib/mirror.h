@@ -13,6 +13,8 @@
 #ifndef PC_MIRROR_H
 #define PC_MIRROR_H
 
+#include <jansson.h>
+
 #include "pc.h"
 #include "budget.h"
 #include "config.h"
@@ -124,6 +126,26 @@ int pc_mirror_blob_cached(pc_mirror *m, const pc_mirror_target *t, const pc_dige
  * *size (-1 when upstream sent none), or < 0 with *out filled. */
 int pc_mirror_blob_head(pc_mirror *m, const pc_mirror_target *t, const pc_digest *d, int64_t *size,
                         pc_mirror_outcome *out);
+
+/* ---- tag lists (mirror_lists.c) ---- */
+
+/* The upstream's whole tag list of t (sorted, unique) when fetched less than
+ * its tag_ttl ago. 0 with *tags (an array, the caller's), or PC_ENOTFOUND. */
+int pc_mirror_tags_cached(pc_mirror *m, const pc_mirror_target *t, json_t **tags);
+
+/* May block. Fetch every page of the upstream's tag list of t and keep it
+ * for tag_ttl. When the upstream fails, the last list fetched (however old)
+ * or else the tags cached here, with out->stale and its Warning. 0 with
+ * *tags (the caller's), PC_ENOTFOUND (404 at the upstream; out is the
+ * NAME_UNKNOWN answer), or < 0 with out filled. */
+int pc_mirror_tags(pc_mirror *m, const pc_mirror_target *t, json_t **tags, pc_mirror_outcome *out);
+
+/* One page of a sorted tag array as the tags/list document of `name`: the
+ * tags after `last` (NULL or "": from the start), at most n (n < 0: all).
+ * *more when tags are left (last_out: the page's last tag). 0 or
+ * PC_ENOMEM. */
+int pc_mirror_tags_page(json_t *tags, const char *name, const char *last, long n, char **json,
+                        bool *more, char *last_out, size_t last_size);
 
 /* ---- coalesced blob fetches ---- */
 

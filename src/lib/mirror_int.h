@@ -35,7 +35,17 @@ struct pc_mirror {
     struct pc_mflight *mflights; /* manifest exchanges in progress */
     int nfetch_threads;
     volatile int stopping;
+
+    struct pc_mirror_list *lists; /* upstream tag lists (mirror_lists.c), own lock */
+    pthread_mutex_t lists_lock;
 };
+
+/* Mark out as a stale answer (Warning: 299), counted and logged. */
+void pc_mirror_stale(pc_mirror *m, const pc_mirror_target *t, const pc_upstream_resp *r,
+                     const char *kind, pc_mirror_outcome *out);
+
+/* Free the cached tag lists (mirror_lists.c). */
+void pc_mirror_lists_free(pc_mirror *m);
 
 /* Fill out from an upstream failure (kind: "manifest" or "blob"). */
 void pc_mirror_fail(pc_mirror *m, const pc_mirror_target *t, const pc_upstream_resp *r,

@@ -77,6 +77,73 @@ int pc_h_mirror_manifest(pc_req *req, const pc_mirror_target *t)
     return pc_req_async(req, manifest_work, manifest_finish);
 }
 
+/* ---- tag lists ---- */
+
+typedef struct {
+    pc_mirror_target t;
+    pc_mirror_outcome out;
+    json_t *tags;
+    long n;
+    char last[PC_TAG_MAX + 1];
+    int rc;
+} tjob;
+
+static void tjob_free(void *p)
+{
+    tjob *j = p;
+    json_decref(j->tags);
+    free(j);
+}
+
+static int send_tags(pc_req *req, json_t *tags, long n, const char *last, const char *warning)
+{
+    char *json = NULL, last_out[PC_TAG_MAX + 1] = "", link[PC_NAME_MAX * 2 + 400] = "";
+    bool more = false;
+    if (pc_mirror_tags_page(tags, req->name, last, n, &json, &more, last_out, sizeof(last_out)))
+        return pc_req_fail(req, PC_ENOMEM);
+    const char *ns = pc_req_arg(req, "ns");
+    if (more)
+        snprintf(link, sizeof(link), "</v2/%s/tags/list?n=%ld&last=%s%s%s>; rel=\"next\"",
+                 req->name, n, last_out, ns && *ns ? "&ns=" : "", ns && *ns ? ns : "");
+    int r = pc_req_send(req, 200, "application/json", json, strlen(json), "Link",
+                        link[0] ? link : NULL, "Warning", warning, NULL);
+    free(json);
+    return r;
+}
+
+static void tags_work(pc_req *req)
+{
+    tjob *j = req->job;
+    j->rc = pc_mirror_tags(req->srv->mirror, &j->t, &j->tags, &j->out);
+}
+
+static int tags_finish(pc_req *req)
+{
+    tjob *j = req->job;
+    if (j->rc)
+        return send_outcome(req, &j->out);
+    return send_tags(req, j->tags, j->n, j->last, j->out.stale ? j->out.warning : NULL);
+}
+
+int pc_h_mirror_tags(pc_req *req, const pc_mirror_target *t, long n, const char *last)
+{
+    json_t *tags = NULL;
+    if (pc_mirror_tags_cached(req->srv->mirror, t, &tags) == 0) {
+        int r = send_tags(req, tags, n, last, NULL);
+        json_decref(tags);
+        return r;
+    }
+    tjob *j = calloc(1, sizeof(*j));
+    if (!j)
+        return pc_req_fail(req, PC_ENOMEM);
+    j->t = *t;
+    j->n = n;
+    snprintf(j->last, sizeof(j->last), "%s", last ? last : "");
+    req->job = j;
+    req->job_free = tjob_free;
+    return pc_req_async(req, tags_work, tags_finish);
+}
+
 /* ---- blobs ---- */
 
 static int send_store_blob(pc_req *req, const pc_digest *d)

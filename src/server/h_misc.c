@@ -100,6 +100,15 @@ int pc_h_tags(pc_req *req)
     if (parse_n(req, &n, &mhd))
         return mhd;
     const char *last = pc_req_arg(req, "last");
+    pc_mirror_target t;
+    switch (pc_req_mirror_route(req, &t)) {
+    case 0:
+        return pc_h_mirror_tags(req, &t, n, last);
+    case PC_EINVAL:
+        return pc_req_error(req, 400, "NAME_INVALID", pc_error_last());
+    default:
+        break;
+    }
     int rc = pc_registry_tags_json(req->srv->reg, req->name, last, n, &json, &more, last_out,
                                    sizeof(last_out));
     if (rc)

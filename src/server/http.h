@@ -177,6 +177,8 @@ int pc_h_metrics(pc_req *req);
 
 /* GET/HEAD /_pullcache/status (h_status.c). */
 int pc_h_status(pc_req *req);
+/* A mirrored repository's tag list (the upstream's, paged with n/last). */
+int pc_h_mirror_tags(pc_req *req, const pc_mirror_target *t, long n, const char *last);
 int pc_h_healthz(pc_req *req);
 int pc_h_readyz(pc_req *req);
 

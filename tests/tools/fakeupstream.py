@@ -804,7 +804,17 @@ class Handler(BaseHTTPRequestHandler):
             if repo is None:
                 self.reply_simple(404, "name_unknown")
             else:
-                self.reply_simple(200, {"name": req.name, "tags": sorted(repo.tags)})
+                tags = sorted(repo.tags)
+                page = st.args.tags_page
+                if page:  # paged like ghcr.io: at most --tags-page tags, Link to the rest
+                    last = self.query.get("last", [""])[0]
+                    n = min(int(self.query.get("n", [page])[0] or page), page)
+                    rest = [t for t in tags if t > last]
+                    tags, more = rest[:n], len(rest) > n
+                    hs = [("Link", f'</v2/{req.name}/tags/list?n={n}&last={tags[-1]}>; rel="next"')] if more else []
+                    self.reply_simple(200, {"name": req.name, "tags": tags}, headers=hs)
+                else:
+                    self.reply_simple(200, {"name": req.name, "tags": tags})
             return
         if req.kind in ("upload", "referrers") or self.command not in ("GET", "HEAD"):
             if self.command not in ("GET", "HEAD"):
@@ -1161,6 +1171,8 @@ def main():
     ap.add_argument("--host", default="127.0.0.1", type=loopback)
     ap.add_argument("--token-host", default="127.0.0.1", type=loopback)
     ap.add_argument("--redirect-host", default="127.0.0.1", type=loopback)
+    ap.add_argument("--tags-page", type=int, default=0, metavar="N",
+                    help="tag lists in pages of at most N tags, linked with Link rel=next")
     ap.add_argument("--verbose", action="store_true")
     args = ap.parse_args()
 

@@ -219,6 +219,40 @@ static void bad_local_prefixes(void **state)
     }
 }
 
+/* n/last paging of a mirrored tag list */
+static void tags_pages(void **state)
+{
+    (void)state;
+    json_t *tags = json_pack("[s,s,s,s]", "a", "b", "c", "d");
+    char *json = NULL, last[16];
+    bool more = false;
+    struct {
+        const char *last;
+        long n;
+        const char *want;
+        bool more;
+        const char *want_last;
+    } cases[] = {
+        {NULL, -1, "{\"name\":\"r\",\"tags\":[\"a\",\"b\",\"c\",\"d\"]}", false, "d"},
+        {NULL, 2, "{\"name\":\"r\",\"tags\":[\"a\",\"b\"]}", true, "b"},
+        {"b", 2, "{\"name\":\"r\",\"tags\":[\"c\",\"d\"]}", false, "d"},
+        {"bb", -1, "{\"name\":\"r\",\"tags\":[\"c\",\"d\"]}", false, "d"},
+        {"d", 5, "{\"name\":\"r\",\"tags\":[]}", false, ""},
+        {NULL, 0, "{\"name\":\"r\",\"tags\":[]}", false, ""},
+        {"", 4, "{\"name\":\"r\",\"tags\":[\"a\",\"b\",\"c\",\"d\"]}", false, "d"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        assert_int_equal(pc_mirror_tags_page(tags, "r", cases[i].last, cases[i].n, &json, &more,
+                                             last, sizeof(last)),
+                         0);
+        assert_string_equal(json, cases[i].want);
+        assert_int_equal(more, cases[i].more);
+        assert_string_equal(last, cases[i].want_last);
+        free(json);
+    }
+    json_decref(tags);
+}
+
 static void too_long_names(void **state)
 {
     fixture *f = *state;
@@ -241,6 +275,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(default_upstream, setup_docker, teardown),
         cmocka_unit_test_setup_teardown(readonly_names, setup, teardown),
         cmocka_unit_test(bad_local_prefixes),
+        cmocka_unit_test(tags_pages),
         cmocka_unit_test_setup_teardown(too_long_names, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

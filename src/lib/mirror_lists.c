@@ -1,0 +1,266 @@
+/*
+ * mirror_lists.c - tag lists of mirrored repositories: the upstream's whole
+ * list (every page it links to), not only the tags that happen to be
+ * cached, so Flux, Renovate and `skopeo list-tags` see what the registry
+ * has. A list is kept in memory for the upstream's tag_ttl and served
+ * without asking again; when the upstream fails, the last list (however
+ * old), else the tags cached here, is served with a Warning. A tag list is
+ * no manifest GET: it spends no pull budget. Clients page through it with
+ * the spec's n/last (pc_mirror_tags_page).
+ *
+ * SPDX-License-Identifier: Apache-2.0
+ */
+#include "mirror_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "log.h"
+
+#define LIST_SLOTS 256
+#define LIST_PAGES_MAX 200   /* pages followed per list */
+#define LIST_TAGS_MAX 100000 /* tags kept per list */
+
+struct pc_mirror_list {
+    char local[PC_NAME_MAX + 1]; /* "" = empty slot */
+    char *tags;                  /* JSON array of strings, sorted, unique */
+    int64_t fetched_ms;          /* CLOCK_MONOTONIC */
+};
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static struct pc_mirror_list *slot_of(pc_mirror *m, const char *local)
+{
+    if (!m->lists && !(m->lists = calloc(LIST_SLOTS, sizeof(*m->lists))))
+        return NULL;
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    for (const unsigned char *p = (const unsigned char *)local; *p; p++)
+        h = (h ^ *p) * 1099511628211ULL;
+    return &m->lists[h % LIST_SLOTS];
+}
+
+void pc_mirror_lists_free(pc_mirror *m)
+{
+    for (size_t i = 0; m->lists && i < LIST_SLOTS; i++)
+        free(m->lists[i].tags);
+    free(m->lists);
+    m->lists = NULL;
+}
+
+/* The cached list of t (a copy), if any, and how old it is. */
+static char *cached_copy(pc_mirror *m, const pc_mirror_target *t, int64_t *age_ms)
+{
+    char *copy = NULL;
+    pthread_mutex_lock(&m->lists_lock);
+    struct pc_mirror_list *s = slot_of(m, t->local);
+    if (s && s->tags && strcmp(s->local, t->local) == 0) {
+        copy = strdup(s->tags);
+        *age_ms = mono_ms() - s->fetched_ms;
+    }
+    pthread_mutex_unlock(&m->lists_lock);
+    return copy;
+}
+
+static void cache_put(pc_mirror *m, const pc_mirror_target *t, const char *tags)
+{
+    char *copy = strdup(tags);
+    if (!copy)
+        return;
+    pthread_mutex_lock(&m->lists_lock);
+    struct pc_mirror_list *s = slot_of(m, t->local);
+    if (s) {
+        free(s->tags);
+        snprintf(s->local, sizeof(s->local), "%s", t->local);
+        s->tags = copy;
+        s->fetched_ms = mono_ms();
+        copy = NULL;
+    }
+    pthread_mutex_unlock(&m->lists_lock);
+    free(copy);
+}
+
+int pc_mirror_tags_cached(pc_mirror *m, const pc_mirror_target *t, json_t **tags)
+{
+    int64_t age = 0;
+    char *s = cached_copy(m, t, &age);
+    if (!s || age >= (int64_t)t->tag_ttl * 1000) {
+        free(s);
+        return PC_ENOTFOUND;
+    }
+    *tags = json_loads(s, 0, NULL);
+    free(s);
+    return *tags ? 0 : PC_ENOMEM;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* tags (an array, possibly unsorted, with duplicates and junk) as a sorted
+ * array of unique valid tags. */
+static json_t *normalized(json_t *tags)
+{
+    size_t n = json_array_size(tags), k = 0;
+    const char **v = calloc(n ? n : 1, sizeof(*v));
+    json_t *out = json_array();
+    if (!v || !out) {
+        free(v);
+        json_decref(out);
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const char *s = json_string_value(json_array_get(tags, i));
+        if (s && pc_ref_tag_valid(s))
+            v[k++] = s;
+    }
+    qsort(v, k, sizeof(*v), cmp_str);
+    for (size_t i = 0; i < k; i++)
+        if ((i == 0 || strcmp(v[i], v[i - 1]) != 0) &&
+            json_array_append_new(out, json_string(v[i])) != 0) {
+            json_decref(out);
+            out = NULL;
+            break;
+        }
+    free(v);
+    return out;
+}
+
+/* Every page of the upstream's list into all (an array). 0, or < 0 with
+ * *r describing the failed exchange. */
+static int fetch_all(pc_mirror *m, const pc_mirror_target *t, json_t *all, pc_upstream_resp *r)
+{
+    pc_upstream *u = m->ups[t->upstream].client;
+    char *next = NULL;
+    int rc = 0;
+    for (int page = 0; page < LIST_PAGES_MAX; page++) {
+        rc = pc_upstream_tags_page(u, t->repo, next, r);
+        pc_mirror_count(m, t, "tags", "GET", rc == 0 ? r : NULL);
+        free(next);
+        next = NULL;
+        if (rc)
+            return rc;
+        if (r->cls != PC_UP_OK)
+            return PC_EUPSTREAM;
+        json_t *doc = json_loadb(r->body ? r->body : "", r->body_len, 0, NULL);
+        json_t *tags = json_object_get(doc, "tags");
+        if (!doc || !(json_is_array(tags) || json_is_null(tags))) {
+            json_decref(doc);
+            r->cls = PC_UP_PROTOCOL;
+            snprintf(r->error_message, sizeof(r->error_message), "%s",
+                     "the upstream's tag list is not {\"tags\": [...]}");
+            return PC_EUPSTREAM;
+        }
+        json_array_extend(all, tags);
+        json_decref(doc);
+        if (!r->link[0] || json_array_size(all) >= LIST_TAGS_MAX)
+            return 0;
+        if (!(next = strdup(r->link)))
+            return PC_ENOMEM;
+        pc_upstream_resp_clear(r);
+    }
+    free(next);
+    pc_log(PC_LOG_WARN, "upstream %s: tag list of %s longer than %d pages, cut there", t->name,
+           t->repo, LIST_PAGES_MAX);
+    return 0;
+}
+
+/* The tags cached here for t, as an array (the fallback of last resort). */
+static json_t *local_tags(pc_mirror *m, const pc_mirror_target *t)
+{
+    char *json = NULL, last[PC_TAG_MAX + 1];
+    bool more = false;
+    if (pc_registry_tags_json(m->reg, t->local, NULL, -1, &json, &more, last, sizeof(last)))
+        return NULL;
+    json_t *doc = json_loads(json, 0, NULL);
+    free(json);
+    json_t *tags = json_incref(json_object_get(doc, "tags"));
+    json_decref(doc);
+    return tags;
+}
+
+int pc_mirror_tags(pc_mirror *m, const pc_mirror_target *t, json_t **tags, pc_mirror_outcome *out)
+{
+    memset(out, 0, sizeof(*out));
+    *tags = NULL;
+    pc_upstream_resp r;
+    memset(&r, 0, sizeof(r));
+    json_t *all = json_array();
+    if (!all)
+        return PC_ENOMEM;
+    int rc = fetch_all(m, t, all, &r);
+    if (rc == 0) {
+        json_t *sorted = normalized(all);
+        json_decref(all);
+        char *s = sorted ? json_dumps(sorted, JSON_COMPACT) : NULL;
+        if (s)
+            cache_put(m, t, s);
+        free(s);
+        pc_upstream_resp_clear(&r);
+        *tags = sorted;
+        return sorted ? 0 : PC_ENOMEM;
+    }
+    json_decref(all);
+    if (rc == PC_ENOMEM) {
+        pc_upstream_resp_clear(&r);
+        return rc;
+    }
+    if (r.cls == PC_UP_NOT_FOUND) {
+        out->status = 404;
+        snprintf(out->code, sizeof(out->code), "NAME_UNKNOWN");
+        snprintf(out->message, sizeof(out->message), "repository %s not found at upstream %s",
+                 t->repo, t->name);
+        pc_upstream_resp_clear(&r);
+        return PC_ENOTFOUND;
+    }
+    /* The upstream failed: the last list, however old, else what is cached. */
+    int64_t age = 0;
+    char *old = cached_copy(m, t, &age);
+    json_t *have = old ? json_loads(old, 0, NULL) : local_tags(m, t);
+    free(old);
+    if (have) {
+        pc_mirror_stale(m, t, &r, "tags", out);
+        pc_upstream_resp_clear(&r);
+        *tags = have;
+        return 0;
+    }
+    pc_mirror_fail(m, t, &r, "tags", out);
+    pc_upstream_resp_clear(&r);
+    return PC_EUPSTREAM;
+}
+
+int pc_mirror_tags_page(json_t *tags, const char *name, const char *last, long n, char **json,
+                        bool *more, char *last_out, size_t last_size)
+{
+    size_t total = json_array_size(tags), i = 0;
+    json_t *page = json_array();
+    if (!page)
+        return PC_ENOMEM;
+    if (last && *last)
+        while (i < total && strcmp(json_string_value(json_array_get(tags, i)), last) <= 0)
+            i++;
+    *more = false;
+    last_out[0] = '\0';
+    for (; i < total; i++) {
+        if (n >= 0 && (long)json_array_size(page) == n) {
+            *more = n > 0;
+            break;
+        }
+        json_t *tag = json_array_get(tags, i);
+        snprintf(last_out, last_size, "%s", json_string_value(tag));
+        json_array_append(page, tag);
+    }
+    json_t *doc = json_pack("{s:s, s:o}", "name", name, "tags", page);
+    *json = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+    json_decref(doc);
+    return *json ? 0 : PC_ENOMEM;
+}
