@@ -7,6 +7,7 @@
  */
 #include "http.h"
 #include "metrics.h"
+#include "range.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -194,6 +195,7 @@ typedef struct {
     struct MHD_Connection *conn;
     const char *labels; /* metrics: upstream="..." */
     uint64_t sent;
+    uint64_t base; /* a Range's first byte: the response's byte 0 is the blob's byte base */
 } stream_ctx;
 
 static void stream_suspend(void *ctx)
@@ -211,7 +213,7 @@ static void stream_resume(void *ctx)
 static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
     stream_ctx *s = cls;
-    long n = pc_fetch_read(s->fetch, pos, buf, max, &s->waiter);
+    long n = pc_fetch_read(s->fetch, s->base + pos, buf, max, &s->waiter);
     if (n > 0) {
         s->sent += (uint64_t)n;
         return (ssize_t)n;
@@ -247,31 +249,70 @@ static void fetch_work(pc_req *req)
     j->rc = pc_fetch_wait_start(j->fetch, &j->size, &j->out);
 }
 
+/* A Range on a blob being fetched: once its size is known, 206 with exactly
+ * those bytes as they arrive (the one fetch goes on for the whole blob),
+ * 416 past the end; a malformed Range, or an unknown size, gets it all. */
+static int fetch_range(pc_req *req, int64_t size, uint64_t *start, uint64_t *len, char *cr,
+                       size_t cr_size)
+{
+    const char *range = pc_req_header(req, "Range");
+    uint64_t end;
+    *start = 0;
+    *len = size >= 0 ? (uint64_t)size : 0;
+    cr[0] = '\0';
+    if (!range || size < 0)
+        return 0;
+    int rc = pc_range_parse(range, (uint64_t)size, start, &end);
+    if (rc == PC_ERANGE) {
+        snprintf(cr, cr_size, "bytes */%" PRId64, size);
+        return rc;
+    }
+    if (rc) { /* malformed: ignored (RFC 9110) */
+        *start = 0;
+        return 0;
+    }
+    *len = end - *start + 1;
+    snprintf(cr, cr_size, "bytes %" PRIu64 "-%" PRIu64 "/%" PRId64, *start, end, size);
+    return 0;
+}
+
 static int fetch_finish(pc_req *req)
 {
     mjob *j = req->job;
     if (j->rc)
         return send_outcome(req, &j->out);
+    uint64_t start, len;
+    char cr[96];
+    if (fetch_range(req, j->size, &start, &len, cr, sizeof(cr)) == PC_ERANGE) {
+        struct MHD_Response *resp = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
+        if (!resp)
+            return pc_req_fail(req, PC_ENOMEM);
+        MHD_add_response_header(resp, "Content-Range", cr);
+        add_blob_headers(resp, &j->d);
+        return pc_req_queue(req, 416, resp);
+    }
     stream_ctx *s = calloc(1, sizeof(*s));
     if (!s)
         return pc_req_fail(req, PC_ENOMEM);
     s->fetch = j->fetch;
     s->conn = req->conn;
+    s->base = start;
     s->waiter.suspend = stream_suspend;
     s->waiter.resume = stream_resume;
     s->waiter.ctx = s;
     s->labels = pc_mirror_labels(req->srv->mirror, j->t.upstream);
-    struct MHD_Response *resp =
-        MHD_create_response_from_callback(j->size >= 0 ? (uint64_t)j->size : MHD_SIZE_UNKNOWN,
-                                          64 * 1024, stream_read, s, stream_free);
+    struct MHD_Response *resp = MHD_create_response_from_callback(
+        j->size >= 0 ? len : MHD_SIZE_UNKNOWN, 64 * 1024, stream_read, s, stream_free);
     if (!resp) {
         free(s);
         return pc_req_fail(req, PC_ENOMEM);
     }
     j->fetch = NULL; /* the response holds it now */
     add_blob_headers(resp, &j->d);
-    req->resp_bytes = j->size >= 0 ? (uint64_t)j->size : 0;
-    return pc_req_queue(req, 200, resp);
+    if (cr[0])
+        MHD_add_response_header(resp, "Content-Range", cr);
+    req->resp_bytes = j->size >= 0 ? len : 0;
+    return pc_req_queue(req, cr[0] ? 206 : 200, resp);
 }
 
 int pc_h_mirror_blob(pc_req *req, const pc_mirror_target *t, const pc_digest *d)
