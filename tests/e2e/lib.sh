@@ -28,6 +28,9 @@
 #   reg_get_manifest REPO REF FILE    # GET a manifest into FILE, print its sha256
 #   reg_status METHOD PATH            # HTTP status code of a request to $REG
 #   reg_upload_url REPO / reg_push_blob REPO FILE  # raw blob upload with curl
+# Docker Hub stand-in, for code that names docker.io itself (see below):
+#   hub_standin_start DIR             # docker-registry as registry-1.docker.io:443 (TLS)
+#   hub_push DIR TAG REPO:TAG         # copy a test image into it; $HUB_LOG its access log
 
 set -euo pipefail
 shopt -s inherit_errexit
@@ -259,6 +262,10 @@ image_copy_tmp_dir = "$WORK/tmp"
 network_backend = "cni"
 network_config_dir = "$WORK/podnet"
 CONF
+    # skopeo and podman run without --policy / --registries.d (a README line
+    # as written) take these per-user files before /etc/containers'.
+    mkdir -p "$WORK/home/.config/containers/registries.d"
+    cp "$WORK/policy.json" "$WORK/home/.config/containers/policy.json"
     export HOME=$WORK/home XDG_CONFIG_HOME=$WORK/home/.config XDG_RUNTIME_DIR=$WORK/run \
         TMPDIR=$WORK/tmp REGISTRY_AUTH_FILE=$WORK/auth.json \
         CONTAINERS_REGISTRIES_CONF=$WORK/registries.conf \
@@ -601,3 +608,97 @@ http_get() {
 }
 
 err_code() { jq -r '.errors[0].code // empty' "$1" 2>/dev/null || true; }
+
+# ---- Docker Hub stand-in --------------------------------------------------------
+# hub_standin_start DATA_DIR: Debian's docker-registry playing Docker Hub for
+# code that names docker.io itself (serve's built-in docker.io upstream,
+# `pullcache copy docker.io/...`, sync files), with no flag pointing it
+# elsewhere. Only inside this test's namespaces (lib.sh's unshare: a private
+# mount namespace, only loopback), it bind-mounts
+#   - over /etc/hosts: the host's lines plus $HUB_NAMES -> 127.0.0.1;
+#   - over /etc/ssl/certs/ca-certificates.crt (the default CA bundle of
+#     libcurl and Go on Debian: pullcache, curl, skopeo, podman): a bundle
+#     holding only a throwaway test CA ($HUB_CA, made here with openssl);
+# and serves TLS on 127.0.0.1:443 with a certificate for $HUB_NAMES signed by
+# that CA. The mounts end with the namespace. Sets HUB_PID and HUB_LOG (the
+# registry's output, with one access-log line per request:
+# "... \"GET /v2/library/nginx/manifests/1.27 HTTP/1.1\" 200 ..."). After it,
+# the test is online as far as docker.io is concerned.
+# hub_push DIR TAG REPO:TAG: copy a test image (all platforms, byte-exact)
+# into the stand-in as docker.io/REPO:TAG, TLS verified.
+HUB_NAMES="registry-1.docker.io index.docker.io docker.io auth.docker.io"
+HUB_PID=""
+HUB_CA=""
+HUB_LOG=$WORK/hub.log
+
+hub_standin_start() {
+    local data=$1 d=$WORK/hub f prop san="" n
+    [ "${PC_IN_NETNS:-}" = 1 ] || fail "hub_standin_start: not inside lib.sh's namespaces"
+    [ "$(ip -o link show | wc -l)" = 1 ] ||
+        fail "hub_standin_start: more than loopback in this network namespace: $(ip -o link show | cut -d: -f2 | tr -d '\n')"
+    for f in /etc/hosts /etc/ssl/certs/ca-certificates.crt; do
+        [ -f "$f" ] || fail "hub_standin_start: no $f to mount over"
+        # A shared mount would carry the bind mount out of this namespace.
+        prop=$(findmnt -n -o PROPAGATION -T "$f") || fail "hub_standin_start: findmnt $f"
+        case $prop in
+        *shared*) fail "hub_standin_start: the mount holding $f propagates ($prop)" ;;
+        esac
+    done
+    mkdir -p "$d" "$data"
+    for n in $HUB_NAMES; do san+=${san:+,}DNS:$n; done
+    printf '%s\n' basicConstraints=CA:FALSE extendedKeyUsage=serverAuth "subjectAltName=$san" >"$d/hub.ext"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+        -keyout "$d/ca.key" -out "$d/ca.crt" -subj "/CN=pullcache e2e Docker Hub stand-in CA" \
+        -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign \
+        2>>"$WORK/openssl.log" &&
+        openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+            -keyout "$d/hub.key" -out "$d/hub.csr" -subj "/CN=registry-1.docker.io" 2>>"$WORK/openssl.log" &&
+        openssl x509 -req -in "$d/hub.csr" -CA "$d/ca.crt" -CAkey "$d/ca.key" -set_serial 0x4d1 \
+            -days 2 -extfile "$d/hub.ext" -out "$d/hub.crt" 2>>"$WORK/openssl.log" ||
+        fail "hub_standin_start: openssl (see openssl.log)"
+    HUB_CA=$d/ca.crt
+    { cat /etc/hosts; echo "127.0.0.1 $HUB_NAMES"; } >"$d/hosts"
+    cp "$HUB_CA" "$d/ca-certificates.crt"
+    mount --bind "$d/hosts" /etc/hosts || fail "hub_standin_start: bind mount over /etc/hosts"
+    mount --bind "$d/ca-certificates.crt" /etc/ssl/certs/ca-certificates.crt ||
+        fail "hub_standin_start: bind mount over /etc/ssl/certs/ca-certificates.crt"
+    cat >"$d/config.yml" <<YML
+version: 0.1
+log:
+  level: info
+  formatter: text
+storage:
+  filesystem:
+    rootdirectory: $data
+  delete:
+    enabled: true
+http:
+  addr: 127.0.0.1:443
+  secret: pullcache-e2e-hub
+  tls:
+    certificate: $d/hub.crt
+    key: $d/hub.key
+YML
+    # shellcheck disable=SC2046  # as in dist_start: no REGISTRY_* overrides
+    env $(compgen -e | awk '/^REGISTRY_/ { print "-u", $0 }') \
+        docker-registry serve "$d/config.yml" >>"$HUB_LOG" 2>&1 &
+    HUB_PID=$!
+    PIDS+=("$HUB_PID")
+    for n in $(seq 100); do
+        curl -sk -o /dev/null https://registry-1.docker.io/v2/ && break
+        kill -0 "$HUB_PID" 2>/dev/null || fail "hub_standin_start: docker-registry exited (see hub.log)"
+        [ "$n" -lt 100 ] || fail "hub_standin_start: no answer on https://registry-1.docker.io/v2/"
+        sleep 0.1
+    done
+    # by name, verified with the default CA bundle (no --cacert)
+    curl -sS -f -o /dev/null https://registry-1.docker.io/v2/ 2>>"$WORK/curl.log" ||
+        fail "hub_standin_start: https://registry-1.docker.io/v2/ not trusted (see curl.log)"
+}
+
+hub_push() {
+    local src
+    src=$(img_src "$1" "$2")
+    echo "+ skopeo copy --all $src docker://docker.io/$3" >>"$WORK/clients.log"
+    sk copy -q --all --preserve-digests "$src" "docker://docker.io/$3" >>"$WORK/clients.log" 2>&1 ||
+        fail "skopeo copy --all $src docker://docker.io/$3 (see clients.log)"
+}
