@@ -147,6 +147,25 @@ int pc_mirror_tags(pc_mirror *m, const pc_mirror_target *t, json_t **tags, pc_mi
 int pc_mirror_tags_page(json_t *tags, const char *name, const char *last, long n, char **json,
                         bool *more, char *last_out, size_t last_size);
 
+/* ---- referrers (mirror_lists.c) ---- */
+
+/* The upstream's referrers of d in t (an array of descriptors) when asked
+ * less than tag_ttl ago. 0 with *manifests (the caller's), or PC_ENOTFOUND. */
+int pc_mirror_referrers_cached(pc_mirror *m, const pc_mirror_target *t, const pc_digest *d,
+                               json_t **manifests);
+
+/* May block. Ask the upstream's referrers API, or without it the referrers
+ * tag schema's index (sha256-<hex>; absent: none), and keep the answer for
+ * tag_ttl. When the upstream fails, the last answer or the referrers cached
+ * here, with out->stale. 0 with *manifests (the caller's), or < 0 with out
+ * filled. */
+int pc_mirror_referrers(pc_mirror *m, const pc_mirror_target *t, const pc_digest *d,
+                        json_t **manifests, pc_mirror_outcome *out);
+
+/* The referrers index document of manifests, only those of artifact_type
+ * when not NULL. 0 or PC_ENOMEM. */
+int pc_mirror_referrers_index(json_t *manifests, const char *artifact_type, char **json);
+
 /* ---- coalesced blob fetches ---- */
 
 typedef struct pc_fetch pc_fetch;

@@ -1,5 +1,7 @@
 /*
- * mirror_lists.c - tag lists of mirrored repositories: the upstream's whole
+ * mirror_lists.c - tag lists and referrers of mirrored repositories.
+ *
+ * Tag lists: the upstream's whole
  * list (every page it links to), not only the tags that happen to be
  * cached, so Flux, Renovate and `skopeo list-tags` see what the registry
  * has. A list is kept in memory for the upstream's tag_ttl and served
@@ -7,6 +9,11 @@
  * old), else the tags cached here, is served with a Warning. A tag list is
  * no manifest GET: it spends no pull budget. Clients page through it with
  * the spec's n/last (pc_mirror_tags_page).
+ *
+ * Referrers: the upstream's referrers API, or for a registry without it
+ * (a 404) the referrers tag schema's index (tag sha256-<hex>), kept and
+ * served stale the same way, so `cosign verify` and `notation verify`
+ * through the cache see signatures and SBOMs.
  *
  * SPDX-License-Identifier: Apache-2.0
  */
@@ -26,9 +33,10 @@
 #define LIST_TAGS_MAX 100000 /* tags kept per list */
 
 struct pc_mirror_list {
-    char local[PC_NAME_MAX + 1]; /* "" = empty slot */
-    char *tags;                  /* JSON array of strings, sorted, unique */
-    int64_t fetched_ms;          /* CLOCK_MONOTONIC */
+    char local[PC_NAME_MAX + PC_DIGEST_MAX +
+               2];      /* repository, "@digest" for referrers; "" = empty */
+    char *tags;         /* JSON: the tag array or the referrers index */
+    int64_t fetched_ms; /* CLOCK_MONOTONIC */
 };
 
 static int64_t mono_ms(void)
@@ -56,13 +64,13 @@ void pc_mirror_lists_free(pc_mirror *m)
     m->lists = NULL;
 }
 
-/* The cached list of t (a copy), if any, and how old it is. */
-static char *cached_copy(pc_mirror *m, const pc_mirror_target *t, int64_t *age_ms)
+/* The cached list under key (a copy), if any, and how old it is. */
+static char *cached_copy(pc_mirror *m, const char *key, int64_t *age_ms)
 {
     char *copy = NULL;
     pthread_mutex_lock(&m->lists_lock);
-    struct pc_mirror_list *s = slot_of(m, t->local);
-    if (s && s->tags && strcmp(s->local, t->local) == 0) {
+    struct pc_mirror_list *s = slot_of(m, key);
+    if (s && s->tags && strcmp(s->local, key) == 0) {
         copy = strdup(s->tags);
         *age_ms = mono_ms() - s->fetched_ms;
     }
@@ -70,16 +78,16 @@ static char *cached_copy(pc_mirror *m, const pc_mirror_target *t, int64_t *age_m
     return copy;
 }
 
-static void cache_put(pc_mirror *m, const pc_mirror_target *t, const char *tags)
+static void cache_put(pc_mirror *m, const char *key, const char *tags)
 {
     char *copy = strdup(tags);
     if (!copy)
         return;
     pthread_mutex_lock(&m->lists_lock);
-    struct pc_mirror_list *s = slot_of(m, t->local);
+    struct pc_mirror_list *s = slot_of(m, key);
     if (s) {
         free(s->tags);
-        snprintf(s->local, sizeof(s->local), "%s", t->local);
+        snprintf(s->local, sizeof(s->local), "%s", key);
         s->tags = copy;
         s->fetched_ms = mono_ms();
         copy = NULL;
@@ -91,7 +99,7 @@ static void cache_put(pc_mirror *m, const pc_mirror_target *t, const char *tags)
 int pc_mirror_tags_cached(pc_mirror *m, const pc_mirror_target *t, json_t **tags)
 {
     int64_t age = 0;
-    char *s = cached_copy(m, t, &age);
+    char *s = cached_copy(m, t->local, &age);
     if (!s || age >= (int64_t)t->tag_ttl * 1000) {
         free(s);
         return PC_ENOTFOUND;
@@ -203,7 +211,7 @@ int pc_mirror_tags(pc_mirror *m, const pc_mirror_target *t, json_t **tags, pc_mi
         json_decref(all);
         char *s = sorted ? json_dumps(sorted, JSON_COMPACT) : NULL;
         if (s)
-            cache_put(m, t, s);
+            cache_put(m, t->local, s);
         free(s);
         pc_upstream_resp_clear(&r);
         *tags = sorted;
@@ -224,7 +232,7 @@ int pc_mirror_tags(pc_mirror *m, const pc_mirror_target *t, json_t **tags, pc_mi
     }
     /* The upstream failed: the last list, however old, else what is cached. */
     int64_t age = 0;
-    char *old = cached_copy(m, t, &age);
+    char *old = cached_copy(m, t->local, &age);
     json_t *have = old ? json_loads(old, 0, NULL) : local_tags(m, t);
     free(old);
     if (have) {
@@ -260,6 +268,132 @@ int pc_mirror_tags_page(json_t *tags, const char *name, const char *last, long n
         json_array_append(page, tag);
     }
     json_t *doc = json_pack("{s:s, s:o}", "name", name, "tags", page);
+    *json = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+    json_decref(doc);
+    return *json ? 0 : PC_ENOMEM;
+}
+
+/* ---- referrers ---- */
+
+static void referrers_key(const pc_mirror_target *t, const pc_digest *d, char *key, size_t size)
+{
+    snprintf(key, size, "%s@%s", t->local, d->str);
+}
+
+/* An OCI index's manifests array from body, or NULL when it is not one. */
+static json_t *index_manifests(const char *body, size_t len)
+{
+    json_t *doc = json_loadb(body ? body : "", len, 0, NULL);
+    json_t *list = json_incref(json_object_get(doc, "manifests"));
+    json_decref(doc);
+    if (!json_is_array(list)) {
+        json_decref(list);
+        return NULL;
+    }
+    return list;
+}
+
+int pc_mirror_referrers_cached(pc_mirror *m, const pc_mirror_target *t, const pc_digest *d,
+                               json_t **manifests)
+{
+    char key[sizeof(((struct pc_mirror_list *)0)->local)];
+    int64_t age = 0;
+    referrers_key(t, d, key, sizeof(key));
+    char *s = cached_copy(m, key, &age);
+    if (!s || age >= (int64_t)t->tag_ttl * 1000) {
+        free(s);
+        return PC_ENOTFOUND;
+    }
+    *manifests = json_loads(s, 0, NULL);
+    free(s);
+    return *manifests ? 0 : PC_ENOMEM;
+}
+
+/* The referrers cached here for the mirror repository (the fallback of
+ * last resort). */
+static json_t *local_referrers(pc_mirror *m, const pc_mirror_target *t, const pc_digest *d)
+{
+    char *json = NULL;
+    if (pc_registry_referrers_json(m->reg, t->local, d, NULL, &json))
+        return NULL;
+    json_t *list = index_manifests(json, strlen(json));
+    free(json);
+    return list;
+}
+
+int pc_mirror_referrers(pc_mirror *m, const pc_mirror_target *t, const pc_digest *d,
+                        json_t **manifests, pc_mirror_outcome *out)
+{
+    pc_upstream *u = m->ups[t->upstream].client;
+    pc_upstream_resp r;
+    char key[sizeof(((struct pc_mirror_list *)0)->local)];
+    memset(out, 0, sizeof(*out));
+    memset(&r, 0, sizeof(r));
+    *manifests = NULL;
+    referrers_key(t, d, key, sizeof(key));
+    int rc = pc_upstream_referrers(u, t->repo, d, &r);
+    pc_mirror_count(m, t, "referrers", "GET", rc == 0 ? &r : NULL);
+    if (rc == 0 && r.cls == PC_UP_NOT_FOUND) {
+        /* no referrers API: the tag schema's index, none when it is absent */
+        char tag[PC_TAG_MAX + 1];
+        pc_upstream_referrers_tag(d, tag, sizeof(tag));
+        pc_upstream_resp_clear(&r);
+        rc = pc_upstream_manifest(u, t->repo, tag, false, &r);
+        pc_mirror_count(m, t, "referrers", "GET", rc == 0 ? &r : NULL);
+        if (rc == 0 && r.cls == PC_UP_NOT_FOUND) {
+            pc_upstream_resp_clear(&r);
+            *manifests = json_array();
+            cache_put(m, key, "[]");
+            return *manifests ? 0 : PC_ENOMEM;
+        }
+    }
+    if (rc) {
+        pc_upstream_resp_clear(&r);
+        return rc;
+    }
+    if (r.cls == PC_UP_OK) {
+        json_t *list = index_manifests(r.body, r.body_len);
+        if (list) {
+            char *s = json_dumps(list, JSON_COMPACT);
+            if (s)
+                cache_put(m, key, s);
+            free(s);
+            pc_upstream_resp_clear(&r);
+            *manifests = list;
+            return 0;
+        }
+        r.cls = PC_UP_PROTOCOL;
+        snprintf(r.error_message, sizeof(r.error_message), "%s",
+                 "the upstream's referrers answer is not an OCI index");
+    }
+    /* The upstream failed: the last answer, however old, else what is cached. */
+    int64_t age = 0;
+    char *old = cached_copy(m, key, &age);
+    json_t *have = old ? json_loads(old, 0, NULL) : local_referrers(m, t, d);
+    free(old);
+    if (have) {
+        pc_mirror_stale(m, t, &r, "referrers", out);
+        pc_upstream_resp_clear(&r);
+        *manifests = have;
+        return 0;
+    }
+    pc_mirror_fail(m, t, &r, "referrers", out);
+    pc_upstream_resp_clear(&r);
+    return PC_EUPSTREAM;
+}
+
+int pc_mirror_referrers_index(json_t *manifests, const char *artifact_type, char **json)
+{
+    json_t *list = json_array();
+    for (size_t i = 0; list && i < json_array_size(manifests); i++) {
+        json_t *e = json_array_get(manifests, i);
+        const char *at = json_string_value(json_object_get(e, "artifactType"));
+        if (!artifact_type || (at && strcmp(at, artifact_type) == 0))
+            json_array_append(list, e);
+    }
+    json_t *doc = list ? json_pack("{s:i, s:s, s:o}", "schemaVersion", 2, "mediaType",
+                                   "application/vnd.oci.image.index.v1+json", "manifests", list)
+                       : NULL;
     *json = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
     json_decref(doc);
     return *json ? 0 : PC_ENOMEM;

@@ -145,6 +145,75 @@ int pc_h_mirror_tags(pc_req *req, const pc_mirror_target *t, long n, const char 
     return pc_req_async(req, tags_work, tags_finish);
 }
 
+/* ---- referrers ---- */
+
+typedef struct {
+    pc_mirror_target t;
+    pc_mirror_outcome out;
+    pc_digest d;
+    json_t *manifests;
+    char artifact_type[256];
+    bool filter;
+    int rc;
+} rjob;
+
+static void rjob_free(void *p)
+{
+    rjob *j = p;
+    json_decref(j->manifests);
+    free(j);
+}
+
+static int send_referrers(pc_req *req, json_t *manifests, const char *at, const char *warning)
+{
+    char *json = NULL;
+    if (pc_mirror_referrers_index(manifests, at, &json))
+        return pc_req_fail(req, PC_ENOMEM);
+    int r =
+        pc_req_send(req, 200, "application/vnd.oci.image.index.v1+json", json, strlen(json),
+                    "OCI-Filters-Applied", at ? "artifactType" : NULL, "Warning", warning, NULL);
+    free(json);
+    return r;
+}
+
+static void referrers_work(pc_req *req)
+{
+    rjob *j = req->job;
+    j->rc = pc_mirror_referrers(req->srv->mirror, &j->t, &j->d, &j->manifests, &j->out);
+}
+
+static int referrers_finish(pc_req *req)
+{
+    rjob *j = req->job;
+    if (j->rc)
+        return send_outcome(req, &j->out);
+    return send_referrers(req, j->manifests, j->filter ? j->artifact_type : NULL,
+                          j->out.stale ? j->out.warning : NULL);
+}
+
+int pc_h_mirror_referrers(pc_req *req, const pc_mirror_target *t, const pc_digest *d,
+                          const char *artifact_type)
+{
+    json_t *manifests = NULL;
+    if (artifact_type && strlen(artifact_type) >= sizeof(((rjob *)0)->artifact_type))
+        return pc_req_error(req, 400, "UNSUPPORTED", "artifactType too long");
+    if (pc_mirror_referrers_cached(req->srv->mirror, t, d, &manifests) == 0) {
+        int r = send_referrers(req, manifests, artifact_type, NULL);
+        json_decref(manifests);
+        return r;
+    }
+    rjob *j = calloc(1, sizeof(*j));
+    if (!j)
+        return pc_req_fail(req, PC_ENOMEM);
+    j->t = *t;
+    j->d = *d;
+    j->filter = artifact_type != NULL;
+    snprintf(j->artifact_type, sizeof(j->artifact_type), "%s", artifact_type ? artifact_type : "");
+    req->job = j;
+    req->job_free = rjob_free;
+    return pc_req_async(req, referrers_work, referrers_finish);
+}
+
 /* ---- blobs ---- */
 
 static int send_store_blob(pc_req *req, const pc_digest *d)

@@ -125,6 +125,15 @@ int pc_h_referrers(pc_req *req)
     const char *at = pc_req_arg(req, "artifactType");
     if (at && !*at)
         at = NULL;
+    pc_mirror_target t;
+    switch (pc_req_mirror_route(req, &t)) {
+    case 0:
+        return pc_h_mirror_referrers(req, &t, &d, at);
+    case PC_EINVAL:
+        return pc_req_error(req, 400, "NAME_INVALID", pc_error_last());
+    default:
+        break;
+    }
     int rc = pc_registry_referrers_json(req->srv->reg, req->name, &d, at, &json);
     if (rc)
         return pc_req_fail(req, rc);

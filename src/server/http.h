@@ -179,6 +179,9 @@ int pc_h_metrics(pc_req *req);
 int pc_h_status(pc_req *req);
 /* A mirrored repository's tag list (the upstream's, paged with n/last). */
 int pc_h_mirror_tags(pc_req *req, const pc_mirror_target *t, long n, const char *last);
+/* A mirrored repository's referrers (the upstream's API or tag schema). */
+int pc_h_mirror_referrers(pc_req *req, const pc_mirror_target *t, const pc_digest *d,
+                          const char *artifact_type);
 int pc_h_healthz(pc_req *req);
 int pc_h_readyz(pc_req *req);
 

@@ -294,10 +294,6 @@ static enum MHD_Result first_call(pc_req *req, const char *url)
                      req->route.name);
         return pc_req_error(req, 403, "DENIED", msg);
     }
-    /* Referrers of a mirrored repository come from its cache (tag lists ask
-     * the upstream: h_mirror.c). */
-    if (req->kind == PC_ROUTE_REFERRERS && req->route_rc == 0)
-        snprintf(req->name, sizeof(req->name), "%s", req->route.local);
     if (framing_ambiguous(req))
         return pc_req_error(req, 400, "SIZE_INVALID",
                             "conflicting Content-Length / Transfer-Encoding headers");
