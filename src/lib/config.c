@@ -6,6 +6,7 @@
 #include "ref.h"
 
 #include <errno.h>
+#include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,6 +51,14 @@ static const cyaml_schema_field_t log_fields[] = {
     CYAML_FIELD_END,
 };
 
+static const cyaml_schema_value_t str_schema = {
+    CYAML_VALUE_STRING(CYAML_FLAG_POINTER, char, 0, 4000),
+};
+
+#define STR_LIST(key, type, field)                                                                 \
+    CYAML_FIELD_SEQUENCE(key, CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, type, field, &str_schema,  \
+                         0, 1024)
+
 static const cyaml_schema_field_t upstream_fields[] = {
     CYAML_FIELD_STRING_PTR("name", CYAML_FLAG_POINTER, pc_config_upstream, name, 1, 128),
     CYAML_FIELD_STRING_PTR("url", CYAML_FLAG_POINTER, pc_config_upstream, url, 1, 1024),
@@ -71,20 +80,14 @@ static const cyaml_schema_field_t upstream_fields[] = {
     CYAML_FIELD_STRING_PTR("ca_file", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, pc_config_upstream,
                            ca_file, 1, 4000),
     CYAML_FIELD_BOOL("insecure", CYAML_FLAG_OPTIONAL, pc_config_upstream, insecure),
+    CYAML_FIELD_BOOL("offline", CYAML_FLAG_OPTIONAL, pc_config_upstream, offline),
+    STR_LIST("immutable_tags", pc_config_upstream, immutable_tags),
     CYAML_FIELD_END,
 };
 
 static const cyaml_schema_value_t upstream_schema = {
     CYAML_VALUE_MAPPING(CYAML_FLAG_DEFAULT, pc_config_upstream, upstream_fields),
 };
-
-static const cyaml_schema_value_t str_schema = {
-    CYAML_VALUE_STRING(CYAML_FLAG_POINTER, char, 0, 4000),
-};
-
-#define STR_LIST(key, type, field)                                                                 \
-    CYAML_FIELD_SEQUENCE(key, CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, type, field, &str_schema,  \
-                         0, 1024)
 
 static const cyaml_schema_field_t cache_fields[] = {
     CYAML_FIELD_STRING_PTR("default_upstream", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL,
@@ -267,6 +270,9 @@ static void upstream_clear(pc_config_upstream *u)
     free(u->token_file);
     free(u->token_env);
     free(u->ca_file);
+    for (unsigned i = 0; i < u->immutable_tags_count; i++)
+        free(u->immutable_tags[i]);
+    free(u->immutable_tags);
     memset(u, 0, sizeof(*u));
 }
 
@@ -508,6 +514,19 @@ int pc_config_validate(const pc_config *c)
         if (u->password_file && u->password_env) {
             pc_error_set("upstream %s: password_file and password_env are exclusive", u->name);
             return PC_EINVAL;
+        }
+        for (unsigned k = 0; k < u->immutable_tags_count; k++) {
+            regex_t re;
+            int e = regcomp(&re, u->immutable_tags[k], REG_EXTENDED | REG_NOSUB);
+            if (e) {
+                char why[128];
+                regerror(e, &re, why, sizeof(why));
+                pc_error_set("upstream %s: immutable_tags '%s' is not a POSIX extended regular "
+                             "expression: %s",
+                             u->name, u->immutable_tags[k], why);
+                return PC_EINVAL;
+            }
+            regfree(&re);
         }
         for (unsigned j = 0; j < i; j++)
             if (strcmp(c->upstreams[j].name, u->name) == 0) {

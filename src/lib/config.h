@@ -33,6 +33,8 @@
  *       max_connections: 16
  *       ca_file: /path/ca.pem
  *       insecure: false          # skip TLS verification (tests)
+ *       offline: false           # true: serve only what is cached, never ask
+ *       immutable_tags: ['^v?[0-9]+\.[0-9]+\.[0-9]+$']  # tags never revalidated
  *   cache:
  *     default_upstream: none     # none: bare /v2/<name> paths are the private
  *                                #   registry; an upstream's name: bare paths are
@@ -161,6 +163,9 @@ typedef struct {
     unsigned max_connections;
     char *ca_file;
     bool insecure;
+    bool offline;          /* serve only what is cached; never contact the upstream */
+    char **immutable_tags; /* POSIX extended regexes: matching tags are never revalidated */
+    unsigned immutable_tags_count;
 } pc_config_upstream;
 
 typedef struct {

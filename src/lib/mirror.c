@@ -163,6 +163,21 @@ int pc_mirror_new(pc_mirror **out, const pc_config *cfg, pc_registry *reg)
         free_secret(token);
         if (rc)
             goto done;
+        if (c->immutable_tags_count &&
+            !(u->immutable = calloc(c->immutable_tags_count, sizeof(*u->immutable)))) {
+            pc_upstream_free(u->client);
+            rc = PC_ENOMEM;
+            goto done;
+        }
+        for (; u->nimmutable < c->immutable_tags_count; u->nimmutable++)
+            if (regcomp(&u->immutable[u->nimmutable], c->immutable_tags[u->nimmutable],
+                        REG_EXTENDED | REG_NOSUB)) {
+                pc_error_set("upstream %s: bad immutable_tags pattern '%s'", c->name,
+                             c->immutable_tags[u->nimmutable]);
+                m->nups++; /* so pc_mirror_free frees this one too */
+                rc = PC_EINVAL;
+                goto done;
+            }
         /* one budget entry per upstream, at the upstream's index */
         if ((rc = pc_budget_add(m->budget, c->name, pc_budget_credential(c), c->reserve)) !=
             (int)i) {
@@ -204,8 +219,12 @@ void pc_mirror_free(pc_mirror *m)
     if (!m)
         return;
     pc_mirror_stop(m);
-    for (int i = 0; i < m->nups; i++)
+    for (int i = 0; i < m->nups; i++) {
         pc_upstream_free(m->ups[i].client);
+        for (unsigned k = 0; k < m->ups[i].nimmutable; k++)
+            regfree(&m->ups[i].immutable[k]);
+        free(m->ups[i].immutable);
+    }
     free(m->ups);
     pc_budget_free(m->budget);
     pc_mirror_lists_free(m);
@@ -448,6 +467,34 @@ void pc_mirror_stale(pc_mirror *m, const pc_mirror_target *t, const pc_upstream_
 
 /* ---- manifests ---- */
 
+bool pc_mirror_offline(pc_mirror *m, const pc_mirror_target *t)
+{
+    return m->ups[t->upstream].cfg->offline;
+}
+
+/* Whether tag matches one of the upstream's immutable_tags patterns. */
+static bool tag_immutable(pc_mirror *m, const pc_mirror_target *t, const char *tag)
+{
+    const pc_mirror_up *u = &m->ups[t->upstream];
+    for (unsigned i = 0; i < u->nimmutable; i++)
+        if (regexec(&u->immutable[i], tag, 0, NULL, 0) == 0)
+            return true;
+    return false;
+}
+
+void pc_mirror_offline_miss(const pc_mirror_target *t, const char *kind, pc_mirror_outcome *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->status = 404;
+    snprintf(out->code, sizeof(out->code), "%s",
+             strcmp(kind, "manifest") == 0 ? "MANIFEST_UNKNOWN"
+             : strcmp(kind, "blob") == 0   ? "BLOB_UNKNOWN"
+                                           : "NAME_UNKNOWN");
+    snprintf(out->message, sizeof(out->message),
+             "%s not cached, and upstream %s is offline (upstreams[].offline): nothing is fetched",
+             kind, t->name);
+}
+
 int pc_mirror_manifest_cached(pc_mirror *m, const pc_mirror_target *t, const char *reference,
                               pc_manifest_rec *rec)
 {
@@ -461,7 +508,8 @@ int pc_mirror_manifest_cached(pc_mirror *m, const pc_mirror_target *t, const cha
     } else {
         if ((rc = ms->tag_stat(ms, t->local, reference, &d, &updated)))
             return rc;
-        if ((int64_t)time(NULL) - updated >= t->tag_ttl && !pc_mirror_budget_skips(m, t))
+        if ((int64_t)time(NULL) - updated >= t->tag_ttl && !pc_mirror_offline(m, t) &&
+            !tag_immutable(m, t, reference) && !pc_mirror_budget_skips(m, t))
             return PC_ENOTFOUND; /* due for revalidation */
     }
     rc = ms->manifest_get(ms, t->local, &d, rec);
@@ -674,6 +722,10 @@ int pc_mirror_blob_head(pc_mirror *m, const pc_mirror_target *t, const pc_digest
                         pc_mirror_outcome *out)
 {
     pc_upstream_resp r;
+    if (pc_mirror_offline(m, t)) {
+        pc_mirror_offline_miss(t, "blob", out);
+        return PC_ENOTFOUND;
+    }
     memset(&r, 0, sizeof(r));
     memset(out, 0, sizeof(*out));
     int rc = pc_upstream_blob(m->ups[t->upstream].client, t->repo, d, true, NULL, NULL, NULL, &r);
@@ -710,6 +762,10 @@ int pc_mirror_manifest_fetch(pc_mirror *m, const pc_mirror_target *t, const char
     char key[PC_NAME_MAX + 300];
     struct pc_mflight *f;
     int rc;
+    if (pc_mirror_offline(m, t)) {
+        pc_mirror_offline_miss(t, "manifest", out);
+        return PC_ENOTFOUND;
+    }
     snprintf(key, sizeof(key), "%s@%s", t->local, reference);
 
     pthread_mutex_lock(&m->lock);

@@ -102,8 +102,17 @@ typedef struct {
     char retry_after[64];
 } pc_mirror_outcome;
 
+/* Whether t's upstream is offline (upstreams[].offline): only what is
+ * cached is served; a miss is 404 (pc_mirror_offline_miss) and nothing is
+ * ever sent upstream. */
+bool pc_mirror_offline(pc_mirror *m, const pc_mirror_target *t);
+
+/* The 404 of a miss at an offline upstream (kind: manifest, blob, tags). */
+void pc_mirror_offline_miss(const pc_mirror_target *t, const char *kind, pc_mirror_outcome *out);
+
 /* A manifest answer without upstream contact: a tag confirmed within its
- * tag_ttl, a tag past it while the upstream has a reserve and its pull
+ * tag_ttl, a tag matching the upstream's immutable_tags, any cached tag of
+ * an offline upstream, a tag past it while the upstream has a reserve and its pull
  * budget is in reserve or exhausted (served as it is, no Warning), or a
  * digest we have. 0 with *rec, or PC_ENOTFOUND. */
 int pc_mirror_manifest_cached(pc_mirror *m, const pc_mirror_target *t, const char *reference,

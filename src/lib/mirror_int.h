@@ -7,6 +7,7 @@
 #define PC_MIRROR_INT_H
 
 #include <pthread.h>
+#include <regex.h>
 
 #include "budget.h"
 #include "mirror.h"
@@ -17,6 +18,8 @@ typedef struct {
     char host[300];          /* the URL's host[:port], also accepted as ns= */
     char labels[200];        /* upstream="name", rendered for metrics */
     pc_mirror_health health; /* guarded by the mirror's lock */
+    regex_t *immutable;      /* cfg->immutable_tags, compiled */
+    unsigned nimmutable;
 } pc_mirror_up;
 
 struct pc_mirror {

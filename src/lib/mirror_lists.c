@@ -200,6 +200,12 @@ int pc_mirror_tags(pc_mirror *m, const pc_mirror_target *t, json_t **tags, pc_mi
 {
     memset(out, 0, sizeof(*out));
     *tags = NULL;
+    if (pc_mirror_offline(m, t)) {
+        if ((*tags = local_tags(m, t)))
+            return 0;
+        pc_mirror_offline_miss(t, "tags", out);
+        return PC_ENOTFOUND;
+    }
     pc_upstream_resp r;
     memset(&r, 0, sizeof(r));
     json_t *all = json_array();
@@ -330,6 +336,10 @@ int pc_mirror_referrers(pc_mirror *m, const pc_mirror_target *t, const pc_digest
     memset(out, 0, sizeof(*out));
     memset(&r, 0, sizeof(r));
     *manifests = NULL;
+    if (pc_mirror_offline(m, t)) {
+        *manifests = local_referrers(m, t, d);
+        return *manifests ? 0 : PC_ENOMEM;
+    }
     referrers_key(t, d, key, sizeof(key));
     int rc = pc_upstream_referrers(u, t->repo, d, &r);
     pc_mirror_count(m, t, "referrers", "GET", rc == 0 ? &r : NULL);

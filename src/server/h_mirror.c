@@ -390,6 +390,11 @@ int pc_h_mirror_blob(pc_req *req, const pc_mirror_target *t, const pc_digest *d)
     uint64_t size;
     if (pc_mirror_blob_cached(m, t, d, &size) == 0)
         return send_store_blob(req, d);
+    if (pc_mirror_offline(m, t)) {
+        pc_mirror_outcome o;
+        pc_mirror_offline_miss(t, "blob", &o);
+        return send_outcome(req, &o);
+    }
     mjob *j = mjob_new(req, t);
     if (!j)
         return pc_req_fail(req, PC_ENOMEM);
