@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Convenience wrapper around CMake: `make` builds build/pullcache,
 # `make test` runs every test, `make asan` builds and tests with sanitizers,
 # `make clang` builds everything with clang and runs the unit tests,

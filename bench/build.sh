@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # build.sh [REV] - build pullcache for benchmarking: Release, from a clean
 # export of a commit (default HEAD), so a benchmark never compiles whatever
 # half-edited or untracked files the shared work tree holds at that moment.

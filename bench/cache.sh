@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # cache.sh - pull-through cache benchmark: pullcache vs distribution 2.8 in
 # proxy mode (Debian's docker-registry with proxy.remoteurl), both in front of
 # the same upstream, in one run.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # copy.sh - image copy benchmark: `pullcache copy` against `skopeo copy`,
 # both copying the same ~500 MB multi-layer image from distribution 2.8
 # (Debian's docker-registry) into an empty pullcache, in one run.

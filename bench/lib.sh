@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # lib.sh - what the benchmarks (bench/run.sh, bench/cache.sh, bench/copy.sh)
 # share: re-executing the script in a private network + PID namespace, the
 # --help text from the script's header, locating the pullcache binary and the
@@ -46,7 +47,7 @@ bench_reexec() {
 }
 
 # bench_help: print the script's header comment (line 2 up to `set -euo`).
-bench_help() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
+bench_help() { sed -n '2,/^set -euo/p' "$0" | grep -v '^# SPDX-License-Identifier' | sed '$d; s/^# \{0,1\}//'; }
 
 # bench_quick_args ARGS...: the arguments of a script whose only option is
 # --quick: sets QUICK (0 or 1); --help prints the header and exits; anything

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # lo-qdisc.sh - does the htb qdisc that bench/cache.sh puts on loopback to
 # model a WAN upstream link (CACHE_UPSTREAM_MBIT) slow down the rest of the
 # loopback traffic (cache <-> clients)? Measures warm pulls from a pullcache

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # run.sh - side-by-side benchmark: pullcache vs distribution 2.8 (Debian's
 # docker-registry) vs nginx serving the same bytes as static files (sendfile;
 # the machine's ceiling).

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: Apache-2.0
 -- wrk_report.lua - print one machine-readable summary line when wrk is done.
 -- bench/run.sh parses the line starting with "WRK "; wrk's own report is kept
 -- in the run's log. Latencies are in microseconds.

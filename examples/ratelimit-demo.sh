@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # ratelimit-demo.sh - the course chapter's rate limit experiment, offline on
 # loopback, and its fix.
 #

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # conformance.sh - run the OCI distribution-spec v1.1.x conformance suite
 # against a freshly started `pullcache serve`, offline, in a private network
 # namespace (only loopback up). See docs/CONFORMANCE.md.

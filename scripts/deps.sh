@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # deps.sh - install what pullcache needs from Debian 12's packages.
 #   bash scripts/deps.sh          build and run dependencies
 #   bash scripts/deps.sh --test   also the real peers and clients the tests drive

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # fuzz.sh - build the libFuzzer targets (tests/fuzz) with clang in
 # build-fuzz and run each for a bounded time, starting from the seed
 # corpus in tests/fuzz/corpus/<target>. Fails on the first crash, leak,

@@ -1,6 +1,8 @@
 /*
  * cli.h - the verb table of the pullcache binary. Each verb is a function
  * with its own usage text; main.c dispatches.
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #ifndef PC_CLI_H
 #define PC_CLI_H
@@ -22,6 +24,8 @@ int pc_cli_config(int argc, char **argv);
 extern const char pc_cli_config_usage[];
 int pc_cli_gc(int argc, char **argv);
 extern const char pc_cli_gc_usage[];
+int pc_cli_fsck(int argc, char **argv);
+extern const char pc_cli_fsck_usage[];
 int pc_cli_ratelimit(int argc, char **argv);
 extern const char pc_cli_ratelimit_usage[];
 int pc_cli_pull(int argc, char **argv);

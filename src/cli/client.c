@@ -11,6 +11,8 @@
  * helpers (credsStore, credHelpers) are not run: the user is told to pass
  * credentials another way. Secrets are wiped before they are freed and are
  * never printed.
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #include "client.h"
 

@@ -10,6 +10,8 @@
  * Verbs parse with getopt_long: put PC_CLIENT_LONGOPTS in the option table
  * and loop over pc_client_getopt(), which handles the shared flags. A stop
  * on SIGINT/SIGTERM is pc_cli_catch_stop() and pc_cli_stop_flag.
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #ifndef PC_CLI_CLIENT_H
 #define PC_CLI_CLIENT_H

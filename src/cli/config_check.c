@@ -11,6 +11,8 @@
  *
  * One request with the registry client (src/lib/upstream.h), 2 s to
  * connect, no credentials sent.
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #include "config_cmd.h"
 

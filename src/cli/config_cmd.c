@@ -6,6 +6,8 @@
  * options, the checks of --mirror and --upstream names, and the output; the
  * files themselves come from config_runtimes.c, and config_check.c asks the
  * mirror first whether it serves the upstreams (config_cmd.h).
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #include "cli.h"
 #include "config_cmd.h"

@@ -7,6 +7,8 @@
  *                      containers-registries.conf drop-in, daemon.json keys)
  *   config_check.c     asking the mirror's /_pullcache/status which
  *                      upstreams it serves, before anything is written
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #ifndef PC_CLI_CONFIG_CMD_H
 #define PC_CLI_CONFIG_CMD_H

@@ -13,6 +13,8 @@
  *
  * The formats follow containerd's docs/hosts.md, containers/image's
  * containers-registries.conf(5) and dockerd's daemon.json.
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #include "config_cmd.h"
 

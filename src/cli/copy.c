@@ -4,6 +4,8 @@
  * progress line per blob on a terminal and a JSON summary for scripts.
  * The engine is src/lib/copy.c; copyside.c opens the two sides (shared
  * with `pullcache sync`).
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #include "cli.h"
 

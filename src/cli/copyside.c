@@ -2,6 +2,8 @@
  * copyside.c - the sides of a copy, registry clients per host, platform
  * lists, summaries and the per-blob progress display shared by
  * `pullcache copy` and `pullcache sync` (see copyside.h).
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #include "copyside.h"
 

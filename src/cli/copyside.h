@@ -4,6 +4,8 @@
  * opened with the client flags, registry clients per host with the
  * credentials found for it, --platform lists, the JSON and text summary
  * of a copy, and the per-blob progress display on a terminal.
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #ifndef PC_CLI_COPYSIDE_H
 #define PC_CLI_COPYSIDE_H

@@ -3,6 +3,8 @@
  * size cap (least recently used first, local content never), then sweep
  * published blobs nothing references any more. Safe while a daemon runs on
  * the same data directory.
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #include "cli.h"
 

@@ -5,6 +5,8 @@
  * its own line), latency percentiles, bytes, and the registry's ratelimit
  * headers before and after (read with manifest HEADs, which Docker Hub does
  * not count). The engine is src/lib/loadgen.c.
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #include "cli.h"
 

@@ -3,6 +3,8 @@
  * platform, config and layers at once, every digest verified) into an OCI
  * image layout or nowhere, with a progress bar on a terminal and a JSON
  * summary for scripts. The engine is src/lib/pull.c.
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #include "cli.h"
 

@@ -1,6 +1,8 @@
 /*
  * pullfmt.c - output helpers shared by `pullcache pull` and `pullcache
  * loadgen` (see pullfmt.h).
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #include "pullfmt.h"
 

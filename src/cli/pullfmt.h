@@ -3,6 +3,8 @@
  * exit codes for a failed pull, byte counts for people, the ratelimit
  * object of their JSON, numeric flags, and whether stderr is a terminal
  * that can take a progress line.
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #ifndef PC_CLI_PULLFMT_H
 #define PC_CLI_PULLFMT_H

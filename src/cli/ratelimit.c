@@ -8,6 +8,8 @@
  * /_pullcache/status adds the budgets it has seen for its upstreams.
  * Output: one human line (redrawn in place under --watch on a terminal) or
  * one JSON object per check; --min makes it a CI gate.
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #include "cli.h"
 #include "client.h"

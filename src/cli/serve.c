@@ -1,6 +1,8 @@
 /*
  * serve.c - `pullcache serve`: load the configuration, open storage, run
  * the HTTP server until SIGINT/SIGTERM.
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #include "cli.h"
 

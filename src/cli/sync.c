@@ -11,6 +11,8 @@
  * spending pulls on a tag the source's ratelimit headers (from that HEAD)
  * are read: below min_remaining, sync pauses until the window resets
  * (Retry-After, else the window the headers name) and checks again.
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #include "cli.h"
 

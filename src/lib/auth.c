@@ -3,6 +3,8 @@
  * WWW-Authenticate values a 401 carries (see auth.h). Everything here reads
  * input from clients, so every parser is strict, bounded and refuses what
  * it does not fully understand; nothing here knows users or keys.
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #include "auth.h"
 #include "base64.h"

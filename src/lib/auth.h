@@ -16,6 +16,8 @@
  *
  * Parsing a WWW-Authenticate value (the client side, another registry's
  * challenge) is pc_auth_challenge_parse() in upstream.h.
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #ifndef PC_AUTH_H
 #define PC_AUTH_H

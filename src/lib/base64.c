@@ -3,6 +3,8 @@
  * OpenSSL's EVP_EncodeBlock/EVP_DecodeBlock: the input is checked
  * character by character, rewritten into the padded standard form,
  * decoded, and accepted only if encoding the result gives the same text.
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #include "base64.h"
 

@@ -5,6 +5,8 @@
  * this module adds the strictness: no whitespace, no stray padding, and
  * only the canonical encoding of a byte string is accepted (unused bits
  * must be zero), so one value has exactly one spelling.
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #ifndef PC_BASE64_H
 #define PC_BASE64_H

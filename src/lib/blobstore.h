@@ -13,6 +13,8 @@
  *  - upload ids are validated by the caller ([A-Za-z0-9-]{1,64}); a backend
  *    never builds a path from anything else than a digest's hex or an id.
  * All functions are safe to call from several threads at once.
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #ifndef PC_BLOBSTORE_H
 #define PC_BLOBSTORE_H

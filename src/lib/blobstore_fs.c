@@ -12,6 +12,8 @@
  * upload id. Content is published by rename() within one filesystem, after
  * fsync and digest verification, so readers see a blob whole or not at all.
  * The store keeps no mutable state after open: it is safe from any thread.
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #include "blobstore.h"
 

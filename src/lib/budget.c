@@ -11,6 +11,8 @@
  * tracker's mutex. The atomics are published one by one, so a reader may
  * briefly see a new state with an old deadline: both are hints that the
  * next check corrects.
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #include "budget.h"
 

@@ -29,6 +29,8 @@
  *
  * Thread-safe. pc_budget_check(), _holds() and _wait() are lock-free
  * unless a state lapses; the other calls take one short mutex.
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #ifndef PC_BUDGET_H
 #define PC_BUDGET_H

@@ -1,6 +1,8 @@
 /*
  * config.c - YAML configuration with libcyaml: the schema tables, defaults
  * and validation.
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #include "config.h"
 #include "ref.h"

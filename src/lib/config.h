@@ -68,6 +68,8 @@
  *
  * With no upstreams configured, docker.io -> https://registry-1.docker.io
  * is the one upstream (reached as /v2/docker.io/... and ?ns=docker.io).
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #ifndef PC_CONFIG_H
 #define PC_CONFIG_H

@@ -6,6 +6,8 @@
  * every blob once, move the blobs (copy_blob.c), then write the manifests
  * byte for byte: children by digest, referrers, the referrers tag index
  * where the destination has no referrers API, and the tag last.
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #include "copy_int.h"
 

@@ -15,6 +15,8 @@
  *
  * Files: copy.c (the plan, manifests, referrers), copy_blob.c (blob
  * transfers, readers, retries), copy_layout.c (OCI layout sources).
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #ifndef PC_COPY_H
 #define PC_COPY_H

@@ -18,6 +18,8 @@
  * (GET, Range) and continues from there; a session the destination
  * forgot (404, or distribution refusing a resumed offset) starts over.
  * Writing to a layout: temp file, digest checked, rename (pull_layout.c).
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #include "copy_int.h"
 

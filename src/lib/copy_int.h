@@ -2,6 +2,8 @@
  * copy_int.h - internals shared by the files of the copy engine: copy.c
  * (the plan, manifests, referrers) and copy_blob.c (blob transfers,
  * readers, retries). Not for other modules: they use copy.h.
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #ifndef PC_COPY_INT_H
 #define PC_COPY_INT_H

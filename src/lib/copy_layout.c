@@ -3,6 +3,8 @@
  * split, the descriptor index.json names by org.opencontainers.image.ref.name,
  * and where a blob lives (blobs/<alg>/<hex>). Writing a layout is
  * pull_layout.c's job.
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #include "copy.h"
 

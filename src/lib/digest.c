@@ -1,6 +1,8 @@
 /*
  * digest.c - digest validation and hashing (OpenSSL EVP, which uses the
  * CPU's SHA extensions when present).
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #include "digest.h"
 

@@ -1,6 +1,8 @@
 /*
  * digest.h - content digests ("sha256:<64 hex>", "sha512:<128 hex>"):
  * validation and streaming computation (OpenSSL EVP).
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #ifndef PC_DIGEST_H
 #define PC_DIGEST_H

@@ -1,6 +1,8 @@
 /*
  * endpoint.c - scheme prefixes on references and loopback hosts (see
  * endpoint.h).
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #include "endpoint.h"
 

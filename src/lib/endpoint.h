@@ -3,6 +3,8 @@
  * scheme an "http://" or "https://" prefix asks for, and the loopback
  * hosts that Docker treats as insecure registries (try https without
  * verifying the certificate, fall back to plain http).
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #ifndef PC_ENDPOINT_H
 #define PC_ENDPOINT_H

@@ -1,5 +1,7 @@
 /*
  * error.c - the per-thread error message behind pc_error_set()/pc_error_last().
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #include "pc.h"
 

@@ -7,6 +7,8 @@
  * backend: the reader holds an open descriptor (the response's sendfile fd,
  * or a fetch's staging fd, which after the rename is the published file),
  * and an unlinked file stays readable through it until closed.
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #include "evict.h"
 #include "mirror_int.h"

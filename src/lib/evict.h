@@ -15,6 +15,8 @@
  *
  * Both may run while a daemon uses the same data directory: the meta store
  * is SQLite in WAL mode and the filesystem blob store publishes by rename.
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #ifndef PC_EVICT_H
 #define PC_EVICT_H

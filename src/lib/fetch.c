@@ -5,6 +5,8 @@
  * every client reads the growing file as bytes arrive; the blob is
  * published only after its digest is verified, and the last byte reaches
  * clients only then, so a bad or truncated transfer never completes.
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #include "mirror_int.h"
 

@@ -1,6 +1,8 @@
 /*
  * htpasswd.c - loading an htpasswd file of bcrypt hashes and checking
  * passwords against it with libxcrypt's crypt_rn (see htpasswd.h).
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #include "htpasswd.h"
 

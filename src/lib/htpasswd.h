@@ -17,6 +17,8 @@
  *   lock; h = pc_htpasswd_ref(current); unlock;
  *   ok = pc_htpasswd_verify(h, user, password);
  *   pc_htpasswd_free(h);
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #ifndef PC_HTPASSWD_H
 #define PC_HTPASSWD_H

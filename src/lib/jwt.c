@@ -3,6 +3,8 @@
  * P-256 keys (generated, or PEM files), signing and verifying with OpenSSL
  * EVP, JOSE's raw r||s signatures converted from and to DER, claims in and
  * out of JSON with jansson.
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #include "jwt.h"
 #include "base64.h"

@@ -21,6 +21,8 @@
  *
  * Keys are immutable once made: any number of threads may sign and verify
  * with one at once.
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #ifndef PC_JWT_H
 #define PC_JWT_H

@@ -15,6 +15,8 @@
  * the rows loaded at start were cut with other bucket widths (the window
  * changed in the configuration), the first flush replaces every stored
  * row with the buckets as they are now, so nothing is counted twice.
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #include "limiter.h"
 #include "log.h"

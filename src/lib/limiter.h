@@ -21,6 +21,8 @@
  *
  * Several replicas behind one meta store each count on their own: the
  * limits are per process.
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #ifndef PC_LIMITER_H
 #define PC_LIMITER_H

@@ -4,6 +4,8 @@
  * now, runs it with the pull engine (discard, or manifests only), and
  * tallies the outcome; the calling thread watches the clock and the stop
  * flag, cancels pulls in flight when the run must end, and ticks.
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #include "loadgen.h"
 

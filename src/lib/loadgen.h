@@ -5,6 +5,8 @@
  * pull is done, a time limit passes or the caller says stop. Each pull is a
  * full discard pull (pull.h) or only its manifests. Counts pulls ok and
  * failed by error key ("429 TOOMANYREQUESTS"), latencies, bytes.
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #ifndef PC_LOADGEN_H
 #define PC_LOADGEN_H

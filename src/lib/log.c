@@ -1,5 +1,7 @@
 /*
  * log.c - request and event lines, text or JSON, one write(2) each.
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #include "log.h"
 

@@ -3,6 +3,8 @@
  * status, bytes, duration) and event lines, as text or JSON, to stderr.
  * Each line is written with a single write(2), so lines from several
  * threads never interleave.
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #ifndef PC_LOG_H
 #define PC_LOG_H

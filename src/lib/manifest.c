@@ -3,6 +3,8 @@
  * (OCI image manifest and index, Docker schema2 manifest and manifest list),
  * the descriptors they point at, their subject and artifact type, and the
  * descriptor the referrers API lists for one manifest.
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #include "manifest.h"
 

@@ -2,6 +2,8 @@
  * manifest.h - reading manifests: which kind a manifest is, what it points
  * at (config, layers, index children), its subject and artifact type.
  * Manifests are kept byte for byte; this module only reads them (jansson).
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #ifndef PC_MANIFEST_H
 #define PC_MANIFEST_H

@@ -9,6 +9,8 @@
  * link, a manifest or a tag. Manifest bytes live in the blob store under
  * their digest; the meta store keeps only what queries need.
  * All functions are safe to call from several threads at once.
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #ifndef PC_METASTORE_H
 #define PC_METASTORE_H

@@ -15,6 +15,8 @@
  *
  * free() closes every thread's connection: call it only once no other
  * thread uses the store (after a server's thread pool has stopped).
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #include "metastore_sqlite_int.h"
 

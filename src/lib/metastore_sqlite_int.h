@@ -10,6 +10,8 @@
  *   metastore_sqlite_manifests.c  manifests, tags, referrers, catalog
  *   metastore_sqlite_cache.c      cache access records (eviction)
  *   metastore_sqlite_limits.c     the client pull limiter's counts
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #ifndef PC_METASTORE_SQLITE_INT_H
 #define PC_METASTORE_SQLITE_INT_H

@@ -2,6 +2,8 @@
  * metastore_sqlite_limits.c - the SQLite meta store's copy of the client
  * pull limiter's counts (limiter.h): buckets saved in one transaction with
  * the expired ones dropped, and loaded back at start.
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #include "metastore_sqlite_int.h"
 

@@ -2,6 +2,8 @@
  * metastore_sqlite_manifests.c - the SQLite meta store's manifests (with
  * their references, written in one transaction), tags, referrers, the
  * catalog and whether a repository exists.
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #include "metastore_sqlite_int.h"
 

@@ -2,6 +2,8 @@
  * metastore_sqlite_schema.c - the SQLite meta store's schema: the
  * migrations that build and upgrade it (PRAGMA user_version), and the SQL
  * of every statement the connections prepare and cache.
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #include "metastore_sqlite_int.h"
 

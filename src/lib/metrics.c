@@ -16,6 +16,8 @@
  * or whose name or label string is malformed or too long (it would corrupt
  * the exposition), is dropped and counted by pullcache_metrics_dropped_total,
  * a series of its own outside the cap that is always rendered.
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #include "metrics.h"
 

@@ -23,6 +23,8 @@
  * and, rendered from budget.c at request time (not series of this registry):
  *   upstream_ratelimit_{limit,remaining,window_seconds,reserve,seen_timestamp_seconds,
  *                       state}{upstream,credential[,state]}
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #ifndef PC_METRICS_H
 #define PC_METRICS_H

@@ -8,6 +8,8 @@
  * reserve: below it or exhausted, expired tags are served without
  * revalidation; while a 429's Retry-After runs, misses are refused without
  * asking upstream.
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #include "mirror_int.h"
 

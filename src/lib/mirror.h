@@ -9,6 +9,8 @@
  *
  * Functions marked "may block" talk to the upstream and must not run on
  * an HTTP worker thread (the server runs them on a job thread).
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #ifndef PC_MIRROR_H
 #define PC_MIRROR_H

@@ -4,6 +4,8 @@
  * exhausted, a tag past its tag_ttl is served as it is instead of being
  * revalidated; while a 429's Retry-After runs, a manifest GET is not sent
  * and the client gets 429 TOOMANYREQUESTS. Internal to the mirror module.
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #include "mirror_int.h"
 

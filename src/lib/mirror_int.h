@@ -2,6 +2,8 @@
  * mirror_int.h - what mirror.c (routing, manifests), fetch.c (coalesced
  * blob fetches) and mirror_budget.c (the pull budget's say) share.
  * Internal to the mirror module.
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #ifndef PC_MIRROR_INT_H
 #define PC_MIRROR_INT_H

@@ -7,6 +7,8 @@
  * with pc_error_set(); callers pass the code up unchanged. The HTTP edge maps
  * codes to status and registry error codes in one place (server/errors.c).
  * Out of memory is reported as PC_ENOMEM, never aborts.
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #ifndef PC_H
 #define PC_H

@@ -1,6 +1,8 @@
 /*
  * policy.c - access rules by repository prefix, groups and administrators
  * (see policy.h for the rules of matching and the default).
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #include "policy.h"
 

@@ -56,6 +56,8 @@
  *
  * A pc_policy never changes once made: any number of threads may use it;
  * reload by making a new one and swapping (references as in htpasswd.h).
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #ifndef PC_POLICY_H
 #define PC_POLICY_H

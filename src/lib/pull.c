@@ -5,6 +5,8 @@
  * checked, into an OCI image layout or nowhere. The first failure stops the
  * other workers; its HTTP status, registry error code and message end up
  * in the result for the CLI and loadgen.
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #include "pull.h"
 

@@ -11,6 +11,8 @@
  * Thread-safe: any number of pulls may run at once (loadgen does); a pull
  * keeps all its state in its own pc_pull_result and stack, and the source's
  * functions must be thread-safe (pc_upstream is).
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #ifndef PC_PULL_H
 #define PC_PULL_H

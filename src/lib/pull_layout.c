@@ -4,6 +4,8 @@
  * temporary name in its final directory, synced and renamed, so a blob
  * name always holds its verified content and a failed or interrupted pull
  * leaves at most a dot-file behind.
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #include "pull.h"
 

@@ -3,6 +3,8 @@
  * parsed and normalized the way containerd does, the descriptors of a
  * manifest or index read with jansson (sizes, media types, urls,
  * platforms), and choosing the child of an index for a platform.
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #include "pull.h"
 

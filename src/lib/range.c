@@ -2,6 +2,8 @@
  * range.c - byte ranges: the single-range Range header of blob GETs
  * (RFC 9110 section 14.1.2), the Content-Range header of chunked upload
  * PATCHes, and the strict decimal parser both are built on.
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #include "range.h"
 

@@ -2,6 +2,8 @@
  * range.h - byte ranges: the Range request header of blob GETs (RFC 9110,
  * a single range) and the Content-Range header of chunked upload PATCHes
  * (the distribution spec's "<start>-<end>", inclusive).
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #ifndef PC_RANGE_H
 #define PC_RANGE_H

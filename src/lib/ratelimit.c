@@ -8,6 +8,8 @@
  * Only the "w" parameter means something (window seconds); others are
  * skipped. Anything else is refused as a whole: a budget we misread is
  * worse than one we admit we could not read.
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #include "ratelimit.h"
 

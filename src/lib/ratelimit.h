@@ -4,6 +4,8 @@
  * IETF drafts: "100, 100;w=60, 1000;w=3600"), `docker-ratelimit-source`, and
  * `Retry-After` (seconds or an HTTP date). Shared by the client verbs and the
  * daemon's budget tracking.
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #ifndef PC_RATELIMIT_H
 #define PC_RATELIMIT_H

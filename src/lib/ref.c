@@ -3,6 +3,8 @@
  * scanners for the OCI distribution spec's name and tag grammar, and the
  * parser for references as users type them ("nginx", "ghcr.io/o/a:v1",
  * "localhost:5000/app@sha256:...") with Docker's defaults.
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #include "ref.h"
 

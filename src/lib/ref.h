@@ -6,6 +6,8 @@
  *             at most 255 characters in all
  *   tag       [a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}
  *   reference [host[:port]/]name[:tag][@digest]
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #ifndef PC_REF_H
 #define PC_REF_H

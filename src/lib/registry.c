@@ -1,6 +1,8 @@
 /*
  * registry.c - repository operations over the blob store and meta store:
  * the rules of the distribution spec that do not depend on HTTP.
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #include "registry.h"
 

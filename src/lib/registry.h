@@ -7,6 +7,8 @@
  *
  * Callers validate names, tags and digests first (ref.h, digest.h); the
  * registry re-checks what touches storage.
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #ifndef PC_REGISTRY_H
 #define PC_REGISTRY_H

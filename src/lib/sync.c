@@ -3,6 +3,8 @@
  * options) and tag selection: exact tags, a POSIX ERE (regcomp),
  * semantic-version ranges over tags that parse as versions, the newest N.
  * The state of what was copied is sync_state.c.
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #include "sync.h"
 

@@ -35,6 +35,8 @@
  * destination digest is not the source's) is kept in a state file
  * (pc_sync_state, sync_state.c), so that a tag already copied is
  * recognized from two HEADs.
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #ifndef PC_SYNC_H
 #define PC_SYNC_H

@@ -3,6 +3,8 @@
  * sync.h): a JSON file (jansson) read at start and rewritten after each
  * copy through a temporary file and a rename, so a crash leaves the old
  * state or the new one, never half of one.
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #include "sync.h"
 

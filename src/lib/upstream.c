@@ -14,6 +14,8 @@
  * max_connections. curl_easy_reset() keeps a handle's connection cache, so
  * a handle taken from the pool reuses its open keep-alive connections (the
  * pool is a stack: sequential calls always get the same, warm handle).
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #include "upstream_int.h"
 

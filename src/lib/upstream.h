@@ -7,6 +7,8 @@
  *
  * Thread-safe: any number of threads may call into one pc_upstream at once;
  * at most max_connections transfers run at the same time (others wait).
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #ifndef PC_UPSTREAM_H
 #define PC_UPSTREAM_H

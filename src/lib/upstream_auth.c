@@ -3,6 +3,8 @@
  * need no network: WWW-Authenticate parsing (RFC 7235 auth-params), the
  * Authorization header values, token server answers, and the per-scope
  * bearer token cache. upstream.c does the exchanges.
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #include "upstream_int.h"
 

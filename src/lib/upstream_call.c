@@ -14,6 +14,8 @@
  * and tokens never appear in error messages or logs, and are wiped before
  * they are freed. Parsing and the token cache live in upstream_auth.c; one
  * exchange (redirects, timeouts) in upstream_xfer.c.
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #include "upstream_int.h"
 

@@ -3,6 +3,8 @@
  * status or a curl result, their names, and the message of a registry
  * error body, and whether a TLS failure means the server speaks plain
  * HTTP. upstream.c applies them to every exchange.
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #include "upstream_int.h"
 

@@ -6,6 +6,8 @@
  * upstream_auth.c (challenges, Authorization values, the token cache) and
  * upstream_class.c (how a call ended).
  * Not for other modules: they use upstream.h.
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #ifndef PC_UPSTREAM_INT_H
 #define PC_UPSTREAM_INT_H

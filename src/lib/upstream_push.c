@@ -10,6 +10,8 @@
  * Upload Locations are resolved with CURLU against the URL of the request
  * that returned them (relative or absolute, query parameters kept); an
  * upload URL on another origin gets no Authorization.
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #include "upstream_int.h"
 

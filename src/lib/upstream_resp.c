@@ -6,6 +6,8 @@
  * kept up to a limit, an error body kept up to 64 KiB. These are curl's
  * header and write callbacks; every status line starts a new hop, so only
  * the final response of a redirect chain is left in the pc_upstream_resp.
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #include "upstream_int.h"
 

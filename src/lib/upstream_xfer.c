@@ -15,6 +15,8 @@
  * their body from memory or from a reader callback with a known
  * Content-Length, without "Expect: 100-continue" (a wasted round trip),
  * and are never redirected.
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #include "upstream_int.h"
 

@@ -23,6 +23,8 @@
  *
  * Nothing here logs or returns a password, a token or an Authorization
  * header.
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #include "http.h"
 #include "auth.h"

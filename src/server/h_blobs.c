@@ -1,5 +1,7 @@
 /*
  * h_blobs.c - blob GET/HEAD (with Range, sent with sendfile) and DELETE.
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #include "http.h"
 #include "range.h"

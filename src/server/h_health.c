@@ -10,6 +10,8 @@
  *             is reported (last failure, failures since the last good
  *             answer) but never makes the replica unready: cached content
  *             is still served when an upstream is down.
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #include "http.h"
 

@@ -1,6 +1,8 @@
 /*
  * h_manifests.c - manifest GET/HEAD (exact stored bytes, sent from the blob
  * store), PUT (buffered up to 4 MiB, checked, stored) and DELETE.
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #include "http.h"
 #include "manifest.h"

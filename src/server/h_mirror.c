@@ -4,6 +4,8 @@
  * upstream (the HTTP threads never wait on the network), blobs streamed to
  * every client of one coalesced fetch as bytes arrive; and /metrics
  * (counters and the upstreams' pull budgets).
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #include "http.h"
 #include "metrics.h"

@@ -1,6 +1,8 @@
 /*
  * h_misc.c - the small endpoints: API version check, catalog, tag list,
  * referrers.
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #include "http.h"
 #include "range.h"

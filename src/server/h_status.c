@@ -11,6 +11,8 @@
  *
  * With access control (users configured) only admins get it, like
  * /metrics (authn.c); without, anyone who can reach the port.
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #include "http.h"
 #include "budget.h"

@@ -2,6 +2,8 @@
  * h_uploads.c - blob uploads: POST (start, monolithic ?digest=, mount),
  * chunked PATCH with Content-Range, PUT to finish, GET status, DELETE.
  * Bodies stream straight into the blob store's staging area.
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #include "http.h"
 #include "range.h"

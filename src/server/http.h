@@ -1,6 +1,8 @@
 /*
  * http.h - what the server's modules share: the per-request state, the
  * route table entry, and response helpers. Internal to src/server.
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #ifndef PC_HTTP_H
 #define PC_HTTP_H

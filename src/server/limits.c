@@ -16,6 +16,8 @@
  * would let anyone who fills the table with addresses lock every new client
  * out. The limiter counts those in pullcache_limit_untracked_total; this
  * file logs a warning about it at most once every FULL_LOG_EVERY_S seconds.
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #include "http.h"
 #include "log.h"

@@ -5,6 +5,8 @@
  * Names may contain "blobs" or "manifests" as components, so a path is
  * read from its end: the last one or two components say the kind, what is
  * left before them is the name.
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #include "http.h"
 

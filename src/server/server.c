@@ -2,6 +2,8 @@
  * server.c - the libmicrohttpd daemon: thread pool, the request lifecycle
  * (route, begin, body, finish), the request log line, and the response
  * helpers shared by the handlers.
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #include "server.h"
 #include "http.h"

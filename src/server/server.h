@@ -1,6 +1,8 @@
 /*
  * server.h - the HTTP edge of `pullcache serve`: libmicrohttpd daemon,
  * request lifecycle, request log. Front ends only start and stop it.
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #ifndef PC_SERVER_H
 #define PC_SERVER_H

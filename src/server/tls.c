@@ -3,6 +3,8 @@
  * from PEM files, handed to GnuTLS by a retrieve callback so a reload
  * swaps them under running connections, and client-certificate
  * verification against a reloadable trust list.
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #include "tls.h"
 #include "log.h"

@@ -15,6 +15,8 @@
  * reloaded and only asks for a certificate without checking it). With
  * client_auth require, a client without a valid certificate fails the TLS
  * handshake: it never gets an HTTP status.
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #ifndef PC_TLS_H
 #define PC_TLS_H

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # lib.sh - shared helpers for the end-to-end tests (sourced, not run).
 #
 # Every test runs inside its own network namespace (only loopback is up), so

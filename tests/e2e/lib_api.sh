@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # lib_api.sh - raw HTTP helpers for the protocol tests (test_api_*.sh,
 # test_bad_input.sh, test_idle_timeout.sh). Source it after lib.sh:
 #

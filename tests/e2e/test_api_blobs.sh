@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # test_api_blobs.sh - the blob half of the OCI Distribution Spec v1.1 with
 # raw curl: monolithic, POST-then-PUT and chunked uploads, upload status and
 # cancel, digest checks, HEAD/GET/Range, cross-repository mounts, blob delete

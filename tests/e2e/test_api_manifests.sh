@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # test_api_manifests.sh - the manifest half of the OCI Distribution Spec v1.1
 # with raw curl: push by tag and by digest, pull and HEAD with exact bytes and
 # Content-Type, refused manifests (missing blobs or children, invalid JSON,

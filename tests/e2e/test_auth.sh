@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # test_auth.sh - authentication and access control (issue #5) over plain
 # HTTP: htpasswd users (bcrypt; MD5 refused at start), our /token service
 # and its challenge, podman login + push + pull, skopeo --creds, wrong

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # test_bad_input.sh - a sweep of malformed, hostile and nonsensical requests.
 #
 # For every request: the answer is a 4xx, never a 5xx, and (for API-level

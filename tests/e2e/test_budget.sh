@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # test_budget.sh - budget tracking in `serve` against the fake upstream's
 # Docker-Hub-like ratelimit (scenario ratelimited_hub: every manifest GET
 # takes one pull; POST /_fake/ratelimit sets what is left):

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # test_cache_clients.sh - the pull-through cache with real clients. Debian's
 # docker-registry is the upstream, holding the mkimage.sh test images, and
 # pullcache mirrors it as "docker.io", also serving bare paths (the option

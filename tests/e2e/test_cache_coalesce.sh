@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # test_cache_coalesce.sh - one upstream fetch per digest, however many clients
 # ask at once. Against a slow fake upstream (slow_blobs: manifests wait 0.5 s,
 # blobs 1 s then stream at 4 MiB/s):

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # test_cache_faults.sh - the pull-through cache against the fault-injecting
 # fake upstream (tests/tools/fakeupstream.py). For every fault: what the
 # client sees (status, registry error code, Warning/Retry-After headers, a

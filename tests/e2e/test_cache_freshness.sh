@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # test_cache_freshness.sh - per-upstream freshness rules (issue 11):
 #   immutable_tags: a tag matching a pattern (semver here) is never
 #     revalidated: re-pushed upstream, the cache keeps serving what it has,

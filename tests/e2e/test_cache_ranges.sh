@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # test_cache_ranges.sh - Range requests on a blob that is not cached yet (issue
 # 11; lazy-pulling snapshotters read layers by range). The fake upstream sends
 # the first 300000 bytes of the big layer, then stalls for 6 s before the rest:

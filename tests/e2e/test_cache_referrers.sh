@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # test_cache_referrers.sh - the referrers of mirrored images come from the
 # upstream (issue 11), so `cosign verify` / `notation verify` through the cache
 # see signatures and SBOMs:

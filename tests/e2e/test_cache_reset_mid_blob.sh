@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # test_cache_reset_mid_blob.sh - an upstream connection reset in the middle of
 # a blob never leaves the client hanging. reset_mid_blob: the first upstream
 # GET of the blob sends 5000 bytes, then a TCP RST. The client must see its

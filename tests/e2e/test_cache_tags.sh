@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # test_cache_tags.sh - tag lists of mirrored repositories are the upstream's
 # (issue 11): all of its tags, not the cached ones; every page of an upstream
 # that pages (the fake upstream with --tags-page 1) merged; the spec's n/last

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # test_cli.sh - the command-line contract: --version, help, --check-config,
 # clear errors and exit codes for bad flags and files, JSON request logs.
 . "$(dirname "$0")/lib.sh"

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # test_client_limits.sh - Docker-Hub-style pull limits for our own clients
 # (limits: in the config, --limit-anonymous): 5 pulls per 3600 s per client
 # address, local and mirrored repositories drawing from the same budget.

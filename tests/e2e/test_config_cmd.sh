@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # test_config_cmd.sh - `pullcache config containerd|podman|cri-o|docker`: the
 # generated hosts.toml, registries.conf drop-in and daemon.json parse (TOML
 # with Python's tomllib, JSON with jq) and hold exactly the expected values;

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # test_copy.sh - `pullcache copy` between Debian's docker-registry, pullcache
 # and OCI layouts: two-platform OCI and Docker images copied both ways with
 # identical digests, a second copy that sends nothing, layouts as source and

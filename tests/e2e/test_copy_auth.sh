@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # test_copy_auth.sh - `pullcache copy` against a registry that wants a token
 # (issue #6: "works with basic and token auth registries"): a pullcache with
 # users (--htpasswd; Bearer challenge, its own /token service) as the

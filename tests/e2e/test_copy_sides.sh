@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # test_copy_sides.sh - each side of `pullcache copy` and `pullcache sync` on
 # its own terms: a source over HTTPS (docker-registry with a test CA made
 # here by openssl, and basic auth) copied to a plain-HTTP pullcache with

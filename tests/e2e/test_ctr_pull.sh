@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # test_ctr_pull.sh - containerd (its own instance: config, root, state and
 # socket in $WORK) pulls pushed images from the registry under test with
 # `ctr images pull --plain-http`: OCI and Docker single-platform manifests, one

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # test_fakeupstream.sh - the fault-injecting fake upstream (tests/tools/fakeupstream.py)
 # does what its scenarios promise, checked with curl and skopeo: in pass mode it is
 # a faithful registry (skopeo inspect and copy work, byte-exact), and every shipped

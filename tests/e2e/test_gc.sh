@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # test_gc.sh - `pullcache gc` against the data directory of a running daemon:
 # an image pulled through the cache (fake upstream, inline_image scenario) is
 # evicted by --max-size 0 (its blobs go, its manifest stays), pushed blobs and

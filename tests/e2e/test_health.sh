@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # test_health.sh - /healthz and /readyz (issue 11): answered without
 # authentication even when /v2/ needs it; /readyz is 503 naming the storage
 # while the data directory cannot take a write (full), 200 again once it can; an

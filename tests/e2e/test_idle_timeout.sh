@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # test_idle_timeout.sh - connections that stall are closed by the server
 # after its idle timeout (--timeout SECONDS, config http.timeout), whatever
 # point of the request they stall at; stalled connections do not hold up

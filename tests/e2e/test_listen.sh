@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # test_listen.sh - listen addresses: "[::]:PORT" serves IPv4 and IPv6 clients
 # (dual stack; IPv4 clients are logged as ::ffff:a.b.c.d), "[::1]:PORT" only
 # IPv6, "127.0.0.1:PORT" only IPv4; a malformed address is refused at start.

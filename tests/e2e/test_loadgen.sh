@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # test_loadgen.sh - `pullcache loadgen` against a real docker-registry and the
 # fake upstream's Docker Hub budget:
 #   count       3 nodes x 5 pulls: 15 ok, bytes = 15 x (config + layers),

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # test_podman_pull.sh - podman pulls pushed images from the registry under test:
 # an OCI manifest, a Docker v2s2 manifest and both platforms of an OCI index.
 # The image ID must be the pushed config's digest, the recorded digest the

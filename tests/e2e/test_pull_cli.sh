@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # test_pull_cli.sh - `pullcache pull IMAGE` against a real docker-registry
 # (images pushed with skopeo from tests/tools/mkimage.sh) and the fake
 # upstream's faults:

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # test_ratelimit_cli.sh - `pullcache ratelimit IMAGE` against the fake upstream
 # (tests/tools/fakeupstream.py), docker-registry and pullcache itself:
 #   token flow  dockerhub_like: challenge on the registry port, token realm on

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # test_ratelimit_demo.sh - runs examples/ratelimit-demo.sh (issue #4 item 6),
 # which asserts its own two outcomes: (a) direct pulls fail at pull 101 with
 # 429 TOOMANYREQUESTS while `pullcache ratelimit` shows the budget reach 0;

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # test_readme.sh - the README's commands work as written (issue 10), online
 # and offline. They are extracted from README.md, never copied into this
 # file, so the README cannot drift from what is tested:

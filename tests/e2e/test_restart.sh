@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # test_restart.sh - what was pushed survives a restart and a crash, and a crash
 # in the middle of an upload publishes nothing.
 #

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # test_routing.sh - a node always gets the image it asked for (issue 10).
 # Debian's docker-registry stands in for Docker Hub (upstream docker.io: the
 # only option passed, since the real one is out of reach) and a second one for

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # test_skopeo_roundtrip.sh - push the four test images (OCI manifest, OCI index,
 # Docker v2s2 manifest, Docker manifest list) with `skopeo copy --all`, then
 # read them back by tag and by digest. Every manifest (top and children) must

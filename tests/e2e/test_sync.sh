@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # test_sync.sh - `pullcache sync FILE` from Debian's docker-registry into
 # pullcache: exact tags, a regex, a semver range with newest N; only the
 # selected tags arrive, digests unchanged; a second run copies nothing, says

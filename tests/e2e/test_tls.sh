@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # test_tls.sh - pullcache serving HTTPS with a test CA made here (openssl):
 # curl trusting the CA works and without it fails verification; TLS 1.1 is
 # refused; skopeo pushes and pulls back byte-exact and podman pulls with the

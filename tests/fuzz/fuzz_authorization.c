@@ -6,6 +6,8 @@
  * the sanitizers, it checks what a caller relies on: Basic users are
  * non-empty with no ':' or control character, tokens are token68, and
  * every parsed scope formats and parses back to itself.
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #include <stdint.h>
 #include <stdlib.h>

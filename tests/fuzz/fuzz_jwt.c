@@ -9,6 +9,8 @@
  * A token that verifies must satisfy what verification promises: ES256,
  * the issuer and audience asked for, not expired, only valid and
  * non-empty access entries.
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #include <stdint.h>
 #include <stdlib.h>

@@ -6,6 +6,8 @@
  * arrays, that a Bearer challenge has a realm, and that a challenge
  * written back by pc_auth_challenge_bearer parses to the same realm,
  * service and error.
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #include <stdint.h>
 #include <stdlib.h>

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """fakeupstream.py - a small fault-injecting upstream registry for pullcache tests.
 
 Serves the read side of the OCI distribution API for content loaded at start

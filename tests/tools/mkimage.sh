@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # mkimage.sh - build deterministic test images offline as an OCI image layout.
 #
 #   mkimage.sh [-b BIG_MIB] OUTDIR SEED

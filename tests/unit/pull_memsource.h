@@ -4,6 +4,8 @@
  * faults the tests need (wrong bytes, a wrong Docker-Content-Digest, a
  * Docker-Hub-like budget of manifest GETs followed by 429). Header-only:
  * each test program includes it once.
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #ifndef PC_TEST_PULL_MEMSOURCE_H
 #define PC_TEST_PULL_MEMSOURCE_H

@@ -4,6 +4,8 @@
  * resource scopes (the spec's forms, names that must not pass, merging,
  * limits), and WWW-Authenticate values, checked byte for byte and read
  * back with the client side's parser (pc_auth_challenge_parse).
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #include <stdarg.h>
 #include <stddef.h>

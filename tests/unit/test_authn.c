@@ -4,6 +4,8 @@
  * OAuth2 password grant of POST /token sends them. The rest (challenges,
  * decisions, tokens, throttling) is driven end to end by
  * tests/e2e/test_auth.sh.
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #include <setjmp.h>
 #include <stdarg.h>

@@ -3,6 +3,8 @@
  * both alphabets, round trips of every byte length up to 70, and the
  * strictness that matters at a trust boundary (padding, alphabet,
  * whitespace, non-canonical final characters).
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #include <stdarg.h>
 #include <stddef.h>

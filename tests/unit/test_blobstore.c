@@ -2,6 +2,8 @@
  * test_blobstore.c - unit tests of the filesystem blob store
  * (blobstore_fs.c): publishing only verified content, uploads across
  * restarts, path validation, readers, listings that ignore junk.
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #include <stdarg.h>
 #include <stddef.h>

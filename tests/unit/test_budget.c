@@ -4,6 +4,8 @@
  * injected clock), malformed headers ignored, a 429 without headers, entries
  * per credential kept apart, the log lines on transitions (stderr captured),
  * the Prometheus rendering, and concurrent use.
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #include <setjmp.h>
 #include <stdarg.h>

@@ -2,6 +2,8 @@
  * test_config.c - configuration: embedded defaults, YAML overlay, unknown
  * keys refused, validation of values, listen address parsing, the pull
  * limits section and its flags.
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #include <setjmp.h>
 #include <stdarg.h>

@@ -4,6 +4,8 @@
  * Retry-After), which failures are retried, oci:DIR[:TAG] splitting, the
  * layout index.json lookup, the referrers tag name, and Link header
  * pagination.
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #include <stdarg.h>
 #include <stddef.h>

@@ -2,6 +2,8 @@
  * test_digest.c - unit tests for digest.c: parsing and validation of
  * "alg:hex" digests, known SHA-256/SHA-512 vectors through every way of
  * hashing (buffer, streaming, file descriptor).
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #include <stdarg.h>
 #include <stddef.h>

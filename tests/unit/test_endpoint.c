@@ -1,6 +1,8 @@
 /*
  * test_endpoint.c - unit tests for endpoint.c: scheme prefixes split off
  * references, and which hosts are loopback (Docker's insecure registries).
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #include <stdarg.h>
 #include <stddef.h>

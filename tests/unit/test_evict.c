@@ -5,6 +5,8 @@
  * blobs and blobs a local repository shares never go, manifests never go,
  * busy blobs are skipped, access times are written at most once a minute,
  * the sweep removes only old unreferenced blobs, dry runs change nothing.
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #include <stdarg.h>
 #include <stddef.h>

@@ -5,6 +5,8 @@
  * refused with a message that says what to do; duplicates and reserved
  * names; wrong passwords and unknown users (which still cost a bcrypt
  * computation); references and concurrent use.
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #include <stdarg.h>
 #include <stddef.h>

@@ -6,6 +6,8 @@
  * public key, case and type variants); exp, nbf and the leeway; issuer and
  * audience; keys from PEM (PKCS#8, SEC1, public key, certificate, files)
  * and the kinds refused; the access claim's entries; malformed tokens.
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #include <stdarg.h>
 #include <stddef.h>

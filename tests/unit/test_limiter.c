@@ -7,6 +7,8 @@
  * address keys (IPv4, IPv6 per /64, IPv4-mapped), and persistence through
  * a real SQLite meta store: counts survive a restart, expired buckets are
  * not loaded, a changed window does not count twice.
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #include <setjmp.h>
 #include <stdarg.h>

@@ -7,6 +7,8 @@
  * (an account's budget needs no client address; every path but a refusal
  * leaves the connection alone); the 429 itself is tested end to end by
  * tests/e2e/test_client_limits.sh.
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #include <setjmp.h>
 #include <stdarg.h>

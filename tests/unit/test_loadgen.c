@@ -4,6 +4,8 @@
  * an in-process source, failures tallied by key, several images, a node
  * never running two pulls at once, --duration and the stop flag, bad
  * options.
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #include <stdarg.h>
 #include <stddef.h>

@@ -2,6 +2,8 @@
  * test_manifest.c - unit tests for manifest.c: every manifest kind, media
  * type from the document or the Content-Type, subjects and artifact types,
  * and the many ways a manifest can be malformed; the referrers descriptor.
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #include <stdarg.h>
 #include <stddef.h>

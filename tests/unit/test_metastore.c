@@ -4,6 +4,8 @@
  * with their references and tags, referrers, holders across repositories,
  * upload sessions across restarts, schema versioning, use from threads,
  * the pull limiter's bucket rows.
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #include <stdarg.h>
 #include <stddef.h>

@@ -2,6 +2,8 @@
  * test_metrics.c - unit tests for metrics.c: counters and gauges, lazy
  * series, the exact Prometheus text of a small registry, label escaping,
  * the series cap and its dropped counter, and exact totals under 8 threads.
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #include <stdarg.h>
 #include <stddef.h>

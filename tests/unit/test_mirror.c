@@ -4,6 +4,8 @@
  * namespace private by default, an explicit default upstream with local
  * prefixes, library/ for Docker Hub, read-only mirror names; and that what
  * was pushed never changes where a name goes.
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #include <setjmp.h>
 #include <stdarg.h>

@@ -5,6 +5,8 @@
  * groups, admins and the catalog, configurations refused, the token
  * server's intersection, and names that must never match anything
  * (percent-encoding, "//", "..", case variants, over-long names).
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #include <stdarg.h>
 #include <stddef.h>

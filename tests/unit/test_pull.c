@@ -5,6 +5,8 @@
  * rename, index.json merging), and whole pulls from an in-process source:
  * single manifests, indexes, all platforms, skips, every verification
  * failure, 429, cancel, progress events, and many pulls at once.
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #include <stdarg.h>
 #include <stddef.h>

@@ -2,6 +2,8 @@
  * test_range.c - unit tests for range.c: Range headers against blobs of
  * several sizes (RFC 9110 single ranges, unsatisfiable and malformed ones),
  * upload Content-Range values, and the strict u64 parser.
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #include <stdarg.h>
 #include <stddef.h>

@@ -2,6 +2,8 @@
  * test_ratelimit.c - unit tests for ratelimit.c: the header forms registries
  * send (Docker Hub's "N;w=S", bare numbers, IETF policy lists, quoted
  * parameters), missing headers, garbage, and Retry-After in both forms.
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,6 +1,8 @@
 /*
  * test_ref.c - unit tests for ref.c: the distribution spec's name and tag
  * grammar at its edges, and image references with Docker's defaults.
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #include <stdarg.h>
 #include <stddef.h>

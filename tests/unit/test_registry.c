@@ -2,6 +2,8 @@
  * test_registry.c - registry operations over the real filesystem blob store
  * and SQLite meta store: uploads verified before publish, manifests refuse
  * missing content, deletes never break another repository, mounts, tags.
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #include <setjmp.h>
 #include <stdarg.h>

@@ -2,6 +2,8 @@
  * test_routes.c - the API's URL grammar: kinds, names (which may contain
  * "blobs" or "manifests" components) and references, the handler table, and
  * /_pullcache/status outside /v2/.
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #include <setjmp.h>
 #include <stdarg.h>

@@ -6,6 +6,8 @@
  * newest N, their union), the settings string, and the state file (empty
  * when missing, record and match, subjects, save and load back, malformed
  * files refused).
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #include <stdarg.h>
 #include <stddef.h>

@@ -5,6 +5,8 @@
  * unsorted chain and an empty client CA file are refused with messages that
  * name the file; a reload with a new pair switches, a bad one keeps the old;
  * client_auth names; the libmicrohttpd option array.
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #include <stdarg.h>
 #include <stddef.h>

@@ -9,6 +9,8 @@
  * body short or stall. Also the internals in upstream_auth.c: token server
  * answers, the token cache, Authorization values. Nothing leaves the
  * loopback interface.
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #include <stdarg.h>
 #include <stddef.h>

@@ -2,6 +2,8 @@
  * testutil.h - helpers the unit tests share (header only; each test is its
  * own program): a temporary directory made for a test and removed with
  * everything in it afterwards.
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #ifndef PC_TESTUTIL_H
 #define PC_TESTUTIL_H
