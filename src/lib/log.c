@@ -50,7 +50,7 @@ static void emit(char *line, size_t len)
 
 static void emit_json(json_t *obj)
 {
-    char *s = json_dumps(obj, JSON_COMPACT);
+    char *s = json_dumps(obj, JSON_COMPACT | JSON_REAL_PRECISION(6));
     json_decref(obj);
     if (!s)
         return;

@@ -391,6 +391,46 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     return pc_req_error(req, 500, "UNKNOWN", "request not answered");
 }
 
+/* The query arguments the log may show: none that carries a secret. */
+static bool query_loggable(const char *key)
+{
+    static const char *secret[] = {"password", "access_token",  "refresh_token",
+                                   "token",    "client_secret", "code"};
+    for (size_t i = 0; i < sizeof(secret) / sizeof(secret[0]); i++)
+        if (strcasecmp(key, secret[i]) == 0)
+            return false;
+    return true;
+}
+
+typedef struct {
+    char *buf;
+    size_t size, len;
+} query_text;
+
+static enum MHD_Result add_query(void *cls, enum MHD_ValueKind kind, const char *key,
+                                 const char *value)
+{
+    (void)kind;
+    query_text *q = cls;
+    int n = snprintf(q->buf + q->len, q->size - q->len, "%c%s=%s", q->len ? '&' : '?', key,
+                     !query_loggable(key) ? "REDACTED"
+                     : value              ? value
+                                          : "");
+    if (n > 0 && (size_t)n < q->size - q->len)
+        q->len += (size_t)n;
+    return MHD_YES;
+}
+
+/* The request's path and query string (?ns= routing must show in the
+ * log), secrets replaced by REDACTED. */
+static void log_target(pc_req *req, char *out, size_t size)
+{
+    char query[512] = "";
+    query_text q = {query, sizeof(query), 0};
+    MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, add_query, &q);
+    snprintf(out, size, "%s%s", req->path, query);
+}
+
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
@@ -425,7 +465,9 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         status = status ? status : 499;
     if (toe == MHD_REQUEST_TERMINATED_CLIENT_ABORT && !req->answered)
         status = 499;
-    pc_log_request(client, req->method, req->path, status,
+    char logged[sizeof(req->path) + 512];
+    log_target(req, logged, sizeof(logged));
+    pc_log_request(client, req->method, logged, status,
                    req->answered && toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? req->resp_bytes
                                                                                : 0,
                    ms, req->user);
