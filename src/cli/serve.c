@@ -29,7 +29,7 @@ const char pc_cli_serve_usage[] =
     "                       [--limit-authenticated PULLS/SECONDS]\n"
     "                       [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]\n"
     "                        [--tls-client-auth none|verify_if_given|require]]\n"
-    "                       [--htpasswd FILE]\n"
+    "                       [--htpasswd FILE] [--admin USER|@GROUP]...\n"
     "       pullcache serve --check-config --config FILE\n"
     "\n"
     "Run the registry: an OCI Distribution v1.1 registry for private images and a\n"
@@ -67,6 +67,8 @@ const char pc_cli_serve_usage[] =
     "      --htpasswd FILE    users (bcrypt htpasswd, `htpasswd -B`): turns on authentication\n"
     "                         and access control (auth.htpasswd; see docs/CONFIG.md); SIGHUP\n"
     "                         re-reads it. Without users, anyone who reaches the port may push\n"
+    "      --admin USER|@GROUP  may read /metrics and /_pullcache/status (auth.admins;\n"
+    "                         repeatable)\n"
     "      --check-config     validate the configuration and exit (0 when valid)\n"
     "  -h, --help             this help\n";
 
@@ -84,7 +86,8 @@ enum {
     OPT_TLS_CLIENT_CA,
     OPT_TLS_CLIENT_AUTH,
     OPT_HTPASSWD,
-    OPT_LOCAL_PREFIX
+    OPT_LOCAL_PREFIX,
+    OPT_ADMIN
 };
 
 #define MAX_FLAG_UPSTREAMS 64
@@ -152,6 +155,29 @@ static int set_htpasswd(pc_config *cfg, const char *path)
         return -1;
     }
     return 0;
+}
+
+/* --admin USER (repeatable): auth.admins without a config file. */
+static int add_admins(pc_config *cfg, const char **admins, int n)
+{
+    if (n == 0)
+        return 0;
+    if (!cfg->auth && !(cfg->auth = calloc(1, sizeof(*cfg->auth))))
+        goto oom;
+    pc_config_auth *a = cfg->auth;
+    char **list = realloc(a->admins, (a->admins_count + (unsigned)n) * sizeof(*list));
+    if (!list)
+        goto oom;
+    a->admins = list;
+    for (int i = 0; i < n; i++) {
+        if (!(list[a->admins_count] = strdup(admins[i])))
+            goto oom;
+        a->admins_count++;
+    }
+    return 0;
+oom:
+    fprintf(stderr, "pullcache serve: out of memory\n");
+    return -1;
 }
 
 /* Whether the listen address is a loopback one. */
@@ -266,14 +292,15 @@ int pc_cli_serve(int argc, char **argv)
         {"tls-client-auth", required_argument, NULL, OPT_TLS_CLIENT_AUTH},
         {"htpasswd", required_argument, NULL, OPT_HTPASSWD},
         {"local-prefix", required_argument, NULL, OPT_LOCAL_PREFIX},
+        {"admin", required_argument, NULL, OPT_ADMIN},
         {NULL, 0, NULL, 0},
     };
     const char *config_path = NULL, *listen = NULL, *data = NULL, *log_format = NULL;
     const char *upstreams[MAX_FLAG_UPSTREAMS], *default_upstream = NULL;
     const char *limit_anon = NULL, *limit_auth = NULL, *htpasswd = NULL;
     const char *tls_flags[4] = {NULL, NULL, NULL, NULL}; /* cert, key, client_ca, client_auth */
-    const char *prefixes[MAX_FLAG_UPSTREAMS];
-    int nupstreams = 0, nprefixes = 0;
+    const char *prefixes[MAX_FLAG_UPSTREAMS], *admins[MAX_FLAG_UPSTREAMS];
+    int nupstreams = 0, nprefixes = 0, nadmins = 0;
     unsigned timeout = 0, threads = 0;
     bool have_timeout = false, have_threads = false, check = false;
     pc_config *cfg = NULL;
@@ -337,6 +364,10 @@ int pc_cli_serve(int argc, char **argv)
             if (flag_push(prefixes, &nprefixes, "local-prefix", optarg))
                 return 2;
             break;
+        case OPT_ADMIN:
+            if (flag_push(admins, &nadmins, "admin", optarg))
+                return 2;
+            break;
         default:
             fprintf(stderr, "`pullcache serve --help` lists the options\n");
             return 2;
@@ -371,7 +402,8 @@ int pc_cli_serve(int argc, char **argv)
     for (int i = 0; i < nprefixes; i++)
         if (pc_config_add_local_prefix(cfg, prefixes[i]))
             goto done;
-    if (set_tls_flags(cfg, tls_flags) || set_htpasswd(cfg, htpasswd))
+    if (set_tls_flags(cfg, tls_flags) || set_htpasswd(cfg, htpasswd) ||
+        add_admins(cfg, admins, nadmins))
         goto done;
     if (pc_config_finalize(cfg)) {
         fprintf(stderr, "pullcache serve: out of memory\n");

@@ -3,7 +3,8 @@
 # test_health.sh - /healthz and /readyz (issue 11): answered without
 # authentication even when /v2/ needs it; /readyz is 503 naming the storage
 # while the data directory cannot take a write (full), 200 again once it can; an
-# upstream that cannot be reached is reported, and the replica stays ready.
+# upstream that cannot be reached is reported, and the replica stays ready;
+# serve --admin opens /metrics and the status to that user.
 . "$(dirname "$0")/lib.sh"
 
 DATA=$WORK/data
@@ -50,6 +51,13 @@ expect_eq 200 "$(reg_status GET /healthz)" "GET /healthz anonymous with users"
 expect_eq 200 "$(reg_status GET /readyz)" "GET /readyz anonymous with users"
 expect_eq 200 "$(reg_status GET /readyz -u alice:wrong)" "GET /readyz with wrong credentials (ignored)"
 expect_eq 405 "$(reg_status POST /readyz)" "POST /readyz"
+# Without admins nobody reads /metrics; serve --admin names them without a config file.
+expect_eq 403 "$(reg_status GET /metrics -u alice:secret)" "/metrics for alice, no admins"
+pc_stop
+pc_start "$DATA" --upstream "docker.io=http://127.0.0.1:5999" --htpasswd "$WORK/htpasswd" --admin alice
+expect_eq 200 "$(reg_status GET /metrics -u alice:secret)" "/metrics for alice with --admin alice"
+expect_eq 200 "$(reg_status GET /_pullcache/status -u alice:secret)" "status for alice with --admin alice"
+expect_eq 401 "$(reg_status GET /metrics)" "/metrics anonymous with --admin alice"
 pc_stop
 umount "$DATA"
 echo "PASS: $TEST_NAME"
