@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <jansson.h>
 
@@ -201,6 +202,17 @@ int pc_cli_gc(int argc, char **argv)
         max_size = cfg->cache->max_size;
     bool evict = have_max || max_size > 0;
 
+    /* only serve makes a data directory: a missing one is a mistake here */
+    struct stat st;
+    char meta[4096];
+    snprintf(meta, sizeof(meta), "%s/meta.db", cfg->storage->data);
+    if (stat(cfg->storage->data, &st) != 0 || !S_ISDIR(st.st_mode) || stat(meta, &st) != 0) {
+        fprintf(stderr,
+                "pullcache gc: %s is not a pullcache data directory (no meta.db): give the one "
+                "serve uses with --data DIR\n",
+                cfg->storage->data);
+        goto done;
+    }
     if (pc_registry_open(&reg, cfg->storage->data)) {
         fprintf(stderr, "pullcache gc: cannot open storage in %s: %s\n", cfg->storage->data,
                 pc_error_last());

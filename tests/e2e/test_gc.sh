@@ -27,6 +27,11 @@ gc() { "$PULLCACHE" gc --config "$CFG" --data "$DATA" "$@"; }
 rc=0
 "$PULLCACHE" gc --data "$DATA" --max-size lots 2>/dev/null || rc=$?
 expect_eq 2 "$rc" "gc with a bad --max-size"
+rc=0
+"$PULLCACHE" gc --dry-run --data "$WORK/nonexistent" 2>"$WORK/gc-missing.err" || rc=$?
+expect_eq 1 "$rc" "gc --data of a missing directory"
+[ ! -e "$WORK/nonexistent" ] || fail "gc created the missing data directory"
+grep -q "not a pullcache data directory" "$WORK/gc-missing.err" || fail "gc on a missing data directory: $(cat "$WORK/gc-missing.err")"
 
 fake_start inline_image "$FP"
 pc_start "$DATA" --config "$CFG"
