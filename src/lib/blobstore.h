@@ -28,6 +28,13 @@ typedef struct pc_blobstore pc_blobstore;
 typedef struct pc_blob_reader pc_blob_reader;
 typedef struct pc_blob_writer pc_blob_writer;
 
+/* The areas of a store, for locate(). */
+typedef enum {
+    PC_BLOB_AREA_BLOB,   /* published blobs, named by digest string */
+    PC_BLOB_AREA_UPLOAD, /* staging, named by upload id */
+    PC_BLOB_AREA_TMP     /* put()'s temp files, named as tmp_foreach reports */
+} pc_blob_area;
+
 /* An open published blob. */
 struct pc_blob_reader {
     uint64_t size;
@@ -109,12 +116,38 @@ struct pc_blobstore {
     /* Seconds since published blob d was last written (its publication).
      * 0 or PC_ENOTFOUND. */
     int (*age)(pc_blobstore *bs, const pc_digest *d, long *age_s);
+
+    /* --- added in version 1 for fsck (fsck.h) --- */
+
+    /* Call cb for every temp file (put()'s bytes before their rename, or
+     * a crash's leftovers) with its age in seconds since its last write. */
+    int (*tmp_foreach)(pc_blobstore *bs,
+                       int (*cb)(const char *name, uint64_t size, long age_s, void *ctx),
+                       void *ctx);
+    /* Remove temp file `name` (as tmp_foreach reported it) if it was last
+     * written at least min_age_s seconds ago. 0, PC_EEXISTS (written since:
+     * kept), PC_ENOTFOUND, PC_EINVAL (not a temp file's name), PC_ERR. */
+    int (*tmp_remove)(pc_blobstore *bs, const char *name, long min_age_s);
+    /* Drop upload id if it was last written at least min_age_s seconds ago
+     * (so a writer still appending keeps it). 0, PC_EEXISTS (kept),
+     * PC_ENOTFOUND, PC_ERR. */
+    int (*upload_remove_idle)(pc_blobstore *bs, const char *id, long min_age_s);
+    /* Where the backend keeps item `name` of `area`, for messages (the file
+     * path for the filesystem backend) into buf. 0, PC_EINVAL (bad name),
+     * PC_ETOOBIG (buf too small). */
+    int (*locate)(pc_blobstore *bs, pc_blob_area area, const char *name, char *buf, size_t size);
 };
 
 /* Open (creating directories as needed) the filesystem blob store rooted at
  * dir: dir/blobs/<alg>/<2 hex>/<hex>, dir/uploads/<id>, dir/tmp/. *out is the
  * caller's (->free). 0 or PC_ERR. */
 int pc_blobstore_fs_open(pc_blobstore **out, const char *dir);
+
+/* Open the filesystem blob store in dir as it is: nothing is created and
+ * no temp file is cleaned up (fsck reports them). PC_ENOTFOUND (message
+ * set) when dir or its blobs/, uploads/ or tmp/ is missing, else 0 or
+ * PC_ERR. *out is the caller's (->free). */
+int pc_blobstore_fs_open_existing(pc_blobstore **out, const char *dir);
 
 /* Whether id is an acceptable upload id ([A-Za-z0-9-]{1,64}). */
 bool pc_upload_id_valid(const char *id);

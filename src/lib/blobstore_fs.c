@@ -35,6 +35,7 @@
 
 typedef struct {
     pc_blobstore base;
+    char *root;   /* the root directory's absolute path, for locate() */
     char *tmpdir; /* "<root>/tmp", for mkostemp() */
     int blobsfd;
     int uploadsfd;
@@ -681,6 +682,135 @@ static int fs_upload_foreach(pc_blobstore *bs,
     return rc;
 }
 
+/* Whether name can be a file directly in tmp/ (not ".", "..", hidden or a
+ * path). */
+static bool tmp_name_ok(const char *name)
+{
+    return name && name[0] && name[0] != '.' && !strchr(name, '/') && strlen(name) <= 255;
+}
+
+static long age_of(const struct stat *st)
+{
+    time_t now = time(NULL);
+    return now > st->st_mtime ? (long)(now - st->st_mtime) : 0;
+}
+
+static int fs_tmp_foreach(pc_blobstore *bs,
+                          int (*cb)(const char *name, uint64_t size, long age_s, void *ctx),
+                          void *ctx)
+{
+    fs_store *fs = fs_of(bs);
+    int rc = 0;
+    DIR *dp = opendir_at(fs->tmpfd, ".");
+    if (!dp) {
+        pc_error_set("open temp directory: %s", strerror(errno));
+        return PC_ERR;
+    }
+    struct dirent *de;
+    while ((de = readdir(dp)) != NULL) {
+        struct stat st;
+        if (!tmp_name_ok(de->d_name) ||
+            fstatat(dirfd(dp), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode))
+            continue;
+        if ((rc = cb(de->d_name, (uint64_t)st.st_size, age_of(&st), ctx)) != 0)
+            break;
+    }
+    closedir(dp);
+    return rc;
+}
+
+/* Unlink regular file name in dirfd if it was last written at least
+ * min_age_s ago. what names it in messages. */
+static int remove_idle_at(int dirfd, const char *name, long min_age_s, const char *what)
+{
+    struct stat st;
+    if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+        if (errno == ENOENT) {
+            pc_error_set("%s unknown", what);
+            return PC_ENOTFOUND;
+        }
+        pc_error_set("stat %s: %s", what, strerror(errno));
+        return PC_ERR;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        pc_error_set("%s %s is no regular file", what, name);
+        return PC_EINVAL;
+    }
+    if (age_of(&st) < min_age_s) {
+        pc_error_set("%s %s was written %lds ago", what, name, age_of(&st));
+        return PC_EEXISTS;
+    }
+    if (unlinkat(dirfd, name, 0) != 0) {
+        if (errno == ENOENT) {
+            pc_error_set("%s unknown", what);
+            return PC_ENOTFOUND;
+        }
+        pc_error_set("remove %s: %s", what, strerror(errno));
+        return PC_ERR;
+    }
+    return 0;
+}
+
+static int fs_tmp_remove(pc_blobstore *bs, const char *name, long min_age_s)
+{
+    if (!tmp_name_ok(name)) {
+        pc_error_set("invalid temp file name");
+        return PC_EINVAL;
+    }
+    return remove_idle_at(fs_of(bs)->tmpfd, name, min_age_s, "temp file");
+}
+
+static int fs_upload_remove_idle(pc_blobstore *bs, const char *id, long min_age_s)
+{
+    int rc = check_id(id);
+    if (rc)
+        return rc;
+    return remove_idle_at(fs_of(bs)->uploadsfd, id, min_age_s, "upload");
+}
+
+static int fs_locate(pc_blobstore *bs, pc_blob_area area, const char *name, char *buf, size_t size)
+{
+    fs_store *fs = fs_of(bs);
+    char rel[FS_REL_MAX], dir[FS_REL_MAX];
+    const char *sub = NULL, *leaf = name;
+    int rc = 0;
+    switch (area) {
+    case PC_BLOB_AREA_BLOB: {
+        pc_digest d;
+        if (!name || pc_digest_parse(&d, name) != 0) {
+            pc_error_set("invalid digest");
+            return PC_EINVAL;
+        }
+        if ((rc = blob_rel(&d, rel, dir)))
+            return rc;
+        sub = "blobs";
+        leaf = rel;
+        break;
+    }
+    case PC_BLOB_AREA_UPLOAD:
+        if ((rc = check_id(name)))
+            return rc;
+        sub = "uploads";
+        break;
+    case PC_BLOB_AREA_TMP:
+        if (!tmp_name_ok(name)) {
+            pc_error_set("invalid temp file name");
+            return PC_EINVAL;
+        }
+        sub = "tmp";
+        break;
+    default:
+        pc_error_set("unknown blob store area");
+        return PC_EINVAL;
+    }
+    int n = snprintf(buf, size, "%s/%s/%s", fs->root, sub, leaf);
+    if (n < 0 || (size_t)n >= size) {
+        pc_error_set("path too long");
+        return PC_ETOOBIG;
+    }
+    return 0;
+}
+
 /* Remove temp files a crash left behind (older than FS_TMP_STALE_S, so a
  * put() of another process sharing the directory is left alone). */
 static void clean_tmp(fs_store *fs)
@@ -712,22 +842,29 @@ static void fs_free(pc_blobstore *bs)
         close(fs->uploadsfd);
     if (fs->tmpfd >= 0)
         close(fs->tmpfd);
+    free(fs->root);
     free(fs->tmpdir);
     free(fs);
 }
 
-/* Open (creating) the subdirectory name of rootfd. -1 on failure. */
-static int open_subdir(int rootfd, const char *name)
+/* Open the subdirectory name of rootfd, creating it when create is set.
+ * -1 on failure (message set; errno kept). */
+static int open_subdir(int rootfd, const char *name, bool create)
 {
-    if (mkdir_at(rootfd, name) != 0)
+    if (create && mkdir_at(rootfd, name) != 0)
         return -1;
     int fd = openat(rootfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        pc_error_set("open %s: %s", name, strerror(errno));
+    if (fd < 0) {
+        int e = errno;
+        pc_error_set("open %s: %s", name, strerror(e));
+        errno = e;
+    }
     return fd;
 }
 
-int pc_blobstore_fs_open(pc_blobstore **out, const char *dir)
+/* pc_blobstore_fs_open (create: make what is missing, clean old temp
+ * files) and pc_blobstore_fs_open_existing (neither). */
+static int fs_open_dir(pc_blobstore **out, const char *dir, bool create)
 {
     fs_store *fs = NULL;
     char *abs = NULL;
@@ -737,12 +874,14 @@ int pc_blobstore_fs_open(pc_blobstore **out, const char *dir)
         pc_error_set("blob store directory not set");
         goto done;
     }
-    if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+    if (create && mkdir(dir, 0755) != 0 && errno != EEXIST) {
         pc_error_set("mkdir %s: %s", dir, strerror(errno));
         goto done;
     }
     rootfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (rootfd < 0) {
+        if (!create && errno == ENOENT)
+            rc = PC_ENOTFOUND;
         pc_error_set("open %s: %s", dir, strerror(errno));
         goto done;
     }
@@ -765,14 +904,25 @@ int pc_blobstore_fs_open(pc_blobstore **out, const char *dir)
         goto done;
     }
     snprintf(fs->tmpdir, plen, "%s/tmp", abs);
-    if ((fs->blobsfd = open_subdir(rootfd, "blobs")) < 0 ||
-        (fs->uploadsfd = open_subdir(rootfd, "uploads")) < 0 ||
-        (fs->tmpfd = open_subdir(rootfd, "tmp")) < 0)
+    static const char *const subdirs[] = {"blobs", "uploads", "tmp"};
+    int *fds[] = {&fs->blobsfd, &fs->uploadsfd, &fs->tmpfd};
+    for (size_t i = 0; i < sizeof(subdirs) / sizeof(subdirs[0]); i++) {
+        if ((*fds[i] = open_subdir(rootfd, subdirs[i], create)) >= 0)
+            continue;
+        if (!create && errno == ENOENT) {
+            pc_error_set("%s is no pullcache data directory: it has no %s/", dir, subdirs[i]);
+            rc = PC_ENOTFOUND;
+        }
         goto done;
-    for (size_t a = 0; a < sizeof(fs_algs) / sizeof(fs_algs[0]); a++)
-        if (mkdir_at(fs->blobsfd, pc_digest_alg_name(fs_algs[a])) != 0)
-            goto done;
-    clean_tmp(fs);
+    }
+    if (create) {
+        for (size_t a = 0; a < sizeof(fs_algs) / sizeof(fs_algs[0]); a++)
+            if (mkdir_at(fs->blobsfd, pc_digest_alg_name(fs_algs[a])) != 0)
+                goto done;
+        clean_tmp(fs);
+    }
+    fs->root = abs;
+    abs = NULL;
     fs->base.version = PC_BLOBSTORE_VERSION;
     fs->base.stat = fs_stat;
     fs->base.open = fs_open;
@@ -788,6 +938,10 @@ int pc_blobstore_fs_open(pc_blobstore **out, const char *dir)
     fs->base.free = fs_free;
     fs->base.upload_read_fd = fs_upload_read_fd;
     fs->base.age = fs_age;
+    fs->base.tmp_foreach = fs_tmp_foreach;
+    fs->base.tmp_remove = fs_tmp_remove;
+    fs->base.upload_remove_idle = fs_upload_remove_idle;
+    fs->base.locate = fs_locate;
     *out = &fs->base;
     fs = NULL;
     rc = 0;
@@ -798,4 +952,14 @@ done:
     if (fs)
         fs_free(&fs->base);
     return rc;
+}
+
+int pc_blobstore_fs_open(pc_blobstore **out, const char *dir)
+{
+    return fs_open_dir(out, dir, true);
+}
+
+int pc_blobstore_fs_open_existing(pc_blobstore **out, const char *dir)
+{
+    return fs_open_dir(out, dir, false);
 }

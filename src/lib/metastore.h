@@ -19,7 +19,7 @@
 #include "digest.h"
 #include "ref.h"
 
-#define PC_METASTORE_VERSION 2
+#define PC_METASTORE_VERSION 3
 #define PC_MEDIA_TYPE_MAX 256
 
 typedef struct pc_metastore pc_metastore;
@@ -60,6 +60,30 @@ typedef struct {
     int64_t expires;
 } pc_meta_limit_row;
 typedef int (*pc_meta_limit_cb)(const pc_meta_limit_row *row, void *ctx);
+
+/* fsck's listings: a blob link; one reference of manifest `manifest` in
+ * repo; an upload session (created: unix seconds). */
+typedef int (*pc_meta_link_cb)(const char *repo, const pc_digest *d, uint64_t size, void *ctx);
+typedef int (*pc_meta_ref_cb)(const char *repo, const pc_digest *manifest,
+                              const pc_manifest_ref *ref, void *ctx);
+typedef int (*pc_meta_upload_cb)(const char *id, const char *repo, int64_t created, void *ctx);
+
+/* What guarded_remove removes once its check passed. */
+typedef enum {
+    PC_META_REMOVE_NOTHING,  /* only hold other writers off while check runs */
+    PC_META_REMOVE_LINK,     /* the blob link (repo, digest) */
+    PC_META_REMOVE_MANIFEST, /* manifest (repo, digest), its references and tags */
+} pc_meta_remove_kind;
+
+typedef struct {
+    pc_meta_remove_kind kind;
+    const char *repo;
+    const pc_digest *digest;
+} pc_meta_removal;
+
+/* Runs inside guarded_remove's transaction: 0 lets the removal go on,
+ * anything else cancels it (and is returned). */
+typedef int (*pc_meta_guard_fn)(pc_metastore *ms, void *ctx);
 
 struct pc_metastore {
     unsigned version; /* PC_METASTORE_VERSION */
@@ -164,6 +188,29 @@ struct pc_metastore {
     /* Every stored row with expires > now, in no particular order. 0, the
      * callback's non-zero result, or < 0. */
     int (*limit_load)(pc_metastore *ms, int64_t now, pc_meta_limit_cb cb, void *ctx);
+
+    /* --- added in version 3 for fsck (fsck.h) --- */
+
+    /* Every blob link of every repository, by repository and digest. */
+    int (*blob_link_foreach)(pc_metastore *ms, pc_meta_link_cb cb, void *ctx);
+    /* Every manifest of every repository, by repository and digest. */
+    int (*manifest_foreach)(pc_metastore *ms, pc_meta_rec_cb cb, void *ctx);
+    /* Every manifest reference, by repository, manifest and reference. */
+    int (*manifest_ref_foreach)(pc_metastore *ms, pc_meta_ref_cb cb, void *ctx);
+    /* Every upload session, by id. */
+    int (*upload_foreach)(pc_metastore *ms, pc_meta_upload_cb cb, void *ctx);
+    /* Record size as the size of d wherever d is recorded (blob links and
+     * manifests of every repository), in one transaction; *changed (may
+     * be NULL) receives the rows that had another size. 0 or < 0. */
+    int (*size_fix)(pc_metastore *ms, const pc_digest *d, uint64_t size, uint64_t *changed);
+    /* In one write transaction (other writers wait): run check, and when
+     * it returns 0 remove what `what` names, then commit. check may call
+     * this store's read functions, never its writes; it may change other
+     * storage (the blob store) as part of the repair. 0 (removed), check's
+     * non-zero result (nothing removed), PC_ENOTFOUND (the row is gone),
+     * or < 0. */
+    int (*guarded_remove)(pc_metastore *ms, const pc_meta_removal *what, pc_meta_guard_fn check,
+                          void *ctx);
 };
 
 /* Open (creating and migrating as needed) the SQLite meta store at path, in

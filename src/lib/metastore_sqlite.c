@@ -433,6 +433,7 @@ int pc_metastore_sqlite_open(pc_metastore **out, const char *path)
     pc_sq_manifests_install(&s->base);
     pc_sq_cache_install(&s->base);
     pc_sq_limits_install(&s->base);
+    pc_sq_fsck_install(&s->base);
     *out = &s->base;
     s = NULL;
     rc = 0;

@@ -10,6 +10,7 @@
  *   metastore_sqlite_manifests.c  manifests, tags, referrers, catalog
  *   metastore_sqlite_cache.c      cache access records (eviction)
  *   metastore_sqlite_limits.c     the client pull limiter's counts
+ *   metastore_sqlite_fsck.c       fsck's listings and guarded repairs
  *
  * SPDX-License-Identifier: Apache-2.0
  */
@@ -62,6 +63,12 @@ enum {
     ST_LIMIT_PRUNE,
     ST_LIMIT_CLEAR,
     ST_LIMIT_LOAD,
+    ST_LINK_ALL,
+    ST_MANIFEST_ALL,
+    ST_REF_ALL,
+    ST_UPLOAD_ALL,
+    ST_SIZE_FIX_LINKS,
+    ST_SIZE_FIX_MANIFESTS,
     ST_COUNT
 };
 
@@ -130,6 +137,9 @@ typedef struct {
         pc_meta_digest_cb digest;
         pc_meta_access_cb access;
         pc_meta_limit_cb limit;
+        pc_meta_link_cb link;
+        pc_meta_ref_cb ref;
+        pc_meta_upload_cb upload;
     } cb;
     void *ctx;
 } pc_sq_rows;
@@ -188,10 +198,17 @@ int pc_sq_col_text(sqlite3_stmt *st, int col, char *dst, size_t size);
 /* Parse text column col as a digest. PC_ERR when it is not one. */
 int pc_sq_col_digest(sqlite3_stmt *st, int col, pc_digest *out);
 
+/* A manifests row (PC_SQ_MANIFEST_COLS, from column 0) into out. */
+int pc_sq_col_rec(sqlite3_stmt *st, pc_manifest_rec *out);
+/* Delete manifest d of repo with its references and tags, inside the
+ * caller's transaction. 0 or PC_ENOTFOUND. */
+int pc_sq_manifest_erase(pc_metastore *ms, const char *repo, const pc_digest *d);
+
 /* Each area puts its functions into the table. */
 void pc_sq_blobs_install(pc_metastore *ms);
 void pc_sq_manifests_install(pc_metastore *ms);
 void pc_sq_cache_install(pc_metastore *ms);
 void pc_sq_limits_install(pc_metastore *ms);
+void pc_sq_fsck_install(pc_metastore *ms);
 
 #endif

@@ -10,8 +10,8 @@
 #include <string.h>
 #include <time.h>
 
-/* A manifests row (PC_SQ_MANIFEST_COLS) into out. */
-static int col_rec(sqlite3_stmt *st, pc_manifest_rec *out)
+/* A manifests row (PC_SQ_MANIFEST_COLS) into out; shared with fsck. */
+int pc_sq_col_rec(sqlite3_stmt *st, pc_manifest_rec *out)
 {
     int rc;
     memset(out, 0, sizeof(*out));
@@ -90,15 +90,15 @@ static int sq_manifest_get(pc_metastore *ms, const char *repo, const pc_digest *
                              SQ_ARGS(SQ_TEXT(repo), SQ_TEXT(d->str)));
     if (rc)
         return rc;
-    rc = col_rec(q.st, out);
+    rc = pc_sq_col_rec(q.st, out);
     pc_sq_query_close(&q);
     return rc;
 }
 
-/* The deletes of manifest_delete, inside its transaction. The foreign
- * keys cascade too; explicit deletes keep it true when a connection runs
- * without them. */
-static int manifest_erase(pc_metastore *ms, const char *repo, const pc_digest *d)
+/* The deletes of manifest_delete (and fsck's guarded_remove), inside the
+ * caller's transaction. The foreign keys cascade too; explicit deletes keep
+ * it true when a connection runs without them. */
+int pc_sq_manifest_erase(pc_metastore *ms, const char *repo, const pc_digest *d)
 {
     static const int steps[] = {ST_TAGS_OF_MANIFEST_DEL, ST_REFS_CLEAR, ST_MANIFEST_DEL};
     int64_t gone = 0;
@@ -122,7 +122,7 @@ static int sq_manifest_delete(pc_metastore *ms, const char *repo, const pc_diges
     int rc = pc_sq_tx_begin(ms);
     if (rc)
         return rc;
-    return pc_sq_tx_end(ms, manifest_erase(ms, repo, d));
+    return pc_sq_tx_end(ms, pc_sq_manifest_erase(ms, repo, d));
 }
 
 /* The digest (column 0) and, when updated is not NULL, the time (column 1)
@@ -216,7 +216,7 @@ static int rec_row(sqlite3_stmt *st, void *p)
 {
     pc_sq_rows *r = p;
     pc_manifest_rec rec;
-    int rc = col_rec(st, &rec);
+    int rc = pc_sq_col_rec(st, &rec);
     return rc ? rc : r->cb.rec(&rec, r->ctx);
 }
 

@@ -132,4 +132,11 @@ const char *const pc_sq_stmt_sql[ST_COUNT] = {
     [ST_LIMIT_PRUNE] = "DELETE FROM limiter_counts WHERE expires <= ?1",
     [ST_LIMIT_CLEAR] = "DELETE FROM limiter_counts",
     [ST_LIMIT_LOAD] = "SELECT key, bucket, count, expires FROM limiter_counts WHERE expires > ?1",
+    [ST_LINK_ALL] = "SELECT repo, digest, size FROM blob_links ORDER BY repo, digest",
+    [ST_MANIFEST_ALL] = "SELECT " PC_SQ_MANIFEST_COLS " FROM manifests ORDER BY repo, digest",
+    [ST_REF_ALL] = "SELECT repo, manifest, ref, is_manifest FROM manifest_refs"
+                   " ORDER BY repo, manifest, ref",
+    [ST_UPLOAD_ALL] = "SELECT id, repo, created FROM uploads ORDER BY id",
+    [ST_SIZE_FIX_LINKS] = "UPDATE blob_links SET size = ?2 WHERE digest = ?1 AND size <> ?2",
+    [ST_SIZE_FIX_MANIFESTS] = "UPDATE manifests SET size = ?2 WHERE digest = ?1 AND size <> ?2",
 };
