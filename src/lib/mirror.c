@@ -86,6 +86,28 @@ static void url_host(const char *url, char *host, size_t size)
     host[n] = '\0';
 }
 
+/* Every series of an upstream present from the start, at zero, so alerts
+ * and rate() see a value before the first event. */
+static void zero_series(const char *up)
+{
+    static const char *per_kind[] = {"pullcache_cache_hits_total", "pullcache_cache_misses_total",
+                                     "pullcache_cache_stale_total"};
+    static const char *kinds[] = {"manifest", "blob", "tags", "referrers"};
+    static const char *plain[] = {"pullcache_upstream_bytes_total", "pullcache_client_bytes_total",
+                                  "pullcache_fetch_waiters_total",
+                                  "pullcache_budget_skipped_revalidations_total",
+                                  "pullcache_budget_refused_total"};
+    char labels[300];
+    for (size_t i = 0; i < sizeof(per_kind) / sizeof(per_kind[0]); i++)
+        for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+            snprintf(labels, sizeof(labels), "%s,kind=\"%s\"", up, kinds[k]);
+            pc_metrics_add(per_kind[i], labels, 0);
+        }
+    for (size_t i = 0; i < sizeof(plain) / sizeof(plain[0]); i++)
+        pc_metrics_add(plain[i], up, 0);
+    pc_metrics_gauge_add("pullcache_fetches_in_flight", up, 0);
+}
+
 static void declare_metrics(void)
 {
     static const struct {
@@ -189,6 +211,7 @@ int pc_mirror_new(pc_mirror **out, const pc_config *cfg, pc_registry *reg)
         }
         rc = 0;
         m->nups++;
+        zero_series(u->labels);
         if (strcmp(c->name, cfg->cache->default_upstream) == 0)
             m->def = (int)i;
     }

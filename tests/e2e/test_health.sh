@@ -23,6 +23,13 @@ expect_eq "200 0" "${r% *}" "GET /readyz"
 expect_eq 'true ok ok unknown' "$(jq -r '[.ready, .checks.storage.status, .checks.metastore.status, .upstreams[0].state] | join(" ")' "$WORK/r")" "/readyz before any upstream contact"
 expect_eq "" "$(find "$DATA/uploads" -type f)" "/readyz leaves nothing in the upload staging area"
 
+# Every cache series exists from the start, at zero (alerts see a value).
+curl -sS "http://$PCR/metrics" >"$WORK/m0.txt"
+for k in manifest blob tags referrers; do
+    grep -qx "pullcache_cache_stale_total{upstream=\"docker.io\",kind=\"$k\"} 0" "$WORK/m0.txt" ||
+        fail "/metrics at start lacks pullcache_cache_stale_total{kind=\"$k\"} 0"
+done
+grep -qx 'pullcache_fetches_in_flight{upstream="docker.io"} 0' "$WORK/m0.txt" || fail "/metrics at start lacks fetches_in_flight 0"
 # An unreachable upstream: a miss fails, the replica stays ready and says why.
 r=$(http_get "http://$PCR/v2/docker.io/library/x/manifests/1" "$WORK/e")
 case ${r%% *} in 502 | 503 | 504) ;; *) fail "a miss with the upstream down: want 502/503/504, got ${r%% *}" ;; esac
