@@ -151,6 +151,9 @@ int pc_mirror_tags_cached(pc_mirror *m, const pc_mirror_target *t, json_t **tags
  * NAME_UNKNOWN answer), or < 0 with out filled. */
 int pc_mirror_tags(pc_mirror *m, const pc_mirror_target *t, json_t **tags, pc_mirror_outcome *out);
 
+/* Drop the kept tag list of t (an operator's refresh or forget). */
+void pc_mirror_lists_forget(pc_mirror *m, const pc_mirror_target *t);
+
 /* One page of a sorted tag array as the tags/list document of `name`: the
  * tags after `last` (NULL or "": from the start), at most n (n < 0: all).
  * *more when tags are left (last_out: the page's last tag). 0 or

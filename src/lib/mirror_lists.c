@@ -96,6 +96,18 @@ static void cache_put(pc_mirror *m, const char *key, const char *tags)
     free(copy);
 }
 
+void pc_mirror_lists_forget(pc_mirror *m, const pc_mirror_target *t)
+{
+    pthread_mutex_lock(&m->lists_lock);
+    struct pc_mirror_list *s = slot_of(m, t->local);
+    if (s && strcmp(s->local, t->local) == 0) {
+        free(s->tags);
+        s->tags = NULL;
+        s->local[0] = '\0';
+    }
+    pthread_mutex_unlock(&m->lists_lock);
+}
+
 int pc_mirror_tags_cached(pc_mirror *m, const pc_mirror_target *t, json_t **tags)
 {
     int64_t age = 0;

@@ -619,6 +619,7 @@ bool pc_req_authorize(pc_req *req, int *mhd)
         goto done;
     case PC_ROUTE_METRICS:
     case PC_ROUTE_STATUS:
+    case PC_ROUTE_CACHE:
         go = user && pc_policy_is_admin(s.policy, user);
         if (!go)
             *mhd = deny(req, &id, false);
@@ -715,7 +716,8 @@ int pc_req_unauthorized(pc_req *req)
             sc.actions = PC_AUTH_ALL;
             n = 1;
         } else if (req->kind != PC_ROUTE_BASE && req->kind != PC_ROUTE_METRICS &&
-                   req->kind != PC_ROUTE_STATUS && pc_ref_name_valid(req->name)) {
+                   req->kind != PC_ROUTE_STATUS && req->kind != PC_ROUTE_CACHE &&
+                   pc_ref_name_valid(req->name)) {
             sc.type = PC_AUTH_REPOSITORY;
             snprintf(sc.name, sizeof(sc.name), "%s", req->name);
             unsigned need = needed(req);

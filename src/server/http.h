@@ -36,6 +36,7 @@ typedef enum {
     PC_ROUTE_TOKEN,        /* /token (authn.c) */
     PC_ROUTE_HEALTHZ,      /* /healthz (h_health.c), never behind authentication */
     PC_ROUTE_READYZ,       /* /readyz */
+    PC_ROUTE_CACHE,        /* /_pullcache/cache (h_cache.c), admins only */
 } pc_route_kind;
 
 typedef enum { PC_BODY_NONE = 0, PC_BODY_BUFFER, PC_BODY_UPLOAD, PC_BODY_DISCARD } pc_body_mode;
@@ -185,6 +186,7 @@ int pc_h_mirror_tags(pc_req *req, const pc_mirror_target *t, long n, const char 
 int pc_h_mirror_referrers(pc_req *req, const pc_mirror_target *t, const pc_digest *d,
                           const char *artifact_type);
 int pc_h_healthz(pc_req *req);
+int pc_h_cache(pc_req *req);
 int pc_h_readyz(pc_req *req);
 
 /* Authentication and access control (authn.c). Before a request's

@@ -19,6 +19,9 @@ static const pc_handler handlers[] = {
     {PC_ROUTE_TOKEN, "POST", pc_h_token_post_begin, pc_h_token_post_finish},
     {PC_ROUTE_STATUS, "GET", pc_h_status, NULL},
     {PC_ROUTE_STATUS, "HEAD", pc_h_status, NULL},
+    {PC_ROUTE_CACHE, "GET", pc_h_cache, NULL},
+    {PC_ROUTE_CACHE, "POST", pc_h_cache, NULL},
+    {PC_ROUTE_CACHE, "DELETE", pc_h_cache, NULL},
     {PC_ROUTE_HEALTHZ, "GET", pc_h_healthz, NULL},
     {PC_ROUTE_HEALTHZ, "HEAD", pc_h_healthz, NULL},
     {PC_ROUTE_READYZ, "GET", pc_h_readyz, NULL},
@@ -140,6 +143,10 @@ int pc_route_parse(pc_req *req, const char *url)
     /* Outside /v2/, so no repository name can collide with it. */
     if (strcmp(url, "/_pullcache/status") == 0) {
         req->kind = PC_ROUTE_STATUS;
+        return 0;
+    }
+    if (strcmp(url, "/_pullcache/cache") == 0) {
+        req->kind = PC_ROUTE_CACHE;
         return 0;
     }
     if (strcmp(url, "/healthz") == 0) {

@@ -182,6 +182,7 @@ static bool name_ok(pc_req *req)
     case PC_ROUTE_TOKEN:
     case PC_ROUTE_HEALTHZ:
     case PC_ROUTE_READYZ:
+    case PC_ROUTE_CACHE:
         return true;
     default:
         return pc_ref_name_valid(req->name);
