@@ -60,7 +60,7 @@
  *       service: pullcache       # aud of our tokens
  *       issuer: pullcache        # iss of our tokens
  *       lifetime: 300            # seconds
- *       key: /etc/pullcache/token.key     # EC P-256 PEM; default: made at start
+ *       key: /etc/pullcache/token.key     # EC P-256 PEM; default: DATA/token.key (made once)
  *     trust:                     # tokens of an external issuer
  *       issuer: auth.example
  *       audience: registry.example

@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <fcntl.h>
 #include <time.h>
 
 #include <jansson.h>
@@ -113,6 +115,34 @@ int pc_jwt_key_generate(pc_jwt_key **out)
         return PC_ERR;
     }
     return wrap_key(out, pkey, true);
+}
+
+int pc_jwt_key_save_private(const pc_jwt_key *k, const char *path)
+{
+    char tmp[4096];
+    int n = snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid());
+    if (n < 0 || (size_t)n >= sizeof(tmp)) {
+        pc_error_set("key path too long");
+        return PC_EINVAL;
+    }
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) {
+        pc_error_set("cannot create %s: %s", tmp, strerror(errno));
+        return PC_ERR;
+    }
+    BIO *bio = BIO_new_fd(fd, BIO_NOCLOSE);
+    bool ok = bio && PEM_write_bio_PrivateKey(bio, k->pkey, NULL, NULL, 0, NULL, NULL) == 1 &&
+              BIO_flush(bio) == 1;
+    BIO_free(bio);
+    ok = ok && fsync(fd) == 0;
+    ok = close(fd) == 0 && ok;
+    if (!ok || rename(tmp, path) != 0) {
+        ERR_clear_error();
+        pc_error_set("cannot write %s: %s", path, strerror(errno));
+        unlink(tmp);
+        return PC_ERR;
+    }
+    return 0;
 }
 
 /* Never prompt for a pass phrase: encrypted keys are refused. */

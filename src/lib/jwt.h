@@ -55,6 +55,10 @@ typedef struct {
  * *out is the caller's (pc_jwt_key_free). 0, PC_ERR or PC_ENOMEM. */
 int pc_jwt_key_generate(pc_jwt_key **out);
 
+/* Write k's private key to path (PKCS#8 PEM, mode 0600, through a temp
+ * file and a rename). 0 or PC_ERR (message set). */
+int pc_jwt_key_save_private(const pc_jwt_key *k, const char *path);
+
 /* A P-256 private key from a PEM file (PKCS#8 or SEC1 "EC PRIVATE KEY",
  * unencrypted), for issuing tokens. 0, PC_ENOTFOUND, PC_ERR, PC_EINVAL
  * (not an EC P-256 private key; the message says what it is). */

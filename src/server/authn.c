@@ -172,7 +172,9 @@ static void authn_free(struct pc_authn *a)
     free(a);
 }
 
-static int authn_new(struct pc_authn **out, const pc_config *cfg)
+/* persist: a key made now is written to the data directory (serve starting;
+ * not --check-config, which leaves no file behind). */
+static int authn_new(struct pc_authn **out, const pc_config *cfg, bool persist)
 {
     *out = NULL;
     if (!pc_config_auth_enabled(cfg))
@@ -193,14 +195,22 @@ static int authn_new(struct pc_authn **out, const pc_config *cfg)
         goto fail;
     a->lifetime = t && t->lifetime ? t->lifetime : PC_JWT_TTL;
     a->basic = c->challenge && strcmp(c->challenge, "basic") == 0;
-    if (t && t->key)
-        rc = pc_jwt_key_load_private(&a->key, t->key);
-    else
+    /* Without a configured key, the one kept in the data directory (made on
+     * first start): tokens survive a restart, and replicas sharing the data
+     * directory's key file accept each other's. */
+    char kept[4096];
+    snprintf(kept, sizeof(kept), "%s/token.key", cfg->storage->data);
+    const char *key_path = t && t->key ? t->key : kept;
+    rc = pc_jwt_key_load_private(&a->key, key_path);
+    if (rc == PC_ENOTFOUND && key_path == kept) {
         rc = pc_jwt_key_generate(&a->key);
+        if (rc == 0 && persist && (rc = pc_jwt_key_save_private(a->key, kept)) == 0)
+            pc_log(PC_LOG_INFO, "made the token signing key %s (key id %s)", kept,
+                   pc_jwt_key_id(a->key));
+    }
     if (rc) {
         char msg[512];
-        snprintf(msg, sizeof(msg), "auth.token.key %s: %s", t && t->key ? t->key : "(generated)",
-                 pc_error_last());
+        snprintf(msg, sizeof(msg), "auth.token.key %.200s: %.280s", key_path, pc_error_last());
         pc_error_set("%s", msg);
         rc = PC_EINVAL;
         goto fail;
@@ -227,7 +237,7 @@ fail:
 
 int pc_server_auth_init(pc_server *srv, const pc_config *cfg)
 {
-    int rc = authn_new(&srv->authn, cfg);
+    int rc = authn_new(&srv->authn, cfg, true);
     if (rc == 0 && srv->authn) {
         pc_metrics_declare("pullcache_auth_failed_logins_total", PC_METRIC_COUNTER,
                            "Logins refused for a wrong user name or password");
@@ -254,7 +264,7 @@ void pc_server_auth_free(pc_server *srv)
 int pc_server_auth_check(const pc_config *cfg)
 {
     struct pc_authn *a = NULL;
-    int rc = authn_new(&a, cfg);
+    int rc = authn_new(&a, cfg, false);
     authn_free(a);
     return rc;
 }

@@ -4,7 +4,8 @@
 # authentication even when /v2/ needs it; /readyz is 503 naming the storage
 # while the data directory cannot take a write (full), 200 again once it can; an
 # upstream that cannot be reached is reported, and the replica stays ready;
-# serve --admin opens /metrics and the status to that user.
+# serve --admin opens /metrics and the status to that user; the token key is
+# kept in the data directory, so a token outlives a restart.
 . "$(dirname "$0")/lib.sh"
 
 DATA=$WORK/data
@@ -65,6 +66,14 @@ pc_start "$DATA" --upstream "docker.io=http://127.0.0.1:5999" --htpasswd "$WORK/
 expect_eq 200 "$(reg_status GET /metrics -u alice:secret)" "/metrics for alice with --admin alice"
 expect_eq 200 "$(reg_status GET /_pullcache/status -u alice:secret)" "status for alice with --admin alice"
 expect_eq 401 "$(reg_status GET /metrics)" "/metrics anonymous with --admin alice"
+# The token signing key is kept in the data directory: a token outlives a restart.
+tok=$(curl -sS -u alice:secret "http://$PCR/token?service=pullcache&scope=repository:team/x:pull" | jq -r .token)
+[ -n "$tok" ] && [ "$tok" != null ] || fail "no token for alice"
+expect_eq 200 "$(reg_status GET /v2/ -H "Authorization: Bearer $tok")" "the token before a restart"
+expect_eq 600 "$(stat -c %a "$DATA/token.key")" "mode of the kept token key"
+pc_stop
+pc_start "$DATA" --upstream "docker.io=http://127.0.0.1:5999" --htpasswd "$WORK/htpasswd" --admin alice
+expect_eq 200 "$(reg_status GET /v2/ -H "Authorization: Bearer $tok")" "the same token after a restart"
 pc_stop
 umount "$DATA"
 echo "PASS: $TEST_NAME"
