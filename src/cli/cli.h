@@ -26,6 +26,8 @@ int pc_cli_gc(int argc, char **argv);
 extern const char pc_cli_gc_usage[];
 int pc_cli_cache(int argc, char **argv);
 extern const char pc_cli_cache_usage[];
+int pc_cli_fsck(int argc, char **argv);
+extern const char pc_cli_fsck_usage[];
 int pc_cli_ratelimit(int argc, char **argv);
 extern const char pc_cli_ratelimit_usage[];
 int pc_cli_pull(int argc, char **argv);

@@ -20,6 +20,8 @@ static const pc_verb verbs[] = {
      pc_cli_gc},
     {"cache", "list, refresh or forget what a running serve's mirror has cached",
      pc_cli_cache_usage, pc_cli_cache},
+    {"fsck", "check a data directory (digests, metadata, uploads); --repair fixes it",
+     pc_cli_fsck_usage, pc_cli_fsck},
     {"ratelimit", "show the pull budget a registry grants (HEAD only, costs no pull)",
      pc_cli_ratelimit_usage, pc_cli_ratelimit},
     {"pull", "pull an image like a container runtime, verifying every digest", pc_cli_pull_usage,

@@ -116,6 +116,8 @@ const char *pc_fsck_kind_name(pc_fsck_kind k);
 const char *pc_fsck_kind_about(pc_fsck_kind k);
 /* What the repair does about kind k ("remove the blob file"). */
 const char *pc_fsck_action(pc_fsck_kind k);
+/* What the repair did about kind k ("removed the blob file"). */
+const char *pc_fsck_done(pc_fsck_kind k);
 /* "found", "repaired", "skipped", "failed". */
 const char *pc_fsck_status_name(pc_fsck_status s);
 
