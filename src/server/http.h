@@ -9,6 +9,7 @@
 
 #include <stdio.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <time.h>
 
 #include <microhttpd.h>
@@ -54,6 +55,7 @@ struct pc_server {
     pthread_mutex_t jobs_lock;
     pthread_cond_t jobs_idle;
     int jobs;
+    atomic_int active; /* requests begun and not yet completed (drained at stop) */
 };
 
 typedef struct pc_req pc_req;

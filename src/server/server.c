@@ -198,6 +198,7 @@ static pc_req *req_new(pc_server *srv, struct MHD_Connection *conn, const char *
     req->srv = srv;
     req->conn = conn;
     req->method = method;
+    atomic_fetch_add(&srv->active, 1);
     clock_gettime(CLOCK_MONOTONIC, &req->t0);
     snprintf(req->path, sizeof(req->path), "%s", url);
     return req;
@@ -440,6 +441,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (!req)
         return;
     *con_cls = NULL;
+    atomic_fetch_sub(&srv->active, 1);
     if (req->upload_claimed)
         pc_registry_upload_release(srv->reg, req->upload_id, req->writer);
     else if (req->writer)
@@ -658,7 +660,8 @@ int pc_server_start(pc_server **out, const pc_config *cfg, pc_registry *reg, pc_
         threads = n > 0 ? (unsigned)n : 2;
     }
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
-                     MHD_USE_TURBO | MHD_ALLOW_SUSPEND_RESUME | (srv->tls ? MHD_USE_TLS : 0);
+                     MHD_USE_TURBO | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC |
+                     (srv->tls ? MHD_USE_TLS : 0);
     if (ai->ai_family == AF_INET6) {
         /* "[::]" is every address, IPv4 ones too (clients then appear as
          * ::ffff:a.b.c.d); a specific IPv6 address is only that. */
@@ -717,11 +720,25 @@ unsigned pc_server_port(const pc_server *srv)
     return srv->port;
 }
 
+/* How long a stop waits for the requests in flight. */
+#define PC_DRAIN_MS 10000
+
 void pc_server_stop(pc_server *srv)
 {
     if (!srv)
         return;
-    MHD_quiesce_daemon(srv->mhd);
+    /* Stop accepting at once: closing the listening socket makes new
+     * connections fail instead of waiting in the backlog. Then let the
+     * requests in flight finish, for a bounded time. */
+    MHD_socket ls = MHD_quiesce_daemon(srv->mhd);
+    if (ls != MHD_INVALID_SOCKET)
+        close(ls);
+    int left = 0;
+    for (int i = 0; i < PC_DRAIN_MS / 20 && (left = atomic_load(&srv->active)) > 0; i++)
+        nanosleep(&(struct timespec){0, 20 * 1000 * 1000}, NULL);
+    if (left > 0)
+        pc_log(PC_LOG_WARN, "stopping with %d request(s) still in flight after %d s", left,
+               PC_DRAIN_MS / 1000);
     /* fetches end (waking suspended readers), then jobs drain */
     pc_mirror_stop(srv->mirror);
     struct timespec until;
