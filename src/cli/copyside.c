@@ -186,13 +186,14 @@ void pc_cli_copy_summary(FILE *f, const char *src, const char *dst, const pc_cop
         fprintf(f, ", nothing to copy: the destination has it all (%.2f s)\n", r->seconds);
         return;
     }
-    fprintf(f, ", %llu blobs copied", (unsigned long long)r->blobs);
+    fprintf(f, ", %llu blob%s copied", (unsigned long long)r->blobs, pc_cli_plural(r->blobs));
     if (r->blobs_skipped || r->blobs_mounted)
         fprintf(f, " (%llu present, %llu mounted)", (unsigned long long)r->blobs_skipped,
                 (unsigned long long)r->blobs_mounted);
-    fprintf(f, ", %llu manifests", (unsigned long long)r->manifests);
+    fprintf(f, ", %llu manifest%s", (unsigned long long)r->manifests, pc_cli_plural(r->manifests));
     if (r->referrers)
-        fprintf(f, " (%llu referrers)", (unsigned long long)r->referrers);
+        fprintf(f, " (%llu referrer%s)", (unsigned long long)r->referrers,
+                pc_cli_plural(r->referrers));
     fprintf(f, ", %s in %.2f s", pc_cli_fmt_bytes(r->bytes, bytes, sizeof(bytes)), r->seconds);
     if (r->retries)
         fprintf(f, ", %llu retries (%llu resumed)", (unsigned long long)r->retries,

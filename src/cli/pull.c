@@ -180,8 +180,8 @@ static void print_summary(const char *image, const char *output, const pc_pull_r
             break;
         off += (size_t)w;
     }
-    printf("%s: %s%s%s%s, %llu blobs", image, r->named.digest.str, plat[0] ? " (" : "", plat,
-           plat[0] ? ")" : "", (unsigned long long)r->blobs);
+    printf("%s: %s%s%s%s, %llu blob%s", image, r->named.digest.str, plat[0] ? " (" : "", plat,
+           plat[0] ? ")" : "", (unsigned long long)r->blobs, pc_cli_plural(r->blobs));
     if (r->blobs_skipped)
         printf(" (+%llu already present)", (unsigned long long)r->blobs_skipped);
     if (r->blobs_foreign)

@@ -35,6 +35,11 @@ int pc_cli_pull_exit(pc_pull_fail kind)
     return PC_CLI_EXIT_LOCAL;
 }
 
+const char *pc_cli_plural(unsigned long long n)
+{
+    return n == 1 ? "" : "s";
+}
+
 const char *pc_cli_fmt_bytes(uint64_t n, char *buf, size_t size)
 {
     static const char *units[] = {"kB", "MB", "GB", "TB", "PB"};

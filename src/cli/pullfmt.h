@@ -34,6 +34,9 @@ int pc_cli_pull_exit(pc_pull_fail kind);
 /* "4.3 MB" (powers of 1000, like docker) into buf; returns buf. */
 const char *pc_cli_fmt_bytes(uint64_t n, char *buf, size_t size);
 
+/* "s" unless n is 1: "%llu blob%s". */
+const char *pc_cli_plural(unsigned long long n);
+
 /* {"limit","remaining","window","source"} (null members when unknown), or
  * JSON null when rl is NULL. A new reference. */
 json_t *pc_cli_ratelimit_json(const pc_ratelimit *rl);

@@ -220,7 +220,7 @@ static void note(syncer *s, const char *src, const char *dst, const char *tag, c
         char b[32];
         printf("  %s:%s -> %s:%s  %s", src, tag, dst, tag, status);
         if (r)
-            printf(" (%llu blobs, %s)", (unsigned long long)r->blobs,
+            printf(" (%llu blob%s, %s)", (unsigned long long)r->blobs, pc_cli_plural(r->blobs),
                    pc_cli_fmt_bytes(r->bytes, b, sizeof(b)));
         putchar('\n');
     }
@@ -521,12 +521,12 @@ static int run_once(syncer *s)
     } else {
         json_decref(s->tags);
         if (s->copied == 0 && s->failed == 0)
-            printf("sync: nothing to copy: %u tags up to date (%s sent) in %.2f s\n", total,
-                   pc_cli_fmt_bytes(s->bytes, b, sizeof(b)), secs);
+            printf("sync: nothing to copy: %u tag%s up to date (%s sent) in %.2f s\n", total,
+                   pc_cli_plural(total), pc_cli_fmt_bytes(s->bytes, b, sizeof(b)), secs);
         else
-            printf("sync: %u tags: %u %s, %u up to date, %u failed; %s sent in %.2f s%s\n", total,
-                   s->copied, s->dry_run ? "to copy" : "copied", s->current, s->failed,
-                   pc_cli_fmt_bytes(s->bytes, b, sizeof(b)), secs,
+            printf("sync: %u tag%s: %u %s, %u up to date, %u failed; %s sent in %.2f s%s\n", total,
+                   pc_cli_plural(total), s->copied, s->dry_run ? "to copy" : "copied", s->current,
+                   s->failed, pc_cli_fmt_bytes(s->bytes, b, sizeof(b)), secs,
                    s->paused > 0 ? " (paused for the pull budget)" : "");
         fflush(stdout);
     }
@@ -603,8 +603,8 @@ int pc_cli_sync(int argc, char **argv)
         goto done;
     }
     if (check) {
-        printf("%s: %u mappings, interval %u s, min_remaining %u\n", argv[optind],
-               f->mappings_count, f->interval, f->min_remaining);
+        printf("%s: %u mapping%s, interval %u s, min_remaining %u\n", argv[optind],
+               f->mappings_count, pc_cli_plural(f->mappings_count), f->interval, f->min_remaining);
         rc = PC_CLI_EXIT_OK;
         goto done;
     }
