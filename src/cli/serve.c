@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "config.h"
 #include "evict.h"
@@ -450,6 +451,10 @@ int pc_cli_serve(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    char meta[4096];
+    struct stat st;
+    snprintf(meta, sizeof(meta), "%s/meta.db", cfg->storage->data);
+    bool had_dir = stat(cfg->storage->data, &st) == 0, had_meta = stat(meta, &st) == 0;
     if (pc_registry_open(&reg, cfg->storage->data)) {
         fprintf(stderr, "pullcache serve: cannot open storage in %s: %s\n", cfg->storage->data,
                 pc_error_last());
@@ -465,8 +470,18 @@ int pc_cli_serve(int argc, char **argv)
         fprintf(stderr, "pullcache serve: %s\n", pc_error_last());
         goto done;
     }
+    /* ./data is relative to the working directory: say where it really is */
+    char abs[4096];
+    const char *where = realpath(cfg->storage->data, abs) ? abs : cfg->storage->data;
     pc_log(PC_LOG_INFO, "pullcache %s serving on %s (data %s)", PC_VERSION, cfg->http->listen,
-           cfg->storage->data);
+           where);
+    if (!had_dir)
+        pc_log(PC_LOG_INFO, "made a new data directory %s", where);
+    else if (!had_meta)
+        pc_log(PC_LOG_WARN,
+               "data directory %s had no meta.db: starting empty (is --data the directory an "
+               "earlier serve used?)",
+               where);
     say_auth(cfg, srv);
     for (unsigned i = 0; i < cfg->upstreams_count; i++)
         pc_log(PC_LOG_INFO,

@@ -15,6 +15,9 @@ mkdir -p "$DATA" && mount -t tmpfs -o size=4m pc-e2e-health "$DATA" || fail "can
 # The upstream is a port nobody listens on (the test is about its failure).
 pc_start "$DATA" --upstream "docker.io=http://127.0.0.1:5999"
 
+# The data directory existed (the tmpfs) without a meta store: serve says so, by its real path.
+grep -q "warn data directory $DATA had no meta.db: starting empty" "$WORK/pullcache.log" ||
+    fail "no warning about an existing data directory without meta.db"
 r=$(http_get "http://$PCR/healthz" "$WORK/h")
 expect_eq "200 0" "${r% *}" "GET /healthz"
 expect_eq alive "$(jq -r .status "$WORK/h")" "/healthz status"

@@ -33,6 +33,7 @@ DIST_PORT=$GHCR_PORT dist_push "$WORK/img-ghcr" oci-single team/app:1.0
 DIST_PID=$HUB_PID
 
 pc_start "$WORK/data" --upstream "docker.io=http://127.0.0.1:$DIST_PORT"
+grep -q "info made a new data directory $WORK/data" "$WORK/pullcache.log" || fail "serve did not say it made $WORK/data"
 upstream_requests() { pc_metric pullcache_upstream_requests_total 'upstream="docker.io"'; }
 
 # expect_refused METHOD PATH STATUS CODE [WORD]: one request, its status, error code
