@@ -120,9 +120,13 @@ static int start_limiter(pc_limiter **out, const pc_config *cfg, pc_registry *re
         fprintf(stderr, "pullcache serve: pull limits: %s\n", pc_error_last());
         return -1;
     }
-    pc_log(PC_LOG_INFO, "pull limits: %u per %us per client address, %u per %us per account",
-           lc->anonymous.pulls, lc->anonymous.window, lc->authenticated.pulls,
-           lc->authenticated.window);
+    if (pc_config_auth_enabled(cfg))
+        pc_log(PC_LOG_INFO, "pull limits: %u per %us per client address, %u per %us per account",
+               lc->anonymous.pulls, lc->anonymous.window, lc->authenticated.pulls,
+               lc->authenticated.window);
+    else /* no users: every client is counted by its address */
+        pc_log(PC_LOG_INFO, "pull limits: %u per %us per client address", lc->anonymous.pulls,
+               lc->anonymous.window);
     return 0;
 }
 

@@ -145,6 +145,9 @@ pc_stop
 pc_start "$data" --limit-anonymous 8/3600 "${UP[@]}"
 step HEAD "$LOCAL/v1" 200 8 3 "HEAD with 8 pulls per window"
 step GET "$MIRROR/v1" 200 8 2 "GET mirrored with 8 pulls per window"
+# without users the start line names only the per-address limit
+grep -q 'pull limits: 8 per 3600s per client address$' "$WORK/pullcache.log" ||
+    fail "the pull limits start line (no users) is not 'N per Ws per client address'"
 echo "ok: --limit-anonymous 8/3600 keeps the pulls counted so far"
 
 # ---- 5. dual stack: IPv4 and IPv6 clients ---------------------------------------
