@@ -31,7 +31,7 @@ const char pc_cli_serve_usage[] =
     "                       [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]\n"
     "                        [--tls-client-auth none|verify_if_given|require]]\n"
     "                       [--htpasswd FILE] [--admin USER|@GROUP]...\n"
-    "       pullcache serve --check-config --config FILE\n"
+    "       pullcache serve --check-config [--config FILE] [flags]\n"
     "\n"
     "Run the registry: an OCI Distribution v1.1 registry for private images and a\n"
     "pull-through cache for upstream registries (/v2/<upstream>/<repo>/..., containerd's\n"
@@ -382,10 +382,6 @@ int pc_cli_serve(int argc, char **argv)
         fprintf(stderr, "pullcache serve: unexpected argument '%s'\n", argv[optind]);
         return 2;
     }
-    if (check && !config_path) {
-        fprintf(stderr, "pullcache serve: --check-config needs --config FILE\n");
-        return 2;
-    }
 
     if (pc_config_load(&cfg, config_path)) {
         fprintf(stderr, "pullcache serve: %s\n", pc_error_last());
@@ -440,7 +436,8 @@ int pc_cli_serve(int argc, char **argv)
         goto done;
     }
     if (check) {
-        printf("%s: configuration is valid\n", config_path);
+        printf("%s: configuration is valid\n",
+               config_path ? config_path : "the embedded defaults and flags");
         rc = 0;
         goto done;
     }

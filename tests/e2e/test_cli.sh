@@ -28,6 +28,13 @@ YML
 "$PULLCACHE" serve --check-config --config "$WORK/good.yaml" | grep "configuration is valid" >/dev/null ||
     fail "good config not accepted"
 [ ! -e "$WORK/data-from-config" ] || fail "--check-config created the data directory"
+# Without --config: the embedded defaults (and flags) are checked.
+"$PULLCACHE" serve --check-config | grep -q "the embedded defaults and flags: configuration is valid" ||
+    fail "--check-config without --config"
+rc=0
+"$PULLCACHE" serve --check-config --default-upstream nope >/dev/null 2>"$WORK/err" || rc=$?
+[ "$rc" -ne 0 ] || fail "--check-config accepted --default-upstream nope"
+grep -q "nope" "$WORK/err" || fail "--check-config --default-upstream nope: $(cat "$WORK/err")"
 
 check_bad() { # FILE-CONTENT EXPECTED-MESSAGE-PART
     printf '%s\n' "$1" >"$WORK/bad.yaml"
