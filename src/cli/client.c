@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <jansson.h>
 #include <openssl/crypto.h>
@@ -282,21 +283,36 @@ static int decode_auth(const char *b64, char **user, char **pass)
     return rc;
 }
 
-static const char *default_auth_file(char *buf, size_t size)
+/* The credential files a user's tools write, in the order podman and
+ * skopeo read them, then Docker's: REGISTRY_AUTH_FILE alone when set; else
+ * $XDG_RUNTIME_DIR/containers/auth.json (podman login's default),
+ * /run/containers/<uid>/auth.json, $XDG_CONFIG_HOME (~/.config)/containers/
+ * auth.json, $DOCKER_CONFIG/config.json or ~/.docker/config.json. Fills
+ * paths[] (each PATH_MAX); returns how many. */
+#define AUTH_FILES_MAX 5
+static int default_auth_files(char paths[AUTH_FILES_MAX][4096])
 {
+    int n = 0;
     const char *env = getenv("REGISTRY_AUTH_FILE");
-    if (env && *env)
-        return env;
-    const char *dc = getenv("DOCKER_CONFIG");
-    if (dc && *dc) {
-        snprintf(buf, size, "%s/config.json", dc);
-        return buf;
+    if (env && *env) {
+        snprintf(paths[n++], 4096, "%s", env);
+        return n;
     }
-    const char *home = getenv("HOME");
-    if (!home || !*home)
-        return NULL;
-    snprintf(buf, size, "%s/.docker/config.json", home);
-    return buf;
+    const char *xr = getenv("XDG_RUNTIME_DIR"), *xc = getenv("XDG_CONFIG_HOME");
+    const char *home = getenv("HOME"), *dc = getenv("DOCKER_CONFIG");
+    if (xr && *xr)
+        snprintf(paths[n++], 4096, "%s/containers/auth.json", xr);
+    else
+        snprintf(paths[n++], 4096, "/run/containers/%u/auth.json", (unsigned)getuid());
+    if (xc && *xc)
+        snprintf(paths[n++], 4096, "%s/containers/auth.json", xc);
+    else if (home && *home)
+        snprintf(paths[n++], 4096, "%s/.config/containers/auth.json", home);
+    if (dc && *dc)
+        snprintf(paths[n++], 4096, "%s/config.json", dc);
+    else if (home && *home)
+        snprintf(paths[n++], 4096, "%s/.docker/config.json", home);
+    return n;
 }
 
 /* Look host up in an auth file. 0 = found (user/pass set), 1 = nothing for
@@ -453,7 +469,6 @@ static int side_password(pc_client_opts *o, pc_client_which which, const pc_clie
 static int side_credentials(pc_client_opts *o, pc_client_which which, const pc_client_side *side,
                             const char *host, char **user, char **pass, pc_client_conn *conn)
 {
-    static char pathbuf[4096];
     *user = *pass = NULL;
     snprintf(conn->cred_source, sizeof(conn->cred_source), "anonymous");
     if (side->username) {
@@ -487,14 +502,23 @@ static int side_credentials(pc_client_opts *o, pc_client_which which, const pc_c
         snprintf(conn->cred_source, sizeof(conn->cred_source), "environment");
         return 0;
     }
-    const char *path = o->auth_file ? o->auth_file : default_auth_file(pathbuf, sizeof(pathbuf));
-    if (!path)
-        return 0;
-    int rc = from_auth_file(path, o->auth_file != NULL, host, user, pass);
-    if (rc < 0)
-        return -1;
-    if (rc == 0)
-        snprintf(conn->cred_source, sizeof(conn->cred_source), "%s", path);
+    if (o->auth_file) {
+        int rc = from_auth_file(o->auth_file, true, host, user, pass);
+        if (rc == 0)
+            snprintf(conn->cred_source, sizeof(conn->cred_source), "%s", o->auth_file);
+        return rc < 0 ? -1 : 0;
+    }
+    char paths[AUTH_FILES_MAX][4096];
+    int n = default_auth_files(paths);
+    for (int i = 0; i < n; i++) {
+        int rc = from_auth_file(paths[i], false, host, user, pass);
+        if (rc < 0)
+            return -1;
+        if (rc == 0) {
+            snprintf(conn->cred_source, sizeof(conn->cred_source), "%.4000s", paths[i]);
+            return 0;
+        }
+    }
     return 0;
 }
 

@@ -153,6 +153,17 @@ pod pull -q --tls-verify=false --signature-policy "$WORK/policy.json" "$PCR/team
 pod push -q --tls-verify=false "$PCR/team/app:v1" "$PCR/team/pod:v1" >>"$WORK/clients.log" 2>&1 ||
     fail "podman push after login (see clients.log)"
 pod logout "$PCR" >>"$WORK/clients.log" 2>&1 || true
+# podman login's default file ($XDG_RUNTIME_DIR/containers/auth.json, no
+# REGISTRY_AUTH_FILE): pullcache pull finds the credentials there.
+(
+    unset REGISTRY_AUTH_FILE
+    pod login --tls-verify=false -u alice -p "$PW_ALICE" "$PCR" >>"$WORK/clients.log" 2>&1 ||
+        fail "podman login to its default auth file"
+    [ -f "$XDG_RUNTIME_DIR/containers/auth.json" ] || fail "podman login wrote no $XDG_RUNTIME_DIR/containers/auth.json"
+    "$PULLCACHE" pull --plain-http --discard "$PCR/team/app:v1" >>"$WORK/clients.log" 2>&1 ||
+        fail "pullcache pull with podman login's default auth file (see clients.log)"
+    pod logout "$PCR" >>"$WORK/clients.log" 2>&1 || true
+)
 got=$(sk inspect --raw --creds "bob:$PW_BOB" --tls-verify=false "docker://$PCR/team/pod:v1" |
     sha256sum | sed 's/^/sha256:/; s/ .*//')
 [ -n "$got" ] || fail "skopeo inspect --creds bob"
