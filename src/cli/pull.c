@@ -147,7 +147,8 @@ static int print_json(const char *image, const char *output, int rc, const pc_pu
     return pc_cli_print_json(o);
 }
 
-static void print_error(const char *image, const char *url, const pc_pull_result *r)
+static void print_error(const char *image, const char *url, const pc_pull_result *r,
+                        const pc_client_conn *conn)
 {
     const pc_pull_error *e = &r->error;
     char advice[400];
@@ -164,6 +165,11 @@ static void print_error(const char *image, const char *url, const pc_pull_result
                 e->retry_after[0] ? "; Retry-After: " : "", e->retry_after);
     } else if (e->kind == PC_PULL_FAIL_VERIFY) {
         fprintf(stderr, "pullcache pull: nothing unverified was stored\n");
+    } else if (e->status == 401 || e->status == 403) {
+        fprintf(stderr,
+                "pullcache pull: credentials tried: %s (--username with --password-stdin, "
+                "PULLCACHE_USERNAME/PULLCACHE_PASSWORD, or podman/docker login)\n",
+                conn->cred_source[0] ? conn->cred_source : "anonymous");
     }
 }
 
@@ -209,6 +215,7 @@ int pc_cli_pull(int argc, char **argv)
     unsigned concurrency = 4;
     int c, rc = PC_CLI_EXIT_USAGE;
     pc_upstream *u = NULL;
+    pc_client_conn conn = {0};
     pc_pull_result res;
     pc_ref ref;
     char image[PC_HOST_MAX + PC_NAME_MAX + PC_TAG_MAX + PC_DIGEST_MAX + 8];
@@ -268,7 +275,9 @@ int pc_cli_pull(int argc, char **argv)
 
     rc = PC_CLI_EXIT_LOCAL;
     co.max_connections = concurrency + 2;
-    if (pc_client_open(&co, "pull", &ref, scheme, &u) != 0)
+    pc_client_side side;
+    pc_client_side_of(&co, PC_CLIENT_BOTH, &side);
+    if (pc_client_connect(&co, "pull", PC_CLIENT_BOTH, &side, ref.host, scheme, &u, &conn) != 0)
         goto done;
 
     pc_cli_catch_stop(PC_CLI_STOP_ONCE); /* a second ^C kills at once */
@@ -298,7 +307,7 @@ int pc_cli_pull(int argc, char **argv)
     }
     rc = prc == 0 ? PC_CLI_EXIT_OK : pc_cli_pull_exit(res.error.kind);
     if (prc != 0)
-        print_error(image, pc_upstream_url(u), &res);
+        print_error(image, pc_upstream_url(u), &res, &conn);
     if (json) {
         if (print_json(image, output, prc, &res) != 0 && rc == 0)
             rc = PC_CLI_EXIT_LOCAL;

@@ -164,6 +164,11 @@ pod logout "$PCR" >>"$WORK/clients.log" 2>&1 || true
         fail "pullcache pull with podman login's default auth file (see clients.log)"
     pod logout "$PCR" >>"$WORK/clients.log" 2>&1 || true
 )
+# Without credentials the pull is refused and says which credentials it tried.
+rc=0
+"$PULLCACHE" pull --plain-http --discard "$PCR/team/app:v1" >/dev/null 2>"$WORK/pull-anon.err" || rc=$?
+[ "$rc" -ne 0 ] || fail "an anonymous pullcache pull of team/app succeeded"
+grep -q "credentials tried: anonymous" "$WORK/pull-anon.err" || fail "no 'credentials tried' hint: $(cat "$WORK/pull-anon.err")"
 got=$(sk inspect --raw --creds "bob:$PW_BOB" --tls-verify=false "docker://$PCR/team/pod:v1" |
     sha256sum | sed 's/^/sha256:/; s/ .*//')
 [ -n "$got" ] || fail "skopeo inspect --creds bob"
