@@ -283,26 +283,10 @@ int pc_cli_fsck(int argc, char **argv)
         return 2;
     }
 
-    if (pc_config_load(&cfg, config_path)) {
-        fprintf(stderr, "pullcache fsck: %s\n", pc_error_last());
+    if (pc_cli_config_load("fsck", config_path, data, upstreams, nupstreams, &cfg))
         goto done;
-    }
-    if (data && pc_config_set_str(&cfg->storage->data, data)) {
+    if (pc_evict_upstreams(cfg, &names, &nnames)) {
         fprintf(stderr, "pullcache fsck: out of memory\n");
-        goto done;
-    }
-    for (int i = 0; i < nupstreams; i++)
-        if (pc_config_add_upstream(cfg, upstreams[i])) {
-            fprintf(stderr, "pullcache fsck: %s\n", pc_error_last());
-            goto done;
-        }
-    if (pc_config_finalize(cfg) || pc_evict_upstreams(cfg, &names, &nnames)) {
-        fprintf(stderr, "pullcache fsck: out of memory\n");
-        goto done;
-    }
-    if (pc_config_validate(cfg)) {
-        fprintf(stderr, "pullcache fsck: %s%s%s\n", config_path ? config_path : "",
-                config_path ? ": " : "", pc_error_last());
         goto done;
     }
     o.upload_ttl_s = (long)cfg->storage->upload_ttl;

@@ -176,26 +176,10 @@ int pc_cli_gc(int argc, char **argv)
         return 2;
     }
 
-    if (pc_config_load(&cfg, config_path)) {
-        fprintf(stderr, "pullcache gc: %s\n", pc_error_last());
+    if (pc_cli_config_load("gc", config_path, data, upstreams, nupstreams, &cfg))
         return 1;
-    }
-    if (data && pc_config_set_str(&cfg->storage->data, data)) {
+    if (pc_evict_upstreams(cfg, &names, &nnames)) {
         fprintf(stderr, "pullcache gc: out of memory\n");
-        goto done;
-    }
-    for (int i = 0; i < nupstreams; i++)
-        if (pc_config_add_upstream(cfg, upstreams[i])) {
-            fprintf(stderr, "pullcache gc: %s\n", pc_error_last());
-            goto done;
-        }
-    if (pc_config_finalize(cfg) || pc_evict_upstreams(cfg, &names, &nnames)) {
-        fprintf(stderr, "pullcache gc: out of memory\n");
-        goto done;
-    }
-    if (pc_config_validate(cfg)) {
-        fprintf(stderr, "pullcache gc: %s%s%s\n", config_path ? config_path : "",
-                config_path ? ": " : "", pc_error_last());
         goto done;
     }
     if (!have_max)

@@ -35,6 +35,40 @@ int pc_cli_pull_exit(pc_pull_fail kind)
     return PC_CLI_EXIT_LOCAL;
 }
 
+int pc_cli_config_load(const char *verb, const char *config_path, const char *data,
+                       const char *const *upstreams, int nupstreams, pc_config **out)
+{
+    pc_config *cfg = NULL;
+    *out = NULL;
+    if (pc_config_load(&cfg, config_path)) {
+        fprintf(stderr, "pullcache %s: %s\n", verb, pc_error_last());
+        return -1;
+    }
+    if (data && pc_config_set_str(&cfg->storage->data, data)) {
+        fprintf(stderr, "pullcache %s: out of memory\n", verb);
+        goto fail;
+    }
+    for (int i = 0; i < nupstreams; i++)
+        if (pc_config_add_upstream(cfg, upstreams[i])) {
+            fprintf(stderr, "pullcache %s: %s\n", verb, pc_error_last());
+            goto fail;
+        }
+    if (pc_config_finalize(cfg)) {
+        fprintf(stderr, "pullcache %s: out of memory\n", verb);
+        goto fail;
+    }
+    if (pc_config_validate(cfg)) {
+        fprintf(stderr, "pullcache %s: %s%s%s\n", verb, config_path ? config_path : "",
+                config_path ? ": " : "", pc_error_last());
+        goto fail;
+    }
+    *out = cfg;
+    return 0;
+fail:
+    pc_config_free(cfg);
+    return -1;
+}
+
 const char *pc_cli_plural(unsigned long long n)
 {
     return n == 1 ? "" : "s";

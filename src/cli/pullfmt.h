@@ -15,6 +15,7 @@
 
 #include <jansson.h>
 
+#include "config.h"
 #include "pull.h"
 
 /* Exit codes of the client verbs that pull. */
@@ -33,6 +34,13 @@ int pc_cli_pull_exit(pc_pull_fail kind);
 
 /* "4.3 MB" (powers of 1000, like docker) into buf; returns buf. */
 const char *pc_cli_fmt_bytes(uint64_t n, char *buf, size_t size);
+
+/* The configuration of a verb that works on a data directory (gc, fsck):
+ * FILE (NULL: the embedded defaults), then --data and --upstream flags,
+ * finalized and validated. 0 with *out (pc_config_free), or -1 with
+ * "pullcache VERB: ..." on stderr. */
+int pc_cli_config_load(const char *verb, const char *config_path, const char *data,
+                       const char *const *upstreams, int nupstreams, pc_config **out);
 
 /* "s" unless n is 1: "%llu blob%s". */
 const char *pc_cli_plural(unsigned long long n);

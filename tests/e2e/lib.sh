@@ -9,6 +9,7 @@
 #   . "$(dirname "$0")/lib.sh"        # re-execs the script inside a netns
 #   pc_start DIR [args...]            # start pullcache serve on $PC_PORT
 #   pc_stop                           # stop it (SIGTERM, then SIGKILL)
+#   pc2_start ADDR DIR                # a second pullcache (defaults) at ADDR, $PC2_PID
 #   dist_start DIR                    # start Debian's docker-registry on $DIST_PORT
 #   dist_stop / dist_kill             # stop it gracefully / with SIGKILL
 #   fail "message"                    # print and exit 1
@@ -117,6 +118,16 @@ pc_start() {
     PC_PID=$!
     PIDS+=("$PC_PID")
     wait_http "http://127.0.0.1:$PC_PORT/v2/" "$PC_PID"
+}
+
+# pc2_start ADDR DIR: a second pullcache with its defaults at ADDR (an upstream
+# for the one under test); its log is $WORK/hub.log, its PID $PC2_PID (stopped
+# with the test's other servers).
+pc2_start() {
+    "$PULLCACHE" serve --listen "$1" --data "$2" >>"$WORK/hub.log" 2>&1 &
+    PC2_PID=$!
+    PIDS+=("$PC2_PID")
+    wait_http "http://$1/v2/" "$PC2_PID"
 }
 
 # pc_stop: stop the pullcache started by pc_start (graceful, then forced).

@@ -13,10 +13,8 @@ clients_init
 HUB=127.0.0.1:5003
 PCR=127.0.0.1:$PC_PORT
 for s in a b; do mkimages "$WORK/img-$s" "admin-$s" 1; done
-"$PULLCACHE" serve --listen "$HUB" --data "$WORK/hub" >>"$WORK/hub.log" 2>&1 &
-HUB_PID=$!
-PIDS+=("$HUB_PID")
-wait_http "http://$HUB/v2/" "$HUB_PID"
+pc2_start "$HUB" "$WORK/hub"
+HUB_PID=$PC2_PID
 REG=$HUB push_image "$WORK/img-a" oci-single team/app:1
 REG=$HUB push_image "$WORK/img-a" docker-single team/app:2
 A=$(img_digest "$WORK/img-a" oci-single)

@@ -20,10 +20,8 @@ PCR=127.0.0.1:$PC_PORT
 mkimages "$WORK/img" refs 1
 
 # The hub: a pullcache with its defaults (private registry on bare names).
-"$PULLCACHE" serve --listen "$HUB" --data "$WORK/hub" >>"$WORK/hub.log" 2>&1 &
-HUB_PID=$!
-PIDS+=("$HUB_PID")
-wait_http "http://$HUB/v2/" "$HUB_PID"
+pc2_start "$HUB" "$WORK/hub"
+HUB_PID=$PC2_PID
 REG=$HUB push_image "$WORK/img" oci-single team/app:1
 subject=$(img_digest "$WORK/img" oci-single)
 printf '{}' >"$WORK/empty.json"
