@@ -26,6 +26,8 @@ int pc_cli_gc(int argc, char **argv);
 extern const char pc_cli_gc_usage[];
 int pc_cli_cache(int argc, char **argv);
 extern const char pc_cli_cache_usage[];
+int pc_cli_ls(int argc, char **argv);
+extern const char pc_cli_ls_usage[];
 int pc_cli_tags(int argc, char **argv);
 extern const char pc_cli_tags_usage[];
 int pc_cli_inspect(int argc, char **argv);

@@ -20,6 +20,20 @@
 #include "manifest.h"
 #include "pullfmt.h"
 
+const char pc_cli_ls_usage[] =
+    "usage: pullcache ls [--json] [connection flags] REGISTRY\n"
+    "\n"
+    "List the repositories of REGISTRY (host[:port], e.g. 127.0.0.1:5000, or with an\n"
+    "http:// or https:// prefix) from its catalog, following its pages (Link), in\n"
+    "byte order. The catalog is asked without credentials: a registry that wants\n"
+    "them for its catalog answers 401 (use its own tools there).\n"
+    "\n"
+    "  --json           {\"repositories\": [...]}\n"
+    "  --page-size N    ask for N names a page (default 1000)\n"
+    "\n"
+    "Connection flags as for `pullcache pull`. Exit status: 0, 2 usage, 3 the\n"
+    "registry refused or could not be reached.\n";
+
 const char pc_cli_tags_usage[] =
     "usage: pullcache tags [--json] [connection flags] REPOSITORY\n"
     "\n"
@@ -106,6 +120,107 @@ static json_t *sorted_tags(json_t *arr)
     free(v);
     json_decref(arr);
     return out;
+}
+
+/* The path of a Link header's rel="next" target (<...>), absolute URLs cut
+ * to their path; "" when there is none. */
+static void next_path(const char *link, char *out, size_t size)
+{
+    out[0] = '\0';
+    const char *a = strchr(link, '<'), *b = a ? strchr(a, '>') : NULL;
+    if (!a || !b || !strstr(b, "next"))
+        return;
+    a++;
+    const char *scheme = strstr(a, "://");
+    if (scheme && scheme < b) {
+        a = strchr(scheme + 3, '/');
+        if (!a || a > b)
+            return;
+    }
+    snprintf(out, size, "%.*s", (int)(b - a), a);
+}
+
+int pc_cli_ls(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"json", no_argument, NULL, 'J'},
+        {"page-size", required_argument, NULL, 'P'},
+        PC_CLIENT_LONGOPTS,
+        {NULL, 0, NULL, 0},
+    };
+    pc_client_opts co;
+    pc_ref ref;
+    pc_upstream *u = NULL;
+    bool json = false;
+    unsigned page_size = 1000;
+    int c, rc = 0;
+    pc_client_opts_init(&co);
+    optind = 1;
+    while ((c = pc_client_getopt(&co, "ls", argc, argv, "", opts)) > 0) {
+        if (c == 'J')
+            json = true;
+        else if (c == 'P' && pc_cli_parse_uint("ls", "--page-size", optarg, 1, 100000, &page_size))
+            c = -1;
+        if (c < 0)
+            break;
+    }
+    if (c < 0 || optind != argc - 1 || strchr(argv[optind], '@')) {
+        if (c >= 0)
+            fprintf(stderr, "pullcache ls: one REGISTRY (`pullcache ls --help`)\n");
+        pc_client_opts_clear(&co);
+        return PC_CLI_EXIT_USAGE;
+    }
+    /* REGISTRY as a reference to some repository of it: host and scheme */
+    char refstr[PC_HOST_MAX + 16];
+    const char *arg = argv[optind];
+    size_t len = strlen(arg);
+    snprintf(refstr, sizeof(refstr), "%.*s/x", (int)(len && arg[len - 1] == '/' ? len - 1 : len),
+             arg);
+    pc_endpoint_scheme scheme;
+    if (strchr(strstr(arg, "://") ? strstr(arg, "://") + 3 : arg, '/') ||
+        pc_client_parse_ref(refstr, &ref, &scheme) != 0) {
+        fprintf(stderr, "pullcache ls: '%s' is not a registry (host[:port])\n", arg);
+        pc_client_opts_clear(&co);
+        return PC_CLI_EXIT_USAGE;
+    }
+    if (pc_client_open(&co, "ls", &ref, scheme, &u) != 0) {
+        pc_client_opts_clear(&co);
+        return PC_CLI_EXIT_LOCAL;
+    }
+    json_t *all = json_array();
+    char path[2048];
+    snprintf(path, sizeof(path), "/v2/_catalog?n=%u", page_size);
+    for (int page = 0; all && path[0] && page < 1000; page++) {
+        pc_upstream_resp r;
+        memset(&r, 0, sizeof(r));
+        if (pc_upstream_get(u, path, 8 * 1024 * 1024, &r) != 0 || r.cls != PC_UP_OK) {
+            rc = refused("ls", arg, u, &r);
+            pc_upstream_resp_clear(&r);
+            break;
+        }
+        json_t *doc = json_loadb(r.body ? r.body : "", r.body_len, 0, NULL);
+        json_t *repos = json_object_get(doc, "repositories");
+        if (json_is_array(repos))
+            json_array_extend(all, repos);
+        json_decref(doc);
+        next_path(r.link, path, sizeof(path));
+        pc_upstream_resp_clear(&r);
+    }
+    if (rc == 0 && all)
+        all = sorted_tags(all);
+    if (rc == 0 && all) {
+        if (json) {
+            rc = pc_cli_print_json(json_pack("{s:O}", "repositories", all));
+        } else {
+            size_t i;
+            json_t *t;
+            json_array_foreach(all, i, t) printf("%s\n", json_string_value(t));
+        }
+    }
+    json_decref(all);
+    pc_upstream_free(u);
+    pc_client_opts_clear(&co);
+    return rc;
 }
 
 int pc_cli_tags(int argc, char **argv)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
-# test_regverbs.sh - `pullcache tags` and `pullcache inspect` against pullcache
+# test_regverbs.sh - `pullcache ls`, `tags` and `inspect` against pullcache
 # (defaults) and docker-registry 2.8: every tag, the platforms of an index with
 # their digests, an image's config and layers with the total, --json, a
 # digest reference, bad input exit 2, a missing image exit 3.
@@ -13,6 +13,10 @@ dist_start "$WORK/dist"
 for r in "127.0.0.1:$PC_PORT" "127.0.0.1:$DIST_PORT"; do
     REG=$r push_image "$WORK/img" oci-index team/app:1
     REG=$r push_image "$WORK/img" docker-single team/app:2
+    REG=$r push_image "$WORK/img" oci-single other/x:1
+    expect_eq "other/x team/app" "$("$PULLCACHE" ls "$r" | tr '\n' ' ' | sed 's/ $//')" "ls $r"
+    expect_eq '{"repositories":["other/x","team/app"]}' "$("$PULLCACHE" ls --json "http://$r")" "ls --json http://$r"
+    expect_eq "other/x team/app" "$("$PULLCACHE" ls --page-size 1 "$r" | tr '\n' ' ' | sed 's/ $//')" "ls --page-size 1 $r (Link pages)"
     expect_eq "1 2" "$("$PULLCACHE" tags "$r/team/app" | tr '\n' ' ' | sed 's/ $//')" "tags at $r"
     expect_eq '{"name":"team/app","tags":["1","2"]}' "$("$PULLCACHE" tags --json "$r/team/app")" "tags --json at $r"
     idx=$(img_digest "$WORK/img" oci-index)
@@ -33,6 +37,15 @@ for r in "127.0.0.1:$PC_PORT" "127.0.0.1:$DIST_PORT"; do
     "$PULLCACHE" tags "$r/team/nothere" >/dev/null 2>&1 || rc=$?
     expect_eq 3 "$rc" "tags of a missing repository at $r"
 done
+for args in "" "127.0.0.1:5000/repo" "a b"; do
+    rc=0
+    # shellcheck disable=SC2086
+    "$PULLCACHE" ls $args >/dev/null 2>&1 || rc=$?
+    expect_eq 2 "$rc" "ls $args"
+done
+rc=0
+"$PULLCACHE" ls 127.0.0.1:5999 >/dev/null 2>&1 || rc=$?
+expect_eq 3 "$rc" "ls of a registry that is not there"
 for args in "" "a b" "--bogus x" "Bad/Name"; do
     rc=0
     # shellcheck disable=SC2086
