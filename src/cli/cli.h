@@ -28,6 +28,8 @@ int pc_cli_cache(int argc, char **argv);
 extern const char pc_cli_cache_usage[];
 int pc_cli_ls(int argc, char **argv);
 extern const char pc_cli_ls_usage[];
+int pc_cli_rm(int argc, char **argv);
+extern const char pc_cli_rm_usage[];
 int pc_cli_tags(int argc, char **argv);
 extern const char pc_cli_tags_usage[];
 int pc_cli_inspect(int argc, char **argv);

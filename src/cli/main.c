@@ -21,6 +21,8 @@ static const pc_verb verbs[] = {
     {"cache", "list, refresh or forget what a running serve's mirror has cached",
      pc_cli_cache_usage, pc_cli_cache},
     {"ls", "list the repositories of a registry (its catalog)", pc_cli_ls_usage, pc_cli_ls},
+    {"rm", "delete a manifest from a registry (by tag: the digest it names)", pc_cli_rm_usage,
+     pc_cli_rm},
     {"tags", "list every tag of a repository (no pull budget spent)", pc_cli_tags_usage,
      pc_cli_tags},
     {"inspect", "show an image's digest, platforms, config and layers", pc_cli_inspect_usage,

@@ -34,6 +34,21 @@ const char pc_cli_ls_usage[] =
     "Connection flags as for `pullcache pull`. Exit status: 0, 2 usage, 3 the\n"
     "registry refused or could not be reached.\n";
 
+const char pc_cli_rm_usage[] =
+    "usage: pullcache rm [--json] [connection flags] IMAGE\n"
+    "\n"
+    "Delete the manifest IMAGE names (registry/name:tag or @digest) from the\n"
+    "registry: by tag, the digest the tag names now (one HEAD), so every tag on that\n"
+    "manifest goes with it, as the distribution spec deletes. Layers stay until the\n"
+    "registry's garbage collection (`pullcache gc` for a pullcache).\n"
+    "\n"
+    "  --json   {\"repository\", \"digest\", \"deleted\": true}\n"
+    "\n"
+    "Connection flags as for `pullcache pull` (a user allowed to delete: --username\n"
+    "with --password-stdin). Exit status: 0, 2 usage, 3 the registry refused (405\n"
+    "when it has deletes turned off, 404 when there is no such manifest) or could\n"
+    "not be reached.\n";
+
 const char pc_cli_tags_usage[] =
     "usage: pullcache tags [--json] [connection flags] REPOSITORY\n"
     "\n"
@@ -387,6 +402,53 @@ int pc_cli_inspect(int argc, char **argv)
     json_decref(doc);
 done:
     pc_manifest_info_clear(&info);
+    pc_upstream_resp_clear(&r);
+    pc_upstream_free(u);
+    pc_client_opts_clear(&co);
+    return rc;
+}
+
+int pc_cli_rm(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"json", no_argument, NULL, 'J'},
+        PC_CLIENT_LONGOPTS,
+        {NULL, 0, NULL, 0},
+    };
+    pc_client_opts co;
+    pc_ref ref;
+    pc_upstream *u = NULL;
+    bool json = false;
+    pc_upstream_resp r;
+    memset(&r, 0, sizeof(r));
+    pc_client_opts_init(&co);
+    int rc = open_arg(&co, "rm", argc, argv, opts, &json, &ref, &u);
+    if (rc)
+        goto done;
+    pc_digest d = ref.digest;
+    if (!ref.has_digest) { /* the digest the tag names now */
+        if (pc_upstream_manifest(u, ref.name, ref.tag, true, &r) != 0 || r.cls != PC_UP_OK) {
+            rc = refused("rm", argv[argc - 1], u, &r);
+            goto done;
+        }
+        if (pc_digest_parse(&d, r.digest) != 0) {
+            fprintf(stderr, "pullcache rm: %s: the registry sent no usable Docker-Content-Digest\n",
+                    argv[argc - 1]);
+            rc = PC_CLI_EXIT_REGISTRY;
+            goto done;
+        }
+        pc_upstream_resp_clear(&r);
+    }
+    if (pc_upstream_manifest_delete(u, ref.name, &d, &r) != 0 || r.cls != PC_UP_OK) {
+        rc = refused("rm", argv[argc - 1], u, &r);
+        goto done;
+    }
+    if (json)
+        rc = pc_cli_print_json(
+            json_pack("{s:s, s:s, s:b}", "repository", ref.name, "digest", d.str, "deleted", 1));
+    else
+        printf("deleted %s@%s\n", ref.name, d.str);
+done:
     pc_upstream_resp_clear(&r);
     pc_upstream_free(u);
     pc_client_opts_clear(&co);

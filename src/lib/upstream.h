@@ -220,6 +220,12 @@ int pc_upstream_blob_range(pc_upstream *u, const char *repo, const pc_digest *d,
 int pc_upstream_referrers(pc_upstream *u, const char *repo, const pc_digest *d,
                           pc_upstream_resp *out);
 
+/* DELETE /v2/<repo>/manifests/<d> (token scope repository:<repo>:delete).
+ * Success is 202. 0 when the exchange happened (see out->cls), PC_EINVAL
+ * for a bad name, PC_ENOMEM. */
+int pc_upstream_manifest_delete(pc_upstream *u, const char *repo, const pc_digest *d,
+                                pc_upstream_resp *out);
+
 /* The referrers tag schema's tag for d ("sha256-<hex>"), into buf. */
 void pc_upstream_referrers_tag(const pc_digest *d, char *buf, size_t size);
 

@@ -371,6 +371,20 @@ int pc_upstream_blob_range(pc_upstream *u, const char *repo, const pc_digest *d,
     return rc;
 }
 
+int pc_upstream_manifest_delete(pc_upstream *u, const char *repo, const pc_digest *d,
+                                pc_upstream_resp *out)
+{
+    char path[PC_DIGEST_MAX + 16];
+    pc_up_xfer x = {.resp = out, .method = "DELETE"};
+    pc_up_resp_init(out);
+    if (!pc_up_path_part_ok(repo, "._-/") || !pc_up_path_part_ok(d->str, "._-:+="))
+        return bad_name("repository name or digest");
+    snprintf(path, sizeof(path), "/manifests/%s", d->str);
+    int rc = pc_up_call(u, repo, "delete", NULL, NULL, path, false, NULL, &x);
+    pc_up_xfer_clear(&x);
+    return rc;
+}
+
 void pc_upstream_referrers_tag(const pc_digest *d, char *buf, size_t size)
 {
     snprintf(buf, size, "%s-%.64s", pc_digest_alg_name(d->alg), pc_digest_hex(d));

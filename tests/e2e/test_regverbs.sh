@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
-# test_regverbs.sh - `pullcache ls`, `tags` and `inspect` against pullcache
+# test_regverbs.sh - `pullcache ls`, `tags`, `inspect` and `rm` against pullcache
 # (defaults) and docker-registry 2.8: every tag, the platforms of an index with
 # their digests, an image's config and layers with the total, --json, a
 # digest reference, bad input exit 2, a missing image exit 3.
@@ -35,7 +35,16 @@ for r in "127.0.0.1:$PC_PORT" "127.0.0.1:$DIST_PORT"; do
     expect_eq 3 "$rc" "inspect of a missing tag at $r"
     rc=0
     "$PULLCACHE" tags "$r/team/nothere" >/dev/null 2>&1 || rc=$?
-    expect_eq 3 "$rc" "tags of a missing repository at $r"
+    expect_eq 3 "$rc" "tags of a missing repository at $r"    # rm by tag deletes the manifest the tag names (and so the tag)
+    expect_eq "deleted team/app@$one" "$("$PULLCACHE" rm "$r/team/app:2")" "rm $r/team/app:2"
+    expect_eq "1" "$("$PULLCACHE" tags "$r/team/app" | tr '\n' ' ' | sed 's/ $//')" "tags after rm at $r"
+    rc=0
+    "$PULLCACHE" inspect "$r/team/app@$one" >/dev/null 2>&1 || rc=$?
+    expect_eq 3 "$rc" "inspect of the deleted manifest at $r"
+    rc=0
+    "$PULLCACHE" rm "$r/team/app@$one" >/dev/null 2>&1 || rc=$?
+    expect_eq 3 "$rc" "rm of a manifest already deleted at $r"
+    expect_eq true "$("$PULLCACHE" rm --json "$r/team/app@$idx" | jq .deleted)" "rm --json by digest at $r"
 done
 for args in "" "127.0.0.1:5000/repo" "a b"; do
     rc=0
