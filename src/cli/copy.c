@@ -157,8 +157,13 @@ int pc_cli_copy(int argc, char **argv)
         pc_client_tls_advice(res.error.cls, res.error.message,
                              res.error_at_dest ? PC_CLIENT_DST : PC_CLIENT_SRC, NULL,
                              side->layout ? NULL : side->conn.url, advice, sizeof(advice));
-        fprintf(stderr, "pullcache copy: %s -> %s: %s%s%s\n", sides.src_name, sides.dst_name,
-                res.error.message, advice[0] ? "; " : "", advice);
+        char creds[4400] = "";
+        if ((res.error.status == 401 || res.error.status == 403) && !side->layout)
+            snprintf(creds, sizeof(creds), "; credentials tried at the %s: %.4200s",
+                     res.error_at_dest ? "destination" : "source",
+                     side->conn.cred_source[0] ? side->conn.cred_source : "anonymous");
+        fprintf(stderr, "pullcache copy: %s -> %s: %s%s%s%s\n", sides.src_name, sides.dst_name,
+                res.error.message, advice[0] ? "; " : "", advice, creds);
     }
     if (json) {
         if (pc_cli_print_json(

@@ -57,6 +57,8 @@ echo "--- no credentials: refused, one line, nothing tagged"
 copy_as anon - "$DIST/test/app:v1" "$PC/team/app:v1"
 expect_eq 3 "$RC" "copy without credentials exit"
 expect_eq 1 "$(grep -c . "$WORK/anon.err")" "lines of the refusal ($(cat "$WORK/anon.err"))"
+grep -q "credentials tried at the destination: anonymous" "$WORK/anon.err" ||
+    fail "the refusal does not say which credentials were tried: $(cat "$WORK/anon.err")"
 expect_eq "" "$(digest_at "$PC" team/app v1 -u "alice:$PW")" "tag after a refused copy"
 
 echo "--- wrong password: one line, exit 3, nothing tagged, the password not printed"
