@@ -85,7 +85,8 @@ static void draw(const pc_loadgen_result *r, line *l)
             "\r\033[Kloadgen %" PRIu64 "/%" PRIu64 " pulls: %" PRIu64 " ok, %" PRIu64
             " failed (429: %" PRIu64 "), %s, %.1f s",
             r->ok + r->failed + r->canceled, r->planned, r->ok, r->failed, count_429(r),
-            pc_cli_fmt_bytes(r->bytes + r->manifest_bytes, bytes, sizeof(bytes)), r->seconds);
+            pc_cli_fmt_bytes(r->bytes + r->bytes_moving + r->manifest_bytes, bytes, sizeof(bytes)),
+            r->seconds);
     fflush(stderr);
     l->draws++;
 }

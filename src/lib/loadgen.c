@@ -36,8 +36,24 @@ typedef struct {
     bool nomem;
     uint64_t per_node; /* pulls of one node */
     size_t lat_cap;
-    atomic_bool cancel; /* handed to the pulls in flight */
+    atomic_bool cancel;          /* handed to the pulls in flight */
+    atomic_uint_fast64_t moving; /* blob bytes of the pulls in flight so far */
 } run;
+
+/* A pull's progress, counted into run->moving as its bytes arrive. */
+typedef struct {
+    run *r;
+    uint64_t counted;
+} moving_ctx;
+
+static void on_moving(const pc_pull_progress *p, void *ctx)
+{
+    moving_ctx *m = ctx;
+    if (p->total_done > m->counted) {
+        atomic_fetch_add(&m->r->moving, p->total_done - m->counted);
+        m->counted = p->total_done;
+    }
+}
 
 double pc_loadgen_percentile(const double *sorted, size_t n, double p)
 {
@@ -153,11 +169,15 @@ static void *worker(void *arg)
             .manifest_only = o->manifest_only,
             .concurrency = o->blob_concurrency,
             .cancel = &r->cancel,
+            .on_progress = on_moving,
         };
+        moving_ctx mc = {r, 0};
+        po.progress_ctx = &mc;
         pc_pull_result pr;
         int rc = pc_pull_run(im->src, &po, &pr);
 
         pthread_mutex_lock(&r->lock);
+        atomic_fetch_sub(&r->moving, mc.counted); /* now in res->bytes */
         tally(r, rc, &pr);
         pc_pull_result_clear(&pr);
         r->nodes[ni].busy = false;
@@ -260,6 +280,7 @@ int pc_loadgen_run(const pc_loadgen_opts *o, pc_loadgen_result *res)
         }
         if (o->on_tick) {
             res->seconds = now_s() - t0;
+            res->bytes_moving = atomic_load(&r.moving);
             o->on_tick(res, o->tick_ctx);
         }
         struct timespec ts;
@@ -286,6 +307,7 @@ done:
     for (unsigned i = 0; i < nthreads; i++)
         pthread_join(tids[i], NULL);
     res->seconds = now_s() - t0;
+    res->bytes_moving = 0; /* every pull's bytes are in res->bytes now */
     if (res->nlatencies) {
         qsort(res->latencies, res->nlatencies, sizeof(double), cmp_double);
         res->p50 = pc_loadgen_percentile(res->latencies, res->nlatencies, 50);

@@ -49,7 +49,8 @@ typedef struct {
     double *latencies; /* seconds of each ok pull, sorted once the run ends */
     size_t nlatencies;
     double p50, p95, p99, max; /* of ok pulls, seconds; 0 when none */
-    uint64_t bytes;            /* blob bytes received */
+    uint64_t bytes;            /* blob bytes received by finished pulls */
+    uint64_t bytes_moving;     /* in ticks: blob bytes of the pulls still running */
     uint64_t manifest_bytes;
     uint64_t manifests; /* manifest GETs */
     double seconds;

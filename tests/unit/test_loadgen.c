@@ -179,6 +179,35 @@ static void test_stop(void **state)
     ms_free(&w.s);
 }
 
+static void note_moving(const pc_loadgen_result *sofar, void *ctx)
+{
+    bool *saw = ctx;
+    if (sofar->ok == 0 && sofar->bytes_moving > 0)
+        *saw = true;
+}
+
+/* The ticks see a pull's bytes as they arrive, not only once it ends. */
+static void test_bytes_moving(void **state)
+{
+    (void)state;
+    world w;
+    pc_loadgen_result r;
+    bool saw = false;
+    world_init(&w);
+    w.s.chunk_delay_us = 100000; /* a 1000-byte chunk every 0.1 s: a pull spans many ticks */
+    pc_loadgen_image im = {.src = &w.src, .repo = "library/test", .reference = "v1"};
+    pc_loadgen_opts o = opts(&im, 1, 1, 1, 1);
+    o.on_tick = note_moving;
+    o.tick_ctx = &saw;
+    assert_int_equal(pc_loadgen_run(&o, &r), 0);
+    assert_int_equal(r.ok, 1);
+    assert_true(saw);
+    assert_int_equal(r.bytes_moving, 0);
+    assert_int_equal(r.bytes, w.bytes);
+    pc_loadgen_result_clear(&r);
+    ms_free(&w.s);
+}
+
 static void test_bad_options(void **state)
 {
     (void)state;
@@ -207,6 +236,7 @@ int main(void)
         cmocka_unit_test(test_images_and_keys),
         cmocka_unit_test(test_bounds),
         cmocka_unit_test(test_stop),
+        cmocka_unit_test(test_bytes_moving),
         cmocka_unit_test(test_bad_options),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
