@@ -698,6 +698,18 @@ int pc_pull_run(const pc_pull_source *src, const pc_pull_opts *o, pc_pull_result
                                 sizeof(im->platform));
     }
 
+    /* A single-platform image answers --platform only when it is that
+     * platform (an index picks its child; a lone manifest cannot). */
+    if (!top.is_index && o->platform && nkids == 1 && res->images[0].platform[0]) {
+        char want[PC_PULL_PLATFORM_STR];
+        pc_pull_platform_format(o->platform, want, sizeof(want));
+        if (strcmp(res->images[0].platform, want) != 0) {
+            rc = fail(&p, PC_ENOTFOUND, PC_PULL_FAIL_PLATFORM, "platform",
+                      "the image is for %s only, not %s", res->images[0].platform, want);
+            goto done;
+        }
+    }
+
     /* Manifests last, then the name: a failed pull never names anything. */
     if (p.layout) {
         for (size_t i = 0; i < nkids; i++) {

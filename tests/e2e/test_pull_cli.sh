@@ -153,6 +153,13 @@ expect_eq 5 "$rc" "unknown platform exit status"
 has "$WORK/s390x.json.err" "no manifest for linux/s390x"
 has "$WORK/s390x.json.err" "linux/arm64/v8"
 [ ! -e "$WORK/s390x/index.json" ] || fail "a failed pull wrote index.json"
+# A single-platform (amd64) image is no s390x image either: exit 5, not amd64.
+rc=$(pull "$WORK/s390x-single.json" --plain-http --platform linux/s390x --output "$WORK/s390x-single" "$R:oci-single")
+expect_eq 5 "$rc" "--platform linux/s390x of a single-platform image: exit status"
+has "$WORK/s390x-single.json.err" "only, not linux/s390x"
+[ ! -e "$WORK/s390x-single/index.json" ] || fail "a failed single-platform pull wrote index.json"
+rc=$(pull "$WORK/amd64-single.json" --plain-http --platform linux/amd64 --discard "$R:oci-single")
+expect_eq 0 "$rc" "--platform linux/amd64 of the amd64 single-platform image"
 
 # ---- --discard, by digest --------------------------------------------------------
 top=$(img_digest "$IMG" oci-index)
