@@ -186,8 +186,15 @@ static void print_summary(const char *image, const char *output, const pc_pull_r
             break;
         off += (size_t)w;
     }
-    printf("%s: %s%s%s%s, %llu blob%s", image, r->named.digest.str, plat[0] ? " (" : "", plat,
-           plat[0] ? ")" : "", (unsigned long long)r->blobs, pc_cli_plural(r->blobs));
+    /* the digest a user pins is the one the reference names (an index's),
+     * then what was taken of it */
+    if (r->top_is_index && !pc_digest_equal(&r->top.digest, &r->named.digest))
+        printf("%s: %s (index; %s%s%s), %llu blob%s", image, r->top.digest.str,
+               plat[0] ? plat : "child", plat[0] ? " " : "", r->named.digest.str,
+               (unsigned long long)r->blobs, pc_cli_plural(r->blobs));
+    else
+        printf("%s: %s%s%s%s, %llu blob%s", image, r->named.digest.str, plat[0] ? " (" : "", plat,
+               plat[0] ? ")" : "", (unsigned long long)r->blobs, pc_cli_plural(r->blobs));
     if (r->blobs_skipped)
         printf(" (+%llu already present)", (unsigned long long)r->blobs_skipped);
     if (r->blobs_foreign)

@@ -172,6 +172,10 @@ rc=$(pull "$WORK/human.txt" --plain-http --discard "$R:docker-single")
 expect_eq 0 "$rc" "--discard without --json"
 has "$WORK/human.txt" "verified and discarded"
 has "$WORK/human.txt" "$(img_digest "$IMG" docker-single)"
+# An index: the summary leads with the index digest (what one pins), then the child taken.
+rc=$(pull "$WORK/human-index.txt" --plain-http --discard "$R:oci-index")
+expect_eq 0 "$rc" "--discard of an index without --json"
+has "$WORK/human-index.txt" "$R:oci-index: $top (index; linux/$HOST_ARCH $(child "$top" "$HOST_ARCH"))"
 
 # ---- registry errors --------------------------------------------------------------
 rc=$(pull "$WORK/404.json" --plain-http --json --discard "$R:nope")
