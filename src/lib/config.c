@@ -6,6 +6,7 @@
  */
 #include "config.h"
 #include "ref.h"
+#include "yamlerr.h"
 
 #include <errno.h>
 #include <regex.h>
@@ -422,8 +423,12 @@ int pc_config_load(pc_config **out, const char *path)
         cyaml_msg[0] = '\0';
         cyaml_err_t err = cyaml_load_file(path, &cyaml_cfg, &top_schema, (cyaml_data_t **)&c, NULL);
         if (err != CYAML_OK) {
-            pc_error_set("config file %s: %s%s%s", path, cyaml_strerror(err),
-                         cyaml_msg[0] ? ": " : "", cyaml_msg);
+            char why[1024];
+            if (pc_yamlerr_explain(path, cyaml_msg, &top_schema, why, sizeof(why)))
+                pc_error_set("config file %s", why);
+            else
+                pc_error_set("config file %s: %s%s%s", path, cyaml_strerror(err),
+                             cyaml_msg[0] ? ": " : "", cyaml_msg);
             return PC_EINVAL;
         }
     }

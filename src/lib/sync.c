@@ -7,6 +7,7 @@
  * SPDX-License-Identifier: Apache-2.0
  */
 #include "sync.h"
+#include "yamlerr.h"
 
 #include <errno.h>
 #include <regex.h>
@@ -244,7 +245,11 @@ int pc_sync_file_load(const char *path, pc_sync_file **out)
     fclose(probe);
     cyaml_err_t err = cyaml_load_file(path, &yaml_cfg, &top_schema, (cyaml_data_t **)&f, NULL);
     if (err != CYAML_OK) {
-        pc_error_set("%s: %s", path, yaml_msg[0] ? yaml_msg : cyaml_strerror(err));
+        char why[1024];
+        if (pc_yamlerr_explain(path, yaml_msg, &top_schema, why, sizeof(why)))
+            pc_error_set("%s", why);
+        else
+            pc_error_set("%s: %s", path, yaml_msg[0] ? yaml_msg : cyaml_strerror(err));
         return err == CYAML_ERR_OOM ? PC_ENOMEM : PC_EINVAL;
     }
     if (!f->interval)

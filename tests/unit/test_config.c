@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "yamlerr.h"
 
 static char *write_tmp(const char *text)
 {
@@ -73,7 +74,27 @@ static void unknown_key_refused(void **state)
     assert_int_equal(pc_config_load(&c, p), PC_EINVAL);
     assert_null(c);
     assert_non_null(strstr(pc_error_last(), p));
+    /* the line of the key, where it is, the nearest valid key */
+    assert_non_null(strstr(pc_error_last(), "line 3: unknown key 'lisen' in http"));
+    assert_non_null(strstr(pc_error_last(), "did you mean 'listen'?"));
     unlink(p);
+    /* deeper: a sequence entry's mapping */
+    p = write_tmp("log:\n  format: text\nupstreams:\n  - name: hub\n    url: http://x\n"
+                  "    tagttl: 3\n");
+    assert_int_equal(pc_config_load(&c, p), PC_EINVAL);
+    assert_non_null(strstr(pc_error_last(), "line 6: unknown key 'tagttl' in upstreams"));
+    assert_non_null(strstr(pc_error_last(), "did you mean 'tag_ttl'?"));
+    unlink(p);
+    /* nothing near: no guess, the valid keys */
+    p = write_tmp("zzzzzzzz: 1\n");
+    assert_int_equal(pc_config_load(&c, p), PC_EINVAL);
+    assert_non_null(strstr(pc_error_last(), "line 1: unknown key 'zzzzzzzz' in the top level"));
+    assert_null(strstr(pc_error_last(), "did you mean"));
+    assert_non_null(strstr(pc_error_last(), "keys there: "));
+    unlink(p);
+    assert_int_equal(pc_yamlerr_distance("lisen", "listen"), 1);
+    assert_int_equal(pc_yamlerr_distance("", "abc"), 3);
+    assert_int_equal(pc_yamlerr_distance("kitten", "sitting"), 3);
 }
 
 static void malformed_yaml_refused(void **state)

@@ -93,6 +93,8 @@ static void test_file_bad(void **state)
     (void)state;
     bad("mapings:\n  - source: a.io/x\n    destination: b.io/y\n    tags: [a]\n", "mapings");
     bad("mappings:\n  - source: a.io/x\n    destination: b.io/y\n    tag: [a]\n", "tag");
+    bad("mappings:\n  - source: a.io/x\n    destination: b.io/y\n    tag: [a]\n",
+        "line 4: unknown key 'tag' in mappings (did you mean 'tags'?");
     bad("interval: 5\n", "mappings");
     bad("mappings:\n  - source: a.io/x:1\n    destination: b.io/y\n    tags: [a]\n",
         "mappings[0].source");
