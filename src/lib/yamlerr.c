@@ -91,13 +91,11 @@ int pc_yamlerr_explain(const char *path, const char *msg, const cyaml_schema_val
     /* The backtrace names the enclosing fields innermost first. */
     const char *names[16];
     size_t nlen[16];
-    int lines[16], depth = 0;
+    int depth = 0;
     for (const char *p = strstr(k, "in mapping field '"); p && depth < 16;
          p = strstr(p + 1, "in mapping field '")) {
         names[depth] = p + strlen("in mapping field '");
         nlen[depth] = strcspn(names[depth], "'");
-        const char *l = strstr(names[depth], "(line: ");
-        lines[depth] = l ? atoi(l + 7) : 0;
         depth++;
     }
     const char *first = strstr(k, "(line: ");
@@ -119,7 +117,6 @@ int pc_yamlerr_explain(const char *path, const char *msg, const cyaml_schema_val
             wl += (size_t)w;
         fields = fields_of(&f->value);
     }
-    (void)lines;
     if (!fields)
         return 0;
     const char *best = NULL;
