@@ -127,7 +127,9 @@ static void declare_metrics(void)
         {"pullcache_fetches_in_flight", PC_METRIC_GAUGE, "Blob fetches running now."},
         {"pullcache_fetch_waiters_total", PC_METRIC_COUNTER,
          "Requests that joined a fetch already running."},
-        {"pullcache_http_requests_total", PC_METRIC_COUNTER, "Requests served, by status."},
+        {"pullcache_http_requests_total", PC_METRIC_COUNTER,
+         "Requests served, by kind (manifest, blob, upload, ...), method and status."},
+        {"pullcache_build_info", PC_METRIC_GAUGE, "Always 1; the version is in its label."},
         {"pullcache_budget_skipped_revalidations_total", PC_METRIC_COUNTER,
          "Expired tags served without revalidation because the upstream's pull budget is in "
          "reserve or exhausted."},
@@ -136,6 +138,8 @@ static void declare_metrics(void)
     };
     for (size_t i = 0; i < sizeof(defs) / sizeof(defs[0]); i++)
         pc_metrics_declare(defs[i].name, defs[i].type, defs[i].help);
+    if (pc_metrics_value("pullcache_build_info", "version=\"" PC_VERSION "\"") == 0)
+        pc_metrics_gauge_add("pullcache_build_info", "version=\"" PC_VERSION "\"", 1);
 }
 
 int pc_mirror_new(pc_mirror **out, const pc_config *cfg, pc_registry *reg)

@@ -216,6 +216,9 @@ int pc_form_value(const char *body, size_t len, const char *key, char *out, size
 
 /* Route table and parsing (routes.c). */
 int pc_route_parse(pc_req *req, const char *url);
+/* A route kind's name for metrics ("manifest", "blob", "upload", ...). */
+const char *pc_route_kind_str(pc_route_kind k);
+
 const pc_handler *pc_route_find(pc_route_kind kind, const char *method, bool *other_methods);
 /* The methods a route answers, as an Allow header value ("GET, HEAD"). */
 void pc_route_allow(pc_route_kind kind, char *buf, size_t size);

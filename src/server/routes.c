@@ -45,6 +45,40 @@ static const pc_handler handlers[] = {
     {PC_ROUTE_MANIFEST, "DELETE", pc_h_manifest_delete, NULL},
 };
 
+const char *pc_route_kind_str(pc_route_kind k)
+{
+    switch (k) {
+    case PC_ROUTE_BASE:
+        return "base";
+    case PC_ROUTE_CATALOG:
+        return "catalog";
+    case PC_ROUTE_TAGS:
+        return "tags";
+    case PC_ROUTE_MANIFEST:
+        return "manifest";
+    case PC_ROUTE_BLOB:
+        return "blob";
+    case PC_ROUTE_UPLOAD_START:
+    case PC_ROUTE_UPLOAD:
+        return "upload";
+    case PC_ROUTE_REFERRERS:
+        return "referrers";
+    case PC_ROUTE_METRICS:
+        return "metrics";
+    case PC_ROUTE_STATUS:
+        return "status";
+    case PC_ROUTE_TOKEN:
+        return "token";
+    case PC_ROUTE_HEALTHZ:
+    case PC_ROUTE_READYZ:
+        return "probe";
+    case PC_ROUTE_CACHE:
+        return "cache";
+    default:
+        return "other";
+    }
+}
+
 const pc_handler *pc_route_find(pc_route_kind kind, const char *method, bool *other_methods)
 {
     *other_methods = false;

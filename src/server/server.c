@@ -481,8 +481,9 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
         if (strcmp(req->method, known[i]) == 0)
             method = known[i];
-    char labels[64];
-    snprintf(labels, sizeof(labels), "method=\"%s\",status=\"%u\"", method, status);
+    char labels[96];
+    snprintf(labels, sizeof(labels), "kind=\"%s\",method=\"%s\",status=\"%u\"",
+             pc_route_kind_str(req->kind), method, status);
     pc_metrics_add("pullcache_http_requests_total", labels, 1);
     free(req->buf);
     free(req);

@@ -34,6 +34,11 @@ for k in manifest blob tags referrers; do
         fail "/metrics at start lacks pullcache_cache_stale_total{kind=\"$k\"} 0"
 done
 grep -qx 'pullcache_fetches_in_flight{upstream="docker.io"} 0' "$WORK/m0.txt" || fail "/metrics at start lacks fetches_in_flight 0"
+grep -qx "pullcache_build_info{version=\"$("$PULLCACHE" --version | awk '{print $2}')\"} 1" "$WORK/m0.txt" ||
+    fail "/metrics lacks pullcache_build_info with the version: $(grep build_info "$WORK/m0.txt")"
+# requests are counted by kind as well as method and status
+[ "$(pc_metric pullcache_http_requests_total 'kind="probe"' 'method="GET"' 'status="200"')" -ge 2 ] ||
+    fail "/metrics: no probe requests counted by kind"
 # An unreachable upstream: a miss fails, the replica stays ready and says why.
 r=$(http_get "http://$PCR/v2/docker.io/library/x/manifests/1" "$WORK/e")
 case ${r%% *} in 502 | 503 | 504) ;; *) fail "a miss with the upstream down: want 502/503/504, got ${r%% *}" ;; esac
