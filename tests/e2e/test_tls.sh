@@ -85,9 +85,14 @@ tls_start() {
     PIDS+=("$PC_PID")
     for _ in $(seq 100); do
         # any TLS answer will do: a handshake refused for want of a client
-        # certificate still shows the server is up
+        # certificate still shows the server is up (openssl does not always
+        # print the certificate before such an alert, so a TLS-level failure
+        # from curl counts too; only "refused" means not listening yet)
         openssl s_client -connect "127.0.0.1:$PC_PORT" </dev/null 2>/dev/null |
             grep -q 'BEGIN CERTIFICATE' && return 0
+        local crc=0
+        curl -sk -o /dev/null --max-time 2 "https://127.0.0.1:$PC_PORT/v2/" 2>/dev/null || crc=$?
+        case $crc in 0 | 35 | 56 | 58 | 60) return 0 ;; esac
         kill -0 "$PC_PID" 2>/dev/null || fail "pullcache exited at start (see pullcache.log)"
         sleep 0.1
     done
