@@ -60,12 +60,18 @@ jq -e '.latency_ms.p50 > 0 and .latency_ms.p50 <= .latency_ms.p95 and
 [ ! -s "$WORK/count.json.err" ] || fail "stderr without a terminal: $(cat "$WORK/count.json.err")"
 
 # two images (one an index: a manifest GET for it and one for the platform's image)
-rc=$(lg "$WORK/two.json" --plain-http --json -n 2 -m 2 -c 8 --platform linux/arm64 \
+rc=$(lg "$WORK/two.json" --plain-http --json -n 2 -m 2 -c 8 --platform linux/amd64 \
     "$R:oci-single" "$R:docker-list")
 expect_eq 0 "$rc" "two images exit status ($(cat "$WORK/two.json.err"))"
 expect_eq 8 "$(jq .pulls.ok "$WORK/two.json")" "two images: ok pulls"
 expect_eq 12 "$(jq .manifests "$WORK/two.json")" "two images: manifest GETs"
 expect_eq 2 "$(jq .concurrency "$WORK/two.json")" "concurrency is capped by nodes"
+# arm64 nodes: the index gives them its arm64 child; the amd64-only image fails for
+# them (as it would on such a node), it is not pulled as amd64
+rc=$(lg "$WORK/arm.json" --plain-http --json -n 2 -m 2 -c 8 --platform linux/arm64 \
+    "$R:oci-single" "$R:docker-list")
+expect_eq 4 "$(jq .pulls.ok "$WORK/arm.json")" "arm64 nodes: ok pulls (the index)"
+expect_eq 4 "$(jq .pulls.failed "$WORK/arm.json")" "arm64 nodes: failed pulls (the amd64-only image)"
 
 rc=$(lg "$WORK/count.txt" --plain-http -n 2 -m 2 "$R:oci-single")
 expect_eq 0 "$rc" "human report exit status"
