@@ -247,12 +247,12 @@ run_cfg() {
     set -e
 }
 PCM=http://127.0.0.1:$PC_PORT
-# The one upstream docker.io (the built-in default). --default-upstream none
-# is serve's default too, passed because the config docker warning below is
-# about it (and lib.sh or an older serve may default otherwise).
-pc_start "$WORK/data" --default-upstream none
+# serve's defaults: the one upstream docker.io, and bare paths private
+# (default_upstream none), which the config docker warning below is about.
+pc_start "$WORK/data"
 curl -sS -f "$PCM/_pullcache/status" >"$WORK/status.json" || fail "GET /_pullcache/status"
 expect_eq '["docker.io"]' "$(jq -c '[.upstreams[].name]' "$WORK/status.json")" "the server's upstreams"
+expect_eq none "$(jq -r .cache.default_upstream "$WORK/status.json")" "serve's default default_upstream"
 
 # What the server mirrors: no warning, a note that it was checked.
 run_cfg ok containerd --mirror "$PCM"
@@ -501,8 +501,8 @@ done
 kill -TERM "$readme_pid"
 wait "$readme_pid" 2>/dev/null || true
 # The warning block: what config docker prints on stderr when bare paths are
-# private (default_upstream none, the default; explicit, as it is the point).
-readme_serve --default-upstream none
+# private (default_upstream none: serve's default, so nothing is passed).
+readme_serve
 "$PULLCACHE" config docker --mirror http://10.0.0.5:5000 2>"$WORK/readme/warn.got" >/dev/null ||
     fail "config docker against the README's cache with the defaults"
 /usr/bin/python3 -c 'import sys
