@@ -137,6 +137,29 @@ static json_t *sorted_tags(json_t *arr)
     return out;
 }
 
+/* Append the names under key of a list page (a catalog or tag list
+ * document) to all. */
+static void add_names(json_t *all, const pc_upstream_resp *r, const char *key)
+{
+    json_t *doc = json_loadb(r->body ? r->body : "", r->body_len, 0, NULL);
+    json_t *names = json_object_get(doc, key);
+    if (json_is_array(names))
+        json_array_extend(all, names);
+    json_decref(doc);
+}
+
+/* names one a line, or doc (which holds them) as JSON; takes doc. */
+static int print_names(const json_t *names, bool json, json_t *doc)
+{
+    if (json)
+        return pc_cli_print_json(doc);
+    json_decref(doc);
+    size_t i;
+    json_t *t;
+    json_array_foreach(names, i, t) printf("%s\n", json_string_value(t));
+    return 0;
+}
+
 /* The path of a Link header's rel="next" target (<...>), absolute URLs cut
  * to their path; "" when there is none. */
 static void next_path(const char *link, char *out, size_t size)
@@ -213,25 +236,14 @@ int pc_cli_ls(int argc, char **argv)
             pc_upstream_resp_clear(&r);
             break;
         }
-        json_t *doc = json_loadb(r.body ? r.body : "", r.body_len, 0, NULL);
-        json_t *repos = json_object_get(doc, "repositories");
-        if (json_is_array(repos))
-            json_array_extend(all, repos);
-        json_decref(doc);
+        add_names(all, &r, "repositories");
         next_path(r.link, path, sizeof(path));
         pc_upstream_resp_clear(&r);
     }
     if (rc == 0 && all)
         all = sorted_tags(all);
-    if (rc == 0 && all) {
-        if (json) {
-            rc = pc_cli_print_json(json_pack("{s:O}", "repositories", all));
-        } else {
-            size_t i;
-            json_t *t;
-            json_array_foreach(all, i, t) printf("%s\n", json_string_value(t));
-        }
-    }
+    if (rc == 0 && all)
+        rc = print_names(all, json, json_pack("{s:O}", "repositories", all));
     json_decref(all);
     pc_upstream_free(u);
     pc_client_opts_clear(&co);
@@ -261,11 +273,7 @@ int pc_cli_tags(int argc, char **argv)
             pc_upstream_resp_clear(&r);
             break;
         }
-        json_t *doc = json_loadb(r.body ? r.body : "", r.body_len, 0, NULL);
-        json_t *tags = json_object_get(doc, "tags");
-        if (json_is_array(tags))
-            json_array_extend(all, tags);
-        json_decref(doc);
+        add_names(all, &r, "tags");
         free(next);
         next = r.link[0] ? strdup(r.link) : NULL;
         pc_upstream_resp_clear(&r);
@@ -275,15 +283,8 @@ int pc_cli_tags(int argc, char **argv)
     free(next);
     if (rc == 0 && all) /* in byte order, whatever order the registry sent */
         all = sorted_tags(all);
-    if (rc == 0 && all) {
-        if (json) {
-            rc = pc_cli_print_json(json_pack("{s:s, s:O}", "name", ref.name, "tags", all));
-        } else {
-            size_t i;
-            json_t *t;
-            json_array_foreach(all, i, t) printf("%s\n", json_string_value(t));
-        }
-    }
+    if (rc == 0 && all)
+        rc = print_names(all, json, json_pack("{s:s, s:O}", "name", ref.name, "tags", all));
     json_decref(all);
     pc_upstream_free(u);
     pc_client_opts_clear(&co);
