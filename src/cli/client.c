@@ -76,17 +76,6 @@ static const char *flag_prefix(pc_client_which which)
     return which == PC_CLIENT_SRC ? "--src-" : which == PC_CLIENT_DST ? "--dest-" : "--";
 }
 
-static bool env_name_valid(const char *s)
-{
-    if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || *s == '_'))
-        return false;
-    for (s++; *s; s++)
-        if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') ||
-              *s == '_'))
-            return false;
-    return true;
-}
-
 /* One of the flags a side has (k: the offset from PC_CLIENT_OPT_PLAIN_HTTP). */
 static int side_opt(pc_client_side *side, pc_client_which which, int k, const char *arg)
 {
@@ -111,7 +100,7 @@ static int side_opt(pc_client_side *side, pc_client_which which, int k, const ch
         side->username = arg;
         return 1;
     case 4:
-        if (!env_name_valid(arg)) {
+        if (!pc_endpoint_env_name_valid(arg)) {
             fprintf(stderr,
                     "pullcache: %spassword-env wants the name of an environment variable, not "
                     "'%s'\n",

@@ -28,4 +28,8 @@ const char *pc_endpoint_scheme_split(const char *s, pc_endpoint_scheme *scheme);
  * treats as insecure registries. A port is ignored. */
 bool pc_endpoint_loopback(const char *host);
 
+/* Whether s can name the environment variable holding an endpoint's
+ * password ([A-Za-z_][A-Za-z0-9_]*): --password-env, password_env. */
+bool pc_endpoint_env_name_valid(const char *s);
+
 #endif

@@ -140,17 +140,6 @@ static int check_repo(const char *path, unsigned i, const char *key, const char 
     return 0;
 }
 
-static bool env_name_valid(const char *s)
-{
-    if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || *s == '_'))
-        return false;
-    for (s++; *s; s++)
-        if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') ||
-              *s == '_'))
-            return false;
-    return true;
-}
-
 /* The options of one side agree with each other and with ref's prefix. */
 static int check_side(const char *path, unsigned i, const char *key, const pc_sync_side *o,
                       const char *ref)
@@ -167,7 +156,7 @@ static int check_side(const char *path, unsigned i, const char *key, const pc_sy
         why = "password_env and password_file go with username";
     else if (o->password_env && o->password_file)
         why = "password_env and password_file exclude each other";
-    else if (o->password_env && !env_name_valid(o->password_env))
+    else if (o->password_env && !pc_endpoint_env_name_valid(o->password_env))
         why = "password_env wants the name of an environment variable";
     else if (o->username && o->anonymous && *o->anonymous)
         why = "anonymous: true and username exclude each other";

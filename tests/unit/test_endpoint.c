@@ -57,11 +57,24 @@ static void test_loopback(void **state)
             fail_msg("%s is not loopback", no[i]);
 }
 
+static void test_env_name(void **state)
+{
+    (void)state;
+    const char *good[] = {"HUB_PASSWORD", "_x", "a1", "A"};
+    const char *bad[] = {"", "1A", "A-B", "A B", "$A", "A=1"};
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+        assert_true(pc_endpoint_env_name_valid(good[i]));
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_false(pc_endpoint_env_name_valid(bad[i]));
+    assert_false(pc_endpoint_env_name_valid(NULL));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_scheme_split),
         cmocka_unit_test(test_loopback),
+        cmocka_unit_test(test_env_name),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
