@@ -40,8 +40,8 @@ const char pc_cli_cache_usage[] =
     "      --json             print the server's JSON answer\n"
     "  -h, --help             this help\n"
     "\n"
-    "Exit status: 0 done, 1 refused or failed at the server (the message says why),\n"
-    "2 usage, 3 the server cannot be reached.\n"
+    "Exit status (the table in `pullcache help`): 0 done, 2 usage, 3 the server\n"
+    "refused (the message says why) or cannot be reached.\n"
     "\n"
     "Example:\n"
     "  pullcache cache refresh docker.io/library/nginx:1.27\n";
@@ -119,7 +119,8 @@ static int call(const opts *o, const char *method, const char *name, const char 
     return 0;
 }
 
-/* The server's refusal, printed; 1. */
+/* The server's refusal, printed; 3 (the registry refused, as for every
+ * client verb). */
 static int refused(long status, json_t *doc)
 {
     const char *msg = json_string_value(
@@ -129,7 +130,7 @@ static int refused(long status, json_t *doc)
             status == 401 || status == 403
                 ? " (it needs an admin: --username with --password-stdin)"
                 : "");
-    return 1;
+    return 3;
 }
 
 /* NAME[:TAG]: a ':' after the last '/' starts the tag. */

@@ -45,7 +45,13 @@ const char pc_cli_gc_usage[] =
     "      --grace SECONDS    keep unreferenced blobs younger than this (default 3600)\n"
     "      --dry-run          report what would be removed, remove nothing\n"
     "      --json             print the summary as JSON\n"
-    "  -h, --help             this help\n";
+    "  -h, --help             this help\n"
+    "\n"
+    "exit codes:\n"
+    "  0  done (or, --dry-run, counted)\n"
+    "  1  the configuration is invalid, DIR is not a data directory (a missing one\n"
+    "     included), or the store failed (the message says which)\n"
+    "  2  usage: a bad flag or argument\n";
 
 enum { OPT_UPSTREAM = 256, OPT_MAX_SIZE, OPT_GRACE, OPT_DRY_RUN, OPT_JSON };
 

@@ -31,8 +31,9 @@ const char pc_cli_ls_usage[] =
     "  --json           {\"repositories\": [...]}\n"
     "  --page-size N    ask for N names a page (default 1000)\n"
     "\n"
-    "Connection flags as for `pullcache pull`. Exit status: 0, 2 usage, 3 the\n"
-    "registry refused or could not be reached.\n";
+    "Connection flags as for `pullcache pull`.\n"
+    "\n"
+    "exit status: 0, 2 usage, 3 the registry refused or could not be reached.\n";
 
 const char pc_cli_rm_usage[] =
     "usage: pullcache rm [--json] [connection flags] IMAGE\n"
@@ -45,9 +46,10 @@ const char pc_cli_rm_usage[] =
     "  --json   {\"repository\", \"digest\", \"deleted\": true}\n"
     "\n"
     "Connection flags as for `pullcache pull` (a user allowed to delete: --username\n"
-    "with --password-stdin). Exit status: 0, 2 usage, 3 the registry refused (405\n"
-    "when it has deletes turned off, 404 when there is no such manifest) or could\n"
-    "not be reached.\n";
+    "with --password-stdin).\n"
+    "\n"
+    "exit status: 0, 2 usage, 3 the registry refused (405 when it has deletes\n"
+    "turned off, 404 when there is no such manifest) or could not be reached.\n";
 
 const char pc_cli_tags_usage[] =
     "usage: pullcache tags [--json] [connection flags] REPOSITORY\n"
@@ -59,8 +61,9 @@ const char pc_cli_tags_usage[] =
     "  --json   {\"name\": ..., \"tags\": [...]}\n"
     "\n"
     "Connection flags as for `pullcache pull` (--plain-http, --insecure, --ca-file,\n"
-    "--username with --password-stdin, ...). Exit status: 0, 2 usage, 3 the\n"
-    "registry refused or could not be reached.\n";
+    "--username with --password-stdin, ...).\n"
+    "\n"
+    "exit status: 0, 2 usage, 3 the registry refused or could not be reached.\n";
 
 const char pc_cli_inspect_usage[] =
     "usage: pullcache inspect [--json] [connection flags] IMAGE\n"
@@ -72,9 +75,10 @@ const char pc_cli_inspect_usage[] =
     "\n"
     "  --json   the same as one JSON document\n"
     "\n"
-    "Connection flags as for `pullcache pull`. Exit status: 0, 2 usage, 3 the\n"
-    "registry refused or could not be reached, 4 a manifest that does not match its\n"
-    "digest or cannot be parsed.\n";
+    "Connection flags as for `pullcache pull`.\n"
+    "\n"
+    "exit status: 0, 2 usage, 3 the registry refused or could not be reached, 4 a\n"
+    "manifest that does not match its digest or cannot be parsed.\n";
 
 /* Open the registry of the one argument; 0 or an exit status. */
 static int open_arg(pc_client_opts *co, const char *verb, int argc, char **argv,

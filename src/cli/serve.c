@@ -71,7 +71,13 @@ const char pc_cli_serve_usage[] =
     "      --admin USER|@GROUP  may read /metrics and /_pullcache/status (auth.admins;\n"
     "                         repeatable)\n"
     "      --check-config     validate the configuration and exit (0 when valid)\n"
-    "  -h, --help             this help\n";
+    "  -h, --help             this help\n"
+    "\n"
+    "exit codes:\n"
+    "  0  stopped by SIGTERM or SIGINT after draining; --check-config: valid\n"
+    "  1  the configuration is invalid, the data directory or meta store cannot be\n"
+    "     opened, or the address cannot be listened on (the message says which)\n"
+    "  2  usage: a bad flag or argument\n";
 
 enum {
     OPT_LOG_FORMAT = 256,
@@ -500,15 +506,14 @@ int pc_cli_serve(int argc, char **argv)
         int n = pc_registry_sweep_uploads(reg, (long)cfg->storage->upload_ttl);
         if (n > 0)
             pc_log(PC_LOG_INFO, "dropped %d abandoned upload session(s)", n);
-        if (cfg->cache->max_size > 0) {
-            uint64_t freed_bytes = 0;
-            unsigned long freed = 0;
-            if (pc_mirror_evict(mirror, cfg->cache->max_size, &freed_bytes, &freed))
-                pc_log(PC_LOG_WARN, "cache eviction failed: %s", pc_error_last());
-            else if (freed)
-                pc_log(PC_LOG_INFO, "evicted %lu mirrored blob(s), %llu bytes (cap %llu)", freed,
-                       (unsigned long long)freed_bytes, (unsigned long long)cfg->cache->max_size);
-        }
+        pc_evict_stats ev;
+        if (pc_mirror_evict(mirror, cfg->cache->max_size, &ev)) /* max_size 0: only counts */
+            pc_log(PC_LOG_WARN, "cache eviction failed: %s", pc_error_last());
+        else if (ev.freed)
+            pc_log(PC_LOG_INFO, "evicted %lu mirrored blob(s), %llu bytes (cap %llu)", ev.freed,
+                   (unsigned long long)ev.freed_bytes, (unsigned long long)cfg->cache->max_size);
+        if (pc_mirror_store_gauges(mirror))
+            pc_log(PC_LOG_WARN, "counting the stored blobs failed: %s", pc_error_last());
         int sig = sigtimedwait(&set, NULL, &every);
         if (sig < 0)
             continue;

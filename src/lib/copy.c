@@ -207,9 +207,10 @@ static int fetch(pc_copy_ctx *c, const char *reference, const pc_pull_desc *want
         pc_pull_desc top;
         if (!want) {
             if ((rc = pc_copy_layout_lookup(s->dir, reference, &top)) != 0)
-                return pc_copy_fail(c, rc,
-                                    rc == PC_ENOTFOUND ? PC_PULL_FAIL_REGISTRY : PC_PULL_FAIL_LOCAL,
-                                    false, "source", "%s", pc_error_last());
+                /* a layout is a local directory: what it lacks is a local
+                 * failure, whatever it is (exit 1, the table in `pullcache help`) */
+                return pc_copy_fail(c, rc, PC_PULL_FAIL_LOCAL, false, "source", "%s",
+                                    pc_error_last());
             named = top.digest;
             by_digest = true;
             out->desc = top;

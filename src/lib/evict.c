@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "metrics.h"
 
 /* ---- eviction ---- */
 
@@ -128,24 +129,54 @@ static bool mirror_busy(const pc_digest *d, void *ctx)
     return pc_fetch_running(ctx, d);
 }
 
-int pc_mirror_evict(pc_mirror *m, uint64_t max_size, uint64_t *freed_bytes, unsigned long *freed)
+int pc_mirror_evict(pc_mirror *m, uint64_t max_size, pc_evict_stats *st)
 {
     const char **ups = NULL;
     size_t n = 0;
-    pc_evict_stats st;
-    memset(&st, 0, sizeof(st));
+    memset(st, 0, sizeof(*st));
     int rc = pc_evict_upstreams(m->cfg, &ups, &n);
     if (!rc)
-        rc = pc_evict_run(m->reg, ups, n, max_size, false, mirror_busy, m, &st);
+        rc = pc_evict_run(m->reg, ups, n, max_size ? max_size : UINT64_MAX, false, mirror_busy, m,
+                          st);
     free(ups);
-    if (freed_bytes)
-        *freed_bytes = st.freed_bytes;
-    if (freed)
-        *freed = st.freed;
+    if (st->freed) {
+        pc_metrics_add("pullcache_cache_evictions_total", NULL, st->freed);
+        pc_metrics_add("pullcache_cache_evicted_bytes_total", NULL, st->freed_bytes);
+    }
+    if (!rc) /* gauges: set to the new value (they are adjusted by deltas) */
+        pc_metrics_gauge_add("pullcache_cache_mirrored_bytes", NULL,
+                             (int64_t)(st->mirrored_bytes - st->freed_bytes) -
+                                 pc_metrics_value("pullcache_cache_mirrored_bytes", NULL));
     return rc;
 }
 
+static int count_blob(const pc_digest *d, uint64_t size, void *ctx)
+{
+    uint64_t *acc = ctx;
+    (void)d;
+    acc[0]++;
+    acc[1] += size;
+    return 0;
+}
+
+int pc_mirror_store_gauges(pc_mirror *m)
+{
+    pc_blobstore *bs = pc_registry_blobs(m->reg);
+    uint64_t acc[2] = {0, 0};
+    int rc = bs->foreach (bs, count_blob, acc);
+    if (rc)
+        return rc;
+    pc_metrics_gauge_add("pullcache_store_blobs", NULL,
+                         (int64_t)acc[0] - pc_metrics_value("pullcache_store_blobs", NULL));
+    pc_metrics_gauge_add("pullcache_store_bytes", NULL,
+                         (int64_t)acc[1] - pc_metrics_value("pullcache_store_bytes", NULL));
+    return 0;
+}
+
 /* ---- mark and sweep ---- */
+
+/* Unreferenced blobs removed per hold of the publish lock. */
+#define GC_BATCH 256
 
 typedef struct {
     pc_digest *v;

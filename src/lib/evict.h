@@ -51,8 +51,14 @@ int pc_evict_run(pc_registry *reg, const char *const *upstreams, size_t nups, ui
 int pc_evict_upstreams(const pc_config *cfg, const char ***out, size_t *n);
 
 /* pc_evict_run() for a running mirror: its upstreams, skipping blobs being
- * fetched now. *freed_bytes and *freed may be NULL. */
-int pc_mirror_evict(pc_mirror *m, uint64_t max_size, uint64_t *freed_bytes, unsigned long *freed);
+ * fetched now; max_size 0 is no cap (only counts). Updates the metrics
+ * pullcache_cache_mirrored_bytes (what stays), pullcache_cache_evictions_total
+ * and pullcache_cache_evicted_bytes_total. *st is filled. */
+int pc_mirror_evict(pc_mirror *m, uint64_t max_size, pc_evict_stats *st);
+
+/* Count the published blobs and their bytes into the gauges
+ * pullcache_store_blobs and pullcache_store_bytes. 0 or < 0. */
+int pc_mirror_store_gauges(pc_mirror *m);
 
 /* What a run of pc_gc_sweep() did (or would do, when dry). */
 typedef struct {

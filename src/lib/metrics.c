@@ -1,6 +1,6 @@
 /*
- * metrics.c - the process-wide registry of counter and gauge series behind
- * metrics.h, and its Prometheus text rendering (format 0.0.4).
+ * metrics.c - the process-wide registry of counter, gauge and histogram
+ * series behind metrics.h, and its Prometheus text rendering (format 0.0.4).
  *
  * Layout: a fixed open-addressing hash table of pointers to series. A slot
  * goes from NULL to a series exactly once (under the mutex, published with
@@ -8,7 +8,10 @@
  * lookups read slots with acquire loads and take no lock; a series, once
  * published, never moves, and its value is a relaxed C11 atomic. Only the
  * creation of a series, a dropped update, declarations and rendering take
- * the mutex.
+ * the mutex. A histogram series carries its own bucket counters (one per
+ * bound plus +Inf, not cumulative; rendering sums them) and a sum kept in
+ * microunits, all relaxed atomics: a scrape may see an observation's count
+ * before its bucket, which Prometheus tolerates.
  *
  * Bounds: at most PC_METRICS_MAX_SERIES series (the table is sized so that
  * probing always ends on an empty slot), names up to 200 bytes and label
@@ -42,12 +45,22 @@ _Static_assert((TABLE_SIZE & (TABLE_SIZE - 1)) == 0, "TABLE_SIZE must be a power
 _Static_assert(TABLE_SIZE >= PC_METRICS_MAX_SERIES + PC_METRICS_MAX_SERIES / 2,
                "the table must stay at most two thirds full");
 
+/* The buckets of one histogram series. */
+typedef struct hist {
+    size_t n; /* bounds, without +Inf */
+    double bounds[PC_METRICS_MAX_BUCKETS];
+    _Atomic uint64_t buckets[PC_METRICS_MAX_BUCKETS + 1]; /* [n] is +Inf */
+    _Atomic uint64_t sum_micro;
+} hist;
+
 /* One series. Allocated on a cache line of its own so that hot counters of
  * different series do not share one. key is "name\0labels\0". */
 typedef struct series {
-    _Atomic uint64_t value; /* a gauge stores its int64 as two's complement */
+    _Atomic uint64_t
+        value; /* a gauge stores its int64 as two's complement; a histogram its count */
     uint64_t hash;
-    bool gauge; /* created by pc_metrics_gauge_add */
+    pc_metric_type kind; /* how it was created: add, gauge_add or observe */
+    hist *h;             /* histograms only */
     size_t name_len;
     const char *labels; /* points into key */
     char key[];
@@ -57,6 +70,8 @@ typedef struct decl {
     char *name;
     char *help;
     pc_metric_type type;
+    size_t n_bounds; /* histograms */
+    double bounds[PC_METRICS_MAX_BUCKETS];
 } decl;
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -158,8 +173,10 @@ static bool valid_labels(const char *p, size_t len)
     }
 }
 
+static const decl *decl_find(const char *name);
+
 static series *series_new(uint64_t h, const char *name, size_t name_len, const char *labels,
-                          size_t labels_len, bool gauge)
+                          size_t labels_len, pc_metric_type kind, const decl *d)
 {
     size_t size = sizeof(series) + name_len + 1 + labels_len + 1;
     size = (size + 63) & ~(size_t)63;
@@ -168,7 +185,17 @@ static series *series_new(uint64_t h, const char *name, size_t name_len, const c
         return NULL;
     atomic_init(&s->value, 0);
     s->hash = h;
-    s->gauge = gauge;
+    s->kind = kind;
+    s->h = NULL;
+    if (kind == PC_METRIC_HISTOGRAM) {
+        s->h = calloc(1, sizeof(*s->h));
+        if (!s->h) {
+            free(s);
+            return NULL;
+        }
+        s->h->n = d->n_bounds;
+        memcpy(s->h->bounds, d->bounds, d->n_bounds * sizeof(double));
+    }
     s->name_len = name_len;
     memcpy(s->key, name, name_len);
     s->key[name_len] = '\0';
@@ -189,7 +216,7 @@ static void ensure_dropped(void)
     dropped = table_find(h, DROPPED_NAME, name_len, "", &slot);
     if (dropped)
         return;
-    dropped = series_new(h, DROPPED_NAME, name_len, "", labels_len, false);
+    dropped = series_new(h, DROPPED_NAME, name_len, "", labels_len, PC_METRIC_COUNTER, NULL);
     if (dropped)
         atomic_store_explicit(&table[slot], dropped, memory_order_release);
 }
@@ -204,8 +231,9 @@ static void count_dropped(void)
 
 /* The series for (name, labels), created when missing; NULL when the update
  * is dropped (and then counted). */
-static series *series_get(const char *name, const char *labels, bool gauge)
+static series *series_get(const char *name, const char *labels, pc_metric_type kind)
 {
+    const decl *d = NULL;
     size_t name_len, labels_len, slot;
     uint64_t h;
     series *s;
@@ -217,18 +245,26 @@ static series *series_get(const char *name, const char *labels, bool gauge)
     h = key_hash(name, labels, &name_len, &labels_len);
     s = table_find(h, name, name_len, labels, &slot);
     if (s)
-        return s;
+        goto found;
 
     pthread_mutex_lock(&lock);
     s = table_find(h, name, name_len, labels, &slot); /* another thread may have won */
     if (s)
         goto done;
+    if (kind == PC_METRIC_HISTOGRAM) {
+        d = decl_find(name);
+        if (!d || d->type != PC_METRIC_HISTOGRAM || !valid_labels(labels, labels_len) ||
+            strstr(labels, "le=\"")) {
+            count_dropped();
+            goto done;
+        }
+    }
     if (n_series >= PC_METRICS_MAX_SERIES || !valid_name(name, name_len) ||
         !valid_labels(labels, labels_len)) {
         count_dropped();
         goto done;
     }
-    s = series_new(h, name, name_len, labels, labels_len, gauge);
+    s = series_new(h, name, name_len, labels, labels_len, kind, d);
     if (!s) {
         count_dropped();
         goto done;
@@ -237,21 +273,62 @@ static series *series_get(const char *name, const char *labels, bool gauge)
     atomic_store_explicit(&table[slot], s, memory_order_release);
 done:
     pthread_mutex_unlock(&lock);
+found:
+    if (s && (s->kind == PC_METRIC_HISTOGRAM) != (kind == PC_METRIC_HISTOGRAM))
+        return NULL; /* a histogram name used as a counter, or the reverse */
     return s;
 }
 
 void pc_metrics_add(const char *name, const char *labels, uint64_t n)
 {
-    series *s = series_get(name, labels, false);
+    series *s = series_get(name, labels, PC_METRIC_COUNTER);
     if (s)
         atomic_fetch_add_explicit(&s->value, n, memory_order_relaxed);
 }
 
 void pc_metrics_gauge_add(const char *name, const char *labels, int64_t delta)
 {
-    series *s = series_get(name, labels, true);
+    series *s = series_get(name, labels, PC_METRIC_GAUGE);
     if (s)
         atomic_fetch_add_explicit(&s->value, (uint64_t)delta, memory_order_relaxed);
+}
+
+void pc_metrics_observe(const char *name, const char *labels, double value)
+{
+    series *s = series_get(name, labels, PC_METRIC_HISTOGRAM);
+    size_t i = 0;
+
+    if (!s || !s->h)
+        return;
+    if (!(value >= 0)) /* negative or NaN: clock trouble, count it as 0 */
+        value = 0;
+    while (i < s->h->n && value > s->h->bounds[i])
+        i++;
+    atomic_fetch_add_explicit(&s->h->buckets[i], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&s->h->sum_micro,
+                              value > 1.8e13 ? UINT64_C(1) << 63 : (uint64_t)(value * 1e6 + 0.5),
+                              memory_order_relaxed);
+    atomic_fetch_add_explicit(&s->value, 1, memory_order_relaxed);
+}
+
+void pc_metrics_hist_zero(const char *name, const char *labels)
+{
+    (void)series_get(name, labels, PC_METRIC_HISTOGRAM);
+}
+
+uint64_t pc_metrics_hist_count(const char *name, const char *labels)
+{
+    size_t name_len, labels_len, slot;
+    uint64_t h;
+    series *s;
+
+    if (!name)
+        return 0;
+    if (!labels)
+        labels = "";
+    h = key_hash(name, labels, &name_len, &labels_len);
+    s = table_find(h, name, name_len, labels, &slot);
+    return s && s->h ? atomic_load_explicit(&s->value, memory_order_relaxed) : 0;
 }
 
 int64_t pc_metrics_value(const char *name, const char *labels)
@@ -272,7 +349,8 @@ int64_t pc_metrics_value(const char *name, const char *labels)
 /* Re-declaring a name replaces its type and help. Declarations survive
  * pc_metrics_reset() (they are made once, at start-up). An invalid name or
  * an allocation failure leaves the metric undeclared. */
-void pc_metrics_declare(const char *name, pc_metric_type type, const char *help)
+static void declare(const char *name, pc_metric_type type, const char *help, const double *bounds,
+                    size_t n_bounds)
 {
     char *n = NULL, *hp = NULL;
 
@@ -286,6 +364,9 @@ void pc_metrics_declare(const char *name, pc_metric_type type, const char *help)
                 free(decls[i].help);
                 decls[i].help = hp;
                 decls[i].type = type;
+                decls[i].n_bounds = n_bounds;
+                if (n_bounds)
+                    memcpy(decls[i].bounds, bounds, n_bounds * sizeof(double));
             }
             goto done;
         }
@@ -305,9 +386,31 @@ void pc_metrics_declare(const char *name, pc_metric_type type, const char *help)
         free(hp);
         goto done;
     }
-    decls[n_decls++] = (decl){.name = n, .help = hp, .type = type};
+    decls[n_decls] = (decl){.name = n, .help = hp, .type = type, .n_bounds = n_bounds};
+    if (n_bounds)
+        memcpy(decls[n_decls].bounds, bounds, n_bounds * sizeof(double));
+    n_decls++;
 done:
     pthread_mutex_unlock(&lock);
+}
+
+void pc_metrics_declare(const char *name, pc_metric_type type, const char *help)
+{
+    if (type != PC_METRIC_HISTOGRAM) /* a histogram needs its bounds */
+        declare(name, type, help, NULL, 0);
+}
+
+/* Bounds must be finite and strictly ascending; more than
+ * PC_METRICS_MAX_BUCKETS, or none, leaves the name undeclared. */
+void pc_metrics_declare_histogram(const char *name, const char *help, const double *bounds,
+                                  size_t n)
+{
+    if (!bounds || n == 0 || n > PC_METRICS_MAX_BUCKETS)
+        return;
+    for (size_t i = 0; i < n; i++)
+        if (!(bounds[i] > -1e300 && bounds[i] < 1e300) || (i > 0 && bounds[i] <= bounds[i - 1]))
+            return;
+    declare(name, PC_METRIC_HISTOGRAM, help, bounds, n);
 }
 
 /* Must not run concurrently with updates: lock-free readers could still be
@@ -316,7 +419,10 @@ void pc_metrics_reset(void)
 {
     pthread_mutex_lock(&lock);
     for (size_t i = 0; i < TABLE_SIZE; i++) {
-        free(atomic_load_explicit(&table[i], memory_order_relaxed));
+        series *s = atomic_load_explicit(&table[i], memory_order_relaxed);
+        if (s)
+            free(s->h);
+        free(s);
         atomic_store_explicit(&table[i], NULL, memory_order_relaxed);
     }
     n_series = 0;
@@ -381,7 +487,8 @@ static int series_cmp(const void *a, const void *b)
 /* The declaration of name, or NULL. Under lock. */
 static const decl *decl_find(const char *name)
 {
-    static const decl dropped_decl = {DROPPED_NAME, DROPPED_HELP, PC_METRIC_COUNTER};
+    static const decl dropped_decl = {
+        .name = DROPPED_NAME, .help = DROPPED_HELP, .type = PC_METRIC_COUNTER};
 
     for (size_t i = 0; i < n_decls; i++)
         if (strcmp(decls[i].name, name) == 0)
@@ -400,14 +507,63 @@ static void render_family_header(outbuf *b, const series *s, const decl *d)
     }
     buf_str(b, "# TYPE ");
     buf_str(b, s->key);
-    buf_str(b, !d ? " untyped\n" : d->type == PC_METRIC_GAUGE ? " gauge\n" : " counter\n");
+    buf_str(b, !d                               ? " untyped\n"
+               : d->type == PC_METRIC_GAUGE     ? " gauge\n"
+               : d->type == PC_METRIC_HISTOGRAM ? " histogram\n"
+                                                : " counter\n");
+}
+
+/* name_suffix{labels[,le="bound"]} value */
+static void render_line(outbuf *b, const series *s, const char *suffix, const char *le,
+                        const char *value)
+{
+    buf_str(b, s->key);
+    buf_str(b, suffix);
+    if (s->labels[0] || le) {
+        buf_put(b, "{", 1);
+        buf_str(b, s->labels);
+        if (le) {
+            buf_str(b, s->labels[0] ? ",le=\"" : "le=\"");
+            buf_str(b, le);
+            buf_put(b, "\"", 1);
+        }
+        buf_put(b, "}", 1);
+    }
+    buf_put(b, " ", 1);
+    buf_str(b, value);
+    buf_put(b, "\n", 1);
+}
+
+static void render_histogram(outbuf *b, const series *s)
+{
+    char num[32], le[32];
+    uint64_t cum = 0, sum = atomic_load_explicit(&s->h->sum_micro, memory_order_relaxed);
+
+    for (size_t i = 0; i <= s->h->n; i++) {
+        cum += atomic_load_explicit(&s->h->buckets[i], memory_order_relaxed);
+        if (i < s->h->n)
+            snprintf(le, sizeof(le), "%g", s->h->bounds[i]);
+        else
+            snprintf(le, sizeof(le), "+Inf");
+        snprintf(num, sizeof(num), "%" PRIu64, cum);
+        render_line(b, s, "_bucket", le, num);
+    }
+    snprintf(num, sizeof(num), "%" PRIu64 ".%06" PRIu64, sum / 1000000, sum % 1000000);
+    render_line(b, s, "_sum", NULL, num);
+    snprintf(num, sizeof(num), "%" PRIu64, cum); /* _count agrees with +Inf */
+    render_line(b, s, "_count", NULL, num);
 }
 
 static void render_series(outbuf *b, const series *s, const decl *d)
 {
     char num[32];
     uint64_t v = atomic_load_explicit(&s->value, memory_order_relaxed);
-    bool is_signed = d ? d->type == PC_METRIC_GAUGE : s->gauge;
+    bool is_signed = d ? d->type == PC_METRIC_GAUGE : s->kind == PC_METRIC_GAUGE;
+
+    if (s->h) {
+        render_histogram(b, s);
+        return;
+    }
 
     buf_str(b, s->key);
     if (s->labels[0]) {

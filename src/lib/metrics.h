@@ -14,7 +14,8 @@
  *   fetches_in_flight{upstream}                     gauge
  *   fetch_waiters_total{upstream}                   requests that joined a fetch
  *   upstream_errors_total{upstream,class}           failures by class
- *   http_requests_total{method,status}              every request served
+ *   http_requests_total{kind,method,status}         every request served
+ *   http_request_duration_seconds{kind}             histogram of answer times
  *   limit_pulls_total{budget}                       manifest GETs counted (limiter.h)
  *   limit_refused_total{budget}                     manifest GETs refused with 429
  *   limit_untracked_total{budget}                   let through: too many clients tracked
@@ -31,11 +32,30 @@
 
 #include "pc.h"
 
-typedef enum { PC_METRIC_COUNTER, PC_METRIC_GAUGE } pc_metric_type;
+typedef enum { PC_METRIC_COUNTER, PC_METRIC_GAUGE, PC_METRIC_HISTOGRAM } pc_metric_type;
+
+/* Most bucket bounds a histogram may have (without +Inf). */
+#define PC_METRICS_MAX_BUCKETS 24
 
 /* Declare a metric's type and help text (once, at start-up; optional: an
  * undeclared metric renders as an untyped counter). Thread-safe. */
 void pc_metrics_declare(const char *name, pc_metric_type type, const char *help);
+
+/* Declare a histogram with n ascending upper bounds (+Inf is implied).
+ * Observations of an undeclared name are dropped. Thread-safe. */
+void pc_metrics_declare_histogram(const char *name, const char *help, const double *bounds,
+                                  size_t n);
+
+/* Record one observation (e.g. seconds) in a declared histogram series.
+ * Values are kept to the microunit in _sum. */
+void pc_metrics_observe(const char *name, const char *labels, double value);
+
+/* Create a histogram series with no observations, so it renders from the
+ * start. */
+void pc_metrics_hist_zero(const char *name, const char *labels);
+
+/* Observations so far in a histogram series (0 when it does not exist). For tests. */
+uint64_t pc_metrics_hist_count(const char *name, const char *labels);
 
 /* Add n to a counter series (created on first use). */
 void pc_metrics_add(const char *name, const char *labels, uint64_t n);

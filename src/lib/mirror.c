@@ -135,11 +135,30 @@ static void declare_metrics(void)
          "reserve or exhausted."},
         {"pullcache_budget_refused_total", PC_METRIC_COUNTER,
          "Misses answered 429 without asking upstream while its Retry-After runs."},
+        {"pullcache_cache_mirrored_bytes", PC_METRIC_GAUGE,
+         "Bytes of mirrored blobs eviction may remove (nothing local holds them); counted at "
+         "start and every 5 minutes."},
+        {"pullcache_cache_max_size_bytes", PC_METRIC_GAUGE,
+         "cache.max_size: the cap on pullcache_cache_mirrored_bytes (0: no cap)."},
+        {"pullcache_cache_evictions_total", PC_METRIC_COUNTER,
+         "Mirrored blobs evicted to keep under max_size."},
+        {"pullcache_cache_evicted_bytes_total", PC_METRIC_COUNTER, "Bytes of those blobs."},
+        {"pullcache_store_blobs", PC_METRIC_GAUGE,
+         "Published blobs in the store, local and mirrored; counted at start and every 5 minutes."},
+        {"pullcache_store_bytes", PC_METRIC_GAUGE, "Bytes of those blobs."},
     };
     for (size_t i = 0; i < sizeof(defs) / sizeof(defs[0]); i++)
         pc_metrics_declare(defs[i].name, defs[i].type, defs[i].help);
     if (pc_metrics_value("pullcache_build_info", "version=\"" PC_VERSION "\"") == 0)
         pc_metrics_gauge_add("pullcache_build_info", "version=\"" PC_VERSION "\"", 1);
+    static const char *zero[] = {"pullcache_cache_evictions_total",
+                                 "pullcache_cache_evicted_bytes_total"};
+    for (size_t i = 0; i < sizeof(zero) / sizeof(zero[0]); i++)
+        pc_metrics_add(zero[i], NULL, 0);
+    static const char *gauges[] = {"pullcache_cache_mirrored_bytes", "pullcache_store_blobs",
+                                   "pullcache_store_bytes"};
+    for (size_t i = 0; i < sizeof(gauges) / sizeof(gauges[0]); i++)
+        pc_metrics_gauge_add(gauges[i], NULL, 0);
 }
 
 int pc_mirror_new(pc_mirror **out, const pc_config *cfg, pc_registry *reg)
@@ -152,6 +171,9 @@ int pc_mirror_new(pc_mirror **out, const pc_config *cfg, pc_registry *reg)
     m->reg = reg;
     m->def = -1;
     declare_metrics();
+    pc_metrics_gauge_add("pullcache_cache_max_size_bytes", NULL,
+                         (int64_t)cfg->cache->max_size -
+                             pc_metrics_value("pullcache_cache_max_size_bytes", NULL));
     pthread_mutex_init(&m->lock, NULL);
     pthread_mutex_init(&m->lists_lock, NULL);
     pthread_cond_init(&m->idle, NULL);

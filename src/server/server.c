@@ -485,6 +485,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     snprintf(labels, sizeof(labels), "kind=\"%s\",method=\"%s\",status=\"%u\"",
              pc_route_kind_str(req->kind), method, status);
     pc_metrics_add("pullcache_http_requests_total", labels, 1);
+    snprintf(labels, sizeof(labels), "kind=\"%s\"", pc_route_kind_str(req->kind));
+    pc_metrics_observe("pullcache_http_request_duration_seconds", labels, ms / 1e3);
     free(req->buf);
     free(req);
 }
@@ -611,6 +613,25 @@ int pc_server_tls_check(const pc_config *cfg)
     return rc;
 }
 
+/* The answer-time histogram, every kind present from the start. Bounds in
+ * seconds: sub-millisecond cache hits to minutes-long blob transfers. */
+static void declare_latency(void)
+{
+    static const double bounds[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                    0.25,   0.5,   1,      2.5,   5,    10,    30,   60};
+    static const pc_route_kind kinds[] = {PC_ROUTE_BASE,      PC_ROUTE_CATALOG, PC_ROUTE_TAGS,
+                                          PC_ROUTE_MANIFEST,  PC_ROUTE_BLOB,    PC_ROUTE_UPLOAD,
+                                          PC_ROUTE_REFERRERS, PC_ROUTE_TOKEN};
+    char labels[64];
+    pc_metrics_declare_histogram("pullcache_http_request_duration_seconds",
+                                 "Time from a request's arrival to the end of its answer, by kind.",
+                                 bounds, sizeof(bounds) / sizeof(bounds[0]));
+    for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+        snprintf(labels, sizeof(labels), "kind=\"%s\"", pc_route_kind_str(kinds[i]));
+        pc_metrics_hist_zero("pullcache_http_request_duration_seconds", labels);
+    }
+}
+
 int pc_server_start(pc_server **out, const pc_config *cfg, pc_registry *reg, pc_mirror *mirror,
                     pc_limiter *limiter)
 {
@@ -643,6 +664,7 @@ int pc_server_start(pc_server **out, const pc_config *cfg, pc_registry *reg, pc_
     clock_gettime(CLOCK_MONOTONIC, &srv->started);
     pthread_mutex_init(&srv->jobs_lock, NULL);
     pthread_cond_init(&srv->jobs_idle, NULL);
+    declare_latency();
 
     struct MHD_OptionItem tls_opts[4] = {{MHD_OPTION_END, 0, NULL}};
     if ((rc = tls_from_config(cfg, &srv->tls)))

@@ -63,7 +63,7 @@ for args in "" "bogus x" "ls Bad/Name" "refresh hub/team/app" "forget" "ls hub/t
 done
 rc=0
 cache ls team/app 2>"$WORK/e" || rc=$?
-expect_eq 1 "$rc" "cache ls of a name that is not mirrored"
+expect_eq 3 "$rc" "cache ls of a name that is not mirrored (the server refused)"
 grep -q "not a mirrored repository" "$WORK/e" || fail "cache ls team/app: $(cat "$WORK/e")"
 rc=0
 "$PULLCACHE" cache --server http://127.0.0.1:5999 ls >/dev/null 2>&1 || rc=$?
@@ -76,11 +76,11 @@ htpasswd -bB "$WORK/htpasswd" bob bobpw 2>/dev/null
 pc_start "$WORK/data" --config "$WORK/pullcache.yml" --htpasswd "$WORK/htpasswd" --admin root
 rc=0
 cache ls 2>"$WORK/e" || rc=$?
-expect_eq 1 "$rc" "cache ls anonymous with users"
+expect_eq 3 "$rc" "cache ls anonymous with users (refused)"
 grep -q "answered 401" "$WORK/e" || fail "anonymous: $(cat "$WORK/e")"
 rc=0
 echo bobpw | cache --username bob --password-stdin ls 2>"$WORK/e" || rc=$?
-expect_eq 1 "$rc" "cache ls as a non-admin"
+expect_eq 3 "$rc" "cache ls as a non-admin (refused)"
 grep -q "answered 403" "$WORK/e" || fail "bob: $(cat "$WORK/e")"
 echo rootpw | cache --username root --password-stdin --json ls >"$WORK/ls.json" || fail "cache ls as admin"
 expect_eq '["hub/team/app"]' "$(jq -c .repositories "$WORK/ls.json")" "cache ls as admin"

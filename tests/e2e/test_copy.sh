@@ -214,6 +214,13 @@ copyj noimage "$DIST/test/nope:1" "$PC/bad/img"
 one_line noimage 3 "test/nope:1 -> .*404" "$PC" bad/img 1
 copyj notag "$DIST/test/img:nope" "$PC/bad/img"
 one_line notag 3 "test/img:nope -> .*MANIFEST_UNKNOWN" "$PC" bad/img nope
+# a layout is a local directory: what it lacks is a local failure (exit 1), like a missing one
+copyj laynotag "oci:$WORK/lay:nope" "$PC/bad/img"
+one_line laynotag 1 "has no image named 'nope'" "$PC" bad/img 1
+copyj laymany "oci:$WORK/img" "$PC/bad/img"
+one_line laymany 1 "holds [0-9]* images; name one" "$PC" bad/img 1
+copyj laynone "oci:$WORK/no-such-layout:1" "$PC/bad/img"
+one_line laynone 1 "no-such-layout" "$PC" bad/img 1
 fake_start token_auth "$FAKE_PORT" "$TOKEN_PORT" - --repo test/img="$WORK/img"
 RC=0
 echo wrongpass | "$P" copy --plain-http --json --username fakeuser --password-stdin \

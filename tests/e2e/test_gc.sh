@@ -144,4 +144,20 @@ done
 [ -f "$(pc_blob_file "$DATA" "$shared")" ] || fail "serve evicted the shared layer"
 [ -f "$(pc_blob_file "$DATA" "$pushed2")" ] || fail "serve evicted a pushed blob"
 grep -q 'evicted [0-9]* mirrored blob' "$WORK/pullcache.log" || fail "no eviction logged by serve"
+# ... and says so in /metrics: evictions counted, what stays under the cap, the store's blobs
+n_evicted=$(sed -n 's/.*evicted \([0-9]*\) mirrored blob.*/\1/p' "$WORK/pullcache.log" | tail -1)
+[ "$n_evicted" -ge 1 ] || fail "serve's eviction line names no blob count"
+for _ in $(seq 50); do
+    [ "$(pc_metric pullcache_cache_evictions_total)" = "$n_evicted" ] && break
+    sleep 0.1
+done
+expect_eq "$n_evicted" "$(pc_metric pullcache_cache_evictions_total)" "pullcache_cache_evictions_total"
+[ "$(pc_metric pullcache_cache_evicted_bytes_total)" -gt 0 ] || fail "pullcache_cache_evicted_bytes_total is 0"
+expect_eq 1 "$(pc_metric pullcache_cache_max_size_bytes)" "pullcache_cache_max_size_bytes (cache.max_size)"
+[ "$(pc_metric pullcache_cache_mirrored_bytes)" -le 1 ] ||
+    fail "pullcache_cache_mirrored_bytes $(pc_metric pullcache_cache_mirrored_bytes) is over the cap of 1"
+n_files=$(find "$DATA/blobs" -type f | wc -l)
+expect_eq "$n_files" "$(pc_metric pullcache_store_blobs)" "pullcache_store_blobs against the files in the store"
+expect_eq "$(find "$DATA/blobs" -type f -printf '%s\n' | awk '{s += $1} END {print s + 0}')" \
+    "$(pc_metric pullcache_store_bytes)" "pullcache_store_bytes against the files in the store"
 echo "ok"

@@ -36,9 +36,27 @@ done
 grep -qx 'pullcache_fetches_in_flight{upstream="docker.io"} 0' "$WORK/m0.txt" || fail "/metrics at start lacks fetches_in_flight 0"
 grep -qx "pullcache_build_info{version=\"$("$PULLCACHE" --version | awk '{print $2}')\"} 1" "$WORK/m0.txt" ||
     fail "/metrics lacks pullcache_build_info with the version: $(grep build_info "$WORK/m0.txt")"
+# answer times: a histogram per kind, there from the start; gauges of the store at 0
+for k in manifest blob upload tags referrers token; do
+    grep -qx "pullcache_http_request_duration_seconds_count{kind=\"$k\"} 0" "$WORK/m0.txt" ||
+        fail "/metrics at start lacks the $k latency histogram at 0"
+done
+grep -q '^# TYPE pullcache_http_request_duration_seconds histogram$' "$WORK/m0.txt" || fail "no histogram TYPE line"
+for g in pullcache_store_blobs pullcache_cache_mirrored_bytes pullcache_cache_max_size_bytes pullcache_cache_evictions_total; do
+    grep -qx "$g 0" "$WORK/m0.txt" || fail "/metrics at start lacks $g 0"
+done
 # requests are counted by kind as well as method and status
 [ "$(pc_metric pullcache_http_requests_total 'kind="probe"' 'method="GET"' 'status="200"')" -ge 2 ] ||
     fail "/metrics: no probe requests counted by kind"
+curl -sS -o /dev/null "http://$PCR/v2/"
+curl -sS "http://$PCR/metrics" >"$WORK/m1.txt"
+[ "$(sed -n 's/^pullcache_http_request_duration_seconds_count{kind="base"} //p' "$WORK/m1.txt")" -ge 1 ] ||
+    fail "GET /v2/ not in the base latency histogram"
+# buckets are cumulative and +Inf equals _count
+awk '/^pullcache_http_request_duration_seconds_bucket\{kind="base"/ { v = $2 + 0; if (v < last) bad = 1; last = v; inf = v }
+     /^pullcache_http_request_duration_seconds_count\{kind="base"/ { c = $2 + 0 }
+     END { exit !(bad == 0 && inf == c && c >= 1) }' "$WORK/m1.txt" ||
+    fail "the base latency histogram is not cumulative or its +Inf bucket is not its count: $(grep 'duration_seconds.*base' "$WORK/m1.txt")"
 # An unreachable upstream: a miss fails, the replica stays ready and says why.
 r=$(http_get "http://$PCR/v2/docker.io/library/x/manifests/1" "$WORK/e")
 case ${r%% *} in 502 | 503 | 504) ;; *) fail "a miss with the upstream down: want 502/503/504, got ${r%% *}" ;; esac

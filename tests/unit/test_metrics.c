@@ -1,7 +1,8 @@
 /*
  * test_metrics.c - unit tests for metrics.c: counters and gauges, lazy
  * series, the exact Prometheus text of a small registry, label escaping,
- * the series cap and its dropped counter, and exact totals under 8 threads.
+ * the series cap and its dropped counter, exact totals under 8 threads, and
+ * histograms (bucket edges, cumulative rendering, misuse dropped).
  *
  * SPDX-License-Identifier: Apache-2.0
  */
@@ -324,6 +325,63 @@ static void test_metrics_threads(void **state)
     free(text);
 }
 
+static void test_metrics_histogram(void **state)
+{
+    static const double b[] = {0.01, 0.1, 1};
+    pc_metrics_declare_histogram("t_seconds", "Answer time.", b, 3);
+
+    pc_metrics_observe("t_seconds", "kind=\"blob\"", 0.01); /* on the edge: le 0.01 */
+    pc_metrics_observe("t_seconds", "kind=\"blob\"", 0.05);
+    pc_metrics_observe("t_seconds", "kind=\"blob\"", 0.5);
+    pc_metrics_observe("t_seconds", "kind=\"blob\"", 7.25); /* only +Inf */
+    pc_metrics_observe("t_seconds", "", -1);                /* clock trouble: counted as 0 */
+    assert_int_equal(pc_metrics_hist_count("t_seconds", "kind=\"blob\""), 4);
+    assert_int_equal(pc_metrics_hist_count("t_seconds", NULL), 1);
+    assert_int_equal(pc_metrics_hist_count("t_seconds", "kind=\"tag\""), 0);
+    assert_int_equal(pc_metrics_value(DROPPED, ""), 0);
+
+    check_render(DROPPED_LINES "pullcache_metrics_dropped_total 0\n"
+                               "# HELP t_seconds Answer time.\n"
+                               "# TYPE t_seconds histogram\n"
+                               "t_seconds_bucket{le=\"0.01\"} 1\n"
+                               "t_seconds_bucket{le=\"0.1\"} 1\n"
+                               "t_seconds_bucket{le=\"1\"} 1\n"
+                               "t_seconds_bucket{le=\"+Inf\"} 1\n"
+                               "t_seconds_sum 0.000000\n"
+                               "t_seconds_count 1\n"
+                               "t_seconds_bucket{kind=\"blob\",le=\"0.01\"} 1\n"
+                               "t_seconds_bucket{kind=\"blob\",le=\"0.1\"} 2\n"
+                               "t_seconds_bucket{kind=\"blob\",le=\"1\"} 3\n"
+                               "t_seconds_bucket{kind=\"blob\",le=\"+Inf\"} 4\n"
+                               "t_seconds_sum{kind=\"blob\"} 7.810000\n"
+                               "t_seconds_count{kind=\"blob\"} 4\n");
+}
+
+static void test_metrics_histogram_misuse(void **state)
+{
+    static const double bad[] = {1, 0.5};
+    static const double ok[] = {1};
+
+    pc_metrics_observe("t_undeclared_seconds", "", 1); /* no bounds known: dropped */
+    assert_int_equal(pc_metrics_hist_count("t_undeclared_seconds", ""), 0);
+    assert_int_equal(pc_metrics_value(DROPPED, ""), 1);
+
+    pc_metrics_declare_histogram("t_bad_seconds", "", bad, 2); /* not ascending: refused */
+    pc_metrics_observe("t_bad_seconds", "", 1);
+    assert_int_equal(pc_metrics_hist_count("t_bad_seconds", ""), 0);
+    assert_int_equal(pc_metrics_value(DROPPED, ""), 2);
+
+    pc_metrics_declare_histogram("t_ok_seconds", "", ok, 1);
+    pc_metrics_observe("t_ok_seconds", "le=\"1\"", 1); /* le is the histogram's own label */
+    assert_int_equal(pc_metrics_value(DROPPED, ""), 3);
+    pc_metrics_observe("t_ok_seconds", "", 1);
+    pc_metrics_add("t_ok_seconds", "", 5); /* a counter update of a histogram series: ignored */
+    assert_int_equal(pc_metrics_hist_count("t_ok_seconds", ""), 1);
+    pc_metrics_add("t_plain_total", "", 1);
+    pc_metrics_observe("t_plain_total", "", 1); /* not declared as a histogram */
+    assert_int_equal(pc_metrics_value("t_plain_total", ""), 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -335,6 +393,8 @@ int main(void)
         cmocka_unit_test_setup(test_metrics_malformed, reset),
         cmocka_unit_test_setup(test_metrics_cap, reset),
         cmocka_unit_test_setup(test_metrics_threads, reset),
+        cmocka_unit_test_setup(test_metrics_histogram, reset),
+        cmocka_unit_test_setup(test_metrics_histogram_misuse, reset),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
