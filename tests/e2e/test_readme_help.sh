@@ -13,7 +13,8 @@ sec=$(awk '/^## Command line/ { f = 1; next } /^## / { f = 0 } f' "$SRC/README.m
 bad=0 n=0
 for v in $("$PULLCACHE" --help | awk '/^verbs:/ { f = 1; next } f && /^  [a-z]/ { print $1 }'); do
     case $v in help | version) continue ;; esac
-    "$PULLCACHE" "$v" --help | grep -qiE '^ *exit (codes|status)' ||
+    vhelp=$("$PULLCACHE" "$v" --help) # not piped into grep -q: an early exit would SIGPIPE it
+    grep -qiE '^ *exit (codes|status)' <<<"$vhelp" ||
         { echo "FAIL: pullcache $v --help has no exit code section" >&2; bad=1; }
     grep -q "^pullcache $v" <<<"$sec" || { echo "FAIL: README command list lacks 'pullcache $v'" >&2; bad=1; }
     for fl in $("$PULLCACHE" "$v" --help | grep -o -- '--[a-z][a-z0-9-]*' | sort -u); do
@@ -27,7 +28,7 @@ for v in $("$PULLCACHE" --help | awk '/^verbs:/ { f = 1; next } f && /^  [a-z]/ 
         bad=1
     done
 done
-"$PULLCACHE" help | grep -q '^exit codes (every client verb' ||
+grep -q '^exit codes (every client verb' <<<"$("$PULLCACHE" help)" ||
     { echo "FAIL: pullcache help has no exit code table" >&2; bad=1; }
 [ "$n" -gt 50 ] || { echo "FAIL: only $n flags seen" >&2; exit 1; }
 [ "$bad" -eq 0 ] || exit 1
