@@ -120,6 +120,27 @@ static double ms(double s)
     return s * 1000.0;
 }
 
+/* The credentials each registry client was opened with ("anonymous", "flags",
+ * an auth file ...; "host: ..." joined by "; " for several), named when a
+ * pull is refused with 401/403. One run per process. */
+static char creds_tried[8192];
+
+static void creds_add(const char *host, const pc_client_conn *conn, bool several)
+{
+    size_t off = strlen(creds_tried);
+    const char *src = conn->cred_source[0] ? conn->cred_source : "anonymous";
+    if (several)
+        snprintf(creds_tried + off, sizeof(creds_tried) - off, "%s%.256s: %.4200s", off ? "; " : "",
+                 host, src);
+    else
+        snprintf(creds_tried, sizeof(creds_tried), "%.4200s", src);
+}
+
+static bool denied(const pc_loadgen_failure *f)
+{
+    return f->status == 401 || f->status == 403;
+}
+
 static int print_json(const char *url, char **names, size_t n, unsigned nodes, unsigned ppn,
                       unsigned conc, unsigned duration, bool manifest_only,
                       const pc_loadgen_result *r, const pc_ratelimit *before,
@@ -139,6 +160,8 @@ static int print_json(const char *url, char **names, size_t n, unsigned nodes, u
                                (json_int_t)f->count, "example", f->example);
         if (fo && advice[0])
             json_object_set_new(fo, "advice", json_string(advice));
+        if (fo && denied(f))
+            json_object_set_new(fo, "credentials_tried", json_string(creds_tried));
         json_array_append_new(fails, fo);
     }
     double done = (double)(r->ok + r->failed);
@@ -187,6 +210,10 @@ static void print_report(const char *url, size_t nimages, unsigned nodes, unsign
                              PC_CLIENT_BOTH, NULL, url, advice, sizeof(advice));
         if (advice[0])
             printf("           %s\n", advice);
+        if (denied(f))
+            printf("           credentials tried: %s (--username with --password-stdin, "
+                   "PULLCACHE_USERNAME/PULLCACHE_PASSWORD, or podman/docker login)\n",
+                   creds_tried);
     }
     if (r->nlatencies)
         printf("latency:   p50 %.1f ms, p95 %.1f ms, p99 %.1f ms, max %.1f ms (ok pulls)\n",
@@ -318,8 +345,16 @@ int pc_cli_loadgen(int argc, char **argv)
             rc = PC_CLI_EXIT_USAGE;
             goto done;
         }
-        if (pc_client_open(&co, "loadgen", &refs[i], schemes[i], &ups[nups]) != 0)
+        pc_client_side side;
+        pc_client_conn conn;
+        pc_client_side_of(&co, PC_CLIENT_BOTH, &side);
+        if (pc_client_connect(&co, "loadgen", PC_CLIENT_BOTH, &side, refs[i].host, schemes[i],
+                              &ups[nups], &conn) != 0)
             goto done;
+        bool several = false;
+        for (size_t j = 1; j < nimages; j++)
+            several = several || strcmp(refs[j].host, refs[0].host) != 0;
+        creds_add(refs[i].host, &conn, several);
         pc_pull_source_upstream(&srcs[nups], ups[nups]);
         images[i].src = &srcs[nups];
         nups++;

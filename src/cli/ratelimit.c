@@ -377,7 +377,35 @@ static void fmt_budget(FILE *f, int64_t limit, int64_t remaining, int64_t window
         fprintf(f, "  source %s", source);
 }
 
-static void print_upstreams(FILE *f, json_t *doc, time_t now)
+/* Which of a pullcache's upstreams serves repo, by the routing rule its
+ * status states (first path component an upstream's name, else the default
+ * upstream unless under a local prefix); NULL: its own private repository. */
+static const char *route_of(json_t *doc, const char *repo)
+{
+    json_t *ups = json_object_get(doc, "upstreams"), *up, *cache = json_object_get(doc, "cache");
+    const char *slash = strchr(repo, '/');
+    size_t i, n = slash ? (size_t)(slash - repo) : 0;
+    json_array_foreach(ups, i, up)
+    {
+        const char *name = jstr(up, "name");
+        if (name && n && strlen(name) == n && strncmp(repo, name, n) == 0)
+            return name;
+    }
+    const char *def = jstr(cache, "default_upstream");
+    if (!def || strcmp(def, "none") == 0)
+        return NULL;
+    json_t *lp;
+    json_array_foreach(json_object_get(cache, "local_prefixes"), i, lp)
+    {
+        const char *p = json_string_value(lp);
+        size_t pl = p ? strlen(p) : 0;
+        if (pl && strncmp(repo, p, pl) == 0 && (repo[pl] == '\0' || repo[pl] == '/'))
+            return NULL;
+    }
+    return def;
+}
+
+static void print_upstreams(FILE *f, json_t *doc, time_t now, const char *repo)
 {
     const char *version = jstr(doc, "version");
     int64_t uptime = jint(doc, "uptime_seconds");
@@ -388,7 +416,17 @@ static void print_upstreams(FILE *f, json_t *doc, time_t now)
         fprintf(f, " (up %s)", buf);
     }
     json_t *ups = json_object_get(doc, "upstreams");
-    fprintf(f, json_array_size(ups) ? ", budgets it has seen upstream:" : ", no upstreams");
+    const char *via = route_of(doc, repo);
+    if (via)
+        fprintf(f, "; %s comes through its mirror of %s", repo, via);
+    else
+        fprintf(f, "; %s is its own (private) repository: pulling it spends no upstream budget",
+                repo);
+    if (!json_array_size(ups)) {
+        fprintf(f, "; it mirrors nothing");
+        return;
+    }
+    fprintf(f, "; budgets it has seen upstream:");
     size_t i;
     json_t *up;
     json_array_foreach(ups, i, up)
@@ -473,7 +511,7 @@ static void print_human(FILE *f, const rl_run *run, const rl_check *c)
                     (long long)run->min);
     }
     if (c->pcstatus)
-        print_upstreams(f, c->pcstatus, c->at);
+        print_upstreams(f, c->pcstatus, c->at, run->repo);
 }
 
 /* ---- JSON output ---- */
@@ -529,6 +567,8 @@ static json_t *check_json(const rl_run *run, const rl_check *c)
     if (c->pcstatus) {
         json_object_set(o, "upstreams", json_object_get(c->pcstatus, "upstreams"));
         json_object_set(o, "pullcache_version", json_object_get(c->pcstatus, "version"));
+        const char *via = route_of(c->pcstatus, run->repo);
+        json_object_set_new(o, "via_upstream", str_or_null(via));
     }
     return o;
 oom:

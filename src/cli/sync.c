@@ -99,6 +99,7 @@ typedef struct {
     pc_client_which which;
     pc_client_side side;
     pc_upstream *u;
+    char cred_source[4200]; /* what pc_client_connect chose, for 401/403 messages */
 } host_client;
 
 typedef struct {
@@ -169,14 +170,26 @@ static pc_upstream *client_for(syncer *s, pc_client_which which, const pc_ref *r
         return NULL;
     }
     host_client *c = &s->clients[s->nclients];
-    if (pc_client_connect(s->co, "sync", which, &side, ref->host, scheme, &c->u, NULL) != 0)
+    pc_client_conn conn;
+    if (pc_client_connect(s->co, "sync", which, &side, ref->host, scheme, &c->u, &conn) != 0)
         return NULL;
+    snprintf(c->cred_source, sizeof(c->cred_source), "%s",
+             conn.cred_source[0] ? conn.cred_source : "anonymous");
     snprintf(c->host, sizeof(c->host), "%s", ref->host);
     c->scheme = scheme;
     c->which = which;
     c->side = side;
     s->nclients++;
     return c->u;
+}
+
+/* The credentials client u was opened with ("anonymous", "flags", a file ...). */
+static const char *cred_of(const syncer *s, const pc_upstream *u)
+{
+    for (size_t i = 0; i < s->nclients; i++)
+        if (s->clients[i].u == u)
+            return s->clients[i].cred_source;
+    return "anonymous";
 }
 
 /* Sleep secs, waking for a signal. false when stopping. */
@@ -430,7 +443,13 @@ static int sync_mapping(syncer *s, const pc_sync_mapping *m)
         return 0;
     }
     if (pc_sync_needs_list(m) && list_tags(su, src.name, &avail, &navail, err, sizeof(err)) != 0) {
-        note(s, m->source, m->destination, "*", "failed", NULL, err);
+        char msg[sizeof(err) + 4300];
+        bool denied = strstr(err, ": 401 ") || strstr(err, ": 403 ") ||
+                      strncmp(err, "cannot list tags: 401", 21) == 0 ||
+                      strncmp(err, "cannot list tags: 403", 21) == 0;
+        snprintf(msg, sizeof(msg), "%s%s%.4200s", err,
+                 denied ? "; credentials tried at the source: " : "", denied ? cred_of(s, su) : "");
+        note(s, m->source, m->destination, "*", "failed", NULL, msg);
         return 0;
     }
     if (pc_sync_select(m, (const char *const *)avail, navail, &sel, &nsel) != 0) {
@@ -473,7 +492,7 @@ static int sync_mapping(syncer *s, const pc_sync_mapping *m)
         int rc = pc_copy_run(&o, &res);
         if (rc == 0 && pc_sync_needs_state(m))
             state_record(s, m, &src, sd, key, &res);
-        char msg[sizeof(res.error.message) + 410] = "";
+        char msg[sizeof(res.error.message) + 410 + 4300] = "";
         if (rc != 0) {
             char advice[400];
             bool at_dst = res.error_at_dest;
@@ -481,7 +500,12 @@ static int sync_mapping(syncer *s, const pc_sync_mapping *m)
                                  at_dst ? PC_CLIENT_DST : PC_CLIENT_SRC,
                                  at_dst ? "destination_options" : "source_options",
                                  pc_upstream_url(at_dst ? du : su), advice, sizeof(advice));
-            snprintf(msg, sizeof(msg), "%s%s%s", res.error.message, advice[0] ? "; " : "", advice);
+            char creds[4300] = "";
+            if (res.error.status == 401 || res.error.status == 403)
+                snprintf(creds, sizeof(creds), "; credentials tried at the %s: %.4200s",
+                         at_dst ? "destination" : "source", cred_of(s, at_dst ? du : su));
+            snprintf(msg, sizeof(msg), "%s%s%s%s", res.error.message, advice[0] ? "; " : "", advice,
+                     creds);
         }
         note(s, m->source, m->destination, tag, rc == 0 ? "copied" : "failed", &res,
              rc == 0 ? NULL : msg);

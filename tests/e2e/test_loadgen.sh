@@ -98,6 +98,15 @@ expect_eq 100 "$(jq .ratelimit.before.remaining "$j")" "hub: remaining before"
 expect_eq 100 "$(jq .ratelimit.before.limit "$j")" "hub: limit before"
 expect_eq 21600 "$(jq .ratelimit.before.window "$j")" "hub: window"
 expect_eq 0 "$(jq .ratelimit.after.remaining "$j")" "hub: remaining after"
+
+# ---- a registry that wants credentials: the refusal names the ones tried -------------
+fake_start token_auth 5004 5005 - --repo "library/test=$IMG"
+rc=$(lg "$WORK/lgauth.txt" --plain-http --nodes 1 --pulls-per-node 1 "127.0.0.1:5004/library/test:oci-single")
+expect_eq 3 "$rc" "loadgen against a registry refusing anonymous pulls"
+grep -q "credentials tried: anonymous" "$WORK/lgauth.txt" || fail "the 401 does not name the credentials tried: $(cat "$WORK/lgauth.txt")"
+rc=$(PULLCACHE_USERNAME=fakeuser PULLCACHE_PASSWORD=wrong lg "$WORK/lgauth.json" --plain-http --json --nodes 1 --pulls-per-node 1 "127.0.0.1:5004/library/test:oci-single")
+expect_eq 3 "$rc" "loadgen with a wrong password"
+expect_eq environment "$(jq -r '.failures[0].credentials_tried' "$WORK/lgauth.json")" "JSON: the credentials tried"
 expect_eq "$((100 * SIZE))" "$(jq .bytes "$j")" "hub: bytes of the 100 ok pulls"
 expect_eq 120 "$(fake_count "$FP" GET manifest)" "hub: manifest GETs at the fake"
 expect_eq 2 "$(fake_count "$FP" HEAD manifest)" "hub: manifest HEADs (before and after)"

@@ -234,7 +234,7 @@ fake_start pullcache_status "$SP" - - --repo "library/test=$WORK/img"
 PIMG=127.0.0.1:$SP/library/test:oci-single
 expect_eq 0 "$(rl "$WORK/p1" --plain-http "$PIMG")" "check of a (fake) pullcache"
 has "$WORK/p1" "$PIMG  http://127.0.0.1:$SP sent no rate limit headers, so it does not limit this client  (no authentication)"
-has "$WORK/p1" "pullcache 0.1.0 at this registry (up 1h30m), budgets it has seen upstream:"
+has "$WORK/p1" "pullcache 0.1.0 at this registry (up 1h30m); library/test is its own (private) repository: pulling it spends no upstream budget; budgets it has seen upstream:"
 has "$WORK/p1" "  docker.io (https://registry-1.docker.io, credential anonymous, reserve 10): limit 100 per 6h  remaining 42  source 203.0.113.7  state ok  seen "
 has "$WORK/p1" "  ghcr.io (https://ghcr.io, reserve 0): no budget seen yet"
 expect_eq 0 "$(rl "$WORK/p2" --plain-http --json --min 1000 "$PIMG")" "--json of a (fake) pullcache"
@@ -277,17 +277,15 @@ CIMG=127.0.0.1:$PC_PORT/hub/library/test:oci-single
 expect_eq 0 "$(rl "$WORK/pc1" --plain-http --json "$CIMG")" "check through pullcache"
 jq -e '(.limited | type) == "boolean" and .status == 200' "$WORK/pc1" >/dev/null ||
     fail "pullcache --json: $(cat "$WORK/pc1" "$WORK/pc1.err")"
-code=$(curl -s -o "$WORK/status.json" -w '%{http_code}' "http://127.0.0.1:$PC_PORT/_pullcache/status" || true)
-if [ "$code" = 200 ]; then
-    jq -e '(.upstreams | map(.name) | index("hub")) != null' "$WORK/pc1" >/dev/null ||
-        fail "pullcache serves /_pullcache/status but the check shows no upstream 'hub': $(cat "$WORK/pc1")"
-    expect_eq 0 "$(rl "$WORK/pc2" --plain-http "$CIMG")" "human check through pullcache"
-    has "$WORK/pc2" "budgets it has seen upstream:"
-    has "$WORK/pc2" "  hub (http://127.0.0.1:$FP"
-else
-    echo "note: this pullcache has no /_pullcache/status yet (HTTP $code): the upstream budget part of the real-pullcache check is skipped"
-    jq -e 'has("upstreams") | not' "$WORK/pc1" >/dev/null || fail "upstreams without a status endpoint"
-    expect_eq 0 "$(rl "$WORK/pc2" --plain-http "$CIMG")" "human check through pullcache"
-    expect_eq 1 "$(lines "$WORK/pc2")" "pullcache check lines without a status endpoint"
-fi
+jq -e '(.upstreams | map(.name) | index("hub")) != null and .via_upstream == "hub"' "$WORK/pc1" >/dev/null ||
+    fail "the check through pullcache shows no upstream 'hub' it comes through: $(cat "$WORK/pc1")"
+expect_eq 0 "$(rl "$WORK/pc2" --plain-http "$CIMG")" "human check through pullcache"
+has "$WORK/pc2" "; hub/library/test comes through its mirror of hub; budgets it has seen upstream:"
+has "$WORK/pc2" "  hub (http://127.0.0.1:$FP"
+# A private image of that pullcache: no upstream budget is involved, and the check says so.
+push_image "$WORK/img" oci-single team/app:1 # $REG is this pullcache
+expect_eq 0 "$(rl "$WORK/pc3" --plain-http --json "127.0.0.1:$PC_PORT/team/app:1")" "check of a private image"
+expect_eq null "$(jq -r .via_upstream "$WORK/pc3")" "a private image comes through no upstream"
+expect_eq 0 "$(rl "$WORK/pc4" --plain-http "127.0.0.1:$PC_PORT/team/app:1")" "human check of a private image"
+has "$WORK/pc4" "; team/app is its own (private) repository: pulling it spends no upstream budget;"
 echo "ratelimit_cli: ok"

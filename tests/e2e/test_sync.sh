@@ -238,4 +238,30 @@ expect_eq 1 "$(jq .copied "$WORK/paused.json")" "copied after the pause"
 [ "$(jq '.paused >= 1' "$WORK/paused.json")" = true ] || fail "pause not counted: $(cat "$WORK/paused.json")"
 expect_eq "$(img_digest "$WORK/img" oci-index)" "$(digest_at "$PC" budget/img oci-index)" "digest after the pause"
 [ "$(fake_count "$FAKE_PORT" GET manifest)" -ge 1 ] || fail "no manifest GET after the pause"
+
+echo "--- a source that wants credentials: the failure names the ones tried"
+fake_stop "$FAKE_PORT"
+fake_start token_auth "$FAKE_PORT" 5003 - --repo test/img="$WORK/img"
+cat >"$WORK/auth.yml" <<YML
+mappings:
+  - source: 127.0.0.1:$FAKE_PORT/test/img
+    destination: $PC/authsrc/img
+    tags: [oci-index]
+  - source: 127.0.0.1:$FAKE_PORT/test/img
+    destination: $PC/authsrc/re
+    regex: '^oci-'
+YML
+rc=0
+"$P" sync --plain-http --once --json "$WORK/auth.yml" >"$WORK/syncauth.json" 2>"$WORK/syncauth.err" || rc=$?
+expect_eq 3 "$rc" "sync from a source that refuses anonymous pulls"
+expect_eq 2 "$(jq .failed "$WORK/syncauth.json")" "failed mappings (the tag list, the copy)"
+expect_eq 2 "$(grep -o 'credentials tried at the source: anonymous' "$WORK/syncauth.json" | wc -l)" "failures naming the credentials" ||
+    fail "both failures (tag list and copy) should name the credentials tried: $(cat "$WORK/syncauth.json" "$WORK/syncauth.err")"
+rc=0
+PULLCACHE_USERNAME=fakeuser PULLCACHE_PASSWORD=wrong \
+    "$P" sync --plain-http --once --json "$WORK/auth.yml" >"$WORK/syncauth2.json" 2>"$WORK/syncauth2.err" || rc=$?
+expect_eq 3 "$rc" "sync with a wrong password"
+grep -q 'credentials tried at the source: environment' "$WORK/syncauth2.json" "$WORK/syncauth2.err" ||
+    fail "a wrong password from the environment is not named: $(cat "$WORK/syncauth2.json" "$WORK/syncauth2.err")"
+expect_eq "" "$(digest_at "$PC" authsrc/img oci-index)" "nothing copied without credentials"
 echo "PASS"
