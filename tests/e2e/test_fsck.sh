@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # test_fsck.sh - `pullcache fsck` on a real data directory: clean after
 # pushes while serve runs (exit 0, every JSON count 0); then each kind of
-# damage is found exactly (exit 1, JSON kinds): a flipped byte in a layer
+# damage is found exactly, with serve running (exit 1, JSON kinds): a flipped byte in a layer
 # (with the link and the manifest it breaks), a deleted layer, a deleted
 # child manifest of an index, an old staging file without a session, a
 # stray temp file, while young ones are left alone; --repair fixes each
@@ -129,10 +129,8 @@ lb=$(jq -r '.layers[2].digest' "$WORK/b.json")
 child=$(jq -r '.manifests[0].digest' "$WORK/c.json")
 for d in "$la" "$lb" "$child"; do [ -f "$(pc_blob_file "$DATA" "$d")" ] || fail "no file for $d"; done
 
-# The damage is done with serve stopped: its periodic upload sweep removes
-# session-less staging files on its own, which would race the planted ones.
-pc_stop
-
+# Damage to blobs and manifests is found and repaired with serve running
+# (fsck is safe beside it: the meta store is shared in WAL mode).
 # ---- a flipped byte in a layer -----------------------------------------------------
 echo "== corrupt layer"
 flip "$(pc_blob_file "$DATA" "$la")"
@@ -166,6 +164,10 @@ rm "$(pc_blob_file "$DATA" "$child")"
 expect_eq 1 "$(check "$WORK/f.json")" "fsck exit status with a deleted child manifest"
 expect_kinds "$WORK/f.json" "manifest_blob_missing team/c $child" "incomplete_manifest team/c $mc"
 repair "a deleted child manifest" 2
+
+# The staging and temp files are planted with serve stopped: its own sweeps
+# remove session-less staging files, which would race the planted ones.
+pc_stop
 
 # ---- staging files: an old one without a session, a young one (a fetch) ----------
 echo "== orphan upload"
