@@ -9,8 +9,9 @@
 #   - a Range that ends at the last byte waits for the verified end, then 206;
 #   - a Range past the end is 416 with Content-Range: bytes */SIZE;
 #   - a Range as the very first request starts the one fetch and gets 206;
-#   - however many range requests, one upstream GET per blob, and the blob is
-#     published verified (a later plain GET is 200 from the store).
+#   - however many range requests and 20 more whole-blob clients joining the
+#     stalled fetch, one upstream GET per blob, every client gets the verified
+#     blob, and it is published (a later plain GET is 200 from the store).
 . "$(dirname "$0")/lib.sh"
 
 FP=5002
@@ -43,6 +44,13 @@ expect_eq "206 0 100" "$r" "Range bytes=100-199 during the stalled fetch"
 expect_eq "$(want_bytes 100 199)" "$(sha256sum "$WORK/r1" | cut -d' ' -f1)" "the 100 bytes"
 expect_eq "bytes 100-199/$SIZE" "$(reg_header "$WORK/r1.h" Content-Range)" "Content-Range"
 kill -0 "$WHOLE" 2>/dev/null || fail "the whole-blob client finished before the stall ended: the range did not come early"
+# 20 more whole pulls of the blob join the one fetch while it stalls.
+MORE=()
+for i in $(seq 20); do
+    curl -sS -f -o "$WORK/more$i" "$URL" 2>>"$WORK/curl.log" &
+    MORE+=($!)
+    PIDS+=($!)
+done
 r=$(http_get "$URL" "$WORK/r2" -H "Range: bytes=$SIZE-")
 expect_eq 416 "${r%% *}" "Range past the end"
 expect_eq "bytes */$SIZE" "$(reg_header "$WORK/r2.h" Content-Range)" "416 Content-Range"
@@ -52,6 +60,10 @@ expect_eq "206 0 10" "$r" "Range bytes=-10 (the last bytes)"
 expect_eq "$(want_bytes $((SIZE - 10)) $((SIZE - 1)))" "$(sha256sum "$WORK/r3" | cut -d' ' -f1)" "the last 10 bytes"
 wait "$WHOLE" || fail "the whole-blob client failed"
 expect_eq "$BIG" "$(sha "$WORK/whole")" "the whole blob"
+for i in $(seq 20); do
+    wait "${MORE[$((i - 1))]}" || fail "whole-blob client $i of 20 failed"
+    expect_eq "$BIG" "$(sha "$WORK/more$i")" "whole-blob client $i of 20"
+done
 expect_eq 1 "$(fake_count "$FP" GET blob "(.ref == \"$BIG\")")" "upstream GETs of the big blob"
 r=$(http_get "$URL" "$WORK/w2")
 expect_eq "200 0 $SIZE" "$r" "plain GET after the fetch (from the store)"
