@@ -6,6 +6,7 @@
 # sanitizer report or broken invariant; the input that did it is kept in
 # build-fuzz/artifacts/<target>/ and the log in build-fuzz/fuzz_<target>.log.
 #   bash scripts/fuzz.sh                 every target, FUZZ_SECONDS (20) each
+#                                        (tests/fuzz/fuzz_<target>.c)
 #   FUZZ_SECONDS=300 bash scripts/fuzz.sh jwt
 # Inputs the fuzzer finds interesting accumulate in build-fuzz/corpus/,
 # never in the seed directories.
@@ -15,7 +16,12 @@ cd "$(dirname "$0")/.."
 BUILD=${FUZZ_BUILD:-build-fuzz}
 SECS=${FUZZ_SECONDS:-20}
 TARGETS=("$@")
-[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(authorization www_authenticate jwt)
+if [ ${#TARGETS[@]} -eq 0 ]; then # every tests/fuzz/fuzz_<target>.c
+    for f in tests/fuzz/fuzz_*.c; do
+        t=${f#tests/fuzz/fuzz_}
+        TARGETS+=("${t%.c}")
+    done
+fi
 
 command -v clang >/dev/null || { echo "fuzz.sh: clang is needed (bash scripts/deps.sh --test)" >&2; exit 1; }
 cmake -S . -B "$BUILD" -DCMAKE_C_COMPILER=clang -DPC_FUZZ=ON -DPC_TESTS=OFF \

@@ -144,6 +144,10 @@ int pc_content_range_parse(const char *value, uint64_t *start, uint64_t *end)
         pc_error_set("Content-Range \"%s\" ends before it starts", value);
         goto done;
     }
+    if (b == UINT64_MAX) { /* its length, b - a + 1, would not fit in 64 bits */
+        pc_error_set("Content-Range \"%s\" is too long", value);
+        goto done;
+    }
     *start = a;
     *end = b;
     rc = 0;

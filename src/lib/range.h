@@ -19,7 +19,8 @@
 int pc_range_parse(const char *value, uint64_t size, uint64_t *start, uint64_t *end);
 
 /* Parse an upload Content-Range value "<start>-<end>" (also accepts a
- * leading "bytes " and "bytes=" as some clients send). start <= end.
+ * leading "bytes " and "bytes=" as some clients send). start <= end, and
+ * end < 2^64 - 1 so that the length end - start + 1 fits in 64 bits.
  * Returns 0 or PC_EINVAL. */
 int pc_content_range_parse(const char *value, uint64_t *start, uint64_t *end);
 
