@@ -1,8 +1,12 @@
 # SPDX-License-Identifier: Apache-2.0
 # Convenience wrapper around CMake: `make` builds build/pullcache,
-# `make test` runs every test, `make asan` builds and tests with sanitizers,
-# `make clang` builds everything with clang and runs the unit tests,
-# `make fuzz` runs the libFuzzer targets for FUZZ_SECONDS (20) each.
+# `make test` runs every test, `make asan` runs every test (unit and e2e)
+# against an AddressSanitizer + UndefinedBehaviorSanitizer build,
+# `make tsan` runs the unit tests and the concurrency e2e tests against a
+# ThreadSanitizer build, `make clang` builds everything with clang and runs
+# the unit tests, `make fuzz` runs the libFuzzer targets for FUZZ_SECONDS
+# (20) each. A sanitizer report anywhere (a unit test, serve, a client verb
+# an e2e test runs) fails the test (tests/e2e/lib.sh).
 BUILD ?= build
 JOBS ?= $(shell nproc)
 
@@ -13,10 +17,20 @@ all:
 test: all
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
+# ASAN_TESTS / TSAN_TESTS: ctest arguments choosing the tests
+# (e.g. make asan ASAN_TESTS="-L unit").
+ASAN_TESTS ?=
+TSAN_TESTS ?= -R '^(unit\..*|e2e\.cache_coalesce|e2e\.loadgen)$$'
+
 asan:
 	cmake -S . -B build-asan -DPC_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
 	cmake --build build-asan -j $(JOBS)
-	cd build-asan && ctest --output-on-failure -L unit
+	cd build-asan && ctest --output-on-failure -j $(JOBS) $(ASAN_TESTS)
+
+tsan:
+	cmake -S . -B build-tsan -DPC_TSAN=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	cmake --build build-tsan -j $(JOBS)
+	cd build-tsan && ctest --output-on-failure -j $(JOBS) $(TSAN_TESTS)
 
 clang:
 	CC=clang cmake -S . -B build-clang -DCMAKE_BUILD_TYPE=Debug >/dev/null
@@ -30,6 +44,6 @@ format:
 	clang-format -i src/*/*.c src/*/*.h tests/unit/*.c tests/fuzz/*.c
 
 clean:
-	rm -rf $(BUILD) build-asan build-clang build-fuzz
+	rm -rf $(BUILD) build-asan build-tsan build-clang build-fuzz
 
-.PHONY: all test asan clang fuzz format clean
+.PHONY: all test asan tsan clang fuzz format clean

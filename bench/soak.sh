@@ -70,8 +70,13 @@ upstreams:
     tag_ttl: 1
 cache:
   max_size: 1
+http:
+  max_connections_per_ip: 2048
 YML
-# the options are the point of the soak: a flaky upstream, revalidation, eviction
+# the options are the point of the soak: a flaky upstream, revalidation,
+# eviction; and wrk's 500 connections come from one address (over the
+# default per-address cap of 256, which would refuse them: that is not the
+# soak's subject)
 "$PULLCACHE" serve --config "$WORK/pc.yml" --listen "127.0.0.1:${PORT[pullcache]}" \
     --data "$WORK/pc-data" >"$WORK/logs/pullcache.log" 2>&1 &
 PID[pullcache]=$!

@@ -216,6 +216,8 @@ int pc_cli_gc(int argc, char **argv)
         fprintf(stderr, "pullcache gc: sweep: %s\n", pc_error_last());
         goto done;
     }
+    if (!dry) /* a full disk may have spent it (registry.h) */
+        pc_registry_reserve_refill(reg);
     if (json) {
         if (print_json(dry, evict, max_size, &ev, &sw)) {
             fprintf(stderr, "pullcache gc: out of memory\n");

@@ -467,6 +467,23 @@ int pc_cli_serve(int argc, char **argv)
                 pc_error_last());
         goto done;
     }
+    if (pc_registry_check_meta(reg)) {
+        fprintf(stderr,
+                "pullcache serve: refusing to start: %s.\n"
+                "Stop every pullcache on %s, move meta.db (with meta.db-wal and meta.db-shm) "
+                "aside, restore it from a backup or salvage it (sqlite3 meta.db.bad .recover | "
+                "sqlite3 meta.db), then run `pullcache fsck --data %s --repair`.\n",
+                pc_error_last(), cfg->storage->data, cfg->storage->data);
+        goto done;
+    }
+    /* A crash's leftovers (monolithic uploads, fetch spools) go now, unless
+     * another serve shares the directory: they may be its work. */
+    if (pc_registry_claim(reg) == PC_EEXISTS)
+        pc_log(PC_LOG_WARN, "another process holds %s/serve.lock: leaving its uploads alone",
+               cfg->storage->data);
+    int swept = pc_registry_sweep_start(reg, (long)cfg->storage->upload_ttl);
+    if (swept > 0)
+        pc_log(PC_LOG_INFO, "dropped %d upload(s) and spool file(s) an earlier run left", swept);
     if (pc_mirror_new(&mirror, cfg, reg)) {
         fprintf(stderr, "pullcache serve: %s\n", pc_error_last());
         goto done;

@@ -28,6 +28,11 @@ typedef struct pc_blobstore pc_blobstore;
 typedef struct pc_blob_reader pc_blob_reader;
 typedef struct pc_blob_writer pc_blob_writer;
 
+/* A held publish lock (publish_lock). */
+typedef struct {
+    int a, b;
+} pc_blob_lock;
+
 /* The areas of a store, for locate(). */
 typedef enum {
     PC_BLOB_AREA_BLOB,   /* published blobs, named by digest string */
@@ -52,6 +57,9 @@ struct pc_blob_writer {
     int (*write)(pc_blob_writer *w, const void *buf, size_t len);
     /* Close without publishing (the upload stays in staging). */
     void (*close)(pc_blob_writer *w);
+    /* Cut the upload back to size bytes (<= its size): a refused or
+     * failed chunk leaves nothing behind. 0 or < 0. */
+    int (*truncate)(pc_blob_writer *w, uint64_t size);
 };
 
 struct pc_blobstore {
@@ -87,8 +95,9 @@ struct pc_blobstore {
     /* Bytes in the upload so far. 0 or PC_ENOTFOUND. */
     int (*upload_stat)(pc_blobstore *bs, const char *id, uint64_t *size);
 
-    /* Verify the upload hashes to d and publish it under d; the upload is
-     * gone afterwards either way except on PC_ERR. 0, PC_EDIGEST (nothing
+    /* Verify the upload hashes to d and publish it under d (replacing a
+     * published copy, which may be damaged); the upload is gone afterwards
+     * either way except on PC_ERR. 0, PC_EDIGEST (nothing
      * published, upload removed), PC_ENOTFOUND, PC_ERR. */
     int (*upload_commit)(pc_blobstore *bs, const char *id, const pc_digest *d);
 
@@ -136,6 +145,22 @@ struct pc_blobstore {
      * path for the filesystem backend) into buf. 0, PC_EINVAL (bad name),
      * PC_ETOOBIG (buf too small). */
     int (*locate)(pc_blobstore *bs, pc_blob_area area, const char *name, char *buf, size_t size);
+
+    /* --- added in version 1 for storage integrity (issue 12) --- */
+
+    /* The lock that makes "publish a blob and record who holds it"
+     * atomic with respect to removing unreferenced blobs, across threads
+     * and processes on the same store: a publisher holds it shared from
+     * before its blob becomes visible until the meta store records a
+     * holder (link, manifest); a remover (gc, fsck) holds it exclusive
+     * from its last look at the holders until the removal is done. A
+     * waiting remover is not starved by publishers. Take it before any
+     * meta store transaction. 0 or < 0; release with publish_unlock. */
+    int (*publish_lock)(pc_blobstore *bs, bool exclusive, pc_blob_lock *lk);
+    void (*publish_unlock)(pc_blobstore *bs, pc_blob_lock *lk);
+    /* Take a damaged published blob d out of service (never served
+     * again; a new upload of d publishes afresh). 0 or PC_ENOTFOUND. */
+    int (*quarantine)(pc_blobstore *bs, const pc_digest *d);
 };
 
 /* Open (creating directories as needed) the filesystem blob store rooted at

@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -118,8 +119,9 @@ static int blob_rel(const pc_digest *d, char *rel, char *dir)
 static int mkdir_at(int dirfd, const char *path)
 {
     if (mkdirat(dirfd, path, 0755) != 0 && errno != EEXIST) {
-        pc_error_set("mkdir %s: %s", path, strerror(errno));
-        return PC_ERR;
+        int e = errno;
+        pc_error_set("mkdir %s: %s", path, strerror(e));
+        return pc_result_from_errno(e);
     }
     return 0;
 }
@@ -130,8 +132,9 @@ static int fsync_dir_at(int dirfd, const char *path)
     int rc = 0;
     int fd = openat(dirfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0 || fsync(fd) != 0) {
-        pc_error_set("fsync directory %s: %s", path, strerror(errno));
-        rc = PC_ERR;
+        int e = errno;
+        pc_error_set("fsync directory %s: %s", path, strerror(e));
+        rc = pc_result_from_errno(e);
     }
     if (fd >= 0)
         close(fd);
@@ -147,8 +150,9 @@ static int write_all(int fd, const void *buf, size_t len)
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0) {
-            pc_error_set("write failed: %s", strerror(errno));
-            return PC_ERR;
+            int e = errno;
+            pc_error_set("write failed: %s", strerror(e));
+            return pc_result_from_errno(e);
         }
         p += n;
         len -= (size_t)n;
@@ -290,17 +294,20 @@ done:
     return rc;
 }
 
-/* Move the verified file `name` in dirfd to the published name rel, unless
- * that exists already (then the file is removed). fd is the open file, for
- * fsync. 0 or PC_ERR. */
+/* Move the verified file `name` in dirfd to the published name rel. When
+ * that exists already the file is removed, unless replace is set: then the
+ * verified bytes take the published name (atomically: readers of the old
+ * file keep it), which heals a damaged copy. fd is the open file, for
+ * fsync. 0, PC_ENOSPC, PC_EROFS or PC_ERR. */
 static int publish(fs_store *fs, int fd, int dirfd, const char *name, const char *rel,
-                   const char *dir)
+                   const char *dir, bool replace)
 {
     if (fsync(fd) != 0) {
-        pc_error_set("fsync: %s", strerror(errno));
-        return PC_ERR;
+        int e = errno;
+        pc_error_set("fsync: %s", strerror(e));
+        return pc_result_from_errno(e);
     }
-    if (blob_exists(fs, rel)) {
+    if (!replace && blob_exists(fs, rel)) {
         unlinkat(dirfd, name, 0);
         return 0;
     }
@@ -314,8 +321,9 @@ static int publish(fs_store *fs, int fd, int dirfd, const char *name, const char
     if (rc)
         return rc;
     if (renameat(dirfd, name, fs->blobsfd, rel) != 0) {
-        pc_error_set("publish blob: %s", strerror(errno));
-        return PC_ERR;
+        int e = errno;
+        pc_error_set("publish blob: %s", strerror(e));
+        return pc_result_from_errno(e);
     }
     return fsync_dir_at(fs->blobsfd, dir);
 }
@@ -348,15 +356,16 @@ static int fs_put(pc_blobstore *bs, const pc_digest *d, const void *buf, size_t 
     snprintf(tmppath, plen, "%s/put-XXXXXX", fs->tmpdir);
     fd = mkostemp(tmppath, O_CLOEXEC);
     if (fd < 0) {
-        pc_error_set("create temp file: %s", strerror(errno));
-        rc = PC_ERR;
+        int e = errno;
+        pc_error_set("create temp file: %s", strerror(e));
+        rc = pc_result_from_errno(e);
         goto done;
     }
     if ((rc = write_all(fd, buf, len)))
         goto done;
     /* The name inside tmp/ is what follows the last '/'. */
     const char *name = strrchr(tmppath, '/') + 1;
-    rc = publish(fs, fd, fs->tmpfd, name, rel, dir);
+    rc = publish(fs, fd, fs->tmpfd, name, rel, dir, false);
     if (rc == 0) {
         free(tmppath);
         tmppath = NULL;
@@ -513,6 +522,22 @@ static int fs_writer_write(pc_blob_writer *w, const void *buf, size_t len)
     return rc;
 }
 
+static int fs_writer_truncate(pc_blob_writer *w, uint64_t size)
+{
+    fs_writer *fw = (fs_writer *)w;
+    if (size > w->size) {
+        pc_error_set("cannot grow an upload by truncating it");
+        return PC_EINVAL;
+    }
+    if (ftruncate(fw->fd, (off_t)size) != 0) {
+        int e = errno;
+        pc_error_set("truncate upload: %s", strerror(e));
+        return pc_result_from_errno(e);
+    }
+    w->size = size;
+    return 0;
+}
+
 static void fs_writer_close(pc_blob_writer *w)
 {
     if (!w)
@@ -541,8 +566,9 @@ static int fs_upload_open(pc_blobstore *bs, const char *id, bool create, pc_blob
             pc_error_set("upload unknown");
             rc = PC_ENOTFOUND;
         } else {
-            pc_error_set("open upload: %s", strerror(errno));
-            rc = PC_ERR;
+            int e = errno;
+            pc_error_set("open upload: %s", strerror(e));
+            rc = pc_result_from_errno(e);
         }
         goto done;
     }
@@ -559,6 +585,7 @@ static int fs_upload_open(pc_blobstore *bs, const char *id, bool create, pc_blob
     }
     w->base.size = (uint64_t)st.st_size;
     w->base.write = fs_writer_write;
+    w->base.truncate = fs_writer_truncate;
     w->base.close = fs_writer_close;
     w->fd = fd;
     fd = -1;
@@ -631,7 +658,7 @@ static int fs_upload_commit(pc_blobstore *bs, const char *id, const pc_digest *d
         rc = PC_EDIGEST;
         goto done;
     }
-    rc = publish(fs, fd, fs->uploadsfd, id, rel, dir);
+    rc = publish(fs, fd, fs->uploadsfd, id, rel, dir, true);
 done:
     if (fd >= 0)
         close(fd);
@@ -831,6 +858,110 @@ static void clean_tmp(fs_store *fs)
     closedir(dp);
 }
 
+/* ---- publish lock (see blobstore.h) ----
+ *
+ * Two lock files in the root, held with flock(2) so that every process on
+ * the data directory (serve, gc, fsck) and every thread (each takes its own
+ * open file description) takes part. Publishers hold publish.lock shared;
+ * a remover holds it exclusively. A remover first takes gc.lock
+ * exclusively and publishers pass through gc.lock (shared, released at
+ * once) before taking publish.lock: a waiting remover so stops new
+ * publishers and is not starved by a stream of overlapping ones. */
+
+static int lock_open(fs_store *fs, const char *name)
+{
+    char path[4096];
+    if ((size_t)snprintf(path, sizeof(path), "%s/%s", fs->root, name) >= sizeof(path))
+        return -1;
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+    if (fd < 0) /* a read-only data directory: nobody publishes there anyway */
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    return fd;
+}
+
+static int lock_take(int fd, int op)
+{
+    while (flock(fd, op) != 0) {
+        if (errno != EINTR) {
+            pc_error_set("lock the blob store: %s", strerror(errno));
+            return PC_ERR;
+        }
+    }
+    return 0;
+}
+
+static int fs_publish_lock(pc_blobstore *bs, bool exclusive, pc_blob_lock *lk)
+{
+    fs_store *fs = fs_of(bs);
+    lk->a = lk->b = -1;
+    int gate = lock_open(fs, "gc.lock");
+    int pub = lock_open(fs, "publish.lock");
+    int rc = 0;
+    if (gate < 0 || pub < 0) {
+        /* no lock files and none can be made: a read-only directory */
+        if (gate >= 0)
+            close(gate);
+        if (pub >= 0)
+            close(pub);
+        return 0;
+    }
+    if (exclusive) {
+        if ((rc = lock_take(gate, LOCK_EX)) || (rc = lock_take(pub, LOCK_EX))) {
+            close(gate);
+            close(pub);
+            return rc;
+        }
+        lk->a = gate;
+        lk->b = pub;
+        return 0;
+    }
+    if ((rc = lock_take(gate, LOCK_SH)) == 0) {
+        close(gate); /* passed the gate */
+        gate = -1;
+        rc = lock_take(pub, LOCK_SH);
+    }
+    if (gate >= 0)
+        close(gate);
+    if (rc) {
+        close(pub);
+        return rc;
+    }
+    lk->b = pub;
+    return 0;
+}
+
+static void fs_publish_unlock(pc_blobstore *bs, pc_blob_lock *lk)
+{
+    (void)bs;
+    if (lk->b >= 0) /* closing drops the flock */
+        close(lk->b);
+    if (lk->a >= 0)
+        close(lk->a);
+    lk->a = lk->b = -1;
+}
+
+/* Move a damaged blob out of blobs/ into quarantine/ (kept for a look,
+ * never served; fsck reports nothing there). Removed when quarantine/
+ * cannot be made. */
+static int fs_quarantine(pc_blobstore *bs, const pc_digest *d)
+{
+    fs_store *fs = fs_of(bs);
+    char rel[FS_REL_MAX], dir[FS_REL_MAX], qdir[4096], qpath[4400];
+    int rc = blob_rel(d, rel, dir);
+    if (rc)
+        return rc;
+    snprintf(qdir, sizeof(qdir), "%s/quarantine", fs->root);
+    if (mkdir(qdir, 0755) == 0 || errno == EEXIST) {
+        snprintf(qpath, sizeof(qpath), "%s/%s-%s-%ld", qdir, pc_digest_alg_name(d->alg),
+                 pc_digest_hex(d), (long)time(NULL));
+        if (renameat(fs->blobsfd, rel, AT_FDCWD, qpath) == 0)
+            return 0;
+        if (errno == ENOENT)
+            return PC_ENOTFOUND;
+    }
+    return fs_remove(bs, d);
+}
+
 static void fs_free(pc_blobstore *bs)
 {
     fs_store *fs = fs_of(bs);
@@ -942,6 +1073,9 @@ static int fs_open_dir(pc_blobstore **out, const char *dir, bool create)
     fs->base.tmp_remove = fs_tmp_remove;
     fs->base.upload_remove_idle = fs_upload_remove_idle;
     fs->base.locate = fs_locate;
+    fs->base.publish_lock = fs_publish_lock;
+    fs->base.publish_unlock = fs_publish_unlock;
+    fs->base.quarantine = fs_quarantine;
     *out = &fs->base;
     fs = NULL;
     rc = 0;

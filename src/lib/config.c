@@ -34,6 +34,12 @@ static const cyaml_schema_field_t http_fields[] = {
     CYAML_FIELD_UINT("timeout", CYAML_FLAG_OPTIONAL, pc_config_http, timeout),
     CYAML_FIELD_UINT("threads", CYAML_FLAG_OPTIONAL, pc_config_http, threads),
     CYAML_FIELD_UINT("max_connections", CYAML_FLAG_OPTIONAL, pc_config_http, max_connections),
+    CYAML_FIELD_UINT("max_connections_per_ip", CYAML_FLAG_OPTIONAL, pc_config_http,
+                     max_connections_per_ip),
+    CYAML_FIELD_UINT("header_timeout", CYAML_FLAG_OPTIONAL, pc_config_http, header_timeout),
+    CYAML_FIELD_UINT("max_body_size", CYAML_FLAG_OPTIONAL, pc_config_http, max_body_size),
+    CYAML_FIELD_STRING_PTR("external_url", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, pc_config_http,
+                           external_url, 1, 1000),
     CYAML_FIELD_MAPPING_PTR("tls", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, pc_config_http, tls,
                             tls_fields),
     CYAML_FIELD_END,
@@ -96,6 +102,7 @@ static const cyaml_schema_field_t cache_fields[] = {
     CYAML_FIELD_STRING_PTR("default_upstream", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL,
                            pc_config_cache, default_upstream, 1, 128),
     CYAML_FIELD_UINT("max_size", CYAML_FLAG_OPTIONAL, pc_config_cache, max_size),
+    CYAML_FIELD_UINT("max_fetch_size", CYAML_FLAG_OPTIONAL, pc_config_cache, max_fetch_size),
     STR_LIST("local_prefixes", pc_config_cache, local_prefixes),
     CYAML_FIELD_END,
 };
@@ -364,6 +371,12 @@ static int apply_defaults(pc_config *c)
         c->http->timeout = 60;
     if (!c->http->max_connections)
         c->http->max_connections = 1024;
+    if (!c->http->max_connections_per_ip)
+        c->http->max_connections_per_ip = PC_CONFIG_PER_IP_DEFAULT;
+    if (!c->http->header_timeout)
+        c->http->header_timeout = PC_CONFIG_HEADER_TIMEOUT_DEFAULT;
+    if (!c->http->max_body_size)
+        c->http->max_body_size = PC_CONFIG_MAX_BODY_DEFAULT;
     if (!c->storage->data && pc_config_set_str(&c->storage->data, "./data"))
         return PC_ENOMEM;
     if (!c->storage->upload_ttl)
@@ -405,6 +418,8 @@ int pc_config_finalize(pc_config *c)
      * makes an upstream serve them (what Docker's registry-mirrors needs). */
     if (!c->cache->default_upstream && pc_config_set_str(&c->cache->default_upstream, "none"))
         return PC_ENOMEM;
+    if (!c->cache->max_fetch_size)
+        c->cache->max_fetch_size = PC_CONFIG_MAX_FETCH_DEFAULT;
     return 0;
 }
 
@@ -608,6 +623,28 @@ int pc_config_validate(const pc_config *c)
         pc_error_set("http.threads must be at most 256");
         return PC_EINVAL;
     }
+    if (c->http->max_connections > 65536) {
+        pc_error_set("http.max_connections must be at most 65536");
+        return PC_EINVAL;
+    }
+    if (c->http->header_timeout > 3600) {
+        pc_error_set("http.header_timeout must be at most 3600 seconds");
+        return PC_EINVAL;
+    }
+    const char *xu = c->http->external_url;
+    if (xu) {
+        bool xok = strncmp(xu, "http://", 7) == 0 || strncmp(xu, "https://", 8) == 0;
+        const char *xhost = xok ? strstr(xu, "//") + 2 : "";
+        xok = xok && *xhost && *xhost != '/';
+        for (const char *p = xu; xok && *p; p++)
+            xok = (unsigned char)*p > ' ' && (unsigned char)*p < 0x7f && !strchr("\"'\\<>?#", *p);
+        if (!xok) {
+            pc_error_set("http.external_url must be http(s)://HOST[:PORT][/PATH] (no query, "
+                         "quotes or spaces), not '%s'",
+                         xu);
+            return PC_EINVAL;
+        }
+    }
     return 0;
 }
 
@@ -666,6 +703,7 @@ void pc_config_free(pc_config *c)
         return;
     if (c->http) {
         free(c->http->listen);
+        free(c->http->external_url);
         if (c->http->tls) {
             free(c->http->tls->cert);
             free(c->http->tls->key);

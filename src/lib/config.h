@@ -6,7 +6,13 @@
  *     listen: 127.0.0.1:5000     # address:port
  *     timeout: 60                # idle connection timeout, seconds
  *     threads: 0                 # worker threads, 0 = number of CPUs
- *     max_connections: 1024
+ *     max_connections: 1024      # open at once; at the cap a new one displaces
+ *                                #   the one waiting longest for its request head
+ *     max_connections_per_ip: 256  # open at once from one client address
+ *     header_timeout: 10         # seconds to send a request's line + headers
+ *     max_body_size: 10737418240 # bytes one request body may have (10 GiB)
+ *     external_url: https://reg.example  # how clients reach us (token realm);
+ *                                #   default: the request's Host header
  *     tls:                       # HTTPS instead of HTTP (src/server/tls.h); SIGHUP
  *       cert: /etc/pullcache/tls.crt    #   re-reads the files (a bad pair keeps the old)
  *       key: /etc/pullcache/tls.key     # PEM, unencrypted, must match cert
@@ -42,6 +48,8 @@
  *     local_prefixes: [team]     # with a default upstream: bare names under these
  *                                #   stay private (pushable)
  *     max_size: 0                # bytes of mirrored content kept; 0 = no cap
+ *     max_fetch_size: 17179869184  # bytes one upstream blob fetch may take when no
+ *                                #   cached manifest declares the blob's size
  *   limits:                      # Docker-Hub-style pull limits for our own clients
  *     enabled: false             # true: manifest GETs are counted, ratelimit-* headers
  *     anonymous: {pulls: 100, window: 21600}     # per client IP (IPv6: per /64)
@@ -56,7 +64,8 @@
  *       - {prefix: team, pull: [authenticated], push: ["@devs"], delete: [alice]}
  *       - {prefix: public, pull: [anonymous], readonly: true}
  *     token:                     # our token service (GET /token)
- *       realm: https://reg.example/token  # default: http(s)://<Host>/token
+ *       realm: https://reg.example/token  # default: http.external_url + /token,
+ *                                #   else http(s)://<Host>/token
  *       service: pullcache       # aud of our tokens
  *       issuer: pullcache        # iss of our tokens
  *       lifetime: 300            # seconds
@@ -96,7 +105,7 @@ typedef struct {
 } pc_config_rule;
 
 typedef struct {
-    char *realm;       /* NULL: http(s)://<request Host>/token */
+    char *realm;       /* NULL: http.external_url + /token, else http(s)://<Host>/token */
     char *service;     /* NULL: "pullcache" */
     char *issuer;      /* NULL: "pullcache" */
     unsigned lifetime; /* seconds; 0 = 300 */
@@ -137,8 +146,17 @@ typedef struct {
     unsigned timeout;
     unsigned threads;
     unsigned max_connections;
+    unsigned max_connections_per_ip; /* 0 = the default */
+    unsigned header_timeout;         /* seconds; 0 = the default */
+    uint64_t max_body_size;          /* bytes; 0 = the default */
+    char *external_url;              /* NULL: clients' Host header names us */
     pc_config_tls *tls;
 } pc_config_http;
+
+/* http defaults: header deadline, per-address cap, body cap (10 GiB). */
+#define PC_CONFIG_HEADER_TIMEOUT_DEFAULT 10u
+#define PC_CONFIG_PER_IP_DEFAULT 256u
+#define PC_CONFIG_MAX_BODY_DEFAULT ((uint64_t)10 << 30)
 
 typedef struct {
     char *data;
@@ -173,9 +191,13 @@ typedef struct {
 typedef struct {
     char *default_upstream; /* "none": bare names are the private registry */
     uint64_t max_size;
-    char **local_prefixes; /* under a default upstream: bare names kept private */
+    uint64_t max_fetch_size; /* bytes a blob fetch of unknown size may take (0 = the default) */
+    char **local_prefixes;   /* under a default upstream: bare names kept private */
     unsigned local_prefixes_count;
 } pc_config_cache;
+
+/* cache.max_fetch_size when not set: 16 GiB. */
+#define PC_CONFIG_MAX_FETCH_DEFAULT ((uint64_t)16 << 30)
 
 #define PC_CONFIG_LIMIT_WINDOW_MAX 2592000u
 

@@ -5,6 +5,7 @@
  */
 #include "pc.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 
@@ -26,6 +27,21 @@ const char *pc_error_last(void)
 void pc_error_clear(void)
 {
     last_error[0] = '\0';
+}
+
+int pc_result_from_errno(int err)
+{
+    switch (err) {
+    case ENOSPC:
+    case EDQUOT:
+        return PC_ENOSPC;
+    case EROFS:
+        return PC_EROFS;
+    case ENOMEM:
+        return PC_ENOMEM;
+    default:
+        return PC_ERR;
+    }
 }
 
 const char *pc_result_str(int code)
@@ -57,6 +73,10 @@ const char *pc_result_str(int code)
         return "authentication required";
     case PC_EDENIED:
         return "access denied";
+    case PC_ENOSPC:
+        return "storage full";
+    case PC_EROFS:
+        return "storage read-only";
     default:
         return "internal error";
     }

@@ -224,6 +224,8 @@ int pc_gc_sweep(pc_registry *reg, long grace_s, bool dry, pc_gc_stats *st)
     pc_blobstore *bs = pc_registry_blobs(reg);
     digest_set marked = {NULL, 0, 0};
     sweep_ctx sc = {&marked, {NULL, 0, 0}, st};
+    pc_blob_lock lk = {-1, -1};
+    bool locked = false;
     int rc;
 
     memset(st, 0, sizeof(*st));
@@ -234,7 +236,19 @@ int pc_gc_sweep(pc_registry *reg, long grace_s, bool dry, pc_gc_stats *st)
     /* Collect first, remove after: no unlinking under a running readdir. */
     if ((rc = bs->foreach (bs, sweep_visit, &sc)))
         goto done;
+    /* Remove under the exclusive publish lock, in batches: a publisher
+     * holds it shared from renaming its file until its link is recorded,
+     * so the holders looked at below are final (no blob that got a 201
+     * goes), and pushes wait at most one batch. */
     for (size_t i = 0; i < sc.unmarked.n; i++) {
+        if (!dry && bs->publish_lock && i % GC_BATCH == 0) {
+            if (locked)
+                bs->publish_unlock(bs, &lk);
+            locked = false;
+            if ((rc = bs->publish_lock(bs, true, &lk)))
+                goto done;
+            locked = true;
+        }
         const pc_digest *d = &sc.unmarked.v[i];
         long age = 0;
         uint64_t size = 0, holders = 0;
@@ -265,6 +279,8 @@ int pc_gc_sweep(pc_registry *reg, long grace_s, bool dry, pc_gc_stats *st)
         st->removed_bytes += size;
     }
 done:
+    if (locked)
+        bs->publish_unlock(bs, &lk);
     free(marked.v);
     free(sc.unmarked.v);
     return rc;

@@ -6,6 +6,15 @@
  * published only after its digest is verified, and the last byte reaches
  * clients only then, so a bad or truncated transfer never completes.
  *
+ * A fetch is bounded: by the size a cached manifest of the repository
+ * declares for the blob (its descriptor), else by cache.max_fetch_size. A
+ * Content-Length that disagrees with the declared size (or exceeds the
+ * maximum) is refused before any body byte is read; a body (chunked, or
+ * without any length) that goes one byte past the bound is cut there. Both
+ * end as a 502 for the clients, the staged bytes are removed, and the
+ * upstream is counted as failing (pullcache_upstream_errors_total,
+ * class "protocol").
+ *
  * SPDX-License-Identifier: Apache-2.0
  */
 #include "mirror_int.h"
@@ -20,6 +29,7 @@
 #include <openssl/rand.h>
 
 #include "log.h"
+#include "manifest.h"
 #include "metrics.h"
 
 enum { F_STARTING, F_STREAMING, F_DONE, F_FAILED };
@@ -32,7 +42,10 @@ struct pc_fetch {
     pthread_cond_t cv;
     int refs;
     int state;
-    int64_t total;
+    int64_t total;     /* the size clients are told: Content-Length, else expect; -1 */
+    int64_t expect;    /* the size a cached manifest declares, -1 when none does */
+    uint64_t cap;      /* most body bytes taken when expect is unknown */
+    char refused[300]; /* why the fetch was stopped by its bound, "" when not */
     uint64_t received;
     char id[40];
     int rfd;
@@ -76,12 +89,52 @@ static void wake(pc_fetch_waiter **list, size_t n)
     free(list);
 }
 
+/* The size a manifest of t's repository declares for d: -1 when none we
+ * hold references it (a client may GET a blob by digest alone). */
+static int64_t declared_size(pc_mirror *m, const pc_mirror_target *t, const pc_digest *d)
+{
+    pc_metastore *ms = pc_registry_meta(m->reg);
+    pc_blobstore *bs = pc_registry_blobs(m->reg);
+    pc_digest md;
+    void *buf = NULL;
+    size_t len = 0;
+    uint64_t size = 0;
+    int64_t out = -1;
+    if (!ms->ref_holder || ms->ref_holder(ms, t->local, d, &md) != 0)
+        return -1;
+    if (bs->get(bs, &md, PC_MANIFEST_MAX, &buf, &len) == 0 &&
+        pc_manifest_blob_size(buf, len, d, &size) == 0 && size <= (uint64_t)INT64_MAX)
+        out = (int64_t)size;
+    free(buf);
+    return out;
+}
+
+/* Whether the headers announce a body the bound refuses; f->refused says
+ * why. */
+static bool start_refused(pc_fetch *f, const pc_upstream_resp *r)
+{
+    int64_t cl = r->content_length;
+    if (f->expect >= 0 && cl >= 0 && cl != f->expect)
+        snprintf(f->refused, sizeof(f->refused),
+                 "upstream %s sent Content-Length %lld for blob %s, which its manifest declares "
+                 "as %lld bytes",
+                 f->t.name, (long long)cl, f->d.str, (long long)f->expect);
+    else if (f->expect < 0 && cl >= 0 && (uint64_t)cl > f->cap)
+        snprintf(f->refused, sizeof(f->refused),
+                 "upstream %s sent Content-Length %lld for blob %s, more than "
+                 "cache.max_fetch_size (%llu bytes)",
+                 f->t.name, (long long)cl, f->d.str, (unsigned long long)f->cap);
+    return f->refused[0] != '\0';
+}
+
 static int on_start(const pc_upstream_resp *r, void *ctx)
 {
     pc_fetch *f = ctx;
     size_t n;
+    if (start_refused(f, r))
+        return 1; /* before any body byte: nothing staged */
     pthread_mutex_lock(&f->mu);
-    f->total = r->content_length;
+    f->total = r->content_length >= 0 ? r->content_length : f->expect;
     f->state = F_STREAMING;
     pthread_cond_broadcast(&f->cv);
     pc_fetch_waiter **list = take_waiters(f, &n);
@@ -96,8 +149,21 @@ static int on_data(const void *buf, size_t len, void *ctx)
     size_t n;
     if (f->m->stopping)
         return 1;
-    if (f->total >= 0 && f->received + len > (uint64_t)f->total)
-        return 1; /* more than declared: refuse */
+    if (f->total >= 0 && f->received + len > (uint64_t)f->total) {
+        /* more than declared: a chunked body past the manifest's size (curl
+         * itself never hands out more than a Content-Length) */
+        snprintf(f->refused, sizeof(f->refused),
+                 "upstream %s sent more than the %lld bytes of blob %s", f->t.name,
+                 (long long)f->total, f->d.str);
+        return 1;
+    }
+    if (f->total < 0 && f->received + len > f->cap) {
+        snprintf(f->refused, sizeof(f->refused),
+                 "upstream %s sent more than cache.max_fetch_size (%llu bytes) for blob %s "
+                 "of unknown size",
+                 f->t.name, (unsigned long long)f->cap, f->d.str);
+        return 1;
+    }
     if (f->w->write(f->w, buf, len))
         return 1;
     pthread_mutex_lock(&f->mu);
@@ -130,8 +196,14 @@ static void *fetch_main(void *arg)
     int state = F_FAILED;
 
     memset(&r, 0, sizeof(r));
+    f->expect = declared_size(m, &f->t, &f->d);
     int rc = pc_upstream_blob(m->ups[f->t.upstream].client, f->t.repo, &f->d, false, on_start,
                               on_data, f, &r);
+    if (rc == 0 && f->refused[0]) {
+        /* the upstream broke the bound: its fault, not an abort of ours */
+        r.cls = PC_UP_PROTOCOL;
+        snprintf(r.error_message, sizeof(r.error_message), "%s", f->refused);
+    }
     pc_mirror_count(m, &f->t, "blob", "GET", rc ? NULL : &r);
     f->w->close(f->w);
     f->w = NULL;
@@ -140,10 +212,18 @@ static void *fetch_main(void *arg)
     bool complete =
         rc == 0 && r.cls == PC_UP_OK && (f->total < 0 || f->received == (uint64_t)f->total);
     if (complete) {
-        int crc = bs->upload_commit(bs, f->id, &f->d);
+        /* publish and link under the publish lock: gc cannot take the
+         * file between the two (registry.h) */
+        pc_blob_lock lk;
+        int crc = pc_registry_publish_lock(m->reg, &lk);
+        if (crc == 0)
+            crc = bs->upload_commit(bs, f->id, &f->d);
         if (crc == 0) {
             ms->blob_link(ms, f->t.local, &f->d, f->received);
             ms->access_touch(ms, &f->d, f->received, (int64_t)time(NULL));
+        }
+        pc_registry_publish_unlock(m->reg, &lk);
+        if (crc == 0) {
             state = F_DONE;
         } else {
             pc_log(PC_LOG_WARN, "upstream %s: blob %s of %s failed verification (%s); not stored",
@@ -159,7 +239,10 @@ static void *fetch_main(void *arg)
         if (r.cls == PC_UP_OK) /* short body with a 2xx */
             r.cls = PC_UP_RESET;
         pc_mirror_fail(m, &f->t, &r, "blob", &f->fail);
-        if (f->received)
+        if (f->refused[0]) {
+            snprintf(f->fail.message, sizeof(f->fail.message), "%s; not stored", f->refused);
+            pc_log(PC_LOG_WARN, "%s (%s); not stored", f->refused, f->t.repo);
+        } else if (f->received)
             pc_log(PC_LOG_WARN, "upstream %s: blob %s of %s broke off after %llu bytes (%s)",
                    f->t.name, f->d.str, f->t.repo, (unsigned long long)f->received,
                    pc_up_class_str(r.cls));
@@ -252,6 +335,9 @@ int pc_fetch_join(pc_mirror *m, const pc_mirror_target *t, const pc_digest *d, p
     f->d = *d;
     f->rfd = -1;
     f->total = -1;
+    f->expect = -1;
+    f->cap = m->cfg->cache && m->cfg->cache->max_fetch_size ? m->cfg->cache->max_fetch_size
+                                                            : PC_CONFIG_MAX_FETCH_DEFAULT;
     f->refs = 2; /* the caller and the fetch thread */
     pthread_mutex_init(&f->mu, NULL);
     pthread_cond_init(&f->cv, NULL);

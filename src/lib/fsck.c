@@ -967,18 +967,41 @@ static int still_orphan(pc_metastore *ms, void *ctx)
     return g->f->bs->remove(g->f->bs, &g->p->digest);
 }
 
+/* Repairs that remove run under the blob store's exclusive publish lock
+ * (blobstore.h), taken before any meta store transaction: a push that
+ * republishes the blob meanwhile waits, so its fresh file is not removed
+ * on the strength of a look at the old one. */
+static int excl_lock(fsck_t *f, pc_blob_lock *lk)
+{
+    lk->a = lk->b = -1;
+    return f->bs->publish_lock ? f->bs->publish_lock(f->bs, true, lk) : 0;
+}
+
+static void excl_unlock(fsck_t *f, pc_blob_lock *lk)
+{
+    if (f->bs->publish_unlock)
+        f->bs->publish_unlock(f->bs, lk);
+}
+
 static int repair_corrupt(fsck_t *f, pc_fsck_problem *p)
 {
     bool match = false;
     uint64_t size = 0;
     pc_digest got;
+    pc_blob_lock lk;
+    int rc = excl_lock(f, &lk);
+    if (rc)
+        return rc;
     /* hash again: a push or fetch may have republished it meanwhile */
-    int rc = verify_blob(f->bs, &p->digest, &match, &size, &got);
+    rc = verify_blob(f->bs, &p->digest, &match, &size, &got);
     if (rc == 0 && match) {
         pc_error_set("its bytes match now");
-        return PC_EEXISTS;
+        rc = PC_EEXISTS;
+    } else if (rc == 0) {
+        rc = f->bs->remove(f->bs, &p->digest);
     }
-    return rc ? rc : f->bs->remove(f->bs, &p->digest);
+    excl_unlock(f, &lk);
+    return rc;
 }
 
 static int repair_guarded(fsck_t *f, pc_fsck_problem *p, pc_meta_remove_kind kind,
@@ -986,7 +1009,13 @@ static int repair_guarded(fsck_t *f, pc_fsck_problem *p, pc_meta_remove_kind kin
 {
     pc_meta_removal what = {kind, p->repo, &p->digest};
     guard_ctx g = {f, p};
-    return f->ms->guarded_remove(f->ms, &what, check, &g);
+    pc_blob_lock lk;
+    int rc = excl_lock(f, &lk);
+    if (rc)
+        return rc;
+    rc = f->ms->guarded_remove(f->ms, &what, check, &g);
+    excl_unlock(f, &lk);
+    return rc;
 }
 
 static int repair_unlinked(fsck_t *f, pc_fsck_problem *p)

@@ -280,6 +280,37 @@ done:
     return rc;
 }
 
+/* Whether descriptor desc names d; its size into *size then. */
+static bool desc_size(json_t *desc, const pc_digest *d, uint64_t *size)
+{
+    json_t *dg = json_object_get(desc, "digest"), *sz = json_object_get(desc, "size");
+    if (!json_is_string(dg) || strcmp(json_string_value(dg), d->str) != 0 || !json_is_integer(sz) ||
+        json_integer_value(sz) < 0)
+        return false;
+    *size = (uint64_t)json_integer_value(sz);
+    return true;
+}
+
+int pc_manifest_blob_size(const void *buf, size_t len, const pc_digest *d, uint64_t *size)
+{
+    json_t *doc = buf && len ? json_loadb(buf, len, 0, NULL) : NULL, *layer;
+    int rc = PC_ENOTFOUND;
+    size_t i;
+    if (!doc)
+        return PC_ENOTFOUND;
+    if (desc_size(json_object_get(doc, "config"), d, size))
+        rc = 0;
+    json_array_foreach(json_object_get(doc, "layers"), i, layer)
+    {
+        if (rc == 0)
+            break;
+        if (desc_size(layer, d, size))
+            rc = 0;
+    }
+    json_decref(doc);
+    return rc;
+}
+
 /* The descriptor is built from the record; only the annotations come from
  * the bytes. Bytes that do not parse (or carry no "annotations" object)
  * give a descriptor without annotations. NULL only when out of memory. */

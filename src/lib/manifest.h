@@ -42,6 +42,11 @@ int pc_manifest_parse(pc_manifest_info *out, const void *buf, size_t len, const 
 
 void pc_manifest_info_clear(pc_manifest_info *info);
 
+/* The size the image manifest buf declares for blob d (its config or one
+ * of its layers). 0 with *size, or PC_ENOTFOUND (no such descriptor, buf
+ * is no image manifest, or it could not be read). */
+int pc_manifest_blob_size(const void *buf, size_t len, const pc_digest *d, uint64_t *size);
+
 /* Whether media type mt is one of the four manifest types above. */
 bool pc_manifest_type_known(const char *mt);
 

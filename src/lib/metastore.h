@@ -19,7 +19,7 @@
 #include "digest.h"
 #include "ref.h"
 
-#define PC_METASTORE_VERSION 3
+#define PC_METASTORE_VERSION 4
 #define PC_MEDIA_TYPE_MAX 256
 
 typedef struct pc_metastore pc_metastore;
@@ -211,10 +211,22 @@ struct pc_metastore {
      * or < 0. */
     int (*guarded_remove)(pc_metastore *ms, const pc_meta_removal *what, pc_meta_guard_fn check,
                           void *ctx);
+
+    /* --- added in version 4 for the pull-through cache's fetch bound --- */
+
+    /* A manifest of repo that references blob d (not as an index child):
+     * its digest into *manifest, so the descriptor (and its size) can be
+     * read from its bytes. 0 or PC_ENOTFOUND. */
+    int (*ref_holder)(pc_metastore *ms, const char *repo, const pc_digest *d, pc_digest *manifest);
 };
 
 /* Open (creating and migrating as needed) the SQLite meta store at path, in
  * WAL mode. *out is the caller's (->free). 0 or PC_ERR. */
 int pc_metastore_sqlite_open(pc_metastore **out, const char *path);
+
+/* PRAGMA quick_check of a store opened by pc_metastore_sqlite_open: 0 when
+ * the file is sound, PC_EINVAL (message names the file and the first
+ * problem) when it is damaged, or < 0. */
+int pc_metastore_sqlite_quick_check(pc_metastore *ms);
 
 #endif

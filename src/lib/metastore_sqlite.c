@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 
 #define SQ_BUSY_TIMEOUT_MS 5000
 
@@ -33,9 +34,28 @@ static pc_sq_store *sq_of(pc_metastore *ms)
 
 int pc_sq_db_error(sqlite3 *db, const char *what)
 {
-    int code = sqlite3_errcode(db);
+    int code = sqlite3_errcode(db) & 0xff;
+    int sys = sqlite3_system_errno(db);
     pc_error_set("meta store: %s: %s", what, sqlite3_errmsg(db));
-    return code == SQLITE_NOMEM ? PC_ENOMEM : PC_ERR;
+    switch (code) {
+    case SQLITE_NOMEM:
+        return PC_ENOMEM;
+    case SQLITE_FULL:
+        return PC_ENOSPC;
+    case SQLITE_READONLY:
+        return PC_EROFS;
+    case SQLITE_IOERR:
+    case SQLITE_CANTOPEN:
+        return pc_result_from_errno(sys);
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+        pc_error_set("meta store: %s: %s (the database file is damaged: stop serve and see "
+                     "`pullcache fsck --help`)",
+                     what, sqlite3_errmsg(db));
+        return PC_ERR;
+    default:
+        return PC_ERR;
+    }
 }
 
 int pc_sq_invalid(const char *what)
@@ -121,7 +141,9 @@ static int conn_open(pc_sq_store *s, pc_sq_conn **out)
         return PC_ENOMEM;
     c->store = s;
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
-    if (sqlite3_open_v2(s->path, &c->db, flags, NULL) != SQLITE_OK) {
+    if (s->ro_uri) /* nobody writes to a read-only file system: immutable */
+        flags = SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX;
+    if (sqlite3_open_v2(s->ro_uri ? s->ro_uri : s->path, &c->db, flags, NULL) != SQLITE_OK) {
         if (c->db)
             rc = pc_sq_db_error(c->db, s->path);
         else
@@ -130,8 +152,8 @@ static int conn_open(pc_sq_store *s, pc_sq_conn **out)
         goto done;
     }
     sqlite3_busy_timeout(c->db, SQ_BUSY_TIMEOUT_MS);
-    if (sqlite3_exec(c->db, "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON", NULL, NULL,
-                     NULL) != SQLITE_OK) {
+    if (!s->ro_uri && sqlite3_exec(c->db, "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON",
+                                   NULL, NULL, NULL) != SQLITE_OK) {
         rc = pc_sq_db_error(c->db, "settings");
         goto done;
     }
@@ -325,8 +347,14 @@ int pc_sq_tx_end(pc_metastore *ms, int rc)
 {
     if (rc == 0)
         rc = pc_sq_exec(ms, ST_COMMIT, pc_sq_stmt_sql[ST_COMMIT], NULL, SQ_NOARGS);
-    if (rc)
+    if (rc) {
+        /* SQLite may have rolled back already (a full disk): keep the
+         * message of what failed, not the rollback's */
+        char msg[512];
+        snprintf(msg, sizeof(msg), "%s", pc_error_last());
         pc_sq_exec(ms, ST_ROLLBACK, pc_sq_stmt_sql[ST_ROLLBACK], NULL, SQ_NOARGS);
+        pc_error_set("%s", msg);
+    }
     return rc;
 }
 
@@ -348,6 +376,7 @@ static void sq_free(pc_metastore *ms)
     pthread_mutex_unlock(&s->lock);
     pthread_mutex_destroy(&s->lock);
     free(s->path);
+    free(s->ro_uri);
     free(s);
 }
 
@@ -386,14 +415,58 @@ done:
     return rc;
 }
 
+/* On a read-only file system a WAL database cannot be opened the usual
+ * way (it needs its -shm file): open it as an immutable URI instead. */
+static int ro_setup(pc_sq_store *s)
+{
+    char dir[4096];
+    struct statvfs vf;
+    snprintf(dir, sizeof(dir), "%s", s->path);
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *(slash == dir ? slash + 1 : slash) = '\0';
+    else
+        snprintf(dir, sizeof(dir), ".");
+    if (statvfs(dir, &vf) != 0 || !(vf.f_flag & ST_RDONLY))
+        return 0;
+    size_t n = strlen(s->path);
+    char *u = malloc(n * 3 + sizeof("file:?immutable=1"));
+    if (!u)
+        return PC_ENOMEM;
+    char *p = u + sprintf(u, "file:");
+    for (const char *q = s->path; *q; q++) {
+        if (*q == '%' || *q == '?' || *q == '#')
+            p += sprintf(p, "%%%02X", (unsigned char)*q);
+        else
+            *p++ = *q;
+    }
+    strcpy(p, "?immutable=1");
+    s->ro_uri = u;
+    return 0;
+}
+
 /* WAL mode, then the schema brought to pc_sq_schema_version inside one
- * write transaction. */
+ * write transaction. Read-only: only a check that the schema is current. */
 static int migrate(pc_sq_store *s)
 {
     pc_sq_conn *c = NULL;
     int rc = conn_get(s, &c);
     if (rc)
         return rc;
+    if (s->ro_uri) {
+        sqlite3_stmt *st = NULL;
+        if (sqlite3_prepare_v2(c->db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK ||
+            sqlite3_step(st) != SQLITE_ROW) {
+            rc = pc_sq_db_error(c->db, "schema version");
+        } else if (sqlite3_column_int(st, 0) != pc_sq_schema_version) {
+            pc_error_set("meta store: %s is on a read-only file system and its schema (version "
+                         "%d) needs an upgrade to %d: mount it writable once",
+                         s->path, sqlite3_column_int(st, 0), pc_sq_schema_version);
+            rc = PC_EROFS;
+        }
+        sqlite3_finalize(st);
+        return rc;
+    }
     if (sqlite3_exec(c->db, "PRAGMA journal_mode = WAL", NULL, NULL, NULL) != SQLITE_OK)
         return pc_sq_db_error(c->db, "WAL mode");
     if ((rc = pc_sq_tx_begin(&s->base)))
@@ -425,7 +498,7 @@ int pc_metastore_sqlite_open(pc_metastore **out, const char *path)
         goto done;
     }
     key_made = true;
-    if ((rc = migrate(s)))
+    if ((rc = ro_setup(s)) || (rc = migrate(s)))
         goto done;
     s->base.version = PC_METASTORE_VERSION;
     s->base.free = sq_free;
@@ -448,5 +521,35 @@ done:
             free(s);
         }
     }
+    return rc;
+}
+
+int pc_metastore_sqlite_quick_check(pc_metastore *ms)
+{
+    pc_sq_store *s = sq_of(ms);
+    pc_sq_conn *c = NULL;
+    sqlite3_stmt *st = NULL;
+    int rc = conn_get(s, &c);
+    if (rc)
+        return rc;
+    if (sqlite3_prepare_v2(c->db, "PRAGMA quick_check(1)", -1, &st, NULL) != SQLITE_OK)
+        return pc_sq_db_error(c->db, "quick_check");
+    int r = sqlite3_step(st);
+    if (r == SQLITE_ROW) {
+        const char *t = (const char *)sqlite3_column_text(st, 0);
+        if (!t || strcmp(t, "ok") != 0) {
+            pc_error_set("%s is damaged (PRAGMA quick_check: %s)", s->path, t ? t : "?");
+            rc = PC_EINVAL;
+        }
+    } else {
+        rc = pc_sq_db_error(c->db, "quick_check");
+        if (rc == PC_ERR) {
+            char m[400];
+            snprintf(m, sizeof(m), "%s", pc_error_last());
+            pc_error_set("%s is damaged (%s)", s->path, m);
+            rc = PC_EINVAL;
+        }
+    }
+    sqlite3_finalize(st);
     return rc;
 }

@@ -69,6 +69,7 @@ enum {
     ST_UPLOAD_ALL,
     ST_SIZE_FIX_LINKS,
     ST_SIZE_FIX_MANIFESTS,
+    ST_REF_HOLDER,
     ST_COUNT
 };
 
@@ -101,6 +102,7 @@ struct pc_sq_store {
     pthread_key_t key;
     pthread_mutex_t lock; /* guards conns */
     pc_sq_conn *conns;    /* every open connection, for free() */
+    char *ro_uri;         /* set on a read-only file system: the immutable URI */
 };
 
 /* A value bound to a statement parameter. Text is bound SQLITE_STATIC: it

@@ -239,8 +239,24 @@ static int sq_catalog(pc_metastore *ms, const char *last, long limit, pc_meta_st
                       SQ_ARGS(SQ_TEXT(last ? last : ""), SQ_INT(limit >= 0 ? limit : -1)));
 }
 
+static int sq_ref_holder(pc_metastore *ms, const char *repo, const pc_digest *d,
+                         pc_digest *manifest)
+{
+    pc_sq_query q;
+    if (!pc_sq_repo_ok(repo) || !pc_sq_digest_ok(d) || !manifest)
+        return pc_sq_invalid("manifest reference");
+    int rc = pc_sq_query_row(&q, ms, ST_REF_HOLDER, "reference holder", "no manifest references it",
+                             SQ_ARGS(SQ_TEXT(repo), SQ_TEXT(d->str)));
+    if (rc)
+        return rc;
+    rc = pc_sq_col_digest(q.st, 0, manifest);
+    pc_sq_query_close(&q);
+    return rc;
+}
+
 void pc_sq_manifests_install(pc_metastore *ms)
 {
+    ms->ref_holder = sq_ref_holder;
     ms->manifest_put = sq_manifest_put;
     ms->manifest_get = sq_manifest_get;
     ms->manifest_delete = sq_manifest_delete;

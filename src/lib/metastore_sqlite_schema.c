@@ -139,4 +139,6 @@ const char *const pc_sq_stmt_sql[ST_COUNT] = {
     [ST_UPLOAD_ALL] = "SELECT id, repo, created FROM uploads ORDER BY id",
     [ST_SIZE_FIX_LINKS] = "UPDATE blob_links SET size = ?2 WHERE digest = ?1 AND size <> ?2",
     [ST_SIZE_FIX_MANIFESTS] = "UPDATE manifests SET size = ?2 WHERE digest = ?1 AND size <> ?2",
+    [ST_REF_HOLDER] = "SELECT manifest FROM manifest_refs WHERE repo = ?1 AND ref = ?2"
+                      " AND is_manifest = 0 LIMIT 1",
 };

@@ -438,7 +438,25 @@ int pc_mirror_manifest_cached(pc_mirror *m, const pc_mirror_target *t, const cha
     return rc;
 }
 
-/* Store manifest bytes fetched from upstream under digest d (and tag). */
+/* Read manifest bytes from upstream with the parser pushes go through
+ * (pc_manifest_parse): what a push would be refused is not stored either.
+ * The document's own mediaType wins over a Content-Type that disagrees.
+ * 0, PC_EINVAL (message set: the first parse's), PC_ETOOBIG, PC_ENOMEM. */
+static int upstream_manifest_parse(pc_manifest_info *info, const void *buf, size_t len,
+                                   const char *media_type)
+{
+    int rc = pc_manifest_parse(info, buf, len, media_type);
+    if (rc == PC_EINVAL && media_type && *media_type) {
+        char first[512];
+        snprintf(first, sizeof(first), "%s", pc_error_last());
+        if ((rc = pc_manifest_parse(info, buf, len, NULL)) == PC_EINVAL)
+            pc_error_set("%s", first);
+    }
+    return rc;
+}
+
+/* Store manifest bytes fetched from upstream under digest d (and tag).
+ * Bytes that are no manifest are refused: PC_EINVAL (message set). */
 static int store_manifest(pc_mirror *m, const pc_mirror_target *t, const char *tag, const void *buf,
                           size_t len, const char *media_type, const pc_digest *d,
                           pc_manifest_rec *rec)
@@ -449,14 +467,8 @@ static int store_manifest(pc_mirror *m, const pc_mirror_target *t, const char *t
     int rc;
     memset(&info, 0, sizeof(info));
     memset(rec, 0, sizeof(*rec));
-    /* Upstream content is kept as sent; what we cannot parse is stored
-     * without references (it is still served byte for byte). */
-    if (pc_manifest_parse(&info, buf, len, media_type) != 0) {
-        pc_manifest_info_clear(&info);
-        memset(&info, 0, sizeof(info));
-        snprintf(info.media_type, sizeof(info.media_type), "%s",
-                 media_type && *media_type ? media_type : PC_MT_OCI_MANIFEST);
-    }
+    if ((rc = upstream_manifest_parse(&info, buf, len, media_type)))
+        goto done;
     if ((rc = bs->put(bs, d, buf, len)))
         goto done;
     snprintf(rec->repo, sizeof(rec->repo), "%s", t->local);
@@ -474,19 +486,68 @@ done:
 }
 
 /* GET reference upstream, check the bytes against `want` (when given) or
- * the upstream's Docker-Content-Digest, store them (with tag). */
+ * the upstream's Docker-Content-Digest and with the parser pushes go
+ * through, store them (with tag). Bytes that fail a check are the
+ * upstream's fault (counted as a "protocol" error, 502 for the client) and
+ * nothing is kept. */
 static int fetch_and_store(pc_mirror *m, const pc_mirror_target *t, const char *reference,
                            const pc_digest *want, const char *tag, pc_manifest_rec *rec,
                            pc_mirror_outcome *out)
 {
     pc_upstream_resp r;
     pc_digest got, claimed;
+    pc_manifest_info info;
+    char why[400] = "";
     int rc;
     if (pc_mirror_budget_refuses(m, t, out))
         return PC_EUPSTREAM;
     memset(&r, 0, sizeof(r));
+    memset(&info, 0, sizeof(info));
     rc = pc_upstream_manifest(m->ups[t->upstream].client, t->repo, reference, false, &r);
-    pc_mirror_count(m, t, "manifest", "GET", rc ? NULL : &r);
+    if (rc == 0 && r.cls == PC_UP_OK) {
+        pc_digest_alg alg = PC_DIGEST_SHA256;
+        bool has_claim = !want && r.digest[0] && pc_digest_parse(&claimed, r.digest) == 0;
+        if (want)
+            alg = want->alg;
+        else if (has_claim)
+            alg = claimed.alg;
+        if ((rc = pc_digest_buffer(&got, alg, r.body ? r.body : "", r.body_len))) {
+            pc_mirror_count(m, t, "manifest", "GET", &r);
+            goto done;
+        }
+        if ((want && !pc_digest_equal(want, &got)) ||
+            (has_claim && !pc_digest_equal(&claimed, &got))) {
+            snprintf(why, sizeof(why),
+                     "upstream %s sent a manifest whose content does not match its digest",
+                     t->name);
+            pc_log(PC_LOG_WARN, "upstream %s: manifest %s:%s has digest %s, expected %s", t->name,
+                   t->repo, reference, got.str, want ? want->str : claimed.str);
+            rc = PC_EDIGEST;
+        } else if ((rc = upstream_manifest_parse(&info, r.body, r.body_len, r.media_type)) ==
+                   PC_ENOMEM) {
+            pc_mirror_count(m, t, "manifest", "GET", &r);
+            goto done;
+        } else if (rc) {
+            snprintf(why, sizeof(why),
+                     "upstream %s sent a manifest that is not valid (%.300s); not stored", t->name,
+                     pc_error_last());
+            pc_log(PC_LOG_WARN, "upstream %s: manifest %s:%s refused: %s", t->name, t->repo,
+                   reference, pc_error_last());
+            rc = PC_EUPSTREAM; /* out says what the client gets */
+        }
+        if (why[0]) {
+            r.cls = PC_UP_PROTOCOL;
+            snprintf(r.error_message, sizeof(r.error_message), "%s", why);
+        }
+    }
+    pc_mirror_count(m, t, "manifest", "GET", rc && !why[0] ? NULL : &r);
+    if (why[0]) {
+        memset(out, 0, sizeof(*out));
+        out->status = 502;
+        snprintf(out->code, sizeof(out->code), "UNAVAILABLE");
+        snprintf(out->message, sizeof(out->message), "%s", why);
+        goto done;
+    }
     if (rc) {
         r.cls = PC_UP_PROTOCOL;
         pc_mirror_fail(m, t, &r, "manifest", out);
@@ -495,25 +556,6 @@ static int fetch_and_store(pc_mirror *m, const pc_mirror_target *t, const char *
     if (r.cls != PC_UP_OK) {
         pc_mirror_fail(m, t, &r, "manifest", out);
         rc = PC_EUPSTREAM;
-        goto done;
-    }
-    pc_digest_alg alg = PC_DIGEST_SHA256;
-    bool has_claim = !want && r.digest[0] && pc_digest_parse(&claimed, r.digest) == 0;
-    if (want)
-        alg = want->alg;
-    else if (has_claim)
-        alg = claimed.alg;
-    if ((rc = pc_digest_buffer(&got, alg, r.body ? r.body : "", r.body_len)))
-        goto done;
-    if ((want && !pc_digest_equal(want, &got)) || (has_claim && !pc_digest_equal(&claimed, &got))) {
-        memset(out, 0, sizeof(*out));
-        out->status = 502;
-        snprintf(out->code, sizeof(out->code), "UNAVAILABLE");
-        snprintf(out->message, sizeof(out->message),
-                 "upstream %s sent a manifest whose content does not match its digest", t->name);
-        pc_log(PC_LOG_WARN, "upstream %s: manifest %s:%s has digest %s, expected %s", t->name,
-               t->repo, reference, got.str, want ? want->str : claimed.str);
-        rc = PC_EDIGEST;
         goto done;
     }
     pc_metrics_add("pullcache_upstream_bytes_total", m->ups[t->upstream].labels, r.body_len);
@@ -528,6 +570,7 @@ static int fetch_and_store(pc_mirror *m, const pc_mirror_target *t, const char *
     }
     count_cache(m, t, "pullcache_cache_misses_total", "manifest");
 done:
+    pc_manifest_info_clear(&info);
     pc_upstream_resp_clear(&r);
     return rc;
 }
@@ -694,6 +737,9 @@ int pc_mirror_manifest_fetch(pc_mirror *m, const pc_mirror_target *t, const char
             break;
     if (f) {
         f->refs++;
+        /* counted on joining (not when the answer came), so the metric shows
+         * who waits for a running exchange */
+        pc_metrics_add("pullcache_fetch_waiters_total", m->ups[t->upstream].labels, 1);
         while (!f->done)
             pthread_cond_wait(&f->cv, &m->lock);
         rc = f->rc;
@@ -704,7 +750,6 @@ int pc_mirror_manifest_fetch(pc_mirror *m, const pc_mirror_target *t, const char
             free(f);
         }
         pthread_mutex_unlock(&m->lock);
-        pc_metrics_add("pullcache_fetch_waiters_total", m->ups[t->upstream].labels, 1);
         return rc;
     }
     f = calloc(1, sizeof(*f));

@@ -32,6 +32,8 @@ enum pc_result {
     PC_ENOTSUP = -11,   /* the backend cannot do this */
     PC_EAUTH = -12,     /* no or wrong credentials: authenticate (HTTP 401) */
     PC_EDENIED = -13,   /* authenticated, but not allowed (HTTP 403) */
+    PC_ENOSPC = -14,    /* the storage is full (disk, quota, database): HTTP 507 */
+    PC_EROFS = -15,     /* the storage is read-only: HTTP 503 */
 };
 
 /* Set the calling thread's error message (printf-style). Returns nothing. */
@@ -43,6 +45,10 @@ const char *pc_error_last(void);
 
 /* Clear the calling thread's error message. */
 void pc_error_clear(void);
+
+/* The result code for a failed write's errno: PC_ENOSPC for ENOSPC and
+ * EDQUOT, PC_EROFS for EROFS, PC_ENOMEM for ENOMEM, else PC_ERR. */
+int pc_result_from_errno(int err);
 
 /* A short name for a result code ("not found"). Static string. */
 const char *pc_result_str(int code);

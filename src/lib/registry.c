@@ -7,23 +7,90 @@
 #include "registry.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
 
 #include <jansson.h>
 #include <openssl/rand.h>
 
 #define ACTIVE_UPLOADS_MAX 1024
 
+/* The spare file kept in a data directory so that deletes and gc can free
+ * space on a full disk (see space_reserve below). */
+#define RESERVE_NAME "space.reserve"
+#define RESERVE_BYTES (1024 * 1024)
+
+/* Upload ids of monolithic POSTs: no client ever got their Location, so
+ * one left by a crash can be dropped at the next start. */
+#define MONO_PREFIX "m-"
+
 struct pc_registry {
     pc_blobstore *bs;
     pc_metastore *ms;
+    bool sqlite;          /* ms is pc_metastore_sqlite_open's */
+    char *data_dir;       /* NULL when wrapping stores (pc_registry_new) */
+    int claim_fd;         /* serve.lock held by pc_registry_claim, or -1 */
     pthread_mutex_t lock; /* guards active[] */
     char active[ACTIVE_UPLOADS_MAX][72];
 };
+
+/* ---- the space reserve ----
+ *
+ * A full disk (or a full SQLite file on it) refuses every write, and
+ * SQLite needs room in its WAL even to delete a row. So a data directory
+ * keeps RESERVE_BYTES in a spare file: an operation that frees space (a
+ * delete, gc) and hits "disk full" removes the spare file and tries again;
+ * the spare is made again once there is room. */
+
+static void reserve_path(pc_registry *reg, char *buf, size_t size)
+{
+    snprintf(buf, size, "%s/" RESERVE_NAME, reg->data_dir);
+}
+
+void pc_registry_reserve_refill(pc_registry *reg)
+{
+    char path[4096], tmp[4200];
+    struct stat st;
+    if (!reg->data_dir)
+        return;
+    reserve_path(reg, path, sizeof(path));
+    if (stat(path, &st) == 0)
+        return;
+    snprintf(tmp, sizeof(tmp), "%s.%ld", path, (long)getpid());
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0)
+        return; /* read-only, or not even an inode left */
+    bool ok = posix_fallocate(fd, 0, RESERVE_BYTES) == 0 && fsync(fd) == 0;
+    close(fd);
+    if (!ok || rename(tmp, path) != 0)
+        unlink(tmp);
+}
+
+/* Give the reserve up: true when there was one. */
+static bool reserve_release(pc_registry *reg)
+{
+    char path[4096];
+    if (!reg->data_dir)
+        return false;
+    reserve_path(reg, path, sizeof(path));
+    if (unlink(path) != 0)
+        return false;
+    pc_log(PC_LOG_WARN,
+           "storage full: released the %d KiB space reserve of %s so that a delete can go on; "
+           "free space (pullcache gc) and it is made again",
+           RESERVE_BYTES / 1024, reg->data_dir);
+    return true;
+}
 
 int pc_registry_new(pc_registry **out, pc_blobstore *bs, pc_metastore *ms)
 {
@@ -32,6 +99,7 @@ int pc_registry_new(pc_registry **out, pc_blobstore *bs, pc_metastore *ms)
         return PC_ENOMEM;
     reg->bs = bs;
     reg->ms = ms;
+    reg->claim_fd = -1;
     pthread_mutex_init(&reg->lock, NULL);
     *out = reg;
     return 0;
@@ -57,7 +125,15 @@ int pc_registry_open(pc_registry **out, const char *data_dir)
     }
     if ((rc = pc_metastore_sqlite_open(&ms, path)))
         goto done;
-    rc = pc_registry_new(out, bs, ms);
+    if ((rc = pc_registry_new(out, bs, ms)))
+        goto done;
+    (*out)->sqlite = true;
+    if (!((*out)->data_dir = strdup(data_dir))) {
+        pc_registry_free(*out);
+        *out = NULL;
+        return PC_ENOMEM;
+    }
+    pc_registry_reserve_refill(*out);
 done:
     if (rc) {
         if (ms)
@@ -75,6 +151,9 @@ void pc_registry_free(pc_registry *reg)
     reg->ms->free(reg->ms);
     reg->bs->free(reg->bs);
     pthread_mutex_destroy(&reg->lock);
+    if (reg->claim_fd >= 0)
+        close(reg->claim_fd);
+    free(reg->data_dir);
     free(reg);
 }
 
@@ -88,38 +167,131 @@ pc_metastore *pc_registry_meta(pc_registry *reg)
     return reg->ms;
 }
 
+int pc_registry_check_meta(pc_registry *reg)
+{
+    return reg->sqlite ? pc_metastore_sqlite_quick_check(reg->ms) : 0;
+}
+
+int pc_registry_claim(pc_registry *reg)
+{
+    char path[4096];
+    if (!reg->data_dir)
+        return PC_EEXISTS;
+    if (reg->claim_fd >= 0)
+        return 0;
+    snprintf(path, sizeof(path), "%s/serve.lock", reg->data_dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+    if (fd < 0)
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0 && errno == EROFS)
+        return PC_EROFS; /* nothing to clean up there anyway */
+    if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        if (fd >= 0)
+            close(fd);
+        return PC_EEXISTS;
+    }
+    reg->claim_fd = fd; /* held until pc_registry_free (or the process dies) */
+    return 0;
+}
+
+int pc_registry_publish_lock(pc_registry *reg, pc_blob_lock *lk)
+{
+    lk->a = lk->b = -1;
+    return reg->bs->publish_lock ? reg->bs->publish_lock(reg->bs, false, lk) : 0;
+}
+
+void pc_registry_publish_unlock(pc_registry *reg, pc_blob_lock *lk)
+{
+    if (reg->bs->publish_unlock)
+        reg->bs->publish_unlock(reg->bs, lk);
+}
+
 /* ---- blobs ---- */
 
-int pc_registry_blob_stat(pc_registry *reg, const char *repo, const pc_digest *d, uint64_t *size)
+void pc_registry_blob_damaged(pc_registry *reg, const pc_digest *d, const char *why)
+{
+    int rc = reg->bs->quarantine ? reg->bs->quarantine(reg->bs, d) : reg->bs->remove(reg->bs, d);
+    pc_log(PC_LOG_ERROR,
+           "blob %s is damaged (%s): %s; it is not served (a push or an upstream fetch stores it "
+           "again); run `pullcache fsck --repair` to check the rest of the store",
+           d->str, why,
+           rc == 0 ? "taken out of service (quarantine/)" : "could not take it out of service");
+}
+
+/* The recorded size of d in repo: its link's, or its manifest record's
+ * (manifests are blobs too, fetchable through the blobs endpoint, as
+ * distribution allows). */
+static int recorded_size(pc_registry *reg, const char *repo, const pc_digest *d, uint64_t *size)
 {
     int rc = reg->ms->blob_stat(reg->ms, repo, d, size);
     if (rc == PC_ENOTFOUND) {
-        /* Manifests are blobs too: a manifest of this repository can be
-         * fetched through the blobs endpoint, as distribution allows. */
         pc_manifest_rec m;
-        if (reg->ms->manifest_get(reg->ms, repo, d, &m) == 0)
+        if (reg->ms->manifest_get(reg->ms, repo, d, &m) == 0) {
+            *size = m.size;
             rc = 0;
+        }
     }
-    if (rc)
+    return rc;
+}
+
+/* A file whose size is not the recorded one is damaged (truncated, or
+ * written to): never serve it. Unless its bytes still hash to d, then the
+ * record was wrong: it is corrected and the file served. */
+static int size_check(pc_registry *reg, const pc_digest *d, uint64_t want, uint64_t got)
+{
+    if (want == got)
+        return 0;
+    pc_blob_reader *r = NULL;
+    pc_digest have;
+    if (reg->bs->open(reg->bs, d, &r) == 0) {
+        bool same = r->fd >= 0 && r->size == got && pc_digest_fd(&have, d->alg, r->fd) == 0 &&
+                    pc_digest_equal(&have, d);
+        r->close(r);
+        if (same && reg->ms->size_fix && reg->ms->size_fix(reg->ms, d, got, NULL) == 0) {
+            pc_log(PC_LOG_WARN, "blob %s: recorded size %llu corrected to %llu (its bytes match)",
+                   d->str, (unsigned long long)want, (unsigned long long)got);
+            return 0;
+        }
+    }
+    char why[96];
+    snprintf(why, sizeof(why), "file has %llu bytes, %llu recorded", (unsigned long long)got,
+             (unsigned long long)want);
+    pc_registry_blob_damaged(reg, d, why);
+    pc_error_set("blob unknown");
+    return PC_ENOTFOUND;
+}
+
+int pc_registry_blob_stat(pc_registry *reg, const char *repo, const pc_digest *d, uint64_t *size)
+{
+    uint64_t want = 0;
+    int rc = recorded_size(reg, repo, d, &want);
+    if (rc || (rc = reg->bs->stat(reg->bs, d, size)))
         return rc;
-    return reg->bs->stat(reg->bs, d, size);
+    return size_check(reg, d, want, *size);
 }
 
 int pc_registry_blob_open(pc_registry *reg, const char *repo, const pc_digest *d,
                           pc_blob_reader **out)
 {
-    uint64_t size;
-    int rc = pc_registry_blob_stat(reg, repo, d, &size);
-    if (rc)
+    uint64_t want = 0;
+    int rc = recorded_size(reg, repo, d, &want);
+    if (rc || (rc = reg->bs->open(reg->bs, d, out)))
         return rc;
-    return reg->bs->open(reg->bs, d, out);
+    if ((rc = size_check(reg, d, want, (*out)->size))) {
+        (*out)->close(*out);
+        *out = NULL;
+    }
+    return rc;
 }
 
 int pc_registry_blob_delete(pc_registry *reg, const char *repo, const pc_digest *d)
 {
     /* Only the link goes: the bytes stay for every other repository (and
      * manifests of this one) that holds them; gc frees what nothing holds. */
-    return reg->ms->blob_unlink(reg->ms, repo, d);
+    int rc = reg->ms->blob_unlink(reg->ms, repo, d);
+    if (rc == PC_ENOSPC && reserve_release(reg))
+        rc = reg->ms->blob_unlink(reg->ms, repo, d);
+    return rc;
 }
 
 int pc_registry_blob_mount(pc_registry *reg, const char *repo, const char *from, const pc_digest *d)
@@ -132,9 +304,14 @@ int pc_registry_blob_mount(pc_registry *reg, const char *repo, const char *from,
         rc = reg->ms->blob_stat_any(reg->ms, d, &size);
     if (rc)
         return rc;
-    if ((rc = reg->bs->stat(reg->bs, d, &size)))
+    /* the blob must not go (gc) between finding it and linking it */
+    pc_blob_lock lk;
+    if ((rc = pc_registry_publish_lock(reg, &lk)))
         return rc;
-    return reg->ms->blob_link(reg->ms, repo, d, size);
+    if ((rc = reg->bs->stat(reg->bs, d, &size)) == 0)
+        rc = reg->ms->blob_link(reg->ms, repo, d, size);
+    pc_registry_publish_unlock(reg, &lk);
+    return rc;
 }
 
 /* ---- uploads ---- */
@@ -162,10 +339,17 @@ static int new_uuid(char *out)
 
 int pc_registry_upload_start(pc_registry *reg, const char *repo, char *id)
 {
+    return pc_registry_upload_start_mono(reg, repo, id, false);
+}
+
+int pc_registry_upload_start_mono(pc_registry *reg, const char *repo, char *id, bool mono)
+{
     pc_blob_writer *w = NULL;
-    int rc = new_uuid(id);
+    int rc = new_uuid(mono ? id + strlen(MONO_PREFIX) : id);
     if (rc)
         return rc;
+    if (mono)
+        memcpy(id, MONO_PREFIX, strlen(MONO_PREFIX));
     if ((rc = reg->bs->upload_open(reg->bs, id, true, &w)))
         return rc;
     w->close(w);
@@ -256,21 +440,44 @@ void pc_registry_upload_release(pc_registry *reg, const char *id, pc_blob_writer
     active_drop(reg, id);
 }
 
+/* Tests only (tests/e2e/test_faults_crash.sh): PC_TEST_PUBLISH_DELAY_MS
+ * widens the window between publishing an upload and linking it, where gc
+ * once removed blobs that got a 201. */
+static void test_publish_delay(void)
+{
+    const char *e = getenv("PC_TEST_PUBLISH_DELAY_MS");
+    long ms = e ? strtol(e, NULL, 10) : 0;
+    if (ms > 0 && ms <= 10000) {
+        struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+}
+
 int pc_registry_upload_finish(pc_registry *reg, const char *repo, const char *id,
                               const pc_digest *d, uint64_t *size)
 {
     int rc = upload_owned(reg, repo, id);
     if (rc)
         return rc;
+    /* Publish and link under the publish lock: gc cannot remove the file
+     * between its rename and the link that makes it referenced. */
+    pc_blob_lock lk;
+    if ((rc = pc_registry_publish_lock(reg, &lk)))
+        return rc;
     if ((rc = reg->bs->upload_commit(reg->bs, id, d))) {
+        pc_registry_publish_unlock(reg, &lk);
         if (rc == PC_EDIGEST)
             reg->ms->upload_delete(reg->ms, id);
         return rc;
     }
+    if ((rc = reg->bs->stat(reg->bs, d, size)) == 0) {
+        test_publish_delay();
+        rc = reg->ms->blob_link(reg->ms, repo, d, *size);
+    }
+    pc_registry_publish_unlock(reg, &lk);
+    /* the session is over either way: its file is gone */
     reg->ms->upload_delete(reg->ms, id);
-    if ((rc = reg->bs->stat(reg->bs, d, size)))
-        return rc;
-    return reg->ms->blob_link(reg->ms, repo, d, *size);
+    return rc;
 }
 
 int pc_registry_upload_cancel(pc_registry *reg, const char *repo, const char *id)
@@ -286,6 +493,7 @@ struct sweep_ctx {
     pc_registry *reg;
     long ttl_s;
     int dropped;
+    bool at_start;
 };
 
 static bool active_has(pc_registry *reg, const char *id)
@@ -298,6 +506,10 @@ static bool active_has(pc_registry *reg, const char *id)
     return found;
 }
 
+/* A monolithic upload idle this long has lost its request (which writes
+ * its body as it arrives): nobody can resume it, it has no Location. */
+#define MONO_IDLE_S 600
+
 static int sweep_one(const char *id, uint64_t size, long age_s, void *vctx)
 {
     struct sweep_ctx *c = vctx;
@@ -305,6 +517,15 @@ static int sweep_one(const char *id, uint64_t size, long age_s, void *vctx)
     if (active_has(c->reg, id))
         return 0; /* a request is writing to it right now */
     bool known = c->reg->ms->upload_get(c->reg->ms, id, owner) == 0;
+    bool mono = strncmp(id, MONO_PREFIX, strlen(MONO_PREFIX)) == 0;
+    /* At start (the data directory claimed: no other serve on it), what
+     * no request of this process holds is a dead process's: monolithic
+     * uploads (no client has their Location) and staging files without a
+     * session (fetch spools, half-made sessions) go whatever their age. */
+    if (c->at_start && (mono || !known))
+        age_s = LONG_MAX;
+    if (mono && age_s > MONO_IDLE_S)
+        age_s = LONG_MAX;
     /* an unknown staging file gets a minute's grace: it may be a session
      * being created right now */
     if (age_s <= c->ttl_s && (known || age_s < 60))
@@ -318,7 +539,15 @@ static int sweep_one(const char *id, uint64_t size, long age_s, void *vctx)
 
 int pc_registry_sweep_uploads(pc_registry *reg, long ttl_s)
 {
-    struct sweep_ctx c = {reg, ttl_s, 0};
+    struct sweep_ctx c = {reg, ttl_s, 0, false};
+    int rc = reg->bs->upload_foreach(reg->bs, sweep_one, &c);
+    pc_registry_reserve_refill(reg);
+    return rc < 0 ? rc : c.dropped;
+}
+
+int pc_registry_sweep_start(pc_registry *reg, long ttl_s)
+{
+    struct sweep_ctx c = {reg, ttl_s, 0, reg->claim_fd >= 0};
     int rc = reg->bs->upload_foreach(reg->bs, sweep_one, &c);
     return rc < 0 ? rc : c.dropped;
 }
@@ -381,8 +610,13 @@ int pc_registry_manifest_put(pc_registry *reg, const char *repo, const char *ref
         goto done;
     if ((rc = check_refs(reg, repo, &info)))
         goto done;
-    if ((rc = reg->bs->put(reg->bs, &out->digest, buf, len)))
+    pc_blob_lock lk;
+    if ((rc = pc_registry_publish_lock(reg, &lk)))
         goto done;
+    if ((rc = reg->bs->put(reg->bs, &out->digest, buf, len))) {
+        pc_registry_publish_unlock(reg, &lk);
+        goto done;
+    }
 
     memset(&rec, 0, sizeof(rec));
     snprintf(rec.repo, sizeof(rec.repo), "%s", repo);
@@ -394,6 +628,7 @@ int pc_registry_manifest_put(pc_registry *reg, const char *repo, const char *ref
     if (info.has_subject)
         rec.subject = info.subject;
     rc = reg->ms->manifest_put(reg->ms, &rec, info.refs, info.nrefs, by_digest ? NULL : reference);
+    pc_registry_publish_unlock(reg, &lk);
     out->has_subject = info.has_subject;
     if (info.has_subject)
         out->subject = info.subject;
@@ -420,11 +655,16 @@ int pc_registry_manifest_delete(pc_registry *reg, const char *repo, const char *
 {
     pc_digest d;
     int rc;
-    if (!strchr(reference, ':'))
-        return reg->ms->tag_delete(reg->ms, repo, reference);
-    if ((rc = pc_digest_parse(&d, reference)))
+    bool tag = !strchr(reference, ':');
+    if (!tag && (rc = pc_digest_parse(&d, reference)))
         return rc == PC_ENOTSUP ? PC_EINVAL : rc;
-    return reg->ms->manifest_delete(reg->ms, repo, &d);
+    for (int attempt = 0;; attempt++) {
+        rc = tag ? reg->ms->tag_delete(reg->ms, repo, reference)
+                 : reg->ms->manifest_delete(reg->ms, repo, &d);
+        /* a full disk: deleting frees space, so spend the reserve on it */
+        if (rc != PC_ENOSPC || attempt || !reserve_release(reg))
+            return rc;
+    }
 }
 
 /* ---- listings ---- */

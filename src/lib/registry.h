@@ -32,6 +32,33 @@ void pc_registry_free(pc_registry *reg);
 pc_blobstore *pc_registry_blobs(pc_registry *reg);
 pc_metastore *pc_registry_meta(pc_registry *reg);
 
+/* --- storage integrity (issue 12) --- */
+
+/* Check the meta store's file (SQLite PRAGMA quick_check): 0, PC_EINVAL
+ * when damaged (message names the file), or < 0. */
+int pc_registry_check_meta(pc_registry *reg);
+
+/* Claim the data directory for this process (an exclusive flock on
+ * DIR/serve.lock, held until pc_registry_free or the process ends).
+ * 0, PC_EROFS (a read-only directory), or PC_EEXISTS when another live
+ * process holds it (then what looks like a crash's leftovers may be that
+ * process's work). */
+int pc_registry_claim(pc_registry *reg);
+
+/* The blob store's publish lock, shared (blobstore.h): hold it from
+ * before a blob becomes visible until a holder (link, manifest, access
+ * record) is recorded, so that gc cannot remove it in between. */
+int pc_registry_publish_lock(pc_registry *reg, pc_blob_lock *lk);
+void pc_registry_publish_unlock(pc_registry *reg, pc_blob_lock *lk);
+
+/* Blob d's file is damaged (why: for the log): take it out of service
+ * (quarantine) and log an error that names `pullcache fsck --repair`. */
+void pc_registry_blob_damaged(pc_registry *reg, const pc_digest *d, const char *why);
+
+/* Make the data directory's space reserve again if it was used and there
+ * is room (deletes on a full disk spend it). */
+void pc_registry_reserve_refill(pc_registry *reg);
+
 /* --- blobs --- */
 
 /* Size of blob d in repo. 0 or PC_ENOTFOUND (not linked or not stored). */
@@ -41,7 +68,8 @@ int pc_registry_blob_stat(pc_registry *reg, const char *repo, const pc_digest *d
 int pc_registry_blob_open(pc_registry *reg, const char *repo, const pc_digest *d,
                           pc_blob_reader **out);
 
-/* Remove blob d from repo (other repositories keep it). 0 or PC_ENOTFOUND. */
+/* Remove blob d from repo (other repositories keep it). 0 or PC_ENOTFOUND.
+ * On a full disk the space reserve is spent to let it go on. */
 int pc_registry_blob_delete(pc_registry *reg, const char *repo, const pc_digest *d);
 
 /* Mount d into repo from `from` (NULL: from any repository that has it).
@@ -53,6 +81,11 @@ int pc_registry_blob_mount(pc_registry *reg, const char *repo, const char *from,
 
 /* Start an upload session for repo; id receives a new id (37 bytes). */
 int pc_registry_upload_start(pc_registry *reg, const char *repo, char *id);
+
+/* The same; mono marks the session of a monolithic POST (its id gets a
+ * prefix, 39 bytes): no client holds its Location, so a crash's leftover
+ * is dropped at the next start. */
+int pc_registry_upload_start_mono(pc_registry *reg, const char *repo, char *id, bool mono);
 
 /* Check that upload id belongs to repo and report its size. 0 or
  * PC_ENOTFOUND. */
@@ -78,6 +111,12 @@ int pc_registry_upload_cancel(pc_registry *reg, const char *repo, const char *id
  * that no session owns (a crash between creating the file and recording
  * the session). Returns how many were dropped, or < 0. */
 int pc_registry_sweep_uploads(pc_registry *reg, long ttl_s);
+
+/* The sweep at a start: as pc_registry_sweep_uploads, and when the data
+ * directory is claimed (pc_registry_claim) also every monolithic upload
+ * and every staging file without a session (a dead process's fetch
+ * spools), whatever their age. */
+int pc_registry_sweep_start(pc_registry *reg, long ttl_s);
 
 /* --- manifests --- */
 

@@ -14,6 +14,9 @@
  * max_connections. curl_easy_reset() keeps a handle's connection cache, so
  * a handle taken from the pool reuses its open keep-alive connections (the
  * pool is a stack: sequential calls always get the same, warm handle).
+ * A handle whose connection broke framing (bytes past a response, an
+ * error) is replaced by a fresh one instead (upstream_xfer.c), so the
+ * next request never reads a previous response's leftovers.
  *
  * SPDX-License-Identifier: Apache-2.0
  */
@@ -57,6 +60,8 @@ int pc_up_pool_get(pc_upstream *u, CURL **out)
     if (u->n_idle > 0)
         h = u->idle[--u->n_idle];
     pthread_mutex_unlock(&u->lock);
+    if (h && pc_up_conn_dirty(h)) /* bytes arrived on the idle connection */
+        pc_up_handle_renew(&h);
     if (!h && !(h = curl_easy_init())) {
         pthread_mutex_lock(&u->lock);
         u->n_busy--;
@@ -180,7 +185,9 @@ void pc_upstream_auth_state(pc_upstream *u, pc_upstream_auth *out)
 {
     memset(out, 0, sizeof(*out));
     pthread_mutex_lock(&u->lock);
-    out->challenge = u->chal;
+    /* what was last asked for, even when a failed token request made the
+     * next call start anonymously again */
+    out->challenge = u->chal.scheme[0] ? u->chal : u->chal_seen;
     pthread_mutex_unlock(&u->lock);
     out->credentials = u->username != NULL;
     out->static_token = u->token != NULL;

@@ -10,7 +10,8 @@
  * credentials when configured), cached per scope until shortly before it
  * expires, and the request is retried once. For Basic, the retry carries
  * the credentials. Once a challenge is known, later calls authenticate up
- * front (cached token, or a token fetched before the request). Credentials
+ * front (cached token, or a token fetched before the request) until a token
+ * request fails, which makes the next call start anonymously again. Credentials
  * and tokens never appear in error messages or logs, and are wiped before
  * they are freed. Parsing and the token cache live in upstream_auth.c; one
  * exchange (redirects, timeouts) in upstream_xfer.c.
@@ -106,7 +107,7 @@ static int oom(pc_upstream *u)
  * token is cached. When the token server fails, *hdr stays NULL and out
  * describes its answer (class, status, message prefixed "token: ").
  * Returns 0 or PC_ENOMEM. */
-static int token_fetch(pc_upstream *u, CURL *h, const pc_auth_challenge *ch, const char *scope,
+static int token_fetch(pc_upstream *u, CURL **hp, const pc_auth_challenge *ch, const char *scope,
                        char **hdr, pc_upstream_resp *out)
 {
     int rc = 0;
@@ -118,7 +119,7 @@ static int token_fetch(pc_upstream *u, CURL *h, const pc_auth_challenge *ch, con
     pc_up_resp_init(&tr);
     *hdr = NULL;
 
-    esc_service = curl_easy_escape(h, ch->service, 0);
+    esc_service = curl_easy_escape(*hp, ch->service, 0);
     if (!esc_service)
         goto oom;
     url = str_cat(ch->realm, strchr(ch->realm, '?') ? "&" : "?", ch->service[0] ? "service=" : "",
@@ -132,7 +133,7 @@ static int token_fetch(pc_upstream *u, CURL *h, const pc_auth_challenge *ch, con
         if (n) {
             char *next;
             curl_free(esc_scope);
-            if (!(esc_scope = curl_easy_escape(h, sc, (int)n)))
+            if (!(esc_scope = curl_easy_escape(*hp, sc, (int)n)))
                 goto oom;
             if (!(next = str_cat(url, sep, "scope=", esc_scope, NULL)))
                 goto oom;
@@ -146,7 +147,7 @@ static int token_fetch(pc_upstream *u, CURL *h, const pc_auth_challenge *ch, con
     }
     if (u->username && !(basic = pc_up_auth_basic(u->username, u->password)))
         goto oom;
-    if ((rc = pc_up_exchange(u, h, url, false, NULL, basic, &x)) != 0)
+    if ((rc = pc_up_exchange(u, hp, url, false, NULL, basic, &x)) != 0)
         goto done;
     if (tr.cls == PC_UP_OK) {
         rc = pc_up_token_parse(tr.body, tr.body_len, &tok, &usable_ms);
@@ -162,7 +163,14 @@ static int token_fetch(pc_upstream *u, CURL *h, const pc_auth_challenge *ch, con
         tr.cls = PC_UP_PROTOCOL;
         pc_up_resp_msg(&tr, "token response without a token");
     }
-    /* the token server said no: report its answer */
+    /* the token server said no (or did not answer): report its answer, and
+     * forget the challenge, so the next call asks the registry anonymously
+     * first and follows whatever it says then (a realm that moved, or
+     * authentication turned off) instead of going to this realm again */
+    pthread_mutex_lock(&u->lock);
+    if (strcmp(u->chal.realm, ch->realm) == 0)
+        memset(&u->chal, 0, sizeof(u->chal));
+    pthread_mutex_unlock(&u->lock);
     snprintf(msg, sizeof(msg), "token: %.500s", tr.error_message);
     pc_upstream_resp_clear(out);
     *out = tr;
@@ -186,7 +194,7 @@ done:
  * the static token, a cached token, a token fetched now because the upstream
  * is known to want one, basic credentials for a Basic upstream, or none.
  * *failed is set when a token fetch failed (out describes it). */
-static int auth_first(pc_upstream *u, CURL *h, const char *scope, char **hdr, bool *failed,
+static int auth_first(pc_upstream *u, CURL **hp, const char *scope, char **hdr, bool *failed,
                       pc_upstream_resp *out)
 {
     int rc = 0;
@@ -208,7 +216,7 @@ static int auth_first(pc_upstream *u, CURL *h, const char *scope, char **hdr, bo
         *hdr = pc_up_auth_bearer(tok);
         rc = *hdr ? 0 : PC_ENOMEM;
     } else if (strcmp(ch.scheme, "Bearer") == 0) {
-        rc = token_fetch(u, h, &ch, scope, hdr, out);
+        rc = token_fetch(u, hp, &ch, scope, hdr, out);
         *failed = rc == 0 && !*hdr;
     } else if (strcmp(ch.scheme, "Basic") == 0 && u->username) {
         *hdr = pc_up_auth_basic(u->username, u->password);
@@ -242,10 +250,10 @@ int pc_up_call(pc_upstream *u, const char *repo, const char *actions, const char
         rc = oom(u);
         goto done;
     }
-    if (!x->no_auth && ((rc = auth_first(u, h, scope, &auth, &failed, x->resp)) != 0 || failed))
+    if (!x->no_auth && ((rc = auth_first(u, &h, scope, &auth, &failed, x->resp)) != 0 || failed))
         goto done;
     for (int attempt = 0;; attempt++) {
-        if ((rc = pc_up_exchange(u, h, url, head, accept, auth, x)) != 0)
+        if ((rc = pc_up_exchange(u, &h, url, head, accept, auth, x)) != 0)
             goto done;
         /* only the registry's own challenge counts, never a blob host's; a
          * body read from a stream cannot be sent twice */
@@ -255,12 +263,13 @@ int pc_up_call(pc_upstream *u, const char *repo, const char *actions, const char
         pthread_mutex_lock(&u->lock);
         u->chal = ch;
         u->chal.scope[0] = u->chal.error[0] = '\0';
+        u->chal_seen = u->chal;
         pthread_mutex_unlock(&u->lock);
         pc_up_secret_free(auth);
         auth = NULL;
         if (strcmp(ch.scheme, "Bearer") == 0) {
             pc_up_tokens_drop(u->tokens, scope); /* the cached one (if any) was refused */
-            if ((rc = token_fetch(u, h, &ch, scope, &auth, x->resp)) != 0 || !auth)
+            if ((rc = token_fetch(u, &h, &ch, scope, &auth, x->resp)) != 0 || !auth)
                 goto done;
         } else if (strcmp(ch.scheme, "Basic") == 0 && u->username) {
             if (!(auth = pc_up_auth_basic(u->username, u->password))) {
@@ -378,7 +387,7 @@ int pc_upstream_get(pc_upstream *u, const char *path, size_t max_body, pc_upstre
     }
     if ((rc = pc_up_pool_get(u, &h)) != 0)
         goto done;
-    rc = pc_up_exchange(u, h, url, false, NULL, NULL, &x);
+    rc = pc_up_exchange(u, &h, url, false, NULL, NULL, &x);
 done:
     pc_up_pool_put(u, h);
     free(url);

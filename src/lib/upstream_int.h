@@ -43,8 +43,9 @@ struct pc_upstream {
     CURL **idle;          /* max_conns slots, a stack */
     unsigned n_idle;
     unsigned n_busy;
-    pc_auth_challenge chal; /* the last challenge seen; scheme "" = none yet */
-    pc_up_tokens *tokens;   /* its own lock */
+    pc_auth_challenge chal;      /* the last challenge seen; scheme "" = none yet */
+    pc_auth_challenge chal_seen; /* the same, kept when chal is forgotten (auth_state) */
+    pc_up_tokens *tokens;        /* its own lock */
 };
 
 /* The state of one call's transfer, shared by the curl callbacks. Set
@@ -67,6 +68,8 @@ typedef struct {
     bool too_big;      /* a kept 2xx body outgrew ok_max */
     bool crossed;      /* a redirect went to another origin */
     bool nomem;
+    bool body_cut;           /* a redirect or error body outgrew PC_UP_ERRBODY_MAX: ended there */
+    uint64_t other_bytes;    /* body bytes of a non-2xx response of the current hop */
     long read_timeout_ms;    /* no new byte for this long: give up */
     curl_off_t last_dl;      /* bytes seen at the last progress */
     struct timespec last_at; /* when they were seen */
@@ -108,7 +111,9 @@ bool pc_up_path_part_ok(const char *s, const char *extra);
 /* --- upstream.c: the handle pool --- */
 
 /* A handle for one call, waiting while max_connections are busy. 0 or
- * PC_ENOMEM. Give it back with pc_up_pool_put() (NULL is fine). */
+ * PC_ENOMEM. Give it back with pc_up_pool_put() (NULL is fine). A pooled
+ * handle whose connection went bad while it was idle (pc_up_conn_dirty)
+ * is replaced by a fresh one first. */
 int pc_up_pool_get(pc_upstream *u, CURL **out);
 void pc_up_pool_put(pc_upstream *u, CURL *h);
 
@@ -117,9 +122,26 @@ void pc_up_pool_put(pc_upstream *u, CURL *h);
 /* Issue one request (GET, or HEAD when head) with the optional header
  * lines accept and auth, following redirects; auth is dropped from the
  * first hop to another origin on. Fills x->resp completely. Returns 0
- * (the outcome is in x->resp->cls) or PC_ENOMEM. */
-int pc_up_exchange(pc_upstream *u, CURL *h, const char *url, bool head, const char *accept,
+ * (the outcome is in x->resp->cls) or PC_ENOMEM.
+ *
+ * Connections are never reused after a framing error: when a hop failed
+ * (any curl error, our callbacks' aborts included) or its connection holds
+ * bytes past the response (more than its Content-Length) or was closed,
+ * *hp is replaced by a fresh handle, which drops every cached connection
+ * of the old one. A GET or HEAD that fails on a reused connection with
+ * leftovers instead of a response (HTTP/0.9, a weird reply) is sent once
+ * more on a fresh handle. */
+int pc_up_exchange(pc_upstream *u, CURL **hp, const char *url, bool head, const char *accept,
                    const char *auth, pc_up_xfer *x);
+
+/* Whether the connection h used last is not fit for another request:
+ * bytes wait on it that no response claimed, or the peer closed it. false
+ * when h holds no open connection. */
+bool pc_up_conn_dirty(CURL *h);
+
+/* Replace *hp by a fresh handle (no cached connections). Keeps the old one
+ * when a new one cannot be made. */
+void pc_up_handle_renew(CURL **hp);
 
 /* Free what the callbacks kept in x (not x->resp). */
 void pc_up_xfer_clear(pc_up_xfer *x);

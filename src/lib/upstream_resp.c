@@ -62,6 +62,8 @@ void pc_up_hop_reset(pc_up_xfer *x)
     free(x->www_auth);
     x->location = x->www_auth = NULL;
     x->received = 0;
+    x->other_bytes = 0;
+    x->body_cut = false;
     x->headers_done = false;
 }
 
@@ -234,14 +236,26 @@ size_t pc_up_on_body(char *buf, size_t size, size_t nmemb, void *ud)
         }
         return body_append(x, buf, len) ? len : 0;
     }
-    if (st >= 300 && st < 400)
+    /* a redirect's body is dropped, an error body's first PC_UP_ERRBODY_MAX
+     * bytes kept; either ends there (x->body_cut), so a body without end
+     * cannot hold the transfer */
+    x->other_bytes += len;
+    if (st >= 300 && st < 400) {
+        if (x->other_bytes > PC_UP_ERRBODY_MAX) {
+            x->body_cut = true;
+            return 0;
+        }
         return len;
-    /* an error body: keep the first PC_UP_ERRBODY_MAX bytes, drop the rest */
+    }
     size_t have = x->resp->body_len;
     size_t take = have >= PC_UP_ERRBODY_MAX ? 0 : PC_UP_ERRBODY_MAX - have;
     if (take > len)
         take = len;
     if (take && !body_append(x, buf, take))
         return 0;
+    if (take < len) {
+        x->body_cut = true;
+        return 0;
+    }
     return len;
 }

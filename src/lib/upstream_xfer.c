@@ -16,14 +16,27 @@
  * Content-Length, without "Expect: 100-continue" (a wasted round trip),
  * and are never redirected.
  *
+ * Framing: a connection is only reused when the previous response on it
+ * ended exactly where its framing said. After any failed hop, or when
+ * bytes are left on the connection past the response (an upstream that
+ * sent more than its Content-Length) or the peer closed it, the handle is
+ * replaced (pc_up_handle_renew), so no later request can read those bytes
+ * as its response ("Received HTTP/0.9"). Leftovers that arrive while a
+ * handle is idle are caught when it leaves the pool (upstream.c); if they
+ * arrive later still, the request fails on its reused connection before
+ * any response ("Received HTTP/0.9", a weird reply) and is sent once more
+ * on a fresh handle.
+ *
  * SPDX-License-Identifier: Apache-2.0
  */
 #include "upstream_int.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 
 #define UP_MAX_REDIRECTS 10
 
@@ -54,6 +67,25 @@ static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_
         return 1;
     }
     return 0;
+}
+
+bool pc_up_conn_dirty(CURL *h)
+{
+    curl_socket_t s = CURL_SOCKET_BAD;
+    char c;
+    if (curl_easy_getinfo(h, CURLINFO_ACTIVESOCKET, &s) != CURLE_OK || s == CURL_SOCKET_BAD)
+        return false; /* nothing open: curl will connect afresh */
+    ssize_t n = recv(s, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    return !(n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR));
+}
+
+void pc_up_handle_renew(CURL **hp)
+{
+    CURL *fresh = curl_easy_init();
+    if (!fresh)
+        return;
+    curl_easy_cleanup(*hp);
+    *hp = fresh;
 }
 
 void pc_up_xfer_clear(pc_up_xfer *x)
@@ -213,10 +245,11 @@ static void fail_curl(pc_up_xfer *x, CURLcode cc, const char *errbuf)
 }
 
 /* Contract in upstream_int.h. */
-int pc_up_exchange(pc_upstream *u, CURL *h, const char *url, bool head, const char *accept,
+int pc_up_exchange(pc_upstream *u, CURL **hp, const char *url, bool head, const char *accept,
                    const char *auth, pc_up_xfer *x)
 {
     int rc = 0;
+    bool resent = false;
     pc_upstream_resp *r = x->resp;
     struct curl_slist *hdrs = NULL;
     char errbuf[CURL_ERROR_SIZE];
@@ -252,16 +285,34 @@ int pc_up_exchange(pc_upstream *u, CURL *h, const char *url, bool head, const ch
         }
         pc_up_hop_reset(x);
         errbuf[0] = '\0';
+        CURL *h = *hp;
         set_options(u, h, x, cur, head, hdrs, errbuf);
         CURLcode cc = curl_easy_perform(h);
         if (x->nomem)
             goto oom;
-        if (cc != CURLE_OK) {
+        bool cut = cc == CURLE_WRITE_ERROR && x->body_cut; /* an endless error body */
+        if (cc != CURLE_OK && !cut) {
+            long conns = 1, got = 0;
+            curl_easy_getinfo(h, CURLINFO_NUM_CONNECTS, &conns);
+            curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &got);
+            pc_up_handle_renew(hp); /* whatever the connection holds: never again */
+            if ((cc == CURLE_UNSUPPORTED_PROTOCOL || cc == CURLE_WEIRD_SERVER_REPLY) &&
+                conns == 0 && got == 0 && !x->headers_done && !x->started && !x->aborted &&
+                !x->method && !resent) {
+                /* a reused connection that held leftovers of an earlier
+                 * response ("Received HTTP/0.9"): nothing of this response
+                 * arrived, a GET or HEAD can go again */
+                resent = true;
+                hop--;
+                continue;
+            }
             fail_curl(x, cc, errbuf);
             goto done;
         }
         long st = 0;
         curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &st);
+        if (cut || pc_up_conn_dirty(h)) /* more bytes than the response framed, or closed */
+            pc_up_handle_renew(hp);
         r->status = st;
         if (!x->method && (st == 301 || st == 302 || st == 303 || st == 307 || st == 308)) {
             char *next = NULL;

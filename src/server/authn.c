@@ -73,7 +73,7 @@ struct pc_authn {
     pc_jwt_key *key;
     pc_jwt_key *trust_key; /* NULL: no external issuer */
     char *trust_issuer, *trust_audience;
-    char *realm; /* NULL: from the request's Host */
+    char *realm; /* auth.token.realm, else http.external_url + /token; NULL: from the Host */
     char *service, *issuer;
     unsigned lifetime;
     bool basic; /* challenge with Basic, not Bearer */
@@ -193,6 +193,15 @@ static int authn_new(struct pc_authn **out, const pc_config *cfg, bool persist)
         !(a->issuer = dup_or(t ? t->issuer : NULL, "pullcache")) ||
         (t && t->realm && !(a->realm = strdup(t->realm))))
         goto fail;
+    const char *xu = cfg->http ? cfg->http->external_url : NULL;
+    if (!a->realm && xu) { /* http.external_url: how clients reach us, not their Host header */
+        size_t n = strlen(xu);
+        while (n && xu[n - 1] == '/')
+            n--;
+        if (!(a->realm = malloc(n + sizeof("/token"))))
+            goto fail;
+        snprintf(a->realm, n + sizeof("/token"), "%.*s/token", (int)n, xu);
+    }
     a->lifetime = t && t->lifetime ? t->lifetime : PC_JWT_TTL;
     a->basic = c->challenge && strcmp(c->challenge, "basic") == 0;
     /* Without a configured key, the one kept in the data directory (made on
@@ -252,6 +261,14 @@ int pc_server_auth_init(pc_server *srv, const pc_config *cfg)
                srv->authn->users ? pc_htpasswd_count(srv->authn->users) : (size_t)0,
                srv->authn->trust_key ? ", external token issuer trusted" : "",
                srv->authn->basic ? "Basic" : "Bearer", pc_jwt_key_id(srv->authn->key));
+    if (rc == 0 && srv->authn && !srv->authn->basic) {
+        if (srv->authn->realm)
+            pc_log(PC_LOG_INFO, "auth: token realm %s", srv->authn->realm);
+        else
+            pc_log(PC_LOG_INFO, "auth: token realm http(s)://<Host>/token, from each request's "
+                                "Host header (trusted; set http.external_url or "
+                                "auth.token.realm to fix it)");
+    }
     return rc;
 }
 
@@ -686,7 +703,8 @@ bool pc_req_may_pull(pc_req *req, const char *name)
     return (g & PC_AUTH_PULL) != 0;
 }
 
-/* The realm: configured, else http(s)://<Host>/token. */
+/* The realm: configured (auth.token.realm, http.external_url), else
+ * http(s)://<Host>/token: the Host header is the client's to choose. */
 static void realm_of(pc_req *req, char *buf, size_t size)
 {
     struct pc_authn *a = req->srv->authn;
@@ -930,7 +948,9 @@ int pc_form_value(const char *body, size_t len, const char *key, char *out, size
             out[w] = '\0';
             return 0;
         }
-        p = fe + 1;
+        if (!amp) /* the last field (fe + 1 would point past the body) */
+            break;
+        p = amp + 1;
     }
     return PC_ENOTFOUND;
 }

@@ -1,14 +1,29 @@
 /*
  * h_blobs.c - blob GET/HEAD (with Range, sent with sendfile) and DELETE.
+ * A whole blob is hashed while it streams: when its bytes do not match its
+ * digest the last block is never sent (the connection is cut, so no client
+ * gets a complete wrong body) and the file is taken out of service. Once a
+ * file has hashed right, this process remembers it (by digest, inode, size
+ * and modification time: a replaced file is hashed again) and later GETs go
+ * out with sendfile, so hot layers cost no hashing; damage done to a file
+ * after that is found by `pullcache fsck` or the next start.
  *
  * SPDX-License-Identifier: Apache-2.0
  */
 #include "http.h"
 #include "range.h"
 
+#include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
+#include <sys/stat.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+/* Bytes per read of a hashed blob response (MHD's buffer for it). */
+#define HASHED_BLOCK (64 * 1024)
 
 /* Parse req->ref as a digest into d, answering DIGEST_INVALID on failure.
  * Returns 0 when parsed; otherwise the MHD result to return. */
@@ -42,6 +57,131 @@ int pc_h_blob_get(pc_req *req)
     return pc_send_blob(req, &d, r);
 }
 
+/* ---- files that hashed right (a direct-mapped memo) ---- */
+
+#define VERIFIED_SLOTS 4096
+
+typedef struct {
+    char digest[PC_DIGEST_MAX];
+    dev_t dev;
+    ino_t ino;
+    off_t size;
+    struct timespec mtime;
+} verified_file;
+
+static verified_file verified[VERIFIED_SLOTS];
+static pthread_mutex_t verified_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static size_t verified_slot(const char *digest)
+{
+    uint64_t h = 0xcbf29ce484222325u;
+    for (const unsigned char *p = (const unsigned char *)digest; *p; p++)
+        h = (h ^ *p) * 0x100000001b3u;
+    return (size_t)(h % VERIFIED_SLOTS);
+}
+
+static bool same_file(const verified_file *v, const char *digest, const struct stat *st)
+{
+    return strcmp(v->digest, digest) == 0 && v->dev == st->st_dev && v->ino == st->st_ino &&
+           v->size == st->st_size && v->mtime.tv_sec == st->st_mtim.tv_sec &&
+           v->mtime.tv_nsec == st->st_mtim.tv_nsec;
+}
+
+/* Whether fd is a file that already hashed to digest in this process. */
+static bool verified_has(int fd, const char *digest)
+{
+    struct stat st;
+    if (fstat(fd, &st) != 0)
+        return false;
+    pthread_mutex_lock(&verified_lock);
+    bool yes = same_file(&verified[verified_slot(digest)], digest, &st);
+    pthread_mutex_unlock(&verified_lock);
+    return yes;
+}
+
+static void verified_add(int fd, const char *digest)
+{
+    struct stat st;
+    if (fstat(fd, &st) != 0)
+        return;
+    verified_file v = {.dev = st.st_dev, .ino = st.st_ino, .size = st.st_size, .mtime = st.st_mtim};
+    snprintf(v.digest, sizeof(v.digest), "%s", digest);
+    pthread_mutex_lock(&verified_lock);
+    verified[verified_slot(digest)] = v;
+    pthread_mutex_unlock(&verified_lock);
+}
+
+typedef struct {
+    int fd;
+    uint64_t size;
+    pc_digest d;
+    pc_hasher *h;
+    pc_registry *reg;
+} hashed_body;
+
+static void hashed_free(void *cls)
+{
+    hashed_body *b = cls;
+    close(b->fd);
+    pc_hasher_free(b->h);
+    free(b);
+}
+
+/* MHD asks for the blocks in order: hash each before it goes out, and
+ * check the digest before handing over the last one. */
+static ssize_t hashed_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    hashed_body *b = cls;
+    if (pos >= b->size)
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    size_t want = b->size - pos < max ? (size_t)(b->size - pos) : max;
+    ssize_t n;
+    do
+        n = pread(b->fd, buf, want, (off_t)pos);
+    while (n < 0 && errno == EINTR);
+    if (n <= 0) {
+        pc_log(PC_LOG_ERROR, "blob %s: read at %" PRIu64 " failed: %s", b->d.str, pos,
+               n < 0 ? strerror(errno) : "the file shrank");
+        return MHD_CONTENT_READER_END_WITH_ERROR;
+    }
+    if (pc_hasher_update(b->h, buf, (size_t)n) != 0)
+        return MHD_CONTENT_READER_END_WITH_ERROR;
+    if (pos + (uint64_t)n == b->size) {
+        pc_digest got;
+        if (pc_hasher_final(b->h, &got) != 0)
+            return MHD_CONTENT_READER_END_WITH_ERROR;
+        if (!pc_digest_equal(&got, &b->d)) {
+            char why[PC_DIGEST_MAX + 32];
+            snprintf(why, sizeof(why), "its bytes hash to %s", got.str);
+            pc_registry_blob_damaged(b->reg, &b->d, why);
+            return MHD_CONTENT_READER_END_WITH_ERROR; /* the client sees a cut body */
+        }
+        verified_add(b->fd, b->d.str);
+    }
+    return n;
+}
+
+/* A response that streams the whole of fd (size bytes) hashed; takes fd
+ * (also on failure). NULL when out of memory. */
+static struct MHD_Response *hashed_response(pc_req *req, const pc_digest *d, int fd, uint64_t size)
+{
+    hashed_body *b = calloc(1, sizeof(*b));
+    if (!b || pc_hasher_new(&b->h, d->alg) != 0) {
+        free(b);
+        close(fd);
+        return NULL;
+    }
+    b->fd = fd;
+    b->size = size;
+    b->d = *d;
+    b->reg = req->srv->reg;
+    struct MHD_Response *resp =
+        MHD_create_response_from_callback(size, HASHED_BLOCK, hashed_read, b, hashed_free);
+    if (!resp)
+        hashed_free(b);
+    return resp;
+}
+
 int pc_send_blob(pc_req *req, const pc_digest *dp, pc_blob_reader *r)
 {
     pc_digest d = *dp;
@@ -73,7 +213,11 @@ int pc_send_blob(pc_req *req, const pc_digest *dp, pc_blob_reader *r)
     }
 
     struct MHD_Response *resp;
-    if (r->fd >= 0) {
+    if (r->fd >= 0 && status == 200 && len > 0 && strcmp(req->method, "GET") == 0 &&
+        !verified_has(r->fd, d.str)) {
+        resp = hashed_response(req, &d, r->fd, len); /* takes the fd */
+        r->fd = -1;
+    } else if (r->fd >= 0) {
         resp = MHD_create_response_from_fd_at_offset64(len, r->fd, (int64_t)start);
         if (resp)
             r->fd = -1; /* MHD closes it */

@@ -47,8 +47,19 @@ static int start_streaming(pc_req *req)
     if (rc)
         return rc;
     req->upload_claimed = true;
+    req->upload_base = req->writer->size;
     req->body = PC_BODY_UPLOAD;
     return 0;
+}
+
+/* The chunk of this request is refused (or failed half-way, a full disk):
+ * cut the session back to what it had, so that a retry continues there. */
+static void writer_rewind(pc_req *req)
+{
+    if (req->writer && req->writer->truncate && req->writer->size > req->upload_base &&
+        req->writer->truncate(req->writer, req->upload_base) != 0)
+        pc_log(PC_LOG_WARN, "upload %s: cannot drop a refused chunk: %s", req->upload_id,
+               pc_error_last());
 }
 
 static uint64_t writer_release(pc_req *req)
@@ -129,7 +140,9 @@ int pc_h_upload_start_begin(pc_req *req)
     }
     if (digest && pc_digest_parse(&d, digest))
         return pc_req_error(req, 400, "DIGEST_INVALID", pc_error_last());
-    if ((rc = pc_registry_upload_start(reg, req->name, req->upload_id)))
+    /* a monolithic upload's session is marked: its Location is never
+     * given out, so a crash's leftover can go at the next start */
+    if ((rc = pc_registry_upload_start_mono(reg, req->name, req->upload_id, digest != NULL)))
         return pc_req_fail(req, rc);
     if (!digest)
         return send_progress(req, 202, 0);
@@ -180,10 +193,13 @@ int pc_h_upload_patch_begin(pc_req *req)
 
 int pc_h_upload_patch_finish(pc_req *req)
 {
+    bool bad_len = req->has_range && req->body_bytes != req->range_end - req->range_start + 1;
+    if (req->write_rc || bad_len)
+        writer_rewind(req); /* a refused chunk appends nothing */
     uint64_t size = writer_release(req);
     if (req->write_rc)
         return pc_req_fail(req, req->write_rc);
-    if (req->has_range && req->body_bytes != req->range_end - req->range_start + 1)
+    if (bad_len)
         return pc_req_error(req, 416, "BLOB_UPLOAD_INVALID",
                             "body length does not match Content-Range");
     return send_progress(req, 202, size);
@@ -212,10 +228,13 @@ int pc_h_upload_put_begin(pc_req *req)
 int pc_h_upload_put_finish(pc_req *req)
 {
     if (req->has_range && req->body_bytes != req->range_end - req->range_start + 1) {
+        writer_rewind(req);
         writer_release(req);
         return pc_req_error(req, 416, "BLOB_UPLOAD_INVALID",
                             "body length does not match Content-Range");
     }
+    if (req->write_rc)
+        writer_rewind(req);
     return finish_upload(req, pc_req_arg(req, "digest"));
 }
 

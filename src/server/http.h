@@ -50,6 +50,7 @@ struct pc_server {
     pc_limiter *limiter;    /* NULL: no pull limits for our clients */
     struct pc_tls *tls;     /* NULL: plain HTTP (tls.h) */
     struct pc_authn *authn; /* NULL: no users, no access control (authn.c) */
+    struct pc_edge *edge;   /* connection deadlines and the connection cap (edge.c) */
     unsigned port;
     struct timespec started; /* CLOCK_MONOTONIC, for uptime */
     pthread_mutex_t jobs_lock;
@@ -74,6 +75,7 @@ struct pc_req {
     struct MHD_Connection *conn;
     const char *method;
     char path[2048]; /* as received (decoded by MHD), for the log */
+    bool raw_pct;    /* the raw path has %-encoding before its last '/' (edge.c) */
     struct timespec t0;
 
     pc_route_kind kind;
@@ -102,6 +104,7 @@ struct pc_req {
     char upload_id[72];
     bool upload_owned; /* session created by this request: cancel on abort */
     bool upload_claimed;
+    uint64_t upload_base; /* the session's size before this request's body */
     int write_rc;
     uint64_t body_bytes;
     bool has_range;
@@ -213,6 +216,30 @@ int pc_h_token_post_finish(pc_req *req);
  * bytes ('+' and %XX decoded; %00 refused) into out (size bytes). 0,
  * PC_ENOTFOUND, PC_EINVAL (bad encoding) or PC_ETOOBIG. */
 int pc_form_value(const char *body, size_t len, const char *key, char *out, size_t size);
+
+/* The HTTP edge (edge.c): per-connection deadlines and the cap. Start
+ * before the daemon (0 or PC_E* with a message), free after it stopped.
+ * chain (NULL for none): another MHD_OPTION_NOTIFY_CONNECTION callback
+ * (tls.c's) that pc_edge_notify calls; it owns the socket context. */
+int pc_edge_start(struct pc_server *srv, MHD_NotifyConnectionCallback chain, void *chain_cls);
+void pc_edge_free(struct pc_server *srv);
+/* The MHD_OPTION_CONNECTION_LIMIT to give a pool of threads (the cap on
+ * open connections is kept by edge.c, not by libmicrohttpd). */
+unsigned pc_edge_mhd_limit(const struct pc_server *srv, unsigned threads);
+/* MHD_OPTION_NOTIFY_CONNECTION and MHD_OPTION_URI_LOG_CALLBACK (cls: srv). */
+void pc_edge_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
+                    enum MHD_ConnectionNotificationCode code);
+void *pc_edge_uri(void *cls, const char *uri, struct MHD_Connection *conn);
+/* A request's head is complete (its first access handler call; sets
+ * req->raw_pct) / a request is over (the connection waits for the next). */
+void pc_edge_head_done(pc_req *req);
+void pc_edge_request_done(struct pc_server *srv, struct MHD_Connection *conn);
+/* Check a complete request head against smuggling shapes: header names
+ * that are not tokens, CR/LF/NUL in values, lines not ended by CRLF,
+ * ambiguous framing, a Transfer-Encoding other than chunked, a
+ * Content-Length over http.max_body_size. true: go on; false: answered
+ * (400, 413, 501; the connection closes), *mhd is the MHD result. */
+bool pc_edge_head_ok(pc_req *req, const char *version, int *mhd);
 
 /* Route table and parsing (routes.c). */
 int pc_route_parse(pc_req *req, const char *url);

@@ -160,6 +160,21 @@ int pc_req_fail(pc_req *req, int rc)
     }
     case PC_ENOMEM:
         return pc_req_error(req, 503, "UNAVAILABLE", "out of memory");
+    case PC_ENOSPC: { /* docs/CONFIG.md "Storage faults": 507, reads go on */
+        char full[640];
+        pc_log(PC_LOG_ERROR, "%s %s: storage full: %s", req->method, req->path, msg);
+        snprintf(full, sizeof(full),
+                 "the registry's storage is full (%s): reads still work; retry once space is "
+                 "freed",
+                 msg);
+        return pc_req_error(req, 507, "UNAVAILABLE", full);
+    }
+    case PC_EROFS: {
+        char ro[640];
+        pc_log(PC_LOG_ERROR, "%s %s: storage read-only: %s", req->method, req->path, msg);
+        snprintf(ro, sizeof(ro), "the registry's storage is read-only (%s): reads still work", msg);
+        return pc_req_error(req, 503, "UNAVAILABLE", ro);
+    }
     case PC_EAUTH: /* with the WWW-Authenticate challenge that fits (authn.c) */
         return pc_req_unauthorized(req);
     case PC_EDENIED:
@@ -204,26 +219,6 @@ static pc_req *req_new(pc_server *srv, struct MHD_Connection *conn, const char *
     return req;
 }
 
-static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const char *key,
-                                     const char *value)
-{
-    int *n = cls;
-    if (strcasecmp(key, "Content-Length") == 0)
-        n[0]++;
-    else if (strcasecmp(key, "Transfer-Encoding") == 0)
-        n[1]++;
-    return MHD_YES;
-}
-
-/* Several Content-Length headers, or one with Transfer-Encoding, frame the
- * body ambiguously (RFC 9112 6.3): refuse rather than guess. */
-static bool framing_ambiguous(pc_req *req)
-{
-    int n[2] = {0, 0};
-    MHD_get_connection_values(req->conn, MHD_HEADER_KIND, count_framing, n);
-    return n[0] > 1 || n[1] > 1 || (n[0] && n[1]);
-}
-
 /* Decide where the request's repository lives (mirror.c has the rule).
  * Without a mirror every name is local, except one that names a registry. */
 static int route_repo(pc_req *req)
@@ -257,6 +252,11 @@ static enum MHD_Result first_call(pc_req *req, const char *url)
     int rc = pc_route_parse(req, url);
     if (rc == PC_ENOTFOUND || req->kind == PC_ROUTE_NONE)
         return pc_req_error(req, 404, "NOT_FOUND", "no such API endpoint");
+    /* A percent-encoded name ("team%2fapp") is no name: libmicrohttpd has
+     * decoded the path, so only the raw one tells (edge.c). */
+    if (req->raw_pct && names_repo(req->kind))
+        return pc_req_error(req, 400, "NAME_INVALID",
+                            "invalid repository name: percent-encoding in the path");
     int mhd;
     req->route_rc = PC_ENOTFOUND;
     req->route.where = PC_MIRROR_LOCAL;
@@ -298,9 +298,6 @@ static enum MHD_Result first_call(pc_req *req, const char *url)
                      req->route.name);
         return pc_req_error(req, 403, "DENIED", msg);
     }
-    if (framing_ambiguous(req))
-        return pc_req_error(req, 400, "SIZE_INVALID",
-                            "conflicting Content-Length / Transfer-Encoding headers");
     return req->handler->begin(req);
 }
 
@@ -356,6 +353,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (!req)
             return MHD_NO;
         *con_cls = req;
+        pc_edge_head_done(req);
+        int mhd;
+        if (!pc_edge_head_ok(req, version, &mhd))
+            return mhd;
         /* Methods with a body start now, so errors come before the body and
          * uploads stream. The others answer on the next call: a response
          * queued on the first call makes libmicrohttpd close the connection,
@@ -384,6 +385,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return MHD_YES;
     }
     if (*upload_data_size) {
+        if (req->body_bytes + *upload_data_size > srv->cfg->http->max_body_size) {
+            /* a chunked body over the cap (a declared one is refused on the
+             * head); too late for an answer: drop the connection */
+            pc_log(PC_LOG_WARN, "%s %s: body over http.max_body_size (%llu bytes): closed",
+                   req->method, req->path, (unsigned long long)srv->cfg->http->max_body_size);
+            req->status = 413;
+            return MHD_NO;
+        }
         body_take(req, upload_data, *upload_data_size);
         *upload_data_size = 0;
         return MHD_YES;
@@ -438,6 +447,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 {
     pc_server *srv = cls;
     pc_req *req = *con_cls;
+    pc_edge_request_done(srv, conn); /* the connection waits for its next request */
     if (!req)
         return;
     *con_cls = NULL;
@@ -692,17 +702,39 @@ int pc_server_start(pc_server **out, const pc_config *cfg, pc_registry *reg, pc_
         bool any = memcmp(&a6->sin6_addr, &in6addr_any, sizeof(in6addr_any)) == 0;
         flags |= any ? MHD_USE_DUAL_STACK : MHD_USE_IPv6;
     }
+    /* the connection cap, header deadline and raw-path check (edge.c); its
+     * connection notifications call tls.c's, which is taken out of the
+     * TLS options (libmicrohttpd keeps one) */
+    MHD_NotifyConnectionCallback chain = NULL;
+    void *chain_cls = NULL;
+    for (size_t i = 0; tls_opts[i].option != MHD_OPTION_END; i++)
+        if (tls_opts[i].option == MHD_OPTION_NOTIFY_CONNECTION) {
+            chain = (MHD_NotifyConnectionCallback)tls_opts[i].value;
+            chain_cls = tls_opts[i].ptr_value;
+            for (size_t j = i; tls_opts[j].option != MHD_OPTION_END; j++)
+                tls_opts[j] = tls_opts[j + 1];
+            break;
+        }
+    if ((rc = pc_edge_start(srv, chain, chain_cls))) {
+        pc_server_auth_free(srv);
+        pc_tls_free(srv->tls);
+        goto fail;
+    }
     srv->mhd = MHD_start_daemon(
         flags, (uint16_t)port, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
         MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned int)cfg->http->timeout, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned int)cfg->http->max_connections, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        (size_t)(32 * 1024), MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
-        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, srv, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024,
-        MHD_OPTION_UNESCAPE_CALLBACK, unescape, srv, MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
+        pc_edge_mhd_limit(srv, threads), MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        (unsigned int)cfg->http->max_connections_per_ip, MHD_OPTION_NOTIFY_CONNECTION,
+        pc_edge_notify, srv, MHD_OPTION_URI_LOG_CALLBACK, pc_edge_uri, srv,
+        MHD_OPTION_STRICT_FOR_CLIENT, 1, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(32 * 1024),
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, srv,
+        MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024, MHD_OPTION_UNESCAPE_CALLBACK, unescape, srv,
+        MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
     freeaddrinfo(ai);
     if (!srv->mhd) {
         pc_error_set("cannot listen on %s (address in use or not available?)", cfg->http->listen);
+        pc_edge_free(srv);
         pc_server_auth_free(srv);
         pc_tls_free(srv->tls);
         free(srv);
@@ -773,6 +805,8 @@ void pc_server_stop(pc_server *srv)
             break;
     pthread_mutex_unlock(&srv->jobs_lock);
     MHD_stop_daemon(srv->mhd);
+    /* after the daemon: it notified every connection closed */
+    pc_edge_free(srv);
     pc_tls_free(srv->tls); /* after the daemon: its connections held the sets */
     pc_server_auth_free(srv);
     pthread_mutex_destroy(&srv->jobs_lock);

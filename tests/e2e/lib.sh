@@ -61,6 +61,13 @@ distribution) REG=127.0.0.1:$DIST_PORT REG_LOG=$WORK/dist.log ;;
 *) echo "REGISTRY must be pullcache or distribution, not '$REGISTRY'" >&2; rmdir "$WORK"; exit 2 ;;
 esac
 
+# Sanitizer builds (make asan, make tsan): every report of a program this test
+# runs (serve, client verbs) goes to $WORK/sanitizer.<pid>, and a report fails
+# the test at exit, whatever its own checks said.
+for _v in ASAN_OPTIONS UBSAN_OPTIONS TSAN_OPTIONS; do
+    export "$_v=${!_v:+${!_v}:}log_path=$WORK/sanitizer"
+done
+
 _pc_cleanup() {
     local rc=$?
     for pid in "${PIDS[@]}"; do
@@ -70,6 +77,11 @@ _pc_cleanup() {
         for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
         kill -KILL "$pid" 2>/dev/null || true
     done
+    if compgen -G "$WORK/sanitizer.*" >/dev/null; then
+        echo "--- $TEST_NAME: sanitizer reports:" >&2
+        head -n 60 "$WORK"/sanitizer.* >&2
+        [ "$rc" -ne 0 ] || rc=1
+    fi
     if [ "$rc" -ne 0 ]; then
         echo "--- $TEST_NAME failed (rc=$rc); logs in $WORK:" >&2
         for f in "$WORK"/*.log; do

@@ -214,8 +214,23 @@ def make_layer(files):
     return sha256_digest(tar), gzip.compress(tar, compresslevel=6, mtime=0)
 
 
+_INLINE_CACHE = {}  # (repo, spec as JSON) -> (blobs, manifests, tags): a scenario switch is cheap
+
+
 def load_inline(repo, spec):
     """Inline content of one repository (see README: content)."""
+    key = (repo.name, json.dumps(spec, sort_keys=True))
+    hit = _INLINE_CACHE.get(key)
+    if hit is None:
+        tmp = Repo(repo.name)
+        build_inline(tmp, spec)
+        hit = _INLINE_CACHE[key] = (tmp.blobs, tmp.manifests, tmp.tags)
+    repo.blobs.update(hit[0])
+    repo.manifests.update(hit[1])
+    repo.tags.update(hit[2])
+
+
+def build_inline(repo, spec):
     for i, b in enumerate(spec.get("blobs", [])):
         data = file_bytes(b, "%s blob %d" % (repo.name, i))
         d = sha256_digest(data)
@@ -345,7 +360,8 @@ class Rule:
 
 REPLY_KEYS = {"status", "body", "headers", "content_type", "delay_ms", "stall_after_bytes",
               "stall_seconds", "stall_then", "reset_after_bytes", "close_after_bytes", "wrong_bytes",
-              "drop", "rate", "ratelimit_headers", "comment", "pass"}
+              "drop", "rate", "ratelimit_headers", "comment", "pass", "endless", "overlong_bytes",
+              "overlong_delay_ms", "length_delta", "redirect_loop", "manifest_body", "hold"}
 
 
 def check_reply(r, idx):
@@ -356,6 +372,10 @@ def check_reply(r, idx):
     bad = set(r) - REPLY_KEYS
     if bad:
         raise SystemExit("fakeupstream: rule %d: unknown reply keys %s" % (idx, sorted(bad)))
+    if "endless" in r and not (r["endless"] is True or (isinstance(r["endless"], int) and r["endless"] > 0)):
+        raise SystemExit("fakeupstream: rule %d: endless is true or a byte count > 0" % idx)
+    if "manifest_body" in r and not isinstance(r["manifest_body"], str):
+        raise SystemExit("fakeupstream: rule %d: manifest_body is a string" % idx)
     if r.get("stall_then", "close") not in ("close", "reset", "finish"):
         raise SystemExit("fakeupstream: rule %d: stall_then must be close, reset or finish" % idx)
     if "body" in r and isinstance(r["body"], str) and r["body"] not in NAMED_BODIES and r["body"].isidentifier() \
@@ -431,6 +451,8 @@ class State:
         self.seq = 0
         self.in_flight = 0
         self.started = 0
+        self.held = 0  # replies waiting for POST /_fake/release (reply key "hold")
+        self.release_gen = 0
         self.tokens = {}  # token -> (expiry, set of repos, source)
         self.budgets = {}  # ratelimit source -> remaining
         self.sig_key = os.urandom(16)
@@ -477,6 +499,7 @@ class State:
                 s = "%s %s %s" % (e["method"], e["kind"], e["status"])
                 by_status[s] = by_status.get(s, 0) + 1
             return {"total": len(self.log), "started": self.started, "in_flight": self.in_flight,
+                    "held": self.held,
                     "by_kind": by_kind, "by_status": by_status, "by_path": by_path}
 
     # ratelimit: budget per source (client IP, or user name for credentialed tokens)
@@ -603,13 +626,17 @@ class Handler(BaseHTTPRequestHandler):
         self.sent += len(data)
 
     def start(self, status, headers, length):
+        """Send the status line and headers; length None: a chunked body."""
         self.status = status
         self.body_len = length
         try:
             self.send_response(status)
             for k, v in headers:
                 self.send_header(k, v)
-            self.send_header("Content-Length", str(length))
+            if length is None:
+                self.send_header("Transfer-Encoding", "chunked")
+            else:
+                self.send_header("Content-Length", str(length))
             self.end_headers()
         except (BrokenPipeError, ConnectionResetError, OSError):
             raise ClientGone()
@@ -637,6 +664,38 @@ class Handler(BaseHTTPRequestHandler):
             except OSError:
                 self.outcome_extra = "client_closed"
                 return True
+
+    def hold(self, reply):
+        """Reply key "hold": wait for POST /_fake/release (at most 60 s, or
+        "hold" seconds when it is a number). True if the server is stopping or
+        the client went away (then the connection should be dropped)."""
+        st = self.st
+        limit = 60.0 if reply["hold"] is True else float(reply["hold"])
+        with st.lock:
+            gen = st.release_gen
+            st.held += 1
+        try:
+            end = time.time() + limit
+            while time.time() < end:
+                with st.lock:
+                    if st.release_gen != gen:
+                        return False
+                if self.sleep(0.05):
+                    return True
+            return False
+        finally:
+            with st.lock:
+                st.held -= 1
+
+    def held_reply(self, reply):
+        """Apply hold and delay_ms of a rule's reply; True: drop the connection."""
+        if not isinstance(reply, dict):
+            return False
+        if reply.get("hold") and self.hold(reply):
+            return True
+        if reply.get("delay_ms") and self.sleep(reply["delay_ms"] / 1000.0):
+            return True
+        return False
 
     def rst(self):
         """Close the connection with a TCP RST (SO_LINGER 0)."""
@@ -761,11 +820,10 @@ class Handler(BaseHTTPRequestHandler):
             source = scen.ratelimit.get("source", self.client_address[0]) if scen.ratelimit else None
 
         reply = self.select_rule(scen, req)
-        if reply is not None and reply != "pass" and reply.get("delay_ms"):
-            if self.sleep(reply["delay_ms"] / 1000.0):
-                self.rst()
-                self.outcome = "stopped"
-                return
+        if self.held_reply(reply):
+            self.rst()
+            self.outcome = "stopped"
+            return
         if reply is not None and reply != "pass" and reply.get("drop"):
             self.rst()
             self.outcome = "dropped"
@@ -825,6 +883,19 @@ class Handler(BaseHTTPRequestHandler):
             return
         if req.kind == "other":
             self.reply_simple(404, err_body("NOT_FOUND", "no such endpoint"), content_type="application/json")
+            return
+        if reply is not None and reply != "pass" and reply.get("redirect_loop"):
+            # a redirect to the same path, forever (a new query each time)
+            n = int(self.query.get("loop", ["0"])[0]) + 1
+            self.reply_simple(302, "", headers=[("Location", "%s?loop=%d" % (self.upath, n))])
+            return
+        if reply is not None and reply != "pass" and "manifest_body" in reply and req.kind == "manifest":
+            # these bytes instead of the manifest, with their own digest (HEAD too)
+            raw = reply["manifest_body"].encode()
+            md = sha256_digest(raw)
+            mt = content[0] if content is not None and content[0] else MT_OCI_MANIFEST
+            hs = rl_headers + [("Content-Type", mt), ("Docker-Content-Digest", md), ("ETag", '"%s"' % md)]
+            self.serve_bytes(Blob(md, data=raw), hs, "pass", ranges=False)
             return
         if repo is None:
             self.reply_simple(404, "name_unknown", headers=rl_headers)
@@ -901,10 +972,15 @@ class Handler(BaseHTTPRequestHandler):
                 self.reply_simple(416, err_body("RANGE_INVALID", "invalid range"),
                                   headers=[("Content-Range", "bytes */%d" % size)])
                 return
+        faults = reply if isinstance(reply, dict) else {}
+        if faults.get("endless") and self.command == "GET":
+            self.serve_endless(blob, headers, status, faults["endless"])
+            return
+        if "length_delta" in faults:  # a Content-Length that is not the content's
+            length = max(0, length + int(faults["length_delta"]))
         self.start(status, headers, length)
         if self.command == "HEAD":
             return
-        faults = reply if isinstance(reply, dict) else {}
         cut = None
         mode = None
         for key in ("stall_after_bytes", "reset_after_bytes", "close_after_bytes"):
@@ -916,6 +992,11 @@ class Handler(BaseHTTPRequestHandler):
         wrong = faults.get("wrong_bytes")
         rate = faults.get("rate")
         limit = length if cut is None else cut
+        if "length_delta" in faults and cut is None:  # send what the Content-Length says
+            pad = length - min(length, blob.size - start)
+            limit = length - pad
+        else:
+            pad = 0
         flip = bytes(range(255, -1, -1))
         t0 = time.time()
         pos = 0
@@ -937,6 +1018,27 @@ class Handler(BaseHTTPRequestHandler):
                         self.outcome = "stopped"
                         return
             pos += len(chunk)
+        if pad:
+            self.write(b"\0" * pad)
+        if mode is None and faults.get("overlong_bytes"):
+            # more bytes than the Content-Length, a moment later (so they do not
+            # arrive with the body), then close: left on a kept-alive connection,
+            # they are read as the start of the next response
+            self.wfile.flush()
+            if self.sleep(faults.get("overlong_delay_ms", 20) / 1000.0):
+                self.rst()
+                return
+            extra = int(faults["overlong_bytes"])
+            junk = (b"garbage past Content-Length " * (extra // 28 + 1))[:extra]
+            try:
+                self.wfile.write(junk)
+                self.wfile.flush()
+            except (BrokenPipeError, ConnectionResetError, OSError):
+                raise ClientGone()
+            self.outcome = "overlong"
+            self.outcome_extra = "%d bytes past Content-Length" % extra
+            self.close_connection = True
+            return
         if mode is None:
             return
         if mode == "reset_after_bytes":
@@ -958,6 +1060,34 @@ class Handler(BaseHTTPRequestHandler):
             else:
                 self.close_connection = True
 
+    def serve_endless(self, blob, headers, status, total):
+        """A chunked body without Content-Length: the content, then its bytes
+        again and again; total bytes in all (True: until the client goes away
+        or the fake stops)."""
+        self.start(status, headers, None)
+        self.outcome = "endless"
+        data = b"".join(blob.read_range(0, blob.size)) or b"\0"
+        limit = None if total is True else int(total)
+        pos = 0
+        while limit is None or self.sent < limit:
+            if STOP.is_set():
+                self.rst()
+                self.outcome = "stopped"
+                return
+            c = data[pos % len(data):pos % len(data) + 65536]
+            if limit is not None:
+                c = c[:limit - self.sent]
+            try:
+                self.wfile.write(b"%x\r\n" % len(c) + c + b"\r\n")
+            except (BrokenPipeError, ConnectionResetError, OSError):
+                raise ClientGone()
+            self.sent += len(c)  # body bytes, not the chunk framing
+            pos += len(c)
+        try:
+            self.wfile.write(b"0\r\n\r\n")
+        except (BrokenPipeError, ConnectionResetError, OSError):
+            raise ClientGone()
+
     # ---- token listener
 
     def handle_token(self, req):
@@ -974,8 +1104,10 @@ class Handler(BaseHTTPRequestHandler):
                 names.add(":".join(parts[1:-1]))
         req.name = ",".join(sorted(names)) or None
         reply = self.select_rule(scen, req)
-        if isinstance(reply, dict) and reply.get("delay_ms"):
-            self.sleep(reply["delay_ms"] / 1000.0)
+        if self.held_reply(reply):
+            self.rst()
+            self.outcome = "stopped"
+            return
         if isinstance(reply, dict) and reply.get("drop"):
             self.rst()
             self.outcome = "dropped"
@@ -1043,10 +1175,9 @@ class Handler(BaseHTTPRequestHandler):
             self.reply_simple(404, "<Error><Code>NoSuchKey</Code></Error>", content_type="application/xml")
             return
         reply = self.select_rule(scen, req)
-        if isinstance(reply, dict) and reply.get("delay_ms"):
-            if self.sleep(reply["delay_ms"] / 1000.0):
-                self.rst()
-                return
+        if self.held_reply(reply):
+            self.rst()
+            return
         if isinstance(reply, dict) and reply.get("drop"):
             self.rst()
             self.outcome = "dropped"
@@ -1105,6 +1236,11 @@ class Handler(BaseHTTPRequestHandler):
                     st.budgets[src] = int(doc["remaining"])
             with st.lock:
                 self.reply_simple(200, {"limit": rl.get("limit", 100), "budgets": dict(st.budgets)})
+        elif p == "/_fake/release" and self.command == "POST":
+            with st.lock:
+                st.release_gen += 1
+                n = st.held
+            self.reply_simple(200, {"ok": True, "released": n})
         elif p == "/_fake/reset" and self.command == "POST":
             st.set_scenario(st.scenario)
             st.reset_log()
@@ -1114,7 +1250,8 @@ class Handler(BaseHTTPRequestHandler):
                                     "endpoints": ["GET /_fake/log[?since=SEQ]", "POST /_fake/reset-log",
                                                   "GET /_fake/stats", "GET /_fake/content",
                                                   "GET|POST /_fake/scenario[?name=NAME]",
-                                                  "GET|POST /_fake/ratelimit", "POST /_fake/reset"]})
+                                                  "GET|POST /_fake/ratelimit", "POST /_fake/release",
+                                                  "POST /_fake/reset"]})
 
 
 def basic_ok(hdr, a):

@@ -133,6 +133,46 @@ static void bad_values(void **state)
     unlink(p);
 }
 
+/* The HTTP edge (edge.c): header deadline, per-address cap, body cap,
+ * external URL (the token realm). */
+static void http_edge_keys(void **state)
+{
+    pc_config *c = NULL;
+    assert_int_equal(pc_config_load(&c, NULL), 0);
+    assert_int_equal(c->http->header_timeout, 10);
+    assert_int_equal(c->http->max_connections_per_ip, 256);
+    assert_true(c->http->max_body_size == (uint64_t)10 << 30);
+    assert_null(c->http->external_url);
+    pc_config_free(c);
+    char *p = write_tmp("http:\n  header_timeout: 3\n  max_connections_per_ip: 8\n"
+                        "  max_body_size: 1000\n  external_url: https://r.example:8443/reg\n");
+    assert_int_equal(pc_config_load(&c, p), 0);
+    assert_int_equal(pc_config_finalize(c), 0);
+    assert_int_equal(pc_config_validate(c), 0);
+    assert_int_equal(c->http->header_timeout, 3);
+    assert_int_equal(c->http->max_connections_per_ip, 8);
+    assert_true(c->http->max_body_size == 1000);
+    assert_string_equal(c->http->external_url, "https://r.example:8443/reg");
+    pc_config_free(c);
+    unlink(p);
+    static const char *bad[] = {
+        "http:\n  external_url: r.example\n",
+        "http:\n  external_url: https://\n",
+        "http:\n  external_url: \"https://a/x?y\"\n",
+        "http:\n  external_url: \"https://a b\"\n",
+        "http:\n  header_timeout: 3601\n",
+        "http:\n  max_connections: 70000\n",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        p = write_tmp(bad[i]);
+        assert_int_equal(pc_config_load(&c, p), 0);
+        assert_int_equal(pc_config_finalize(c), 0);
+        assert_int_equal(pc_config_validate(c), PC_EINVAL);
+        pc_config_free(c);
+        unlink(p);
+    }
+}
+
 static void upstreams_from_file_and_flags(void **state)
 {
     char *p = write_tmp("upstreams:\n  - name: ghcr.io\n    url: https://ghcr.io\n"
@@ -347,6 +387,7 @@ int main(void)
         cmocka_unit_test(malformed_yaml_refused),
         cmocka_unit_test(missing_file),
         cmocka_unit_test(bad_values),
+        cmocka_unit_test(http_edge_keys),
         cmocka_unit_test(listen_forms),
         cmocka_unit_test(upstreams_from_file_and_flags),
         cmocka_unit_test(limits_section),
