@@ -20,7 +20,7 @@ test: all
 # ASAN_TESTS / TSAN_TESTS: ctest arguments choosing the tests
 # (e.g. make asan ASAN_TESTS="-L unit").
 ASAN_TESTS ?=
-TSAN_TESTS ?= -R '^(unit\..*|e2e\.cache_coalesce|e2e\.loadgen)$$'
+TSAN_TESTS ?= -R '^(unit\..*|e2e\.cache_coalesce)$$'
 
 asan:
 	cmake -S . -B build-asan -DPC_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
