@@ -95,7 +95,11 @@ int pc_h_manifest_put_begin(pc_req *req)
         return mhd;
     const char *cl = pc_req_header(req, "Content-Length");
     uint64_t n;
-    if (cl && pc_parse_u64(cl, &n) == 0 && n > PC_MANIFEST_MAX)
+    /* Far too big: answer before the body (the connection closes). A body
+     * a little too big is read and dropped (body_take keeps at most max),
+     * then answered 413 at its end: a client still sending when an early
+     * answer closes the connection gets a reset, not the 413. */
+    if (cl && pc_parse_u64(cl, &n) == 0 && n > 16 * (uint64_t)PC_MANIFEST_MAX)
         return pc_req_error(req, 413, "SIZE_INVALID", "manifest larger than 4 MiB");
     req->body = PC_BODY_BUFFER;
     req->max = PC_MANIFEST_MAX;
