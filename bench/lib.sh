@@ -184,6 +184,26 @@ bench_gen_image() {
         >"$IMG/manifest"
 }
 
+# bench_dist_config FILE DATA_DIR PORT: a docker-registry (distribution 2.8)
+# configuration in FILE: filesystem storage in DATA_DIR (made), the in-memory
+# blob descriptor cache, no access log, no upload purging, 127.0.0.1:PORT.
+bench_dist_config() {
+    mkdir -p "$2"
+    cat >"$1" <<YML
+version: 0.1
+log:
+  level: warn
+  accesslog: {disabled: true}
+storage:
+  filesystem: {rootdirectory: $2}
+  cache: {blobdescriptor: inmemory}
+  maintenance: {uploadpurging: {enabled: false}}
+http:
+  addr: 127.0.0.1:$3
+  secret: pullcache-bench
+YML
+}
+
 # bench_publish: the script's report() into $WORK/report.md, on stdout, and
 # copied to BENCH_OUT unless that is "-".
 bench_publish() {

@@ -186,22 +186,7 @@ http {
 CONF
 }
 
-setup_distribution() {
-    mkdir -p "$WORK/dist-data"
-    cat >"$WORK/dist.yml" <<YML
-version: 0.1
-log:
-  level: warn
-  accesslog: {disabled: true}
-storage:
-  filesystem: {rootdirectory: $WORK/dist-data}
-  cache: {blobdescriptor: inmemory}
-  maintenance: {uploadpurging: {enabled: false}}
-http:
-  addr: 127.0.0.1:${PORT[distribution]}
-  secret: pullcache-bench
-YML
-}
+setup_distribution() { bench_dist_config "$WORK/dist.yml" "$WORK/dist-data" "${PORT[distribution]}"; }
 
 setup_pullcache() { mkdir -p "$WORK/pc-data"; }
 

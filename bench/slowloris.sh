@@ -83,19 +83,7 @@ start() {
     local s=$1 lf=$WORK/logs/$1.log
     case $s in
     distribution)
-        mkdir -p "$WORK/dist-data"
-        cat >"$WORK/dist.yml" <<YML
-version: 0.1
-log:
-  level: warn
-  accesslog: {disabled: true}
-storage:
-  filesystem: {rootdirectory: $WORK/dist-data}
-  cache: {blobdescriptor: inmemory}
-http:
-  addr: 127.0.0.1:${PORT[distribution]}
-  secret: pullcache-bench
-YML
+        bench_dist_config "$WORK/dist.yml" "$WORK/dist-data" "${PORT[distribution]}"
         docker-registry serve "$WORK/dist.yml" >>"$lf" 2>&1 &
         ;;
     pullcache)

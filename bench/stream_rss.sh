@@ -43,19 +43,7 @@ log "generating a $MIB MiB blob"
 head -c $((MIB * 1048576)) /dev/urandom >"$WORK/blob/data"
 DIGEST=sha256:$(sha "$WORK/blob/data")
 
-cat >"$WORK/dist.yml" <<YML
-version: 0.1
-log:
-  level: warn
-  accesslog: {disabled: true}
-storage:
-  filesystem: {rootdirectory: $WORK/dist-data}
-  cache: {blobdescriptor: inmemory}
-  maintenance: {uploadpurging: {enabled: false}}
-http:
-  addr: 127.0.0.1:${PORT[distribution]}
-  secret: pullcache-bench
-YML
+bench_dist_config "$WORK/dist.yml" "$WORK/dist-data" "${PORT[distribution]}"
 
 start() {
     local s=$1 lf=$WORK/logs/$1.log

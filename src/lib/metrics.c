@@ -316,33 +316,28 @@ void pc_metrics_hist_zero(const char *name, const char *labels)
     (void)series_get(name, labels, PC_METRIC_HISTOGRAM);
 }
 
-uint64_t pc_metrics_hist_count(const char *name, const char *labels)
+/* The existing series for (name, labels), or NULL. Lock-free. */
+static series *series_lookup(const char *name, const char *labels)
 {
     size_t name_len, labels_len, slot;
-    uint64_t h;
-    series *s;
 
     if (!name)
-        return 0;
+        return NULL;
     if (!labels)
         labels = "";
-    h = key_hash(name, labels, &name_len, &labels_len);
-    s = table_find(h, name, name_len, labels, &slot);
+    uint64_t h = key_hash(name, labels, &name_len, &labels_len);
+    return table_find(h, name, name_len, labels, &slot);
+}
+
+uint64_t pc_metrics_hist_count(const char *name, const char *labels)
+{
+    series *s = series_lookup(name, labels);
     return s && s->h ? atomic_load_explicit(&s->value, memory_order_relaxed) : 0;
 }
 
 int64_t pc_metrics_value(const char *name, const char *labels)
 {
-    size_t name_len, labels_len, slot;
-    uint64_t h;
-    series *s;
-
-    if (!name)
-        return 0;
-    if (!labels)
-        labels = "";
-    h = key_hash(name, labels, &name_len, &labels_len);
-    s = table_find(h, name, name_len, labels, &slot);
+    series *s = series_lookup(name, labels);
     return s ? (int64_t)atomic_load_explicit(&s->value, memory_order_relaxed) : 0;
 }
 
