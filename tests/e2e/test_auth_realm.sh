@@ -24,6 +24,7 @@ cat >"$WORK/ext.yaml" <<EOF
 http:
   external_url: https://registry.example:8443/
 EOF
+# external_url and users are the subject: the realm of a token-auth server
 pc_start "$WORK/data" --config "$WORK/ext.yaml" --htpasswd "$WORK/htpasswd"
 ch=$(challenge evil.example)
 [[ $ch == 'Bearer realm="https://registry.example:8443/token"'* ]] ||
@@ -34,6 +35,7 @@ grep -q 'auth: token realm https://registry.example:8443/token' "$WORK/pullcache
 echo "ok: with http.external_url the realm is https://registry.example:8443/token whatever the Host"
 pc_stop
 
+# users on, no external_url: the realm follows the Host header
 pc_start "$WORK/data" --htpasswd "$WORK/htpasswd"
 ch=$(challenge evil.example)
 [[ $ch == 'Bearer realm="http://evil.example/token"'* ]] ||
@@ -50,6 +52,7 @@ auth:
   token:
     realm: https://auth.example/token
 EOF
+# auth.token.realm and external_url both set: the configured realm wins
 pc_start "$WORK/data" --config "$WORK/both.yaml" --htpasswd "$WORK/htpasswd"
 ch=$(challenge evil.example)
 [[ $ch == 'Bearer realm="https://auth.example/token"'* ]] ||

@@ -14,6 +14,7 @@ clients_init
 DATA=$WORK/data
 FP=5002
 B=http://127.0.0.1:$PC_PORT
+# the upstream is the fake (a kill mid pull-through needs one it controls)
 start() { pc_start "$DATA" --upstream "up=http://127.0.0.1:$FP"; }
 
 push_blob() {
