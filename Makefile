@@ -9,13 +9,16 @@
 # an e2e test runs) fails the test (tests/e2e/lib.sh).
 BUILD ?= build
 JOBS ?= $(shell nproc)
+# Tests mostly wait on servers, timeouts and clients: run twice as many as
+# there are cores (each e2e test has its own network namespace).
+TEST_JOBS ?= $(shell echo $$(( $$(nproc) * 2 )))
 
 all:
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 	cmake --build $(BUILD) -j $(JOBS)
 
 test: all
-	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+	cd $(BUILD) && ctest --output-on-failure -j $(TEST_JOBS)
 
 # ASAN_TESTS / TSAN_TESTS: ctest arguments choosing the tests
 # (e.g. make asan ASAN_TESTS="-L unit").
@@ -25,7 +28,7 @@ TSAN_TESTS ?= -R '^(unit\..*|e2e\.cache_coalesce)$$'
 asan:
 	cmake -S . -B build-asan -DPC_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
 	cmake --build build-asan -j $(JOBS)
-	cd build-asan && ctest --output-on-failure -j $(JOBS) $(ASAN_TESTS)
+	cd build-asan && ctest --output-on-failure -j $(TEST_JOBS) $(ASAN_TESTS)
 
 tsan:
 	cmake -S . -B build-tsan -DPC_TSAN=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null

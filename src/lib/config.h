@@ -10,7 +10,7 @@
  *                                #   the one waiting longest for its request head
  *     max_connections_per_ip: 256  # open at once from one client address
  *     header_timeout: 10         # seconds to send a request's line + headers
- *     max_body_size: 10737418240 # bytes one request body may have (10 GiB)
+ *     max_body_size: 10737418240 # bytes one request body or blob may have (10 GiB)
  *     external_url: https://reg.example  # how clients reach us (token realm);
  *                                #   default: the request's Host header
  *     tls:                       # HTTPS instead of HTTP (src/server/tls.h); SIGHUP

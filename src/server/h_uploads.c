@@ -46,6 +46,17 @@ static int start_streaming(pc_req *req)
     int rc = pc_registry_upload_open(req->srv->reg, req->name, req->upload_id, &req->writer);
     if (rc)
         return rc;
+    /* a declared chunk that would take the blob past http.max_body_size
+     * is refused before its first byte (server.c stops an undeclared one) */
+    const char *cl = pc_req_header(req, "Content-Length");
+    uint64_t n, max = req->srv->cfg->http->max_body_size;
+    if (cl && pc_parse_u64(cl, &n) == 0 && (n > max || req->writer->size > max - n)) {
+        pc_registry_upload_release(req->srv->reg, req->upload_id, req->writer);
+        req->writer = NULL;
+        pc_error_set("the upload would grow past %llu bytes (http.max_body_size)",
+                     (unsigned long long)max);
+        return PC_ETOOBIG;
+    }
     req->upload_claimed = true;
     req->upload_base = req->writer->size;
     req->body = PC_BODY_UPLOAD;

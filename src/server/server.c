@@ -328,8 +328,18 @@ static void body_take(pc_req *req, const char *data, size_t size)
         req->len += size;
         return;
     case PC_BODY_UPLOAD:
-        if (req->write_rc == 0 && req->writer)
-            req->write_rc = req->writer->write(req->writer, data, size);
+        if (req->write_rc || !req->writer)
+            return;
+        if (req->writer->size + size > req->srv->cfg->http->max_body_size) {
+            /* http.max_body_size bounds a blob, not only one request: an
+             * upload sent in many chunks stops there too (the chunk is
+             * rewound and refused with 413) */
+            pc_error_set("the upload would grow past %llu bytes (http.max_body_size)",
+                         (unsigned long long)req->srv->cfg->http->max_body_size);
+            req->write_rc = PC_ETOOBIG;
+            return;
+        }
+        req->write_rc = req->writer->write(req->writer, data, size);
         return;
     default:
         return;
