@@ -551,6 +551,36 @@ static void test_descriptor(void **state)
     json_decref(d);
 }
 
+/* pc_manifest_blob_size: the size an image manifest declares for its
+ * config or a layer; anything else (an index's child, an unknown digest,
+ * not JSON, a bad size) is PC_ENOTFOUND. */
+static void test_blob_size(void **state)
+{
+    (void)state;
+    pc_digest d1, d2, d3, d4;
+    uint64_t size = 7;
+    assert_int_equal(pc_digest_parse(&d1, D1), 0);
+    assert_int_equal(pc_digest_parse(&d2, D2), 0);
+    assert_int_equal(pc_digest_parse(&d3, D3), 0);
+    assert_int_equal(pc_digest_parse(&d4, D4), 0);
+    const char *img = OCI_IMAGE;
+    assert_int_equal(pc_manifest_blob_size(img, strlen(img), &d1, &size), 0);
+    assert_int_equal(size, 100);
+    assert_int_equal(pc_manifest_blob_size(img, strlen(img), &d3, &size), 0);
+    assert_int_equal(size, 3000);
+    assert_int_equal(pc_manifest_blob_size(img, strlen(img), &d4, &size), PC_ENOTFOUND);
+    assert_int_equal(pc_manifest_blob_size("not json", 8, &d1, &size), PC_ENOTFOUND);
+    assert_int_equal(pc_manifest_blob_size(NULL, 0, &d1, &size), PC_ENOTFOUND);
+    const char *neg = "{\"schemaVersion\":2,\"config\":{\"digest\":\"" D1 "\",\"size\":-1},"
+                      "\"layers\":[{\"digest\":\"" D2 "\",\"size\":\"12\"}]}";
+    assert_int_equal(pc_manifest_blob_size(neg, strlen(neg), &d1, &size), PC_ENOTFOUND);
+    assert_int_equal(pc_manifest_blob_size(neg, strlen(neg), &d2, &size), PC_ENOTFOUND);
+    const char *index =
+        "{\"schemaVersion\":2,\"manifests\":[" DESC(PC_MT_OCI_MANIFEST, D1, 55) "]}";
+    assert_int_equal(pc_manifest_blob_size(index, strlen(index), &d1, &size), PC_ENOTFOUND);
+    assert_int_equal(size, 3000); /* untouched by the failures */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -570,6 +600,7 @@ int main(void)
         cmocka_unit_test(test_too_big),
         cmocka_unit_test(test_info_clear),
         cmocka_unit_test(test_descriptor),
+        cmocka_unit_test(test_blob_size),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

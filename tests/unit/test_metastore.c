@@ -604,6 +604,25 @@ static limit_rows load_limits(pc_metastore *ms, int64_t now)
     return l;
 }
 
+/* ref_holder: a manifest of the repository that references the blob as a
+ * config or layer (not as an index child), for the fetch size bound. */
+static void test_ref_holder(void **state)
+{
+    fixture *f = *state;
+    pc_metastore *ms = f->ms;
+    pc_manifest_rec m = rec("org/app", "image");
+    pc_manifest_ref refs[] = {{dg("config"), false}, {dg("layer"), false}, {dg("child"), true}};
+    assert_int_equal(ms->manifest_put(ms, &m, refs, 3, "v1"), 0);
+    pc_digest got, layer = dg("layer"), child = dg("child"), other = dg("other");
+    assert_int_equal(ms->ref_holder(ms, "org/app", &layer, &got), 0);
+    assert_true(pc_digest_equal(&got, &m.digest));
+    assert_int_equal(ms->ref_holder(ms, "org/app", &child, &got), PC_ENOTFOUND);
+    assert_int_equal(ms->ref_holder(ms, "org/app", &other, &got), PC_ENOTFOUND);
+    assert_int_equal(ms->ref_holder(ms, "org/else", &layer, &got), PC_ENOTFOUND);
+    assert_int_equal(ms->manifest_delete(ms, "org/app", &m.digest), 0);
+    assert_int_equal(ms->ref_holder(ms, "org/app", &layer, &got), PC_ENOTFOUND);
+}
+
 static void test_limit_rows(void **state)
 {
     fixture *f = *state;
@@ -672,6 +691,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_blob_links, setup, teardown),
         cmocka_unit_test_setup_teardown(test_manifest_put_get_delete, setup, teardown),
         cmocka_unit_test_setup_teardown(test_referrers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ref_holder, setup, teardown),
         cmocka_unit_test_setup_teardown(test_holders_across_repos, setup, teardown),
         cmocka_unit_test_setup_teardown(test_uploads_persist, setup, teardown),
         cmocka_unit_test_setup_teardown(test_schema_version, setup, teardown),
