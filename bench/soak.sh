@@ -114,12 +114,25 @@ report() {
     echo "| loadgen failures by error | $(jq -r '[.failures[] | "\(.count) x \(.key)"] | join("; ") | if . == "" then "none" else . end' "$j") |"
     echo "| loadgen p50 / p99 ms | $(jq -r '"\(.latency_ms.p50) / \(.latency_ms.p99)"' "$j") |"
     echo "| wrk requests | $(awk '/requests in/ { print $1 }' "$WORK/wrk.txt") ($(awk '/Requests\/sec/ { print $2 }' "$WORK/wrk.txt") req/s) |"
-    echo "| wrk non-2xx, socket errors | $(grep -E 'Non-2xx|Socket errors' "$WORK/wrk.txt" | tr -s ' ' | paste -sd';' - || true) |"
+    local wrkerr
+    wrkerr=$(grep -E 'Non-2xx|Socket errors' "$WORK/wrk.txt" | tr -s ' ' | paste -sd';' - || true)
+    echo "| wrk non-2xx, socket errors | ${wrkerr:-none} |"
     echo "| serve 5xx answers (its log) | $(awk '$5 ~ /^5[0-9][0-9]$/' "$WORK/logs/pullcache.log" | wc -l) |"
     echo "| RSS KiB start / max / end | $(echo "$START" | cut -d' ' -f2) / $(sort -k2 -n "$WORK/samples" | tail -1 | cut -d' ' -f2) / $(echo "$END" | cut -d' ' -f2) |"
     echo "| open fds start / max / end | $(echo "$START" | cut -d' ' -f3) / $(sort -k3 -n "$WORK/samples" | tail -1 | cut -d' ' -f3) / $(echo "$END" | cut -d' ' -f3) |"
+    # flat or growing: the samples at each quarter of the run
+    local n q line
+    n=$(wc -l <"$WORK/samples")
+    for q in 1 2 3; do
+        line=$(sed -n "$((n * q / 4 + 1))p" "$WORK/samples")
+        echo "| RSS KiB / fds at $((q * 25))% | $(echo "$line" | cut -d' ' -f2) / $(echo "$line" | cut -d' ' -f3) |"
+    done
     echo
     echo "- pullcache $("$PULLCACHE" --version | awk '{print $2}'), $(nproc) cores; upstream: fakeupstream.py with the flaky rules above; loadgen -n 40 -c 16, wrk -t2 -c500."
     echo "- 5xx answers by path in serve's log: $(awk '$5 ~ /^5[0-9][0-9]$/ { print $5, $4 }' "$WORK/logs/pullcache.log" | sed 's#/sha256:[0-9a-f]*#/<digest>#' | sort | uniq -c | sort -rn | head -5 | awk '{ printf "%s%s x %s %s", (NR > 1 ? "; " : ""), $1, $2, $3 }')"
 }
+# serve's answers >= 500 and its warnings/errors, with their time (the request
+# log itself is millions of lines): what a failure was, for the record
+ERRLOG=${BENCH_OUT%.md}-errors.log
+[ "$BENCH_OUT" = - ] || { awk '$5 ~ /^5[0-9][0-9]$/ || $2 == "warn" || $2 == "error"' "$WORK/logs/pullcache.log" | head -n 400 >"$ERRLOG"; log "serve's 5xx answers and warnings: $ERRLOG"; }
 bench_publish
