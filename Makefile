@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 # Convenience wrapper around CMake: `make` builds build/pullcache,
 # `make test` runs every test, `make asan` runs every test (unit and e2e)
-# against an AddressSanitizer + UndefinedBehaviorSanitizer build,
+# against an AddressSanitizer + UndefinedBehaviorSanitizer build (clang),
 # `make tsan` runs the unit tests and the concurrency e2e tests against a
 # ThreadSanitizer build, `make clang` builds everything with clang and runs
 # the unit tests, `make fuzz` runs the libFuzzer targets for FUZZ_SECONDS
@@ -25,8 +25,12 @@ test: all
 ASAN_TESTS ?=
 TSAN_TESTS ?= -R '^(unit\..*|e2e\.cache_coalesce)$$'
 
+# The sanitizer build uses clang (ASAN_CC): its warnings are errors too, so
+# one build checks both what clang warns about and what ASan/UBSan find.
+ASAN_CC ?= clang
+
 asan:
-	cmake -S . -B build-asan -DPC_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
+	CC=$(ASAN_CC) cmake -S . -B build-asan -DPC_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
 	cmake --build build-asan -j $(JOBS)
 	cd build-asan && ctest --output-on-failure -j $(TEST_JOBS) $(ASAN_TESTS)
 
