@@ -122,6 +122,13 @@ struct pc_req {
     bool answered;
     unsigned status;
     uint64_t resp_bytes;
+    /* An error answered on the head of a request whose small declared body
+     * the client sends without waiting (no Expect: 100-continue) is held
+     * until that body has been read and dropped: answered at once, the
+     * client would still be sending into a closed connection and see a
+     * reset instead of the answer (server.c pc_req_queue). */
+    bool drain_first;
+    struct MHD_Response *held;
 };
 
 /* Look up a request header (NULL when absent). */

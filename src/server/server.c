@@ -8,6 +8,7 @@
 #include "server.h"
 #include "http.h"
 #include "log.h"
+#include "range.h"
 #include "metrics.h"
 #include "tls.h"
 
@@ -40,11 +41,28 @@ int pc_req_queue(pc_req *req, unsigned status, struct MHD_Response *resp)
     MHD_add_response_header(resp, "Docker-Distribution-API-Version", "registry/2.0");
     if (req->limit_set)
         pc_req_limit_headers(req, resp);
-    enum MHD_Result r = MHD_queue_response(req->conn, status, resp);
-    MHD_destroy_response(resp);
     req->answered = true;
     req->status = status;
+    if (req->drain_first) {
+        req->held = resp; /* queued when the body has been dropped (on_request) */
+        return MHD_YES;
+    }
+    enum MHD_Result r = MHD_queue_response(req->conn, status, resp);
+    MHD_destroy_response(resp);
     return r;
+}
+
+/* Bodies up to this size are read and dropped before an early error is
+ * sent (pc_req.drain_first); a larger one gets the answer at once. */
+#define PC_DRAIN_MAX (16u * 1024 * 1024)
+
+static bool drain_before_answer(pc_req *req)
+{
+    uint64_t n;
+    const char *cl = pc_req_header(req, "Content-Length");
+    const char *expect = pc_req_header(req, "Expect");
+    return !expect && !pc_req_header(req, "Transfer-Encoding") && cl && pc_parse_u64(cl, &n) == 0 &&
+           n > 0 && n <= PC_DRAIN_MAX;
 }
 
 static void add_headers(struct MHD_Response *resp, va_list ap)
@@ -371,8 +389,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
          * uploads stream. The others answer on the next call: a response
          * queued on the first call makes libmicrohttpd close the connection,
          * and keep-alive matters for manifest and blob GETs. */
-        if (method_has_body(method))
-            return first_call(req, url);
+        if (method_has_body(method)) {
+            req->drain_first = drain_before_answer(req);
+            enum MHD_Result r = first_call(req, url);
+            req->drain_first = false;
+            return r;
+        }
         return MHD_YES;
     }
     if (req->async_finish) {
@@ -390,8 +412,19 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return first_call(req, url);
     }
     if (req->answered) {
-        /* Answered early (an error before the body): drop the body. */
-        *upload_data_size = 0;
+        /* Answered early (an error before the body): drop the body, then
+         * send a held answer. */
+        if (*upload_data_size) {
+            *upload_data_size = 0;
+            return MHD_YES;
+        }
+        if (req->held) {
+            struct MHD_Response *resp = req->held;
+            req->held = NULL;
+            enum MHD_Result r = MHD_queue_response(conn, req->status, resp);
+            MHD_destroy_response(resp);
+            return r;
+        }
         return MHD_YES;
     }
     if (*upload_data_size) {
@@ -494,6 +527,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                    req->answered && toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? req->resp_bytes
                                                                                : 0,
                    ms, req->user);
+    if (req->held) /* the client went away before its body ended */
+        MHD_destroy_response(req->held);
     if (req->job && req->job_free)
         req->job_free(req->job);
     static const char *known[] = {"GET", "HEAD", "PUT", "POST", "PATCH", "DELETE"};
