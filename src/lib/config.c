@@ -349,6 +349,11 @@ int pc_config_parse_limit(const char *spec, pc_config_limit *out)
         pc_error_set("a pull limit is PULLS/WINDOW_SECONDS, e.g. 100/21600, not '%s'", spec);
         return PC_EINVAL;
     }
+    if (window > PC_CONFIG_LIMIT_WINDOW_MAX) {
+        pc_error_set("pull limit '%s': the window is at most %u seconds (30 days)", spec,
+                     PC_CONFIG_LIMIT_WINDOW_MAX);
+        return PC_EINVAL;
+    }
     out->pulls = (unsigned)pulls;
     out->window = (unsigned)window;
     return 0;

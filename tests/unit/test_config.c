@@ -268,8 +268,9 @@ static void limits_section(void **state)
     assert_int_equal(pc_config_parse_limit("7", &c->limits->anonymous), 0);
     assert_int_equal(c->limits->anonymous.pulls, 7);
     assert_int_equal(c->limits->anonymous.window, 60);
-    static const char *bad[] = {"",      "0/60",  "5/0", "5/",    "/60",
-                                "-1/60", "5/60x", "x",   "5 /60", "99999999999/60"};
+    static const char *bad[] = {"",      "0/60",           "5/0",        "5/",
+                                "/60",   "-1/60",          "5/60x",      "x",
+                                "5 /60", "99999999999/60", "100/2592001"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         assert_int_equal(pc_config_parse_limit(bad[i], &c->limits->anonymous), PC_EINVAL);
     assert_int_equal(c->limits->anonymous.pulls, 7); /* untouched by a bad one */
