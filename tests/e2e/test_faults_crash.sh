@@ -92,9 +92,18 @@ echo "== kill -9 during a pull-through ingest"
 m=$WORK/img/blobs/sha256/$(img_digest "$WORK/img" oci-single | cut -d: -f2)
 big=$(jq -r '[.layers[] | select(.size >= 65536)][0].digest' "$m")
 [ "$big" != null ] || fail "the test image has no layer of 64 KiB"
-curl -sS -o /dev/null --max-time 20 "$B/v2/up/library/r/blobs/$big" 2>/dev/null & # stalls upstream
+curl -sSN -o "$WORK/partial" --max-time 20 "$B/v2/up/library/r/blobs/$big" 2>/dev/null & # stalls upstream
 cpid=$!
-wait_for "$DATA/uploads/fetch-*"
+# the fetch is under way once the client got the first bytes (-N: unbuffered): the upstream
+# sent its 1000 and stalls (the fetch gauge alone rises before the upstream
+# request is sent, and a kill then leaves the upstream's first GET for the
+# restarted serve). Its spool has no name: a crash can leave nothing behind.
+for _ in $(seq 100); do
+    [ -s "$WORK/partial" ] && break
+    sleep 0.1
+done
+[ -s "$WORK/partial" ] || fail "the fetch did not start streaming"
+expect_eq 1 "$(pc_metric pullcache_fetches_in_flight 'upstream="up"')" "fetches in flight during the stall"
 pc_kill
 wait "$cpid" 2>/dev/null || true
 start
