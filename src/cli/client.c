@@ -15,6 +15,7 @@
  * SPDX-License-Identifier: Apache-2.0
  */
 #include "client.h"
+#include "util.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -222,23 +223,10 @@ static int read_secret_line(FILE *f, const char *what, char **out)
     return 0;
 }
 
-/* The host part of an auths key: "https://index.docker.io/v1/" ->
- * "index.docker.io". */
-static void key_host(const char *key, char *buf, size_t size)
-{
-    const char *p = strstr(key, "://");
-    p = p ? p + 3 : key;
-    size_t len = strcspn(p, "/");
-    if (len >= size)
-        len = size - 1;
-    memcpy(buf, p, len);
-    buf[len] = '\0';
-}
-
 static bool key_matches(const char *key, const char *host)
 {
     char kh[PC_HOST_MAX];
-    key_host(key, kh, sizeof(kh));
+    pc_util_url_host(key, kh, sizeof(kh)); /* "https://index.docker.io/v1/": index.docker.io */
     if (strcmp(kh, host) == 0)
         return true;
     return is_docker_hub(host) && is_docker_hub(kh);

@@ -17,6 +17,7 @@
  * SPDX-License-Identifier: Apache-2.0
  */
 #include "config_cmd.h"
+#include "util.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -26,38 +27,6 @@
 #include <unistd.h>
 
 /* ---- small helpers ---------------------------------------------------------- */
-
-/* A growable string: open_memstream underneath. */
-typedef struct {
-    char *buf;
-    size_t len;
-    FILE *f;
-} sbuf;
-
-static int sb_open(sbuf *s)
-{
-    s->buf = NULL;
-    s->len = 0;
-    s->f = open_memstream(&s->buf, &s->len);
-    return s->f ? 0 : -1;
-}
-
-/* Close and hand over the text (caller frees); NULL when a write failed. */
-static char *sb_take(sbuf *s)
-{
-    bool bad = ferror(s->f) != 0;
-    if (fclose(s->f) != 0)
-        bad = true;
-    s->f = NULL;
-    if (bad) {
-        free(s->buf);
-        s->buf = NULL;
-        return NULL;
-    }
-    char *r = s->buf;
-    s->buf = NULL;
-    return r;
-}
 
 char *pc_cfg_printf(const char *fmt, ...)
 {
@@ -132,45 +101,42 @@ int pc_cfg_build_containerd(const pc_cfg_mirror *m, const char *const *ups, size
     static const char dir[] = "/etc/containerd/certs.d";
     char ubuf[PC_CFG_MAX_NAME + 16];
     for (size_t i = 0; i < n; i++) {
-        sbuf c;
-        if (sb_open(&c))
-            return -1;
-        fprintf(c.f,
-                "# Pull %s images through the pullcache mirror at %s.\n"
-                "# containerd tries the mirror first, adding ?ns=%s to each request\n"
-                "# (pullcache routes by it), and falls back to server if the mirror fails.\n"
-                "server = \"%s\"\n"
-                "\n",
-                ups[i], m->url, ups[i], pc_cfg_upstream_url(ups[i], ubuf, sizeof(ubuf)));
+        pc_buf c = {0};
+        pc_buf_printf(&c,
+                      "# Pull %s images through the pullcache mirror at %s.\n"
+                      "# containerd tries the mirror first, adding ?ns=%s to each request\n"
+                      "# (pullcache routes by it), and falls back to server if the mirror fails.\n"
+                      "server = \"%s\"\n"
+                      "\n",
+                      ups[i], m->url, ups[i], pc_cfg_upstream_url(ups[i], ubuf, sizeof(ubuf)));
         if (m->plain)
-            fprintf(c.f, "# Plain HTTP: containerd uses no TLS for an http:// host.\n");
-        fprintf(c.f,
-                "[host.\"%s\"]\n"
-                "  capabilities = [\"pull\", \"resolve\"]\n",
-                m->url);
+            pc_buf_printf(&c, "# Plain HTTP: containerd uses no TLS for an http:// host.\n");
+        pc_buf_printf(&c,
+                      "[host.\"%s\"]\n"
+                      "  capabilities = [\"pull\", \"resolve\"]\n",
+                      m->url);
         if (m->insecure && !m->plain)
-            fprintf(c.f, "  skip_verify = true  # --plain-http: the certificate is not verified\n");
-        char *content = sb_take(&c);
+            pc_buf_printf(
+                &c, "  skip_verify = true  # --plain-http: the certificate is not verified\n");
+        char *content = pc_buf_take(&c);
         if (gen_add(out, dir, pc_cfg_printf("%s/hosts.toml", ups[i]), content))
             return -1;
     }
 
-    sbuf nt;
-    if (sb_open(&nt))
-        return -1;
-    fprintf(nt.f,
-            "containerd reads these files only when its CRI registry config_path points at\n"
-            "%s. In /etc/containerd/config.toml:\n"
-            "  containerd 1.x (version = 2):\n"
-            "    [plugins.\"io.containerd.grpc.v1.cri\".registry]\n"
-            "      config_path = \"%s\"\n"
-            "  containerd 2.x (version = 3):\n"
-            "    [plugins.\"io.containerd.cri.v1.images\".registry]\n"
-            "      config_path = \"%s\"\n"
-            "Setting config_path needs a containerd restart; files under it take effect\n"
-            "without one. ctr uses them with: ctr images pull --hosts-dir %s REF\n",
-            dir, dir, dir, dir);
-    out->notes = sb_take(&nt);
+    pc_buf nt = {0};
+    pc_buf_printf(&nt,
+                  "containerd reads these files only when its CRI registry config_path points at\n"
+                  "%s. In /etc/containerd/config.toml:\n"
+                  "  containerd 1.x (version = 2):\n"
+                  "    [plugins.\"io.containerd.grpc.v1.cri\".registry]\n"
+                  "      config_path = \"%s\"\n"
+                  "  containerd 2.x (version = 3):\n"
+                  "    [plugins.\"io.containerd.cri.v1.images\".registry]\n"
+                  "      config_path = \"%s\"\n"
+                  "Setting config_path needs a containerd restart; files under it take effect\n"
+                  "without one. ctr uses them with: ctr images pull --hosts-dir %s REF\n",
+                  dir, dir, dir, dir);
+    out->notes = pc_buf_take(&nt);
     return out->notes ? 0 : -1;
 }
 
@@ -179,29 +145,27 @@ int pc_cfg_build_containerd(const pc_cfg_mirror *m, const char *const *ups, size
 int pc_cfg_build_registries_conf(const pc_cfg_mirror *m, const char *const *ups, size_t n,
                                  pc_cfg_output *out)
 {
-    sbuf c;
-    if (sb_open(&c))
-        return -1;
-    fprintf(c.f,
-            "# containers-registries.conf drop-in (podman, CRI-O, buildah, skopeo):\n"
-            "# pull through the pullcache mirror at %s, which serves\n"
-            "# each upstream under /v2/<upstream>/<repository>. The registry itself\n"
-            "# is tried when the mirror fails.\n",
-            m->url);
+    pc_buf c = {0};
+    pc_buf_printf(&c,
+                  "# containers-registries.conf drop-in (podman, CRI-O, buildah, skopeo):\n"
+                  "# pull through the pullcache mirror at %s, which serves\n"
+                  "# each upstream under /v2/<upstream>/<repository>. The registry itself\n"
+                  "# is tried when the mirror fails.\n",
+                  m->url);
     for (size_t i = 0; i < n; i++) {
-        fprintf(c.f,
-                "\n"
-                "[[registry]]\n"
-                "prefix = \"%s\"\n"
-                "location = \"%s\"\n"
-                "\n"
-                "[[registry.mirror]]\n"
-                "location = \"%s/%s\"\n",
-                ups[i], ups[i], m->hostport, ups[i]);
+        pc_buf_printf(&c,
+                      "\n"
+                      "[[registry]]\n"
+                      "prefix = \"%s\"\n"
+                      "location = \"%s\"\n"
+                      "\n"
+                      "[[registry.mirror]]\n"
+                      "location = \"%s/%s\"\n",
+                      ups[i], ups[i], m->hostport, ups[i]);
         if (m->insecure)
-            fprintf(c.f, "insecure = true\n");
+            pc_buf_printf(&c, "insecure = true\n");
     }
-    char *content = sb_take(&c);
+    char *content = pc_buf_take(&c);
     if (gen_add(out, "/etc/containers/registries.conf.d", strdup("pullcache.conf"), content))
         return -1;
 
@@ -237,23 +201,21 @@ int pc_cfg_build_docker(const pc_cfg_mirror *m, const char *const *ups, size_t n
     if (gen_add(out, "/etc/docker", strdup("daemon.json"), content))
         return -1;
 
-    sbuf w;
-    if (sb_open(&w))
-        return -1;
+    pc_buf w = {0};
     size_t others = 0;
     for (size_t i = 0; i < n; i++)
         if (strcmp(ups[i], "docker.io") != 0) {
-            fprintf(w.f, "%s%s", others ? ", " : "warning: ", ups[i]);
+            pc_buf_printf(&w, "%s%s", others ? ", " : "warning: ", ups[i]);
             others++;
         }
     if (others)
-        fprintf(w.f,
-                " %s not mirrored: Docker's registry-mirrors\n"
-                "apply to Docker Hub only. Pull %s by pullcache's host-prefix path\n"
-                "instead (docker pull %s/<upstream>/<repository>:<tag>),\n"
-                "or use the containerd or podman settings.\n",
-                others == 1 ? "is" : "are", others == 1 ? "it" : "them", m->hostport);
-    char *warn = sb_take(&w);
+        pc_buf_printf(&w,
+                      " %s not mirrored: Docker's registry-mirrors\n"
+                      "apply to Docker Hub only. Pull %s by pullcache's host-prefix path\n"
+                      "instead (docker pull %s/<upstream>/<repository>:<tag>),\n"
+                      "or use the containerd or podman settings.\n",
+                      others == 1 ? "is" : "are", others == 1 ? "it" : "them", m->hostport);
+    char *warn = pc_buf_take(&w);
     if (!warn)
         return -1;
     if (others)

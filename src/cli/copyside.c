@@ -5,6 +5,7 @@
  *
  * SPDX-License-Identifier: Apache-2.0
  */
+#include "util.h"
 #include "copyside.h"
 
 #include <stdlib.h>
@@ -226,7 +227,7 @@ pc_cli_bars *pc_cli_bars_new(void)
 {
     pc_cli_bars *b = calloc(1, sizeof(*b));
     if (b)
-        b->t0 = pc_cli_now();
+        b->t0 = pc_util_mono_s();
     return b;
 }
 
@@ -267,7 +268,7 @@ static void draw(pc_cli_bars *b)
                 pc_cli_fmt_bytes(x->size, d2, sizeof(d2)));
         b->lines++;
     }
-    double secs = pc_cli_now() - b->t0;
+    double secs = pc_util_mono_s() - b->t0;
     bar_cells(cells, 30, b->total_done, b->total);
     fprintf(stderr, "  %-19s [%s] %zu/%zu blobs %s / %s %s/s\n", "total", cells, b->blobs_done,
             b->n, pc_cli_fmt_bytes(b->total_done, d1, sizeof(d1)),
@@ -276,7 +277,7 @@ static void draw(pc_cli_bars *b)
                              sizeof(rate)));
     b->lines++;
     fflush(stderr);
-    b->last = pc_cli_now();
+    b->last = pc_util_mono_s();
 }
 
 void pc_cli_bars_event(const pc_pull_progress *p, void *ctx)
@@ -304,7 +305,7 @@ void pc_cli_bars_event(const pc_pull_progress *p, void *ctx)
     b->total = p->total_size;
     b->total_done = p->total_done;
     b->blobs_done = p->blobs_done;
-    if (now || pc_cli_now() - b->last >= 0.1)
+    if (now || pc_util_mono_s() - b->last >= 0.1)
         draw(b);
 }
 

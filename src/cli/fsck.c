@@ -232,8 +232,7 @@ int pc_cli_fsck(int argc, char **argv)
     int nupstreams = 0, rc = 2, c;
     bool json = false;
     pc_config *cfg = NULL;
-    pc_blobstore *bs = NULL;
-    pc_metastore *ms = NULL;
+    pc_registry *reg = NULL;
     pc_fsck_opts o;
     pc_fsck_report r;
     memset(&o, 0, sizeof(o));
@@ -294,11 +293,11 @@ int pc_cli_fsck(int argc, char **argv)
     o.nups = nnames;
 
     rc = 3;
-    if (pc_fsck_open(cfg->storage->data, &bs, &ms)) {
+    if (pc_fsck_open(cfg->storage->data, &reg)) {
         fprintf(stderr, "pullcache fsck: cannot open the data directory: %s\n", pc_error_last());
         goto done;
     }
-    if (pc_fsck_run(bs, ms, &o, &r)) {
+    if (pc_fsck_run(reg, &o, &r)) {
         fprintf(stderr, "pullcache fsck: cannot read %s: %s\n", cfg->storage->data,
                 pc_error_last());
         goto done;
@@ -317,10 +316,7 @@ int pc_cli_fsck(int argc, char **argv)
 done:
     pc_fsck_report_free(&r);
     free(names);
-    if (ms)
-        ms->free(ms);
-    if (bs)
-        bs->free(bs);
+    pc_registry_free(reg);
     pc_config_free(cfg);
     return rc;
 }

@@ -6,6 +6,7 @@
  *
  * SPDX-License-Identifier: Apache-2.0
  */
+#include "util.h"
 #include "cli.h"
 
 #include <getopt.h>
@@ -69,7 +70,7 @@ typedef struct {
 static void bar_draw(bar *b)
 {
     char done[32], total[32], rate[32];
-    double secs = pc_cli_now() - b->t0;
+    double secs = pc_util_mono_s() - b->t0;
     int width = pc_cli_term_width();
     int cells = width - 70;
     if (cells > 40)
@@ -85,7 +86,7 @@ static void bar_draw(bar *b)
             "########################################", cells - fill, "", pct, done, total,
             b->blobs_done, b->nblobs, rate);
     fflush(stderr);
-    b->last = pc_cli_now();
+    b->last = pc_util_mono_s();
     b->draws++;
 }
 
@@ -96,7 +97,7 @@ static void bar_event(const pc_pull_progress *p, void *ctx)
     b->done = p->total_done;
     b->nblobs = p->nblobs;
     b->blobs_done = p->blobs_done;
-    if (p->event == PC_PULL_EV_PLAN || pc_cli_now() - b->last >= 0.1)
+    if (p->event == PC_PULL_EV_PLAN || pc_util_mono_s() - b->last >= 0.1)
         bar_draw(b);
 }
 
@@ -290,7 +291,7 @@ int pc_cli_pull(int argc, char **argv)
     pc_cli_catch_stop(PC_CLI_STOP_ONCE); /* a second ^C kills at once */
 
     const char *slash = strrchr(argv[optind], '/');
-    bar b = {.label = slash ? slash + 1 : argv[optind], .t0 = pc_cli_now()};
+    bar b = {.label = slash ? slash + 1 : argv[optind], .t0 = pc_util_mono_s()};
     bool show = pc_cli_stderr_tty();
     pc_pull_source src;
     pc_pull_source_upstream(&src, u);

@@ -170,10 +170,3 @@ int pc_cli_term_width(void)
         return ws.ws_col;
     return 80;
 }
-
-double pc_cli_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}

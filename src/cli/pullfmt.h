@@ -71,7 +71,4 @@ bool pc_cli_stderr_tty(void);
 /* Columns of the terminal on stderr (80 when unknown). */
 int pc_cli_term_width(void);
 
-/* Seconds on the monotonic clock. */
-double pc_cli_now(void);
-
 #endif

@@ -119,7 +119,7 @@ static int start_limiter(pc_limiter **out, const pc_config *cfg, pc_registry *re
     pc_limiter_opts o = {
         .anonymous = {lc->anonymous.pulls, lc->anonymous.window},
         .authenticated = {lc->authenticated.pulls, lc->authenticated.window},
-        .store = pc_registry_meta(reg),
+        .store = reg,
         .flush_every_ms = 1000,
     };
     if (pc_limiter_new(out, &o)) {
@@ -274,8 +274,7 @@ static void say_bare_paths(const pc_config *cfg, pc_registry *reg, pc_mirror *mi
            "bare /v2/<repo> paths are %s's read-only mirror except under %u local prefix(es)",
            cfg->cache->default_upstream, cfg->cache->local_prefixes_count);
     hidden_scan h = {.mirror = mirror};
-    pc_metastore *ms = pc_registry_meta(reg);
-    if (ms->catalog(ms, NULL, -1, count_hidden, &h) == 0 && h.hidden)
+    if (pc_registry_repo_each(reg, count_hidden, &h) == 0 && h.hidden)
         pc_log(PC_LOG_WARN,
                "default_upstream %s hides %u stored private repositor%s outside "
                "cache.local_prefixes (e.g. %s): add their prefix to cache.local_prefixes to "

@@ -14,6 +14,7 @@
  *
  * SPDX-License-Identifier: Apache-2.0
  */
+#include "util.h"
 #include "cli.h"
 
 #include <getopt.h>
@@ -286,9 +287,9 @@ static int head_source(syncer *s, pc_upstream *u, const pc_ref *src, const char 
                 "until %s (%lld s)\n",
                 src->host, src->name, (long long)rl.remaining, s->f->min_remaining, when,
                 (long long)wait);
-        double t0 = pc_cli_now();
+        double t0 = pc_util_mono_s();
         bool go_on = pause_for((double)wait);
-        s->paused += pc_cli_now() - t0;
+        s->paused += pc_util_mono_s() - t0;
         if (!go_on)
             return 1;
         fprintf(stderr, "pullcache sync: %s/%s: checking the budget again\n", src->host, src->name);
@@ -523,7 +524,7 @@ done:
 /* One pass over every mapping; prints its summary. The exit code. */
 static int run_once(syncer *s)
 {
-    double t0 = pc_cli_now();
+    double t0 = pc_util_mono_s();
     char b[32];
     s->tags = json_array();
     s->copied = s->current = s->failed = 0;
@@ -533,7 +534,7 @@ static int run_once(syncer *s)
     for (unsigned i = 0; i < s->f->mappings_count; i++)
         if (sync_mapping(s, &s->f->mappings[i]) != 0)
             break;
-    double secs = pc_cli_now() - t0;
+    double secs = pc_util_mono_s() - t0;
     unsigned total = s->copied + s->current + s->failed;
     if (s->json) {
         pc_cli_print_json(json_pack("{s:o, s:I, s:I, s:I, s:I, s:f, s:f, s:b, s:b}", "tags",

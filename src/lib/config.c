@@ -33,6 +33,7 @@ static const cyaml_schema_field_t http_fields[] = {
                            listen, 1, 300),
     CYAML_FIELD_UINT("timeout", CYAML_FLAG_OPTIONAL, pc_config_http, timeout),
     CYAML_FIELD_UINT("threads", CYAML_FLAG_OPTIONAL, pc_config_http, threads),
+    CYAML_FIELD_UINT("workers", CYAML_FLAG_OPTIONAL, pc_config_http, workers),
     CYAML_FIELD_UINT("max_connections", CYAML_FLAG_OPTIONAL, pc_config_http, max_connections),
     CYAML_FIELD_UINT("max_connections_per_ip", CYAML_FLAG_OPTIONAL, pc_config_http,
                      max_connections_per_ip),
@@ -103,6 +104,7 @@ static const cyaml_schema_field_t cache_fields[] = {
                            pc_config_cache, default_upstream, 1, 128),
     CYAML_FIELD_UINT("max_size", CYAML_FLAG_OPTIONAL, pc_config_cache, max_size),
     CYAML_FIELD_UINT("max_fetch_size", CYAML_FLAG_OPTIONAL, pc_config_cache, max_fetch_size),
+    CYAML_FIELD_UINT("fetch_workers", CYAML_FLAG_OPTIONAL, pc_config_cache, fetch_workers),
     STR_LIST("local_prefixes", pc_config_cache, local_prefixes),
     CYAML_FIELD_END,
 };
@@ -382,6 +384,8 @@ static int apply_defaults(pc_config *c)
         c->http->header_timeout = PC_CONFIG_HEADER_TIMEOUT_DEFAULT;
     if (!c->http->max_body_size)
         c->http->max_body_size = PC_CONFIG_MAX_BODY_DEFAULT;
+    if (!c->http->workers)
+        c->http->workers = PC_CONFIG_WORKERS_DEFAULT;
     if (!c->storage->data && pc_config_set_str(&c->storage->data, "./data"))
         return PC_ENOMEM;
     if (!c->storage->upload_ttl)
@@ -425,6 +429,8 @@ int pc_config_finalize(pc_config *c)
         return PC_ENOMEM;
     if (!c->cache->max_fetch_size)
         c->cache->max_fetch_size = PC_CONFIG_MAX_FETCH_DEFAULT;
+    if (!c->cache->fetch_workers)
+        c->cache->fetch_workers = PC_CONFIG_WORKERS_DEFAULT;
     return 0;
 }
 
@@ -626,6 +632,14 @@ int pc_config_validate(const pc_config *c)
     }
     if (c->http->threads > 256) {
         pc_error_set("http.threads must be at most 256");
+        return PC_EINVAL;
+    }
+    if (c->http->workers > PC_CONFIG_WORKERS_MAX) {
+        pc_error_set("http.workers must be at most %u", PC_CONFIG_WORKERS_MAX);
+        return PC_EINVAL;
+    }
+    if (c->cache && c->cache->fetch_workers > PC_CONFIG_WORKERS_MAX) {
+        pc_error_set("cache.fetch_workers must be at most %u", PC_CONFIG_WORKERS_MAX);
         return PC_EINVAL;
     }
     if (c->http->max_connections > 65536) {

@@ -6,6 +6,8 @@
  *     listen: 127.0.0.1:5000     # address:port
  *     timeout: 60                # idle connection timeout, seconds
  *     threads: 0                 # worker threads, 0 = number of CPUs
+ *     workers: 32                # job pool for requests that wait on upstreams
+ *                                #   (misses, revalidation, tag lists, referrers)
  *     max_connections: 1024      # open at once; at the cap a new one displaces
  *                                #   the one waiting longest for its request head
  *     max_connections_per_ip: 256  # open at once from one client address
@@ -48,6 +50,8 @@
  *     local_prefixes: [team]     # with a default upstream: bare names under these
  *                                #   stay private (pushable)
  *     max_size: 0                # bytes of mirrored content kept; 0 = no cap
+ *     fetch_workers: 32          # upstream blob fetches running at once (a pool
+ *                                #   of its own: requests wait for fetches)
  *     max_fetch_size: 17179869184  # bytes one upstream blob fetch may take when no
  *                                #   cached manifest declares the blob's size
  *   limits:                      # Docker-Hub-style pull limits for our own clients
@@ -85,7 +89,7 @@
 
 #include "pc.h"
 
-/* auth (issue #5; src/server/authn.c). Users configured (htpasswd or trust)
+/* auth (issue #5; src/server/auth_*.c). Users configured (htpasswd or trust)
  * turn on access control; without them there is none. */
 typedef struct {
     char *name;
@@ -145,6 +149,7 @@ typedef struct {
     char *listen;
     unsigned timeout;
     unsigned threads;
+    unsigned workers; /* request job pool (jobpool.h); 0 = the default */
     unsigned max_connections;
     unsigned max_connections_per_ip; /* 0 = the default */
     unsigned header_timeout;         /* seconds; 0 = the default */
@@ -192,9 +197,14 @@ typedef struct {
     char *default_upstream; /* "none": bare names are the private registry */
     uint64_t max_size;
     uint64_t max_fetch_size; /* bytes a blob fetch of unknown size may take (0 = the default) */
+    unsigned fetch_workers;  /* blob fetch job pool (jobpool.h); 0 = the default */
     char **local_prefixes;   /* under a default upstream: bare names kept private */
     unsigned local_prefixes_count;
 } pc_config_cache;
+
+/* http.workers and cache.fetch_workers when not set, and their most. */
+#define PC_CONFIG_WORKERS_DEFAULT 32u
+#define PC_CONFIG_WORKERS_MAX 1024u
 
 /* cache.max_fetch_size when not set: 16 GiB. */
 #define PC_CONFIG_MAX_FETCH_DEFAULT ((uint64_t)16 << 30)

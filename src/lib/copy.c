@@ -10,6 +10,7 @@
  * SPDX-License-Identifier: Apache-2.0
  */
 #include "copy_int.h"
+#include "util.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -667,13 +668,6 @@ static int referrers_fallback(pc_copy_ctx *c, man_list *l)
 
 /* ---- the run ---- */
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* Add the blobs of m to the plan (foreign layers left out). */
 static int plan(pc_copy_ctx *c, const man *m)
 {
@@ -711,12 +705,13 @@ int pc_copy_run(const pc_copy_opts *o, pc_copy_result *res)
     man_list l = {0};
     bool *keep = NULL;
     ssize_t named_i = -1; /* -1: top, else the one child chosen */
-    double t0 = now_s();
+    double t0 = pc_util_mono_s();
     int rc = 0;
 
     memset(res, 0, sizeof(*res));
     memset(&top, 0, sizeof(top));
     pthread_mutex_init(&c.lock, NULL);
+    pc_jobpool_progress_init(&c.prog, o->on_progress, o->progress_ctx);
     atomic_init(&c.stop, false);
     c.seed = (uint32_t)time(NULL) ^ (uint32_t)(uintptr_t)&c;
     c.retries = o->no_retries ? 0 : o->retries ? o->retries : 5;
@@ -779,10 +774,8 @@ int pc_copy_run(const pc_copy_opts *o, pc_copy_result *res)
             goto done;
     if (named_i < 0 && (rc = plan(&c, &top)) != 0)
         goto done;
-    res->bytes_total = c.total_size;
-    pthread_mutex_lock(&c.lock);
-    pc_copy_progress(&c, PC_PULL_EV_PLAN, 0, 0);
-    pthread_mutex_unlock(&c.lock);
+    res->bytes_total = c.prog.total_size;
+    pc_jobpool_progress_plan(&c.prog);
     if (c.njobs && (rc = pc_copy_blobs(&c)) != 0)
         goto done;
     if (pc_copy_canceled(&c)) {
@@ -821,7 +814,7 @@ int pc_copy_run(const pc_copy_opts *o, pc_copy_result *res)
 done:
     if (rc == 0 && c.rc != 0)
         rc = c.rc;
-    res->seconds = now_s() - t0;
+    res->seconds = pc_util_mono_s() - t0;
     free(c.jobs);
     free(keep);
     for (size_t i = 0; i < l.n; i++)
@@ -829,6 +822,7 @@ done:
     free(l.v);
     man_clear(&top);
     pc_pull_layout_close(c.dst_layout);
+    pc_jobpool_progress_destroy(&c.prog);
     pthread_mutex_destroy(&c.lock);
     return rc;
 }

@@ -1,6 +1,6 @@
 /*
- * copy_blob.c - moving the blobs of a copy: a bounded pool of workers,
- * each taking one blob at a time.
+ * copy_blob.c - moving the blobs of a copy: a bounded pool of workers
+ * (jobpool.c), each taking one blob at a time.
  *
  * Reading: from a registry a producer thread streams a (ranged) GET into a
  * ring buffer that the upload drains; from a layout the file is read
@@ -152,25 +152,6 @@ bool pc_copy_retry(pc_copy_ctx *c, unsigned *attempt, const pc_upstream_resp *r)
     return nap(c, ms);
 }
 
-void pc_copy_progress(pc_copy_ctx *c, pc_pull_event ev, size_t index, uint64_t done)
-{
-    if (!c->o->on_progress)
-        return;
-    const pc_copy_job *j = ev == PC_PULL_EV_PLAN ? NULL : &c->jobs[index];
-    pc_pull_progress pr = {
-        .event = ev,
-        .blob = index,
-        .nblobs = c->njobs,
-        .digest = j ? &j->desc.digest : NULL,
-        .size = j ? j->desc.size : 0,
-        .done = done,
-        .total_size = c->total_size,
-        .total_done = c->total_done,
-        .blobs_done = c->blobs_done,
-    };
-    c->o->on_progress(&pr, c->o->progress_ctx);
-}
-
 int pc_copy_plan_add(pc_copy_ctx *c, const pc_pull_desc *d)
 {
     for (size_t i = 0; i < c->njobs; i++)
@@ -187,7 +168,7 @@ int pc_copy_plan_add(pc_copy_ctx *c, const pc_pull_desc *d)
     pc_copy_job *j = &c->jobs[c->njobs++];
     memset(j, 0, sizeof(*j));
     j->desc = *d;
-    c->total_size += d->size;
+    pc_jobpool_progress_add(&c->prog, d->size);
     return 0;
 }
 
@@ -195,26 +176,13 @@ int pc_copy_plan_add(pc_copy_ctx *c, const pc_pull_desc *d)
 static void advance(pc_copy_ctx *c, size_t index, uint64_t pos)
 {
     pc_copy_job *j = &c->jobs[index];
-    pthread_mutex_lock(&c->lock);
-    if (pos > j->hw) {
-        c->total_done += pos - j->hw;
-        j->hw = pos;
-        pc_copy_progress(c, PC_PULL_EV_DATA, index, pos);
-    }
-    pthread_mutex_unlock(&c->lock);
+    pc_jobpool_progress_data(&c->prog, index, &j->desc, &j->hw, pos);
 }
 
 static void finished(pc_copy_ctx *c, size_t index, pc_pull_event ev)
 {
     pc_copy_job *j = &c->jobs[index];
-    pthread_mutex_lock(&c->lock);
-    if (ev != PC_PULL_EV_FAILED) {
-        c->total_done += j->desc.size - j->hw;
-        j->hw = j->desc.size;
-        c->blobs_done++;
-    }
-    pc_copy_progress(c, ev, index, ev == PC_PULL_EV_FAILED ? 0 : j->desc.size);
-    pthread_mutex_unlock(&c->lock);
+    pc_jobpool_progress_end(&c->prog, index, &j->desc, &j->hw, ev);
 }
 
 /* ---- readers ---- */
@@ -501,9 +469,7 @@ static int blob_to_layout(pc_copy_ctx *c, size_t index, const char *object)
         rc = fail_reader(c, &rd, object);
         goto done;
     }
-    pthread_mutex_lock(&c->lock);
-    pc_copy_progress(c, PC_PULL_EV_START, index, 0);
-    pthread_mutex_unlock(&c->lock);
+    pc_jobpool_progress_start(&c->prog, index, &j->desc);
     for (;;) {
         size_t n = reader_read(&rd, buf, sizeof(buf));
         if (n == PC_UPSTREAM_READ_ABORT) {
@@ -636,9 +602,7 @@ static int blob_to_registry(pc_copy_ctx *c, size_t index, const char *object)
         }
         goto done;
     }
-    pthread_mutex_lock(&c->lock);
-    pc_copy_progress(c, PC_PULL_EV_START, index, 0);
-    pthread_mutex_unlock(&c->lock);
+    pc_jobpool_progress_start(&c->prog, index, &j->desc);
     if (reader_open(&rd, c, index, 0) != 0) {
         rc = fail_reader(c, &rd, object);
         goto done;
@@ -737,28 +701,28 @@ done:
 
 /* ---- the workers ---- */
 
-static void *worker(void *arg)
+/* One blob of the plan, on a pool worker (whose state is the copy). After
+ * a failure or a cancel the jobs still queued do nothing. */
+static void blob_job(void *arg, void *worker)
 {
-    pc_copy_ctx *c = arg;
+    pc_copy_ctx *c = worker;
+    size_t i = (size_t)((pc_copy_job *)arg - c->jobs);
     char object[192];
-    for (;;) {
-        if (atomic_load(&c->stop))
-            break;
-        if (pc_copy_canceled(c)) {
-            pc_copy_fail(c, PC_ERR, PC_PULL_FAIL_CANCELED, false, "copy", "canceled");
-            break;
-        }
-        pthread_mutex_lock(&c->lock);
-        size_t i = c->next < c->njobs ? c->next++ : c->njobs;
-        pthread_mutex_unlock(&c->lock);
-        if (i == c->njobs)
-            break;
-        snprintf(object, sizeof(object), "blob %s", c->jobs[i].desc.digest.str);
-        int rc = c->dst_layout ? blob_to_layout(c, i, object) : blob_to_registry(c, i, object);
-        if (rc != 0)
-            finished(c, i, PC_PULL_EV_FAILED);
+    if (atomic_load(&c->stop))
+        return;
+    if (pc_copy_canceled(c)) {
+        pc_copy_fail(c, PC_ERR, PC_PULL_FAIL_CANCELED, false, "copy", "canceled");
+        return;
     }
-    return NULL;
+    snprintf(object, sizeof(object), "blob %s", c->jobs[i].desc.digest.str);
+    int rc = c->dst_layout ? blob_to_layout(c, i, object) : blob_to_registry(c, i, object);
+    if (rc != 0)
+        finished(c, i, PC_PULL_EV_FAILED);
+}
+
+static void *copy_of_worker(void *ctx)
+{
+    return ctx;
 }
 
 int pc_copy_blobs(pc_copy_ctx *c)
@@ -768,15 +732,12 @@ int pc_copy_blobs(pc_copy_ctx *c)
         n = COPY_MAX_WORKERS;
     if (n > c->njobs)
         n = (unsigned)c->njobs;
-    pthread_t tids[COPY_MAX_WORKERS];
-    unsigned started = 0;
-    for (unsigned i = 1; i < n; i++) {
-        if (pthread_create(&tids[started], NULL, worker, c) != 0)
-            break;
-        started++;
-    }
-    worker(c);
-    for (unsigned i = 0; i < started; i++)
-        pthread_join(tids[i], NULL);
+    pc_jobpool_opts po = {.workers = n, .name = "pc-copy", .init = copy_of_worker, .ctx = c};
+    pc_jobpool *pool = NULL;
+    pc_jobpool_new(&pool, &po); /* none: the calling thread does it all */
+    for (size_t i = 0; i < c->njobs; i++)
+        if (!pool || pc_jobpool_submit(pool, blob_job, NULL, &c->jobs[i]) != 0)
+            blob_job(&c->jobs[i], c);
+    pc_jobpool_free(pool, PC_JOBPOOL_FINISH);
     return c->rc;
 }

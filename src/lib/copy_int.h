@@ -12,10 +12,12 @@
 
 #include <pthread.h>
 
+#include "jobpool.h"
+
 /* One blob of the plan. */
 typedef struct {
     pc_pull_desc desc;
-    uint64_t hw; /* bytes reported as done so far (high-water mark) */
+    uint64_t hw; /* bytes reported as done so far (pc_jobpool_progress_data) */
 } pc_copy_job;
 
 /* The state of one copy. */
@@ -25,14 +27,13 @@ typedef struct {
     pc_pull_layout *dst_layout; /* the destination when it is a layout */
     bool mount;                 /* src and dst are one registry, different repositories */
     unsigned retries;           /* effective o->retries */
-    pthread_mutex_t lock;       /* guards what follows and serializes progress calls */
+    pthread_mutex_t lock;       /* guards what follows */
     pc_copy_job *jobs;
-    size_t njobs, next, cap;
-    atomic_bool stop; /* a job failed or the copy was canceled */
-    int rc;           /* the first failure's code */
-    uint64_t total_size, total_done;
-    size_t blobs_done;
-    uint32_t seed; /* for jitter */
+    size_t njobs, cap;
+    atomic_bool stop;         /* a job failed or the copy was canceled */
+    int rc;                   /* the first failure's code */
+    pc_jobpool_progress prog; /* the plan's totals and the progress events */
+    uint32_t seed;            /* for jitter */
 } pc_copy_ctx;
 
 /* Record a failure (the first one wins) and stop the workers. Returns rc. */
@@ -50,9 +51,6 @@ bool pc_copy_canceled(pc_copy_ctx *c);
  * retries are used up, Retry-After asks for more than 5 minutes, or the
  * copy is stopping. */
 bool pc_copy_retry(pc_copy_ctx *c, unsigned *attempt, const pc_upstream_resp *r);
-
-/* Progress event for job index (with c->lock held). */
-void pc_copy_progress(pc_copy_ctx *c, pc_pull_event ev, size_t index, uint64_t done);
 
 /* Add a blob to the plan unless it is there. 0 or PC_ENOMEM. */
 int pc_copy_plan_add(pc_copy_ctx *c, const pc_pull_desc *d);

@@ -5,6 +5,7 @@
  * SPDX-License-Identifier: Apache-2.0
  */
 #include "digest.h"
+#include "util.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -34,16 +35,6 @@ static const EVP_MD *alg_md(pc_digest_alg alg)
 const char *pc_digest_alg_name(pc_digest_alg alg)
 {
     return algs[alg].name;
-}
-
-static bool is_lower_hex(const char *s, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
-            return false;
-    }
-    return true;
 }
 
 /* The spec's grammar: algorithm ":" encoded, algorithm components
@@ -85,7 +76,7 @@ int pc_digest_parse(pc_digest *out, const char *s)
         if (strncmp(s, algs[a].name, nl) != 0 || s[nl] != ':')
             continue;
         const char *hex = s + nl + 1;
-        if (strlen(hex) != algs[a].hexlen || !is_lower_hex(hex, algs[a].hexlen)) {
+        if (strlen(hex) != algs[a].hexlen || !pc_util_is_lower_hex(hex, algs[a].hexlen)) {
             pc_error_set("invalid %s digest: want %zu lowercase hex characters", algs[a].name,
                          algs[a].hexlen);
             return PC_EINVAL;

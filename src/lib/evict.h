@@ -8,10 +8,10 @@
  * manifests (small; they keep a mirrored image's tags working, and a later
  * pull re-fetches an evicted layer on demand).
  *
- * The sweep removes published blobs that nothing in the meta store
- * references any more and that are older than a grace period (so content
- * published a moment ago by a push or fetch whose link is still on its way
- * stays).
+ * The sweep (registry_gc.c, declared in registry.h) removes published
+ * blobs that nothing in the meta store references any more and that are
+ * older than a grace period (so content published a moment ago by a push
+ * or fetch whose link is still on its way stays).
  *
  * Both may run while a daemon uses the same data directory: the meta store
  * is SQLite in WAL mode and the filesystem blob store publishes by rename.
@@ -60,17 +60,6 @@ int pc_mirror_evict(pc_mirror *m, uint64_t max_size, pc_evict_stats *st);
  * pullcache_store_blobs and pullcache_store_bytes. 0 or < 0. */
 int pc_mirror_store_gauges(pc_mirror *m);
 
-/* What a run of pc_gc_sweep() did (or would do, when dry). */
-typedef struct {
-    unsigned long blobs;   /* published blobs seen */
-    unsigned long removed; /* unreferenced and removed */
-    uint64_t removed_bytes;
-    unsigned long young; /* unreferenced but within the grace period */
-} pc_gc_stats;
-
-/* Mark and sweep: remove every published blob that the meta store does not
- * reference (referenced_foreach) and that is at least grace_s seconds old.
- * dry: only count. 0 or < 0 (message set). */
-int pc_gc_sweep(pc_registry *reg, long grace_s, bool dry, pc_gc_stats *st);
+/* Garbage collection (pc_gc_sweep, pc_gc_stats) is the registry's: registry.h. */
 
 #endif

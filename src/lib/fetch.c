@@ -1,8 +1,8 @@
 /*
  * fetch.c - coalesced blob fetches for the pull-through cache: one upstream
  * GET per digest however many clients ask at once. The first request starts
- * a fetch thread that streams the upstream body into a staging upload;
- * every client reads the growing file as bytes arrive; the blob is
+ * a fetch job that streams the upstream body into a spool (store/spool.h);
+ * every client reads the growing spool as bytes arrive; the blob is
  * published only after its digest is verified, and the last byte reaches
  * clients only then, so a bad or truncated transfer never completes.
  *
@@ -26,8 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <openssl/rand.h>
-
+#include "jobpool.h"
 #include "log.h"
 #include "manifest.h"
 #include "metrics.h"
@@ -47,9 +46,7 @@ struct pc_fetch {
     uint64_t cap;      /* most body bytes taken when expect is unknown */
     char refused[300]; /* why the fetch was stopped by its bound, "" when not */
     uint64_t received;
-    char id[40];
-    int rfd;
-    pc_blob_writer *w;
+    pc_spool *sp;
     pc_mirror_outcome fail;
     pc_fetch_waiter **waiters;
     size_t nwaiters, capwaiters;
@@ -63,8 +60,8 @@ static void fetch_unref(pc_fetch *f)
     pthread_mutex_unlock(&f->mu);
     if (left > 0)
         return;
-    if (f->rfd >= 0)
-        close(f->rfd);
+    if (f->sp)
+        pc_spool_unref(f->sp);
     pthread_mutex_destroy(&f->mu);
     pthread_cond_destroy(&f->cv);
     free(f->waiters);
@@ -93,20 +90,10 @@ static void wake(pc_fetch_waiter **list, size_t n)
  * hold references it (a client may GET a blob by digest alone). */
 static int64_t declared_size(pc_mirror *m, const pc_mirror_target *t, const pc_digest *d)
 {
-    pc_metastore *ms = pc_registry_meta(m->reg);
-    pc_blobstore *bs = pc_registry_blobs(m->reg);
-    pc_digest md;
-    void *buf = NULL;
-    size_t len = 0;
     uint64_t size = 0;
-    int64_t out = -1;
-    if (!ms->ref_holder || ms->ref_holder(ms, t->local, d, &md) != 0)
+    if (pc_registry_cache_blob_bound(m->reg, t->local, d, &size) != 0 || size > (uint64_t)INT64_MAX)
         return -1;
-    if (bs->get(bs, &md, PC_MANIFEST_MAX, &buf, &len) == 0 &&
-        pc_manifest_blob_size(buf, len, d, &size) == 0 && size <= (uint64_t)INT64_MAX)
-        out = (int64_t)size;
-    free(buf);
-    return out;
+    return (int64_t)size;
 }
 
 /* Whether the headers announce a body the bound refuses; f->refused says
@@ -164,7 +151,7 @@ static int on_data(const void *buf, size_t len, void *ctx)
                  f->t.name, (unsigned long long)f->cap, f->d.str);
         return 1;
     }
-    if (f->w->write(f->w, buf, len))
+    if (pc_spool_append(f->sp, buf, len))
         return 1;
     pthread_mutex_lock(&f->mu);
     f->received += len;
@@ -186,12 +173,11 @@ static void finish(pc_fetch *f, int state)
     wake(list, n);
 }
 
-static void *fetch_main(void *arg)
+/* One fetch, on a worker of the mirror's fetch pool. */
+static void fetch_main(void *arg, void *worker)
 {
     pc_fetch *f = arg;
     pc_mirror *m = f->m;
-    pc_blobstore *bs = pc_registry_blobs(m->reg);
-    pc_metastore *ms = pc_registry_meta(m->reg);
     pc_upstream_resp r;
     int state = F_FAILED;
 
@@ -205,37 +191,37 @@ static void *fetch_main(void *arg)
         snprintf(r.error_message, sizeof(r.error_message), "%s", f->refused);
     }
     pc_mirror_count(m, &f->t, "blob", "GET", rc ? NULL : &r);
-    f->w->close(f->w);
-    f->w = NULL;
     if (rc)
         r.cls = PC_UP_PROTOCOL;
     bool complete =
         rc == 0 && r.cls == PC_UP_OK && (f->total < 0 || f->received == (uint64_t)f->total);
     if (complete) {
-        /* publish and link under the publish lock: gc cannot take the
-         * file between the two (registry.h) */
-        pc_blob_lock lk;
-        int crc = pc_registry_publish_lock(m->reg, &lk);
-        if (crc == 0)
-            crc = bs->upload_commit(bs, f->id, &f->d);
-        if (crc == 0) {
-            ms->blob_link(ms, f->t.local, &f->d, f->received);
-            ms->access_touch(ms, &f->d, f->received, (int64_t)time(NULL));
-        }
-        pc_registry_publish_unlock(m->reg, &lk);
+        /* verify, publish, link and record the access in one step under
+         * the publish lock: gc cannot take the file in between (registry.h) */
+        int crc = pc_registry_stage_commit(m->reg, f->sp, f->t.local, &f->d, f->received);
         if (crc == 0) {
             state = F_DONE;
-        } else {
-            pc_log(PC_LOG_WARN, "upstream %s: blob %s of %s failed verification (%s); not stored",
-                   f->t.name, f->d.str, f->t.repo, pc_result_str(crc));
+        } else if (crc == PC_EDIGEST) {
+            pc_log(PC_LOG_WARN, "upstream %s: blob %s of %s failed verification; not stored",
+                   f->t.name, f->d.str, f->t.repo);
             memset(&f->fail, 0, sizeof(f->fail));
             f->fail.status = 502;
             snprintf(f->fail.code, sizeof(f->fail.code), "UNAVAILABLE");
             snprintf(f->fail.message, sizeof(f->fail.message),
                      "upstream %s sent content that does not match digest %s", f->t.name, f->d.str);
+        } else {
+            char why[256];
+            snprintf(why, sizeof(why), "%s", pc_error_last());
+            pc_log(PC_LOG_ERROR, "blob %s of %s from upstream %s could not be stored (%s): %s",
+                   f->d.str, f->t.repo, f->t.name, pc_result_str(crc), why);
+            memset(&f->fail, 0, sizeof(f->fail));
+            f->fail.status = 500;
+            snprintf(f->fail.code, sizeof(f->fail.code), "UNKNOWN");
+            snprintf(f->fail.message, sizeof(f->fail.message), "cannot store blob %s: %s", f->d.str,
+                     why);
         }
     } else {
-        bs->upload_remove(bs, f->id);
+        pc_spool_fail(f->sp, PC_EUPSTREAM);
         if (r.cls == PC_UP_OK) /* short body with a 2xx */
             r.cls = PC_UP_RESET;
         pc_mirror_fail(m, &f->t, &r, "blob", &f->fail);
@@ -272,32 +258,35 @@ static void *fetch_main(void *arg)
     if (--m->nfetch_threads == 0)
         pthread_cond_broadcast(&m->idle);
     pthread_mutex_unlock(&m->lock);
-    return NULL;
 }
 
-static int new_id(char *out, size_t size)
+/* The fetch pool (m->lock held), started on the first fetch: fetches run
+ * there, never on the request pool, so a request job waiting for a fetch to
+ * start never holds the worker that fetch needs (jobpool.h). A fetch job
+ * waits for nothing but its upstream. */
+static pc_jobpool *fetch_pool(pc_mirror *m)
 {
-    static const char hx[] = "0123456789abcdef";
-    unsigned char b[16];
-    if (RAND_bytes(b, sizeof(b)) != 1) {
-        pc_error_set("no randomness for a fetch id");
-        return PC_ERR;
+    if (!m->fetch_pool) {
+        unsigned n = m->cfg->cache ? m->cfg->cache->fetch_workers : 0;
+        pc_jobpool_opts o = {.workers = n ? n : PC_CONFIG_WORKERS_DEFAULT, .name = "pc-fetch"};
+        pc_jobpool_new(&m->fetch_pool, &o);
     }
-    size_t j = 0;
-    memcpy(out, "fetch-", 6);
-    j = 6;
-    for (size_t i = 0; i < sizeof(b) && j + 2 < size; i++) {
-        out[j++] = hx[b[i] >> 4];
-        out[j++] = hx[b[i] & 15];
-    }
-    out[j] = '\0';
-    return 0;
+    return m->fetch_pool;
+}
+
+void pc_fetch_pool_stop(pc_mirror *m)
+{
+    pthread_mutex_lock(&m->lock);
+    pc_jobpool *p = m->fetch_pool;
+    m->fetch_pool = NULL;
+    pthread_mutex_unlock(&m->lock);
+    /* queued fetches still run: with m->stopping they end at their first
+     * callback, failing their waiters */
+    pc_jobpool_free(p, PC_JOBPOOL_FINISH);
 }
 
 int pc_fetch_join(pc_mirror *m, const pc_mirror_target *t, const pc_digest *d, pc_fetch **out)
 {
-    pc_blobstore *bs = pc_registry_blobs(m->reg);
-    pc_metastore *ms = pc_registry_meta(m->reg);
     uint64_t size;
     int rc = 0;
 
@@ -318,13 +307,16 @@ int pc_fetch_join(pc_mirror *m, const pc_mirror_target *t, const pc_digest *d, p
             return 0;
         }
     }
-    if (bs->stat(bs, d, &size) == 0 &&
-        (!m->strict || ms->blob_stat(ms, t->local, d, &size) == 0)) { /* strict: fetch it */
+    /* Published meanwhile (a fetch that ended since the caller looked):
+     * make it this repository's (strict: only when it already is), under
+     * m->lock so that a fetch ending now is seen in the table or here. */
+    rc = m->strict ? pc_registry_cache_blob_hit(m->reg, t->local, d, &size)
+                   : pc_registry_cache_adopt(m->reg, t->local, d, &size);
+    if (rc != PC_ENOTFOUND) {
         pthread_mutex_unlock(&m->lock);
-        ms->blob_link(ms, t->local, d, size);
-        ms->access_touch(ms, d, size, (int64_t)time(NULL));
-        return PC_EEXISTS;
+        return rc ? rc : PC_EEXISTS;
     }
+    rc = 0;
     pc_fetch *f = calloc(1, sizeof(*f));
     if (!f) {
         pthread_mutex_unlock(&m->lock);
@@ -333,26 +325,19 @@ int pc_fetch_join(pc_mirror *m, const pc_mirror_target *t, const pc_digest *d, p
     f->m = m;
     f->t = *t;
     f->d = *d;
-    f->rfd = -1;
     f->total = -1;
     f->expect = -1;
     f->cap = m->cfg->cache && m->cfg->cache->max_fetch_size ? m->cfg->cache->max_fetch_size
                                                             : PC_CONFIG_MAX_FETCH_DEFAULT;
-    f->refs = 2; /* the caller and the fetch thread */
+    f->refs = 2; /* the caller and the fetch job */
     pthread_mutex_init(&f->mu, NULL);
     pthread_cond_init(&f->cv, NULL);
-    if ((rc = new_id(f->id, sizeof(f->id))) || (rc = bs->upload_open(bs, f->id, true, &f->w)) ||
-        (rc = bs->upload_read_fd(bs, f->id, &f->rfd)))
+    if ((rc = pc_registry_stage_begin(m->reg, d, &f->sp)))
         goto fail;
-    pthread_attr_t attr;
-    pthread_t th;
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    int prc = pthread_create(&th, &attr, fetch_main, f);
-    pthread_attr_destroy(&attr);
-    if (prc) {
-        pc_error_set("cannot start a fetch thread: %s", strerror(prc));
-        rc = PC_ERR;
+    pc_jobpool *pool = fetch_pool(m);
+    if (!pool || (rc = pc_jobpool_submit(pool, fetch_main, NULL, f)) != 0) {
+        pc_error_set("cannot start a fetch");
+        rc = rc ? rc : PC_ERR;
         goto fail;
     }
     f->next = m->fetches;
@@ -364,10 +349,6 @@ int pc_fetch_join(pc_mirror *m, const pc_mirror_target *t, const pc_digest *d, p
     return 0;
 fail:
     pthread_mutex_unlock(&m->lock);
-    if (f->w) {
-        f->w->close(f->w);
-        bs->upload_remove(bs, f->id);
-    }
     f->refs = 1;
     fetch_unref(f);
     return rc;
@@ -386,6 +367,21 @@ int pc_fetch_wait_start(pc_fetch *f, int64_t *size, pc_mirror_outcome *out)
     return state == F_FAILED ? PC_EUPSTREAM : 0;
 }
 
+/* Add w to the waiters woken at the next event (f->mu held). 0 or -1. */
+static int add_waiter(pc_fetch *f, pc_fetch_waiter *w)
+{
+    if (f->nwaiters == f->capwaiters) {
+        size_t cap = f->capwaiters ? f->capwaiters * 2 : 8;
+        pc_fetch_waiter **nw = realloc(f->waiters, cap * sizeof(*nw));
+        if (!nw)
+            return -1;
+        f->waiters = nw;
+        f->capwaiters = cap;
+    }
+    f->waiters[f->nwaiters++] = w;
+    return 0;
+}
+
 long pc_fetch_read(pc_fetch *f, uint64_t pos, void *buf, size_t max, pc_fetch_waiter *w)
 {
     pthread_mutex_lock(&f->mu);
@@ -399,30 +395,32 @@ long pc_fetch_read(pc_fetch *f, uint64_t pos, void *buf, size_t max, pc_fetch_wa
     if (pos < limit) {
         size_t n = (size_t)(limit - pos < max ? limit - pos : max);
         pthread_mutex_unlock(&f->mu);
-        ssize_t got;
-        do
-            got = pread(f->rfd, buf, n, (off_t)pos);
-        while (got < 0 && errno == EINTR);
-        return got > 0 ? (long)got : PC_ERR;
+        long got = pc_spool_read(f->sp, pos, buf, n);
+        return got > 0 ? got : PC_ERR;
     }
     if (f->state == F_DONE) {
         pthread_mutex_unlock(&f->mu);
         return PC_ENOTFOUND;
     }
-    if (f->nwaiters == f->capwaiters) {
-        size_t cap = f->capwaiters ? f->capwaiters * 2 : 8;
-        pc_fetch_waiter **nw = realloc(f->waiters, cap * sizeof(*nw));
-        if (!nw) {
-            pthread_mutex_unlock(&f->mu);
-            return PC_ERR;
-        }
-        f->waiters = nw;
-        f->capwaiters = cap;
+    if (add_waiter(f, w) != 0) {
+        pthread_mutex_unlock(&f->mu);
+        return PC_ERR;
     }
-    f->waiters[f->nwaiters++] = w;
     w->suspend(w->ctx);
     pthread_mutex_unlock(&f->mu);
     return 0;
+}
+
+int pc_fetch_when_started(pc_fetch *f, pc_fetch_waiter *w)
+{
+    pthread_mutex_lock(&f->mu);
+    int state = f->state;
+    if (state == F_STARTING && add_waiter(f, w) != 0) { /* on_start or finish wakes it */
+        pthread_mutex_unlock(&f->mu);
+        return PC_ENOMEM;
+    }
+    pthread_mutex_unlock(&f->mu);
+    return state == F_STARTING ? 1 : state == F_FAILED ? PC_EUPSTREAM : 0;
 }
 
 void pc_fetch_unwait(pc_fetch *f, pc_fetch_waiter *w)

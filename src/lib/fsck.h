@@ -7,8 +7,8 @@
  *
  * Safe while a daemon uses the same data directory. What may be in use is
  * left alone: blobs, uploads without a session and temp files younger than
- * the grace period (gc's rule, blobstore age()), and upload sessions idle
- * for less than the upload ttl. Every problem found is confirmed against
+ * the grace period (gc's rule, ages as the blob listing reports them),
+ * and upload sessions idle for less than the upload ttl. Every problem found is confirmed against
  * the stores once more before it is reported, and every removal from the
  * meta store runs in a transaction that first checks the problem is still
  * there (guarded_remove), so content a push or a mirror fetch wrote
@@ -25,8 +25,7 @@
 #define PC_FSCK_H
 
 #include "pc.h"
-#include "blobstore.h"
-#include "metastore.h"
+#include "registry.h"
 
 /* The kinds of problem, in the order a repair handles them. */
 typedef enum {
@@ -95,18 +94,19 @@ typedef struct {
     unsigned long repaired, skipped, failed;
 } pc_fsck_report;
 
-/* Open the stores of an existing data directory (dir/blobs..., dir/meta.db)
- * without creating anything. PC_ENOTFOUND (message set) when dir is missing
- * or no pullcache data directory, else 0 or PC_ERR. *bs and *ms are the
- * caller's (->free). */
-int pc_fsck_open(const char *dir, pc_blobstore **bs, pc_metastore **ms);
+/* Open the registry over an existing data directory (dir/blobs...,
+ * dir/meta.db) without creating anything (no space reserve, no cleanup,
+ * no claim). PC_ENOTFOUND (message set) when dir is missing or no
+ * pullcache data directory, else 0 or PC_ERR. *out is the caller's
+ * (pc_registry_free). The check itself is registry_fsck*.c. */
+int pc_fsck_open(const char *dir, pc_registry **out);
 
 /* Check (and with o->repair, repair) the stores. *out is filled and the
  * caller's (pc_fsck_report_free), also on failure. 0, or < 0 when a store
  * could not be read (message set; the report holds what was found so far).
  * A repair that fails for one problem is that problem's status, not a
  * failure of the run. */
-int pc_fsck_run(pc_blobstore *bs, pc_metastore *ms, const pc_fsck_opts *o, pc_fsck_report *out);
+int pc_fsck_run(pc_registry *reg, const pc_fsck_opts *o, pc_fsck_report *out);
 
 void pc_fsck_report_free(pc_fsck_report *r);
 

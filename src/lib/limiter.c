@@ -75,7 +75,7 @@ typedef struct {
 
 struct pc_limiter {
     rule rules[2]; /* anonymous, authenticated */
-    pc_metastore *store;
+    pc_registry *store;
     size_t max_per_shard;
     int64_t (*clock)(void *ctx);
     void *clock_ctx;
@@ -433,7 +433,7 @@ int pc_limiter_flush(pc_limiter *l, int64_t now)
         goto done;
     }
     if (rs.n || all || now - l->last_prune >= PRUNE_EVERY_S) {
-        rc = l->store->limit_save(l->store, rs.v, rs.n, now, all);
+        rc = pc_registry_limit_save(l->store, rs.v, rs.n, now, all);
         if (rc) {
             remark(l, &rs);
             goto done;
@@ -563,15 +563,13 @@ int pc_limiter_new(pc_limiter **out, const pc_limiter_opts *opts)
         (rc = rule_init(&l->rules[1], &opts->authenticated, true)))
         goto fail;
     if (l->store) {
-        if (!l->store->limit_load || !l->store->limit_save) {
-            pc_error_set("pull limiter: the meta store cannot keep counts");
-            rc = PC_ENOTSUP;
-            goto fail;
-        }
         int64_t now = pc_limiter_now(l);
         l->last_prune = now - PRUNE_EVERY_S; /* the first flush drops what expired */
-        if ((rc = l->store->limit_load(l->store, now, load_row, l)))
+        if ((rc = pc_registry_limit_load(l->store, now, load_row, l))) {
+            if (rc == PC_ENOTSUP)
+                pc_error_set("pull limiter: the meta store cannot keep counts");
             goto fail;
+        }
     }
     if (l->flush_every_ms && (rc = start_thread(l)))
         goto fail;

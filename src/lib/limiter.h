@@ -28,7 +28,7 @@
 #define PC_LIMITER_H
 
 #include "pc.h"
-#include "metastore.h"
+#include "registry.h"
 
 #include <sys/socket.h>
 
@@ -48,9 +48,9 @@ typedef struct {
 typedef struct {
     pc_limit_rule anonymous;
     pc_limit_rule authenticated;
-    /* Where counts persist (borrowed; must outlive the limiter); NULL:
-     * memory only. */
-    pc_metastore *store;
+    /* Whose meta store the counts persist in (pc_registry_limit_save;
+     * borrowed, must outlive the limiter); NULL: memory only. */
+    pc_registry *store;
     /* How often the flush thread writes changed buckets; 0: no thread
      * (call pc_limiter_flush yourself). */
     unsigned flush_every_ms;

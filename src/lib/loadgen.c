@@ -1,36 +1,42 @@
 /*
- * loadgen.c - the rollout simulation behind `pullcache loadgen`: a pool of
- * worker threads takes the next pull of a node that is not pulling right
- * now, runs it with the pull engine (discard, or manifests only), and
- * tallies the outcome; the calling thread watches the clock and the stop
- * flag, cancels pulls in flight when the run must end, and ticks.
+ * loadgen.c - the rollout simulation behind `pullcache loadgen`: a job pool
+ * (jobpool.c) runs one pull of a node at a time with the pull engine
+ * (discard, or manifests only), tallies the outcome and queues that node's
+ * next pull at the back, so a node never pulls twice at once and the nodes
+ * take turns; the calling thread watches the clock and the stop flag,
+ * cancels pulls in flight when the run must end, and ticks.
  *
  * SPDX-License-Identifier: Apache-2.0
  */
 #include "loadgen.h"
+#include "util.h"
 
-#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "jobpool.h"
+
 #define LOADGEN_MAX_WORKERS 256
 #define TICK_MS 200
 
-typedef struct {
-    uint64_t next; /* next pull of this node, 0 .. pulls_per_node x nimages */
-    bool busy;
-} node;
+typedef struct run run;
 
 typedef struct {
+    run *r;
+    uint64_t next; /* next pull of this node, 0 .. pulls_per_node x nimages */
+    bool busy;     /* a pull of it is queued or running */
+} node;
+
+struct run {
     const pc_loadgen_opts *o;
     pc_loadgen_result *res;
     pthread_mutex_t lock; /* guards everything below and res */
     pthread_cond_t cond;  /* a pull ended, or the run is ending */
     node *nodes;
-    unsigned rr;   /* where the next search for a free node starts */
+    pc_jobpool *pool;
     unsigned busy; /* pulls in flight */
     bool ending;   /* start no more pulls */
     bool nomem;
@@ -38,7 +44,7 @@ typedef struct {
     size_t lat_cap;
     atomic_bool cancel;          /* handed to the pulls in flight */
     atomic_uint_fast64_t moving; /* blob bytes of the pulls in flight so far */
-} run;
+};
 
 /* A pull's progress, counted into run->moving as its bytes arrive. */
 typedef struct {
@@ -65,13 +71,6 @@ double pc_loadgen_percentile(const double *sorted, size_t n, double p)
         rank++; /* ceil without libm */
     size_t i = rank < 1 ? 0 : rank - 1;
     return sorted[i < n ? i : n - 1];
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 /* Tally one finished pull (lock held). */
@@ -123,70 +122,64 @@ static void tally(run *r, int rc, const pc_pull_result *pr)
     f->count = 1;
 }
 
-/* The next pull to run (lock held): a node that is not pulling and has
- * pulls left. false when there is none right now. */
-static bool take(run *r, unsigned *node_i, uint64_t *seq)
+static void pull_job(void *arg, void *worker);
+
+/* Queue the next pull of node n (lock held); a node with none left, or a
+ * run that is ending, is done pulling. */
+static void queue_next(run *r, node *n)
 {
-    unsigned n = r->o->nodes;
-    for (unsigned k = 0; k < n; k++) {
-        unsigned i = (r->rr + k) % n;
-        if (!r->nodes[i].busy && r->nodes[i].next < r->per_node) {
-            r->nodes[i].busy = true;
-            *seq = r->nodes[i].next++;
-            *node_i = i;
-            r->rr = (i + 1) % n;
-            return true;
-        }
+    n->busy = false;
+    if (r->ending || n->next >= r->per_node)
+        return;
+    if (pc_jobpool_submit(r->pool, pull_job, NULL, n) != 0) {
+        r->nomem = true; /* the node cannot go on: end the run */
+        r->ending = true;
+        return;
     }
-    return false;
+    n->busy = true;
 }
 
-static void *worker(void *arg)
+/* One pull of a node, on a pool worker. */
+static void pull_job(void *arg, void *worker)
 {
-    run *r = arg;
+    node *n = arg;
+    run *r = n->r;
     const pc_loadgen_opts *o = r->o;
     pthread_mutex_lock(&r->lock);
-    for (;;) {
-        unsigned ni;
-        uint64_t seq;
-        if (r->ending)
-            break;
-        if (!take(r, &ni, &seq)) {
-            if (r->busy == 0)
-                break; /* nothing in flight could free a node: all done */
-            pthread_cond_wait(&r->cond, &r->lock);
-            continue;
-        }
-        r->busy++;
-        r->res->started++;
-        pthread_mutex_unlock(&r->lock);
-
-        const pc_loadgen_image *im = &o->images[seq % o->nimages];
-        pc_pull_opts po = {
-            .repo = im->repo,
-            .reference = im->reference,
-            .platform = o->platform,
-            .manifest_only = o->manifest_only,
-            .concurrency = o->blob_concurrency,
-            .cancel = &r->cancel,
-            .on_progress = on_moving,
-        };
-        moving_ctx mc = {r, 0};
-        po.progress_ctx = &mc;
-        pc_pull_result pr;
-        int rc = pc_pull_run(im->src, &po, &pr);
-
-        pthread_mutex_lock(&r->lock);
-        atomic_fetch_sub(&r->moving, mc.counted); /* now in res->bytes */
-        tally(r, rc, &pr);
-        pc_pull_result_clear(&pr);
-        r->nodes[ni].busy = false;
-        r->busy--;
+    if (r->ending) {
+        n->busy = false;
         pthread_cond_broadcast(&r->cond);
+        pthread_mutex_unlock(&r->lock);
+        return;
     }
+    uint64_t seq = n->next++;
+    r->busy++;
+    r->res->started++;
+    pthread_mutex_unlock(&r->lock);
+
+    const pc_loadgen_image *im = &o->images[seq % o->nimages];
+    pc_pull_opts po = {
+        .repo = im->repo,
+        .reference = im->reference,
+        .platform = o->platform,
+        .manifest_only = o->manifest_only,
+        .concurrency = o->blob_concurrency,
+        .cancel = &r->cancel,
+        .on_progress = on_moving,
+    };
+    moving_ctx mc = {r, 0};
+    po.progress_ctx = &mc;
+    pc_pull_result pr;
+    int rc = pc_pull_run(im->src, &po, &pr);
+
+    pthread_mutex_lock(&r->lock);
+    atomic_fetch_sub(&r->moving, mc.counted); /* now in res->bytes */
+    tally(r, rc, &pr);
+    pc_pull_result_clear(&pr);
+    r->busy--;
+    queue_next(r, n);
     pthread_cond_broadcast(&r->cond);
     pthread_mutex_unlock(&r->lock);
-    return NULL;
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -207,8 +200,6 @@ void pc_loadgen_result_clear(pc_loadgen_result *res)
 int pc_loadgen_run(const pc_loadgen_opts *o, pc_loadgen_result *res)
 {
     run r = {.o = o, .res = res};
-    pthread_t *tids = NULL;
-    unsigned nthreads = 0;
     int rc = 0;
 
     memset(res, 0, sizeof(*res));
@@ -230,13 +221,12 @@ int pc_loadgen_run(const pc_loadgen_opts *o, pc_loadgen_result *res)
     if (want > LOADGEN_MAX_WORKERS)
         want = LOADGEN_MAX_WORKERS;
     r.nodes = calloc(o->nodes, sizeof(*r.nodes));
-    tids = calloc(want, sizeof(*tids));
-    if (!r.nodes || !tids) {
-        free(r.nodes);
-        free(tids);
+    if (!r.nodes) {
         pc_error_set("loadgen: out of memory");
         return PC_ENOMEM;
     }
+    for (unsigned i = 0; i < o->nodes; i++)
+        r.nodes[i].r = &r;
     pthread_mutex_init(&r.lock, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
@@ -245,19 +235,17 @@ int pc_loadgen_run(const pc_loadgen_opts *o, pc_loadgen_result *res)
     pthread_condattr_destroy(&ca);
     atomic_init(&r.cancel, false);
 
-    double t0 = now_s(), deadline = o->duration > 0 ? t0 + o->duration : 0;
-    for (unsigned i = 0; i < want; i++) {
-        if (pthread_create(&tids[nthreads], NULL, worker, &r) != 0)
-            break;
-        nthreads++;
-    }
-    if (nthreads == 0) {
-        pc_error_set("loadgen: cannot start a thread: %s", strerror(errno));
-        rc = PC_ERR;
+    double t0 = pc_util_mono_s(), deadline = o->duration > 0 ? t0 + o->duration : 0;
+    pc_jobpool_opts po = {.workers = want, .name = "pc-loadgen"};
+    if ((rc = pc_jobpool_new(&r.pool, &po)) != 0) {
+        pc_error_set("loadgen: cannot start its workers");
         goto done;
     }
 
+    /* every node's first pull, in node order; each queues its next */
     pthread_mutex_lock(&r.lock);
+    for (unsigned i = 0; i < o->nodes; i++)
+        queue_next(&r, &r.nodes[i]);
     for (;;) {
         bool all_done = true;
         for (unsigned i = 0; i < o->nodes && all_done; i++)
@@ -268,7 +256,7 @@ int pc_loadgen_run(const pc_loadgen_opts *o, pc_loadgen_result *res)
             if (o->stop && atomic_load(o->stop)) {
                 res->end = PC_LOADGEN_STOPPED;
                 r.ending = true;
-            } else if (deadline > 0 && now_s() >= deadline) {
+            } else if (deadline > 0 && pc_util_mono_s() >= deadline) {
                 res->end = PC_LOADGEN_DURATION;
                 r.ending = true;
             }
@@ -279,7 +267,7 @@ int pc_loadgen_run(const pc_loadgen_opts *o, pc_loadgen_result *res)
             }
         }
         if (o->on_tick) {
-            res->seconds = now_s() - t0;
+            res->seconds = pc_util_mono_s() - t0;
             res->bytes_moving = atomic_load(&r.moving);
             o->on_tick(res, o->tick_ctx);
         }
@@ -287,7 +275,7 @@ int pc_loadgen_run(const pc_loadgen_opts *o, pc_loadgen_result *res)
         clock_gettime(CLOCK_MONOTONIC, &ts);
         long wait_ms = TICK_MS;
         if (deadline > 0 && !r.ending) {
-            double left = (deadline - now_s()) * 1000.0;
+            double left = (deadline - pc_util_mono_s()) * 1000.0;
             if (left < wait_ms)
                 wait_ms = left < 1 ? 1 : (long)left;
         }
@@ -304,9 +292,8 @@ int pc_loadgen_run(const pc_loadgen_opts *o, pc_loadgen_result *res)
     pthread_mutex_unlock(&r.lock);
 
 done:
-    for (unsigned i = 0; i < nthreads; i++)
-        pthread_join(tids[i], NULL);
-    res->seconds = now_s() - t0;
+    pc_jobpool_free(r.pool, PC_JOBPOOL_FINISH); /* pulls still queued see ending */
+    res->seconds = pc_util_mono_s() - t0;
     res->bytes_moving = 0; /* every pull's bytes are in res->bytes now */
     if (res->nlatencies) {
         qsort(res->latencies, res->nlatencies, sizeof(double), cmp_double);
@@ -322,6 +309,5 @@ done:
     pthread_cond_destroy(&r.cond);
     pthread_mutex_destroy(&r.lock);
     free(r.nodes);
-    free(tids);
     return rc;
 }

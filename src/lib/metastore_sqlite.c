@@ -16,6 +16,10 @@
  * free() closes every thread's connection: call it only once no other
  * thread uses the store (after a server's thread pool has stopped).
  *
+ * Connections are counted: pullcache_meta_connections_opened_total (every
+ * open) and pullcache_meta_connections_open (the gauge of those open now),
+ * docs/METRICS.md; serve's job pools bound them (jobpool.h).
+ *
  * SPDX-License-Identifier: Apache-2.0
  */
 #include "metastore_sqlite_int.h"
@@ -24,6 +28,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/statvfs.h>
+
+#include "metrics.h"
 
 #define SQ_BUSY_TIMEOUT_MS 5000
 
@@ -130,6 +136,7 @@ static void conn_release(void *p)
         c->next->prev = c->prev;
     pthread_mutex_unlock(&s->lock);
     conn_close(c);
+    pc_metrics_gauge_add("pullcache_meta_connections_open", NULL, -1);
 }
 
 /* Open a connection to path with the per-connection settings. */
@@ -186,6 +193,8 @@ static int conn_get(pc_sq_store *s, pc_sq_conn **out)
         s->conns->prev = c;
     s->conns = c;
     pthread_mutex_unlock(&s->lock);
+    pc_metrics_add("pullcache_meta_connections_opened_total", NULL, 1);
+    pc_metrics_gauge_add("pullcache_meta_connections_open", NULL, 1);
     *out = c;
     return 0;
 }
@@ -372,6 +381,7 @@ static void sq_free(pc_metastore *ms)
         pc_sq_conn *c = s->conns;
         s->conns = c->next;
         conn_close(c);
+        pc_metrics_gauge_add("pullcache_meta_connections_open", NULL, -1);
     }
     pthread_mutex_unlock(&s->lock);
     pthread_mutex_destroy(&s->lock);

@@ -6,7 +6,7 @@
  * SPDX-License-Identifier: Apache-2.0
  */
 #include "metastore_sqlite_int.h"
-#include "blobstore.h"
+#include "store/blob.h" /* pc_upload_id_valid */
 
 #include <time.h>
 

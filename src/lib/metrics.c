@@ -23,6 +23,7 @@
  * SPDX-License-Identifier: Apache-2.0
  */
 #include "metrics.h"
+#include "util.h"
 
 #include <inttypes.h>
 #include <pthread.h>
@@ -427,48 +428,16 @@ void pc_metrics_reset(void)
 
 /* ---- rendering ---- */
 
-typedef struct outbuf {
-    char *p;
-    size_t len, cap;
-    bool oom;
-} outbuf;
-
-static void buf_put(outbuf *b, const char *s, size_t n)
-{
-    if (b->oom)
-        return;
-    if (b->cap - b->len < n + 1) {
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap - b->len < n + 1)
-            cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (!p) {
-            b->oom = true;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void buf_str(outbuf *b, const char *s)
-{
-    buf_put(b, s, strlen(s));
-}
-
 /* HELP text escaping: backslash and newline. */
-static void buf_help(outbuf *b, const char *s)
+static void buf_help(pc_buf *b, const char *s)
 {
     for (; *s; s++) {
         if (*s == '\\')
-            buf_put(b, "\\\\", 2);
+            pc_buf_add(b, "\\\\", 2);
         else if (*s == '\n')
-            buf_put(b, "\\n", 2);
+            pc_buf_add(b, "\\n", 2);
         else
-            buf_put(b, s, 1);
+            pc_buf_add(b, s, 1);
     }
 }
 
@@ -491,45 +460,45 @@ static const decl *decl_find(const char *name)
     return strcmp(name, DROPPED_NAME) == 0 ? &dropped_decl : NULL;
 }
 
-static void render_family_header(outbuf *b, const series *s, const decl *d)
+static void render_family_header(pc_buf *b, const series *s, const decl *d)
 {
     if (d && d->help[0]) {
-        buf_str(b, "# HELP ");
-        buf_str(b, s->key);
-        buf_put(b, " ", 1);
+        pc_buf_str(b, "# HELP ");
+        pc_buf_str(b, s->key);
+        pc_buf_add(b, " ", 1);
         buf_help(b, d->help);
-        buf_put(b, "\n", 1);
+        pc_buf_add(b, "\n", 1);
     }
-    buf_str(b, "# TYPE ");
-    buf_str(b, s->key);
-    buf_str(b, !d                               ? " untyped\n"
-               : d->type == PC_METRIC_GAUGE     ? " gauge\n"
-               : d->type == PC_METRIC_HISTOGRAM ? " histogram\n"
-                                                : " counter\n");
+    pc_buf_str(b, "# TYPE ");
+    pc_buf_str(b, s->key);
+    pc_buf_str(b, !d                               ? " untyped\n"
+                  : d->type == PC_METRIC_GAUGE     ? " gauge\n"
+                  : d->type == PC_METRIC_HISTOGRAM ? " histogram\n"
+                                                   : " counter\n");
 }
 
 /* name_suffix{labels[,le="bound"]} value */
-static void render_line(outbuf *b, const series *s, const char *suffix, const char *le,
+static void render_line(pc_buf *b, const series *s, const char *suffix, const char *le,
                         const char *value)
 {
-    buf_str(b, s->key);
-    buf_str(b, suffix);
+    pc_buf_str(b, s->key);
+    pc_buf_str(b, suffix);
     if (s->labels[0] || le) {
-        buf_put(b, "{", 1);
-        buf_str(b, s->labels);
+        pc_buf_add(b, "{", 1);
+        pc_buf_str(b, s->labels);
         if (le) {
-            buf_str(b, s->labels[0] ? ",le=\"" : "le=\"");
-            buf_str(b, le);
-            buf_put(b, "\"", 1);
+            pc_buf_str(b, s->labels[0] ? ",le=\"" : "le=\"");
+            pc_buf_str(b, le);
+            pc_buf_add(b, "\"", 1);
         }
-        buf_put(b, "}", 1);
+        pc_buf_add(b, "}", 1);
     }
-    buf_put(b, " ", 1);
-    buf_str(b, value);
-    buf_put(b, "\n", 1);
+    pc_buf_add(b, " ", 1);
+    pc_buf_str(b, value);
+    pc_buf_add(b, "\n", 1);
 }
 
-static void render_histogram(outbuf *b, const series *s)
+static void render_histogram(pc_buf *b, const series *s)
 {
     char num[32], le[32];
     uint64_t cum = 0, sum = atomic_load_explicit(&s->h->sum_micro, memory_order_relaxed);
@@ -549,7 +518,7 @@ static void render_histogram(outbuf *b, const series *s)
     render_line(b, s, "_count", NULL, num);
 }
 
-static void render_series(outbuf *b, const series *s, const decl *d)
+static void render_series(pc_buf *b, const series *s, const decl *d)
 {
     char num[32];
     uint64_t v = atomic_load_explicit(&s->value, memory_order_relaxed);
@@ -560,22 +529,22 @@ static void render_series(outbuf *b, const series *s, const decl *d)
         return;
     }
 
-    buf_str(b, s->key);
+    pc_buf_str(b, s->key);
     if (s->labels[0]) {
-        buf_put(b, "{", 1);
-        buf_str(b, s->labels);
-        buf_put(b, "}", 1);
+        pc_buf_add(b, "{", 1);
+        pc_buf_str(b, s->labels);
+        pc_buf_add(b, "}", 1);
     }
     if (is_signed)
         snprintf(num, sizeof(num), " %" PRId64 "\n", (int64_t)v);
     else
         snprintf(num, sizeof(num), " %" PRIu64 "\n", v);
-    buf_str(b, num);
+    pc_buf_str(b, num);
 }
 
 char *pc_metrics_render(void)
 {
-    outbuf b = {0};
+    pc_buf b = {0};
     series **all = NULL;
     size_t n = 0;
     const decl *d = NULL;
@@ -584,7 +553,7 @@ char *pc_metrics_render(void)
     ensure_dropped();
     all = malloc((n_series + 1) * sizeof(*all));
     if (!all) {
-        b.oom = true;
+        b.nomem = true;
         goto done;
     }
     for (size_t i = 0; i < TABLE_SIZE; i++) {
@@ -593,7 +562,7 @@ char *pc_metrics_render(void)
             all[n++] = s;
     }
     qsort(all, n, sizeof(*all), series_cmp);
-    buf_put(&b, "", 0); /* an empty registry still renders as "" */
+    pc_buf_add(&b, "", 0); /* an empty registry still renders as "" */
     for (size_t i = 0; i < n; i++) {
         if (i == 0 || strcmp(all[i]->key, all[i - 1]->key) != 0) {
             d = decl_find(all[i]->key);
@@ -604,11 +573,7 @@ char *pc_metrics_render(void)
 done:
     pthread_mutex_unlock(&lock);
     free(all);
-    if (b.oom) {
-        free(b.p);
-        return NULL;
-    }
-    return b.p;
+    return pc_buf_take(&b);
 }
 
 /* ---- escaping ---- */

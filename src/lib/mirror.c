@@ -12,6 +12,7 @@
  * SPDX-License-Identifier: Apache-2.0
  */
 #include "mirror_int.h"
+#include "util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -73,17 +74,6 @@ static void free_secret(char *s)
         explicit_bzero(s, strlen(s));
         free(s);
     }
-}
-
-static void url_host(const char *url, char *host, size_t size)
-{
-    const char *p = strstr(url, "://");
-    p = p ? p + 3 : url;
-    size_t n = strcspn(p, "/?#");
-    if (n >= size)
-        n = size - 1;
-    memcpy(host, p, n);
-    host[n] = '\0';
 }
 
 /* Every series of an upstream present from the start, at zero, so alerts
@@ -187,7 +177,7 @@ int pc_mirror_new(pc_mirror **out, const pc_config *cfg, pc_registry *reg)
         char *password = NULL, *token = NULL;
         pc_mirror_up *u = &m->ups[i];
         u->cfg = c;
-        url_host(c->url, u->host, sizeof(u->host));
+        pc_util_url_host(c->url, u->host, sizeof(u->host));
         char esc[160];
         snprintf(u->labels, sizeof(u->labels), "upstream=\"%s\"",
                  pc_metrics_escape(c->name, esc, sizeof(esc)));
@@ -263,6 +253,7 @@ void pc_mirror_stop(pc_mirror *m)
         if (pthread_cond_timedwait(&m->idle, &m->lock, &until) != 0)
             break;
     pthread_mutex_unlock(&m->lock);
+    pc_fetch_pool_stop(m);
 }
 
 void pc_mirror_free(pc_mirror *m)
@@ -418,7 +409,6 @@ void pc_mirror_offline_miss(const pc_mirror_target *t, const char *kind, pc_mirr
 int pc_mirror_manifest_cached(pc_mirror *m, const pc_mirror_target *t, const char *reference,
                               pc_manifest_rec *rec)
 {
-    pc_metastore *ms = pc_registry_meta(m->reg);
     pc_digest d;
     int64_t updated = 0;
     int rc;
@@ -426,13 +416,13 @@ int pc_mirror_manifest_cached(pc_mirror *m, const pc_mirror_target *t, const cha
         if ((rc = pc_digest_parse(&d, reference)))
             return PC_EINVAL;
     } else {
-        if ((rc = ms->tag_stat(ms, t->local, reference, &d, &updated)))
+        if ((rc = pc_registry_tag_stat(m->reg, t->local, reference, &d, &updated)))
             return rc;
         if ((int64_t)time(NULL) - updated >= t->tag_ttl && !pc_mirror_offline(m, t) &&
             !tag_immutable(m, t, reference) && !pc_mirror_budget_skips(m, t))
             return PC_ENOTFOUND; /* due for revalidation */
     }
-    rc = ms->manifest_get(ms, t->local, &d, rec);
+    rc = pc_registry_manifest_get(m->reg, t->local, &d, rec);
     if (rc == 0)
         count_cache(m, t, "pullcache_cache_hits_total", "manifest");
     return rc;
@@ -461,25 +451,13 @@ static int store_manifest(pc_mirror *m, const pc_mirror_target *t, const char *t
                           size_t len, const char *media_type, const pc_digest *d,
                           pc_manifest_rec *rec)
 {
-    pc_blobstore *bs = pc_registry_blobs(m->reg);
-    pc_metastore *ms = pc_registry_meta(m->reg);
     pc_manifest_info info;
     int rc;
     memset(&info, 0, sizeof(info));
     memset(rec, 0, sizeof(*rec));
     if ((rc = upstream_manifest_parse(&info, buf, len, media_type)))
         goto done;
-    if ((rc = bs->put(bs, d, buf, len)))
-        goto done;
-    snprintf(rec->repo, sizeof(rec->repo), "%s", t->local);
-    rec->digest = *d;
-    snprintf(rec->media_type, sizeof(rec->media_type), "%s", info.media_type);
-    rec->size = len;
-    snprintf(rec->artifact_type, sizeof(rec->artifact_type), "%s", info.artifact_type);
-    rec->has_subject = info.has_subject;
-    if (info.has_subject)
-        rec->subject = info.subject;
-    rc = ms->manifest_put(ms, rec, info.refs, info.nrefs, tag);
+    rc = pc_registry_cache_manifest_put(m->reg, t->local, tag, d, buf, len, &info, rec);
 done:
     pc_manifest_info_clear(&info);
     return rc;
@@ -578,8 +556,6 @@ done:
 static int manifest_fetch_one(pc_mirror *m, const pc_mirror_target *t, const char *reference,
                               pc_manifest_rec *rec, pc_mirror_outcome *out)
 {
-    pc_metastore *ms = pc_registry_meta(m->reg);
-    pc_blobstore *bs = pc_registry_blobs(m->reg);
     pc_upstream_resp r;
     pc_digest d, have;
     int64_t updated = 0;
@@ -589,23 +565,23 @@ static int manifest_fetch_one(pc_mirror *m, const pc_mirror_target *t, const cha
     if (strchr(reference, ':')) {
         if (pc_digest_parse(&d, reference))
             return PC_EINVAL;
-        if (ms->manifest_get(ms, t->local, &d, rec) == 0) {
+        if (pc_registry_manifest_get(m->reg, t->local, &d, rec) == 0) {
             count_cache(m, t, "pullcache_cache_hits_total", "manifest");
             return 0;
         }
         return fetch_and_store(m, t, reference, &d, NULL, rec, out);
     }
 
-    if (ms->tag_stat(ms, t->local, reference, &have, &updated) != 0)
+    if (pc_registry_tag_stat(m->reg, t->local, reference, &have, &updated) != 0)
         return fetch_and_store(m, t, reference, NULL, reference, rec, out);
     if ((int64_t)time(NULL) - updated < t->tag_ttl) {
         /* confirmed meanwhile (by the request this one waited for) */
         count_cache(m, t, "pullcache_cache_hits_total", "manifest");
-        return ms->manifest_get(ms, t->local, &have, rec);
+        return pc_registry_manifest_get(m->reg, t->local, &have, rec);
     }
     if (pc_mirror_budget_skips(m, t)) { /* the budget went low since the request came in */
         count_cache(m, t, "pullcache_cache_hits_total", "manifest");
-        return ms->manifest_get(ms, t->local, &have, rec);
+        return pc_registry_manifest_get(m->reg, t->local, &have, rec);
     }
 
     /* A known tag: revalidate with a HEAD, never a GET. */
@@ -617,20 +593,20 @@ static int manifest_fetch_one(pc_mirror *m, const pc_mirror_target *t, const cha
             r.cls = PC_UP_PROTOCOL;
         pc_mirror_stale(m, t, &r, "manifest", out);
         pc_upstream_resp_clear(&r);
-        return ms->manifest_get(ms, t->local, &have, rec);
+        return pc_registry_manifest_get(m->reg, t->local, &have, rec);
     }
     bool has_digest = r.digest[0] && pc_digest_parse(&d, r.digest) == 0;
     pc_upstream_resp_clear(&r);
     if (has_digest && pc_digest_equal(&d, &have)) {
-        ms->tag_touch(ms, t->local, reference, &have, (int64_t)time(NULL));
+        pc_registry_tag_touch(m->reg, t->local, reference, &have, (int64_t)time(NULL));
         count_cache(m, t, "pullcache_cache_hits_total", "manifest");
-        return ms->manifest_get(ms, t->local, &have, rec);
+        return pc_registry_manifest_get(m->reg, t->local, &have, rec);
     }
-    if (has_digest && ms->manifest_get(ms, t->local, &d, rec) == 0) {
+    if (has_digest && pc_registry_manifest_get(m->reg, t->local, &d, rec) == 0) {
         /* moved to a manifest we already hold: re-point the tag */
         void *buf = NULL;
         size_t len = 0;
-        if (bs->get(bs, &d, 4 * 1024 * 1024, &buf, &len) == 0) {
+        if (pc_registry_manifest_bytes(m->reg, &d, &buf, &len) == 0) {
             rc = store_manifest(m, t, reference, buf, len, rec->media_type, &d, rec);
             free(buf);
             if (rc == 0)
@@ -650,7 +626,7 @@ static int manifest_fetch_one(pc_mirror *m, const pc_mirror_target *t, const cha
         r.cls = out->status == 429 ? PC_UP_TOO_MANY : PC_UP_PROTOCOL;
         r.status = out->status == 429 ? 429 : 0;
         pc_mirror_stale(m, t, &r, "manifest", out);
-        return ms->manifest_get(ms, t->local, &have, rec);
+        return pc_registry_manifest_get(m->reg, t->local, &have, rec);
     }
     return rc;
 }
@@ -666,17 +642,12 @@ void pc_mirror_set_strict(pc_mirror *m, bool strict)
 int pc_mirror_blob_cached(pc_mirror *m, const pc_mirror_target *t, const pc_digest *d,
                           uint64_t *size)
 {
-    pc_metastore *ms = pc_registry_meta(m->reg);
-    pc_blobstore *bs = pc_registry_blobs(m->reg);
-    if (ms->blob_stat(ms, t->local, d, size) == 0 && bs->stat(bs, d, size) == 0) {
-        count_cache(m, t, "pullcache_cache_hits_total", "blob");
-        ms->access_touch(ms, d, *size, (int64_t)time(NULL)); /* for eviction (evict.c) */
-        return 0;
-    }
-    if (m->strict || bs->stat(bs, d, size) != 0)
+    /* linked here and of the recorded size (a damaged file is taken out
+     * of service and fetched again), or (unless strict) stored for another
+     * repository and adopted; either records the access for eviction */
+    if (pc_registry_cache_blob_hit(m->reg, t->local, d, size) != 0 &&
+        (m->strict || pc_registry_cache_adopt(m->reg, t->local, d, size) != 0))
         return PC_ENOTFOUND;
-    ms->blob_link(ms, t->local, d, *size);
-    ms->access_touch(ms, d, *size, (int64_t)time(NULL));
     count_cache(m, t, "pullcache_cache_hits_total", "blob");
     return 0;
 }

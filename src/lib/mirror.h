@@ -8,7 +8,7 @@
  * read-only for clients.
  *
  * Functions marked "may block" talk to the upstream and must not run on
- * an HTTP worker thread (the server runs them on a job thread).
+ * an HTTP worker thread (the server runs them on its request job pool).
  *
  * SPDX-License-Identifier: Apache-2.0
  */
@@ -197,7 +197,7 @@ int pc_fetch_wait_start(pc_fetch *f, int64_t *size, pc_mirror_outcome *out);
 /* How a reader that found no data waits: suspend(ctx) is called with the
  * fetch locked (so no wake-up can be lost), resume(ctx) later from the
  * fetch thread when data arrived or the fetch ended. */
-typedef struct {
+typedef struct pc_fetch_waiter {
     void (*suspend)(void *ctx);
     void (*resume)(void *ctx);
     void *ctx;
@@ -212,6 +212,15 @@ long pc_fetch_read(pc_fetch *f, uint64_t pos, void *buf, size_t max, pc_fetch_wa
 
 /* Forget a waiter that is going away (connection closed). */
 void pc_fetch_unwait(pc_fetch *f, pc_fetch_waiter *w);
+
+/* pc_fetch_wait_start without blocking, for a waiter that holds no thread
+ * (a suspended request: no job-pool worker waits for a fetch to start).
+ * 1 while the fetch is still starting: w->resume(w->ctx) is then called
+ * once, from the fetch, when it started or failed (w->suspend is not
+ * used); call pc_fetch_wait_start then, which no longer blocks. 0 when it
+ * has started already, PC_EUPSTREAM when it failed (as
+ * pc_fetch_wait_start), PC_ENOMEM (nothing registered). */
+int pc_fetch_when_started(pc_fetch *f, pc_fetch_waiter *w);
 
 void pc_fetch_release(pc_fetch *f);
 

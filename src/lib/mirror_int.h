@@ -34,11 +34,12 @@ struct pc_mirror {
                         * when it came from that repository (pc_mirror_set_strict) */
     pc_budget *budget; /* entry i is upstream i with its credential */
 
-    pthread_mutex_t lock; /* guards fetches, nfetch_threads */
+    pthread_mutex_t lock; /* guards fetches, nfetch_threads, fetch_pool */
     pthread_cond_t idle;
     struct pc_fetch *fetches;
-    struct pc_mflight *mflights; /* manifest exchanges in progress */
-    int nfetch_threads;
+    struct pc_mflight *mflights;   /* manifest exchanges in progress */
+    int nfetch_threads;            /* fetch jobs queued or running */
+    struct pc_jobpool *fetch_pool; /* cache.fetch_workers workers, started on first use (fetch.c) */
     volatile int stopping;
 
     struct pc_mirror_list *lists; /* upstream tag lists (mirror_lists.c), own lock */
@@ -73,6 +74,10 @@ bool pc_mirror_budget_skips(pc_mirror *m, const pc_mirror_target *t);
  * reserve and a 429's Retry-After still runs; then *out is the 429 the
  * client gets (counted in pullcache_budget_refused_total). */
 bool pc_mirror_budget_refuses(pc_mirror *m, const pc_mirror_target *t, pc_mirror_outcome *out);
+
+/* Stop the fetch pool (after m->stopping is set): the queued fetches run
+ * and end, the workers are joined (fetch.c). */
+void pc_fetch_pool_stop(pc_mirror *m);
 
 /* Whether a fetch of d runs now (eviction leaves such blobs alone). */
 bool pc_fetch_running(pc_mirror *m, const pc_digest *d);

@@ -18,6 +18,7 @@
  * SPDX-License-Identifier: Apache-2.0
  */
 #include "mirror_int.h"
+#include "util.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,13 +39,6 @@ struct pc_mirror_list {
     char *tags;         /* JSON: the tag array or the referrers index */
     int64_t fetched_ms; /* CLOCK_MONOTONIC */
 };
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static struct pc_mirror_list *slot_of(pc_mirror *m, const char *local)
 {
@@ -72,7 +66,7 @@ static char *cached_copy(pc_mirror *m, const char *key, int64_t *age_ms)
     struct pc_mirror_list *s = slot_of(m, key);
     if (s && s->tags && strcmp(s->local, key) == 0) {
         copy = strdup(s->tags);
-        *age_ms = mono_ms() - s->fetched_ms;
+        *age_ms = pc_util_mono_ms() - s->fetched_ms;
     }
     pthread_mutex_unlock(&m->lists_lock);
     return copy;
@@ -89,7 +83,7 @@ static void cache_put(pc_mirror *m, const char *key, const char *tags)
         free(s->tags);
         snprintf(s->local, sizeof(s->local), "%s", key);
         s->tags = copy;
-        s->fetched_ms = mono_ms();
+        s->fetched_ms = pc_util_mono_ms();
         copy = NULL;
     }
     pthread_mutex_unlock(&m->lists_lock);

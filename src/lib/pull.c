@@ -9,6 +9,7 @@
  * SPDX-License-Identifier: Apache-2.0
  */
 #include "pull.h"
+#include "util.h"
 
 #include <pthread.h>
 #include <stdarg.h>
@@ -18,6 +19,8 @@
 #include <time.h>
 
 #include <jansson.h>
+
+#include "jobpool.h"
 
 #define PULL_DEFAULT_WORKERS 4
 #define PULL_MAX_WORKERS 64
@@ -50,6 +53,7 @@ typedef struct {
     bool is_config;
     char *keep; /* a config's bytes (up to CONFIG_KEEP_MAX) */
     size_t keep_len;
+    uint64_t hw; /* bytes reported (pc_jobpool_progress_data) */
 } job;
 
 typedef struct {
@@ -57,13 +61,12 @@ typedef struct {
     const pc_pull_opts *o;
     pc_pull_result *res;
     pc_pull_layout *layout;
-    pthread_mutex_t lock; /* guards what follows, and serializes progress calls */
+    pthread_mutex_t lock; /* guards what follows */
     job *jobs;
-    size_t njobs, next;
+    size_t njobs;
     atomic_bool stop; /* a job failed or the pull was canceled */
     int rc;           /* the first failure's code */
-    uint64_t total_size, total_done;
-    size_t blobs_done;
+    pc_jobpool_progress prog;
 } pull;
 
 /* One manifest fetched: its descriptor and what it points at. */
@@ -172,24 +175,6 @@ static int fail_resp(pull *p, const char *object, const pc_upstream_resp *r)
     }
     record(p, rc, &e);
     return rc;
-}
-
-static void progress(pull *p, pc_pull_event ev, size_t blob, const job *j, uint64_t done)
-{
-    if (!p->o->on_progress)
-        return;
-    pc_pull_progress pr = {
-        .event = ev,
-        .blob = blob,
-        .nblobs = p->njobs,
-        .digest = j ? &j->desc.digest : NULL,
-        .size = j ? j->desc.size : 0,
-        .done = done,
-        .total_size = p->total_size,
-        .total_done = p->total_done,
-        .blobs_done = p->blobs_done,
-    };
-    p->o->on_progress(&pr, p->o->progress_ctx);
 }
 
 /* ---- manifests ---- */
@@ -312,9 +297,7 @@ static int on_start(const pc_upstream_resp *r, void *ctx)
         x->sent_length = r->content_length;
         return 1;
     }
-    pthread_mutex_lock(&x->p->lock);
-    progress(x->p, PC_PULL_EV_START, x->index, x->j, 0);
-    pthread_mutex_unlock(&x->p->lock);
+    pc_jobpool_progress_start(&x->p->prog, x->index, &x->j->desc);
     return 0;
 }
 
@@ -353,25 +336,20 @@ static int on_data(const void *buf, size_t len, void *ctx)
     }
     pthread_mutex_lock(&p->lock);
     p->res->bytes += len;
-    p->total_done += len;
-    progress(p, PC_PULL_EV_DATA, x->index, x->j, x->got);
     pthread_mutex_unlock(&p->lock);
+    pc_jobpool_progress_data(&p->prog, x->index, &x->j->desc, &x->j->hw, x->got);
     return 0;
 }
 
 static void blob_finished(pull *p, size_t index, job *j, pc_pull_event ev)
 {
     pthread_mutex_lock(&p->lock);
-    if (ev == PC_PULL_EV_SKIPPED) {
+    if (ev == PC_PULL_EV_SKIPPED)
         p->res->blobs_skipped++;
-        p->total_done += j->desc.size;
-    } else if (ev == PC_PULL_EV_DONE) {
+    else if (ev == PC_PULL_EV_DONE)
         p->res->blobs++;
-    }
-    if (ev != PC_PULL_EV_FAILED)
-        p->blobs_done++;
-    progress(p, ev, index, j, ev == PC_PULL_EV_FAILED ? 0 : j->desc.size);
     pthread_mutex_unlock(&p->lock);
+    pc_jobpool_progress_end(&p->prog, index, &j->desc, &j->hw, ev);
 }
 
 /* Fetch, verify and store one blob. 0 or the failure's code (recorded). */
@@ -463,24 +441,24 @@ done:
     return rc;
 }
 
-static void *worker(void *arg)
+/* One blob of the plan, on a pool worker (whose state is the pull). After
+ * a failure or a cancel the jobs still queued do nothing. */
+static void blob_job(void *arg, void *worker)
 {
-    pull *p = arg;
-    for (;;) {
-        if (atomic_load(&p->stop))
-            break;
-        if (canceled(p)) {
-            fail(p, PC_ERR, PC_PULL_FAIL_CANCELED, "pull", "canceled");
-            break;
-        }
-        pthread_mutex_lock(&p->lock);
-        size_t i = p->next < p->njobs ? p->next++ : p->njobs;
-        pthread_mutex_unlock(&p->lock);
-        if (i == p->njobs)
-            break;
-        fetch_blob(p, i);
+    pull *p = worker;
+    job *j = arg;
+    if (atomic_load(&p->stop))
+        return;
+    if (canceled(p)) {
+        fail(p, PC_ERR, PC_PULL_FAIL_CANCELED, "pull", "canceled");
+        return;
     }
-    return NULL;
+    fetch_blob(p, (size_t)(j - p->jobs));
+}
+
+static void *pull_of_worker(void *ctx)
+{
+    return ctx;
 }
 
 static int run_workers(pull *p)
@@ -490,16 +468,13 @@ static int run_workers(pull *p)
         n = PULL_MAX_WORKERS;
     if (n > p->njobs)
         n = (unsigned)p->njobs;
-    pthread_t tids[PULL_MAX_WORKERS];
-    unsigned started = 0;
-    for (unsigned i = 1; i < n; i++) {
-        if (pthread_create(&tids[started], NULL, worker, p) != 0)
-            break; /* the calling thread and those started do the rest */
-        started++;
-    }
-    worker(p);
-    for (unsigned i = 0; i < started; i++)
-        pthread_join(tids[i], NULL);
+    pc_jobpool_opts po = {.workers = n, .name = "pc-pull", .init = pull_of_worker, .ctx = p};
+    pc_jobpool *pool = NULL;
+    pc_jobpool_new(&pool, &po); /* none: the calling thread does it all */
+    for (size_t i = 0; i < p->njobs; i++)
+        if (!pool || pc_jobpool_submit(pool, blob_job, NULL, &p->jobs[i]) != 0)
+            blob_job(&p->jobs[i], p);
+    pc_jobpool_free(pool, PC_JOBPOOL_FINISH);
     return p->rc;
 }
 
@@ -521,7 +496,7 @@ static int plan_add(pull *p, const pc_pull_desc *d, bool is_config, size_t *cap)
     memset(j, 0, sizeof(*j));
     j->desc = *d;
     j->is_config = is_config;
-    p->total_size += d->size;
+    pc_jobpool_progress_add(&p->prog, d->size);
     return 0;
 }
 
@@ -574,25 +549,19 @@ const char *pc_pull_fail_str(pc_pull_fail kind)
     return "unknown";
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 int pc_pull_run(const pc_pull_source *src, const pc_pull_opts *o, pc_pull_result *res)
 {
     pull p = {.src = src, .o = o, .res = res};
     fetched top, *kids = NULL;
     size_t nkids = 0, cap = 0;
-    double t0 = now_s();
+    double t0 = pc_util_mono_s();
     int rc = 0;
     char object[192];
 
     memset(res, 0, sizeof(*res));
     memset(&top, 0, sizeof(top));
     pthread_mutex_init(&p.lock, NULL);
+    pc_jobpool_progress_init(&p.prog, o->on_progress, o->progress_ctx);
     atomic_init(&p.stop, false);
     snprintf(object, sizeof(object), "%s:%s", o->repo, o->reference);
 
@@ -678,9 +647,7 @@ int pc_pull_run(const pc_pull_source *src, const pc_pull_opts *o, pc_pull_result
             }
         }
     }
-    pthread_mutex_lock(&p.lock);
-    progress(&p, PC_PULL_EV_PLAN, 0, NULL, 0);
-    pthread_mutex_unlock(&p.lock);
+    pc_jobpool_progress_plan(&p.prog);
 
     if (p.njobs && (rc = run_workers(&p)) != 0)
         goto done;
@@ -733,7 +700,7 @@ int pc_pull_run(const pc_pull_source *src, const pc_pull_opts *o, pc_pull_result
 done:
     if (rc == 0 && p.rc != 0)
         rc = p.rc;
-    res->seconds = now_s() - t0;
+    res->seconds = pc_util_mono_s() - t0;
     for (size_t i = 0; i < p.njobs; i++)
         free(p.jobs[i].keep);
     free(p.jobs);
@@ -744,6 +711,7 @@ done:
     free(kids);
     fetched_clear(&top);
     pc_pull_layout_close(p.layout);
+    pc_jobpool_progress_destroy(&p.prog);
     pthread_mutex_destroy(&p.lock);
     return rc;
 }

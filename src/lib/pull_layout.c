@@ -8,6 +8,7 @@
  * SPDX-License-Identifier: Apache-2.0
  */
 #include "pull.h"
+#include "util.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -72,23 +73,6 @@ static bool dir_empty(const char *path)
     return empty;
 }
 
-/* Write len bytes to fd. 0 or -1 (errno set). */
-static int write_all(int fd, const void *buf, size_t len)
-{
-    const char *p = buf;
-    while (len) {
-        ssize_t w = write(fd, p, len);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        p += w;
-        len -= (size_t)w;
-    }
-    return 0;
-}
-
 /* A temporary file in the directory of final: "<dir>/.<base>.tmp-XXXXXX". */
 static int tmp_open(const char *final, char **tmp_out)
 {
@@ -120,7 +104,7 @@ static int write_file(const char *path, const void *buf, size_t len)
     int fd = tmp_open(path, &tmp);
     if (fd < 0)
         return fd;
-    if (write_all(fd, buf, len) != 0 || fsync(fd) != 0) {
+    if (pc_util_write_all(fd, buf, len) != 0 || fsync(fd) != 0) {
         pc_error_set("cannot write %s: %s", tmp, strerror(errno));
         goto fail;
     }
@@ -261,7 +245,7 @@ int pc_pull_layout_blob_begin(pc_pull_layout *l, const pc_digest *d, pc_pull_lay
 
 int pc_pull_layout_blob_write(pc_pull_layout_blob *b, const void *buf, size_t len)
 {
-    if (write_all(b->fd, buf, len) != 0) {
+    if (pc_util_write_all(b->fd, buf, len) != 0) {
         pc_error_set("cannot write %s: %s", b->tmp, strerror(errno));
         return PC_ERR;
     }

@@ -4,7 +4,8 @@
  *
  * SPDX-License-Identifier: Apache-2.0
  */
-#include "registry.h"
+#include "registry_int.h"
+#include "util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -21,9 +22,6 @@
 #include "log.h"
 
 #include <jansson.h>
-#include <openssl/rand.h>
-
-#define ACTIVE_UPLOADS_MAX 1024
 
 /* The spare file kept in a data directory so that deletes and gc can free
  * space on a full disk (see space_reserve below). */
@@ -34,15 +32,14 @@
  * one left by a crash can be dropped at the next start. */
 #define MONO_PREFIX "m-"
 
-struct pc_registry {
-    pc_blobstore *bs;
-    pc_metastore *ms;
-    bool sqlite;          /* ms is pc_metastore_sqlite_open's */
-    char *data_dir;       /* NULL when wrapping stores (pc_registry_new) */
-    int claim_fd;         /* serve.lock held by pc_registry_claim, or -1 */
-    pthread_mutex_t lock; /* guards active[] */
-    char active[ACTIVE_UPLOADS_MAX][72];
-};
+/* The blob backend's driver: "fs", or for tests PULLCACHE_TEST_BLOBS=mem
+ * (the in-memory backend: nothing survives a restart; the meta store stays
+ * SQLite in the data directory). */
+static const char *blob_driver(void)
+{
+    const char *e = getenv("PULLCACHE_TEST_BLOBS");
+    return e && *e ? e : "fs";
+}
 
 /* ---- the space reserve ----
  *
@@ -92,12 +89,12 @@ static bool reserve_release(pc_registry *reg)
     return true;
 }
 
-int pc_registry_new(pc_registry **out, pc_blobstore *bs, pc_metastore *ms)
+int pc_registry_new(pc_registry **out, pc_blob_backend *be, pc_metastore *ms)
 {
     pc_registry *reg = calloc(1, sizeof(*reg));
     if (!reg)
         return PC_ENOMEM;
-    reg->bs = bs;
+    reg->be = be;
     reg->ms = ms;
     reg->claim_fd = -1;
     pthread_mutex_init(&reg->lock, NULL);
@@ -107,7 +104,7 @@ int pc_registry_new(pc_registry **out, pc_blobstore *bs, pc_metastore *ms)
 
 int pc_registry_open(pc_registry **out, const char *data_dir)
 {
-    pc_blobstore *bs = NULL;
+    pc_blob_backend *be = NULL;
     pc_metastore *ms = NULL;
     char path[4096];
     int rc;
@@ -116,8 +113,17 @@ int pc_registry_open(pc_registry **out, const char *data_dir)
         pc_error_set("cannot create data directory %s: %s", data_dir, strerror(errno));
         return PC_ERR;
     }
-    if ((rc = pc_blobstore_fs_open(&bs, data_dir)))
+    if ((rc = pc_blob_open(blob_driver(), data_dir, &be)))
         goto done;
+    if (strcmp(be->name, "fs") != 0)
+        pc_log(PC_LOG_WARN, "blobs are kept by the %s backend (PULLCACHE_TEST_BLOBS)", be->name);
+    /* the fetch spools live in <data>/tmp (fs makes it; mem does not) */
+    if ((size_t)snprintf(path, sizeof(path), "%s/tmp", data_dir) >= sizeof(path) ||
+        (mkdir(path, 0755) != 0 && errno != EEXIST)) {
+        pc_error_set("cannot create %s: %s", path, strerror(errno));
+        rc = PC_ERR;
+        goto done;
+    }
     if ((size_t)snprintf(path, sizeof(path), "%s/meta.db", data_dir) >= sizeof(path)) {
         pc_error_set("data directory path too long");
         rc = PC_EINVAL;
@@ -125,7 +131,7 @@ int pc_registry_open(pc_registry **out, const char *data_dir)
     }
     if ((rc = pc_metastore_sqlite_open(&ms, path)))
         goto done;
-    if ((rc = pc_registry_new(out, bs, ms)))
+    if ((rc = pc_registry_new(out, be, ms)))
         goto done;
     (*out)->sqlite = true;
     if (!((*out)->data_dir = strdup(data_dir))) {
@@ -138,8 +144,8 @@ done:
     if (rc) {
         if (ms)
             ms->free(ms);
-        if (bs)
-            bs->free(bs);
+        if (be)
+            be->free(be);
     }
     return rc;
 }
@@ -149,22 +155,12 @@ void pc_registry_free(pc_registry *reg)
     if (!reg)
         return;
     reg->ms->free(reg->ms);
-    reg->bs->free(reg->bs);
+    reg->be->free(reg->be);
     pthread_mutex_destroy(&reg->lock);
     if (reg->claim_fd >= 0)
         close(reg->claim_fd);
     free(reg->data_dir);
     free(reg);
-}
-
-pc_blobstore *pc_registry_blobs(pc_registry *reg)
-{
-    return reg->bs;
-}
-
-pc_metastore *pc_registry_meta(pc_registry *reg)
-{
-    return reg->ms;
 }
 
 int pc_registry_check_meta(pc_registry *reg)
@@ -194,23 +190,51 @@ int pc_registry_claim(pc_registry *reg)
     return 0;
 }
 
-int pc_registry_publish_lock(pc_registry *reg, pc_blob_lock *lk)
+int pc_registry_publish_lock(pc_registry *reg, pc_blob_hold *lk)
 {
-    lk->a = lk->b = -1;
-    return reg->bs->publish_lock ? reg->bs->publish_lock(reg->bs, false, lk) : 0;
+    return pc_blob_publish_lock(reg->be, false, lk);
 }
 
-void pc_registry_publish_unlock(pc_registry *reg, pc_blob_lock *lk)
+void pc_registry_publish_unlock(pc_registry *reg, pc_blob_hold *lk)
 {
-    if (reg->bs->publish_unlock)
-        reg->bs->publish_unlock(reg->bs, lk);
+    pc_blob_publish_unlock(reg->be, lk);
+}
+
+int pc_registry_rd_digest(pc_blob_rd *r, pc_digest_alg alg, pc_digest *out)
+{
+    int fd = -1;
+    if (pc_blob_rd_fd(r, &fd) == 0) {
+        int rc = pc_digest_fd(out, alg, fd);
+        close(fd);
+        return rc;
+    }
+    pc_hasher *h = NULL;
+    int rc = pc_hasher_new(&h, alg);
+    if (rc)
+        return rc;
+    static __thread char buf[65536];
+    for (uint64_t off = 0;;) {
+        long n = r->read(r, off, buf, sizeof(buf));
+        if (n < 0) {
+            pc_hasher_free(h);
+            return (int)n;
+        }
+        if (n == 0)
+            break;
+        if ((rc = pc_hasher_update(h, buf, (size_t)n))) {
+            pc_hasher_free(h);
+            return rc;
+        }
+        off += (uint64_t)n;
+    }
+    return pc_hasher_final(h, out);
 }
 
 /* ---- blobs ---- */
 
 void pc_registry_blob_damaged(pc_registry *reg, const pc_digest *d, const char *why)
 {
-    int rc = reg->bs->quarantine ? reg->bs->quarantine(reg->bs, d) : reg->bs->remove(reg->bs, d);
+    int rc = pc_blob_quarantine(reg->be, d);
     pc_log(PC_LOG_ERROR,
            "blob %s is damaged (%s): %s; it is not served (a push or an upstream fetch stores it "
            "again); run `pullcache fsck --repair` to check the rest of the store",
@@ -237,14 +261,14 @@ static int recorded_size(pc_registry *reg, const char *repo, const pc_digest *d,
 /* A file whose size is not the recorded one is damaged (truncated, or
  * written to): never serve it. Unless its bytes still hash to d, then the
  * record was wrong: it is corrected and the file served. */
-static int size_check(pc_registry *reg, const pc_digest *d, uint64_t want, uint64_t got)
+int pc_registry_size_check(pc_registry *reg, const pc_digest *d, uint64_t want, uint64_t got)
 {
     if (want == got)
         return 0;
-    pc_blob_reader *r = NULL;
+    pc_blob_rd *r = NULL;
     pc_digest have;
-    if (reg->bs->open(reg->bs, d, &r) == 0) {
-        bool same = r->fd >= 0 && r->size == got && pc_digest_fd(&have, d->alg, r->fd) == 0 &&
+    if (reg->be->open(reg->be, d, &r) == 0) {
+        bool same = r->size == got && pc_registry_rd_digest(r, d->alg, &have) == 0 &&
                     pc_digest_equal(&have, d);
         r->close(r);
         if (same && reg->ms->size_fix && reg->ms->size_fix(reg->ms, d, got, NULL) == 0) {
@@ -265,19 +289,18 @@ int pc_registry_blob_stat(pc_registry *reg, const char *repo, const pc_digest *d
 {
     uint64_t want = 0;
     int rc = recorded_size(reg, repo, d, &want);
-    if (rc || (rc = reg->bs->stat(reg->bs, d, size)))
+    if (rc || (rc = reg->be->stat(reg->be, d, size)))
         return rc;
-    return size_check(reg, d, want, *size);
+    return pc_registry_size_check(reg, d, want, *size);
 }
 
-int pc_registry_blob_open(pc_registry *reg, const char *repo, const pc_digest *d,
-                          pc_blob_reader **out)
+int pc_registry_blob_open(pc_registry *reg, const char *repo, const pc_digest *d, pc_blob_rd **out)
 {
     uint64_t want = 0;
     int rc = recorded_size(reg, repo, d, &want);
-    if (rc || (rc = reg->bs->open(reg->bs, d, out)))
+    if (rc || (rc = reg->be->open(reg->be, d, out)))
         return rc;
-    if ((rc = size_check(reg, d, want, (*out)->size))) {
+    if ((rc = pc_registry_size_check(reg, d, want, (*out)->size))) {
         (*out)->close(*out);
         *out = NULL;
     }
@@ -305,37 +328,16 @@ int pc_registry_blob_mount(pc_registry *reg, const char *repo, const char *from,
     if (rc)
         return rc;
     /* the blob must not go (gc) between finding it and linking it */
-    pc_blob_lock lk;
+    pc_blob_hold lk;
     if ((rc = pc_registry_publish_lock(reg, &lk)))
         return rc;
-    if ((rc = reg->bs->stat(reg->bs, d, &size)) == 0)
+    if ((rc = reg->be->stat(reg->be, d, &size)) == 0)
         rc = reg->ms->blob_link(reg->ms, repo, d, size);
     pc_registry_publish_unlock(reg, &lk);
     return rc;
 }
 
 /* ---- uploads ---- */
-
-static int new_uuid(char *out)
-{
-    unsigned char b[16];
-    if (RAND_bytes(b, sizeof(b)) != 1) {
-        pc_error_set("no randomness for an upload id");
-        return PC_ERR;
-    }
-    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
-    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
-    static const char hx[] = "0123456789abcdef";
-    char *p = out;
-    for (int i = 0; i < 16; i++) {
-        if (i == 4 || i == 6 || i == 8 || i == 10)
-            *p++ = '-';
-        *p++ = hx[b[i] >> 4];
-        *p++ = hx[b[i] & 15];
-    }
-    *p = '\0';
-    return 0;
-}
 
 int pc_registry_upload_start(pc_registry *reg, const char *repo, char *id)
 {
@@ -344,17 +346,17 @@ int pc_registry_upload_start(pc_registry *reg, const char *repo, char *id)
 
 int pc_registry_upload_start_mono(pc_registry *reg, const char *repo, char *id, bool mono)
 {
-    pc_blob_writer *w = NULL;
-    int rc = new_uuid(mono ? id + strlen(MONO_PREFIX) : id);
+    pc_blob_up *u = NULL;
+    int rc = pc_util_uuid4(mono ? id + strlen(MONO_PREFIX) : id, "an upload id");
     if (rc)
         return rc;
     if (mono)
         memcpy(id, MONO_PREFIX, strlen(MONO_PREFIX));
-    if ((rc = reg->bs->upload_open(reg->bs, id, true, &w)))
+    if ((rc = pc_blob_up_create(reg->be, id, PC_DIGEST_SHA256, &u)))
         return rc;
-    w->close(w);
+    pc_blob_up_close(u);
     if ((rc = reg->ms->upload_put(reg->ms, id, repo))) {
-        reg->bs->upload_remove(reg->bs, id);
+        reg->be->upload_remove(reg->be, id, 0);
         return rc;
     }
     return 0;
@@ -382,14 +384,14 @@ int pc_registry_upload_stat(pc_registry *reg, const char *repo, const char *id, 
     int rc = upload_owned(reg, repo, id);
     if (rc)
         return rc;
-    return reg->bs->upload_stat(reg->bs, id, size);
+    return reg->be->upload_stat(reg->be, id, size);
 }
 
 static int active_claim(pc_registry *reg, const char *id)
 {
     int rc = PC_ELIMIT, free_slot = -1;
     pthread_mutex_lock(&reg->lock);
-    for (int i = 0; i < ACTIVE_UPLOADS_MAX; i++) {
+    for (int i = 0; i < PC_REGISTRY_ACTIVE_MAX; i++) {
         if (reg->active[i][0] == '\0') {
             if (free_slot < 0)
                 free_slot = i;
@@ -414,30 +416,33 @@ done:
 static void active_drop(pc_registry *reg, const char *id)
 {
     pthread_mutex_lock(&reg->lock);
-    for (int i = 0; i < ACTIVE_UPLOADS_MAX; i++)
+    for (int i = 0; i < PC_REGISTRY_ACTIVE_MAX; i++)
         if (strcmp(reg->active[i], id) == 0)
             reg->active[i][0] = '\0';
     pthread_mutex_unlock(&reg->lock);
 }
 
-int pc_registry_upload_open(pc_registry *reg, const char *repo, const char *id,
-                            pc_blob_writer **out)
+int pc_registry_upload_open(pc_registry *reg, const char *repo, const char *id, pc_blob_up **out)
 {
     int rc = upload_owned(reg, repo, id);
     if (rc)
         return rc;
     if ((rc = active_claim(reg, id)))
         return rc;
-    if ((rc = reg->bs->upload_open(reg->bs, id, false, out)))
+    if ((rc = pc_blob_up_resume(reg->be, id, PC_DIGEST_SHA256, out)))
         active_drop(reg, id);
     return rc;
 }
 
-void pc_registry_upload_release(pc_registry *reg, const char *id, pc_blob_writer *w)
+int pc_registry_upload_release(pc_registry *reg, const char *id, pc_blob_up *u, bool keep)
 {
-    if (w)
-        w->close(w);
+    int rc = 0;
+    if (u && keep)
+        rc = pc_blob_up_checkpoint(u);
+    if (u)
+        pc_blob_up_close(u);
     active_drop(reg, id);
+    return rc;
 }
 
 /* Tests only (tests/e2e/test_faults_crash.sh): PC_TEST_PUBLISH_DELAY_MS
@@ -453,24 +458,32 @@ static void test_publish_delay(void)
     }
 }
 
-int pc_registry_upload_finish(pc_registry *reg, const char *repo, const char *id,
+int pc_registry_upload_finish(pc_registry *reg, const char *repo, const char *id, pc_blob_up *u,
                               const pc_digest *d, uint64_t *size)
 {
     int rc = upload_owned(reg, repo, id);
-    if (rc)
+    if (rc) {
+        pc_registry_upload_release(reg, id, u, false);
+        return rc;
+    }
+    if (!u && (rc = pc_registry_upload_open(reg, repo, id, &u)))
         return rc;
     /* Publish and link under the publish lock: gc cannot remove the file
      * between its rename and the link that makes it referenced. */
-    pc_blob_lock lk;
-    if ((rc = pc_registry_publish_lock(reg, &lk)))
+    pc_blob_hold lk;
+    if ((rc = pc_registry_publish_lock(reg, &lk))) {
+        pc_registry_upload_release(reg, id, u, false);
         return rc;
-    if ((rc = reg->bs->upload_commit(reg->bs, id, d))) {
+    }
+    rc = pc_blob_up_finish(u, d, NULL); /* frees u */
+    active_drop(reg, id);
+    if (rc) {
         pc_registry_publish_unlock(reg, &lk);
         if (rc == PC_EDIGEST)
             reg->ms->upload_delete(reg->ms, id);
         return rc;
     }
-    if ((rc = reg->bs->stat(reg->bs, d, size)) == 0) {
+    if ((rc = reg->be->stat(reg->be, d, size)) == 0) {
         test_publish_delay();
         rc = reg->ms->blob_link(reg->ms, repo, d, *size);
     }
@@ -485,7 +498,7 @@ int pc_registry_upload_cancel(pc_registry *reg, const char *repo, const char *id
     int rc = upload_owned(reg, repo, id);
     if (rc)
         return rc;
-    reg->bs->upload_remove(reg->bs, id);
+    reg->be->upload_remove(reg->be, id, 0);
     return reg->ms->upload_delete(reg->ms, id);
 }
 
@@ -500,7 +513,7 @@ static bool active_has(pc_registry *reg, const char *id)
 {
     bool found = false;
     pthread_mutex_lock(&reg->lock);
-    for (int i = 0; i < ACTIVE_UPLOADS_MAX && !found; i++)
+    for (int i = 0; i < PC_REGISTRY_ACTIVE_MAX && !found; i++)
         found = strcmp(reg->active[i], id) == 0;
     pthread_mutex_unlock(&reg->lock);
     return found;
@@ -530,7 +543,7 @@ static int sweep_one(const char *id, uint64_t size, long age_s, void *vctx)
      * being created right now */
     if (age_s <= c->ttl_s && (known || age_s < 60))
         return 0;
-    c->reg->bs->upload_remove(c->reg->bs, id);
+    c->reg->be->upload_remove(c->reg->be, id, 0);
     if (known)
         c->reg->ms->upload_delete(c->reg->ms, id);
     c->dropped++;
@@ -540,7 +553,7 @@ static int sweep_one(const char *id, uint64_t size, long age_s, void *vctx)
 int pc_registry_sweep_uploads(pc_registry *reg, long ttl_s)
 {
     struct sweep_ctx c = {reg, ttl_s, 0, false};
-    int rc = reg->bs->upload_foreach(reg->bs, sweep_one, &c);
+    int rc = reg->be->upload_list(reg->be, sweep_one, &c);
     pc_registry_reserve_refill(reg);
     return rc < 0 ? rc : c.dropped;
 }
@@ -548,7 +561,7 @@ int pc_registry_sweep_uploads(pc_registry *reg, long ttl_s)
 int pc_registry_sweep_start(pc_registry *reg, long ttl_s)
 {
     struct sweep_ctx c = {reg, ttl_s, 0, reg->claim_fd >= 0};
-    int rc = reg->bs->upload_foreach(reg->bs, sweep_one, &c);
+    int rc = reg->be->upload_list(reg->be, sweep_one, &c);
     return rc < 0 ? rc : c.dropped;
 }
 
@@ -610,23 +623,15 @@ int pc_registry_manifest_put(pc_registry *reg, const char *repo, const char *ref
         goto done;
     if ((rc = check_refs(reg, repo, &info)))
         goto done;
-    pc_blob_lock lk;
+    pc_blob_hold lk;
     if ((rc = pc_registry_publish_lock(reg, &lk)))
         goto done;
-    if ((rc = reg->bs->put(reg->bs, &out->digest, buf, len))) {
+    if ((rc = pc_blob_put(reg->be, &out->digest, buf, len))) {
         pc_registry_publish_unlock(reg, &lk);
         goto done;
     }
 
-    memset(&rec, 0, sizeof(rec));
-    snprintf(rec.repo, sizeof(rec.repo), "%s", repo);
-    rec.digest = out->digest;
-    snprintf(rec.media_type, sizeof(rec.media_type), "%s", info.media_type);
-    rec.size = len;
-    snprintf(rec.artifact_type, sizeof(rec.artifact_type), "%s", info.artifact_type);
-    rec.has_subject = info.has_subject;
-    if (info.has_subject)
-        rec.subject = info.subject;
+    pc_registry_rec_fill(&rec, repo, &out->digest, &info, len);
     rc = reg->ms->manifest_put(reg->ms, &rec, info.refs, info.nrefs, by_digest ? NULL : reference);
     pc_registry_publish_unlock(reg, &lk);
     out->has_subject = info.has_subject;
@@ -720,22 +725,52 @@ int pc_registry_tags_json(pc_registry *reg, const char *repo, const char *last, 
     return dump(json_pack("{s:s, s:o}", "name", repo, "tags", c.arr), json);
 }
 
-int pc_registry_catalog_json(pc_registry *reg, const char *last, long n, char **json, bool *more,
-                             char *last_out, size_t last_size)
+/* The catalog's walk: entries the filter drops are skipped, not counted,
+ * and the walk goes on past them (in chunks) until the page is full. */
+struct catalog_ctx {
+    struct list_ctx list;
+    pc_registry_name_keep keep; /* NULL: every name */
+    void *keep_ctx;
+    long seen;                     /* names the store gave in this chunk */
+    char scanned[PC_NAME_MAX + 1]; /* the last of them: where the next chunk starts */
+};
+
+static int catalog_add(const char *s, void *vctx)
 {
-    struct list_ctx c = {json_array(), n, false, last_out, last_size};
+    struct catalog_ctx *c = vctx;
+    c->seen++;
+    snprintf(c->scanned, sizeof(c->scanned), "%s", s);
+    if (c->keep && !c->keep(s, c->keep_ctx))
+        return 0;
+    return list_add(s, &c->list);
+}
+
+int pc_registry_catalog_json(pc_registry *reg, const char *last, long n, pc_registry_name_keep keep,
+                             void *keep_ctx, char **json, bool *more, char *last_out,
+                             size_t last_size)
+{
+    struct catalog_ctx c = {{json_array(), n, false, last_out, last_size}, keep, keep_ctx, 0, ""};
+    char from[PC_NAME_MAX + 1];
     int rc = 0;
-    if (!c.arr)
+    if (!c.list.arr)
         return PC_ENOMEM;
-    if (n != 0) {
-        rc = reg->ms->catalog(reg->ms, last, n < 0 ? -1 : n + 1, list_add, &c);
+    /* one more than a page tells whether there is more; with a filter,
+     * chunks of at least 256 so that few names kept cost few queries */
+    long chunk = n < 0 ? -1 : keep && n + 1 < 256 ? 256 : n + 1;
+    snprintf(from, sizeof(from), "%s", last ? last : "");
+    while (n != 0) {
+        c.seen = 0;
+        rc = reg->ms->catalog(reg->ms, from[0] ? from : NULL, chunk, catalog_add, &c);
         if (rc < 0) {
-            json_decref(c.arr);
+            json_decref(c.list.arr);
             return rc;
         }
+        if (rc > 0 || !keep || chunk < 0 || c.seen < chunk)
+            break; /* the page is full (and more exists), or the store has no more */
+        snprintf(from, sizeof(from), "%s", c.scanned);
     }
-    *more = c.more;
-    return dump(json_pack("{s:o}", "repositories", c.arr), json);
+    *more = c.list.more;
+    return dump(json_pack("{s:o}", "repositories", c.list.arr), json);
 }
 
 struct referrers_ctx {
@@ -751,7 +786,7 @@ static int referrer_add(const pc_manifest_rec *m, void *vctx)
     size_t len = 0;
     if (c->artifact_type && strcmp(c->artifact_type, m->artifact_type) != 0)
         return 0;
-    if (c->reg->bs->get(c->reg->bs, &m->digest, PC_MANIFEST_MAX, &buf, &len))
+    if (pc_blob_get(c->reg->be, &m->digest, PC_MANIFEST_MAX, &buf, &len))
         return 0; /* bytes gone (gc race): leave it out rather than fail */
     json_t *desc = pc_manifest_descriptor(m, buf, len);
     free(buf);

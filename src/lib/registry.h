@@ -1,9 +1,12 @@
 /*
  * registry.h - the registry's operations on repositories, independent of
  * HTTP: blob reads and deletes, upload sessions, mounts, manifest push and
- * pull, tags, referrers, catalog. It owns the blob store and meta store and
- * keeps their rules (verify before publish, manifests refuse missing
- * content, deletes never break another repository).
+ * pull, tags, referrers, catalog; the pull-through cache's storage
+ * (registry_cache.c), gc (registry_gc.c) and fsck (registry_fsck*.c). It
+ * is the only owner of the blob store and the meta store: nothing outside
+ * registry*.c and the backends sees their tables. It keeps their rules
+ * (verify before publish, manifests refuse missing content, deletes never
+ * break another repository, a blob file of the wrong size is never served).
  *
  * Callers validate names, tags and digests first (ref.h, digest.h); the
  * registry re-checks what touches storage.
@@ -14,7 +17,7 @@
 #define PC_REGISTRY_H
 
 #include "pc.h"
-#include "blobstore.h"
+#include "store/spool.h"
 #include "metastore.h"
 #include "manifest.h"
 
@@ -24,13 +27,7 @@ typedef struct pc_registry pc_registry;
  * *out is the caller's (pc_registry_free). 0 or PC_ERR. */
 int pc_registry_open(pc_registry **out, const char *data_dir);
 
-/* Wrap existing stores (tests, other backends); the registry takes both. */
-int pc_registry_new(pc_registry **out, pc_blobstore *bs, pc_metastore *ms);
-
 void pc_registry_free(pc_registry *reg);
-
-pc_blobstore *pc_registry_blobs(pc_registry *reg);
-pc_metastore *pc_registry_meta(pc_registry *reg);
 
 /* --- storage integrity (issue 12) --- */
 
@@ -44,12 +41,6 @@ int pc_registry_check_meta(pc_registry *reg);
  * process holds it (then what looks like a crash's leftovers may be that
  * process's work). */
 int pc_registry_claim(pc_registry *reg);
-
-/* The blob store's publish lock, shared (blobstore.h): hold it from
- * before a blob becomes visible until a holder (link, manifest, access
- * record) is recorded, so that gc cannot remove it in between. */
-int pc_registry_publish_lock(pc_registry *reg, pc_blob_lock *lk);
-void pc_registry_publish_unlock(pc_registry *reg, pc_blob_lock *lk);
 
 /* Blob d's file is damaged (why: for the log): take it out of service
  * (quarantine) and log an error that names `pullcache fsck --repair`. */
@@ -65,8 +56,7 @@ void pc_registry_reserve_refill(pc_registry *reg);
 int pc_registry_blob_stat(pc_registry *reg, const char *repo, const pc_digest *d, uint64_t *size);
 
 /* Open blob d of repo for reading. *out is the caller's (->close). */
-int pc_registry_blob_open(pc_registry *reg, const char *repo, const pc_digest *d,
-                          pc_blob_reader **out);
+int pc_registry_blob_open(pc_registry *reg, const char *repo, const pc_digest *d, pc_blob_rd **out);
 
 /* Remove blob d from repo (other repositories keep it). 0 or PC_ENOTFOUND.
  * On a full disk the space reserve is spent to let it go on. */
@@ -91,17 +81,23 @@ int pc_registry_upload_start_mono(pc_registry *reg, const char *repo, char *id, 
  * PC_ENOTFOUND. */
 int pc_registry_upload_stat(pc_registry *reg, const char *repo, const char *id, uint64_t *size);
 
-/* Open upload id of repo for appending. Only one writer per upload at a
- * time: PC_EEXISTS while another request writes to it. Release with
- * pc_registry_upload_release(). */
-int pc_registry_upload_open(pc_registry *reg, const char *repo, const char *id,
-                            pc_blob_writer **out);
-void pc_registry_upload_release(pc_registry *reg, const char *id, pc_blob_writer *w);
+/* Open upload id of repo for appending (pc_blob_up_write; it hashes as
+ * bytes arrive). Only one writer per upload at a time: PC_EEXISTS while
+ * another request writes to it. Release with pc_registry_upload_release()
+ * or end with pc_registry_upload_finish(). */
+int pc_registry_upload_open(pc_registry *reg, const char *repo, const char *id, pc_blob_up **out);
+/* Release upload u (may be NULL) of id: keep makes what was written durable
+ * (a checkpoint: the end of a chunk), else it is dropped and the upload
+ * stays at its last checkpoint (a refused or failed chunk leaves nothing).
+ * 0 or the checkpoint's error (the chunk is then dropped). */
+int pc_registry_upload_release(pc_registry *reg, const char *id, pc_blob_up *u, bool keep);
 
-/* Verify upload id hashes to d, publish it and link it into repo. The
- * session ends. 0, PC_EDIGEST (nothing published, session ends),
- * PC_ENOTFOUND. */
-int pc_registry_upload_finish(pc_registry *reg, const char *repo, const char *id,
+/* Verify upload id hashes to d, publish it and link it into repo. u is the
+ * upload as pc_registry_upload_open gave it (its bytes so far are part of
+ * the blob; it is consumed) or NULL (it is opened here). The session ends.
+ * 0, PC_EDIGEST (nothing published, session ends), PC_ENOTFOUND,
+ * PC_EEXISTS (u NULL and another request writes to it). */
+int pc_registry_upload_finish(pc_registry *reg, const char *repo, const char *id, pc_blob_up *u,
                               const pc_digest *d, uint64_t *size);
 
 /* Cancel an upload. 0 or PC_ENOTFOUND. */
@@ -150,13 +146,169 @@ int pc_registry_manifest_delete(pc_registry *reg, const char *repo, const char *
 int pc_registry_tags_json(pc_registry *reg, const char *repo, const char *last, long n, char **json,
                           bool *more, char *last_out, size_t last_size);
 
-/* The catalog document {"repositories":[..]}. */
-int pc_registry_catalog_json(pc_registry *reg, const char *last, long n, char **json, bool *more,
-                             char *last_out, size_t last_size);
+/* Whether a repository name stays in a listing (the catalog's filter:
+ * access control keeps only what the requester may pull). */
+typedef bool (*pc_registry_name_keep)(const char *name, void *ctx);
+
+/* The catalog document {"repositories":[..]}: at most n names after last
+ * (n < 0: all; last NULL: from the start) that keep (NULL: every name)
+ * keeps, as a malloc'd string in *json. The page is full (n names) when
+ * that many kept ones exist; *more is true when a kept name follows the
+ * page's last (into last_out: the Link header's last=). */
+int pc_registry_catalog_json(pc_registry *reg, const char *last, long n, pc_registry_name_keep keep,
+                             void *keep_ctx, char **json, bool *more, char *last_out,
+                             size_t last_size);
 
 /* The referrers index of subject in repo, filtered by artifact_type when
  * not NULL. */
 int pc_registry_referrers_json(pc_registry *reg, const char *repo, const pc_digest *subject,
                                const char *artifact_type, char **json);
+
+/* --- repository data without the push rules (mirror, cache admin) --- */
+
+/* The record of manifest d of repo. 0 or PC_ENOTFOUND. */
+int pc_registry_manifest_get(pc_registry *reg, const char *repo, const pc_digest *d,
+                             pc_manifest_rec *out);
+
+/* The stored bytes of manifest d (at most PC_MANIFEST_MAX) into *buf (the
+ * caller's, free()). 0, PC_ENOTFOUND (bytes missing), PC_ETOOBIG. */
+int pc_registry_manifest_bytes(pc_registry *reg, const pc_digest *d, void **buf, size_t *len);
+
+/* Tag of repo: its manifest digest and when it was last set or confirmed
+ * (unix seconds). 0 or PC_ENOTFOUND. */
+int pc_registry_tag_stat(pc_registry *reg, const char *repo, const char *tag, pc_digest *out,
+                         int64_t *updated);
+
+/* Mark tag as confirmed at `when` if it still points at d (0: due for
+ * revalidation now). 0 or PC_ENOTFOUND. */
+int pc_registry_tag_touch(pc_registry *reg, const char *repo, const char *tag, const pc_digest *d,
+                          int64_t when);
+
+/* Remove a tag (its manifest stays). 0 or PC_ENOTFOUND. */
+int pc_registry_tag_delete(pc_registry *reg, const char *repo, const char *tag);
+
+/* cb for every tag of repo in byte order; stops at cb's non-zero result
+ * (returned). PC_ENOTFOUND for an unknown repository, or < 0. */
+int pc_registry_tag_each(pc_registry *reg, const char *repo, pc_meta_str_cb cb, void *ctx);
+
+/* cb for every repository (pc_registry_catalog_json's), in byte order;
+ * stops at cb's non-zero result (returned), or < 0. */
+int pc_registry_repo_each(pc_registry *reg, pc_meta_str_cb cb, void *ctx);
+
+/* --- the pull-through cache's storage (registry_cache.c) ---
+ *
+ * A mirrored repository's blobs are recorded like pushed ones (a link with
+ * the size) plus an access record (the LRU of eviction). Every operation
+ * that makes a blob a repository's takes the publish lock, so gc cannot
+ * remove the file between its check and the link. */
+
+/* A cache hit: d is linked in repo and its file has the recorded size;
+ * *size receives it and the access is recorded (for eviction; a failure
+ * to record it does not fail the hit). 0, PC_ENOTFOUND (not linked, not
+ * stored, or its file has another size: then it is taken out of service,
+ * pc_registry_blob_damaged), or < 0. */
+int pc_registry_cache_blob_hit(pc_registry *reg, const char *repo, const pc_digest *d,
+                               uint64_t *size);
+
+/* Adopt blob d, already published (pushed, or fetched for another
+ * repository), into mirrored repository repo: link it with its size
+ * (*size) and record the access, under the publish lock. A file whose size
+ * disagrees with what another repository recorded goes through the same
+ * check as a read. 0, PC_ENOTFOUND (not stored, or damaged), or the meta
+ * store's error (nothing is half done but a link without access record). */
+int pc_registry_cache_adopt(pc_registry *reg, const char *repo, const pc_digest *d, uint64_t *size);
+
+/* The staging of a pull-through fetch: a spool (store/spool.h) for
+ * content expected to hash to d, in the data directory's tmp/ (the fs
+ * backend adopts it from there without a copy), holding back its last byte
+ * until verified. *out holds one reference (pc_spool_unref); the fetch
+ * appends to it, clients read it (also after commit, and once the blob is
+ * evicted). End a failed fetch with pc_spool_fail. 0 or < 0. */
+int pc_registry_stage_begin(pc_registry *reg, const pc_digest *d, pc_spool **out);
+
+/* End spool sp (every byte appended) as blob d of mirrored repository
+ * repo, size bytes: verify it hashes to d (pc_spool_finish), publish it,
+ * link d into repo and record the access, all under the publish lock. 0,
+ * PC_EDIGEST (the bytes are not d's: nothing published, the spool failed),
+ * or < 0 (publish or meta store failure, message set). */
+int pc_registry_stage_commit(pc_registry *reg, pc_spool *sp, const char *repo, const pc_digest *d,
+                             uint64_t size);
+
+/* The size a manifest of repo declares for blob d (its descriptor in the
+ * bytes of a manifest that references d, not as an index child), the
+ * bound of a fetch. 0 or PC_ENOTFOUND (none we hold references it). */
+int pc_registry_cache_blob_bound(pc_registry *reg, const char *repo, const pc_digest *d,
+                                 uint64_t *size);
+
+/* Store manifest bytes fetched from an upstream as manifest d of repo
+ * (info: what pc_manifest_parse made of them) and point tag at it when
+ * not NULL, under the publish lock; *rec receives the record. No check
+ * that what it references is present (mirrors fetch layers on demand).
+ * 0, PC_EDIGEST (bytes are not d's), or < 0. */
+int pc_registry_cache_manifest_put(pc_registry *reg, const char *repo, const char *tag,
+                                   const pc_digest *d, const void *buf, size_t len,
+                                   const pc_manifest_info *info, pc_manifest_rec *rec);
+
+/* An eviction candidate: a stored mirrored blob and its stored size. */
+typedef struct {
+    pc_digest d;
+    uint64_t size;
+} pc_registry_lru_entry;
+
+/* Eviction candidates, least recently used first: blobs with an access
+ * record that no repository outside the mirror holds (a repository is the
+ * mirror's when its first path component is one of the nups names in
+ * upstreams), manifests never. Only blobs still stored are listed, with
+ * the size of their file; the access records of the others are dropped
+ * (unless dry). *out is the caller's (free()). 0 or < 0. */
+int pc_registry_cache_lru(pc_registry *reg, const char *const *upstreams, size_t nups, bool dry,
+                          pc_registry_lru_entry **out, size_t *n);
+
+/* Evict mirrored blob d: in one meta store transaction check again that
+ * only mirror repositories hold it and drop its links and access record,
+ * then remove its bytes (a reader with an open descriptor keeps reading).
+ * 0, PC_EEXISTS (held outside the mirror meanwhile: kept), or < 0. */
+int pc_registry_cache_evict(pc_registry *reg, const pc_digest *d, const char *const *upstreams,
+                            size_t nups);
+
+/* How many blobs are published and their bytes. 0 or < 0. */
+int pc_registry_store_usage(pc_registry *reg, uint64_t *blobs, uint64_t *bytes);
+
+/* --- readiness (h_health.c) --- */
+
+/* Whether the blob store takes writes: stage one byte under a name of its
+ * own and remove it. 0 or < 0 (message set). */
+int pc_registry_probe_blobs(pc_registry *reg);
+
+/* Whether the meta store answers a read. 0 or < 0 (message set). */
+int pc_registry_probe_meta(pc_registry *reg);
+
+/* --- the client pull limiter's counters (limiter.h) --- */
+
+/* In one transaction: when replace, forget every stored bucket; store the
+ * n rows; drop rows whose expires <= now. 0, PC_ENOTSUP (this meta store
+ * keeps no counters), or < 0. */
+int pc_registry_limit_save(pc_registry *reg, const pc_meta_limit_row *rows, size_t n, int64_t now,
+                           bool replace);
+
+/* cb for every stored row with expires > now. 0, cb's non-zero result,
+ * PC_ENOTSUP (no counters kept), or < 0. */
+int pc_registry_limit_load(pc_registry *reg, int64_t now, pc_meta_limit_cb cb, void *ctx);
+
+/* --- garbage collection (registry_gc.c) --- */
+
+/* What a run of pc_gc_sweep() did (or would do, when dry). */
+typedef struct {
+    unsigned long blobs;   /* published blobs seen */
+    unsigned long removed; /* unreferenced and removed */
+    uint64_t removed_bytes;
+    unsigned long young; /* unreferenced but within the grace period */
+} pc_gc_stats;
+
+/* Mark and sweep: remove every published blob that the meta store does not
+ * reference (manifests, their references, blob links) and that is at
+ * least grace_s seconds old, with its access record. dry: only count.
+ * 0 or < 0 (message set). */
+int pc_gc_sweep(pc_registry *reg, long grace_s, bool dry, pc_gc_stats *st);
 
 #endif

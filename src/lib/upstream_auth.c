@@ -7,6 +7,7 @@
  * SPDX-License-Identifier: Apache-2.0
  */
 #include "upstream_int.h"
+#include "util.h"
 
 #include <ctype.h>
 #include <pthread.h>
@@ -39,13 +40,6 @@ void pc_up_secret_free(char *s)
         explicit_bzero(s, strlen(s));
         free(s);
     }
-}
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* ---- WWW-Authenticate ---- */
@@ -334,7 +328,7 @@ void pc_up_tokens_free(pc_up_tokens *t)
 int pc_up_tokens_get(pc_up_tokens *t, const char *scope, char **token)
 {
     int rc = PC_ENOTFOUND;
-    int64_t now = now_ms();
+    int64_t now = pc_util_mono_ms();
     *token = NULL;
     pthread_mutex_lock(&t->lock);
     for (size_t i = 0; i < t->n;) {
@@ -378,7 +372,7 @@ void pc_up_tokens_put(pc_up_tokens *t, const char *scope, const char *token, int
 {
     if (usable_ms <= 0)
         return;
-    up_token e = {strdup(scope), strdup(token), now_ms() + usable_ms};
+    up_token e = {strdup(scope), strdup(token), pc_util_mono_ms() + usable_ms};
     pthread_mutex_lock(&t->lock);
     drop_locked(t, scope);
     if (e.scope && e.token && t->n < t->max) {

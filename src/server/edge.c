@@ -25,6 +25,7 @@
  * SPDX-License-Identifier: Apache-2.0
  */
 #include "server.h"
+#include "util.h"
 #include "http.h"
 #include "metrics.h"
 
@@ -67,13 +68,6 @@ struct pc_edge {
     void *chain_cls;
 };
 
-static int64_t now_ms(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
-
 static void q_push(conn_queue *q, pc_conn *c)
 {
     c->next = NULL;
@@ -110,7 +104,7 @@ static void set_state(struct pc_edge *e, pc_conn *c, conn_state s)
     if (q)
         q_del(q, c);
     c->state = s;
-    c->since = now_ms();
+    c->since = pc_util_mono_ms();
     if ((q = queue_of(e, c)))
         q_push(q, c);
 }
@@ -131,7 +125,7 @@ static void *watchdog(void *arg)
     struct pc_edge *e = arg;
     pthread_mutex_lock(&e->lock);
     while (!e->stop) {
-        int64_t now = now_ms();
+        int64_t now = pc_util_mono_ms();
         while (e->head.first && now - e->head.first->since >= e->head_ms)
             shed(e, e->head.first, "header_timeout");
         while (e->idle.first && now - e->idle.first->since >= e->idle_ms)

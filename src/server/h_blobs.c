@@ -38,7 +38,7 @@ static int parse_digest(pc_req *req, pc_digest *d, int *mhd)
 int pc_h_blob_get(pc_req *req)
 {
     pc_digest d;
-    pc_blob_reader *r = NULL;
+    pc_blob_rd *r = NULL;
     pc_mirror_target t;
     int mhd;
     if (parse_digest(req, &d, &mhd))
@@ -127,6 +127,23 @@ static void hashed_free(void *cls)
     free(b);
 }
 
+/* Hash one block of blob d about to go out; with the last one, check the
+ * digest: a mismatch takes the blob out of service. false: do not send it. */
+static bool hash_block(pc_hasher *h, const pc_digest *d, pc_registry *reg, const char *buf,
+                       size_t n, bool last)
+{
+    pc_digest got;
+    if (pc_hasher_update(h, buf, n) != 0 || (last && pc_hasher_final(h, &got) != 0))
+        return false;
+    if (last && !pc_digest_equal(&got, d)) {
+        char why[PC_DIGEST_MAX + 32];
+        snprintf(why, sizeof(why), "its bytes hash to %s", got.str);
+        pc_registry_blob_damaged(reg, d, why);
+        return false;
+    }
+    return true;
+}
+
 /* MHD asks for the blocks in order: hash each before it goes out, and
  * check the digest before handing over the last one. */
 static ssize_t hashed_read(void *cls, uint64_t pos, char *buf, size_t max)
@@ -144,20 +161,11 @@ static ssize_t hashed_read(void *cls, uint64_t pos, char *buf, size_t max)
                n < 0 ? strerror(errno) : "the file shrank");
         return MHD_CONTENT_READER_END_WITH_ERROR;
     }
-    if (pc_hasher_update(b->h, buf, (size_t)n) != 0)
-        return MHD_CONTENT_READER_END_WITH_ERROR;
-    if (pos + (uint64_t)n == b->size) {
-        pc_digest got;
-        if (pc_hasher_final(b->h, &got) != 0)
-            return MHD_CONTENT_READER_END_WITH_ERROR;
-        if (!pc_digest_equal(&got, &b->d)) {
-            char why[PC_DIGEST_MAX + 32];
-            snprintf(why, sizeof(why), "its bytes hash to %s", got.str);
-            pc_registry_blob_damaged(b->reg, &b->d, why);
-            return MHD_CONTENT_READER_END_WITH_ERROR; /* the client sees a cut body */
-        }
+    bool last = pos + (uint64_t)n == b->size;
+    if (!hash_block(b->h, &b->d, b->reg, buf, (size_t)n, last))
+        return MHD_CONTENT_READER_END_WITH_ERROR; /* the client sees a cut body */
+    if (last)
         verified_add(b->fd, b->d.str);
-    }
     return n;
 }
 
@@ -182,7 +190,65 @@ static struct MHD_Response *hashed_response(pc_req *req, const pc_digest *d, int
     return resp;
 }
 
-int pc_send_blob(pc_req *req, const pc_digest *dp, pc_blob_reader *r)
+/* ---- backends without files: streamed through their read ---- */
+
+typedef struct {
+    pc_blob_rd *r;
+    uint64_t start, len;
+    pc_digest d;
+    pc_hasher *h; /* a whole GET: hashed as it goes out, checked before its last block */
+    pc_registry *reg;
+} read_body;
+
+static void read_free(void *cls)
+{
+    read_body *b = cls;
+    b->r->close(b->r);
+    pc_hasher_free(b->h);
+    free(b);
+}
+
+static ssize_t read_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    read_body *b = cls;
+    if (pos >= b->len)
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    size_t want = b->len - pos < max ? (size_t)(b->len - pos) : max;
+    long n = b->r->read(b->r, b->start + pos, buf, want);
+    if (n <= 0) {
+        pc_log(PC_LOG_ERROR, "blob %s: read at %" PRIu64 " failed: %s", b->d.str, b->start + pos,
+               n < 0 ? pc_error_last() : "the blob shrank");
+        return MHD_CONTENT_READER_END_WITH_ERROR;
+    }
+    if (b->h && !hash_block(b->h, &b->d, b->reg, buf, (size_t)n, pos + (uint64_t)n == b->len))
+        return MHD_CONTENT_READER_END_WITH_ERROR;
+    return (ssize_t)n;
+}
+
+/* A response that streams len bytes of r from start; takes r (also on
+ * failure). NULL when out of memory. */
+static struct MHD_Response *read_response(pc_req *req, const pc_digest *d, pc_blob_rd *r,
+                                          uint64_t start, uint64_t len, bool hash)
+{
+    read_body *b = calloc(1, sizeof(*b));
+    if (!b || (hash && pc_hasher_new(&b->h, d->alg) != 0)) {
+        free(b);
+        r->close(r);
+        return NULL;
+    }
+    b->r = r;
+    b->start = start;
+    b->len = len;
+    b->d = *d;
+    b->reg = req->srv->reg;
+    struct MHD_Response *resp =
+        MHD_create_response_from_callback(len, HASHED_BLOCK, read_read, b, read_free);
+    if (!resp)
+        read_free(b);
+    return resp;
+}
+
+int pc_send_blob(pc_req *req, const pc_digest *dp, pc_blob_rd *r)
 {
     pc_digest d = *dp;
     int rc;
@@ -213,18 +279,23 @@ int pc_send_blob(pc_req *req, const pc_digest *dp, pc_blob_reader *r)
     }
 
     struct MHD_Response *resp;
-    if (r->fd >= 0 && status == 200 && len > 0 && strcmp(req->method, "GET") == 0 &&
-        !verified_has(r->fd, d.str)) {
-        resp = hashed_response(req, &d, r->fd, len); /* takes the fd */
-        r->fd = -1;
-    } else if (r->fd >= 0) {
-        resp = MHD_create_response_from_fd_at_offset64(len, r->fd, (int64_t)start);
-        if (resp)
-            r->fd = -1; /* MHD closes it */
+    bool whole_get = status == 200 && len > 0 && strcmp(req->method, "GET") == 0;
+    int fd = -1;
+    if ((rc = pc_blob_rd_fd(r, &fd)) == PC_ENOTSUP) {
+        /* no file (memory, object stores): stream through read */
+        resp = read_response(req, &d, r, start, len, whole_get); /* takes r */
     } else {
-        resp = NULL; /* non-file backends stream through read() (not yet needed) */
+        r->close(r);
+        if (rc) {
+            resp = NULL;
+        } else if (whole_get && !verified_has(fd, d.str)) {
+            resp = hashed_response(req, &d, fd, len); /* takes the fd */
+        } else {
+            resp = MHD_create_response_from_fd_at_offset64(len, fd, (int64_t)start);
+            if (!resp)
+                close(fd); /* else MHD closes it */
+        }
     }
-    r->close(r);
     if (!resp)
         return pc_req_fail(req, PC_ERR);
     MHD_add_response_header(resp, "Content-Type", "application/octet-stream");

@@ -38,7 +38,8 @@ static int send_json(pc_req *req, unsigned status, json_t *doc)
     return r;
 }
 
-/* The mirror target of ?repo=, or an answered 400/404. */
+/* The mirror target of ?repo= (routed once, in server.c), or an answered
+ * 400. */
 static bool target_of(pc_req *req, pc_mirror_target *t, int *mhd)
 {
     const char *repo = pc_req_arg(req, "repo");
@@ -46,12 +47,13 @@ static bool target_of(pc_req *req, pc_mirror_target *t, int *mhd)
         *mhd = pc_req_error(req, 400, "NAME_INVALID", "repo= must be a repository name");
         return false;
     }
-    if (!req->srv->mirror || pc_mirror_route(req->srv->mirror, repo, NULL, t) != 0) {
+    if (!req->srv->mirror || req->route_rc != 0) {
         *mhd = pc_req_error(req, 400, "NAME_INVALID",
                             "not a mirrored repository: name it as clients pull it, e.g. "
                             "docker.io/library/nginx");
         return false;
     }
+    *t = req->route;
     return true;
 }
 
@@ -69,7 +71,7 @@ static bool tag_arg(pc_req *req, const char **tag, bool required, int *mhd)
 }
 
 typedef struct {
-    pc_metastore *ms;
+    pc_registry *reg;
     const pc_mirror_target *t;
     json_t *arr;
     int64_t now;
@@ -80,7 +82,7 @@ static int add_tag(const char *tag, void *p)
     tags_ctx *c = p;
     pc_digest d;
     int64_t updated = 0;
-    if (c->ms->tag_stat(c->ms, c->t->local, tag, &d, &updated) != 0)
+    if (pc_registry_tag_stat(c->reg, c->t->local, tag, &d, &updated) != 0)
         return 0; /* gone meanwhile */
     int64_t age = c->now - updated;
     json_array_append_new(c->arr,
@@ -100,12 +102,12 @@ static int mirrored_repo(const char *repo, void *p)
 
 static int cache_ls(pc_req *req)
 {
-    pc_metastore *ms = pc_registry_meta(req->srv->reg);
+    pc_registry *reg = req->srv->reg;
     int mhd;
     if (!pc_req_arg(req, "repo")) {
         json_t *arr = json_array();
         void *c[2] = {req->srv->mirror, arr};
-        if (!arr || !req->srv->mirror || ms->catalog(ms, NULL, -1, mirrored_repo, c) < 0) {
+        if (!arr || !req->srv->mirror || pc_registry_repo_each(reg, mirrored_repo, c) < 0) {
             json_decref(arr);
             return pc_req_fail(req, arr ? PC_ERR : PC_ENOMEM);
         }
@@ -114,8 +116,8 @@ static int cache_ls(pc_req *req)
     pc_mirror_target t;
     if (!target_of(req, &t, &mhd))
         return mhd;
-    tags_ctx c = {ms, &t, json_array(), (int64_t)time(NULL)};
-    int rc = c.arr ? ms->tag_list(ms, t.local, NULL, -1, add_tag, &c) : PC_ENOMEM;
+    tags_ctx c = {reg, &t, json_array(), (int64_t)time(NULL)};
+    int rc = c.arr ? pc_registry_tag_each(reg, t.local, add_tag, &c) : PC_ENOMEM;
     if (rc == PC_ENOTFOUND) {
         json_decref(c.arr);
         return pc_req_error(req, 404, "NAME_UNKNOWN", "nothing of this repository is cached");
@@ -164,7 +166,7 @@ static int refresh_finish(pc_req *req)
 
 static int cache_refresh(pc_req *req)
 {
-    pc_metastore *ms = pc_registry_meta(req->srv->reg);
+    pc_registry *reg = req->srv->reg;
     const char *tag;
     int mhd;
     refresh_job *j = calloc(1, sizeof(*j));
@@ -176,10 +178,10 @@ static int cache_refresh(pc_req *req)
         return mhd;
     snprintf(j->tag, sizeof(j->tag), "%s", tag);
     int64_t updated = 0;
-    j->had = ms->tag_stat(ms, j->t.local, tag, &j->before, &updated) == 0;
+    j->had = pc_registry_tag_stat(reg, j->t.local, tag, &j->before, &updated) == 0;
     /* due now: the fetch below revalidates it (HEAD; GET only for a new digest) */
     if (j->had)
-        ms->tag_touch(ms, j->t.local, tag, &j->before, 0);
+        pc_registry_tag_touch(reg, j->t.local, tag, &j->before, 0);
     pc_mirror_lists_forget(req->srv->mirror, &j->t);
     return pc_req_async(req, refresh_work, refresh_finish);
 }
@@ -187,15 +189,15 @@ static int cache_refresh(pc_req *req)
 static int forget_tag(const char *tag, void *p)
 {
     void **c = p;
-    pc_metastore *ms = c[0];
-    if (ms->tag_delete(ms, c[1], tag) == 0)
+    pc_registry *reg = c[0];
+    if (pc_registry_tag_delete(reg, c[1], tag) == 0)
         (*(int *)c[2])++;
     return 0;
 }
 
 static int cache_forget(pc_req *req)
 {
-    pc_metastore *ms = pc_registry_meta(req->srv->reg);
+    pc_registry *reg = req->srv->reg;
     pc_mirror_target t;
     const char *tag;
     int mhd, n = 0;
@@ -203,14 +205,14 @@ static int cache_forget(pc_req *req)
         return mhd;
     pc_mirror_lists_forget(req->srv->mirror, &t);
     if (tag) {
-        if (ms->tag_delete(ms, t.local, tag) == 0)
+        if (pc_registry_tag_delete(reg, t.local, tag) == 0)
             n = 1;
     } else {
         /* collect first: deleting while listing would skip rows */
         json_t *tags = json_array();
-        void *c[3] = {ms, t.local, &n};
-        tags_ctx tc = {ms, &t, tags, 0};
-        if (!tags || ms->tag_list(ms, t.local, NULL, -1, add_tag, &tc) < 0) {
+        void *c[3] = {reg, t.local, &n};
+        tags_ctx tc = {reg, &t, tags, 0};
+        if (!tags || pc_registry_tag_each(reg, t.local, add_tag, &tc) < 0) {
             json_decref(tags);
             return pc_req_error(req, 404, "NAME_UNKNOWN", "nothing of this repository is cached");
         }

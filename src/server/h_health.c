@@ -1,6 +1,6 @@
 /*
  * h_health.c - GET/HEAD /healthz and /readyz, for Kubernetes probes and
- * load balancers; never behind authentication (authn.c lets them through),
+ * load balancers; never behind authentication (auth_access.c lets them through),
  * never a secret in them.
  *
  *   /healthz  200 {"status":"alive"} while the process answers HTTP.
@@ -31,30 +31,15 @@ int pc_h_healthz(pc_req *req)
                        "no-store", NULL);
 }
 
-/* Stage one byte as an upload under a name of our own, then remove it. */
+/* The blob store takes a write (one byte staged and removed). */
 static const char *storage_check(pc_req *req)
 {
-    static atomic_ulong seq;
-    pc_blobstore *bs = pc_registry_blobs(req->srv->reg);
-    char id[64];
-    snprintf(id, sizeof(id), "readyz-%ld-%lu", (long)getpid(),
-             (unsigned long)atomic_fetch_add(&seq, 1));
-    pc_blob_writer *w = NULL;
-    int rc = bs->upload_open(bs, id, true, &w);
-    if (rc == 0) {
-        rc = w->write(w, "r", 1);
-        w->close(w);
-        int rm = bs->upload_remove(bs, id);
-        rc = rc ? rc : rm;
-    }
-    return rc ? pc_error_last() : NULL;
+    return pc_registry_probe_blobs(req->srv->reg) ? pc_error_last() : NULL;
 }
 
 static const char *meta_check(pc_req *req)
 {
-    pc_metastore *ms = pc_registry_meta(req->srv->reg);
-    int rc = ms->repo_exists(ms, "pullcache/readyz");
-    return rc == 0 || rc == PC_ENOTFOUND ? NULL : pc_error_last();
+    return pc_registry_probe_meta(req->srv->reg) ? pc_error_last() : NULL;
 }
 
 static json_t *check_json(const char *err)

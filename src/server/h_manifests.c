@@ -41,10 +41,9 @@ int pc_send_manifest(pc_req *req, const pc_manifest_rec *m, const char *warning)
 {
     /* Manifests are small: one buffer lets the headers and body leave in
      * a single write. */
-    pc_blobstore *bs = pc_registry_blobs(req->srv->reg);
     void *buf = NULL;
     size_t size = 0;
-    int rc = bs->get(bs, &m->digest, PC_MANIFEST_MAX, &buf, &size);
+    int rc = pc_registry_manifest_bytes(req->srv->reg, &m->digest, &buf, &size);
     if (rc) {
         if (rc == PC_ENOTFOUND)
             pc_error_set("manifest %s is recorded but its bytes are missing; run pullcache fsck",

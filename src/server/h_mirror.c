@@ -1,9 +1,10 @@
 /*
  * h_mirror.c - answering mirrored repositories: manifests and blobs from
- * the cache when it can, otherwise through a job thread that asks the
- * upstream (the HTTP threads never wait on the network), blobs streamed to
- * every client of one coalesced fetch as bytes arrive; and /metrics
- * (counters and the upstreams' pull budgets).
+ * the cache when it can, otherwise through a request job (http.workers)
+ * that asks the upstream (the HTTP threads never wait on the network);
+ * blobs streamed to every client of one coalesced fetch as bytes arrive,
+ * a client waiting for its fetch to start suspended without a thread; and
+ * /metrics (counters and the upstreams' pull budgets).
  *
  * SPDX-License-Identifier: Apache-2.0
  */
@@ -24,7 +25,8 @@ typedef struct {
     pc_digest d;
     int rc;
     int64_t size;
-    pc_fetch *fetch; /* held until handed to the response */
+    pc_fetch *fetch;         /* held until handed to the response */
+    pc_fetch_waiter started; /* a suspended request waiting for fetch to start */
 } mjob;
 
 static void mjob_free(void *p)
@@ -218,11 +220,12 @@ int pc_h_mirror_referrers(pc_req *req, const pc_mirror_target *t, const pc_diges
 
 /* ---- blobs ---- */
 
-static int send_store_blob(pc_req *req, const pc_digest *d)
+/* A cached blob of mirrored repository t, read like a local one: a file
+ * whose size is not the recorded one is never served (registry.h). */
+static int send_store_blob(pc_req *req, const pc_mirror_target *t, const pc_digest *d)
 {
-    pc_blobstore *bs = pc_registry_blobs(req->srv->reg);
-    pc_blob_reader *r = NULL;
-    int rc = bs->open(bs, d, &r);
+    pc_blob_rd *r = NULL;
+    int rc = pc_registry_blob_open(req->srv->reg, t->local, d, &r);
     if (rc)
         return pc_req_fail(req, rc);
     return pc_send_blob(req, d, r);
@@ -314,10 +317,10 @@ static void stream_free(void *cls)
     free(s);
 }
 
-static void fetch_work(pc_req *req)
+/* The fetch started (or failed): the suspended request answers. */
+static void fetch_started(void *ctx)
 {
-    mjob *j = req->job;
-    j->rc = pc_fetch_wait_start(j->fetch, &j->size, &j->out);
+    pc_req_wake(ctx);
 }
 
 /* A Range on a blob being fetched: once its size is known, 206 with exactly
@@ -350,6 +353,7 @@ static int fetch_range(pc_req *req, int64_t size, uint64_t *start, uint64_t *len
 static int fetch_finish(pc_req *req)
 {
     mjob *j = req->job;
+    j->rc = pc_fetch_wait_start(j->fetch, &j->size, &j->out); /* started: does not block */
     if (j->rc)
         return send_outcome(req, &j->out);
     uint64_t start, len;
@@ -391,7 +395,7 @@ int pc_h_mirror_blob(pc_req *req, const pc_mirror_target *t, const pc_digest *d)
     pc_mirror *m = req->srv->mirror;
     uint64_t size;
     if (pc_mirror_blob_cached(m, t, d, &size) == 0)
-        return send_store_blob(req, d);
+        return send_store_blob(req, t, d);
     if (pc_mirror_offline(m, t)) {
         pc_mirror_outcome o;
         pc_mirror_offline_miss(t, "blob", &o);
@@ -405,10 +409,18 @@ int pc_h_mirror_blob(pc_req *req, const pc_mirror_target *t, const pc_digest *d)
         return pc_req_async(req, head_work, head_finish);
     int rc = pc_fetch_join(m, t, d, &j->fetch);
     if (rc == PC_EEXISTS)
-        return send_store_blob(req, d);
+        return send_store_blob(req, t, d);
     if (rc)
         return pc_req_fail(req, rc);
-    return pc_req_async(req, fetch_work, fetch_finish);
+    /* Waiting for the fetch to start takes no thread: the connection is
+     * suspended and the fetch wakes it (so no request worker ever waits
+     * for a fetch job; fetch.c runs those on a pool of their own). */
+    j->started.resume = fetch_started;
+    j->started.ctx = req;
+    int mhd = pc_req_suspend(req, fetch_finish);
+    if (pc_fetch_when_started(j->fetch, &j->started) != 1)
+        pc_req_wake(req); /* started or failed already (or no memory: finish waits) */
+    return mhd;
 }
 
 /* ---- /metrics ---- */

@@ -51,28 +51,11 @@ static int send_list(pc_req *req, char *json, bool more, long n, const char *las
     return r;
 }
 
-/* With access control: only the names the requester may pull stay in the
- * catalog document *json (replaced). A page may then hold fewer than n. */
-static int catalog_filter(pc_req *req, char **json)
+/* With access control, the catalog lists only the names the requester may
+ * pull (the registry skips the others and still fills the page). */
+static bool catalog_keep(const char *name, void *ctx)
 {
-    json_t *doc = json_loads(*json, 0, NULL);
-    json_t *repos = doc ? json_object_get(doc, "repositories") : NULL;
-    if (!json_is_array(repos)) {
-        json_decref(doc);
-        return PC_ENOMEM;
-    }
-    for (size_t i = json_array_size(repos); i-- > 0;) {
-        const char *name = json_string_value(json_array_get(repos, i));
-        if (!name || !pc_req_may_pull(req, name))
-            json_array_remove(repos, i);
-    }
-    char *out = json_dumps(doc, JSON_COMPACT);
-    json_decref(doc);
-    if (!out)
-        return PC_ENOMEM;
-    free(*json);
-    *json = out;
-    return 0;
+    return pc_req_may_pull(ctx, name);
 }
 
 int pc_h_catalog(pc_req *req)
@@ -84,11 +67,9 @@ int pc_h_catalog(pc_req *req)
     if (parse_n(req, &n, &mhd))
         return mhd;
     const char *last = pc_req_arg(req, "last");
-    int rc =
-        pc_registry_catalog_json(req->srv->reg, last, n, &json, &more, last_out, sizeof(last_out));
+    int rc = pc_registry_catalog_json(req->srv->reg, last, n, req->srv->authn ? catalog_keep : NULL,
+                                      req, &json, &more, last_out, sizeof(last_out));
     if (rc)
-        return pc_req_fail(req, rc);
-    if (req->srv->authn && (rc = catalog_filter(req, &json)))
         return pc_req_fail(req, rc);
     return send_list(req, json, more, n, last_out);
 }

@@ -10,7 +10,7 @@
  * configuration refuses it).
  *
  * With access control (users configured) only admins get it, like
- * /metrics (authn.c); without, anyone who can reach the port.
+ * /metrics (auth_access.c); without, anyone who can reach the port.
  *
  * SPDX-License-Identifier: Apache-2.0
  */

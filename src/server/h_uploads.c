@@ -50,34 +50,43 @@ static int start_streaming(pc_req *req)
      * is refused before its first byte (server.c stops an undeclared one) */
     const char *cl = pc_req_header(req, "Content-Length");
     uint64_t n, max = req->srv->cfg->http->max_body_size;
-    if (cl && pc_parse_u64(cl, &n) == 0 && (n > max || req->writer->size > max - n)) {
-        pc_registry_upload_release(req->srv->reg, req->upload_id, req->writer);
+    if (cl && pc_parse_u64(cl, &n) == 0 && (n > max || pc_blob_up_size(req->writer) > max - n)) {
+        pc_registry_upload_release(req->srv->reg, req->upload_id, req->writer, false);
         req->writer = NULL;
         pc_error_set("the upload would grow past %llu bytes (http.max_body_size)",
                      (unsigned long long)max);
         return PC_ETOOBIG;
     }
     req->upload_claimed = true;
-    req->upload_base = req->writer->size;
+    req->upload_base = pc_blob_up_size(req->writer);
     req->body = PC_BODY_UPLOAD;
     return 0;
 }
 
 /* The chunk of this request is refused (or failed half-way, a full disk):
- * cut the session back to what it had, so that a retry continues there. */
+ * drop it, so that the session stays at what it had (its last checkpoint)
+ * and a retry continues there. */
 static void writer_rewind(pc_req *req)
 {
-    if (req->writer && req->writer->truncate && req->writer->size > req->upload_base &&
-        req->writer->truncate(req->writer, req->upload_base) != 0)
-        pc_log(PC_LOG_WARN, "upload %s: cannot drop a refused chunk: %s", req->upload_id,
-               pc_error_last());
+    if (req->upload_claimed)
+        pc_registry_upload_release(req->srv->reg, req->upload_id, req->writer, false);
+    req->writer = NULL;
+    req->upload_claimed = false;
 }
 
+/* End the chunk: what it wrote is made durable (a checkpoint). The
+ * session's size after it, or 0 when nothing was claimed. A failed
+ * checkpoint drops the chunk and sets req->write_rc. */
 static uint64_t writer_release(pc_req *req)
 {
-    uint64_t size = req->writer ? req->writer->size : 0;
-    if (req->upload_claimed)
-        pc_registry_upload_release(req->srv->reg, req->upload_id, req->writer);
+    uint64_t size = req->writer ? pc_blob_up_size(req->writer) : req->upload_base;
+    if (req->upload_claimed) {
+        int rc = pc_registry_upload_release(req->srv->reg, req->upload_id, req->writer, true);
+        if (rc && !req->write_rc) {
+            req->write_rc = rc;
+            size = req->upload_base;
+        }
+    }
     req->writer = NULL;
     req->upload_claimed = false;
     return size;
@@ -168,12 +177,19 @@ static int finish_upload(pc_req *req, const char *digest)
 {
     pc_digest d;
     uint64_t size;
-    writer_release(req);
-    if (req->write_rc)
+    if (req->write_rc) {
+        writer_rewind(req);
         return pc_req_fail(req, req->write_rc);
-    if (pc_digest_parse(&d, digest))
+    }
+    if (pc_digest_parse(&d, digest)) {
+        writer_rewind(req);
         return pc_req_error(req, 400, "DIGEST_INVALID", pc_error_last());
-    int rc = pc_registry_upload_finish(req->srv->reg, req->name, req->upload_id, &d, &size);
+    }
+    /* the upload as this request left it: finish takes it (and the claim) */
+    pc_blob_up *u = req->upload_claimed ? req->writer : NULL;
+    req->writer = NULL;
+    req->upload_claimed = false;
+    int rc = pc_registry_upload_finish(req->srv->reg, req->name, req->upload_id, u, &d, &size);
     req->upload_owned = false; /* the session ended (published or dropped) */
     if (rc == PC_EDIGEST)
         return pc_req_error(req, 400, "DIGEST_INVALID", pc_error_last());

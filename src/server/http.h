@@ -34,7 +34,7 @@ typedef enum {
     PC_ROUTE_REFERRERS,    /* /v2/<name>/referrers/<digest> */
     PC_ROUTE_METRICS,      /* /metrics */
     PC_ROUTE_STATUS,       /* /_pullcache/status */
-    PC_ROUTE_TOKEN,        /* /token (authn.c) */
+    PC_ROUTE_TOKEN,        /* /token (auth_token.c) */
     PC_ROUTE_HEALTHZ,      /* /healthz (h_health.c), never behind authentication */
     PC_ROUTE_READYZ,       /* /readyz */
     PC_ROUTE_CACHE,        /* /_pullcache/cache (h_cache.c), admins only */
@@ -49,10 +49,16 @@ struct pc_server {
     pc_mirror *mirror;      /* NULL: no pull-through cache */
     pc_limiter *limiter;    /* NULL: no pull limits for our clients */
     struct pc_tls *tls;     /* NULL: plain HTTP (tls.h) */
-    struct pc_authn *authn; /* NULL: no users, no access control (authn.c) */
+    struct pc_authn *authn; /* NULL: no users, no access control (auth_setup.c, auth_int.h) */
     struct pc_edge *edge;   /* connection deadlines and the connection cap (edge.c) */
     unsigned port;
     struct timespec started; /* CLOCK_MONOTONIC, for uptime */
+    /* The request job pool (pc_req_async): http.workers threads, each with
+     * its meta-store connection for its life. Upstream blob fetches have a
+     * pool of their own (fetch.c), and a request waiting for a fetch to
+     * start is suspended without a worker (pc_req_suspend): no job ever
+     * waits for a job that may still be queued behind it. */
+    struct pc_jobpool *pool;
     pthread_mutex_t jobs_lock;
     pthread_cond_t jobs_idle;
     int jobs;
@@ -82,8 +88,17 @@ struct pc_req {
     char name[PC_NAME_MAX + 1];
     char ref[256]; /* tag, digest or upload id */
     const pc_handler *handler;
-    int route_rc; /* pc_mirror_route's answer for name (+ ns=), once per request */
+    /* Routing, decided once per request in server.c (first_call), read by
+     * access control (auth_access.c) and the handlers (pc_req_mirror_route):
+     * pc_mirror_route's answer for name with ns= (for the cache admin API,
+     * /_pullcache/cache, for its repo= argument). ns= moves reads only: a
+     * write that carries it goes where the name alone routes, route_bare
+     * (set, with route_ns, only for such a write). */
+    int route_rc;
     pc_mirror_target route;
+    bool route_ns; /* route was decided by a non-empty ns= */
+    int route_bare_rc;
+    pc_mirror_target route_bare;
 
     /* who asks: the authenticated account, NULL for anonymous (set by
      * authentication, issue #5); the pull budget that applied */
@@ -100,7 +115,7 @@ struct pc_req {
     char *buf;
     size_t len, cap, max;
     bool too_big;
-    pc_blob_writer *writer;
+    pc_blob_up *writer;
     char upload_id[72];
     bool upload_owned; /* session created by this request: cancel on abort */
     bool upload_claimed;
@@ -111,8 +126,8 @@ struct pc_req {
     uint64_t range_start, range_end;
 
     /* work off the HTTP threads (upstream calls): the connection is
-     * suspended while `work` runs on a job thread; then `async_finish`
-     * answers. */
+     * suspended while `work` runs on a request pool worker, or until
+     * pc_req_wake (pc_req_suspend); then `async_finish` answers. */
     void *job;
     void (*job_free)(void *job);
     int (*async_finish)(pc_req *req);
@@ -156,9 +171,17 @@ int pc_req_fail(pc_req *req, int rc);
 int pc_req_send(pc_req *req, unsigned status, const char *content_type, const void *body,
                 size_t len, ...);
 
-/* Run work(req) on a job thread with the connection suspended, then
- * finish(req) on the HTTP thread to answer. Returns the MHD result. */
+/* Run work(req) on a worker of the request job pool (http.workers) with
+ * the connection suspended, then finish(req) on the HTTP thread to answer.
+ * Returns the MHD result. work must not wait for another request job. */
 int pc_req_async(pc_req *req, void (*work)(pc_req *req), int (*finish)(pc_req *req));
+
+/* Suspend the connection, holding no thread, until pc_req_wake(req) (from
+ * any thread, once); then finish(req) answers on the HTTP thread. For
+ * waits that something else ends (a blob fetch starting). Returns the MHD
+ * result. */
+int pc_req_suspend(pc_req *req, int (*finish)(pc_req *req));
+void pc_req_wake(pc_req *req);
 
 /* Limits (limits.c). For a manifest GET or HEAD when limits are on: take
  * from the client's pull budget (a GET spends one) at the limiter's clock.
@@ -183,7 +206,7 @@ int pc_req_mirror_route(pc_req *req, pc_mirror_target *t);
 /* Answer with a stored manifest (Warning header when given). */
 int pc_send_manifest(pc_req *req, const pc_manifest_rec *m, const char *warning);
 /* Answer with an open blob (Range honoured); takes r. */
-int pc_send_blob(pc_req *req, const pc_digest *d, pc_blob_reader *r);
+int pc_send_blob(pc_req *req, const pc_digest *d, pc_blob_rd *r);
 
 /* Mirrored requests (h_mirror.c). */
 int pc_h_mirror_manifest(pc_req *req, const pc_mirror_target *t);
@@ -201,7 +224,7 @@ int pc_h_healthz(pc_req *req);
 int pc_h_cache(pc_req *req);
 int pc_h_readyz(pc_req *req);
 
-/* Authentication and access control (authn.c). Before a request's
+/* Authentication and access control (auth_*.c). Before a request's
  * handler: who asks (Basic, Bearer) and whether the policy lets them.
  * true: go on; false: answered (401, 403, 429), *mhd is the MHD result. */
 bool pc_req_authorize(pc_req *req, int *mhd);

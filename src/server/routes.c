@@ -13,7 +13,7 @@
 #include <string.h>
 
 static const pc_handler handlers[] = {
-    /* with access control: /metrics and /_pullcache/status are for admins (authn.c) */
+    /* with access control: /metrics and /_pullcache/status are for admins (auth_access.c) */
     {PC_ROUTE_METRICS, "GET", pc_h_metrics, NULL},
     {PC_ROUTE_TOKEN, "GET", pc_h_token, NULL},
     {PC_ROUTE_TOKEN, "POST", pc_h_token_post_begin, pc_h_token_post_finish},
@@ -191,7 +191,7 @@ int pc_route_parse(pc_req *req, const char *url)
         req->kind = PC_ROUTE_READYZ;
         return 0;
     }
-    if (strcmp(url, "/token") == 0) { /* the token service (authn.c) */
+    if (strcmp(url, "/token") == 0) { /* the token service (auth_token.c) */
         req->kind = PC_ROUTE_TOKEN;
         return 0;
     }

@@ -6,9 +6,11 @@
  * SPDX-License-Identifier: Apache-2.0
  */
 #include "server.h"
+#include "util.h"
 #include "http.h"
 #include "log.h"
 #include "range.h"
+#include "jobpool.h"
 #include "metrics.h"
 #include "tls.h"
 
@@ -193,7 +195,7 @@ int pc_req_fail(pc_req *req, int rc)
         snprintf(ro, sizeof(ro), "the registry's storage is read-only (%s): reads still work", msg);
         return pc_req_error(req, 503, "UNAVAILABLE", ro);
     }
-    case PC_EAUTH: /* with the WWW-Authenticate challenge that fits (authn.c) */
+    case PC_EAUTH: /* with the WWW-Authenticate challenge that fits (auth_token.c) */
         return pc_req_unauthorized(req);
     case PC_EDENIED:
         return pc_req_error(req, 403, "DENIED",
@@ -237,16 +239,15 @@ static pc_req *req_new(pc_server *srv, struct MHD_Connection *conn, const char *
     return req;
 }
 
-/* Decide where the request's repository lives (mirror.c has the rule).
- * Without a mirror every name is local, except one that names a registry. */
-static int route_repo(pc_req *req)
+/* Decide where the request's repository lives (mirror.c has the rule),
+ * with containerd's ns (NULL or "": none). Without a mirror every name is
+ * local, except one that names a registry. */
+static int route_repo(pc_req *req, const char *ns, pc_mirror_target *t)
 {
-    pc_mirror_target *t = &req->route;
     if (req->srv->mirror)
-        return pc_mirror_route(req->srv->mirror, req->name, pc_req_arg(req, "ns"), t);
+        return pc_mirror_route(req->srv->mirror, req->name, ns, t);
     memset(t, 0, sizeof(*t));
     t->upstream = -1;
-    const char *ns = pc_req_arg(req, "ns");
     size_t first = strcspn(req->name, "/");
     if ((ns && *ns) || (req->name[first] && pc_ref_host_like(req->name, first))) {
         t->where = PC_MIRROR_FOREIGN;
@@ -257,6 +258,14 @@ static int route_repo(pc_req *req)
     }
     t->where = PC_MIRROR_LOCAL;
     return PC_ENOTFOUND;
+}
+
+/* Whether the request writes (what access control asks push or delete
+ * for): an upload, or a method other than GET and HEAD. */
+static bool writes(const pc_req *req)
+{
+    return req->kind == PC_ROUTE_UPLOAD || req->kind == PC_ROUTE_UPLOAD_START ||
+           (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0);
 }
 
 static bool names_repo(pc_route_kind k)
@@ -281,9 +290,18 @@ static enum MHD_Result first_call(pc_req *req, const char *url)
     if (rc != PC_EINVAL && names_repo(req->kind) && pc_ref_name_valid(req->name)) {
         /* A name for a registry we do not mirror is nobody's here: 404 before
          * anything else (containerd then goes to the registry itself). */
-        req->route_rc = route_repo(req);
+        const char *ns = pc_req_arg(req, "ns");
+        req->route_rc = route_repo(req, ns, &req->route);
         if (req->route_rc == PC_EUPSTREAM)
             return pc_req_error(req, 404, "NAME_UNKNOWN", pc_error_last());
+        req->route_ns = ns && *ns;
+        if (req->route_ns && writes(req))
+            req->route_bare_rc = route_repo(req, NULL, &req->route_bare);
+    } else if (req->kind == PC_ROUTE_CACHE && req->srv->mirror) {
+        /* the cache admin API names its repository in repo= (h_cache.c) */
+        const char *repo = pc_req_arg(req, "repo");
+        if (repo && pc_ref_name_valid(repo))
+            req->route_rc = pc_mirror_route(req->srv->mirror, repo, NULL, &req->route);
     }
     /* probes never authenticate (and learn nothing private) */
     bool probe = req->kind == PC_ROUTE_HEALTHZ || req->kind == PC_ROUTE_READYZ;
@@ -303,8 +321,8 @@ static enum MHD_Result first_call(pc_req *req, const char *url)
         return pc_req_error_hdr(req, 405, "UNSUPPORTED", "method not allowed for this endpoint",
                                 "Allow", allow, NULL);
     }
-    if (req->route.where == PC_MIRROR_UPSTREAM && strcmp(req->method, "GET") != 0 &&
-        strcmp(req->method, "HEAD") != 0) {
+    if (names_repo(req->kind) && req->route.where == PC_MIRROR_UPSTREAM &&
+        strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0) {
         char msg[400];
         if (req->route.by_default)
             snprintf(msg, sizeof(msg),
@@ -348,7 +366,7 @@ static void body_take(pc_req *req, const char *data, size_t size)
     case PC_BODY_UPLOAD:
         if (req->write_rc || !req->writer)
             return;
-        if (req->writer->size + size > req->srv->cfg->http->max_body_size) {
+        if (pc_blob_up_size(req->writer) + size > req->srv->cfg->http->max_body_size) {
             /* http.max_body_size bounds a blob, not only one request: an
              * upload sent in many chunks stops there too (the chunk is
              * rewound and refused with 413) */
@@ -357,7 +375,7 @@ static void body_take(pc_req *req, const char *data, size_t size)
             req->write_rc = PC_ETOOBIG;
             return;
         }
-        req->write_rc = req->writer->write(req->writer, data, size);
+        req->write_rc = pc_blob_up_write(req->writer, data, size);
         return;
     default:
         return;
@@ -495,10 +513,13 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         return;
     *con_cls = NULL;
     atomic_fetch_sub(&srv->active, 1);
+    /* A request that ended before its handler (the client dropped the
+     * connection mid-body): what arrived stays in the session, as its
+     * status then says, unless a write failed (then it is dropped). */
     if (req->upload_claimed)
-        pc_registry_upload_release(srv->reg, req->upload_id, req->writer);
+        pc_registry_upload_release(srv->reg, req->upload_id, req->writer, !req->write_rc);
     else if (req->writer)
-        req->writer->close(req->writer);
+        pc_blob_up_close(req->writer);
     req->writer = NULL;
     if (req->upload_owned && req->upload_id[0]) /* a monolithic upload that never finished */
         pc_registry_upload_cancel(srv->reg, req->name, req->upload_id);
@@ -551,7 +572,8 @@ struct job_start {
     void (*work)(pc_req *req);
 };
 
-static void *job_main(void *arg)
+/* A request's work, on a worker of the request pool. */
+static void job_main(void *arg, void *worker)
 {
     struct job_start *js = arg;
     pc_req *req = js->req;
@@ -564,7 +586,6 @@ static void *job_main(void *arg)
     if (--srv->jobs == 0)
         pthread_cond_broadcast(&srv->jobs_idle);
     pthread_mutex_unlock(&srv->jobs_lock);
-    return NULL;
 }
 
 int pc_req_async(pc_req *req, void (*work)(pc_req *req), int (*finish)(pc_req *req))
@@ -581,17 +602,25 @@ int pc_req_async(pc_req *req, void (*work)(pc_req *req), int (*finish)(pc_req *r
     srv->jobs++;
     pthread_mutex_unlock(&srv->jobs_lock);
     MHD_suspend_connection(req->conn);
-    pthread_attr_t attr;
-    pthread_t th;
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    int rc = pthread_create(&th, &attr, job_main, js);
-    pthread_attr_destroy(&attr);
-    if (rc) {
+    if (!srv->pool || pc_jobpool_submit(srv->pool, job_main, NULL, js) != 0) {
         /* run it here: slower for everyone on this thread, but answered */
-        job_main(js);
+        job_main(js, NULL);
     }
     return MHD_YES;
+}
+
+int pc_req_suspend(pc_req *req, int (*finish)(pc_req *req))
+{
+    req->async_finish = finish;
+    req->async_done = false;
+    MHD_suspend_connection(req->conn);
+    return MHD_YES;
+}
+
+void pc_req_wake(pc_req *req)
+{
+    __atomic_store_n(&req->async_done, true, __ATOMIC_RELEASE);
+    MHD_resume_connection(req->conn);
 }
 
 int pc_req_mirror_route(pc_req *req, pc_mirror_target *t)
@@ -603,17 +632,6 @@ int pc_req_mirror_route(pc_req *req, pc_mirror_target *t)
     return req->route_rc;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Percent-decoding of paths and query arguments, in place. "%00" is left
  * encoded: a NUL would cut the string short and make a request act on a
  * shorter path than the one sent; kept as "%00" it fails every name, tag,
@@ -623,7 +641,8 @@ static size_t unescape(void *cls, struct MHD_Connection *c, char *s)
     char *w = s;
     for (const char *r = s; *r;) {
         int hi, lo;
-        if (r[0] == '%' && (hi = hexval(r[1])) >= 0 && (lo = hexval(r[2])) >= 0 && (hi | lo)) {
+        if (r[0] == '%' && (hi = pc_util_hexval(r[1])) >= 0 && (lo = pc_util_hexval(r[2])) >= 0 &&
+            (hi | lo)) {
             *w++ = (char)(hi * 16 + lo);
             r += 3;
         } else {
@@ -720,6 +739,16 @@ int pc_server_start(pc_server **out, const pc_config *cfg, pc_registry *reg, pc_
     pthread_mutex_init(&srv->jobs_lock, NULL);
     pthread_cond_init(&srv->jobs_idle, NULL);
     declare_latency();
+    pc_metrics_declare("pullcache_meta_connections_opened_total", PC_METRIC_COUNTER,
+                       "Meta-store connections opened (SQLite: one per thread that uses the "
+                       "store, for the thread's life).");
+    pc_metrics_declare("pullcache_meta_connections_open", PC_METRIC_GAUGE,
+                       "Meta-store connections open now.");
+    pc_jobpool_opts jo = {.workers =
+                              cfg->http->workers ? cfg->http->workers : PC_CONFIG_WORKERS_DEFAULT,
+                          .name = "pc-job"};
+    if ((rc = pc_jobpool_new(&srv->pool, &jo)))
+        goto fail;
 
     struct MHD_OptionItem tls_opts[4] = {{MHD_OPTION_END, 0, NULL}};
     if ((rc = tls_from_config(cfg, &srv->tls)))
@@ -782,6 +811,7 @@ int pc_server_start(pc_server **out, const pc_config *cfg, pc_registry *reg, pc_
         pc_edge_free(srv);
         pc_server_auth_free(srv);
         pc_tls_free(srv->tls);
+        pc_jobpool_free(srv->pool, PC_JOBPOOL_CANCEL); /* nothing was queued yet */
         free(srv);
         return PC_ERR;
     }
@@ -796,6 +826,7 @@ int pc_server_start(pc_server **out, const pc_config *cfg, pc_registry *reg, pc_
     return 0;
 fail:
     freeaddrinfo(ai);
+    pc_jobpool_free(srv->pool, PC_JOBPOOL_CANCEL); /* nothing was queued yet */
     pthread_mutex_destroy(&srv->jobs_lock);
     pthread_cond_destroy(&srv->jobs_idle);
     free(srv);
@@ -839,17 +870,14 @@ void pc_server_stop(pc_server *srv)
     if (left > 0)
         pc_log(PC_LOG_WARN, "stopping with %d request(s) still in flight after %d s", left,
                PC_DRAIN_MS / 1000);
-    /* fetches end (waking suspended readers), then jobs drain */
+    /* fetches end (waking suspended readers, and their pool joined), then
+     * the request jobs drain: the queued ones still run (each answers its
+     * client; with the mirror stopped they end at once) and every worker
+     * is joined, so no job outlives the stores */
     pc_mirror_stop(srv->mirror);
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += 15;
-    pthread_mutex_lock(&srv->jobs_lock);
-    while (srv->jobs > 0)
-        if (pthread_cond_timedwait(&srv->jobs_idle, &srv->jobs_lock, &until) != 0)
-            break;
-    pthread_mutex_unlock(&srv->jobs_lock);
+    pc_jobpool_stop(srv->pool, PC_JOBPOOL_FINISH); /* a late request's job runs inline */
     MHD_stop_daemon(srv->mhd);
+    pc_jobpool_free(srv->pool, PC_JOBPOOL_FINISH);
     /* after the daemon: it notified every connection closed */
     pc_edge_free(srv);
     pc_tls_free(srv->tls); /* after the daemon: its connections held the sets */

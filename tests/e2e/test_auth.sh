@@ -295,7 +295,35 @@ listed "$WORK/cat.json" team/app || fail "bob's catalog lacks team/app: $(cat "$
 if listed "$WORK/cat.json" secret/app; then
     fail "bob's catalog lists secret/app, which he may not pull: $(cat "$WORK/cat.json")"
 fi
-echo "ok: status and metrics for admins only; catalog for users, filtered by pull access"
+# Pages stay full after the filter: with secret/app and secret/p1..p4 (bob
+# may pull none of them) in a row, bob's pages of n=2 still hold 2 names each
+# until the last, and every Link names the page's last name (never one he
+# may not see), so following them lists exactly his whole catalog.
+for r in p1 p2 p3 p4; do
+    sk copy -q --dest-creds "alice:$PW_ALICE" --dest-tls-verify=false \
+        "$(img_src "$WORK/img" docker-single)" "docker://$PCR/secret/$r:v1" >>"$WORK/clients.log" 2>&1 ||
+        fail "skopeo copy --dest-creds to secret/$r (see clients.log)"
+done
+curl -sS -f -u "bob:$PW_BOB" "http://$PCR/v2/_catalog" >"$WORK/cat.json" || fail "bob catalog"
+want=$(jq -r '.repositories | join(" ")' "$WORK/cat.json")
+[ "$(jq '.repositories | length' "$WORK/cat.json")" -ge 3 ] || fail "bob's catalog is too short to page: $want"
+url="/v2/_catalog?n=2" got="" pages=0
+while [ -n "$url" ]; do
+    pages=$((pages + 1))
+    [ "$pages" -le 20 ] || fail "bob's catalog pages do not end (at $url)"
+    curl -sS -f -D "$WORK/page.h" -u "bob:$PW_BOB" "http://$PCR$url" >"$WORK/page.json" ||
+        fail "bob catalog page $url"
+    names=$(jq -r '.repositories | join(" ")' "$WORK/page.json")
+    got+="${got:+ }$names"
+    url=$(tr -d '\r' <"$WORK/page.h" | sed -n 's/^link: *<\([^>]*\)>; rel="next"$/\1/Ip')
+    if [ -n "$url" ]; then
+        expect_eq 2 "$(jq '.repositories | length' "$WORK/page.json")" "names on bob's page before $url"
+        expect_eq "/v2/_catalog?n=2&last=$(jq -r '.repositories[-1]' "$WORK/page.json")" "$url" \
+            "Link after bob's page [$names]"
+    fi
+done
+expect_eq "$want" "$got" "bob's catalog followed page by page (n=2)"
+echo "ok: status and metrics for admins only; catalog for users, filtered by pull access, in full pages"
 
 # ---- SIGHUP adds a user ------------------------------------------------------------------------
 expect_eq 401 "$(st GET /v2/ -u "carol:$PW_CAROL")" "carol before SIGHUP"

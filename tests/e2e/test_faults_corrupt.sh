@@ -7,7 +7,9 @@
 # say 404, the file is quarantined); both heal by pushing the blob again, no
 # manual step; the log names `pullcache fsck --repair`. A meta.db with
 # random bytes over its pages makes serve refuse to start, naming the file
-# and what to do. And a chunk refused with 416 appends nothing to its upload.
+# and what to do. A chunk refused with 416 appends nothing to its upload.
+# And a truncated blob file of a mirrored repository is not served short
+# either: it is taken out of service and fetched from the upstream again.
 . "$(dirname "$0")/lib.sh"
 
 DATA=$WORK/data
@@ -108,4 +110,34 @@ pc_start "$DATA"
 check_blob app "$WORK/flip"
 check_blob app "$WORK/short"
 check_blob app "$WORK/twenty"
+
+# ---- a truncated MIRRORED blob ------------------------------------------------------------------
+# A mirrored repository's cached blob is read with the same size check as a
+# local one: a file cut short is never served with its own length; the
+# blob is taken out of service and fetched from the upstream again.
+echo "== truncated mirrored blob"
+pc_stop
+UP=127.0.0.1:5002
+pc2_start "$UP" "$WORK/up-data"
+head -c 400000 /dev/urandom >"$WORK/mirrored"
+code=$(curl -sS -o /dev/null -w '%{http_code}' -X POST -H 'Content-Type: application/octet-stream' \
+    --data-binary "@$WORK/mirrored" "http://$UP/v2/lib/m/blobs/uploads/?digest=$(sha "$WORK/mirrored")") || code=000
+expect_eq 201 "$code" "push the blob to mirror into the upstream"
+# --upstream: this part is about a mirrored repository, which needs one
+pc_start "$DATA" --upstream "up=http://$UP"
+check_blob up/lib/m "$WORK/mirrored"
+f=$(pc_blob_file "$DATA" "$(sha "$WORK/mirrored")")
+[ -f "$f" ] || fail "the mirrored blob is not cached at $f"
+truncate -s 100000 "$f"
+len=$(curl -sS -I "$B/v2/up/lib/m/blobs/$(sha "$WORK/mirrored")" | tr -d '\r' |
+    awk -F': ' 'tolower($1)=="content-length"{print $2}')
+expect_eq 400000 "$len" "Content-Length of a HEAD of a truncated mirrored blob"
+rc=0
+code=$(curl -sS -o "$WORK/got" -w '%{http_code}' "$B/v2/up/lib/m/blobs/$(sha "$WORK/mirrored")" 2>>"$WORK/curl.log") || rc=$?
+expect_eq "200 0" "$code $rc" "GET of a truncated mirrored blob (fetched again)"
+cmp -s "$WORK/got" "$WORK/mirrored" ||
+    fail "a truncated mirrored blob was served with $(stat -c %s "$WORK/got") wrong bytes"
+expect_eq 400000 "$(stat -c %s "$f")" "size of the mirrored blob's file after the fetch"
+grep -q "blob $(sha "$WORK/mirrored") is damaged" "$WORK/pullcache.log" ||
+    fail "the log does not say the truncated mirrored blob is damaged"
 echo "OK"

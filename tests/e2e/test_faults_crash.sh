@@ -108,6 +108,7 @@ pc_kill
 wait "$cpid" 2>/dev/null || true
 start
 expect_eq "" "$(ls "$DATA/uploads/")" "fetch spools after the restart"
+expect_eq "" "$(ls "$DATA/tmp/")" "fetch spools after the restart (tmp/)"
 read -r code rc _ <<<"$(http_get "$B/v2/up/library/r/blobs/$big" "$WORK/pulled" --max-time 20)"
 expect_eq "200 0" "$code $rc" "pull after the crash"
 expect_eq "$big" "$(sha "$WORK/pulled")" "pull after the crash: digest"

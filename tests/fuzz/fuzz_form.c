@@ -1,6 +1,6 @@
 /*
  * fuzz_form.c - libFuzzer target for the token service's form decoder
- * (pc_form_value in authn.c): the application/x-www-form-urlencoded body of
+ * (pc_form_value in auth_token.c): the application/x-www-form-urlencoded body of
  * POST /token, read for each field the service takes and for a few output
  * sizes. The body is an exact-size buffer with no terminator, as MHD hands
  * it over. Besides the sanitizers, it checks that a value found fits its

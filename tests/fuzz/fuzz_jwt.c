@@ -19,7 +19,7 @@
 #include <jansson.h>
 
 #include "base64.h"
-#include "jwt.h"
+#include "auth_jwt.h"
 
 #define CHECK(c)                                                                                   \
     do {                                                                                           \

@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "auth.h"
+#include "auth_header.h"
 #include "upstream.h"
 
 #define CHECK(c)                                                                                   \

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "evict.h"
+#include "registry_int.h" /* the stores themselves, to set up and look */
 
 static const char *const UPS[] = {"docker.io", "ghcr.io"};
 #define NUPS 2
@@ -29,7 +30,7 @@ static const char *const UPS[] = {"docker.io", "ghcr.io"};
 typedef struct {
     char dir[64];
     pc_registry *reg;
-    pc_blobstore *bs;
+    pc_blob_backend *be;
     pc_metastore *ms;
 } fixture;
 
@@ -48,8 +49,8 @@ static int setup(void **state)
     snprintf(f->dir, sizeof(f->dir), "/tmp/pc-evict-XXXXXX");
     assert_non_null(mkdtemp(f->dir));
     assert_int_equal(pc_registry_open(&f->reg, f->dir), 0);
-    f->bs = pc_registry_blobs(f->reg);
-    f->ms = pc_registry_meta(f->reg);
+    f->be = f->reg->be;
+    f->ms = f->reg->ms;
     *state = f;
     return 0;
 }
@@ -72,7 +73,7 @@ static pc_digest blob(fixture *f, char fill, size_t size, const char *repo, int6
     assert_true(size <= sizeof(buf));
     memset(buf, fill, size);
     assert_int_equal(pc_digest_buffer(&d, PC_DIGEST_SHA256, buf, size), 0);
-    assert_int_equal(f->bs->put(f->bs, &d, buf, size), 0);
+    assert_int_equal(pc_blob_put(f->be, &d, buf, size), 0);
     if (repo)
         assert_int_equal(f->ms->blob_link(f->ms, repo, &d, size), 0);
     if (accessed >= 0)
@@ -83,7 +84,7 @@ static pc_digest blob(fixture *f, char fill, size_t size, const char *repo, int6
 static bool stored(fixture *f, const pc_digest *d)
 {
     uint64_t size;
-    return f->bs->stat(f->bs, d, &size) == 0;
+    return f->be->stat(f->be, d, &size) == 0;
 }
 
 static void test_lru_down_to_cap(void **state)
@@ -142,7 +143,7 @@ static void test_local_never_evicted(void **state)
     memset(&rec, 0, sizeof(rec));
     snprintf(rec.repo, sizeof(rec.repo), "team/other");
     assert_int_equal(pc_digest_buffer(&rec.digest, PC_DIGEST_SHA256, man, strlen(man)), 0);
-    assert_int_equal(f->bs->put(f->bs, &rec.digest, man, strlen(man)), 0);
+    assert_int_equal(pc_blob_put(f->be, &rec.digest, man, strlen(man)), 0);
     snprintf(rec.media_type, sizeof(rec.media_type), "application/vnd.oci.image.manifest.v1+json");
     rec.size = strlen(man);
     pc_manifest_ref ref = {refd, false};
@@ -177,7 +178,7 @@ static void test_manifests_stay(void **state)
     memset(&rec, 0, sizeof(rec));
     snprintf(rec.repo, sizeof(rec.repo), "docker.io/library/m");
     assert_int_equal(pc_digest_buffer(&rec.digest, PC_DIGEST_SHA256, man, strlen(man)), 0);
-    assert_int_equal(f->bs->put(f->bs, &rec.digest, man, strlen(man)), 0);
+    assert_int_equal(pc_blob_put(f->be, &rec.digest, man, strlen(man)), 0);
     snprintf(rec.media_type, sizeof(rec.media_type), "application/vnd.oci.image.manifest.v1+json");
     rec.size = strlen(man);
     assert_int_equal(f->ms->manifest_put(f->ms, &rec, NULL, 0, "latest"), 0);

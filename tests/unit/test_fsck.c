@@ -30,13 +30,13 @@
 #include <sqlite3.h>
 
 #include "fsck.h"
-#include "registry.h"
+#include "registry_int.h" /* the stores themselves, to set up damage */
 #include "testutil.h"
 
 typedef struct {
     char dir[64];
     pc_registry *reg; /* the "daemon" on the same directory */
-    pc_blobstore *bs;
+    pc_blob_backend *be;
     pc_metastore *ms;
 } fixture;
 
@@ -50,8 +50,8 @@ static int setup(void **state)
     assert_non_null(f);
     assert_non_null(pc_test_tmpdir(f->dir, sizeof(f->dir), "fsck"));
     assert_int_equal(pc_registry_open(&f->reg, f->dir), 0);
-    f->bs = pc_registry_blobs(f->reg);
-    f->ms = pc_registry_meta(f->reg);
+    f->be = f->reg->be;
+    f->ms = f->reg->ms;
     *state = f;
     return 0;
 }
@@ -69,15 +69,15 @@ static int teardown(void **state)
 static pc_digest upload(fixture *f, const char *repo, const char *data)
 {
     char id[72];
-    pc_blob_writer *w = NULL;
+    pc_blob_up *w = NULL;
     uint64_t size = 0;
     pc_digest d;
     assert_int_equal(pc_digest_buffer(&d, PC_DIGEST_SHA256, data, strlen(data)), 0);
     assert_int_equal(pc_registry_upload_start(f->reg, repo, id), 0);
     assert_int_equal(pc_registry_upload_open(f->reg, repo, id, &w), 0);
-    assert_int_equal(w->write(w, data, strlen(data)), 0);
-    pc_registry_upload_release(f->reg, id, w);
-    assert_int_equal(pc_registry_upload_finish(f->reg, repo, id, &d, &size), 0);
+    assert_int_equal(pc_blob_up_write(w, data, strlen(data)), 0);
+    assert_int_equal(pc_registry_upload_release(f->reg, id, w, true), 0);
+    assert_int_equal(pc_registry_upload_finish(f->reg, repo, id, NULL, &d, &size), 0);
     return d;
 }
 
@@ -129,14 +129,14 @@ static image mirror_image(fixture *f, const char *repo, const char *tag, int see
     snprintf(layer, sizeof(layer), "mirrored layer %d", seed);
     assert_int_equal(pc_digest_buffer(&img.config, PC_DIGEST_SHA256, cfg, strlen(cfg)), 0);
     assert_int_equal(pc_digest_buffer(&img.layer, PC_DIGEST_SHA256, layer, strlen(layer)), 0);
-    assert_int_equal(f->bs->put(f->bs, &img.config, cfg, strlen(cfg)), 0);
-    assert_int_equal(f->bs->put(f->bs, &img.layer, layer, strlen(layer)), 0);
+    assert_int_equal(pc_blob_put(f->be, &img.config, cfg, strlen(cfg)), 0);
+    assert_int_equal(pc_blob_put(f->be, &img.layer, layer, strlen(layer)), 0);
     assert_int_equal(f->ms->blob_link(f->ms, repo, &img.config, strlen(cfg)), 0);
     assert_int_equal(f->ms->blob_link(f->ms, repo, &img.layer, strlen(layer)), 0);
     snprintf(m, sizeof(m), "{\"schemaVersion\":2,\"config\":\"%s\",\"layer\":\"%s\"}",
              img.config.str, img.layer.str);
     assert_int_equal(pc_digest_buffer(&img.manifest, PC_DIGEST_SHA256, m, strlen(m)), 0);
-    assert_int_equal(f->bs->put(f->bs, &img.manifest, m, strlen(m)), 0);
+    assert_int_equal(pc_blob_put(f->be, &img.manifest, m, strlen(m)), 0);
     snprintf(rec.repo, sizeof(rec.repo), "%s", repo);
     rec.digest = img.manifest;
     snprintf(rec.media_type, sizeof(rec.media_type), "application/vnd.oci.image.manifest.v1+json");
@@ -188,8 +188,7 @@ typedef struct {
 /* fsck as its own process would: stores opened anew on the directory. */
 static void run_with(fixture *f, const run_opts *ro, pc_fsck_report *r)
 {
-    pc_blobstore *bs = NULL;
-    pc_metastore *ms = NULL;
+    pc_registry *reg = NULL;
     pc_fsck_opts o;
     memset(&o, 0, sizeof(o));
     o.repair = ro->repair;
@@ -199,10 +198,9 @@ static void run_with(fixture *f, const run_opts *ro, pc_fsck_report *r)
     o.nups = ro->nups;
     o.before_repair = ro->hook;
     o.hook_ctx = ro->hook_ctx;
-    assert_int_equal(pc_fsck_open(f->dir, &bs, &ms), 0);
-    assert_int_equal(pc_fsck_run(bs, ms, &o, r), 0);
-    ms->free(ms);
-    bs->free(bs);
+    assert_int_equal(pc_fsck_open(f->dir, &reg), 0);
+    assert_int_equal(pc_fsck_run(reg, &o, r), 0);
+    pc_registry_free(reg);
 }
 
 static void run(fixture *f, bool repair, pc_fsck_report *r)
@@ -362,9 +360,9 @@ static void mirrored_repos_may_lack_layers(void **state)
 
     /* evicted the way eviction does it: links, then the bytes */
     assert_int_equal(f->ms->blob_unlink(f->ms, "docker.io/library/x", &d.layer), 0);
-    assert_int_equal(f->bs->remove(f->bs, &d.layer), 0);
+    assert_int_equal(f->be->remove(f->be, &d.layer), 0);
     assert_int_equal(f->ms->blob_unlink(f->ms, "hub/library/y", &h.layer), 0);
-    assert_int_equal(f->bs->remove(f->bs, &h.layer), 0);
+    assert_int_equal(f->be->remove(f->be, &h.layer), 0);
     run_opts ro = {false, 3600, 0, ups, 1, NULL, NULL};
     pc_fsck_report r;
     run_with(f, &ro, &r);
@@ -465,8 +463,8 @@ static void orphan_blobs_past_the_grace(void **state)
     pc_digest old, young;
     assert_int_equal(pc_digest_buffer(&old, PC_DIGEST_SHA256, "old", 3), 0);
     assert_int_equal(pc_digest_buffer(&young, PC_DIGEST_SHA256, "young", 5), 0);
-    assert_int_equal(f->bs->put(f->bs, &old, "old", 3), 0);
-    assert_int_equal(f->bs->put(f->bs, &young, "young", 5), 0);
+    assert_int_equal(pc_blob_put(f->be, &old, "old", 3), 0);
+    assert_int_equal(pc_blob_put(f->be, &young, "young", 5), 0);
     char oldp[256], youngp[256];
     blob_path(f, &old, oldp, sizeof(oldp));
     blob_path(f, &young, youngp, sizeof(youngp));
@@ -498,15 +496,16 @@ static void uploads_and_sessions(void **state)
 {
     fixture *f = *state;
     char live[72], stale[72], fileless[72], path[256];
-    pc_blob_writer *w = NULL;
+    pc_blob_wr *w = NULL;
     /* a push in progress: a session and its staging file, written now */
     assert_int_equal(pc_registry_upload_start(f->reg, "team/a", live), 0);
     /* a mirror fetch in progress: a staging file without a session */
-    assert_int_equal(f->bs->upload_open(f->bs, "fetch-young", true, &w), 0);
+    assert_int_equal(f->be->writer(f->be, "fetch-young", true, &w), 0);
     w->close(w);
     /* a crash's leftover: a staging file without a session, old */
-    assert_int_equal(f->bs->upload_open(f->bs, "fetch-old", true, &w), 0);
-    assert_int_equal(w->write(w, "abc", 3), 0);
+    assert_int_equal(f->be->writer(f->be, "fetch-old", true, &w), 0);
+    assert_int_equal(w->append(w, "abc", 3), 0);
+    assert_int_equal(w->checkpoint(w, NULL, 0), 0);
     w->close(w);
     snprintf(path, sizeof(path), "%s/uploads/fetch-old", f->dir);
     backdate(path, 7200);
@@ -516,7 +515,7 @@ static void uploads_and_sessions(void **state)
     backdate(path, 500);
     /* a session whose file is gone */
     assert_int_equal(pc_registry_upload_start(f->reg, "team/b", fileless), 0);
-    assert_int_equal(f->bs->upload_remove(f->bs, fileless), 0);
+    assert_int_equal(f->be->upload_remove(f->be, fileless, 0), 0);
 
     run_opts ro = {false, 3600, 300, NULL, 0, NULL, NULL};
     pc_fsck_report r;
@@ -544,12 +543,12 @@ static void uploads_and_sessions(void **state)
     pc_fsck_report_free(&r);
     uint64_t size;
     char repo[PC_NAME_MAX + 1];
-    assert_int_equal(f->bs->upload_stat(f->bs, "fetch-old", &size), PC_ENOTFOUND);
-    assert_int_equal(f->bs->upload_stat(f->bs, stale, &size), PC_ENOTFOUND);
+    assert_int_equal(f->be->upload_stat(f->be, "fetch-old", &size), PC_ENOTFOUND);
+    assert_int_equal(f->be->upload_stat(f->be, stale, &size), PC_ENOTFOUND);
     assert_int_equal(f->ms->upload_get(f->ms, stale, repo), PC_ENOTFOUND);
     assert_int_equal(f->ms->upload_get(f->ms, fileless, repo), PC_ENOTFOUND);
     /* what is in use stays */
-    assert_int_equal(f->bs->upload_stat(f->bs, "fetch-young", &size), 0);
+    assert_int_equal(f->be->upload_stat(f->be, "fetch-young", &size), 0);
     assert_int_equal(pc_registry_upload_stat(f->reg, "team/a", live, &size), 0);
     ro.repair = false;
     run_with(f, &ro, &r);
@@ -589,7 +588,7 @@ static void republish(void *ctx)
     const char *layer = "layer bytes of image 1";
     pc_digest d;
     assert_int_equal(pc_digest_buffer(&d, PC_DIGEST_SHA256, layer, strlen(layer)), 0);
-    assert_int_equal(f->bs->put(f->bs, &d, layer, strlen(layer)), 0); /* a push again */
+    assert_int_equal(pc_blob_put(f->be, &d, layer, strlen(layer)), 0); /* a push again */
     char path[256];
     snprintf(path, sizeof(path), "%s/uploads/fetch-old", f->dir);
     backdate(path, 0); /* a writer appends to it again */
@@ -610,20 +609,20 @@ static void repair_leaves_what_changed_meanwhile(void **state)
     char path[256];
     blob_path(f, &a.layer, path, sizeof(path));
     assert_int_equal(unlink(path), 0);
-    pc_blob_writer *w = NULL;
-    assert_int_equal(f->bs->upload_open(f->bs, "fetch-old", true, &w), 0);
+    pc_blob_wr *w = NULL;
+    assert_int_equal(f->be->writer(f->be, "fetch-old", true, &w), 0);
     w->close(w);
     snprintf(path, sizeof(path), "%s/uploads/fetch-old", f->dir);
     backdate(path, 7200);
     pc_digest old;
     assert_int_equal(pc_digest_buffer(&old, PC_DIGEST_SHA256, "old", 3), 0);
-    assert_int_equal(f->bs->put(f->bs, &old, "old", 3), 0);
+    assert_int_equal(pc_blob_put(f->be, &old, "old", 3), 0);
     blob_path(f, &old, path, sizeof(path));
     backdate(path, 7200);
     pc_digest fixed;
     char fixedp[256];
     assert_int_equal(pc_digest_buffer(&fixed, PC_DIGEST_SHA256, "fixed", 5), 0);
-    assert_int_equal(f->bs->put(f->bs, &fixed, "fixed", 5), 0);
+    assert_int_equal(pc_blob_put(f->be, &fixed, "fixed", 5), 0);
     assert_int_equal(f->ms->blob_link(f->ms, "team/c", &fixed, 5), 0);
     blob_path(f, &fixed, fixedp, sizeof(fixedp));
     write_file(fixedp, "fixeD");
@@ -650,7 +649,7 @@ static void repair_leaves_what_changed_meanwhile(void **state)
     uint64_t size;
     assert_int_equal(f->ms->manifest_get(f->ms, "team/a", &a.manifest, &rec), 0);
     assert_int_equal(pc_registry_blob_stat(f->reg, "team/a", &a.layer, &size), 0);
-    assert_int_equal(f->bs->upload_stat(f->bs, "fetch-old", &size), 0);
+    assert_int_equal(f->be->upload_stat(f->be, "fetch-old", &size), 0);
     assert_true(exists(path));
     assert_true(exists(fixedp));
     assert_int_equal(f->ms->blob_stat(f->ms, "team/c", &fixed, &size), 0);
@@ -660,30 +659,28 @@ static void repair_leaves_what_changed_meanwhile(void **state)
 static void open_creates_nothing(void **state)
 {
     fixture *f = *state;
-    pc_blobstore *bs = NULL;
-    pc_metastore *ms = NULL;
+    pc_registry *reg = NULL;
     char path[128];
     snprintf(path, sizeof(path), "%s/none/data", f->dir);
-    assert_int_equal(pc_fsck_open(path, &bs, &ms), PC_ENOTFOUND);
-    assert_null(bs);
-    assert_null(ms);
+    assert_int_equal(pc_fsck_open(path, &reg), PC_ENOTFOUND);
+    assert_null(reg);
     snprintf(path, sizeof(path), "%s/none", f->dir);
     assert_false(exists(path));
     /* an empty directory is no data directory, and stays empty */
     assert_int_equal(mkdir(path, 0755), 0);
-    assert_int_equal(pc_fsck_open(path, &bs, &ms), PC_ENOTFOUND);
+    assert_int_equal(pc_fsck_open(path, &reg), PC_ENOTFOUND);
     assert_int_equal(rmdir(path), 0);
     /* a meta.db alone is not enough either: blobs/ ... must be there */
     assert_int_equal(mkdir(path, 0755), 0);
     char db[160];
     snprintf(db, sizeof(db), "%s/meta.db", path);
     write_file(db, "");
-    assert_int_equal(pc_fsck_open(path, &bs, &ms), PC_ENOTFOUND);
+    assert_int_equal(pc_fsck_open(path, &reg), PC_ENOTFOUND);
     char blobs[160];
     snprintf(blobs, sizeof(blobs), "%s/blobs", path);
     assert_false(exists(blobs));
     /* a file is no directory */
-    assert_int_equal(pc_fsck_open(db, &bs, &ms), PC_ENOTFOUND);
+    assert_int_equal(pc_fsck_open(db, &reg), PC_ENOTFOUND);
 }
 
 typedef struct {

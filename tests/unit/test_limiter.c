@@ -27,7 +27,7 @@
 #include <sqlite3.h>
 
 #include "limiter.h"
-#include "metastore.h"
+#include "registry.h"
 #include "testutil.h"
 
 static int64_t fake_now;
@@ -41,7 +41,7 @@ static int64_t fake_clock(void *ctx)
 typedef struct {
     char dir[64];
     char path[128];
-    pc_metastore *ms;
+    pc_registry *ms; /* a registry over dir: its meta store is path */
 } fixture;
 
 static int setup(void **state)
@@ -50,7 +50,7 @@ static int setup(void **state)
     assert_non_null(f);
     assert_non_null(pc_test_tmpdir(f->dir, sizeof(f->dir), "limiter"));
     snprintf(f->path, sizeof(f->path), "%s/meta.db", f->dir);
-    assert_int_equal(pc_metastore_sqlite_open(&f->ms, f->path), 0);
+    assert_int_equal(pc_registry_open(&f->ms, f->dir), 0);
     fake_now = 0;
     *state = f;
     return 0;
@@ -59,8 +59,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fixture *f = *state;
-    if (f->ms)
-        f->ms->free(f->ms);
+    pc_registry_free(f->ms);
     pc_test_rmtree(f->dir);
     free(f);
     return 0;
@@ -68,7 +67,7 @@ static int teardown(void **state)
 
 /* A limiter with the anonymous budget pulls/window (authenticated: twice
  * that), over store (NULL: memory only), on the fake clock. */
-static pc_limiter *limiter(pc_metastore *store, unsigned pulls, unsigned window)
+static pc_limiter *limiter(pc_registry *store, unsigned pulls, unsigned window)
 {
     pc_limiter_opts o = {
         .anonymous = {pulls, window},
@@ -489,8 +488,8 @@ static void test_persist_across_restart(void **state)
     pc_limiter_free(l);
 
     /* the meta store itself reopened too */
-    f->ms->free(f->ms);
-    assert_int_equal(pc_metastore_sqlite_open(&f->ms, f->path), 0);
+    pc_registry_free(f->ms);
+    assert_int_equal(pc_registry_open(&f->ms, f->dir), 0);
     fake_now = 1500;
     l = limiter(f->ms, 10, 3600);
     assert_int_equal(look(l, "10.2.0.1", 1500), 10 - 5);

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "mirror.h"
+#include "registry_int.h" /* the meta store itself, to store content */
 
 typedef struct {
     char dir[64];
@@ -146,7 +147,7 @@ static void bare_is_local(void **state)
 {
     fixture *f = *state;
     pc_mirror_target t;
-    pc_metastore *ms = pc_registry_meta(f->reg);
+    pc_metastore *ms = f->reg->ms;
     pc_digest d;
     const char *names[] = {"team/app", "nginx", "library/nginx", "a/b/c", "docker.io"};
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
@@ -167,7 +168,7 @@ static void default_upstream(void **state)
 {
     fixture *f = *state;
     pc_mirror_target t;
-    pc_metastore *ms = pc_registry_meta(f->reg);
+    pc_metastore *ms = f->reg->ms;
     pc_digest d;
     assert_int_equal(pc_mirror_route(f->m, "library/nginx", NULL, &t), 0);
     assert_true(t.by_default);

@@ -52,7 +52,7 @@ static int upload(pc_registry *reg, const char *repo, const char *data, const ch
                   pc_digest *out)
 {
     char id[72];
-    pc_blob_writer *w = NULL;
+    pc_blob_up *w = NULL;
     uint64_t size = 0;
     pc_digest d;
     assert_int_equal(pc_digest_buffer(&d, PC_DIGEST_SHA256, data, strlen(data)), 0);
@@ -60,11 +60,11 @@ static int upload(pc_registry *reg, const char *repo, const char *data, const ch
         assert_int_equal(pc_digest_parse(&d, claimed), 0);
     assert_int_equal(pc_registry_upload_start(reg, repo, id), 0);
     assert_int_equal(pc_registry_upload_open(reg, repo, id, &w), 0);
-    assert_int_equal(w->write(w, data, strlen(data)), 0);
-    pc_registry_upload_release(reg, id, w);
+    assert_int_equal(pc_blob_up_write(w, data, strlen(data)), 0);
+    assert_int_equal(pc_registry_upload_release(reg, id, w, true), 0);
     if (out)
         *out = d;
-    return pc_registry_upload_finish(reg, repo, id, &d, &size);
+    return pc_registry_upload_finish(reg, repo, id, NULL, &d, &size);
 }
 
 static void image_manifest(char *buf, size_t size, const pc_digest *config, const pc_digest *layer)
@@ -97,7 +97,7 @@ static void upload_belongs_to_its_repo(void **state)
     fixture *f = *state;
     char id[72];
     uint64_t size;
-    pc_blob_writer *w = NULL, *w2 = NULL;
+    pc_blob_up *w = NULL, *w2 = NULL;
     assert_int_equal(pc_registry_upload_start(f->reg, "a", id), 0);
     assert_int_equal(pc_registry_upload_stat(f->reg, "a", id, &size), 0);
     assert_int_equal(size, 0);
@@ -106,8 +106,8 @@ static void upload_belongs_to_its_repo(void **state)
     assert_int_equal(pc_registry_upload_open(f->reg, "a", id, &w), 0);
     /* one writer at a time */
     assert_int_equal(pc_registry_upload_open(f->reg, "a", id, &w2), PC_EEXISTS);
-    assert_int_equal(w->write(w, "abc", 3), 0);
-    pc_registry_upload_release(f->reg, id, w);
+    assert_int_equal(pc_blob_up_write(w, "abc", 3), 0);
+    assert_int_equal(pc_registry_upload_release(f->reg, id, w, true), 0);
     assert_int_equal(pc_registry_upload_stat(f->reg, "a", id, &size), 0);
     assert_int_equal(size, 3);
     assert_int_equal(pc_registry_upload_cancel(f->reg, "a", id), 0);
@@ -163,7 +163,7 @@ static void deletes_never_break_other_repos(void **state)
     pc_manifest_put_result ra, rb;
     pc_manifest_rec rec;
     uint64_t size;
-    pc_blob_reader *r = NULL;
+    pc_blob_rd *r = NULL;
 
     for (int i = 0; i < 2; i++) {
         const char *repo = i ? "b" : "a";

@@ -1,5 +1,5 @@
 /*
- * htpasswd.h - the users of HTTP Basic authentication, from an Apache
+ * auth_htpasswd.h - the users of HTTP Basic authentication, from an Apache
  * htpasswd file: one "user:hash" per line, '#' comments and blank lines
  * allowed, CRLF line ends tolerated.
  *
@@ -20,8 +20,8 @@
  *
  * SPDX-License-Identifier: Apache-2.0
  */
-#ifndef PC_HTPASSWD_H
-#define PC_HTPASSWD_H
+#ifndef PC_AUTH_HTPASSWD_H
+#define PC_AUTH_HTPASSWD_H
 
 #include "pc.h"
 

@@ -1,12 +1,12 @@
 /*
- * jwt.c - ES256 JSON Web Tokens for the registry token flow (see jwt.h):
+ * auth_jwt.c - ES256 JSON Web Tokens for the registry token flow (see auth_jwt.h):
  * P-256 keys (generated, or PEM files), signing and verifying with OpenSSL
  * EVP, JOSE's raw r||s signatures converted from and to DER, claims in and
  * out of JSON with jansson.
  *
  * SPDX-License-Identifier: Apache-2.0
  */
-#include "jwt.h"
+#include "auth_jwt.h"
 #include "base64.h"
 
 #include <errno.h>

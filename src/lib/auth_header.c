@@ -1,12 +1,13 @@
 /*
- * auth.c - Authorization header parsing, resource scopes and the
- * WWW-Authenticate values a 401 carries (see auth.h). Everything here reads
+ * auth_header.c - Authorization header parsing, resource scopes and the
+ * WWW-Authenticate values a 401 carries (see auth_header.h). Everything here reads
  * input from clients, so every parser is strict, bounded and refuses what
  * it does not fully understand; nothing here knows users or keys.
  *
  * SPDX-License-Identifier: Apache-2.0
  */
-#include "auth.h"
+#include "auth_header.h"
+#include "util.h"
 #include "base64.h"
 
 #include <stdlib.h>
@@ -39,55 +40,22 @@ static void wipe_str(char *s)
     }
 }
 
-/* A growing string; nomem sticks once an allocation failed. */
-typedef struct {
-    char *s;
-    size_t len, cap;
-    bool nomem;
-} strbuf;
-
-static void sb_add(strbuf *b, const char *s, size_t n)
-{
-    if (b->nomem)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 128;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *p = realloc(b->s, cap);
-        if (!p) {
-            b->nomem = true;
-            return;
-        }
-        b->s = p;
-        b->cap = cap;
-    }
-    memcpy(b->s + b->len, s, n);
-    b->len += n;
-    b->s[b->len] = '\0';
-}
-
-static void sb_str(strbuf *b, const char *s)
-{
-    sb_add(b, s, strlen(s));
-}
-
 /* name="value" as an RFC 7230 quoted-string, after sep. false when value
  * holds a control character (other than HTAB) that no quoting may carry. */
-static bool sb_param(strbuf *b, const char *sep, const char *name, const char *value)
+static bool sb_param(pc_buf *b, const char *sep, const char *name, const char *value)
 {
     for (const char *p = value; *p; p++)
         if (is_ctl((unsigned char)*p) && *p != '\t')
             return false;
-    sb_str(b, sep);
-    sb_str(b, name);
-    sb_add(b, "=\"", 2);
+    pc_buf_str(b, sep);
+    pc_buf_str(b, name);
+    pc_buf_add(b, "=\"", 2);
     for (const char *p = value; *p; p++) {
         if (*p == '"' || *p == '\\')
-            sb_add(b, "\\", 1);
-        sb_add(b, p, 1);
+            pc_buf_add(b, "\\", 1);
+        pc_buf_add(b, p, 1);
     }
-    sb_add(b, "\"", 1);
+    pc_buf_add(b, "\"", 1);
     return true;
 }
 
@@ -428,7 +396,7 @@ bool pc_auth_actions_allow(unsigned granted, unsigned needed)
 
 /* ---- WWW-Authenticate ---- */
 
-static int finish(strbuf *b, bool ok, char **out)
+static int finish(pc_buf *b, bool ok, char **out)
 {
     if (!ok || b->nomem) {
         free(b->s);
@@ -446,12 +414,12 @@ static int finish(strbuf *b, bool ok, char **out)
 int pc_auth_challenge_bearer(char **out, const char *realm, const char *service,
                              const pc_auth_scope *scopes, size_t n, const char *error)
 {
-    strbuf b = {0};
-    strbuf sc = {0};
+    pc_buf b = {0};
+    pc_buf sc = {0};
     bool ok = realm && *realm;
     *out = NULL;
     if (ok) {
-        sb_str(&b, "Bearer");
+        pc_buf_str(&b, "Bearer");
         ok = sb_param(&b, " ", "realm", realm);
     }
     if (ok && service)
@@ -460,8 +428,8 @@ int pc_auth_challenge_bearer(char **out, const char *realm, const char *service,
         char one[PC_NAME_MAX + 64];
         ok = pc_auth_scope_format(&scopes[i], one, sizeof(one)) > 0;
         if (i > 0)
-            sb_add(&sc, " ", 1);
-        sb_str(&sc, one);
+            pc_buf_add(&sc, " ", 1);
+        pc_buf_str(&sc, one);
     }
     if (ok && n > 0) {
         if (sc.nomem)
@@ -477,11 +445,11 @@ int pc_auth_challenge_bearer(char **out, const char *realm, const char *service,
 
 int pc_auth_challenge_basic(char **out, const char *realm)
 {
-    strbuf b = {0};
+    pc_buf b = {0};
     bool ok = realm && *realm;
     *out = NULL;
     if (ok) {
-        sb_str(&b, "Basic");
+        pc_buf_str(&b, "Basic");
         ok = sb_param(&b, " ", "realm", realm);
     }
     return finish(&b, ok, out);

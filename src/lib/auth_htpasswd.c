@@ -1,10 +1,10 @@
 /*
- * htpasswd.c - loading an htpasswd file of bcrypt hashes and checking
- * passwords against it with libxcrypt's crypt_rn (see htpasswd.h).
+ * auth_htpasswd.c - loading an htpasswd file of bcrypt hashes and checking
+ * passwords against it with libxcrypt's crypt_rn (see auth_htpasswd.h).
  *
  * SPDX-License-Identifier: Apache-2.0
  */
-#include "htpasswd.h"
+#include "auth_htpasswd.h"
 
 #include <crypt.h>
 #include <errno.h>

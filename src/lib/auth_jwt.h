@@ -1,5 +1,5 @@
 /*
- * jwt.h - the bearer tokens of the Docker registry token specification:
+ * auth_jwt.h - the bearer tokens of the Docker registry token specification:
  * JSON Web Tokens signed with ES256 (ECDSA on P-256 with SHA-256), compact
  * serialization, base64url without padding.
  *
@@ -24,11 +24,11 @@
  *
  * SPDX-License-Identifier: Apache-2.0
  */
-#ifndef PC_JWT_H
-#define PC_JWT_H
+#ifndef PC_AUTH_JWT_H
+#define PC_AUTH_JWT_H
 
 #include "pc.h"
-#include "auth.h"
+#include "auth_header.h"
 
 #define PC_JWT_MAX 16384     /* longest token verified */
 #define PC_JWT_STR_MAX 256   /* longest iss, sub, aud, jti (with the NUL) */

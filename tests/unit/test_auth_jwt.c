@@ -1,5 +1,5 @@
 /*
- * test_jwt.c - unit tests for jwt.c: sign then verify; a token signed
+ * test_auth_jwt.c - unit tests for auth_jwt.c: sign then verify; a token signed
  * outside pullcache (openssl dgst, DER converted to r||s) with a fixed key
  * whose libtrust key id was computed independently; tampered payloads and
  * signatures; every alg but ES256 refused (none, HS256 keyed with the
@@ -26,7 +26,7 @@
 #include <openssl/x509.h>
 
 #include "base64.h"
-#include "jwt.h"
+#include "auth_jwt.h"
 
 #define NOW 1700000000
 #define ISS "auth.example"

@@ -1,5 +1,5 @@
 /*
- * test_auth.c - unit tests for auth.c: Authorization values (Basic and
+ * test_auth_header.c - unit tests for auth_header.c: Authorization values (Basic and
  * Bearer, the forms clients send and the malformed ones attackers do),
  * resource scopes (the spec's forms, names that must not pass, merging,
  * limits), and WWW-Authenticate values, checked byte for byte and read
@@ -17,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "auth.h"
+#include "auth_header.h"
 #include "base64.h"
 #include "upstream.h"
 

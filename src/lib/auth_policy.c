@@ -1,10 +1,10 @@
 /*
- * policy.c - access rules by repository prefix, groups and administrators
- * (see policy.h for the rules of matching and the default).
+ * auth_policy.c - access rules by repository prefix, groups and administrators
+ * (see auth_policy.h for the rules of matching and the default).
  *
  * SPDX-License-Identifier: Apache-2.0
  */
-#include "policy.h"
+#include "auth_policy.h"
 
 #include <stdatomic.h>
 #include <stdio.h>

@@ -1,5 +1,5 @@
 /*
- * policy.h - who may pull, push and delete which repository, and who is an
+ * auth_policy.h - who may pull, push and delete which repository, and who is an
  * administrator. Used once users are configured (htpasswd or an external
  * token issuer); without users the server does no access control.
  *
@@ -55,15 +55,15 @@
  *         pull: [anonymous]
  *
  * A pc_policy never changes once made: any number of threads may use it;
- * reload by making a new one and swapping (references as in htpasswd.h).
+ * reload by making a new one and swapping (references as in auth_htpasswd.h).
  *
  * SPDX-License-Identifier: Apache-2.0
  */
-#ifndef PC_POLICY_H
-#define PC_POLICY_H
+#ifndef PC_AUTH_POLICY_H
+#define PC_AUTH_POLICY_H
 
 #include "pc.h"
-#include "auth.h"
+#include "auth_header.h"
 
 #define PC_POLICY_RULES_MAX 1024
 #define PC_POLICY_PRINCIPALS_MAX 1024 /* in one list */

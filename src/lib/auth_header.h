@@ -1,5 +1,5 @@
 /*
- * auth.h - the registry's side of HTTP authentication, the parts that need
+ * auth_header.h - the registry's side of HTTP authentication, the parts that need
  * no network and no user database: the request's Authorization header
  * (Basic, Bearer), resource scopes as the Docker token specification
  * writes them, and the WWW-Authenticate value of a 401.
@@ -19,8 +19,8 @@
  *
  * SPDX-License-Identifier: Apache-2.0
  */
-#ifndef PC_AUTH_H
-#define PC_AUTH_H
+#ifndef PC_AUTH_HEADER_H
+#define PC_AUTH_HEADER_H
 
 #include "pc.h"
 #include "ref.h"

@@ -1,5 +1,5 @@
 /*
- * test_authn.c - the pure parts of the server's authentication (authn.c):
+ * test_auth_token.c - the pure parts of the token service (auth_token.c):
  * reading fields of an application/x-www-form-urlencoded body, as the
  * OAuth2 password grant of POST /token sends them. The rest (challenges,
  * decisions, tokens, throttling) is driven end to end by

@@ -1,5 +1,5 @@
 /*
- * test_htpasswd.c - unit tests for htpasswd.c: bcrypt hashes made at test
+ * test_auth_htpasswd.c - unit tests for auth_htpasswd.c: bcrypt hashes made at test
  * time with libxcrypt ($2b$ and $2y$) and one line written by Apache's
  * `htpasswd -nbB`; comments, blank lines and CRLF; every weaker hash
  * refused with a message that says what to do; duplicates and reserved
@@ -21,7 +21,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "htpasswd.h"
+#include "auth_htpasswd.h"
 
 /* Written by `htpasswd -nbB -C 5 fixture 'fix pass!'` (Apache 2.4). */
 #define FIXTURE_LINE "fixture:$2y$05$ZfqtD/kqw.Fp5rCuwlc/hu1Sm/4QPABrvyF4En387sxJqiPrussH6"

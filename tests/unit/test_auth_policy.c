@@ -1,5 +1,5 @@
 /*
- * test_policy.c - unit tests for policy.c: the default (authenticated
+ * test_auth_policy.c - unit tests for auth_policy.c: the default (authenticated
  * push, anonymous pull of mirrored content only), rules and which one
  * decides, prefixes on component boundaries, read-only that sticks,
  * groups, admins and the catalog, configurations refused, the token
@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "policy.h"
+#include "auth_policy.h"
 
 #define PULL PC_AUTH_PULL
 #define PUSH PC_AUTH_PUSH
