@@ -176,7 +176,8 @@ static int wr_checkpoint(pc_blob_wr *w, const void *st, size_t len)
         free(copy);
         return rc;
     }
-    memcpy(copy, st, len);
+    if (len)
+        memcpy(copy, st, len);
     free(fw->saved);
     fw->saved = copy;
     w->state = copy;

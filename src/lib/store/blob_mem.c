@@ -312,7 +312,8 @@ static int wr_checkpoint(pc_blob_wr *w, const void *st, size_t len)
     unsigned char *copy = malloc(len ? len : 1);
     if (!copy)
         return PC_ENOMEM;
-    memcpy(copy, st, len);
+    if (len)
+        memcpy(copy, st, len);
     pthread_mutex_lock(&mw->ms->mu);
     mem_upload *u = mw->up;
     free(u->state);
