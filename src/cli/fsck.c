@@ -18,7 +18,7 @@
 #include <jansson.h>
 
 #include "config.h"
-#include "evict.h"
+#include "mirror_evict.h"
 #include "fsck.h"
 #include "pullfmt.h"
 

@@ -14,7 +14,7 @@
 #include <sys/stat.h>
 
 #include "config.h"
-#include "evict.h"
+#include "mirror_evict.h"
 #include "limiter.h"
 #include "log.h"
 #include "mirror.h"

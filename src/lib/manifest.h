@@ -9,7 +9,7 @@
 #define PC_MANIFEST_H
 
 #include "pc.h"
-#include "metastore.h"
+#include "store/meta.h"
 
 #define PC_MT_OCI_MANIFEST "application/vnd.oci.image.manifest.v1+json"
 #define PC_MT_OCI_INDEX "application/vnd.oci.image.index.v1+json"

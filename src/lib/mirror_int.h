@@ -1,5 +1,5 @@
 /*
- * mirror_int.h - what mirror.c (routing, manifests), fetch.c (coalesced
+ * mirror_int.h - what mirror.c (routing, manifests), mirror_fetch.c (coalesced
  * blob fetches) and mirror_budget.c (the pull budget's say) share.
  * Internal to the mirror module.
  *
@@ -39,7 +39,7 @@ struct pc_mirror {
     struct pc_fetch *fetches;
     struct pc_mflight *mflights;   /* manifest exchanges in progress */
     int nfetch_threads;            /* fetch jobs queued or running */
-    struct pc_jobpool *fetch_pool; /* cache.fetch_workers workers, started on first use (fetch.c) */
+    struct pc_jobpool *fetch_pool; /* cache.fetch_workers workers, started on first use (mirror_fetch.c) */
     volatile int stopping;
 
     struct pc_mirror_list *lists; /* upstream tag lists (mirror_lists.c), own lock */
@@ -76,7 +76,7 @@ bool pc_mirror_budget_skips(pc_mirror *m, const pc_mirror_target *t);
 bool pc_mirror_budget_refuses(pc_mirror *m, const pc_mirror_target *t, pc_mirror_outcome *out);
 
 /* Stop the fetch pool (after m->stopping is set): the queued fetches run
- * and end, the workers are joined (fetch.c). */
+ * and end, the workers are joined (mirror_fetch.c). */
 void pc_fetch_pool_stop(pc_mirror *m);
 
 /* Whether a fetch of d runs now (eviction leaves such blobs alone). */

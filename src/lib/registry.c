@@ -129,7 +129,7 @@ int pc_registry_open(pc_registry **out, const char *data_dir)
         rc = PC_EINVAL;
         goto done;
     }
-    if ((rc = pc_metastore_sqlite_open(&ms, path)))
+    if ((rc = pc_meta_sqlite_open(&ms, path)))
         goto done;
     if ((rc = pc_registry_new(out, be, ms)))
         goto done;
@@ -165,7 +165,7 @@ void pc_registry_free(pc_registry *reg)
 
 int pc_registry_check_meta(pc_registry *reg)
 {
-    return reg->sqlite ? pc_metastore_sqlite_quick_check(reg->ms) : 0;
+    return reg->sqlite ? pc_meta_sqlite_quick_check(reg->ms) : 0;
 }
 
 int pc_registry_claim(pc_registry *reg)

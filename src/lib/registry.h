@@ -18,7 +18,7 @@
 
 #include "pc.h"
 #include "store/spool.h"
-#include "metastore.h"
+#include "store/meta.h"
 #include "manifest.h"
 
 typedef struct pc_registry pc_registry;

@@ -1,7 +1,7 @@
 /*
  * registry_cache.c - the registry operations of the pull-through cache,
  * eviction, readiness probes and the limiter's counters: every store
- * access of mirror.c, fetch.c, evict.c and the HTTP handlers (registry.h).
+ * access of mirror.c, mirror_fetch.c, mirror_evict.c and the HTTP handlers (registry.h).
  *
  * SPDX-License-Identifier: Apache-2.0
  */

@@ -60,7 +60,7 @@ int pc_fsck_open(const char *dir, pc_registry **out)
     int rc = pc_blob_fs_open_existing(&be, dir);
     if (rc)
         return rc;
-    if ((rc = pc_metastore_sqlite_open(&ms, path)) == 0 && (rc = pc_registry_new(out, be, ms)))
+    if ((rc = pc_meta_sqlite_open(&ms, path)) == 0 && (rc = pc_registry_new(out, be, ms)))
         ms->free(ms);
     if (rc)
         be->free(be);

@@ -12,7 +12,7 @@
 #include <pthread.h>
 
 #include "manifest.h"
-#include "metastore.h"
+#include "store/meta.h"
 #include "registry.h"
 #include "store/blob.h"
 
@@ -21,7 +21,7 @@
 struct pc_registry {
     pc_blob_backend *be;
     pc_metastore *ms;
-    bool sqlite;          /* ms is pc_metastore_sqlite_open's */
+    bool sqlite;          /* ms is pc_meta_sqlite_open's */
     char *data_dir;       /* NULL when wrapping stores (pc_registry_new) */
     int claim_fd;         /* serve.lock held by pc_registry_claim, or -1 */
     pthread_mutex_t lock; /* guards active[] */

@@ -414,7 +414,7 @@ int pc_h_mirror_blob(pc_req *req, const pc_mirror_target *t, const pc_digest *d)
         return pc_req_fail(req, rc);
     /* Waiting for the fetch to start takes no thread: the connection is
      * suspended and the fetch wakes it (so no request worker ever waits
-     * for a fetch job; fetch.c runs those on a pool of their own). */
+     * for a fetch job; mirror_fetch.c runs those on a pool of their own). */
     j->started.resume = fetch_started;
     j->started.ctx = req;
     int mhd = pc_req_suspend(req, fetch_finish);

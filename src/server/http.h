@@ -55,7 +55,7 @@ struct pc_server {
     struct timespec started; /* CLOCK_MONOTONIC, for uptime */
     /* The request job pool (pc_req_async): http.workers threads, each with
      * its meta-store connection for its life. Upstream blob fetches have a
-     * pool of their own (fetch.c), and a request waiting for a fetch to
+     * pool of their own (mirror_fetch.c), and a request waiting for a fetch to
      * start is suspended without a worker (pc_req_suspend): no job ever
      * waits for a job that may still be queued behind it. */
     struct pc_jobpool *pool;

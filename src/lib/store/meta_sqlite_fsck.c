@@ -1,5 +1,5 @@
 /*
- * metastore_sqlite_fsck.c - what fsck (fsck.h) asks of the SQLite meta
+ * meta_sqlite_fsck.c - what fsck (fsck.h) asks of the SQLite meta
  * store: every blob link, manifest, manifest reference and upload session,
  * recorded sizes set right, and removals that run only when a check made
  * inside the same write transaction still agrees (so a push or a mirror
@@ -7,7 +7,7 @@
  *
  * SPDX-License-Identifier: Apache-2.0
  */
-#include "metastore_sqlite_int.h"
+#include "meta_sqlite_int.h"
 #include "store/blob.h" /* pc_upload_id_valid */
 
 #include <string.h>

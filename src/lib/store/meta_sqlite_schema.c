@@ -1,11 +1,11 @@
 /*
- * metastore_sqlite_schema.c - the SQLite meta store's schema: the
+ * meta_sqlite_schema.c - the SQLite meta store's schema: the
  * migrations that build and upgrade it (PRAGMA user_version), and the SQL
  * of every statement the connections prepare and cache.
  *
  * SPDX-License-Identifier: Apache-2.0
  */
-#include "metastore_sqlite_int.h"
+#include "meta_sqlite_int.h"
 
 /* pc_sq_migrations[i] upgrades the schema from user_version i to i + 1.
  * Append only; never edit a shipped step. */

@@ -1,5 +1,5 @@
 /*
- * fetch.c - coalesced blob fetches for the pull-through cache: one upstream
+ * mirror_fetch.c - coalesced blob fetches for the pull-through cache: one upstream
  * GET per digest however many clients ask at once. The first request starts
  * a fetch job that streams the upstream body into a spool (store/spool.h);
  * every client reads the growing spool as bytes arrive; the blob is

@@ -1,11 +1,11 @@
 /*
- * metastore_sqlite_blobs.c - the SQLite meta store's blob links (which
+ * meta_sqlite_blobs.c - the SQLite meta store's blob links (which
  * repository holds which blob), upload sessions, and the queries gc and
  * fsck ask: every referenced digest, how many things hold a digest.
  *
  * SPDX-License-Identifier: Apache-2.0
  */
-#include "metastore_sqlite_int.h"
+#include "meta_sqlite_int.h"
 #include "store/blob.h" /* pc_upload_id_valid */
 
 #include <time.h>

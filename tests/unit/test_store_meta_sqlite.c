@@ -1,6 +1,6 @@
 /*
- * test_metastore.c - unit tests of the SQLite meta store
- * (metastore_sqlite.c): tags and catalog order and pagination, manifests
+ * test_store_meta_sqlite.c - unit tests of the SQLite meta store
+ * (meta_sqlite.c): tags and catalog order and pagination, manifests
  * with their references and tags, referrers, holders across repositories,
  * upload sessions across restarts, schema versioning, use from threads,
  * the pull limiter's bucket rows.
@@ -24,7 +24,7 @@
 
 #include <sqlite3.h>
 
-#include "metastore.h"
+#include "store/meta.h"
 
 typedef struct {
     char dir[64];
@@ -47,7 +47,7 @@ static int setup(void **state)
     snprintf(f->dir, sizeof(f->dir), "/tmp/pc-metastore-XXXXXX");
     assert_non_null(mkdtemp(f->dir));
     snprintf(f->path, sizeof(f->path), "%s/meta.db", f->dir);
-    assert_int_equal(pc_metastore_sqlite_open(&f->ms, f->path), 0);
+    assert_int_equal(pc_meta_sqlite_open(&f->ms, f->path), 0);
     *state = f;
     return 0;
 }
@@ -66,7 +66,7 @@ static void reopen(fixture *f)
 {
     f->ms->free(f->ms);
     f->ms = NULL;
-    assert_int_equal(pc_metastore_sqlite_open(&f->ms, f->path), 0);
+    assert_int_equal(pc_meta_sqlite_open(&f->ms, f->path), 0);
 }
 
 static pc_digest dg(const char *s)
@@ -492,7 +492,7 @@ static void test_schema_version(void **state)
     assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 9999", NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
     pc_metastore *ms = NULL;
-    assert_int_equal(pc_metastore_sqlite_open(&ms, f->path), PC_ERR);
+    assert_int_equal(pc_meta_sqlite_open(&ms, f->path), PC_ERR);
     assert_non_null(strstr(pc_error_last(), "newer"));
 }
 
@@ -512,7 +512,7 @@ static void test_migration_repos(void **state)
     assert_int_equal(
         sqlite3_exec(db, "DROP TABLE repos; PRAGMA user_version = 3", NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
-    assert_int_equal(pc_metastore_sqlite_open(&f->ms, f->path), 0);
+    assert_int_equal(pc_meta_sqlite_open(&f->ms, f->path), 0);
     ms = f->ms;
     assert_int_equal(ms->repo_exists(ms, "old/app"), 0);
     assert_int_equal(ms->repo_exists(ms, "old/blobs"), PC_ENOTFOUND);

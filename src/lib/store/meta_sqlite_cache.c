@@ -1,11 +1,11 @@
 /*
- * metastore_sqlite_cache.c - the SQLite meta store's cache bookkeeping:
+ * meta_sqlite_cache.c - the SQLite meta store's cache bookkeeping:
  * when the mirror last served or fetched each blob, the least recently
  * used candidates for eviction, and the eviction of one of them.
  *
  * SPDX-License-Identifier: Apache-2.0
  */
-#include "metastore_sqlite_int.h"
+#include "meta_sqlite_int.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -1,11 +1,11 @@
 /*
- * metastore_sqlite_manifests.c - the SQLite meta store's manifests (with
+ * meta_sqlite_manifests.c - the SQLite meta store's manifests (with
  * their references, written in one transaction), tags, referrers, the
  * catalog and whether a repository exists.
  *
  * SPDX-License-Identifier: Apache-2.0
  */
-#include "metastore_sqlite_int.h"
+#include "meta_sqlite_int.h"
 
 #include <string.h>
 #include <time.h>

@@ -1,8 +1,8 @@
 /*
- * metastore_sqlite.c - the SQLite meta store: the embedded default behind
- * the pc_metastore table (metastore.h). This file opens, migrates and frees
+ * meta_sqlite.c - the SQLite meta store: the embedded default behind
+ * the pc_metastore table (store/meta.h). This file opens, migrates and frees
  * the store, keeps the per-thread connections and runs the query helpers
- * the area files use (metastore_sqlite_int.h).
+ * the area files use (meta_sqlite_int.h).
  *
  * One database file in WAL mode (readers never wait for the writer),
  * synchronous=NORMAL, foreign keys on, a 5 s busy timeout. Each thread that
@@ -11,7 +11,7 @@
  * statements cached, so manifest reads from a server's thread pool run in
  * parallel without a shared lock. The schema is versioned with PRAGMA
  * user_version and upgraded at open by the migration table
- * (metastore_sqlite_schema.c).
+ * (meta_sqlite_schema.c).
  *
  * free() closes every thread's connection: call it only once no other
  * thread uses the store (after a server's thread pool has stopped).
@@ -22,7 +22,7 @@
  *
  * SPDX-License-Identifier: Apache-2.0
  */
-#include "metastore_sqlite_int.h"
+#include "meta_sqlite_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -484,7 +484,7 @@ static int migrate(pc_sq_store *s)
     return pc_sq_tx_end(&s->base, migrate_steps(c->db));
 }
 
-int pc_metastore_sqlite_open(pc_metastore **out, const char *path)
+int pc_meta_sqlite_open(pc_metastore **out, const char *path)
 {
     pc_sq_store *s = NULL;
     bool key_made = false, lock_made = false;
@@ -534,7 +534,7 @@ done:
     return rc;
 }
 
-int pc_metastore_sqlite_quick_check(pc_metastore *ms)
+int pc_meta_sqlite_quick_check(pc_metastore *ms)
 {
     pc_sq_store *s = sq_of(ms);
     pc_sq_conn *c = NULL;

@@ -1,16 +1,16 @@
 /*
- * metastore_sqlite_int.h - what the files of the SQLite meta store share:
- * the statement ids and their SQL (metastore_sqlite_schema.c), the
+ * meta_sqlite_int.h - what the files of the SQLite meta store share:
+ * the statement ids and their SQL (meta_sqlite_schema.c), the
  * per-thread connection, and the query helpers that prepare, bind, step
- * and reset a cached statement in one call (metastore_sqlite.c). Internal
+ * and reset a cached statement in one call (meta_sqlite.c). Internal
  * to the SQLite meta store.
  *
  * The areas each install their functions into the table:
- *   metastore_sqlite_blobs.c      blob links, upload sessions, gc queries
- *   metastore_sqlite_manifests.c  manifests, tags, referrers, catalog
- *   metastore_sqlite_cache.c      cache access records (eviction)
- *   metastore_sqlite_limits.c     the client pull limiter's counts
- *   metastore_sqlite_fsck.c       fsck's listings and guarded repairs
+ *   meta_sqlite_blobs.c      blob links, upload sessions, gc queries
+ *   meta_sqlite_manifests.c  manifests, tags, referrers, catalog
+ *   meta_sqlite_cache.c      cache access records (eviction)
+ *   meta_sqlite_limits.c     the client pull limiter's counts
+ *   meta_sqlite_fsck.c       fsck's listings and guarded repairs
  *
  * SPDX-License-Identifier: Apache-2.0
  */
@@ -21,7 +21,7 @@
 
 #include <sqlite3.h>
 
-#include "metastore.h"
+#include "store/meta.h"
 
 /* The prepared statements every connection caches, by id. */
 enum {
@@ -80,7 +80,7 @@ enum {
 #define PC_SQ_TOUCH_EVERY 60
 #define PC_SQ_TOUCH_EVERY_S "60"
 
-/* metastore_sqlite_schema.c: pc_sq_migrations[i] upgrades the schema from
+/* meta_sqlite_schema.c: pc_sq_migrations[i] upgrades the schema from
  * user_version i to i + 1; pc_sq_stmt_sql[id] is statement id's SQL. */
 extern const char *const pc_sq_migrations[];
 extern const int pc_sq_schema_version;

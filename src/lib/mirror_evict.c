@@ -1,8 +1,8 @@
 /*
- * evict.c - the pull-through cache's size cap (least recently used mirrored
+ * mirror_evict.c - the pull-through cache's size cap (least recently used mirrored
  * blobs go first, local content never), the policy over the registry's
  * eviction primitives (pc_registry_cache_lru, pc_registry_cache_evict),
- * and the store gauges. See evict.h; gc is registry_gc.c.
+ * and the store gauges. See mirror_evict.h; gc is registry_gc.c.
  *
  * A blob removed while a client still reads it is safe on the filesystem
  * backend: the reader holds an open descriptor (the response's sendfile fd,
@@ -11,7 +11,7 @@
  *
  * SPDX-License-Identifier: Apache-2.0
  */
-#include "evict.h"
+#include "mirror_evict.h"
 #include "mirror_int.h"
 
 #include <stdlib.h>

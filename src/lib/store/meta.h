@@ -1,9 +1,9 @@
 /*
- * metastore.h - the meta store interface: repositories, blob links, tags,
+ * store/meta.h - the meta store interface: repositories, blob links, tags,
  * manifests and their references, referrers, upload sessions, cache
  * bookkeeping, and the client pull limiter's counts.
  *
- * A versioned table of functions. The SQLite backend (metastore_sqlite.c) is
+ * A versioned table of functions. The SQLite backend (meta_sqlite.c) is
  * the embedded default; a PostgreSQL backend plugs in behind the same table.
  * Repositories exist implicitly: a repository is known while it has a blob
  * link, a manifest or a tag. Manifest bytes live in the blob store under
@@ -159,7 +159,7 @@ struct pc_metastore {
     int (*tag_touch)(pc_metastore *ms, const char *repo, const char *tag, const pc_digest *d,
                      int64_t when);
 
-    /* --- added in version 1 for cache eviction (evict.h) --- */
+    /* --- added in version 1 for cache eviction (mirror_evict.h) --- */
 
     /* Record that the mirror served or fetched blob d (size bytes) at `now`
      * (unix seconds). Cheap when repeated: the stored time is only written
@@ -222,11 +222,11 @@ struct pc_metastore {
 
 /* Open (creating and migrating as needed) the SQLite meta store at path, in
  * WAL mode. *out is the caller's (->free). 0 or PC_ERR. */
-int pc_metastore_sqlite_open(pc_metastore **out, const char *path);
+int pc_meta_sqlite_open(pc_metastore **out, const char *path);
 
-/* PRAGMA quick_check of a store opened by pc_metastore_sqlite_open: 0 when
+/* PRAGMA quick_check of a store opened by pc_meta_sqlite_open: 0 when
  * the file is sound, PC_EINVAL (message names the file and the first
  * problem) when it is damaged, or < 0. */
-int pc_metastore_sqlite_quick_check(pc_metastore *ms);
+int pc_meta_sqlite_quick_check(pc_metastore *ms);
 
 #endif

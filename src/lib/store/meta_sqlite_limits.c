@@ -1,11 +1,11 @@
 /*
- * metastore_sqlite_limits.c - the SQLite meta store's copy of the client
+ * meta_sqlite_limits.c - the SQLite meta store's copy of the client
  * pull limiter's counts (limiter.h): buckets saved in one transaction with
  * the expired ones dropped, and loaded back at start.
  *
  * SPDX-License-Identifier: Apache-2.0
  */
-#include "metastore_sqlite_int.h"
+#include "meta_sqlite_int.h"
 
 /* The writes of limit_save, inside its transaction. */
 static int limit_write(pc_metastore *ms, const pc_meta_limit_row *rows, size_t n, int64_t now,

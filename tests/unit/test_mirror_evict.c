@@ -1,5 +1,5 @@
 /*
- * test_evict.c - unit tests of cache eviction and the gc sweep (evict.c)
+ * test_mirror_evict.c - unit tests of cache eviction and the gc sweep (mirror_evict.c)
  * over real filesystem and SQLite stores in a temporary directory:
  * mirrored blobs go least recently used first down to the cap, pushed
  * blobs and blobs a local repository shares never go, manifests never go,
@@ -21,7 +21,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "evict.h"
+#include "mirror_evict.h"
 #include "registry_int.h" /* the stores themselves, to set up and look */
 
 static const char *const UPS[] = {"docker.io", "ghcr.io"};
@@ -254,7 +254,7 @@ static void test_touch_written_once_a_minute(void **state)
     pc_metastore *ms2 = NULL;
     char path[128];
     snprintf(path, sizeof(path), "%s/meta.db", f->dir);
-    assert_int_equal(pc_metastore_sqlite_open(&ms2, path), 0);
+    assert_int_equal(pc_meta_sqlite_open(&ms2, path), 0);
     assert_int_equal(ms2->access_touch(ms2, &b, 10, 1050), 0); /* older: ignored */
     memset(got, 0, sizeof(got));
     assert_int_equal(ms2->access_lru(ms2, UPS, NUPS, order_cb, got), 0);

@@ -1,5 +1,5 @@
 /*
- * evict.h - keeping the pull-through cache under its size cap, and garbage
+ * mirror_evict.h - keeping the pull-through cache under its size cap, and garbage
  * collection of the blob store.
  *
  * Eviction removes mirrored blobs, least recently used first, until the
