@@ -77,6 +77,8 @@ const char *pc_result_str(int code)
         return "storage full";
     case PC_EROFS:
         return "storage read-only";
+    case PC_ECONFLICT:
+        return "changed concurrently";
     default:
         return "internal error";
     }

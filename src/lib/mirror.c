@@ -445,11 +445,12 @@ static int upstream_manifest_parse(pc_manifest_info *info, const void *buf, size
     return rc;
 }
 
-/* Store manifest bytes fetched from upstream under digest d (and tag).
- * Bytes that are no manifest are refused: PC_EINVAL (message set). */
-static int store_manifest(pc_mirror *m, const pc_mirror_target *t, const char *tag, const void *buf,
-                          size_t len, const char *media_type, const pc_digest *d,
-                          pc_manifest_rec *rec)
+/* Store manifest bytes fetched from upstream under digest d (and tag,
+ * moved only from *expect: registry.h). Bytes that are no manifest are
+ * refused: PC_EINVAL (message set). */
+static int store_manifest(pc_mirror *m, const pc_mirror_target *t, const char *tag,
+                          const pc_digest *expect, const void *buf, size_t len,
+                          const char *media_type, const pc_digest *d, pc_manifest_rec *rec)
 {
     pc_manifest_info info;
     int rc;
@@ -457,7 +458,7 @@ static int store_manifest(pc_mirror *m, const pc_mirror_target *t, const char *t
     memset(rec, 0, sizeof(*rec));
     if ((rc = upstream_manifest_parse(&info, buf, len, media_type)))
         goto done;
-    rc = pc_registry_cache_manifest_put(m->reg, t->local, tag, d, buf, len, &info, rec);
+    rc = pc_registry_cache_manifest_put(m->reg, t->local, tag, expect, d, buf, len, &info, rec);
 done:
     pc_manifest_info_clear(&info);
     return rc;
@@ -467,10 +468,12 @@ done:
  * the upstream's Docker-Content-Digest and with the parser pushes go
  * through, store them (with tag). Bytes that fail a check are the
  * upstream's fault (counted as a "protocol" error, 502 for the client) and
- * nothing is kept. */
+ * nothing is kept. The tag moves only from *expect (compare-and-swap); a
+ * writer that moved it first (another replica's revalidation) wins and its
+ * manifest is the answer. */
 static int fetch_and_store(pc_mirror *m, const pc_mirror_target *t, const char *reference,
-                           const pc_digest *want, const char *tag, pc_manifest_rec *rec,
-                           pc_mirror_outcome *out)
+                           const pc_digest *want, const char *tag, const pc_digest *expect,
+                           pc_manifest_rec *rec, pc_mirror_outcome *out)
 {
     pc_upstream_resp r;
     pc_digest got, claimed;
@@ -537,8 +540,19 @@ static int fetch_and_store(pc_mirror *m, const pc_mirror_target *t, const char *
         goto done;
     }
     pc_metrics_add("pullcache_upstream_bytes_total", m->ups[t->upstream].labels, r.body_len);
-    if ((rc = store_manifest(m, t, tag, r.body ? r.body : "", r.body_len, r.media_type, &got,
-                             rec))) {
+    rc = store_manifest(m, t, tag, expect, r.body ? r.body : "", r.body_len, r.media_type, &got,
+                        rec);
+    if (rc == PC_ECONFLICT && tag) {
+        pc_digest cur;
+        int64_t upd;
+        if (pc_registry_tag_stat(m->reg, t->local, tag, &cur, &upd) == 0 &&
+            pc_registry_manifest_get(m->reg, t->local, &cur, rec) == 0) {
+            pc_log(PC_LOG_DEBUG, "%s:%s was moved concurrently to %s; serving that", t->local, tag,
+                   cur.str);
+            rc = 0;
+        }
+    }
+    if (rc) {
         memset(out, 0, sizeof(*out));
         out->status = 500;
         snprintf(out->code, sizeof(out->code), "UNKNOWN");
@@ -569,11 +583,14 @@ static int manifest_fetch_one(pc_mirror *m, const pc_mirror_target *t, const cha
             count_cache(m, t, "pullcache_cache_hits_total", "manifest");
             return 0;
         }
-        return fetch_and_store(m, t, reference, &d, NULL, rec, out);
+        return fetch_and_store(m, t, reference, &d, NULL, NULL, rec, out);
     }
 
-    if (pc_registry_tag_stat(m->reg, t->local, reference, &have, &updated) != 0)
-        return fetch_and_store(m, t, reference, NULL, reference, rec, out);
+    if (pc_registry_tag_stat(m->reg, t->local, reference, &have, &updated) != 0) {
+        pc_digest absent; /* the tag must still not exist when it is set */
+        memset(&absent, 0, sizeof(absent));
+        return fetch_and_store(m, t, reference, NULL, reference, &absent, rec, out);
+    }
     if ((int64_t)time(NULL) - updated < t->tag_ttl) {
         /* confirmed meanwhile (by the request this one waited for) */
         count_cache(m, t, "pullcache_cache_hits_total", "manifest");
@@ -607,7 +624,7 @@ static int manifest_fetch_one(pc_mirror *m, const pc_mirror_target *t, const cha
         void *buf = NULL;
         size_t len = 0;
         if (pc_registry_manifest_bytes(m->reg, &d, &buf, &len) == 0) {
-            rc = store_manifest(m, t, reference, buf, len, rec->media_type, &d, rec);
+            rc = store_manifest(m, t, reference, &have, buf, len, rec->media_type, &d, rec);
             free(buf);
             if (rc == 0)
                 return 0;
@@ -616,9 +633,9 @@ static int manifest_fetch_one(pc_mirror *m, const pc_mirror_target *t, const cha
     if (!has_digest) {
         /* No digest in the HEAD answer: a GET by tag is the only way to know
          * (the upstream does not give us a choice). */
-        rc = fetch_and_store(m, t, reference, NULL, reference, rec, out);
+        rc = fetch_and_store(m, t, reference, NULL, reference, &have, rec, out);
     } else {
-        rc = fetch_and_store(m, t, d.str, &d, reference, rec, out);
+        rc = fetch_and_store(m, t, d.str, &d, reference, &have, rec, out);
     }
     if (rc && out->status != 404) {
         /* the new content could not be had: keep serving what we have */

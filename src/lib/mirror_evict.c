@@ -22,6 +22,21 @@
 
 /* ---- eviction ---- */
 
+/* The cache's rule: a repository is the mirror's when its first path
+ * component names an upstream ("<upstream>/<repo>"). */
+bool pc_evict_repo_mirrored(const char *repo, void *rule)
+{
+    const pc_evict_rule *r = rule;
+    const char *slash = strchr(repo, '/');
+    if (!slash || !r)
+        return false;
+    size_t n = (size_t)(slash - repo);
+    for (size_t i = 0; i < r->nups; i++)
+        if (r->upstreams[i] && strlen(r->upstreams[i]) == n && memcmp(r->upstreams[i], repo, n) == 0)
+            return true;
+    return false;
+}
+
 int pc_evict_run(pc_registry *reg, const char *const *upstreams, size_t nups, uint64_t max_size,
                  bool dry, pc_evict_busy_fn busy, void *busy_ctx, pc_evict_stats *st)
 {
@@ -29,9 +44,10 @@ int pc_evict_run(pc_registry *reg, const char *const *upstreams, size_t nups, ui
     size_t n = 0;
     int rc;
 
+    pc_evict_rule rule = {upstreams, nups};
     memset(st, 0, sizeof(*st));
     /* what is really stored, least recently used first (registry.h) */
-    if ((rc = pc_registry_cache_lru(reg, upstreams, nups, dry, &c, &n)))
+    if ((rc = pc_registry_cache_lru(reg, pc_evict_repo_mirrored, &rule, dry, &c, &n)))
         return rc;
     for (size_t i = 0; i < n; i++)
         st->mirrored_bytes += c[i].size;
@@ -45,7 +61,7 @@ int pc_evict_run(pc_registry *reg, const char *const *upstreams, size_t nups, ui
             continue;
         }
         if (!dry) {
-            int erc = pc_registry_cache_evict(reg, &k->d, upstreams, nups);
+            int erc = pc_registry_cache_evict(reg, &k->d, pc_evict_repo_mirrored, &rule);
             if (erc == PC_EEXISTS) { /* a local push linked it meanwhile: it stays */
                 st->skipped++;
                 continue;

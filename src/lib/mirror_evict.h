@@ -34,6 +34,16 @@ typedef struct {
     unsigned long skipped;   /* over the cap but busy or held meanwhile */
 } pc_evict_stats;
 
+/* Which repositories are the mirror's: those whose first path component
+ * is one of the nups names in upstreams. */
+typedef struct {
+    const char *const *upstreams;
+    size_t nups;
+} pc_evict_rule;
+
+/* The rule as the registry's predicate (rule: a pc_evict_rule). */
+bool pc_evict_repo_mirrored(const char *repo, void *rule);
+
 /* Whether blob d is in use right now and must stay (a fetch of it runs). */
 typedef bool (*pc_evict_busy_fn)(const pc_digest *d, void *ctx);
 

@@ -34,6 +34,7 @@ enum pc_result {
     PC_EDENIED = -13,   /* authenticated, but not allowed (HTTP 403) */
     PC_ENOSPC = -14,    /* the storage is full (disk, quota, database): HTTP 507 */
     PC_EROFS = -15,     /* the storage is read-only: HTTP 503 */
+    PC_ECONFLICT = -16, /* a compare-and-swap lost: someone changed it first; retry */
 };
 
 /* Set the calling thread's error message (printf-style). Returns nothing. */

@@ -91,6 +91,9 @@ static bool reserve_release(pc_registry *reg)
 
 int pc_registry_new(pc_registry **out, pc_blob_backend *be, pc_metastore *ms)
 {
+    int rc = pc_meta_check(ms);
+    if (rc)
+        return rc;
     pc_registry *reg = calloc(1, sizeof(*reg));
     if (!reg)
         return PC_ENOMEM;
@@ -247,10 +250,10 @@ void pc_registry_blob_damaged(pc_registry *reg, const pc_digest *d, const char *
  * distribution allows). */
 static int recorded_size(pc_registry *reg, const char *repo, const pc_digest *d, uint64_t *size)
 {
-    int rc = reg->ms->blob_stat(reg->ms, repo, d, size);
+    int rc = reg->ms->reg->blob_stat(reg->ms, repo, d, size);
     if (rc == PC_ENOTFOUND) {
         pc_manifest_rec m;
-        if (reg->ms->manifest_get(reg->ms, repo, d, &m) == 0) {
+        if (reg->ms->reg->manifest_get(reg->ms, repo, d, &m) == 0) {
             *size = m.size;
             rc = 0;
         }
@@ -271,7 +274,7 @@ int pc_registry_size_check(pc_registry *reg, const pc_digest *d, uint64_t want, 
         bool same = r->size == got && pc_registry_rd_digest(r, d->alg, &have) == 0 &&
                     pc_digest_equal(&have, d);
         r->close(r);
-        if (same && reg->ms->size_fix && reg->ms->size_fix(reg->ms, d, got, NULL) == 0) {
+        if (same && reg->ms->reg->size_fix(reg->ms, d, got, NULL) == 0) {
             pc_log(PC_LOG_WARN, "blob %s: recorded size %llu corrected to %llu (its bytes match)",
                    d->str, (unsigned long long)want, (unsigned long long)got);
             return 0;
@@ -311,9 +314,9 @@ int pc_registry_blob_delete(pc_registry *reg, const char *repo, const pc_digest 
 {
     /* Only the link goes: the bytes stay for every other repository (and
      * manifests of this one) that holds them; gc frees what nothing holds. */
-    int rc = reg->ms->blob_unlink(reg->ms, repo, d);
+    int rc = reg->ms->reg->blob_unlink(reg->ms, repo, d);
     if (rc == PC_ENOSPC && reserve_release(reg))
-        rc = reg->ms->blob_unlink(reg->ms, repo, d);
+        rc = reg->ms->reg->blob_unlink(reg->ms, repo, d);
     return rc;
 }
 
@@ -322,9 +325,9 @@ int pc_registry_blob_mount(pc_registry *reg, const char *repo, const char *from,
     uint64_t size = 0;
     int rc;
     if (from)
-        rc = reg->ms->blob_stat(reg->ms, from, d, &size);
+        rc = reg->ms->reg->blob_stat(reg->ms, from, d, &size);
     else
-        rc = reg->ms->blob_stat_any(reg->ms, d, &size);
+        rc = reg->ms->reg->blob_stat_any(reg->ms, d, &size);
     if (rc)
         return rc;
     /* the blob must not go (gc) between finding it and linking it */
@@ -332,7 +335,7 @@ int pc_registry_blob_mount(pc_registry *reg, const char *repo, const char *from,
     if ((rc = pc_registry_publish_lock(reg, &lk)))
         return rc;
     if ((rc = reg->be->stat(reg->be, d, &size)) == 0)
-        rc = reg->ms->blob_link(reg->ms, repo, d, size);
+        rc = reg->ms->reg->blob_link(reg->ms, repo, d, size);
     pc_registry_publish_unlock(reg, &lk);
     return rc;
 }
@@ -355,7 +358,7 @@ int pc_registry_upload_start_mono(pc_registry *reg, const char *repo, char *id, 
     if ((rc = pc_blob_up_create(reg->be, id, PC_DIGEST_SHA256, &u)))
         return rc;
     pc_blob_up_close(u);
-    if ((rc = reg->ms->upload_put(reg->ms, id, repo))) {
+    if ((rc = reg->ms->reg->upload_put(reg->ms, id, repo))) {
         reg->be->upload_remove(reg->be, id, 0);
         return rc;
     }
@@ -369,7 +372,7 @@ static int upload_owned(pc_registry *reg, const char *repo, const char *id)
         pc_error_set("unknown upload");
         return PC_ENOTFOUND;
     }
-    int rc = reg->ms->upload_get(reg->ms, id, owner);
+    int rc = reg->ms->reg->upload_get(reg->ms, id, owner);
     if (rc)
         return rc;
     if (strcmp(owner, repo) != 0) {
@@ -480,16 +483,16 @@ int pc_registry_upload_finish(pc_registry *reg, const char *repo, const char *id
     if (rc) {
         pc_registry_publish_unlock(reg, &lk);
         if (rc == PC_EDIGEST)
-            reg->ms->upload_delete(reg->ms, id);
+            reg->ms->reg->upload_delete(reg->ms, id);
         return rc;
     }
     if ((rc = reg->be->stat(reg->be, d, size)) == 0) {
         test_publish_delay();
-        rc = reg->ms->blob_link(reg->ms, repo, d, *size);
+        rc = reg->ms->reg->blob_link(reg->ms, repo, d, *size);
     }
     pc_registry_publish_unlock(reg, &lk);
     /* the session is over either way: its file is gone */
-    reg->ms->upload_delete(reg->ms, id);
+    reg->ms->reg->upload_delete(reg->ms, id);
     return rc;
 }
 
@@ -499,7 +502,7 @@ int pc_registry_upload_cancel(pc_registry *reg, const char *repo, const char *id
     if (rc)
         return rc;
     reg->be->upload_remove(reg->be, id, 0);
-    return reg->ms->upload_delete(reg->ms, id);
+    return reg->ms->reg->upload_delete(reg->ms, id);
 }
 
 struct sweep_ctx {
@@ -529,7 +532,7 @@ static int sweep_one(const char *id, uint64_t size, long age_s, void *vctx)
     char owner[PC_NAME_MAX + 1];
     if (active_has(c->reg, id))
         return 0; /* a request is writing to it right now */
-    bool known = c->reg->ms->upload_get(c->reg->ms, id, owner) == 0;
+    bool known = c->reg->ms->reg->upload_get(c->reg->ms, id, owner) == 0;
     bool mono = strncmp(id, MONO_PREFIX, strlen(MONO_PREFIX)) == 0;
     /* At start (the data directory claimed: no other serve on it), what
      * no request of this process holds is a dead process's: monolithic
@@ -545,7 +548,7 @@ static int sweep_one(const char *id, uint64_t size, long age_s, void *vctx)
         return 0;
     c->reg->be->upload_remove(c->reg->be, id, 0);
     if (known)
-        c->reg->ms->upload_delete(c->reg->ms, id);
+        c->reg->ms->reg->upload_delete(c->reg->ms, id);
     c->dropped++;
     return 0;
 }
@@ -575,9 +578,9 @@ static int check_refs(pc_registry *reg, const char *repo, const pc_manifest_info
         int rc;
         if (r->is_manifest) {
             pc_manifest_rec m;
-            rc = reg->ms->manifest_get(reg->ms, repo, &r->digest, &m);
+            rc = reg->ms->reg->manifest_get(reg->ms, repo, &r->digest, &m);
         } else {
-            rc = reg->ms->blob_stat(reg->ms, repo, &r->digest, &size);
+            rc = reg->ms->reg->blob_stat(reg->ms, repo, &r->digest, &size);
         }
         if (rc == PC_ENOTFOUND) {
             pc_error_set("%s %s is not in repository %s", r->is_manifest ? "manifest" : "blob",
@@ -632,7 +635,8 @@ int pc_registry_manifest_put(pc_registry *reg, const char *repo, const char *ref
     }
 
     pc_registry_rec_fill(&rec, repo, &out->digest, &info, len);
-    rc = reg->ms->manifest_put(reg->ms, &rec, info.refs, info.nrefs, by_digest ? NULL : reference);
+    rc = reg->ms->reg->manifest_put(reg->ms, &rec, info.refs, info.nrefs, by_digest ? NULL : reference,
+                                    NULL);
     pc_registry_publish_unlock(reg, &lk);
     out->has_subject = info.has_subject;
     if (info.has_subject)
@@ -650,10 +654,10 @@ int pc_registry_manifest_resolve(pc_registry *reg, const char *repo, const char 
     if (strchr(reference, ':')) {
         if ((rc = pc_digest_parse(&d, reference)))
             return rc == PC_ENOTSUP ? PC_EINVAL : rc;
-    } else if ((rc = reg->ms->tag_get(reg->ms, repo, reference, &d))) {
+    } else if ((rc = reg->ms->reg->tag_get(reg->ms, repo, reference, &d))) {
         return rc;
     }
-    return reg->ms->manifest_get(reg->ms, repo, &d, out);
+    return reg->ms->reg->manifest_get(reg->ms, repo, &d, out);
 }
 
 int pc_registry_manifest_delete(pc_registry *reg, const char *repo, const char *reference)
@@ -664,8 +668,8 @@ int pc_registry_manifest_delete(pc_registry *reg, const char *repo, const char *
     if (!tag && (rc = pc_digest_parse(&d, reference)))
         return rc == PC_ENOTSUP ? PC_EINVAL : rc;
     for (int attempt = 0;; attempt++) {
-        rc = tag ? reg->ms->tag_delete(reg->ms, repo, reference)
-                 : reg->ms->manifest_delete(reg->ms, repo, &d);
+        rc = tag ? reg->ms->reg->tag_delete(reg->ms, repo, reference)
+                 : reg->ms->reg->manifest_delete(reg->ms, repo, &d);
         /* a full disk: deleting frees space, so spend the reserve on it */
         if (rc != PC_ENOSPC || attempt || !reserve_release(reg))
             return rc;
@@ -710,12 +714,12 @@ int pc_registry_tags_json(pc_registry *reg, const char *repo, const char *last, 
     int rc;
     if (!c.arr)
         return PC_ENOMEM;
-    if ((rc = reg->ms->repo_exists(reg->ms, repo))) {
+    if ((rc = reg->ms->reg->repo_exists(reg->ms, repo))) {
         json_decref(c.arr);
         return rc;
     }
     if (n != 0) {
-        rc = reg->ms->tag_list(reg->ms, repo, last, n < 0 ? -1 : n + 1, list_add, &c);
+        rc = reg->ms->reg->tag_list(reg->ms, repo, last, n < 0 ? -1 : n + 1, list_add, &c);
         if (rc < 0 || (rc > 1)) {
             json_decref(c.arr);
             return rc < 0 ? rc : PC_ERR;
@@ -760,7 +764,7 @@ int pc_registry_catalog_json(pc_registry *reg, const char *last, long n, pc_regi
     snprintf(from, sizeof(from), "%s", last ? last : "");
     while (n != 0) {
         c.seen = 0;
-        rc = reg->ms->catalog(reg->ms, from[0] ? from : NULL, chunk, catalog_add, &c);
+        rc = reg->ms->reg->catalog(reg->ms, from[0] ? from : NULL, chunk, catalog_add, &c);
         if (rc < 0) {
             json_decref(c.list.arr);
             return rc;
@@ -801,7 +805,7 @@ int pc_registry_referrers_json(pc_registry *reg, const char *repo, const pc_dige
     struct referrers_ctx c = {reg, json_array(), artifact_type};
     if (!c.arr)
         return PC_ENOMEM;
-    int rc = reg->ms->referrers(reg->ms, repo, subject, referrer_add, &c);
+    int rc = reg->ms->reg->referrers(reg->ms, repo, subject, referrer_add, &c);
     if (rc < 0) {
         json_decref(c.arr);
         return rc;

@@ -244,10 +244,13 @@ int pc_registry_cache_blob_bound(pc_registry *reg, const char *repo, const pc_di
  * (info: what pc_manifest_parse made of them) and point tag at it when
  * not NULL, under the publish lock; *rec receives the record. No check
  * that what it references is present (mirrors fetch layers on demand).
- * 0, PC_EDIGEST (bytes are not d's), or < 0. */
+ * The tag moves only when it still points at *expect (expect->str "": when
+ * it does not exist; expect NULL: whatever it points at): a revalidation
+ * that lost to another one (another replica) gets PC_ECONFLICT and stores
+ * nothing. 0, PC_EDIGEST (bytes are not d's), PC_ECONFLICT, or < 0. */
 int pc_registry_cache_manifest_put(pc_registry *reg, const char *repo, const char *tag,
-                                   const pc_digest *d, const void *buf, size_t len,
-                                   const pc_manifest_info *info, pc_manifest_rec *rec);
+                                   const pc_digest *expect, const pc_digest *d, const void *buf,
+                                   size_t len, const pc_manifest_info *info, pc_manifest_rec *rec);
 
 /* An eviction candidate: a stored mirrored blob and its stored size. */
 typedef struct {
@@ -256,20 +259,20 @@ typedef struct {
 } pc_registry_lru_entry;
 
 /* Eviction candidates, least recently used first: blobs with an access
- * record that no repository outside the mirror holds (a repository is the
- * mirror's when its first path component is one of the nups names in
- * upstreams), manifests never. Only blobs still stored are listed, with
- * the size of their file; the access records of the others are dropped
- * (unless dry). *out is the caller's (free()). 0 or < 0. */
-int pc_registry_cache_lru(pc_registry *reg, const char *const *upstreams, size_t nups, bool dry,
+ * record that no repository outside the mirror holds (which repositories
+ * are the mirror's is the cache code's rule, mirror(repo, ctx):
+ * mirror_evict.h), manifests never. Only blobs still stored are listed,
+ * with the size of their file; the access records of the others are
+ * dropped (unless dry). *out is the caller's (free()). 0 or < 0. */
+int pc_registry_cache_lru(pc_registry *reg, pc_meta_repo_pred mirror, void *ctx, bool dry,
                           pc_registry_lru_entry **out, size_t *n);
 
 /* Evict mirrored blob d: in one meta store transaction check again that
  * only mirror repositories hold it and drop its links and access record,
  * then remove its bytes (a reader with an open descriptor keeps reading).
  * 0, PC_EEXISTS (held outside the mirror meanwhile: kept), or < 0. */
-int pc_registry_cache_evict(pc_registry *reg, const pc_digest *d, const char *const *upstreams,
-                            size_t nups);
+int pc_registry_cache_evict(pc_registry *reg, const pc_digest *d, pc_meta_repo_pred mirror,
+                            void *ctx);
 
 /* How many blobs are published and their bytes. 0 or < 0. */
 int pc_registry_store_usage(pc_registry *reg, uint64_t *blobs, uint64_t *bytes);

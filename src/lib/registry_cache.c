@@ -22,7 +22,7 @@
 int pc_registry_manifest_get(pc_registry *reg, const char *repo, const pc_digest *d,
                              pc_manifest_rec *out)
 {
-    return reg->ms->manifest_get(reg->ms, repo, d, out);
+    return reg->ms->reg->manifest_get(reg->ms, repo, d, out);
 }
 
 int pc_registry_manifest_bytes(pc_registry *reg, const pc_digest *d, void **buf, size_t *len)
@@ -33,28 +33,28 @@ int pc_registry_manifest_bytes(pc_registry *reg, const pc_digest *d, void **buf,
 int pc_registry_tag_stat(pc_registry *reg, const char *repo, const char *tag, pc_digest *out,
                          int64_t *updated)
 {
-    return reg->ms->tag_stat(reg->ms, repo, tag, out, updated);
+    return reg->ms->cache->tag_stat(reg->ms, repo, tag, out, updated);
 }
 
 int pc_registry_tag_touch(pc_registry *reg, const char *repo, const char *tag, const pc_digest *d,
                           int64_t when)
 {
-    return reg->ms->tag_touch(reg->ms, repo, tag, d, when);
+    return reg->ms->cache->tag_touch(reg->ms, repo, tag, d, when);
 }
 
 int pc_registry_tag_delete(pc_registry *reg, const char *repo, const char *tag)
 {
-    return reg->ms->tag_delete(reg->ms, repo, tag);
+    return reg->ms->reg->tag_delete(reg->ms, repo, tag);
 }
 
 int pc_registry_tag_each(pc_registry *reg, const char *repo, pc_meta_str_cb cb, void *ctx)
 {
-    return reg->ms->tag_list(reg->ms, repo, NULL, -1, cb, ctx);
+    return reg->ms->reg->tag_list(reg->ms, repo, NULL, -1, cb, ctx);
 }
 
 int pc_registry_repo_each(pc_registry *reg, pc_meta_str_cb cb, void *ctx)
 {
-    return reg->ms->catalog(reg->ms, NULL, -1, cb, ctx);
+    return reg->ms->reg->catalog(reg->ms, NULL, -1, cb, ctx);
 }
 
 void pc_registry_rec_fill(pc_manifest_rec *rec, const char *repo, const pc_digest *d,
@@ -77,13 +77,13 @@ int pc_registry_cache_blob_hit(pc_registry *reg, const char *repo, const pc_dige
                                uint64_t *size)
 {
     uint64_t want = 0;
-    int rc = reg->ms->blob_stat(reg->ms, repo, d, &want);
+    int rc = reg->ms->reg->blob_stat(reg->ms, repo, d, &want);
     if (rc || (rc = reg->be->stat(reg->be, d, size)))
         return rc;
     if ((rc = pc_registry_size_check(reg, d, want, *size)))
         return rc;
     /* bookkeeping for eviction only: serving the hit matters more */
-    if (reg->ms->access_touch(reg->ms, d, *size, pc_util_now_s()))
+    if (reg->ms->cache->access_touch(reg->ms, d, *size, pc_util_now_s()))
         pc_log(PC_LOG_DEBUG, "blob %s: access not recorded: %s", d->str, pc_error_last());
     return 0;
 }
@@ -104,13 +104,13 @@ static int cache_publish(pc_registry *reg, pc_spool *sp, const char *repo, const
     if (sp) {
         rc = pc_spool_commit(sp, reg->be);
     } else if ((rc = reg->be->stat(reg->be, d, size)) == 0 &&
-               reg->ms->blob_stat_any(reg->ms, d, &want) == 0) {
+               reg->ms->reg->blob_stat_any(reg->ms, d, &want) == 0) {
         rc = pc_registry_size_check(reg, d, want, *size);
     }
     if (rc == 0)
-        rc = reg->ms->blob_link(reg->ms, repo, d, *size);
+        rc = reg->ms->reg->blob_link(reg->ms, repo, d, *size);
     if (rc == 0)
-        rc = reg->ms->access_touch(reg->ms, d, *size, pc_util_now_s());
+        rc = reg->ms->cache->access_touch(reg->ms, d, *size, pc_util_now_s());
     pc_registry_publish_unlock(reg, &lk);
     return rc;
 }
@@ -155,7 +155,7 @@ int pc_registry_cache_blob_bound(pc_registry *reg, const char *repo, const pc_di
     pc_digest md;
     void *buf = NULL;
     size_t len = 0;
-    if (!reg->ms->ref_holder || reg->ms->ref_holder(reg->ms, repo, d, &md) != 0)
+    if (reg->ms->reg->ref_holder(reg->ms, repo, d, &md) != 0)
         return PC_ENOTFOUND;
     int rc = PC_ENOTFOUND;
     if (pc_registry_manifest_bytes(reg, &md, &buf, &len) == 0 &&
@@ -166,8 +166,8 @@ int pc_registry_cache_blob_bound(pc_registry *reg, const char *repo, const pc_di
 }
 
 int pc_registry_cache_manifest_put(pc_registry *reg, const char *repo, const char *tag,
-                                   const pc_digest *d, const void *buf, size_t len,
-                                   const pc_manifest_info *info, pc_manifest_rec *rec)
+                                   const pc_digest *expect, const pc_digest *d, const void *buf,
+                                   size_t len, const pc_manifest_info *info, pc_manifest_rec *rec)
 {
     pc_blob_hold lk;
     pc_registry_rec_fill(rec, repo, d, info, len);
@@ -175,7 +175,7 @@ int pc_registry_cache_manifest_put(pc_registry *reg, const char *repo, const cha
     if (rc)
         return rc;
     if ((rc = pc_blob_put(reg->be, d, buf, len)) == 0)
-        rc = reg->ms->manifest_put(reg->ms, rec, info->refs, info->nrefs, tag);
+        rc = reg->ms->reg->manifest_put(reg->ms, rec, info->refs, info->nrefs, tag, expect);
     pc_registry_publish_unlock(reg, &lk);
     return rc;
 }
@@ -205,13 +205,13 @@ static int lru_add(const pc_digest *d, uint64_t size, int64_t last_access, void 
     return 0;
 }
 
-int pc_registry_cache_lru(pc_registry *reg, const char *const *upstreams, size_t nups, bool dry,
+int pc_registry_cache_lru(pc_registry *reg, pc_meta_repo_pred mirror, void *ctx, bool dry,
                           pc_registry_lru_entry **out, size_t *n)
 {
     lru_list c = {NULL, 0, 0};
     *out = NULL;
     *n = 0;
-    int rc = reg->ms->access_lru(reg->ms, upstreams, nups, lru_add, &c);
+    int rc = reg->ms->cache->access_lru(reg->ms, mirror, ctx, lru_add, &c);
     if (rc) {
         free(c.v);
         return rc;
@@ -226,7 +226,7 @@ int pc_registry_cache_lru(pc_registry *reg, const char *const *upstreams, size_t
             c.v[kept].d = c.v[i].d;
             c.v[kept++].size = size;
         } else if (!dry) {
-            reg->ms->access_evict(reg->ms, &c.v[i].d, upstreams, nups);
+            reg->ms->cache->access_evict(reg->ms, &c.v[i].d, mirror, ctx);
         }
     }
     *out = c.v;
@@ -234,13 +234,13 @@ int pc_registry_cache_lru(pc_registry *reg, const char *const *upstreams, size_t
     return 0;
 }
 
-int pc_registry_cache_evict(pc_registry *reg, const pc_digest *d, const char *const *upstreams,
-                            size_t nups)
+int pc_registry_cache_evict(pc_registry *reg, const pc_digest *d, pc_meta_repo_pred mirror,
+                            void *ctx)
 {
     /* Links first: once they are gone no new client finds the blob through
      * this mirror's repositories; a local push that linked it meanwhile
      * makes this PC_EEXISTS and the blob stays. */
-    int rc = reg->ms->access_evict(reg->ms, d, upstreams, nups);
+    int rc = reg->ms->cache->access_evict(reg->ms, d, mirror, ctx);
     if (rc)
         return rc;
     rc = reg->be->remove(reg->be, d);
@@ -289,7 +289,7 @@ int pc_registry_probe_blobs(pc_registry *reg)
 
 int pc_registry_probe_meta(pc_registry *reg)
 {
-    int rc = reg->ms->repo_exists(reg->ms, "pullcache/readyz");
+    int rc = reg->ms->reg->repo_exists(reg->ms, "pullcache/readyz");
     return rc == PC_ENOTFOUND ? 0 : rc;
 }
 
@@ -298,18 +298,10 @@ int pc_registry_probe_meta(pc_registry *reg)
 int pc_registry_limit_save(pc_registry *reg, const pc_meta_limit_row *rows, size_t n, int64_t now,
                            bool replace)
 {
-    if (!reg->ms->limit_save) {
-        pc_error_set("the meta store cannot keep pull counts");
-        return PC_ENOTSUP;
-    }
-    return reg->ms->limit_save(reg->ms, rows, n, now, replace);
+    return reg->ms->limits->limit_save(reg->ms, rows, n, now, replace);
 }
 
 int pc_registry_limit_load(pc_registry *reg, int64_t now, pc_meta_limit_cb cb, void *ctx)
 {
-    if (!reg->ms->limit_load) {
-        pc_error_set("the meta store cannot keep pull counts");
-        return PC_ENOTSUP;
-    }
-    return reg->ms->limit_load(reg->ms, now, cb, ctx);
+    return reg->ms->limits->limit_load(reg->ms, now, cb, ctx);
 }

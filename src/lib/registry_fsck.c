@@ -282,10 +282,10 @@ static int snapshot(fsck_t *f)
     int rc;
     /* The meta store first, then the files (gc's order): a blob published
      * after the rows were read is young or confirmed below. */
-    if ((rc = ms->upload_foreach(ms, collect_session, f)) ||
-        (rc = ms->blob_link_foreach(ms, collect_link, f)) ||
-        (rc = ms->manifest_foreach(ms, collect_manifest, f)) ||
-        (rc = ms->manifest_ref_foreach(ms, collect_ref, f)) ||
+    if ((rc = ms->reg->upload_foreach(ms, collect_session, f)) ||
+        (rc = ms->reg->blob_link_foreach(ms, collect_link, f)) ||
+        (rc = ms->reg->manifest_foreach(ms, collect_manifest, f)) ||
+        (rc = ms->reg->manifest_ref_foreach(ms, collect_ref, f)) ||
         (rc = be->upload_list(be, collect_upload, f)) || (rc = be->tmp_list(be, collect_temp, f)) ||
         (rc = be->list(be, collect_file, f)))
         return rc;
@@ -405,7 +405,7 @@ static int tag_of(const char *tag, void *ctx)
 {
     tags_ctx *t = ctx;
     pc_digest d;
-    if (t->ms->tag_get(t->ms, t->repo, tag, &d) == 0 && pc_digest_equal(&d, t->d)) {
+    if (t->ms->reg->tag_get(t->ms, t->repo, tag, &d) == 0 && pc_digest_equal(&d, t->d)) {
         pc_fsck_detail(t->p, "%s%s", t->n ? ", " : "; tags: ", tag);
         t->n++;
     }
@@ -416,7 +416,7 @@ static int tag_of(const char *tag, void *ctx)
 void pc_fsck_note_tags(fsck_t *f, pc_fsck_problem *p, const char *repo, const pc_digest *d)
 {
     tags_ctx t = {p, d, f->ms, repo, 0};
-    f->ms->tag_list(f->ms, repo, NULL, -1, tag_of, &t);
+    f->ms->reg->tag_list(f->ms, repo, NULL, -1, tag_of, &t);
 }
 
 int pc_fsck_run(pc_registry *reg, const pc_fsck_opts *o, pc_fsck_report *out)
@@ -425,7 +425,7 @@ int pc_fsck_run(pc_registry *reg, const pc_fsck_opts *o, pc_fsck_report *out)
     memset(out, 0, sizeof(*out));
     memset(&f, 0, sizeof(f));
     pc_blob_backend *be = f.be = reg->be;
-    pc_metastore *ms = f.ms = reg->ms;
+    f.ms = reg->ms;
     f.o = o;
     f.r = out;
     f.files.size = sizeof(file_t);
@@ -439,8 +439,8 @@ int pc_fsck_run(pc_registry *reg, const pc_fsck_opts *o, pc_fsck_report *out)
     f.snapshot.size = sizeof(pc_digest);
     f.unlinked.size = sizeof(link_t);
     int rc;
-    if (!be->tmp_list || !be->tmp_remove || !ms->blob_link_foreach || !ms->guarded_remove) {
-        pc_error_set("these stores cannot be checked (no fsck functions)");
+    if (!be->tmp_list || !be->tmp_remove) {
+        pc_error_set("these stores cannot be checked (the blob backend has no temp listing)");
         return PC_ENOTSUP;
     }
     if ((rc = snapshot(&f)) || (rc = pc_fsck_check_files(&f)) || (rc = pc_fsck_check_links(&f)) ||

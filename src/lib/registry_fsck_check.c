@@ -86,7 +86,7 @@ int pc_fsck_check_links(fsck_t *f)
             continue;
         }
         uint64_t size;
-        if (!blob_missing(f, &l->d) || f->ms->blob_stat(f->ms, l->repo, &l->d, &size) != 0)
+        if (!blob_missing(f, &l->d) || f->ms->reg->blob_stat(f->ms, l->repo, &l->d, &size) != 0)
             continue; /* changed since the snapshot */
         l->dangling = true;
         pc_fsck_problem *p = pc_fsck_add_problem(f, PC_FSCK_DANGLING_LINK);
@@ -112,7 +112,7 @@ int pc_fsck_check_manifest_bytes(fsck_t *f)
         }
         pc_manifest_rec now;
         if (!blob_missing(f, &m->rec.digest) ||
-            f->ms->manifest_get(f->ms, m->rec.repo, &m->rec.digest, &now) != 0)
+            f->ms->reg->manifest_get(f->ms, m->rec.repo, &m->rec.digest, &now) != 0)
             continue;
         m->broken = 1;
         pc_fsck_problem *p = pc_fsck_add_problem(f, PC_FSCK_MANIFEST_MISSING);
@@ -158,7 +158,7 @@ int pc_fsck_check_complete(fsck_t *f)
             if (!missing)
                 continue;
             pc_manifest_rec now;
-            if (f->ms->manifest_get(f->ms, m->rec.repo, &m->rec.digest, &now) != 0)
+            if (f->ms->reg->manifest_get(f->ms, m->rec.repo, &m->rec.digest, &now) != 0)
                 continue; /* deleted since the snapshot */
             m->broken = round;
             changed = true;
@@ -196,7 +196,7 @@ int pc_fsck_check_unlinked(fsck_t *f)
             file_t *file = pc_fsck_file_find(f, &r->ref.digest);
             uint64_t size;
             if (!pc_fsck_present(file) ||
-                f->ms->blob_stat(f->ms, r->repo, &r->ref.digest, &size) != PC_ENOTFOUND)
+                f->ms->reg->blob_stat(f->ms, r->repo, &r->ref.digest, &size) != PC_ENOTFOUND)
                 continue;
             link_t *u = pc_fsck_vec_push(&f->unlinked);
             if (!u)
@@ -264,7 +264,7 @@ int pc_fsck_check_orphans(fsck_t *f)
         }
         bool held_before = pc_fsck_vec_find(&f->snapshot, &file->d, pc_fsck_cmp_digest) != NULL;
         uint64_t holders = 0;
-        int rc = f->ms->digest_holders(f->ms, &file->d, &holders);
+        int rc = f->ms->reg->digest_holders(f->ms, &file->d, &holders);
         if (rc)
             return rc;
         if (holders && !held_before)
@@ -299,7 +299,7 @@ int pc_fsck_check_uploads(fsck_t *f)
                 f->r->young++;
                 continue;
             }
-            if (f->ms->upload_get(f->ms, u->name, repo) != PC_ENOTFOUND)
+            if (f->ms->reg->upload_get(f->ms, u->name, repo) != PC_ENOTFOUND)
                 continue;
             if (!(p = pc_fsck_add_problem(f, PC_FSCK_ORPHAN_UPLOAD)))
                 return PC_ENOMEM;
@@ -322,7 +322,7 @@ int pc_fsck_check_uploads(fsck_t *f)
         uint64_t size;
         if (pc_fsck_vec_find(&f->staged, &key, pc_fsck_cmp_staged) ||
             f->be->upload_stat(f->be, s->id, &size) != PC_ENOTFOUND ||
-            f->ms->upload_get(f->ms, s->id, repo) != 0)
+            f->ms->reg->upload_get(f->ms, s->id, repo) != 0)
             continue; /* a file after all, or the session ended meanwhile */
         pc_fsck_problem *p = pc_fsck_add_problem(f, PC_FSCK_UPLOAD_WITHOUT_FILE);
         if (!p)

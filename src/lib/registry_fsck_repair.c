@@ -45,7 +45,7 @@ static int still_incomplete(pc_metastore *ms, void *ctx)
         const pc_manifest_ref *r = &refs[k].ref;
         uint64_t size;
         pc_manifest_rec child;
-        if (r->is_manifest ? ms->manifest_get(ms, m->rec.repo, &r->digest, &child) != 0
+        if (r->is_manifest ? ms->reg->manifest_get(ms, m->rec.repo, &r->digest, &child) != 0
                            : f->be->stat(f->be, &r->digest, &size) != 0)
             return 0;
     }
@@ -58,7 +58,7 @@ static int still_orphan(pc_metastore *ms, void *ctx)
     guard_ctx *g = ctx;
     uint64_t holders = 0;
     long age = 0;
-    int rc = ms->digest_holders(ms, &g->p->digest, &holders);
+    int rc = ms->reg->digest_holders(ms, &g->p->digest, &holders);
     if (rc)
         return rc;
     if (holders) {
@@ -122,7 +122,7 @@ static int repair_guarded(fsck_t *f, pc_fsck_problem *p, pc_meta_remove_kind kin
     int rc = excl_lock(f, &lk);
     if (rc)
         return rc;
-    rc = f->ms->guarded_remove(f->ms, &what, check, &g);
+    rc = f->ms->reg->guarded_remove(f->ms, &what, check, &g);
     excl_unlock(f, &lk);
     return rc;
 }
@@ -133,13 +133,13 @@ static int repair_unlinked(fsck_t *f, pc_fsck_problem *p)
     int rc = f->be->stat(f->be, &p->digest, &size);
     if (rc)
         return rc == PC_ENOTFOUND ? PC_EEXISTS : rc;
-    return f->ms->blob_link(f->ms, p->repo, &p->digest, size);
+    return f->ms->reg->blob_link(f->ms, p->repo, &p->digest, size);
 }
 
 static int repair_size(fsck_t *f, pc_fsck_problem *p)
 {
     uint64_t changed = 0;
-    int rc = f->ms->size_fix(f->ms, &p->digest, p->size, &changed);
+    int rc = f->ms->reg->size_fix(f->ms, &p->digest, p->size, &changed);
     if (rc == 0 && changed == 0) {
         pc_error_set("recorded right now");
         return PC_EEXISTS;
@@ -154,7 +154,7 @@ static int repair_upload(fsck_t *f, pc_fsck_problem *p)
     int rc;
     switch (p->kind) {
     case PC_FSCK_ORPHAN_UPLOAD:
-        if (f->ms->upload_get(f->ms, p->name, repo) != PC_ENOTFOUND) {
+        if (f->ms->reg->upload_get(f->ms, p->name, repo) != PC_ENOTFOUND) {
             pc_error_set("a session owns it now");
             return PC_EEXISTS;
         }
@@ -162,7 +162,7 @@ static int repair_upload(fsck_t *f, pc_fsck_problem *p)
     case PC_FSCK_STALE_UPLOAD:
         if ((rc = f->be->upload_remove(f->be, p->name, f->o->upload_ttl_s + 1)))
             return rc;
-        rc = f->ms->upload_delete(f->ms, p->name);
+        rc = f->ms->reg->upload_delete(f->ms, p->name);
         return rc == PC_ENOTFOUND ? 0 : rc;
     default: /* PC_FSCK_UPLOAD_WITHOUT_FILE */
         if ((rc = f->be->upload_stat(f->be, p->name, &size)) != PC_ENOTFOUND) {
@@ -170,7 +170,7 @@ static int repair_upload(fsck_t *f, pc_fsck_problem *p)
                 pc_error_set("its staging file is there now");
             return rc ? rc : PC_EEXISTS;
         }
-        return f->ms->upload_delete(f->ms, p->name);
+        return f->ms->reg->upload_delete(f->ms, p->name);
     }
 }
 
@@ -192,7 +192,7 @@ static int repair_one(fsck_t *f, pc_fsck_problem *p)
     case PC_FSCK_ORPHAN_BLOB: {
         int rc = repair_guarded(f, p, PC_META_REMOVE_NOTHING, still_orphan);
         if (rc == 0)
-            f->ms->access_evict(f->ms, &p->digest, NULL, 0); /* its access record, if any */
+            f->ms->cache->access_evict(f->ms, &p->digest, NULL, NULL); /* its access record, if any */
         return rc;
     }
     case PC_FSCK_ORPHAN_UPLOAD:

@@ -82,7 +82,7 @@ int pc_gc_sweep(pc_registry *reg, long grace_s, bool dry, pc_gc_stats *st)
     int rc;
 
     memset(st, 0, sizeof(*st));
-    if ((rc = ms->referenced_foreach(ms, set_add, &marked)))
+    if ((rc = ms->reg->referenced_foreach(ms, set_add, &marked)))
         goto done;
     if (marked.n)
         qsort(marked.v, marked.n, sizeof(*marked.v), digest_cmp);
@@ -111,7 +111,7 @@ int pc_gc_sweep(pc_registry *reg, long grace_s, bool dry, pc_gc_stats *st)
         }
         /* Marked a while ago: ask again right before removing, so content
          * linked since (a mirror request reusing a stored blob) stays. */
-        if ((rc = ms->digest_holders(ms, d, &holders)))
+        if ((rc = ms->reg->digest_holders(ms, d, &holders)))
             goto done;
         if (holders)
             continue;
@@ -124,7 +124,7 @@ int pc_gc_sweep(pc_registry *reg, long grace_s, bool dry, pc_gc_stats *st)
                 goto done;
             }
             /* its access record, if the mirror ever served it */
-            ms->access_evict(ms, d, NULL, 0);
+            ms->cache->access_evict(ms, d, NULL, NULL);
         }
         st->removed++;
         st->removed_bytes += size;

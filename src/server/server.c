@@ -195,6 +195,9 @@ int pc_req_fail(pc_req *req, int rc)
         snprintf(ro, sizeof(ro), "the registry's storage is read-only (%s): reads still work", msg);
         return pc_req_error(req, 503, "UNAVAILABLE", ro);
     }
+    case PC_ECONFLICT: /* a tag another writer moved first: the client retries */
+        return pc_req_error_hdr(req, 503, "UNAVAILABLE", msg[0] ? msg : "changed concurrently; retry",
+                                "Retry-After", "1", NULL);
     case PC_EAUTH: /* with the WWW-Authenticate challenge that fits (auth_token.c) */
         return pc_req_unauthorized(req);
     case PC_EDENIED:

@@ -131,8 +131,8 @@ static image mirror_image(fixture *f, const char *repo, const char *tag, int see
     assert_int_equal(pc_digest_buffer(&img.layer, PC_DIGEST_SHA256, layer, strlen(layer)), 0);
     assert_int_equal(pc_blob_put(f->be, &img.config, cfg, strlen(cfg)), 0);
     assert_int_equal(pc_blob_put(f->be, &img.layer, layer, strlen(layer)), 0);
-    assert_int_equal(f->ms->blob_link(f->ms, repo, &img.config, strlen(cfg)), 0);
-    assert_int_equal(f->ms->blob_link(f->ms, repo, &img.layer, strlen(layer)), 0);
+    assert_int_equal(f->ms->reg->blob_link(f->ms, repo, &img.config, strlen(cfg)), 0);
+    assert_int_equal(f->ms->reg->blob_link(f->ms, repo, &img.layer, strlen(layer)), 0);
     snprintf(m, sizeof(m), "{\"schemaVersion\":2,\"config\":\"%s\",\"layer\":\"%s\"}",
              img.config.str, img.layer.str);
     assert_int_equal(pc_digest_buffer(&img.manifest, PC_DIGEST_SHA256, m, strlen(m)), 0);
@@ -142,7 +142,7 @@ static image mirror_image(fixture *f, const char *repo, const char *tag, int see
     snprintf(rec.media_type, sizeof(rec.media_type), "application/vnd.oci.image.manifest.v1+json");
     rec.size = strlen(m);
     pc_manifest_ref refs[2] = {{img.config, false}, {img.layer, false}};
-    assert_int_equal(f->ms->manifest_put(f->ms, &rec, refs, 2, tag), 0);
+    assert_int_equal(f->ms->reg->manifest_put(f->ms, &rec, refs, 2, tag, NULL), 0);
     return img;
 }
 
@@ -294,8 +294,8 @@ static void corrupt_layer_found_with_what_it_breaks(void **state)
     pc_manifest_rec rec;
     uint64_t size;
     assert_true(exists(path));
-    assert_int_equal(f->ms->blob_stat(f->ms, "team/a", &a.layer, &size), 0);
-    assert_int_equal(f->ms->manifest_get(f->ms, "team/a", &idx, &rec), 0);
+    assert_int_equal(f->ms->reg->blob_stat(f->ms, "team/a", &a.layer, &size), 0);
+    assert_int_equal(f->ms->reg->manifest_get(f->ms, "team/a", &idx, &rec), 0);
 
     run(f, true, &r);
     assert_int_equal(total(&r), 4);
@@ -305,15 +305,15 @@ static void corrupt_layer_found_with_what_it_breaks(void **state)
         assert_int_equal(r.problems[i].status, PC_FSCK_REPAIRED);
     pc_fsck_report_free(&r);
     assert_false(exists(path));
-    assert_int_equal(f->ms->blob_stat(f->ms, "team/a", &a.layer, &size), PC_ENOTFOUND);
-    assert_int_equal(f->ms->manifest_get(f->ms, "team/a", &a.manifest, &rec), PC_ENOTFOUND);
-    assert_int_equal(f->ms->manifest_get(f->ms, "team/a", &idx, &rec), PC_ENOTFOUND);
+    assert_int_equal(f->ms->reg->blob_stat(f->ms, "team/a", &a.layer, &size), PC_ENOTFOUND);
+    assert_int_equal(f->ms->reg->manifest_get(f->ms, "team/a", &a.manifest, &rec), PC_ENOTFOUND);
+    assert_int_equal(f->ms->reg->manifest_get(f->ms, "team/a", &idx, &rec), PC_ENOTFOUND);
     pc_digest t;
-    assert_int_equal(f->ms->tag_get(f->ms, "team/a", "v1", &t), PC_ENOTFOUND);
-    assert_int_equal(f->ms->tag_get(f->ms, "team/a", "multi", &t), PC_ENOTFOUND);
+    assert_int_equal(f->ms->reg->tag_get(f->ms, "team/a", "v1", &t), PC_ENOTFOUND);
+    assert_int_equal(f->ms->reg->tag_get(f->ms, "team/a", "multi", &t), PC_ENOTFOUND);
     /* the other image and the config are untouched */
-    assert_int_equal(f->ms->manifest_get(f->ms, "team/b", &b.manifest, &rec), 0);
-    assert_int_equal(f->ms->blob_stat(f->ms, "team/a", &a.config, &size), 0);
+    assert_int_equal(f->ms->reg->manifest_get(f->ms, "team/b", &b.manifest, &rec), 0);
+    assert_int_equal(f->ms->reg->blob_stat(f->ms, "team/a", &a.config, &size), 0);
     assert_clean(f);
 }
 
@@ -341,7 +341,7 @@ static void missing_manifest_bytes(void **state)
     assert_int_equal(r.repaired, 2);
     pc_fsck_report_free(&r);
     pc_digest t;
-    assert_int_equal(f->ms->tag_get(f->ms, "team/a", "v1", &t), PC_ENOTFOUND);
+    assert_int_equal(f->ms->reg->tag_get(f->ms, "team/a", "v1", &t), PC_ENOTFOUND);
     assert_clean(f);
 }
 
@@ -359,9 +359,9 @@ static void mirrored_repos_may_lack_layers(void **state)
     assert_false(pc_fsck_mirrored("team", ups, 1));
 
     /* evicted the way eviction does it: links, then the bytes */
-    assert_int_equal(f->ms->blob_unlink(f->ms, "docker.io/library/x", &d.layer), 0);
+    assert_int_equal(f->ms->reg->blob_unlink(f->ms, "docker.io/library/x", &d.layer), 0);
     assert_int_equal(f->be->remove(f->be, &d.layer), 0);
-    assert_int_equal(f->ms->blob_unlink(f->ms, "hub/library/y", &h.layer), 0);
+    assert_int_equal(f->ms->reg->blob_unlink(f->ms, "hub/library/y", &h.layer), 0);
     assert_int_equal(f->be->remove(f->be, &h.layer), 0);
     run_opts ro = {false, 3600, 0, ups, 1, NULL, NULL};
     pc_fsck_report r;
@@ -389,8 +389,8 @@ static void mirrored_repos_may_lack_layers(void **state)
     pc_fsck_report_free(&r);
     pc_manifest_rec rec;
     uint64_t size;
-    assert_int_equal(f->ms->manifest_get(f->ms, "docker.io/library/x", &d.manifest, &rec), 0);
-    assert_int_equal(f->ms->blob_stat(f->ms, "docker.io/library/x", &d.config, &size),
+    assert_int_equal(f->ms->reg->manifest_get(f->ms, "docker.io/library/x", &d.manifest, &rec), 0);
+    assert_int_equal(f->ms->reg->blob_stat(f->ms, "docker.io/library/x", &d.config, &size),
                      PC_ENOTFOUND);
     ro.repair = false;
     run_with(f, &ro, &r);
@@ -452,7 +452,7 @@ static void size_mismatch_recorded_right(void **state)
     assert_int_equal(r.repaired, 1);
     pc_fsck_report_free(&r);
     uint64_t size = 0;
-    assert_int_equal(f->ms->blob_stat(f->ms, "team/a", &a.config, &size), 0);
+    assert_int_equal(f->ms->reg->blob_stat(f->ms, "team/a", &a.config, &size), 0);
     assert_int_equal(size, strlen("{\"seed\":1}"));
     assert_clean(f);
 }
@@ -545,8 +545,8 @@ static void uploads_and_sessions(void **state)
     char repo[PC_NAME_MAX + 1];
     assert_int_equal(f->be->upload_stat(f->be, "fetch-old", &size), PC_ENOTFOUND);
     assert_int_equal(f->be->upload_stat(f->be, stale, &size), PC_ENOTFOUND);
-    assert_int_equal(f->ms->upload_get(f->ms, stale, repo), PC_ENOTFOUND);
-    assert_int_equal(f->ms->upload_get(f->ms, fileless, repo), PC_ENOTFOUND);
+    assert_int_equal(f->ms->reg->upload_get(f->ms, stale, repo), PC_ENOTFOUND);
+    assert_int_equal(f->ms->reg->upload_get(f->ms, fileless, repo), PC_ENOTFOUND);
     /* what is in use stays */
     assert_int_equal(f->be->upload_stat(f->be, "fetch-young", &size), 0);
     assert_int_equal(pc_registry_upload_stat(f->reg, "team/a", live, &size), 0);
@@ -594,7 +594,7 @@ static void republish(void *ctx)
     backdate(path, 0); /* a writer appends to it again */
     pc_digest old;
     assert_int_equal(pc_digest_buffer(&old, PC_DIGEST_SHA256, "old", 3), 0);
-    assert_int_equal(f->ms->blob_link(f->ms, "team/c", &old, 3), 0); /* a mount */
+    assert_int_equal(f->ms->reg->blob_link(f->ms, "team/c", &old, 3), 0); /* a mount */
     pc_digest fixed;
     assert_int_equal(pc_digest_buffer(&fixed, PC_DIGEST_SHA256, "fixed", 5), 0);
     const char *hex = pc_digest_hex(&fixed);
@@ -623,7 +623,7 @@ static void repair_leaves_what_changed_meanwhile(void **state)
     char fixedp[256];
     assert_int_equal(pc_digest_buffer(&fixed, PC_DIGEST_SHA256, "fixed", 5), 0);
     assert_int_equal(pc_blob_put(f->be, &fixed, "fixed", 5), 0);
-    assert_int_equal(f->ms->blob_link(f->ms, "team/c", &fixed, 5), 0);
+    assert_int_equal(f->ms->reg->blob_link(f->ms, "team/c", &fixed, 5), 0);
     blob_path(f, &fixed, fixedp, sizeof(fixedp));
     write_file(fixedp, "fixeD");
 
@@ -647,12 +647,12 @@ static void repair_leaves_what_changed_meanwhile(void **state)
     pc_fsck_report_free(&r);
     pc_manifest_rec rec;
     uint64_t size;
-    assert_int_equal(f->ms->manifest_get(f->ms, "team/a", &a.manifest, &rec), 0);
+    assert_int_equal(f->ms->reg->manifest_get(f->ms, "team/a", &a.manifest, &rec), 0);
     assert_int_equal(pc_registry_blob_stat(f->reg, "team/a", &a.layer, &size), 0);
     assert_int_equal(f->be->upload_stat(f->be, "fetch-old", &size), 0);
     assert_true(exists(path));
     assert_true(exists(fixedp));
-    assert_int_equal(f->ms->blob_stat(f->ms, "team/c", &fixed, &size), 0);
+    assert_int_equal(f->ms->reg->blob_stat(f->ms, "team/c", &fixed, &size), 0);
     assert_clean(f);
 }
 
@@ -701,7 +701,7 @@ static int allow_if_linked(pc_metastore *ms, void *ctx)
     guard_state *g = ctx;
     uint64_t size;
     g->calls++;
-    return ms->blob_stat_any(ms, &g->img.layer, &size) == 0 ? 0 : PC_EDIGEST;
+    return ms->reg->blob_stat_any(ms, &g->img.layer, &size) == 0 ? 0 : PC_EDIGEST;
 }
 
 static void guarded_remove_checks_first(void **state)
@@ -715,23 +715,23 @@ static void guarded_remove_checks_first(void **state)
     pc_meta_removal none = {PC_META_REMOVE_NOTHING, NULL, NULL};
     uint64_t size;
     pc_digest t;
-    assert_int_equal(f->ms->guarded_remove(f->ms, &link, refuse, &g), PC_EEXISTS);
+    assert_int_equal(f->ms->reg->guarded_remove(f->ms, &link, refuse, &g), PC_EEXISTS);
     assert_int_equal(g.calls, 1);
-    assert_int_equal(f->ms->blob_stat(f->ms, "team/a", &g.img.layer, &size), 0);
-    assert_int_equal(f->ms->guarded_remove(f->ms, &none, allow_if_linked, &g), 0);
-    assert_int_equal(f->ms->guarded_remove(f->ms, &link, allow_if_linked, &g), 0);
+    assert_int_equal(f->ms->reg->blob_stat(f->ms, "team/a", &g.img.layer, &size), 0);
+    assert_int_equal(f->ms->reg->guarded_remove(f->ms, &none, allow_if_linked, &g), 0);
+    assert_int_equal(f->ms->reg->guarded_remove(f->ms, &link, allow_if_linked, &g), 0);
     assert_int_equal(g.calls, 3);
-    assert_int_equal(f->ms->blob_stat(f->ms, "team/a", &g.img.layer, &size), PC_ENOTFOUND);
+    assert_int_equal(f->ms->reg->blob_stat(f->ms, "team/a", &g.img.layer, &size), PC_ENOTFOUND);
     /* the check says no: the manifest and its tag stay */
-    assert_int_equal(f->ms->guarded_remove(f->ms, &man, allow_if_linked, &g), PC_EDIGEST);
-    assert_int_equal(f->ms->guarded_remove(f->ms, &man, refuse, &g), PC_EEXISTS);
-    assert_int_equal(f->ms->tag_get(f->ms, "team/a", "v1", &t), 0);
-    assert_int_equal(f->ms->blob_link(f->ms, "team/a", &g.img.layer, 22), 0);
-    assert_int_equal(f->ms->guarded_remove(f->ms, &man, allow_if_linked, &g), 0);
-    assert_int_equal(f->ms->tag_get(f->ms, "team/a", "v1", &t), PC_ENOTFOUND);
-    assert_int_equal(f->ms->guarded_remove(f->ms, &man, allow_if_linked, &g), PC_ENOTFOUND);
+    assert_int_equal(f->ms->reg->guarded_remove(f->ms, &man, allow_if_linked, &g), PC_EDIGEST);
+    assert_int_equal(f->ms->reg->guarded_remove(f->ms, &man, refuse, &g), PC_EEXISTS);
+    assert_int_equal(f->ms->reg->tag_get(f->ms, "team/a", "v1", &t), 0);
+    assert_int_equal(f->ms->reg->blob_link(f->ms, "team/a", &g.img.layer, 22), 0);
+    assert_int_equal(f->ms->reg->guarded_remove(f->ms, &man, allow_if_linked, &g), 0);
+    assert_int_equal(f->ms->reg->tag_get(f->ms, "team/a", "v1", &t), PC_ENOTFOUND);
+    assert_int_equal(f->ms->reg->guarded_remove(f->ms, &man, allow_if_linked, &g), PC_ENOTFOUND);
     /* the store takes writes after every rollback */
-    assert_int_equal(f->ms->blob_link(f->ms, "team/x", &g.img.layer, 22), 0);
+    assert_int_equal(f->ms->reg->blob_link(f->ms, "team/x", &g.img.layer, 22), 0);
 }
 
 int main(void)

@@ -157,7 +157,7 @@ static void bare_is_local(void **state)
     }
     /* content stored under a mirrored name does not move a bare name */
     assert_int_equal(pc_digest_buffer(&d, PC_DIGEST_SHA256, "x", 1), 0);
-    assert_int_equal(ms->blob_link(ms, "docker.io/library/nginx", &d, 1), 0);
+    assert_int_equal(ms->reg->blob_link(ms, "docker.io/library/nginx", &d, 1), 0);
     assert_int_equal(pc_mirror_route(f->m, "library/nginx", NULL, &t), PC_ENOTFOUND);
     assert_int_equal(pc_mirror_route(f->m, "docker.io/nginx", NULL, &t), 0);
 }
@@ -178,7 +178,7 @@ static void default_upstream(void **state)
     assert_true(pc_mirror_readonly(f->m, "library/demo"));
     /* a stored repository outside the prefixes does not shadow the mirror */
     assert_int_equal(pc_digest_buffer(&d, PC_DIGEST_SHA256, "x", 1), 0);
-    assert_int_equal(ms->blob_link(ms, "library/demo", &d, 1), 0);
+    assert_int_equal(ms->reg->blob_link(ms, "library/demo", &d, 1), 0);
     assert_int_equal(pc_mirror_route(f->m, "library/demo", NULL, &t), 0);
     assert_string_equal(t.local, "docker.io/library/demo");
     /* local prefixes on component boundaries */

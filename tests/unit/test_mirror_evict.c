@@ -26,6 +26,7 @@
 
 static const char *const UPS[] = {"docker.io", "ghcr.io"};
 #define NUPS 2
+static const pc_evict_rule RULE = {UPS, NUPS};
 
 typedef struct {
     char dir[64];
@@ -75,9 +76,9 @@ static pc_digest blob(fixture *f, char fill, size_t size, const char *repo, int6
     assert_int_equal(pc_digest_buffer(&d, PC_DIGEST_SHA256, buf, size), 0);
     assert_int_equal(pc_blob_put(f->be, &d, buf, size), 0);
     if (repo)
-        assert_int_equal(f->ms->blob_link(f->ms, repo, &d, size), 0);
+        assert_int_equal(f->ms->reg->blob_link(f->ms, repo, &d, size), 0);
     if (accessed >= 0)
-        assert_int_equal(f->ms->access_touch(f->ms, &d, size, accessed), 0);
+        assert_int_equal(f->ms->cache->access_touch(f->ms, &d, size, accessed), 0);
     return d;
 }
 
@@ -95,7 +96,7 @@ static void test_lru_down_to_cap(void **state)
     pc_digest c = blob(f, 'c', 100, "ghcr.io/org/y", 3000);
     pc_digest d = blob(f, 'd', 100, "docker.io/library/z", 4000);
     /* a is used again: now the most recent */
-    assert_int_equal(f->ms->access_touch(f->ms, &a, 100, 5000), 0);
+    assert_int_equal(f->ms->cache->access_touch(f->ms, &a, 100, 5000), 0);
 
     pc_evict_stats st;
     assert_int_equal(pc_evict_run(f->reg, UPS, NUPS, 250, false, NULL, NULL, &st), 0);
@@ -107,8 +108,8 @@ static void test_lru_down_to_cap(void **state)
     assert_true(stored(f, &a));
     assert_true(stored(f, &d));
     uint64_t size;
-    assert_int_equal(f->ms->blob_stat(f->ms, "docker.io/library/x", &b, &size), PC_ENOTFOUND);
-    assert_int_equal(f->ms->blob_stat(f->ms, "docker.io/library/x", &a, &size), 0);
+    assert_int_equal(f->ms->reg->blob_stat(f->ms, "docker.io/library/x", &b, &size), PC_ENOTFOUND);
+    assert_int_equal(f->ms->reg->blob_stat(f->ms, "docker.io/library/x", &a, &size), 0);
 
     /* under the cap: nothing more goes */
     assert_int_equal(pc_evict_run(f->reg, UPS, NUPS, 250, false, NULL, NULL, &st), 0);
@@ -129,7 +130,7 @@ static void test_local_never_evicted(void **state)
     /* pushed and later asked for through a mirror repository (the mirror
      * links and touches stored content it finds): shared */
     pc_digest shared = blob(f, 's', 100, "team/app", 10);
-    assert_int_equal(f->ms->blob_link(f->ms, "docker.io/library/app", &shared, 100), 0);
+    assert_int_equal(f->ms->reg->blob_link(f->ms, "docker.io/library/app", &shared, 100), 0);
     /* a repository whose first component only starts like an upstream */
     pc_digest lookalike = blob(f, 'l', 100, "docker.iox/app", 20);
     /* a single-component local repository */
@@ -147,7 +148,7 @@ static void test_local_never_evicted(void **state)
     snprintf(rec.media_type, sizeof(rec.media_type), "application/vnd.oci.image.manifest.v1+json");
     rec.size = strlen(man);
     pc_manifest_ref ref = {refd, false};
-    assert_int_equal(f->ms->manifest_put(f->ms, &rec, &ref, 1, "v1"), 0);
+    assert_int_equal(f->ms->reg->manifest_put(f->ms, &rec, &ref, 1, "v1", NULL), 0);
 
     pc_evict_stats st;
     assert_int_equal(pc_evict_run(f->reg, UPS, NUPS, 0, false, NULL, NULL, &st), 0);
@@ -161,13 +162,13 @@ static void test_local_never_evicted(void **state)
     assert_true(stored(f, &refd));
     assert_true(stored(f, &rec.digest));
     uint64_t size;
-    assert_int_equal(f->ms->blob_stat(f->ms, "docker.io/library/app", &shared, &size), 0);
+    assert_int_equal(f->ms->reg->blob_stat(f->ms, "docker.io/library/app", &shared, &size), 0);
 
     /* a local link appearing after the listing stops the eviction */
     pc_digest late = blob(f, 't', 100, "docker.io/library/app", 60);
-    assert_int_equal(f->ms->blob_link(f->ms, "team/app", &late, 100), 0);
-    assert_int_equal(f->ms->access_evict(f->ms, &late, UPS, NUPS), PC_EEXISTS);
-    assert_int_equal(f->ms->blob_stat(f->ms, "docker.io/library/app", &late, &size), 0);
+    assert_int_equal(f->ms->reg->blob_link(f->ms, "team/app", &late, 100), 0);
+    assert_int_equal(f->ms->cache->access_evict(f->ms, &late, pc_evict_repo_mirrored, (void *)&RULE), PC_EEXISTS);
+    assert_int_equal(f->ms->reg->blob_stat(f->ms, "docker.io/library/app", &late, &size), 0);
 }
 
 static void test_manifests_stay(void **state)
@@ -181,10 +182,10 @@ static void test_manifests_stay(void **state)
     assert_int_equal(pc_blob_put(f->be, &rec.digest, man, strlen(man)), 0);
     snprintf(rec.media_type, sizeof(rec.media_type), "application/vnd.oci.image.manifest.v1+json");
     rec.size = strlen(man);
-    assert_int_equal(f->ms->manifest_put(f->ms, &rec, NULL, 0, "latest"), 0);
+    assert_int_equal(f->ms->reg->manifest_put(f->ms, &rec, NULL, 0, "latest", NULL), 0);
     /* a client asked for the manifest through the blobs endpoint */
-    assert_int_equal(f->ms->blob_link(f->ms, rec.repo, &rec.digest, rec.size), 0);
-    assert_int_equal(f->ms->access_touch(f->ms, &rec.digest, rec.size, 1), 0);
+    assert_int_equal(f->ms->reg->blob_link(f->ms, rec.repo, &rec.digest, rec.size), 0);
+    assert_int_equal(f->ms->cache->access_touch(f->ms, &rec.digest, rec.size, 1), 0);
     pc_evict_stats st;
     assert_int_equal(pc_evict_run(f->reg, UPS, NUPS, 0, false, NULL, NULL, &st), 0);
     assert_int_equal(st.freed, 0);
@@ -237,16 +238,16 @@ static void test_touch_written_once_a_minute(void **state)
     pc_digest got[2];
 
     /* 30 s later: not written, a stays the oldest */
-    assert_int_equal(f->ms->access_touch(f->ms, &a, 10, 1030), 0);
+    assert_int_equal(f->ms->cache->access_touch(f->ms, &a, 10, 1030), 0);
     memset(got, 0, sizeof(got));
-    assert_int_equal(f->ms->access_lru(f->ms, UPS, NUPS, order_cb, got), 0);
+    assert_int_equal(f->ms->cache->access_lru(f->ms, pc_evict_repo_mirrored, (void *)&RULE, order_cb, got), 0);
     assert_true(pc_digest_equal(&got[0], &a));
     assert_true(pc_digest_equal(&got[1], &b));
 
     /* 100 s later: written, b is the oldest now */
-    assert_int_equal(f->ms->access_touch(f->ms, &a, 10, 1100), 0);
+    assert_int_equal(f->ms->cache->access_touch(f->ms, &a, 10, 1100), 0);
     memset(got, 0, sizeof(got));
-    assert_int_equal(f->ms->access_lru(f->ms, UPS, NUPS, order_cb, got), 0);
+    assert_int_equal(f->ms->cache->access_lru(f->ms, pc_evict_repo_mirrored, (void *)&RULE, order_cb, got), 0);
     assert_true(pc_digest_equal(&got[0], &b));
     assert_true(pc_digest_equal(&got[1], &a));
 
@@ -255,22 +256,22 @@ static void test_touch_written_once_a_minute(void **state)
     char path[128];
     snprintf(path, sizeof(path), "%s/meta.db", f->dir);
     assert_int_equal(pc_meta_sqlite_open(&ms2, path), 0);
-    assert_int_equal(ms2->access_touch(ms2, &b, 10, 1050), 0); /* older: ignored */
+    assert_int_equal(ms2->cache->access_touch(ms2, &b, 10, 1050), 0); /* older: ignored */
     memset(got, 0, sizeof(got));
-    assert_int_equal(ms2->access_lru(ms2, UPS, NUPS, order_cb, got), 0);
+    assert_int_equal(ms2->cache->access_lru(ms2, pc_evict_repo_mirrored, (void *)&RULE, order_cb, got), 0);
     assert_true(pc_digest_equal(&got[0], &b));
 
     /* another process (pullcache gc) evicts a; the next touch, within the
      * minute, records it again */
-    assert_int_equal(ms2->access_evict(ms2, &a, UPS, NUPS), 0);
+    assert_int_equal(ms2->cache->access_evict(ms2, &a, pc_evict_repo_mirrored, (void *)&RULE), 0);
     ms2->free(ms2);
     memset(got, 0, sizeof(got));
-    assert_int_equal(f->ms->access_lru(f->ms, UPS, NUPS, order_cb, got), 0);
+    assert_int_equal(f->ms->cache->access_lru(f->ms, pc_evict_repo_mirrored, (void *)&RULE, order_cb, got), 0);
     assert_true(pc_digest_equal(&got[0], &b));
     assert_int_equal(got[1].str[0], '\0');
-    assert_int_equal(f->ms->access_touch(f->ms, &a, 10, 1110), 0);
+    assert_int_equal(f->ms->cache->access_touch(f->ms, &a, 10, 1110), 0);
     memset(got, 0, sizeof(got));
-    assert_int_equal(f->ms->access_lru(f->ms, UPS, NUPS, order_cb, got), 0);
+    assert_int_equal(f->ms->cache->access_lru(f->ms, pc_evict_repo_mirrored, (void *)&RULE, order_cb, got), 0);
     assert_true(pc_digest_equal(&got[1], &a));
 }
 
@@ -300,7 +301,7 @@ static void test_sweep(void **state)
     assert_false(stored(f, &mirrored_orphan));
     pc_digest got[2];
     memset(got, 0, sizeof(got));
-    assert_int_equal(f->ms->access_lru(f->ms, UPS, NUPS, order_cb, got), 0);
+    assert_int_equal(f->ms->cache->access_lru(f->ms, pc_evict_repo_mirrored, (void *)&RULE, order_cb, got), 0);
     assert_int_equal(got[0].str[0], '\0');
 }
 

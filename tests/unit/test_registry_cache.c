@@ -20,11 +20,13 @@
 #include <unistd.h>
 
 #include "registry_int.h" /* the stores themselves, to look behind the registry */
+#include "mirror_evict.h"
 #include "testutil.h"
 
 #define REPO "docker.io/library/app"
 
 static const char *const UPS[] = {"docker.io"};
+static const pc_evict_rule RULE = {UPS, 1};
 
 typedef struct {
     char dir[64];
@@ -81,7 +83,7 @@ static int count_lru(fixture *f, pc_digest *first)
 {
     pc_registry_lru_entry *v = NULL;
     size_t n = 0;
-    assert_int_equal(pc_registry_cache_lru(f->reg, UPS, 1, true, &v, &n), 0);
+    assert_int_equal(pc_registry_cache_lru(f->reg, pc_evict_repo_mirrored, (void *)&RULE, true, &v, &n), 0);
     if (n && first)
         *first = v[0].d;
     free(v);
@@ -147,10 +149,12 @@ static void commit_reports_link_failure(void **state)
     pc_digest d;
     uint64_t size = 0;
     pc_metastore *ms = f->reg->ms;
-    int (*link)(pc_metastore *, const char *, const pc_digest *, uint64_t) = ms->blob_link;
-    ms->blob_link = failing_link;
+    const pc_meta_reg_ops *orig = ms->reg;
+    pc_meta_reg_ops broken = *orig; /* the same store, its blob_link failing */
+    broken.blob_link = failing_link;
+    ms->reg = &broken;
     int rc = stage(f, "layer", NULL, &d);
-    ms->blob_link = link;
+    ms->reg = orig;
     assert_int_equal(rc, PC_ERR);
     assert_int_equal(staged(f), 0);
     assert_int_equal(pc_registry_cache_blob_hit(f->reg, REPO, &d, &size), PC_ENOTFOUND);
@@ -189,7 +193,7 @@ static void adopt_then_evict(void **state)
     assert_int_equal(pc_registry_cache_adopt(f->reg, "docker.io/library/other", &d, &size), 0);
     assert_int_equal(size, strlen("shared layer"));
     assert_int_equal(pc_registry_blob_stat(f->reg, "docker.io/library/other", &d, &size), 0);
-    assert_int_equal(pc_registry_cache_evict(f->reg, &d, UPS, 1), 0);
+    assert_int_equal(pc_registry_cache_evict(f->reg, &d, pc_evict_repo_mirrored, (void *)&RULE), 0);
     assert_int_equal(f->reg->be->stat(f->reg->be, &d, &size), PC_ENOTFOUND);
     assert_int_equal(pc_registry_cache_blob_hit(f->reg, REPO, &d, &size), PC_ENOTFOUND);
     assert_int_equal(count_lru(f, NULL), 0);

@@ -19,7 +19,6 @@
 #include "digest.h"
 #include "ref.h"
 
-#define PC_METASTORE_VERSION 4
 #define PC_MEDIA_TYPE_MAX 256
 
 typedef struct pc_metastore pc_metastore;
@@ -85,8 +84,16 @@ typedef struct {
  * anything else cancels it (and is returned). */
 typedef int (*pc_meta_guard_fn)(pc_metastore *ms, void *ctx);
 
-struct pc_metastore {
-    unsigned version; /* PC_METASTORE_VERSION */
+/* A rule about repository names, given by the caller (the cache's "this
+ * repository belongs to the mirror"): true or false. */
+typedef bool (*pc_meta_repo_pred)(const char *repo, void *ctx);
+
+/* ---- registry data: repositories, blob links, manifests, references, tags, uploads ---- */
+
+#define PC_META_REG_VERSION 1
+
+typedef struct {
+    unsigned version; /* PC_META_REG_VERSION */
 
     /* Link a published blob into a repository (idempotent). */
     int (*blob_link)(pc_metastore *ms, const char *repo, const pc_digest *d, uint64_t size);
@@ -99,9 +106,12 @@ struct pc_metastore {
 
     /* Store a manifest record, the references of that manifest, and
      * (when tag is not NULL) point tag at it, in one transaction. Putting
-     * the same manifest again replaces its record. */
+     * the same manifest again replaces its record. The tag is compared and
+     * swapped when expect is not NULL: it must point at *expect (or, when
+     * expect->str is "", not exist); otherwise nothing is stored and the
+     * result is PC_ECONFLICT. expect NULL sets the tag whatever it was. */
     int (*manifest_put)(pc_metastore *ms, const pc_manifest_rec *m, const pc_manifest_ref *refs,
-                        size_t nrefs, const char *tag);
+                        size_t nrefs, const char *tag, const pc_digest *expect);
     /* Look up a manifest of repo by digest. 0 or PC_ENOTFOUND. */
     int (*manifest_get)(pc_metastore *ms, const char *repo, const pc_digest *d,
                         pc_manifest_rec *out);
@@ -146,52 +156,12 @@ struct pc_metastore {
      * across all repositories. */
     int (*digest_holders)(pc_metastore *ms, const pc_digest *d, uint64_t *count);
 
-    void (*free)(pc_metastore *ms);
+    /* A manifest of repo that references blob d (not as an index child):
+     * its digest into *manifest, so the descriptor (and its size) can be
+     * read from its bytes. 0 or PC_ENOTFOUND. */
+    int (*ref_holder)(pc_metastore *ms, const char *repo, const pc_digest *d, pc_digest *manifest);
 
-    /* --- added in version 1 for the pull-through cache --- */
-
-    /* Resolve a tag and report when it was last set or confirmed (unix
-     * seconds). 0 or PC_ENOTFOUND. */
-    int (*tag_stat)(pc_metastore *ms, const char *repo, const char *tag, pc_digest *out,
-                    int64_t *updated);
-    /* Mark a tag as confirmed at `when` if it still points at d (an upstream
-     * revalidation that found no change). 0 or PC_ENOTFOUND. */
-    int (*tag_touch)(pc_metastore *ms, const char *repo, const char *tag, const pc_digest *d,
-                     int64_t when);
-
-    /* --- added in version 1 for cache eviction (mirror_evict.h) --- */
-
-    /* Record that the mirror served or fetched blob d (size bytes) at `now`
-     * (unix seconds). Cheap when repeated: the stored time is only written
-     * when it is older than about a minute. 0 or < 0. */
-    int (*access_touch)(pc_metastore *ms, const pc_digest *d, uint64_t size, int64_t now);
-    /* Eviction candidates, least recently used first: blobs with an access
-     * record that nothing outside the mirror holds. A digest is held by a
-     * blob link, a manifest or a manifest reference; a repository belongs to
-     * the mirror when its first path component is one of the nups names in
-     * upstreams. Manifests (of any repository) are never candidates. */
-    int (*access_lru)(pc_metastore *ms, const char *const *upstreams, size_t nups,
-                      pc_meta_access_cb cb, void *ctx);
-    /* In one transaction: check again that only mirror repositories hold d
-     * (PC_EEXISTS otherwise, nothing changed), then remove its blob links
-     * and its access record. The caller removes the bytes afterwards. */
-    int (*access_evict)(pc_metastore *ms, const pc_digest *d, const char *const *upstreams,
-                        size_t nups);
-
-    /* --- added in version 2 for the client pull limiter (limiter.h) --- */
-
-    /* In one transaction: when replace, forget every stored bucket; store
-     * the n rows (a row replaces the stored one of the same key and
-     * bucket); drop the rows whose expires <= now. 0 or < 0. */
-    int (*limit_save)(pc_metastore *ms, const pc_meta_limit_row *rows, size_t n, int64_t now,
-                      bool replace);
-    /* Every stored row with expires > now, in no particular order. 0, the
-     * callback's non-zero result, or < 0. */
-    int (*limit_load)(pc_metastore *ms, int64_t now, pc_meta_limit_cb cb, void *ctx);
-
-    /* --- added in version 3 for fsck (fsck.h) --- */
-
-    /* Every blob link of every repository, by repository and digest. */
+    /* fsck: every blob link of every repository, by repository and digest. */
     int (*blob_link_foreach)(pc_metastore *ms, pc_meta_link_cb cb, void *ctx);
     /* Every manifest of every repository, by repository and digest. */
     int (*manifest_foreach)(pc_metastore *ms, pc_meta_rec_cb cb, void *ctx);
@@ -211,14 +181,79 @@ struct pc_metastore {
      * or < 0. */
     int (*guarded_remove)(pc_metastore *ms, const pc_meta_removal *what, pc_meta_guard_fn check,
                           void *ctx);
+} pc_meta_reg_ops;
 
-    /* --- added in version 4 for the pull-through cache's fetch bound --- */
+/* ---- cache bookkeeping: tag freshness, blob access times, eviction ---- */
 
-    /* A manifest of repo that references blob d (not as an index child):
-     * its digest into *manifest, so the descriptor (and its size) can be
-     * read from its bytes. 0 or PC_ENOTFOUND. */
-    int (*ref_holder)(pc_metastore *ms, const char *repo, const pc_digest *d, pc_digest *manifest);
+#define PC_META_CACHE_VERSION 1
+
+typedef struct {
+    unsigned version; /* PC_META_CACHE_VERSION */
+
+    /* Resolve a tag and report when it was last set or confirmed (unix
+     * seconds). 0 or PC_ENOTFOUND. */
+    int (*tag_stat)(pc_metastore *ms, const char *repo, const char *tag, pc_digest *out,
+                    int64_t *updated);
+    /* Mark a tag as confirmed at `when` if it still points at d (an upstream
+     * revalidation that found no change). 0 or PC_ENOTFOUND. */
+    int (*tag_touch)(pc_metastore *ms, const char *repo, const char *tag, const pc_digest *d,
+                     int64_t when);
+
+    /* Record that the mirror served or fetched blob d (size bytes) at `now`
+     * (unix seconds). Cheap when repeated: the stored time is only written
+     * when it is older than about a minute. 0 or < 0. */
+    int (*access_touch)(pc_metastore *ms, const pc_digest *d, uint64_t size, int64_t now);
+    /* Eviction candidates, least recently used first: blobs with an access
+     * record that no manifest is (of any repository) and that only
+     * repositories satisfying mirror(repo, pctx) hold through blob links and
+     * manifest references (mirror NULL: that nothing holds). The rule which
+     * repositories are the mirror's is the caller's (the cache code). */
+    int (*access_lru)(pc_metastore *ms, pc_meta_repo_pred mirror, void *pctx,
+                      pc_meta_access_cb cb, void *ctx);
+    /* In one transaction: check again that d is a candidate (as in
+     * access_lru), PC_EEXISTS otherwise with nothing changed; then remove
+     * d's blob links and its access record.
+     * The caller removes the bytes afterwards. */
+    int (*access_evict)(pc_metastore *ms, const pc_digest *d, pc_meta_repo_pred mirror,
+                        void *ctx);
+} pc_meta_cache_ops;
+
+/* ---- the client pull limiter's counters (limiter.h) ---- */
+
+#define PC_META_LIMIT_VERSION 1
+
+typedef struct {
+    unsigned version; /* PC_META_LIMIT_VERSION */
+
+    /* In one transaction: when replace, forget every stored bucket; store
+     * the n rows (a row replaces the stored one of the same key and
+     * bucket); drop the rows whose expires <= now. 0 or < 0. */
+    int (*limit_save)(pc_metastore *ms, const pc_meta_limit_row *rows, size_t n, int64_t now,
+                      bool replace);
+    /* Every stored row with expires > now, in no particular order. 0, the
+     * callback's non-zero result, or < 0. */
+    int (*limit_load)(pc_metastore *ms, int64_t now, pc_meta_limit_cb cb, void *ctx);
+} pc_meta_limit_ops;
+
+/* A meta store: one handle (a database, a connection pool, memory) and a
+ * table of functions per concern. Every function of every table is
+ * required; pc_meta_check refuses a store whose versions or tables do not
+ * match this header. */
+struct pc_metastore {
+    unsigned version;      /* PC_META_VERSION */
+    const char *driver;    /* "sqlite", "mem", ... */
+    const pc_meta_reg_ops *reg;
+    const pc_meta_cache_ops *cache;
+    const pc_meta_limit_ops *limits;
+    void (*free)(pc_metastore *ms);
 };
+
+#define PC_META_VERSION 5
+
+/* 0 when ms was built against this header (every version matches, every
+ * function is there), else PC_ENOTSUP with a message naming the driver
+ * and what differs. */
+int pc_meta_check(const pc_metastore *ms);
 
 /* Open (creating and migrating as needed) the SQLite meta store at path, in
  * WAL mode. *out is the caller's (->free). 0 or PC_ERR. */

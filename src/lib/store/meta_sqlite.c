@@ -484,11 +484,30 @@ static int migrate(pc_sq_store *s)
     return pc_sq_tx_end(&s->base, migrate_steps(c->db));
 }
 
+/* The function tables, the same for every store: filled once. */
+static pc_meta_reg_ops sq_reg;
+static pc_meta_cache_ops sq_cache;
+static pc_meta_limit_ops sq_limits;
+static pthread_once_t sq_tables_once = PTHREAD_ONCE_INIT;
+
+static void sq_tables_fill(void)
+{
+    sq_reg.version = PC_META_REG_VERSION;
+    sq_cache.version = PC_META_CACHE_VERSION;
+    sq_limits.version = PC_META_LIMIT_VERSION;
+    pc_sq_blobs_install(&sq_reg);
+    pc_sq_manifests_install(&sq_reg, &sq_cache);
+    pc_sq_fsck_install(&sq_reg);
+    pc_sq_cache_install(&sq_cache);
+    pc_sq_limits_install(&sq_limits);
+}
+
 int pc_meta_sqlite_open(pc_metastore **out, const char *path)
 {
     pc_sq_store *s = NULL;
     bool key_made = false, lock_made = false;
     int rc = PC_ERR;
+    pthread_once(&sq_tables_once, sq_tables_fill);
     if (!path || !*path) {
         pc_error_set("meta store path not set");
         goto done;
@@ -510,13 +529,12 @@ int pc_meta_sqlite_open(pc_metastore **out, const char *path)
     key_made = true;
     if ((rc = ro_setup(s)) || (rc = migrate(s)))
         goto done;
-    s->base.version = PC_METASTORE_VERSION;
+    s->base.version = PC_META_VERSION;
+    s->base.driver = "sqlite";
     s->base.free = sq_free;
-    pc_sq_blobs_install(&s->base);
-    pc_sq_manifests_install(&s->base);
-    pc_sq_cache_install(&s->base);
-    pc_sq_limits_install(&s->base);
-    pc_sq_fsck_install(&s->base);
+    s->base.reg = &sq_reg;
+    s->base.cache = &sq_cache;
+    s->base.limits = &sq_limits;
     *out = &s->base;
     s = NULL;
     rc = 0;

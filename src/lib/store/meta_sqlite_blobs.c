@@ -110,15 +110,15 @@ static int sq_digest_holders(pc_metastore *ms, const pc_digest *d, uint64_t *cou
     return rc;
 }
 
-void pc_sq_blobs_install(pc_metastore *ms)
+void pc_sq_blobs_install(pc_meta_reg_ops *ops)
 {
-    ms->blob_link = sq_blob_link;
-    ms->blob_stat = sq_blob_stat;
-    ms->blob_stat_any = sq_blob_stat_any;
-    ms->blob_unlink = sq_blob_unlink;
-    ms->upload_put = sq_upload_put;
-    ms->upload_get = sq_upload_get;
-    ms->upload_delete = sq_upload_delete;
-    ms->referenced_foreach = sq_referenced_foreach;
-    ms->digest_holders = sq_digest_holders;
+    ops->blob_link = sq_blob_link;
+    ops->blob_stat = sq_blob_stat;
+    ops->blob_stat_any = sq_blob_stat_any;
+    ops->blob_unlink = sq_blob_unlink;
+    ops->upload_put = sq_upload_put;
+    ops->upload_get = sq_upload_get;
+    ops->upload_delete = sq_upload_delete;
+    ops->referenced_foreach = sq_referenced_foreach;
+    ops->digest_holders = sq_digest_holders;
 }

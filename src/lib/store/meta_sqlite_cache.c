@@ -8,7 +8,6 @@
 #include "meta_sqlite_int.h"
 
 #include <stdlib.h>
-#include <string.h>
 
 /* A read first (WAL readers never wait and take no lock), the write only
  * when the record is missing or older than PC_SQ_TOUCH_EVERY: a blob served
@@ -29,64 +28,100 @@ static int sq_access_touch(pc_metastore *ms, const pc_digest *d, uint64_t size, 
                       SQ_ARGS(SQ_TEXT(d->str), SQ_INT(size), SQ_INT(now)));
 }
 
-/* "\n<name>\n<name>\n" for the upstream names (the caller frees *out). */
-static int upstream_list(const char *const *ups, size_t n, char **out)
+/* Whether every repository holding d satisfies mirror (NULL: that none
+ * holds it): 1 yes, 0 no, < 0 on an error. */
+typedef struct {
+    pc_meta_repo_pred mirror;
+    void *ctx;
+    bool outside;
+} holder_scan;
+
+static int holder_row(sqlite3_stmt *st, void *p)
 {
-    size_t len = 2;
-    for (size_t i = 0; i < n; i++) {
-        if (!ups[i] || !ups[i][0] || strchr(ups[i], '\n') || strchr(ups[i], '/'))
-            return pc_sq_invalid("upstream name");
-        len += strlen(ups[i]) + 1;
+    holder_scan *h = p;
+    const char *repo = (const char *)sqlite3_column_text(st, 0);
+    if (!repo || !h->mirror || !h->mirror(repo, h->ctx)) {
+        h->outside = true;
+        return 1; /* one is enough */
     }
-    char *s = malloc(len), *p = s;
-    if (!s)
-        return PC_ENOMEM;
-    *p++ = '\n';
-    for (size_t i = 0; i < n; i++) {
-        size_t l = strlen(ups[i]);
-        memcpy(p, ups[i], l);
-        p += l;
-        *p++ = '\n';
-    }
-    *p = '\0';
-    *out = s;
     return 0;
 }
 
+static int only_mirror_holds(pc_metastore *ms, const pc_digest *d, pc_meta_repo_pred mirror,
+                             void *ctx)
+{
+    holder_scan h = {mirror, ctx, false};
+    int rc = pc_sq_each(ms, ST_HOLDER_REPOS, "eviction check", holder_row, &h,
+                        SQ_ARGS(SQ_TEXT(d->str)));
+    if (rc < 0)
+        return rc;
+    return h.outside ? 0 : 1;
+}
+
+/* Collected first, filtered after: the holder query must not run while
+ * the listing's statement is open on the same connection's cache. */
+typedef struct {
+    pc_digest d;
+    uint64_t size;
+    int64_t last;
+} lru_row;
+
+typedef struct {
+    lru_row *v;
+    size_t n, cap;
+} lru_vec;
+
 static int access_row(sqlite3_stmt *st, void *p)
 {
-    pc_sq_rows *r = p;
+    lru_vec *v = p;
     pc_digest d;
     if (pc_sq_col_digest(st, 0, &d) != 0)
         return 0; /* cannot name a blob: nothing to evict */
-    return r->cb.access(&d, (uint64_t)sqlite3_column_int64(st, 1),
-                        (int64_t)sqlite3_column_int64(st, 2), r->ctx);
+    if (v->n == v->cap) {
+        size_t cap = v->cap ? v->cap * 2 : 64;
+        lru_row *nv = realloc(v->v, cap * sizeof(*nv));
+        if (!nv)
+            return PC_ENOMEM;
+        v->v = nv;
+        v->cap = cap;
+    }
+    v->v[v->n].d = d;
+    v->v[v->n].size = (uint64_t)sqlite3_column_int64(st, 1);
+    v->v[v->n].last = (int64_t)sqlite3_column_int64(st, 2);
+    v->n++;
+    return 0;
 }
 
-static int sq_access_lru(pc_metastore *ms, const char *const *upstreams, size_t nups,
+static int sq_access_lru(pc_metastore *ms, pc_meta_repo_pred mirror, void *pctx,
                          pc_meta_access_cb cb, void *ctx)
 {
-    if (!cb || (nups && !upstreams))
+    if (!cb)
         return pc_sq_invalid("eviction query");
-    pc_sq_rows r = {.cb.access = cb, .ctx = ctx};
-    char *list = NULL;
-    int rc = upstream_list(upstreams, nups, &list);
-    if (rc == 0)
-        rc = pc_sq_each(ms, ST_ACCESS_LRU, "eviction candidates", access_row, &r,
-                        SQ_ARGS(SQ_TEXT(list)));
-    free(list);
+    lru_vec v = {NULL, 0, 0};
+    int rc = pc_sq_each(ms, ST_ACCESS_LRU, "eviction candidates", access_row, &v, SQ_NOARGS);
+    for (size_t i = 0; rc == 0 && i < v.n; i++) {
+        int ok = only_mirror_holds(ms, &v.v[i].d, mirror, pctx);
+        if (ok < 0)
+            rc = ok;
+        else if (ok)
+            rc = cb(&v.v[i].d, v.v[i].size, v.v[i].last, ctx);
+    }
+    free(v.v);
     return rc;
 }
 
 /* The check and deletes of access_evict, inside its transaction. */
-static int evict_one(pc_metastore *ms, const pc_digest *d, const char *list)
+static int evict_one(pc_metastore *ms, const pc_digest *d, pc_meta_repo_pred mirror, void *ctx)
 {
-    int64_t held = 0;
-    int rc = pc_sq_get_int(ms, ST_ACCESS_HELD, "eviction check", "no result", &held,
-                           SQ_ARGS(SQ_TEXT(list), SQ_TEXT(d->str)));
+    int64_t manifest = 0;
+    int rc = pc_sq_get_int(ms, ST_ACCESS_MANIFEST, "eviction check", "no result", &manifest,
+                           SQ_ARGS(SQ_TEXT(d->str)));
     if (rc)
         return rc;
-    if (held) {
+    int only = manifest ? 0 : only_mirror_holds(ms, d, mirror, ctx);
+    if (only < 0)
+        return only;
+    if (!only) {
         pc_error_set("%s is held outside the mirror", d->str);
         return PC_EEXISTS;
     }
@@ -95,22 +130,20 @@ static int evict_one(pc_metastore *ms, const pc_digest *d, const char *list)
     return pc_sq_exec(ms, ST_ACCESS_DEL, "evict access", NULL, SQ_ARGS(SQ_TEXT(d->str)));
 }
 
-static int sq_access_evict(pc_metastore *ms, const pc_digest *d, const char *const *upstreams,
-                           size_t nups)
+static int sq_access_evict(pc_metastore *ms, const pc_digest *d, pc_meta_repo_pred mirror,
+                           void *ctx)
 {
-    if (!pc_sq_digest_ok(d) || (nups && !upstreams))
+    if (!pc_sq_digest_ok(d))
         return pc_sq_invalid("eviction");
-    char *list = NULL;
-    int rc = upstream_list(upstreams, nups, &list);
-    if (rc == 0 && (rc = pc_sq_tx_begin(ms)) == 0)
-        rc = pc_sq_tx_end(ms, evict_one(ms, d, list));
-    free(list);
+    int rc = pc_sq_tx_begin(ms);
+    if (rc == 0)
+        rc = pc_sq_tx_end(ms, evict_one(ms, d, mirror, ctx));
     return rc;
 }
 
-void pc_sq_cache_install(pc_metastore *ms)
+void pc_sq_cache_install(pc_meta_cache_ops *ops)
 {
-    ms->access_touch = sq_access_touch;
-    ms->access_lru = sq_access_lru;
-    ms->access_evict = sq_access_evict;
+    ops->access_touch = sq_access_touch;
+    ops->access_lru = sq_access_lru;
+    ops->access_evict = sq_access_evict;
 }

@@ -149,12 +149,12 @@ static int sq_guarded_remove(pc_metastore *ms, const pc_meta_removal *what, pc_m
     return pc_sq_tx_end(ms, rc);
 }
 
-void pc_sq_fsck_install(pc_metastore *ms)
+void pc_sq_fsck_install(pc_meta_reg_ops *ops)
 {
-    ms->blob_link_foreach = sq_blob_link_foreach;
-    ms->manifest_foreach = sq_manifest_foreach;
-    ms->manifest_ref_foreach = sq_manifest_ref_foreach;
-    ms->upload_foreach = sq_upload_foreach;
-    ms->size_fix = sq_size_fix;
-    ms->guarded_remove = sq_guarded_remove;
+    ops->blob_link_foreach = sq_blob_link_foreach;
+    ops->manifest_foreach = sq_manifest_foreach;
+    ops->manifest_ref_foreach = sq_manifest_ref_foreach;
+    ops->upload_foreach = sq_upload_foreach;
+    ops->size_fix = sq_size_fix;
+    ops->guarded_remove = sq_guarded_remove;
 }

@@ -5,7 +5,8 @@
  * and reset a cached statement in one call (meta_sqlite.c). Internal
  * to the SQLite meta store.
  *
- * The areas each install their functions into the table:
+ * The areas each install their functions into the tables of store/meta.h
+ * (registry data, cache bookkeeping, limiter counters):
  *   meta_sqlite_blobs.c      blob links, upload sessions, gc queries
  *   meta_sqlite_manifests.c  manifests, tags, referrers, catalog
  *   meta_sqlite_cache.c      cache access records (eviction)
@@ -56,7 +57,8 @@ enum {
     ST_ACCESS_GET,
     ST_ACCESS_TOUCH,
     ST_ACCESS_LRU,
-    ST_ACCESS_HELD,
+    ST_ACCESS_MANIFEST,
+    ST_HOLDER_REPOS,
     ST_ACCESS_UNLINK,
     ST_ACCESS_DEL,
     ST_LIMIT_PUT,
@@ -207,10 +209,10 @@ int pc_sq_col_rec(sqlite3_stmt *st, pc_manifest_rec *out);
 int pc_sq_manifest_erase(pc_metastore *ms, const char *repo, const pc_digest *d);
 
 /* Each area puts its functions into the table. */
-void pc_sq_blobs_install(pc_metastore *ms);
-void pc_sq_manifests_install(pc_metastore *ms);
-void pc_sq_cache_install(pc_metastore *ms);
-void pc_sq_limits_install(pc_metastore *ms);
-void pc_sq_fsck_install(pc_metastore *ms);
+void pc_sq_blobs_install(pc_meta_reg_ops *ops);
+void pc_sq_manifests_install(pc_meta_reg_ops *ops, pc_meta_cache_ops *cache);
+void pc_sq_cache_install(pc_meta_cache_ops *ops);
+void pc_sq_limits_install(pc_meta_limit_ops *ops);
+void pc_sq_fsck_install(pc_meta_reg_ops *ops);
 
 #endif

@@ -56,8 +56,8 @@ static int sq_limit_load(pc_metastore *ms, int64_t now, pc_meta_limit_cb cb, voi
     return pc_sq_each(ms, ST_LIMIT_LOAD, "limiter load", limit_row, &r, SQ_ARGS(SQ_INT(now)));
 }
 
-void pc_sq_limits_install(pc_metastore *ms)
+void pc_sq_limits_install(pc_meta_limit_ops *ops)
 {
-    ms->limit_save = sq_limit_save;
-    ms->limit_load = sq_limit_load;
+    ops->limit_save = sq_limit_save;
+    ops->limit_load = sq_limit_load;
 }

@@ -38,14 +38,41 @@ static bool rec_ok(const pc_manifest_rec *m)
            (!m->has_subject || pc_sq_digest_ok(&m->subject));
 }
 
+/* A tag's compare-and-swap, inside manifest_put's transaction (BEGIN
+ * IMMEDIATE: no other writer between this read and the write): 0 when tag
+ * points at *expect (or, expect->str "", does not exist), else
+ * PC_ECONFLICT. */
+static int tag_compare(pc_metastore *ms, const char *repo, const char *tag, const pc_digest *expect)
+{
+    pc_sq_query q;
+    int rc = pc_sq_query_row(&q, ms, ST_TAG_GET, "tag get", "tag unknown",
+                             SQ_ARGS(SQ_TEXT(repo), SQ_TEXT(tag)));
+    if (rc && rc != PC_ENOTFOUND)
+        return rc;
+    bool same;
+    if (rc == PC_ENOTFOUND) {
+        same = expect->str[0] == '\0';
+    } else {
+        const char *cur = (const char *)sqlite3_column_text(q.st, 0);
+        same = cur && strcmp(cur, expect->str) == 0;
+        pc_sq_query_close(&q);
+    }
+    if (same)
+        return 0;
+    pc_error_set("tag %s:%s was changed concurrently", repo, tag);
+    return PC_ECONFLICT;
+}
+
 /* The writes of manifest_put, inside its transaction. */
 static int manifest_write(pc_metastore *ms, const pc_manifest_rec *m, const pc_manifest_ref *refs,
-                          size_t nrefs, const char *tag)
+                          size_t nrefs, const char *tag, const pc_digest *expect)
 {
     int64_t now = (int64_t)time(NULL);
     const char *repo = m->repo, *dg = m->digest.str;
-    int rc =
-        pc_sq_exec(ms, ST_REPO_ADD, "repository add", NULL, SQ_ARGS(SQ_TEXT(repo), SQ_INT(now)));
+    int rc;
+    if (tag && expect && (rc = tag_compare(ms, repo, tag, expect)))
+        return rc;
+    rc = pc_sq_exec(ms, ST_REPO_ADD, "repository add", NULL, SQ_ARGS(SQ_TEXT(repo), SQ_INT(now)));
     if (rc)
         return rc;
     rc = pc_sq_exec(ms, ST_MANIFEST_UPSERT, "manifest put", NULL,
@@ -67,9 +94,10 @@ static int manifest_write(pc_metastore *ms, const pc_manifest_rec *m, const pc_m
 }
 
 static int sq_manifest_put(pc_metastore *ms, const pc_manifest_rec *m, const pc_manifest_ref *refs,
-                           size_t nrefs, const char *tag)
+                           size_t nrefs, const char *tag, const pc_digest *expect)
 {
-    if (!rec_ok(m) || (nrefs && !refs) || (tag && !pc_sq_tag_ok(tag)))
+    if (!rec_ok(m) || (nrefs && !refs) || (tag && !pc_sq_tag_ok(tag)) ||
+        (expect && expect->str[0] && !pc_sq_digest_ok(expect)))
         return pc_sq_invalid("manifest record");
     for (size_t i = 0; i < nrefs; i++)
         if (!pc_sq_digest_ok(&refs[i].digest))
@@ -77,7 +105,7 @@ static int sq_manifest_put(pc_metastore *ms, const pc_manifest_rec *m, const pc_
     int rc = pc_sq_tx_begin(ms);
     if (rc)
         return rc;
-    return pc_sq_tx_end(ms, manifest_write(ms, m, refs, nrefs, tag));
+    return pc_sq_tx_end(ms, manifest_write(ms, m, refs, nrefs, tag, expect));
 }
 
 static int sq_manifest_get(pc_metastore *ms, const char *repo, const pc_digest *d,
@@ -254,18 +282,18 @@ static int sq_ref_holder(pc_metastore *ms, const char *repo, const pc_digest *d,
     return rc;
 }
 
-void pc_sq_manifests_install(pc_metastore *ms)
+void pc_sq_manifests_install(pc_meta_reg_ops *ops, pc_meta_cache_ops *cache)
 {
-    ms->ref_holder = sq_ref_holder;
-    ms->manifest_put = sq_manifest_put;
-    ms->manifest_get = sq_manifest_get;
-    ms->manifest_delete = sq_manifest_delete;
-    ms->tag_get = sq_tag_get;
-    ms->tag_stat = sq_tag_stat;
-    ms->tag_touch = sq_tag_touch;
-    ms->tag_delete = sq_tag_delete;
-    ms->tag_list = sq_tag_list;
-    ms->referrers = sq_referrers;
-    ms->catalog = sq_catalog;
-    ms->repo_exists = sq_repo_exists;
+    ops->ref_holder = sq_ref_holder;
+    ops->manifest_put = sq_manifest_put;
+    ops->manifest_get = sq_manifest_get;
+    ops->manifest_delete = sq_manifest_delete;
+    ops->tag_get = sq_tag_get;
+    cache->tag_stat = sq_tag_stat;
+    cache->tag_touch = sq_tag_touch;
+    ops->tag_delete = sq_tag_delete;
+    ops->tag_list = sq_tag_list;
+    ops->referrers = sq_referrers;
+    ops->catalog = sq_catalog;
+    ops->repo_exists = sq_repo_exists;
 }

@@ -57,13 +57,6 @@ const char *const pc_sq_migrations[] = {
 
 const int pc_sq_schema_version = (int)(sizeof(pc_sq_migrations) / sizeof(pc_sq_migrations[0]));
 
-/* A holder of digest D (an SQL expression) in a repository whose first
- * component is not in the newline-framed upstream list ?1. */
-#define SQ_LOCAL_HOLDER(D)                                                                         \
-    "SELECT 1 FROM (SELECT repo FROM blob_links WHERE digest = " D                                 \
-    " UNION ALL SELECT repo FROM manifest_refs WHERE ref = " D ") h"                               \
-    " WHERE instr(?1, char(10) || substr(h.repo, 1, instr(h.repo, '/') - 1) || char(10)) = 0"
-
 const char *const pc_sq_stmt_sql[ST_COUNT] = {
     [ST_BEGIN] = "BEGIN IMMEDIATE",
     [ST_COMMIT] = "COMMIT",
@@ -115,14 +108,14 @@ const char *const pc_sq_stmt_sql[ST_COUNT] = {
         " ON CONFLICT(digest) DO UPDATE SET size = excluded.size,"
         " last_access = excluded.last_access"
         " WHERE cache_access.last_access < excluded.last_access - " PC_SQ_TOUCH_EVERY_S,
-    /* ?1 is "\n<upstream>\n<upstream>\n": a holder is outside the mirror
-     * when its repository's first component is not in that list. */
-    [ST_ACCESS_LRU] =
-        "SELECT a.digest, a.size, a.last_access FROM cache_access a"
-        " WHERE NOT EXISTS(SELECT 1 FROM manifests WHERE digest = a.digest)"
-        " AND NOT EXISTS(" SQ_LOCAL_HOLDER("a.digest") ") ORDER BY a.last_access, a.digest",
-    [ST_ACCESS_HELD] = "SELECT EXISTS(SELECT 1 FROM manifests WHERE digest = ?2)"
-                       " OR EXISTS(" SQ_LOCAL_HOLDER("?2") ")",
+    /* Manifests are never eviction candidates; which repositories belong
+     * to the mirror is the cache's rule (access_lru's predicate). */
+    [ST_ACCESS_LRU] = "SELECT a.digest, a.size, a.last_access FROM cache_access a"
+                      " WHERE NOT EXISTS(SELECT 1 FROM manifests WHERE digest = a.digest)"
+                      " ORDER BY a.last_access, a.digest",
+    [ST_ACCESS_MANIFEST] = "SELECT EXISTS(SELECT 1 FROM manifests WHERE digest = ?1)",
+    [ST_HOLDER_REPOS] = "SELECT repo FROM blob_links WHERE digest = ?1"
+                        " UNION SELECT repo FROM manifest_refs WHERE ref = ?1 ORDER BY 1",
     [ST_ACCESS_UNLINK] = "DELETE FROM blob_links WHERE digest = ?1",
     [ST_ACCESS_DEL] = "DELETE FROM cache_access WHERE digest = ?1",
     [ST_LIMIT_PUT] =
