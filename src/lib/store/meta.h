@@ -4,7 +4,8 @@
  * bookkeeping, and the client pull limiter's counts.
  *
  * A versioned table of functions. The SQLite backend (meta_sqlite.c) is
- * the embedded default; a PostgreSQL backend plugs in behind the same table.
+ * the embedded default, the in-memory one (meta_mem.c) serves tests and
+ * serve --ephemeral; a PostgreSQL backend plugs in behind the same table.
  * Repositories exist implicitly: a repository is known while it has a blob
  * link, a manifest or a tag. Manifest bytes live in the blob store under
  * their digest; the meta store keeps only what queries need.
@@ -258,6 +259,11 @@ int pc_meta_check(const pc_metastore *ms);
 /* Open (creating and migrating as needed) the SQLite meta store at path, in
  * WAL mode. *out is the caller's (->free). 0 or PC_ERR. */
 int pc_meta_sqlite_open(pc_metastore **out, const char *path);
+
+/* A meta store kept in memory only (tests, serve --ephemeral): everything
+ * is lost when it is freed. *out is the caller's (->free). 0 or
+ * PC_ENOMEM. */
+int pc_meta_mem_open(pc_metastore **out);
 
 /* PRAGMA quick_check of a store opened by pc_meta_sqlite_open: 0 when
  * the file is sound, PC_EINVAL (message names the file and the first
