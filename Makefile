@@ -2,6 +2,8 @@
 # Convenience wrapper around CMake: `make` builds build/pullcache,
 # `make test` runs every test, `make asan` runs every test (unit and e2e)
 # against an AddressSanitizer + UndefinedBehaviorSanitizer build (clang),
+# `make test-mem` runs the unit tests and the e2e tests on the in-memory
+# storage backends (serve --ephemeral),
 # `make tsan` runs the unit tests and the concurrency e2e tests against a
 # ThreadSanitizer build, `make clang` builds everything with clang and runs
 # the unit tests, `make fuzz` runs the libFuzzer targets for FUZZ_SECONDS
@@ -39,6 +41,16 @@ tsan:
 	cmake --build build-tsan -j $(JOBS)
 	cd build-tsan && ctest --output-on-failure -j $(JOBS) $(TSAN_TESTS)
 
+# The unit tests, then the e2e tests with every test serve on the in-memory
+# backends (PULLCACHE_TEST_STORAGE=mem: tests/e2e/lib.sh adds --ephemeral);
+# what needs a data directory on disk is skipped (ctest shows it).
+# MEM_TESTS: ctest arguments choosing the e2e tests (default: all of them).
+MEM_TESTS ?= -L e2e
+
+test-mem: all
+	cd $(BUILD) && ctest --output-on-failure -j $(TEST_JOBS) -L unit
+	cd $(BUILD) && PULLCACHE_TEST_STORAGE=mem ctest --output-on-failure -j $(TEST_JOBS) $(MEM_TESTS)
+
 clang:
 	CC=clang cmake -S . -B build-clang -DCMAKE_BUILD_TYPE=Debug >/dev/null
 	cmake --build build-clang -j $(JOBS)
@@ -53,4 +65,4 @@ format:
 clean:
 	rm -rf $(BUILD) build-asan build-tsan build-clang build-fuzz
 
-.PHONY: all test asan tsan clang fuzz format clean
+.PHONY: all test test-mem asan tsan clang fuzz format clean

@@ -284,6 +284,19 @@ int pc_cli_fsck(int argc, char **argv)
 
     if (pc_cli_config_load("fsck", config_path, data, upstreams, nupstreams, &cfg))
         goto done;
+    pc_store_opts so;
+    pc_config_store_opts(cfg, &so);
+    if (!pc_store_is_default(&so)) {
+        /* pc_fsck_open reads fs blobs and meta.db; mem keeps nothing on disk */
+        fprintf(stderr,
+                "pullcache fsck: storage.blobs.driver %s, storage.meta.driver %s: fsck checks a "
+                "data directory kept by the fs and sqlite drivers%s\n",
+                pc_store_blobs_name(&so), pc_store_meta_name(&so),
+                pc_store_durable(&so) ? ""
+                                      : "; in-memory storage leaves nothing on disk to check "
+                                        "(it ends with the serve that holds it)");
+        goto done;
+    }
     if (pc_evict_upstreams(cfg, &names, &nnames)) {
         fprintf(stderr, "pullcache fsck: out of memory\n");
         goto done;

@@ -184,6 +184,16 @@ int pc_cli_gc(int argc, char **argv)
 
     if (pc_cli_config_load("gc", config_path, data, upstreams, nupstreams, &cfg))
         return 1;
+    pc_store_opts so;
+    pc_config_store_opts(cfg, &so);
+    if (!pc_store_durable(&so)) {
+        fprintf(stderr,
+                "pullcache gc: storage.blobs.driver %s, storage.meta.driver %s: gc works on what "
+                "a data directory keeps on disk, and in-memory storage leaves nothing there (it "
+                "ends with the serve that holds it)\n",
+                pc_store_blobs_name(&so), pc_store_meta_name(&so));
+        goto done;
+    }
     if (pc_evict_upstreams(cfg, &names, &nnames)) {
         fprintf(stderr, "pullcache gc: out of memory\n");
         goto done;
@@ -203,7 +213,7 @@ int pc_cli_gc(int argc, char **argv)
                 cfg->storage->data);
         goto done;
     }
-    if (pc_registry_open(&reg, cfg->storage->data)) {
+    if (pc_registry_open_opts(&reg, &so)) {
         fprintf(stderr, "pullcache gc: cannot open storage in %s: %s\n", cfg->storage->data,
                 pc_error_last());
         goto done;

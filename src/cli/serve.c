@@ -30,7 +30,7 @@ const char pc_cli_serve_usage[] =
     "                       [--limit-authenticated PULLS/SECONDS]\n"
     "                       [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]\n"
     "                        [--tls-client-auth none|verify_if_given|require]]\n"
-    "                       [--htpasswd FILE] [--admin USER|@GROUP]...\n"
+    "                       [--htpasswd FILE] [--admin USER|@GROUP]... [--ephemeral]\n"
     "       pullcache serve --check-config [--config FILE] [flags]\n"
     "\n"
     "Run the registry: an OCI Distribution v1.1 registry for private images and a\n"
@@ -70,6 +70,9 @@ const char pc_cli_serve_usage[] =
     "                         re-reads it. Without users, anyone who reaches the port may push\n"
     "      --admin USER|@GROUP  may read /metrics and /_pullcache/status (auth.admins;\n"
     "                         repeatable)\n"
+    "      --ephemeral        keep blobs and metadata in memory only (storage.blobs and\n"
+    "                         storage.meta driver mem): EVERYTHING IS LOST AT EXIT. Only\n"
+    "                         fetch spools (DIR/tmp) and DIR/serve.lock touch --data\n"
     "      --check-config     validate the configuration and exit (0 when valid)\n"
     "  -h, --help             this help\n"
     "\n"
@@ -94,7 +97,8 @@ enum {
     OPT_TLS_CLIENT_AUTH,
     OPT_HTPASSWD,
     OPT_LOCAL_PREFIX,
-    OPT_ADMIN
+    OPT_ADMIN,
+    OPT_EPHEMERAL
 };
 
 #define MAX_FLAG_UPSTREAMS 64
@@ -189,6 +193,20 @@ static int add_admins(pc_config *cfg, const char **admins, int n)
 oom:
     fprintf(stderr, "pullcache serve: out of memory\n");
     return -1;
+}
+
+/* --ephemeral: both stores in memory, over storage.blobs and storage.meta.
+ * 0 or -1 (message printed). */
+static int set_ephemeral(pc_config *cfg)
+{
+    pc_config_driver **ds[] = {&cfg->storage->blobs, &cfg->storage->meta};
+    for (size_t i = 0; i < 2; i++)
+        if ((!*ds[i] && !(*ds[i] = calloc(1, sizeof(**ds[i])))) ||
+            pc_config_set_str(&(*ds[i])->driver, "mem")) {
+            fprintf(stderr, "pullcache serve: out of memory\n");
+            return -1;
+        }
+    return 0;
 }
 
 /* Whether the listen address is a loopback one. */
@@ -303,6 +321,7 @@ int pc_cli_serve(int argc, char **argv)
         {"htpasswd", required_argument, NULL, OPT_HTPASSWD},
         {"local-prefix", required_argument, NULL, OPT_LOCAL_PREFIX},
         {"admin", required_argument, NULL, OPT_ADMIN},
+        {"ephemeral", no_argument, NULL, OPT_EPHEMERAL},
         {NULL, 0, NULL, 0},
     };
     const char *config_path = NULL, *listen = NULL, *data = NULL, *log_format = NULL;
@@ -312,7 +331,7 @@ int pc_cli_serve(int argc, char **argv)
     const char *prefixes[MAX_FLAG_UPSTREAMS], *admins[MAX_FLAG_UPSTREAMS];
     int nupstreams = 0, nprefixes = 0, nadmins = 0;
     unsigned timeout = 0, threads = 0;
-    bool have_timeout = false, have_threads = false, check = false;
+    bool have_timeout = false, have_threads = false, check = false, ephemeral = false;
     pc_config *cfg = NULL;
     pc_registry *reg = NULL;
     pc_server *srv = NULL;
@@ -378,6 +397,9 @@ int pc_cli_serve(int argc, char **argv)
             if (flag_push(admins, &nadmins, "admin", optarg))
                 return 2;
             break;
+        case OPT_EPHEMERAL:
+            ephemeral = true;
+            break;
         default:
             fprintf(stderr, "`pullcache serve --help` lists the options\n");
             return 2;
@@ -409,7 +431,7 @@ int pc_cli_serve(int argc, char **argv)
         if (pc_config_add_local_prefix(cfg, prefixes[i]))
             goto done;
     if (set_tls_flags(cfg, tls_flags) || set_htpasswd(cfg, htpasswd) ||
-        add_admins(cfg, admins, nadmins))
+        add_admins(cfg, admins, nadmins) || (ephemeral && set_ephemeral(cfg)))
         goto done;
     if (pc_config_finalize(cfg)) {
         fprintf(stderr, "pullcache serve: out of memory\n");
@@ -459,9 +481,12 @@ int pc_cli_serve(int argc, char **argv)
 
     char meta[4096];
     struct stat st;
+    pc_store_opts so;
+    pc_config_store_opts(cfg, &so);
     snprintf(meta, sizeof(meta), "%s/meta.db", cfg->storage->data);
     bool had_dir = stat(cfg->storage->data, &st) == 0, had_meta = stat(meta, &st) == 0;
-    if (pc_registry_open(&reg, cfg->storage->data)) {
+    bool sqlite = strcmp(pc_store_meta_name(&so), "sqlite") == 0;
+    if (pc_registry_open_opts(&reg, &so)) {
         fprintf(stderr, "pullcache serve: cannot open storage in %s: %s\n", cfg->storage->data,
                 pc_error_last());
         goto done;
@@ -496,11 +521,17 @@ int pc_cli_serve(int argc, char **argv)
     /* ./data is relative to the working directory: say where it really is */
     char abs[4096];
     const char *where = realpath(cfg->storage->data, abs) ? abs : cfg->storage->data;
-    pc_log(PC_LOG_INFO, "pullcache %s serving on %s (data %s)", PC_VERSION, cfg->http->listen,
-           where);
+    bool mem_blobs = strcmp(pc_store_blobs_name(&so), "mem") == 0;
+    bool mem_meta = strcmp(pc_store_meta_name(&so), "mem") == 0;
+    pc_log(PC_LOG_INFO, "pullcache %s serving on %s (data %s%s)", PC_VERSION, cfg->http->listen,
+           where,
+           mem_blobs && mem_meta ? "; blobs and metadata in memory: lost at exit"
+           : mem_blobs           ? "; blobs in memory: lost at exit"
+           : mem_meta            ? "; metadata in memory: lost at exit"
+                                 : "");
     if (!had_dir)
         pc_log(PC_LOG_INFO, "made a new data directory %s", where);
-    else if (!had_meta)
+    else if (!had_meta && sqlite)
         pc_log(PC_LOG_WARN,
                "data directory %s had no meta.db: starting empty (is --data the directory an "
                "earlier serve used?)",

@@ -6,6 +6,7 @@
  */
 #include "config.h"
 #include "ref.h"
+#include "store/factory.h"
 #include "yamlerr.h"
 
 #include <errno.h>
@@ -46,10 +47,19 @@ static const cyaml_schema_field_t http_fields[] = {
     CYAML_FIELD_END,
 };
 
+static const cyaml_schema_field_t driver_fields[] = {
+    CYAML_FIELD_STRING_PTR("driver", CYAML_FLAG_POINTER, pc_config_driver, driver, 1, 64),
+    CYAML_FIELD_END,
+};
+
 static const cyaml_schema_field_t storage_fields[] = {
     CYAML_FIELD_STRING_PTR("data", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, pc_config_storage,
                            data, 1, 4000),
     CYAML_FIELD_UINT("upload_ttl", CYAML_FLAG_OPTIONAL, pc_config_storage, upload_ttl),
+    CYAML_FIELD_MAPPING_PTR("blobs", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, pc_config_storage,
+                            blobs, driver_fields),
+    CYAML_FIELD_MAPPING_PTR("meta", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, pc_config_storage,
+                            meta, driver_fields),
     CYAML_FIELD_END,
 };
 
@@ -361,6 +371,23 @@ int pc_config_parse_limit(const char *spec, pc_config_limit *out)
     return 0;
 }
 
+/* storage.blobs / storage.meta: the default driver when not configured. */
+static int driver_default(pc_config_driver **d, const char *name)
+{
+    if (!*d && !(*d = calloc(1, sizeof(**d))))
+        return PC_ENOMEM;
+    return (*d)->driver ? 0 : pc_config_set_str(&(*d)->driver, name);
+}
+
+void pc_config_store_opts(const pc_config *c, pc_store_opts *o)
+{
+    *o = (pc_store_opts){
+        .data_dir = c->storage->data,
+        .blobs = c->storage->blobs ? c->storage->blobs->driver : NULL,
+        .meta = c->storage->meta ? c->storage->meta->driver : NULL,
+    };
+}
+
 /* Fill every missing section and value with the embedded default. Strings
  * that libcyaml allocated are freed with free(): cyaml_mem uses the libc
  * allocator. */
@@ -390,6 +417,9 @@ static int apply_defaults(pc_config *c)
         return PC_ENOMEM;
     if (!c->storage->upload_ttl)
         c->storage->upload_ttl = 86400;
+    if (driver_default(&c->storage->blobs, PC_STORE_BLOBS_DEFAULT) ||
+        driver_default(&c->storage->meta, PC_STORE_META_DEFAULT))
+        return PC_ENOMEM;
     if (!c->log->format && pc_config_set_str(&c->log->format, "text"))
         return PC_ENOMEM;
     if (!c->log->level && pc_config_set_str(&c->log->level, "info"))
@@ -506,6 +536,10 @@ int pc_config_validate(const pc_config *c)
     char host[256];
     unsigned port;
     if (pc_config_parse_listen(c->http->listen, host, sizeof(host), &port))
+        return PC_EINVAL;
+    pc_store_opts so;
+    pc_config_store_opts(c, &so);
+    if (pc_store_check(&so))
         return PC_EINVAL;
     if (strcmp(c->log->format, "text") != 0 && strcmp(c->log->format, "json") != 0) {
         pc_error_set("log.format must be text or json, not '%s'", c->log->format);
@@ -731,8 +765,15 @@ void pc_config_free(pc_config *c)
             free(c->http->tls);
         }
     }
-    if (c->storage)
+    if (c->storage) {
         free(c->storage->data);
+        pc_config_driver *ds[] = {c->storage->blobs, c->storage->meta};
+        for (size_t i = 0; i < 2; i++)
+            if (ds[i]) {
+                free(ds[i]->driver);
+                free(ds[i]);
+            }
+    }
     if (c->log) {
         free(c->log->format);
         free(c->log->level);

@@ -24,6 +24,8 @@
  *   storage:
  *     data: ./data               # blobs + meta.db
  *     upload_ttl: 86400          # seconds an idle upload session is kept
+ *     blobs: {driver: fs}        # fs (DATA/blobs) | mem (lost at exit); store/factory.h
+ *     meta: {driver: sqlite}     # sqlite (DATA/meta.db) | mem (lost at exit)
  *   log:
  *     format: text               # text | json
  *     level: info                # error | warn | info | debug
@@ -88,6 +90,7 @@
 #define PC_CONFIG_H
 
 #include "pc.h"
+#include "store/factory.h"
 
 /* auth (issue #5; src/server/auth_*.c). Users configured (htpasswd or trust)
  * turn on access control; without them there is none. */
@@ -163,9 +166,16 @@ typedef struct {
 #define PC_CONFIG_PER_IP_DEFAULT 256u
 #define PC_CONFIG_MAX_BODY_DEFAULT ((uint64_t)10 << 30)
 
+/* storage.blobs, storage.meta: a driver by name (store/factory.h). */
+typedef struct {
+    char *driver;
+} pc_config_driver;
+
 typedef struct {
     char *data;
     unsigned upload_ttl;
+    pc_config_driver *blobs; /* driver "fs" when not configured */
+    pc_config_driver *meta;  /* driver "sqlite" when not configured */
 } pc_config_storage;
 
 typedef struct {
@@ -264,6 +274,11 @@ int pc_config_finalize(pc_config *cfg);
 
 /* Check the values (listen address form, log format...). 0 or PC_EINVAL. */
 int pc_config_validate(const pc_config *cfg);
+
+/* The storage cfg configures (storage.data, storage.blobs.driver,
+ * storage.meta.driver), as the store factory takes it; the strings stay
+ * cfg's. */
+void pc_config_store_opts(const pc_config *cfg, pc_store_opts *o);
 
 /* Replace a string field's value (flags over the file). */
 int pc_config_set_str(char **field, const char *value);

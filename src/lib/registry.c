@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "store/factory.h"
 
 #include <jansson.h>
 
@@ -31,15 +32,6 @@
 /* Upload ids of monolithic POSTs: no client ever got their Location, so
  * one left by a crash can be dropped at the next start. */
 #define MONO_PREFIX "m-"
-
-/* The blob backend's driver: "fs", or for tests PULLCACHE_TEST_BLOBS=mem
- * (the in-memory backend: nothing survives a restart; the meta store stays
- * SQLite in the data directory). */
-static const char *blob_driver(void)
-{
-    const char *e = getenv("PULLCACHE_TEST_BLOBS");
-    return e && *e ? e : "fs";
-}
 
 /* ---- the space reserve ----
  *
@@ -54,11 +46,18 @@ static void reserve_path(pc_registry *reg, char *buf, size_t size)
     snprintf(buf, size, "%s/" RESERVE_NAME, reg->data_dir);
 }
 
+/* Whether a store keeps its data on the data directory's disk (no
+ * reserve is made for memory-only storage). */
+static bool on_disk(const pc_registry *reg)
+{
+    return reg->data_dir && (reg->sqlite || (reg->be->caps & PC_BLOB_CAP_DURABLE));
+}
+
 void pc_registry_reserve_refill(pc_registry *reg)
 {
     char path[4096], tmp[4200];
     struct stat st;
-    if (!reg->data_dir)
+    if (!on_disk(reg))
         return;
     reserve_path(reg, path, sizeof(path));
     if (stat(path, &st) == 0)
@@ -77,7 +76,7 @@ void pc_registry_reserve_refill(pc_registry *reg)
 static bool reserve_release(pc_registry *reg)
 {
     char path[4096];
-    if (!reg->data_dir)
+    if (!on_disk(reg))
         return false;
     reserve_path(reg, path, sizeof(path));
     if (unlink(path) != 0)
@@ -107,19 +106,34 @@ int pc_registry_new(pc_registry **out, pc_blob_backend *be, pc_metastore *ms)
 
 int pc_registry_open(pc_registry **out, const char *data_dir)
 {
+    pc_store_opts o = {.data_dir = data_dir};
+    return pc_registry_open_opts(out, &o);
+}
+
+int pc_registry_open_opts(pc_registry **out, const pc_store_opts *o)
+{
     pc_blob_backend *be = NULL;
     pc_metastore *ms = NULL;
     char path[4096];
+    const char *data_dir = o->data_dir;
     int rc;
 
+    if (!data_dir || !*data_dir) {
+        pc_error_set("no data directory given");
+        return PC_EINVAL;
+    }
+    if ((rc = pc_store_check(o)))
+        return rc;
     if (mkdir(data_dir, 0755) != 0 && errno != EEXIST) {
         pc_error_set("cannot create data directory %s: %s", data_dir, strerror(errno));
         return PC_ERR;
     }
-    if ((rc = pc_blob_open(blob_driver(), data_dir, &be)))
+    if (!pc_store_is_default(o))
+        pc_log(PC_LOG_WARN, "storage: blobs kept by the %s backend, metadata by the %s store%s",
+               pc_store_blobs_name(o), pc_store_meta_name(o),
+               pc_store_durable(o) ? "" : ": what is not on disk is lost when pullcache stops");
+    if ((rc = pc_store_blobs_open(o, &be)))
         goto done;
-    if (strcmp(be->name, "fs") != 0)
-        pc_log(PC_LOG_WARN, "blobs are kept by the %s backend (PULLCACHE_TEST_BLOBS)", be->name);
     /* the fetch spools live in <data>/tmp (fs makes it; mem does not) */
     if ((size_t)snprintf(path, sizeof(path), "%s/tmp", data_dir) >= sizeof(path) ||
         (mkdir(path, 0755) != 0 && errno != EEXIST)) {
@@ -127,16 +141,11 @@ int pc_registry_open(pc_registry **out, const char *data_dir)
         rc = PC_ERR;
         goto done;
     }
-    if ((size_t)snprintf(path, sizeof(path), "%s/meta.db", data_dir) >= sizeof(path)) {
-        pc_error_set("data directory path too long");
-        rc = PC_EINVAL;
-        goto done;
-    }
-    if ((rc = pc_meta_sqlite_open(&ms, path)))
+    if ((rc = pc_store_meta_open(o, &ms)))
         goto done;
     if ((rc = pc_registry_new(out, be, ms)))
         goto done;
-    (*out)->sqlite = true;
+    (*out)->sqlite = strcmp(pc_store_meta_name(o), "sqlite") == 0;
     if (!((*out)->data_dir = strdup(data_dir))) {
         pc_registry_free(*out);
         *out = NULL;

@@ -19,13 +19,22 @@
 #include "pc.h"
 #include "store/spool.h"
 #include "store/meta.h"
+#include "store/factory.h"
 #include "manifest.h"
 
 typedef struct pc_registry pc_registry;
 
-/* Open the registry over a data directory (blobs + meta.db inside it).
- * *out is the caller's (pc_registry_free). 0 or PC_ERR. */
+/* Open the registry over a data directory with the default storage (fs
+ * blobs + meta.db inside it): pc_registry_open_opts with only data_dir.
+ * *out is the caller's (pc_registry_free). 0 or < 0. */
 int pc_registry_open(pc_registry **out, const char *data_dir);
+
+/* Open the registry over the storage o names (store/factory.h): the data
+ * directory is made as needed and always holds the fetch spools (tmp/) and
+ * serve.lock; the space reserve only when a store is on disk. A storage
+ * other than the default is logged as a warning. 0, PC_EINVAL (unknown
+ * driver, no data directory), or the failing store's code. */
+int pc_registry_open_opts(pc_registry **out, const pc_store_opts *o);
 
 void pc_registry_free(pc_registry *reg);
 

@@ -13,6 +13,8 @@
 #   dist_start DIR                    # start Debian's docker-registry on $DIST_PORT
 #   dist_stop / dist_kill             # stop it gracefully / with SIGKILL
 #   fail "message"                    # print and exit 1
+#   pc_persistent                     # true unless serve's storage is in memory
+#   pc_needs_disk "why"               # skip the rest of the test (exit 77) when it is
 #   expect_eq WANT GOT "what"
 #
 # Registry under test (REGISTRY=pullcache, the default, or REGISTRY=distribution
@@ -61,6 +63,17 @@ distribution) REG=127.0.0.1:$DIST_PORT REG_LOG=$WORK/dist.log ;;
 *) echo "REGISTRY must be pullcache or distribution, not '$REGISTRY'" >&2; rmdir "$WORK"; exit 2 ;;
 esac
 
+# The storage of every serve pc_start and pc2_start run: PULLCACHE_TEST_STORAGE=mem
+# adds --ephemeral (blobs and metadata in memory: `make test-mem`); unset or
+# "disk", the defaults (fs blobs + meta.db in the data directory). Serves a test
+# starts itself, with "$PULLCACHE" serve, keep the defaults.
+PC_STORAGE=${PULLCACHE_TEST_STORAGE:-disk}
+case $PC_STORAGE in
+disk) PC_STORAGE_ARGS=() ;;
+mem) PC_STORAGE_ARGS=(--ephemeral) ;;
+*) echo "PULLCACHE_TEST_STORAGE must be mem or disk (or unset), not '$PC_STORAGE'" >&2; rmdir "$WORK"; exit 2 ;;
+esac
+
 # Sanitizer builds (make asan, make tsan): every report of a program this test
 # runs (serve, client verbs) goes to $WORK/sanitizer.<pid>, and a report fails
 # the test at exit, whatever its own checks said.
@@ -82,7 +95,7 @@ _pc_cleanup() {
         head -n 60 "$WORK"/sanitizer.* >&2
         [ "$rc" -ne 0 ] || rc=1
     fi
-    if [ "$rc" -ne 0 ]; then
+    if [ "$rc" -ne 0 ] && [ "$rc" -ne 77 ]; then # 77: skipped (pc_needs_disk)
         echo "--- $TEST_NAME failed (rc=$rc); logs in $WORK:" >&2
         for f in "$WORK"/*.log; do
             [ -f "$f" ] || continue
@@ -106,6 +119,22 @@ expect_eq() {
     [ "$1" = "$2" ] || fail "$3: want '$1', got '$2'"
 }
 
+# pc_persistent: whether the registry under test keeps its data in its data
+# directory, across a restart and for gc, fsck or a look at the files (not so
+# under PULLCACHE_TEST_STORAGE=mem).
+pc_persistent() {
+    [ "$REGISTRY" != pullcache ] || [ "$PC_STORAGE" = disk ]
+}
+
+# pc_needs_disk WHY: under in-memory storage, end the test here as skipped
+# (exit 77, ctest's SKIP_RETURN_CODE): what follows needs WHY. Parts before
+# it have run and passed.
+pc_needs_disk() {
+    pc_persistent && return 0
+    echo "SKIP: $TEST_NAME: the rest needs $* (PULLCACHE_TEST_STORAGE=mem keeps nothing on disk)"
+    exit 77
+}
+
 # wait_http URL [PID]: wait until URL answers (any HTTP status) or 10 s pass;
 # give up at once if process PID has exited.
 wait_http() {
@@ -120,12 +149,13 @@ wait_http() {
 }
 
 # pc_start DATA_DIR [extra serve args...]: start pullcache on 127.0.0.1:$PC_PORT
-# with the defaults a user gets (only where to listen and store); a test about
-# an option passes it and says why.
+# with the defaults a user gets (only where to listen and store, and
+# --ephemeral under PULLCACHE_TEST_STORAGE=mem); a test about an option passes
+# it and says why.
 pc_start() {
     local data=$1
     shift
-    "$PULLCACHE" serve --listen "127.0.0.1:$PC_PORT" --data "$data" "$@" \
+    "$PULLCACHE" serve --listen "127.0.0.1:$PC_PORT" --data "$data" "${PC_STORAGE_ARGS[@]}" "$@" \
         >>"$WORK/pullcache.log" 2>&1 &
     PC_PID=$!
     PIDS+=("$PC_PID")
@@ -136,7 +166,7 @@ pc_start() {
 # for the one under test); its log is $WORK/hub.log, its PID $PC2_PID (stopped
 # with the test's other servers).
 pc2_start() {
-    "$PULLCACHE" serve --listen "$1" --data "$2" >>"$WORK/hub.log" 2>&1 &
+    "$PULLCACHE" serve --listen "$1" --data "$2" "${PC_STORAGE_ARGS[@]}" >>"$WORK/hub.log" 2>&1 &
     PC2_PID=$!
     PIDS+=("$PC2_PID")
     wait_http "http://$1/v2/" "$PC2_PID"

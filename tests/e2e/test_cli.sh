@@ -47,6 +47,17 @@ check_bad() { # FILE-CONTENT EXPECTED-MESSAGE-PART
 }
 check_bad $'http:\n  lisen: 1.2.3.4:5' "bad.yaml"
 check_bad $'log:\n  format: xml' "log.format"
+check_bad $'storage:\n  blobs: {driver: nosuch}' "storage.blobs.driver 'nosuch' is not a known driver (known: fs, mem)"
+check_bad $'storage:\n  meta: {driver: nosuch}' "storage.meta.driver 'nosuch' is not a known driver (known: sqlite, mem)"
+# gc and fsck work on a data directory: in-memory storage leaves nothing there
+printf 'storage:\n  data: %s\n  blobs: {driver: mem}\n' "$WORK/mem-data" >"$WORK/mem.yaml"
+for verb in gc fsck; do
+    rc=0
+    "$PULLCACHE" "$verb" --config "$WORK/mem.yaml" >/dev/null 2>"$WORK/err" || rc=$?
+    [ "$rc" -ne 0 ] || fail "$verb accepted storage.blobs.driver mem"
+    grep -q "storage.blobs.driver mem" "$WORK/err" || fail "$verb on mem storage: $(cat "$WORK/err")"
+done
+[ ! -e "$WORK/mem-data" ] || fail "gc or fsck on mem storage made a data directory"
 check_bad $'http:\n  listen: nope' "invalid listen address"
 check_bad $'http: [' "bad.yaml"
 set +e

@@ -11,6 +11,7 @@
 # And a truncated blob file of a mirrored repository is not served short
 # either: it is taken out of service and fetched from the upstream again.
 . "$(dirname "$0")/lib.sh"
+pc_needs_disk "blob files and meta.db to damage in the data directory"
 
 DATA=$WORK/data
 B=http://127.0.0.1:$PC_PORT

@@ -9,6 +9,7 @@
 # complete). Nothing here needs a manual step after a crash; fsck finds
 # nothing wrong afterwards. (gc faults: test_faults_gc.sh)
 . "$(dirname "$0")/lib.sh"
+pc_needs_disk "restarts after kill -9 on the same data directory"
 
 clients_init
 DATA=$WORK/data

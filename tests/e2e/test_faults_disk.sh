@@ -8,6 +8,7 @@
 # work on the full disk; once space is back, pushes work again without a
 # restart; nothing that got a 2xx is lost. (docs/CONFIG.md "Storage faults")
 . "$(dirname "$0")/lib.sh"
+pc_needs_disk "a data directory whose disk fills up or turns read-only"
 
 DATA=$WORK/data
 mkdir -p "$DATA"

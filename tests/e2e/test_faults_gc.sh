@@ -6,6 +6,7 @@
 # 201 is then served (publish + link are atomic with respect to gc, through
 # the blob store's publish lock).
 . "$(dirname "$0")/lib.sh"
+pc_needs_disk "pullcache gc on the data directory"
 
 DATA=$WORK/data
 B=http://127.0.0.1:$PC_PORT

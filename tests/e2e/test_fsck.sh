@@ -13,6 +13,7 @@
 #
 # SPDX-License-Identifier: Apache-2.0
 . "$(dirname "$0")/lib.sh"
+pc_needs_disk "pullcache fsck on the data directory"
 
 clients_init
 DATA=$WORK/data

@@ -7,6 +7,7 @@
 # nothing, the sweep removes an unreferenced blob only past the grace period,
 # and pulling the evicted image again works (its layers re-fetched upstream).
 . "$(dirname "$0")/lib.sh"
+pc_needs_disk "pullcache gc on the data directory"
 
 clients_init
 FP=5002

@@ -12,6 +12,7 @@
 #     GET 404), the dead session cannot be completed with the partial data,
 #     the same blob uploads cleanly afterwards, and the three images are intact.
 . "$(dirname "$0")/lib.sh"
+pc_needs_disk "what was pushed to survive a restart"
 
 clients_init
 data=$WORK/data

@@ -1,7 +1,7 @@
 /*
  * test_config.c - configuration: embedded defaults, YAML overlay, unknown
  * keys refused, validation of values, listen address parsing, the pull
- * limits section and its flags.
+ * limits section and its flags, the storage drivers.
  *
  * SPDX-License-Identifier: Apache-2.0
  */
@@ -360,6 +360,80 @@ static void auth_section(void **state)
     pc_config_free(c);
 }
 
+/* storage.blobs / storage.meta: defaults exactly as before (fs + sqlite
+ * under storage.data), names checked at validation with the known ones
+ * listed, unknown keys refused as everywhere. */
+static void storage_drivers(void **state)
+{
+    pc_config *c = NULL;
+    pc_store_opts o;
+    assert_int_equal(pc_config_load(&c, NULL), 0);
+    assert_string_equal(c->storage->blobs->driver, "fs");
+    assert_string_equal(c->storage->meta->driver, "sqlite");
+    pc_config_store_opts(c, &o);
+    assert_string_equal(o.data_dir, "./data");
+    assert_true(pc_store_is_default(&o));
+    assert_true(pc_store_durable(&o));
+    assert_null(o.meta_path);
+    pc_config_free(c);
+
+    char *p = write_tmp("storage:\n  data: /srv/d\n  blobs: {driver: mem}\n"
+                        "  meta:\n    driver: mem\n");
+    assert_int_equal(pc_config_load(&c, p), 0);
+    assert_int_equal(pc_config_finalize(c), 0);
+    assert_int_equal(pc_config_validate(c), 0);
+    pc_config_store_opts(c, &o);
+    assert_string_equal(o.data_dir, "/srv/d");
+    assert_string_equal(pc_store_blobs_name(&o), "mem");
+    assert_string_equal(pc_store_meta_name(&o), "mem");
+    assert_false(pc_store_is_default(&o));
+    assert_false(pc_store_durable(&o));
+    pc_config_free(c);
+    unlink(p);
+
+    /* one store in memory is not durable either (gc and fsck refuse it) */
+    p = write_tmp("storage:\n  blobs: {driver: mem}\n");
+    assert_int_equal(pc_config_load(&c, p), 0);
+    assert_string_equal(c->storage->meta->driver, "sqlite");
+    pc_config_store_opts(c, &o);
+    assert_false(pc_store_durable(&o));
+    assert_false(pc_store_is_default(&o));
+    pc_config_free(c);
+    unlink(p);
+
+    /* an unknown name: refused by validation, naming the key and the drivers */
+    p = write_tmp("storage:\n  blobs: {driver: nosuch}\n");
+    assert_int_equal(pc_config_load(&c, p), 0);
+    assert_int_equal(pc_config_finalize(c), 0);
+    assert_int_equal(pc_config_validate(c), PC_EINVAL);
+    assert_non_null(strstr(pc_error_last(), "storage.blobs.driver 'nosuch'"));
+    assert_non_null(strstr(pc_error_last(), "known: fs, mem"));
+    pc_config_free(c);
+    unlink(p);
+    p = write_tmp("storage:\n  meta: {driver: postgres}\n");
+    assert_int_equal(pc_config_load(&c, p), 0);
+    assert_int_equal(pc_config_finalize(c), 0);
+    assert_int_equal(pc_config_validate(c), PC_EINVAL);
+    assert_non_null(strstr(pc_error_last(), "storage.meta.driver 'postgres'"));
+    assert_non_null(strstr(pc_error_last(), "known: sqlite, mem"));
+    pc_config_free(c);
+    unlink(p);
+
+    /* unknown keys and a section without its driver are refused at load */
+    p = write_tmp("storage:\n  meta: {driver: sqlite, drvier: x}\n");
+    assert_int_equal(pc_config_load(&c, p), PC_EINVAL);
+    assert_non_null(strstr(pc_error_last(), "unknown key 'drvier' in storage.meta"));
+    unlink(p);
+    p = write_tmp("storage:\n  blobs: {}\n");
+    assert_int_equal(pc_config_load(&c, p), PC_EINVAL);
+    assert_null(c);
+    unlink(p);
+    p = write_tmp("storage:\n  blob: {driver: fs}\n");
+    assert_int_equal(pc_config_load(&c, p), PC_EINVAL);
+    assert_non_null(strstr(pc_error_last(), "did you mean 'blobs'?"));
+    unlink(p);
+}
+
 static void listen_forms(void **state)
 {
     char host[64];
@@ -393,6 +467,7 @@ int main(void)
         cmocka_unit_test(upstreams_from_file_and_flags),
         cmocka_unit_test(limits_section),
         cmocka_unit_test(auth_section),
+        cmocka_unit_test(storage_drivers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

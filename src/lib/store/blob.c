@@ -9,6 +9,7 @@
 #include "blob.h"
 #include "hash.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,14 +19,27 @@ static int mem_open(pc_blob_backend **out, const char *location)
     return pc_blob_mem_open(out);
 }
 
-/* The drivers by name (config: storage.blobs.driver). */
+/* The drivers by name (config: storage.blobs.driver, through
+ * store/factory.c): durable ones keep their blobs in the location. */
 static const struct {
     const char *name;
+    bool durable;
     int (*open)(pc_blob_backend **out, const char *location);
 } drivers[] = {
-    {"fs", pc_blob_fs_open},
-    {"mem", mem_open},
+    {"fs", true, pc_blob_fs_open},
+    {"mem", false, mem_open},
 };
+
+#define NDRIVERS (sizeof(drivers) / sizeof(drivers[0]))
+
+const char *pc_blob_driver(size_t i, bool *durable)
+{
+    if (i >= NDRIVERS)
+        return NULL;
+    if (durable)
+        *durable = drivers[i].durable;
+    return drivers[i].name;
+}
 
 bool pc_upload_id_valid(const char *id)
 {
@@ -73,7 +87,7 @@ int pc_blob_open(const char *driver, const char *location, pc_blob_backend **out
 {
     pc_blob_backend *be = NULL;
     int rc = PC_ENOTSUP;
-    for (size_t i = 0; driver && i < sizeof(drivers) / sizeof(drivers[0]); i++) {
+    for (size_t i = 0; driver && i < NDRIVERS; i++) {
         if (strcmp(drivers[i].name, driver) != 0)
             continue;
         rc = drivers[i].open(&be, location);
@@ -84,7 +98,10 @@ int pc_blob_open(const char *driver, const char *location, pc_blob_backend **out
         *out = be;
         return 0;
     }
-    pc_error_set("unknown blob storage driver %s (known: fs, mem)", driver ? driver : "(none)");
+    char known[128] = "";
+    for (size_t i = 0, n = 0; i < NDRIVERS && n < sizeof(known); i++)
+        n += (size_t)snprintf(known + n, sizeof(known) - n, "%s%s", i ? ", " : "", drivers[i].name);
+    pc_error_set("unknown blob storage driver %s (known: %s)", driver ? driver : "(none)", known);
     return rc;
 }
 

@@ -228,6 +228,11 @@ int pc_blob_backend_check(pc_blob_backend *be);
  * driver or a refused table, else the driver's result. */
 int pc_blob_open(const char *driver, const char *location, pc_blob_backend **out);
 
+/* The name of pc_blob_open's i-th driver (0, 1, ...; NULL past the last),
+ * with in *durable (when not NULL) whether it keeps blobs in its location
+ * across restarts (fs) or not (mem). */
+const char *pc_blob_driver(size_t i, bool *durable);
+
 /* The filesystem backend in dir (created as needed; the v1 layout:
  * dir/blobs/<alg>/<2 hex>/<hex>, dir/uploads/<id> (+ <id>.state), dir/tmp/).
  * store/blob_fs.c. */
