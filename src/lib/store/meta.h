@@ -270,7 +270,4 @@ int pc_meta_mem_open(pc_metastore **out);
  * problem) when it is damaged, or < 0. */
 int pc_meta_sqlite_quick_check(pc_metastore *ms);
 
-/* A meta store kept in memory only (tests, serve --ephemeral): everything is lost when it is freed. *out is the caller's (->free). 0 or PC_ENOMEM. */
-int pc_meta_mem_open(pc_metastore **out);
-
 #endif
