@@ -85,6 +85,7 @@ pc_stop
 echo "ok: no ratelimit headers while limits are off"
 
 # ---- 2. limits on ---------------------------------------------------------------
+pc_needs_disk "the image pushed in section 1 to survive the restart"
 cat >"$WORK/limits.yaml" <<YML
 limits:
   enabled: true
