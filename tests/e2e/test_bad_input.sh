@@ -193,10 +193,13 @@ snapshot() {
 # Files named after $EVIL anywhere a traversal could reach, and any
 # /tmp/pc-evil* (compared before and after, so leftovers of other runs do
 # not count).
+# (find's status is ignored: other tests' temp directories come and go
+# under /tmp while it walks, and a vanished one makes find exit 1; what it
+# printed is what counts.)
 evil_files() {
-    find / -xdev -maxdepth 2 -name "*$EVIL*" 2>/dev/null
-    find /tmp "$WORK" -maxdepth 5 -name "*$EVIL*" 2>/dev/null
-    find /tmp -maxdepth 1 -name 'pc-evil*' 2>/dev/null
+    find / -xdev -maxdepth 2 -name "*$EVIL*" 2>/dev/null || true
+    find /tmp "$WORK" -maxdepth 5 -name "*$EVIL*" 2>/dev/null || true
+    find /tmp -maxdepth 1 -name 'pc-evil*' 2>/dev/null || true
 }
 
 upload_id() { local p; p=$(loc_path "$1"); p=${p%%\?*}; printf '%s' "${p##*/}"; }
