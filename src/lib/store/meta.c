@@ -1,13 +1,15 @@
 /*
  * meta.c - the check every meta store passes before the registry uses it:
  * the versions of its handle and of its three tables (store/meta.h) match
- * this program's, and every function is there.
+ * this program's, and every function is there; and the input checks
+ * every backend shares.
  *
  * SPDX-License-Identifier: Apache-2.0
  */
 #include "store/meta.h"
 
 #include <stddef.h>
+#include <string.h>
 
 /* Whether the n function pointers from first on are all set. The tables
  * are structs of an unsigned version followed only by function pointers. */
@@ -58,4 +60,25 @@ int pc_meta_check(const pc_metastore *ms)
         }
     }
     return 0;
+}
+
+bool pc_meta_repo_ok(const char *repo)
+{
+    return repo && repo[0] && strnlen(repo, PC_NAME_MAX + 1) <= PC_NAME_MAX;
+}
+
+bool pc_meta_tag_ok(const char *tag)
+{
+    return tag && tag[0] && strnlen(tag, PC_TAG_MAX + 1) <= PC_TAG_MAX;
+}
+
+bool pc_meta_digest_ok(const pc_digest *d)
+{
+    return d && d->str[0] && memchr(d->str, '\0', sizeof(d->str)) != NULL;
+}
+
+int pc_meta_invalid(const char *what)
+{
+    pc_error_set("meta store: invalid %s", what);
+    return PC_EINVAL;
 }

@@ -251,6 +251,15 @@ struct pc_metastore {
 
 #define PC_META_VERSION 5
 
+/* The input checks every backend makes the same way: a repository name or
+ * tag that is set and fits (PC_NAME_MAX, PC_TAG_MAX), a digest with a
+ * terminated, non-empty string. pc_meta_invalid sets "meta store: invalid
+ * <what>" and returns PC_EINVAL. */
+bool pc_meta_repo_ok(const char *repo);
+bool pc_meta_tag_ok(const char *tag);
+bool pc_meta_digest_ok(const pc_digest *d);
+int pc_meta_invalid(const char *what);
+
 /* 0 when ms was built against this header (every version matches, every
  * function is there), else PC_ENOTSUP with a message naming the driver
  * and what differs. */

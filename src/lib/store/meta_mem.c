@@ -189,26 +189,9 @@ void pc_mm_copy(char *dst, size_t size, const char *src)
     dst[n] = '\0';
 }
 
-bool pc_mm_repo_ok(const char *repo)
-{
-    return repo && repo[0] && strnlen(repo, PC_NAME_MAX + 1) <= PC_NAME_MAX;
-}
 
-bool pc_mm_tag_ok(const char *tag)
-{
-    return tag && tag[0] && strnlen(tag, PC_TAG_MAX + 1) <= PC_TAG_MAX;
-}
 
-bool pc_mm_digest_ok(const pc_digest *d)
-{
-    return d && d->str[0] && memchr(d->str, '\0', sizeof(d->str)) != NULL;
-}
 
-int pc_mm_invalid(const char *what)
-{
-    pc_error_set("meta store: invalid %s", what);
-    return PC_EINVAL;
-}
 
 int pc_mm_nomem(void)
 {
@@ -371,7 +354,7 @@ int pc_meta_mem_open(pc_metastore **out)
 {
     pthread_once(&mm_tables_once, mm_tables_fill);
     if (!out)
-        return pc_mm_invalid("argument");
+        return pc_meta_invalid("argument");
     pc_mm_store *s = calloc(1, sizeof(*s));
     if (!s)
         return pc_mm_nomem();

@@ -27,8 +27,8 @@ static pc_mm_access access_key(const pc_digest *d)
  * PC_MM_TOUCH_EVERY seconds before now (as the SQLite backend's upsert). */
 static int mm_access_touch(pc_metastore *ms, const pc_digest *d, uint64_t size, int64_t now)
 {
-    if (!pc_mm_digest_ok(d))
-        return pc_mm_invalid("digest");
+    if (!pc_meta_digest_ok(d))
+        return pc_meta_invalid("digest");
     pc_mm_store *s = pc_mm_of(ms);
     pc_mm_access k = access_key(d);
     int rc = 0;
@@ -97,7 +97,7 @@ static int mm_access_lru(pc_metastore *ms, pc_meta_repo_pred mirror, void *pctx,
                          pc_meta_access_cb cb, void *ctx)
 {
     if (!cb)
-        return pc_mm_invalid("eviction query");
+        return pc_meta_invalid("eviction query");
     pc_mm_store *s = pc_mm_of(ms);
     pc_mm_list l = {.size = sizeof(pc_mm_access)};
     int rc = 0;
@@ -121,8 +121,8 @@ static int mm_access_lru(pc_metastore *ms, pc_meta_repo_pred mirror, void *pctx,
 static int mm_access_evict(pc_metastore *ms, const pc_digest *d, pc_meta_repo_pred mirror,
                            void *ctx)
 {
-    if (!pc_mm_digest_ok(d))
-        return pc_mm_invalid("eviction");
+    if (!pc_meta_digest_ok(d))
+        return pc_meta_invalid("eviction");
     pc_mm_store *s = pc_mm_of(ms);
     int rc = 0;
     pc_mm_lock(s);
@@ -165,10 +165,10 @@ static int mm_limit_save(pc_metastore *ms, const pc_meta_limit_row *rows, size_t
                          bool replace)
 {
     if (n && !rows)
-        return pc_mm_invalid("limiter rows");
+        return pc_meta_invalid("limiter rows");
     for (size_t i = 0; i < n; i++)
         if (!rows[i].key || !rows[i].key[0] || rows[i].count > INT64_MAX)
-            return pc_mm_invalid("limiter row");
+            return pc_meta_invalid("limiter row");
     pc_mm_store *s = pc_mm_of(ms);
     pc_mm_limit **fresh = n ? calloc(n, sizeof(*fresh)) : NULL;
     int rc = n && !fresh ? pc_mm_nomem() : 0;
@@ -221,7 +221,7 @@ static int mm_limit_save(pc_metastore *ms, const pc_meta_limit_row *rows, size_t
 static int mm_limit_load(pc_metastore *ms, int64_t now, pc_meta_limit_cb cb, void *ctx)
 {
     if (!cb)
-        return pc_mm_invalid("callback");
+        return pc_meta_invalid("callback");
     pc_mm_store *s = pc_mm_of(ms);
     pc_mm_list l = {.size = sizeof(pc_mm_limit)};
     int rc = 0;
@@ -253,7 +253,7 @@ static int mm_limit_load(pc_metastore *ms, int64_t now, pc_meta_limit_cb cb, voi
 static int mm_blob_link_foreach(pc_metastore *ms, pc_meta_link_cb cb, void *ctx)
 {
     if (!cb)
-        return pc_mm_invalid("callback");
+        return pc_meta_invalid("callback");
     pc_mm_store *s = pc_mm_of(ms);
     pc_mm_list l = {.size = sizeof(pc_mm_link)};
     int rc = 0;
@@ -272,7 +272,7 @@ static int mm_blob_link_foreach(pc_metastore *ms, pc_meta_link_cb cb, void *ctx)
 static int mm_manifest_foreach(pc_metastore *ms, pc_meta_rec_cb cb, void *ctx)
 {
     if (!cb)
-        return pc_mm_invalid("callback");
+        return pc_meta_invalid("callback");
     pc_mm_store *s = pc_mm_of(ms);
     pc_mm_list l = {.size = sizeof(pc_manifest_rec)};
     int rc = 0;
@@ -289,7 +289,7 @@ static int mm_manifest_foreach(pc_metastore *ms, pc_meta_rec_cb cb, void *ctx)
 static int mm_manifest_ref_foreach(pc_metastore *ms, pc_meta_ref_cb cb, void *ctx)
 {
     if (!cb)
-        return pc_mm_invalid("callback");
+        return pc_meta_invalid("callback");
     pc_mm_store *s = pc_mm_of(ms);
     pc_mm_list l = {.size = sizeof(pc_mm_ref)};
     int rc = 0;
@@ -312,7 +312,7 @@ static int mm_manifest_ref_foreach(pc_metastore *ms, pc_meta_ref_cb cb, void *ct
 static int mm_upload_foreach(pc_metastore *ms, pc_meta_upload_cb cb, void *ctx)
 {
     if (!cb)
-        return pc_mm_invalid("callback");
+        return pc_meta_invalid("callback");
     pc_mm_store *s = pc_mm_of(ms);
     pc_mm_list l = {.size = sizeof(pc_mm_upload)};
     int rc = 0;
@@ -332,8 +332,8 @@ static int mm_upload_foreach(pc_metastore *ms, pc_meta_upload_cb cb, void *ctx)
 
 static int mm_size_fix(pc_metastore *ms, const pc_digest *d, uint64_t size, uint64_t *changed)
 {
-    if (!pc_mm_digest_ok(d) || size > (uint64_t)INT64_MAX)
-        return pc_mm_invalid("size fix");
+    if (!pc_meta_digest_ok(d) || size > (uint64_t)INT64_MAX)
+        return pc_meta_invalid("size fix");
     pc_mm_store *s = pc_mm_of(ms);
     pc_mm_link lk = pc_mm_link_key("", d);
     pc_mm_manifest mk;
@@ -372,11 +372,11 @@ static int mm_guarded_remove(pc_metastore *ms, const pc_meta_removal *what, pc_m
 {
     if (!what || !check ||
         (what->kind != PC_META_REMOVE_NOTHING &&
-         (!pc_mm_repo_ok(what->repo) || !pc_mm_digest_ok(what->digest))))
-        return pc_mm_invalid("guarded removal");
+         (!pc_meta_repo_ok(what->repo) || !pc_meta_digest_ok(what->digest))))
+        return pc_meta_invalid("guarded removal");
     if (what->kind != PC_META_REMOVE_NOTHING && what->kind != PC_META_REMOVE_LINK &&
         what->kind != PC_META_REMOVE_MANIFEST)
-        return pc_mm_invalid("removal");
+        return pc_meta_invalid("removal");
     pc_mm_store *s = pc_mm_of(ms);
     pc_mm_lock(s);
     int rc = check(ms, ctx);

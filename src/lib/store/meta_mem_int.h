@@ -134,11 +134,7 @@ pc_digest pc_mm_digest(const pc_digest *d);
 /* Copy the string src into dst of size bytes (it fits: checked before). */
 void pc_mm_copy(char *dst, size_t size, const char *src);
 
-/* Input checks (those of the SQLite backend) and their error. */
-bool pc_mm_repo_ok(const char *repo);
-bool pc_mm_tag_ok(const char *tag);
-bool pc_mm_digest_ok(const pc_digest *d);
-int pc_mm_invalid(const char *what);
+/* Input checks: pc_meta_repo_ok & co. (store/meta.h), shared with every backend. */
 int pc_mm_nomem(void);
 
 /* Copies a listing gathers under the lock, of `size` bytes each. */

@@ -20,8 +20,8 @@
 
 static int mm_blob_link(pc_metastore *ms, const char *repo, const pc_digest *d, uint64_t size)
 {
-    if (!pc_mm_repo_ok(repo) || !pc_mm_digest_ok(d))
-        return pc_mm_invalid("blob link");
+    if (!pc_meta_repo_ok(repo) || !pc_meta_digest_ok(d))
+        return pc_meta_invalid("blob link");
     pc_mm_store *s = pc_mm_of(ms);
     pc_mm_link k = pc_mm_link_key(repo, d);
     int rc = 0;
@@ -44,8 +44,8 @@ static int mm_blob_link(pc_metastore *ms, const char *repo, const pc_digest *d, 
 
 static int mm_blob_stat(pc_metastore *ms, const char *repo, const pc_digest *d, uint64_t *size)
 {
-    if (!pc_mm_repo_ok(repo) || !pc_mm_digest_ok(d))
-        return pc_mm_invalid("blob");
+    if (!pc_meta_repo_ok(repo) || !pc_meta_digest_ok(d))
+        return pc_meta_invalid("blob");
     pc_mm_store *s = pc_mm_of(ms);
     pc_mm_link k = pc_mm_link_key(repo, d);
     int rc = 0;
@@ -63,8 +63,8 @@ static int mm_blob_stat(pc_metastore *ms, const char *repo, const pc_digest *d, 
 
 static int mm_blob_stat_any(pc_metastore *ms, const pc_digest *d, uint64_t *size)
 {
-    if (!pc_mm_digest_ok(d))
-        return pc_mm_invalid("digest");
+    if (!pc_meta_digest_ok(d))
+        return pc_meta_invalid("digest");
     pc_mm_store *s = pc_mm_of(ms);
     pc_mm_link k = pc_mm_link_key("", d);
     int rc = 0;
@@ -83,8 +83,8 @@ static int mm_blob_stat_any(pc_metastore *ms, const pc_digest *d, uint64_t *size
 
 static int mm_blob_unlink(pc_metastore *ms, const char *repo, const pc_digest *d)
 {
-    if (!pc_mm_repo_ok(repo) || !pc_mm_digest_ok(d))
-        return pc_mm_invalid("blob");
+    if (!pc_meta_repo_ok(repo) || !pc_meta_digest_ok(d))
+        return pc_meta_invalid("blob");
     pc_mm_store *s = pc_mm_of(ms);
     pc_mm_lock(s);
     int rc = pc_mm_link_erase(s, repo, d);
@@ -96,10 +96,10 @@ static int mm_blob_unlink(pc_metastore *ms, const char *repo, const pc_digest *d
 
 static bool rec_ok(const pc_manifest_rec *m)
 {
-    return m && pc_mm_repo_ok(m->repo) && pc_mm_digest_ok(&m->digest) &&
+    return m && pc_meta_repo_ok(m->repo) && pc_meta_digest_ok(&m->digest) &&
            memchr(m->media_type, '\0', sizeof(m->media_type)) &&
            memchr(m->artifact_type, '\0', sizeof(m->artifact_type)) &&
-           (!m->has_subject || pc_mm_digest_ok(&m->subject));
+           (!m->has_subject || pc_meta_digest_ok(&m->subject));
 }
 
 static pc_mm_tag tag_key(const char *repo, const char *tag)
@@ -243,12 +243,12 @@ static int manifest_write(pc_mm_store *s, const pc_manifest_rec *m, const pc_man
 static int mm_manifest_put(pc_metastore *ms, const pc_manifest_rec *m, const pc_manifest_ref *refs,
                            size_t nrefs, const char *tag, const pc_digest *expect)
 {
-    if (!rec_ok(m) || (nrefs && !refs) || (tag && !pc_mm_tag_ok(tag)) ||
-        (expect && expect->str[0] && !pc_mm_digest_ok(expect)))
-        return pc_mm_invalid("manifest record");
+    if (!rec_ok(m) || (nrefs && !refs) || (tag && !pc_meta_tag_ok(tag)) ||
+        (expect && expect->str[0] && !pc_meta_digest_ok(expect)))
+        return pc_meta_invalid("manifest record");
     for (size_t i = 0; i < nrefs; i++)
-        if (!pc_mm_digest_ok(&refs[i].digest))
-            return pc_mm_invalid("manifest reference");
+        if (!pc_meta_digest_ok(&refs[i].digest))
+            return pc_meta_invalid("manifest reference");
     pc_mm_store *s = pc_mm_of(ms);
     pc_mm_lock(s);
     int rc = manifest_write(s, m, refs, nrefs, tag, expect);
@@ -259,8 +259,8 @@ static int mm_manifest_put(pc_metastore *ms, const pc_manifest_rec *m, const pc_
 static int mm_manifest_get(pc_metastore *ms, const char *repo, const pc_digest *d,
                            pc_manifest_rec *out)
 {
-    if (!pc_mm_repo_ok(repo) || !pc_mm_digest_ok(d) || !out)
-        return pc_mm_invalid("manifest");
+    if (!pc_meta_repo_ok(repo) || !pc_meta_digest_ok(d) || !out)
+        return pc_meta_invalid("manifest");
     pc_mm_store *s = pc_mm_of(ms);
     pc_mm_manifest k = manifest_key(repo, d);
     int rc = 0;
@@ -278,8 +278,8 @@ static int mm_manifest_get(pc_metastore *ms, const char *repo, const pc_digest *
 
 static int mm_manifest_delete(pc_metastore *ms, const char *repo, const pc_digest *d)
 {
-    if (!pc_mm_repo_ok(repo) || !pc_mm_digest_ok(d))
-        return pc_mm_invalid("manifest");
+    if (!pc_meta_repo_ok(repo) || !pc_meta_digest_ok(d))
+        return pc_meta_invalid("manifest");
     pc_mm_store *s = pc_mm_of(ms);
     pc_mm_lock(s);
     int rc = pc_mm_manifest_erase(s, repo, d);
@@ -310,24 +310,24 @@ static int tag_row(pc_metastore *ms, const char *repo, const char *tag, pc_diges
 
 static int mm_tag_get(pc_metastore *ms, const char *repo, const char *tag, pc_digest *out)
 {
-    if (!pc_mm_repo_ok(repo) || !pc_mm_tag_ok(tag) || !out)
-        return pc_mm_invalid("tag");
+    if (!pc_meta_repo_ok(repo) || !pc_meta_tag_ok(tag) || !out)
+        return pc_meta_invalid("tag");
     return tag_row(ms, repo, tag, out, NULL);
 }
 
 static int mm_tag_stat(pc_metastore *ms, const char *repo, const char *tag, pc_digest *out,
                        int64_t *updated)
 {
-    if (!pc_mm_repo_ok(repo) || !pc_mm_tag_ok(tag) || !out || !updated)
-        return pc_mm_invalid("tag");
+    if (!pc_meta_repo_ok(repo) || !pc_meta_tag_ok(tag) || !out || !updated)
+        return pc_meta_invalid("tag");
     return tag_row(ms, repo, tag, out, updated);
 }
 
 static int mm_tag_touch(pc_metastore *ms, const char *repo, const char *tag, const pc_digest *d,
                         int64_t when)
 {
-    if (!pc_mm_repo_ok(repo) || !pc_mm_tag_ok(tag) || !d)
-        return pc_mm_invalid("tag");
+    if (!pc_meta_repo_ok(repo) || !pc_meta_tag_ok(tag) || !d)
+        return pc_meta_invalid("tag");
     pc_mm_store *s = pc_mm_of(ms);
     pc_mm_tag k = tag_key(repo, tag);
     int rc = 0;
@@ -345,8 +345,8 @@ static int mm_tag_touch(pc_metastore *ms, const char *repo, const char *tag, con
 
 static int mm_tag_delete(pc_metastore *ms, const char *repo, const char *tag)
 {
-    if (!pc_mm_repo_ok(repo) || !pc_mm_tag_ok(tag))
-        return pc_mm_invalid("tag");
+    if (!pc_meta_repo_ok(repo) || !pc_meta_tag_ok(tag))
+        return pc_meta_invalid("tag");
     pc_mm_store *s = pc_mm_of(ms);
     pc_mm_tag k = tag_key(repo, tag);
     int rc = 0;
@@ -374,8 +374,8 @@ static bool repo_known(pc_mm_store *s, const char *repo)
 
 static int mm_repo_exists(pc_metastore *ms, const char *repo)
 {
-    if (!pc_mm_repo_ok(repo))
-        return pc_mm_invalid("repository name");
+    if (!pc_meta_repo_ok(repo))
+        return pc_meta_invalid("repository name");
     pc_mm_store *s = pc_mm_of(ms);
     pc_mm_lock(s);
     bool known = repo_known(s, repo);
@@ -400,8 +400,8 @@ static int str_each(pc_mm_list *l, size_t off, pc_meta_str_cb cb, void *ctx)
 static int mm_tag_list(pc_metastore *ms, const char *repo, const char *last, long limit,
                        pc_meta_str_cb cb, void *ctx)
 {
-    if (!pc_mm_repo_ok(repo) || !cb)
-        return pc_mm_invalid("tag list");
+    if (!pc_meta_repo_ok(repo) || !cb)
+        return pc_meta_invalid("tag list");
     pc_mm_store *s = pc_mm_of(ms);
     pc_mm_list l = {.size = sizeof(pc_mm_tag)};
     int rc = 0;
@@ -438,8 +438,8 @@ static int rec_each(pc_mm_list *l, pc_meta_rec_cb cb, void *ctx)
 static int mm_referrers(pc_metastore *ms, const char *repo, const pc_digest *subject,
                         pc_meta_rec_cb cb, void *ctx)
 {
-    if (!pc_mm_repo_ok(repo) || !pc_mm_digest_ok(subject) || !cb)
-        return pc_mm_invalid("referrers query");
+    if (!pc_meta_repo_ok(repo) || !pc_meta_digest_ok(subject) || !cb)
+        return pc_meta_invalid("referrers query");
     pc_mm_store *s = pc_mm_of(ms);
     pc_mm_list l = {.size = sizeof(pc_manifest_rec)};
     pc_mm_manifest k = manifest_key(repo, NULL);
@@ -463,7 +463,7 @@ static int mm_referrers(pc_metastore *ms, const char *repo, const pc_digest *sub
 static int mm_catalog(pc_metastore *ms, const char *last, long limit, pc_meta_str_cb cb, void *ctx)
 {
     if (!cb)
-        return pc_mm_invalid("catalog query");
+        return pc_meta_invalid("catalog query");
     pc_mm_store *s = pc_mm_of(ms);
     pc_mm_list l = {.size = sizeof(pc_mm_repo)};
     int rc = 0;
@@ -487,8 +487,8 @@ static int mm_catalog(pc_metastore *ms, const char *last, long limit, pc_meta_st
 
 static int mm_upload_put(pc_metastore *ms, const char *id, const char *repo)
 {
-    if (!pc_upload_id_valid(id) || !pc_mm_repo_ok(repo))
-        return pc_mm_invalid("upload");
+    if (!pc_upload_id_valid(id) || !pc_meta_repo_ok(repo))
+        return pc_meta_invalid("upload");
     pc_mm_store *s = pc_mm_of(ms);
     pc_mm_upload *u = calloc(1, sizeof(*u));
     if (!u)
@@ -521,7 +521,7 @@ static pc_mm_upload upload_key(const char *id)
 static int mm_upload_get(pc_metastore *ms, const char *id, char *repo)
 {
     if (!pc_upload_id_valid(id) || !repo)
-        return pc_mm_invalid("upload");
+        return pc_meta_invalid("upload");
     pc_mm_store *s = pc_mm_of(ms);
     pc_mm_upload k = upload_key(id);
     int rc = 0;
@@ -540,7 +540,7 @@ static int mm_upload_get(pc_metastore *ms, const char *id, char *repo)
 static int mm_upload_delete(pc_metastore *ms, const char *id)
 {
     if (!pc_upload_id_valid(id))
-        return pc_mm_invalid("upload id");
+        return pc_meta_invalid("upload id");
     pc_mm_store *s = pc_mm_of(ms);
     pc_mm_upload k = upload_key(id);
     int rc = 0;
@@ -562,7 +562,7 @@ static int mm_upload_delete(pc_metastore *ms, const char *id)
 static int mm_referenced_foreach(pc_metastore *ms, pc_meta_digest_cb cb, void *ctx)
 {
     if (!cb)
-        return pc_mm_invalid("callback");
+        return pc_meta_invalid("callback");
     pc_mm_store *s = pc_mm_of(ms);
     pc_mm_list l = {.size = sizeof(pc_digest)};
     int rc = 0;
@@ -582,8 +582,8 @@ static int mm_referenced_foreach(pc_metastore *ms, pc_meta_digest_cb cb, void *c
 
 static int mm_digest_holders(pc_metastore *ms, const pc_digest *d, uint64_t *count)
 {
-    if (!pc_mm_digest_ok(d) || !count)
-        return pc_mm_invalid("digest");
+    if (!pc_meta_digest_ok(d) || !count)
+        return pc_meta_invalid("digest");
     pc_mm_store *s = pc_mm_of(ms);
     pc_mm_link lk = pc_mm_link_key("", d);
     pc_mm_manifest mk = manifest_key("", NULL);
@@ -610,8 +610,8 @@ static int mm_digest_holders(pc_metastore *ms, const pc_digest *d, uint64_t *cou
 static int mm_ref_holder(pc_metastore *ms, const char *repo, const pc_digest *d,
                          pc_digest *manifest)
 {
-    if (!pc_mm_repo_ok(repo) || !pc_mm_digest_ok(d) || !manifest)
-        return pc_mm_invalid("manifest reference");
+    if (!pc_meta_repo_ok(repo) || !pc_meta_digest_ok(d) || !manifest)
+        return pc_meta_invalid("manifest reference");
     pc_mm_store *s = pc_mm_of(ms);
     pc_mm_ref k = pc_mm_ref_key(repo, NULL, d);
     int rc = PC_ENOTFOUND;

@@ -64,26 +64,9 @@ int pc_sq_db_error(sqlite3 *db, const char *what)
     }
 }
 
-int pc_sq_invalid(const char *what)
-{
-    pc_error_set("meta store: invalid %s", what);
-    return PC_EINVAL;
-}
 
-bool pc_sq_repo_ok(const char *repo)
-{
-    return repo && repo[0] && strnlen(repo, PC_NAME_MAX + 1) <= PC_NAME_MAX;
-}
 
-bool pc_sq_tag_ok(const char *tag)
-{
-    return tag && tag[0] && strnlen(tag, PC_TAG_MAX + 1) <= PC_TAG_MAX;
-}
 
-bool pc_sq_digest_ok(const pc_digest *d)
-{
-    return d && d->str[0] && memchr(d->str, '\0', sizeof(d->str)) != NULL;
-}
 
 int pc_sq_col_text(sqlite3_stmt *st, int col, char *dst, size_t size)
 {

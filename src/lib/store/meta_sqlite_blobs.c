@@ -12,8 +12,8 @@
 
 static int sq_blob_link(pc_metastore *ms, const char *repo, const pc_digest *d, uint64_t size)
 {
-    if (!pc_sq_repo_ok(repo) || !pc_sq_digest_ok(d))
-        return pc_sq_invalid("blob link");
+    if (!pc_meta_repo_ok(repo) || !pc_meta_digest_ok(d))
+        return pc_meta_invalid("blob link");
     return pc_sq_exec(ms, ST_BLOB_LINK, "blob link", NULL,
                       SQ_ARGS(SQ_TEXT(repo), SQ_TEXT(d->str), SQ_INT(size), SQ_INT(time(NULL))));
 }
@@ -31,30 +31,30 @@ static int blob_size(pc_metastore *ms, int id, const char *missing, uint64_t *si
 
 static int sq_blob_stat(pc_metastore *ms, const char *repo, const pc_digest *d, uint64_t *size)
 {
-    if (!pc_sq_repo_ok(repo) || !pc_sq_digest_ok(d))
-        return pc_sq_invalid("blob");
+    if (!pc_meta_repo_ok(repo) || !pc_meta_digest_ok(d))
+        return pc_meta_invalid("blob");
     return blob_size(ms, ST_BLOB_STAT, "blob unknown to repository", size,
                      SQ_ARGS(SQ_TEXT(repo), SQ_TEXT(d->str)));
 }
 
 static int sq_blob_stat_any(pc_metastore *ms, const pc_digest *d, uint64_t *size)
 {
-    if (!pc_sq_digest_ok(d))
-        return pc_sq_invalid("digest");
+    if (!pc_meta_digest_ok(d))
+        return pc_meta_invalid("digest");
     return blob_size(ms, ST_BLOB_STAT_ANY, "blob unknown", size, SQ_ARGS(SQ_TEXT(d->str)));
 }
 
 static int sq_blob_unlink(pc_metastore *ms, const char *repo, const pc_digest *d)
 {
-    if (!pc_sq_repo_ok(repo) || !pc_sq_digest_ok(d))
-        return pc_sq_invalid("blob");
+    if (!pc_meta_repo_ok(repo) || !pc_meta_digest_ok(d))
+        return pc_meta_invalid("blob");
     return pc_sq_delete(ms, ST_BLOB_UNLINK, "blob unlink", SQ_ARGS(SQ_TEXT(repo), SQ_TEXT(d->str)));
 }
 
 static int sq_upload_put(pc_metastore *ms, const char *id, const char *repo)
 {
-    if (!pc_upload_id_valid(id) || !pc_sq_repo_ok(repo))
-        return pc_sq_invalid("upload");
+    if (!pc_upload_id_valid(id) || !pc_meta_repo_ok(repo))
+        return pc_meta_invalid("upload");
     return pc_sq_exec(ms, ST_UPLOAD_PUT, "upload put", NULL,
                       SQ_ARGS(SQ_TEXT(id), SQ_TEXT(repo), SQ_INT(time(NULL))));
 }
@@ -62,7 +62,7 @@ static int sq_upload_put(pc_metastore *ms, const char *id, const char *repo)
 static int sq_upload_get(pc_metastore *ms, const char *id, char *repo)
 {
     if (!pc_upload_id_valid(id) || !repo)
-        return pc_sq_invalid("upload");
+        return pc_meta_invalid("upload");
     pc_sq_query q;
     int rc = pc_sq_query_row(&q, ms, ST_UPLOAD_GET, "upload get", "upload unknown",
                              SQ_ARGS(SQ_TEXT(id)));
@@ -76,7 +76,7 @@ static int sq_upload_get(pc_metastore *ms, const char *id, char *repo)
 static int sq_upload_delete(pc_metastore *ms, const char *id)
 {
     if (!pc_upload_id_valid(id))
-        return pc_sq_invalid("upload id");
+        return pc_meta_invalid("upload id");
     return pc_sq_delete(ms, ST_UPLOAD_DEL, "upload delete", SQ_ARGS(SQ_TEXT(id)));
 }
 
@@ -93,15 +93,15 @@ static int referenced_row(sqlite3_stmt *st, void *p)
 static int sq_referenced_foreach(pc_metastore *ms, pc_meta_digest_cb cb, void *ctx)
 {
     if (!cb)
-        return pc_sq_invalid("callback");
+        return pc_meta_invalid("callback");
     pc_sq_rows r = {.cb.digest = cb, .ctx = ctx};
     return pc_sq_each(ms, ST_REFERENCED, "referenced", referenced_row, &r, SQ_NOARGS);
 }
 
 static int sq_digest_holders(pc_metastore *ms, const pc_digest *d, uint64_t *count)
 {
-    if (!pc_sq_digest_ok(d) || !count)
-        return pc_sq_invalid("digest");
+    if (!pc_meta_digest_ok(d) || !count)
+        return pc_meta_invalid("digest");
     int64_t n = 0;
     int rc =
         pc_sq_get_int(ms, ST_HOLDERS, "digest holders", "no result", &n, SQ_ARGS(SQ_TEXT(d->str)));

@@ -15,8 +15,8 @@
  * a gc in another process may have dropped the record meanwhile.) */
 static int sq_access_touch(pc_metastore *ms, const pc_digest *d, uint64_t size, int64_t now)
 {
-    if (!pc_sq_digest_ok(d))
-        return pc_sq_invalid("digest");
+    if (!pc_meta_digest_ok(d))
+        return pc_meta_invalid("digest");
     int64_t last = 0;
     int rc = pc_sq_get_int(ms, ST_ACCESS_GET, "access get", "no access record", &last,
                            SQ_ARGS(SQ_TEXT(d->str)));
@@ -96,7 +96,7 @@ static int sq_access_lru(pc_metastore *ms, pc_meta_repo_pred mirror, void *pctx,
                          pc_meta_access_cb cb, void *ctx)
 {
     if (!cb)
-        return pc_sq_invalid("eviction query");
+        return pc_meta_invalid("eviction query");
     lru_vec v = {NULL, 0, 0};
     int rc = pc_sq_each(ms, ST_ACCESS_LRU, "eviction candidates", access_row, &v, SQ_NOARGS);
     for (size_t i = 0; rc == 0 && i < v.n; i++) {
@@ -133,8 +133,8 @@ static int evict_one(pc_metastore *ms, const pc_digest *d, pc_meta_repo_pred mir
 static int sq_access_evict(pc_metastore *ms, const pc_digest *d, pc_meta_repo_pred mirror,
                            void *ctx)
 {
-    if (!pc_sq_digest_ok(d))
-        return pc_sq_invalid("eviction");
+    if (!pc_meta_digest_ok(d))
+        return pc_meta_invalid("eviction");
     int rc = pc_sq_tx_begin(ms);
     if (rc == 0)
         rc = pc_sq_tx_end(ms, evict_one(ms, d, mirror, ctx));

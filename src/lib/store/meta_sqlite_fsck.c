@@ -26,7 +26,7 @@ static int link_row(sqlite3_stmt *st, void *p)
 static int sq_blob_link_foreach(pc_metastore *ms, pc_meta_link_cb cb, void *ctx)
 {
     if (!cb)
-        return pc_sq_invalid("callback");
+        return pc_meta_invalid("callback");
     pc_sq_rows r = {.cb.link = cb, .ctx = ctx};
     return pc_sq_each(ms, ST_LINK_ALL, "blob links", link_row, &r, SQ_NOARGS);
 }
@@ -42,7 +42,7 @@ static int manifest_row(sqlite3_stmt *st, void *p)
 static int sq_manifest_foreach(pc_metastore *ms, pc_meta_rec_cb cb, void *ctx)
 {
     if (!cb)
-        return pc_sq_invalid("callback");
+        return pc_meta_invalid("callback");
     pc_sq_rows r = {.cb.rec = cb, .ctx = ctx};
     return pc_sq_each(ms, ST_MANIFEST_ALL, "manifests", manifest_row, &r, SQ_NOARGS);
 }
@@ -65,7 +65,7 @@ static int ref_row(sqlite3_stmt *st, void *p)
 static int sq_manifest_ref_foreach(pc_metastore *ms, pc_meta_ref_cb cb, void *ctx)
 {
     if (!cb)
-        return pc_sq_invalid("callback");
+        return pc_meta_invalid("callback");
     pc_sq_rows r = {.cb.ref = cb, .ctx = ctx};
     return pc_sq_each(ms, ST_REF_ALL, "manifest references", ref_row, &r, SQ_NOARGS);
 }
@@ -86,7 +86,7 @@ static int upload_row(sqlite3_stmt *st, void *p)
 static int sq_upload_foreach(pc_metastore *ms, pc_meta_upload_cb cb, void *ctx)
 {
     if (!cb)
-        return pc_sq_invalid("callback");
+        return pc_meta_invalid("callback");
     pc_sq_rows r = {.cb.upload = cb, .ctx = ctx};
     return pc_sq_each(ms, ST_UPLOAD_ALL, "upload sessions", upload_row, &r, SQ_NOARGS);
 }
@@ -110,8 +110,8 @@ static int size_write(pc_metastore *ms, const pc_digest *d, uint64_t size, uint6
 
 static int sq_size_fix(pc_metastore *ms, const pc_digest *d, uint64_t size, uint64_t *changed)
 {
-    if (!pc_sq_digest_ok(d) || size > (uint64_t)INT64_MAX)
-        return pc_sq_invalid("size fix");
+    if (!pc_meta_digest_ok(d) || size > (uint64_t)INT64_MAX)
+        return pc_meta_invalid("size fix");
     int rc = pc_sq_tx_begin(ms);
     if (rc)
         return rc;
@@ -130,7 +130,7 @@ static int removal_write(pc_metastore *ms, const pc_meta_removal *what)
     case PC_META_REMOVE_MANIFEST:
         return pc_sq_manifest_erase(ms, what->repo, what->digest);
     }
-    return pc_sq_invalid("removal");
+    return pc_meta_invalid("removal");
 }
 
 static int sq_guarded_remove(pc_metastore *ms, const pc_meta_removal *what, pc_meta_guard_fn check,
@@ -138,8 +138,8 @@ static int sq_guarded_remove(pc_metastore *ms, const pc_meta_removal *what, pc_m
 {
     if (!what || !check ||
         (what->kind != PC_META_REMOVE_NOTHING &&
-         (!pc_sq_repo_ok(what->repo) || !pc_sq_digest_ok(what->digest))))
-        return pc_sq_invalid("guarded removal");
+         (!pc_meta_repo_ok(what->repo) || !pc_meta_digest_ok(what->digest))))
+        return pc_meta_invalid("guarded removal");
     int rc = pc_sq_tx_begin(ms);
     if (rc)
         return rc;

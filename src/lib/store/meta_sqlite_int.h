@@ -189,12 +189,7 @@ int pc_sq_tx_end(pc_metastore *ms, int rc);
 
 /* Record db's last error as the thread's message: PC_ENOMEM or PC_ERR. */
 int pc_sq_db_error(sqlite3 *db, const char *what);
-/* "meta store: invalid <what>", PC_EINVAL. */
-int pc_sq_invalid(const char *what);
-
-bool pc_sq_repo_ok(const char *repo);
-bool pc_sq_tag_ok(const char *tag);
-bool pc_sq_digest_ok(const pc_digest *d);
+/* Input checks: pc_meta_repo_ok & co. (store/meta.h), shared with every backend. */
 
 /* Copy text column col into dst of size bytes. PC_ERR when it does not fit
  * (a corrupt or foreign database). */

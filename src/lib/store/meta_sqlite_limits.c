@@ -26,10 +26,10 @@ static int sq_limit_save(pc_metastore *ms, const pc_meta_limit_row *rows, size_t
                          bool replace)
 {
     if (n && !rows)
-        return pc_sq_invalid("limiter rows");
+        return pc_meta_invalid("limiter rows");
     for (size_t i = 0; i < n; i++)
         if (!rows[i].key || !rows[i].key[0] || rows[i].count > INT64_MAX)
-            return pc_sq_invalid("limiter row");
+            return pc_meta_invalid("limiter row");
     int rc = pc_sq_tx_begin(ms);
     if (rc)
         return rc;
@@ -51,7 +51,7 @@ static int limit_row(sqlite3_stmt *st, void *p)
 static int sq_limit_load(pc_metastore *ms, int64_t now, pc_meta_limit_cb cb, void *ctx)
 {
     if (!cb)
-        return pc_sq_invalid("callback");
+        return pc_meta_invalid("callback");
     pc_sq_rows r = {.cb.limit = cb, .ctx = ctx};
     return pc_sq_each(ms, ST_LIMIT_LOAD, "limiter load", limit_row, &r, SQ_ARGS(SQ_INT(now)));
 }

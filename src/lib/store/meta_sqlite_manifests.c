@@ -32,10 +32,10 @@ int pc_sq_col_rec(sqlite3_stmt *st, pc_manifest_rec *out)
 
 static bool rec_ok(const pc_manifest_rec *m)
 {
-    return m && pc_sq_repo_ok(m->repo) && pc_sq_digest_ok(&m->digest) &&
+    return m && pc_meta_repo_ok(m->repo) && pc_meta_digest_ok(&m->digest) &&
            memchr(m->media_type, '\0', sizeof(m->media_type)) &&
            memchr(m->artifact_type, '\0', sizeof(m->artifact_type)) &&
-           (!m->has_subject || pc_sq_digest_ok(&m->subject));
+           (!m->has_subject || pc_meta_digest_ok(&m->subject));
 }
 
 /* A tag's compare-and-swap, inside manifest_put's transaction (BEGIN
@@ -96,12 +96,12 @@ static int manifest_write(pc_metastore *ms, const pc_manifest_rec *m, const pc_m
 static int sq_manifest_put(pc_metastore *ms, const pc_manifest_rec *m, const pc_manifest_ref *refs,
                            size_t nrefs, const char *tag, const pc_digest *expect)
 {
-    if (!rec_ok(m) || (nrefs && !refs) || (tag && !pc_sq_tag_ok(tag)) ||
-        (expect && expect->str[0] && !pc_sq_digest_ok(expect)))
-        return pc_sq_invalid("manifest record");
+    if (!rec_ok(m) || (nrefs && !refs) || (tag && !pc_meta_tag_ok(tag)) ||
+        (expect && expect->str[0] && !pc_meta_digest_ok(expect)))
+        return pc_meta_invalid("manifest record");
     for (size_t i = 0; i < nrefs; i++)
-        if (!pc_sq_digest_ok(&refs[i].digest))
-            return pc_sq_invalid("manifest reference");
+        if (!pc_meta_digest_ok(&refs[i].digest))
+            return pc_meta_invalid("manifest reference");
     int rc = pc_sq_tx_begin(ms);
     if (rc)
         return rc;
@@ -111,8 +111,8 @@ static int sq_manifest_put(pc_metastore *ms, const pc_manifest_rec *m, const pc_
 static int sq_manifest_get(pc_metastore *ms, const char *repo, const pc_digest *d,
                            pc_manifest_rec *out)
 {
-    if (!pc_sq_repo_ok(repo) || !pc_sq_digest_ok(d) || !out)
-        return pc_sq_invalid("manifest");
+    if (!pc_meta_repo_ok(repo) || !pc_meta_digest_ok(d) || !out)
+        return pc_meta_invalid("manifest");
     pc_sq_query q;
     int rc = pc_sq_query_row(&q, ms, ST_MANIFEST_GET, "manifest get", "manifest unknown",
                              SQ_ARGS(SQ_TEXT(repo), SQ_TEXT(d->str)));
@@ -145,8 +145,8 @@ int pc_sq_manifest_erase(pc_metastore *ms, const char *repo, const pc_digest *d)
 
 static int sq_manifest_delete(pc_metastore *ms, const char *repo, const pc_digest *d)
 {
-    if (!pc_sq_repo_ok(repo) || !pc_sq_digest_ok(d))
-        return pc_sq_invalid("manifest");
+    if (!pc_meta_repo_ok(repo) || !pc_meta_digest_ok(d))
+        return pc_meta_invalid("manifest");
     int rc = pc_sq_tx_begin(ms);
     if (rc)
         return rc;
@@ -171,24 +171,24 @@ static int tag_row(pc_metastore *ms, int id, const char *what, const char *repo,
 
 static int sq_tag_get(pc_metastore *ms, const char *repo, const char *tag, pc_digest *out)
 {
-    if (!pc_sq_repo_ok(repo) || !pc_sq_tag_ok(tag) || !out)
-        return pc_sq_invalid("tag");
+    if (!pc_meta_repo_ok(repo) || !pc_meta_tag_ok(tag) || !out)
+        return pc_meta_invalid("tag");
     return tag_row(ms, ST_TAG_GET, "tag get", repo, tag, out, NULL);
 }
 
 static int sq_tag_stat(pc_metastore *ms, const char *repo, const char *tag, pc_digest *out,
                        int64_t *updated)
 {
-    if (!pc_sq_repo_ok(repo) || !pc_sq_tag_ok(tag) || !out || !updated)
-        return pc_sq_invalid("tag");
+    if (!pc_meta_repo_ok(repo) || !pc_meta_tag_ok(tag) || !out || !updated)
+        return pc_meta_invalid("tag");
     return tag_row(ms, ST_TAG_STAT, "tag stat", repo, tag, out, updated);
 }
 
 static int sq_tag_touch(pc_metastore *ms, const char *repo, const char *tag, const pc_digest *d,
                         int64_t when)
 {
-    if (!pc_sq_repo_ok(repo) || !pc_sq_tag_ok(tag) || !d)
-        return pc_sq_invalid("tag");
+    if (!pc_meta_repo_ok(repo) || !pc_meta_tag_ok(tag) || !d)
+        return pc_meta_invalid("tag");
     int64_t changed = 0;
     int rc = pc_sq_exec(ms, ST_TAG_TOUCH, "tag touch", &changed,
                         SQ_ARGS(SQ_TEXT(repo), SQ_TEXT(tag), SQ_INT(when), SQ_TEXT(d->str)));
@@ -199,15 +199,15 @@ static int sq_tag_touch(pc_metastore *ms, const char *repo, const char *tag, con
 
 static int sq_tag_delete(pc_metastore *ms, const char *repo, const char *tag)
 {
-    if (!pc_sq_repo_ok(repo) || !pc_sq_tag_ok(tag))
-        return pc_sq_invalid("tag");
+    if (!pc_meta_repo_ok(repo) || !pc_meta_tag_ok(tag))
+        return pc_meta_invalid("tag");
     return pc_sq_delete(ms, ST_TAG_DEL, "tag delete", SQ_ARGS(SQ_TEXT(repo), SQ_TEXT(tag)));
 }
 
 static int sq_repo_exists(pc_metastore *ms, const char *repo)
 {
-    if (!pc_sq_repo_ok(repo))
-        return pc_sq_invalid("repository name");
+    if (!pc_meta_repo_ok(repo))
+        return pc_meta_invalid("repository name");
     int64_t known = 0;
     int rc = pc_sq_get_int(ms, ST_REPO_EXISTS, "repo exists", "repository unknown", &known,
                            SQ_ARGS(SQ_TEXT(repo)));
@@ -229,8 +229,8 @@ static int str_row(sqlite3_stmt *st, void *p)
 static int sq_tag_list(pc_metastore *ms, const char *repo, const char *last, long limit,
                        pc_meta_str_cb cb, void *ctx)
 {
-    if (!pc_sq_repo_ok(repo) || !cb)
-        return pc_sq_invalid("tag list");
+    if (!pc_meta_repo_ok(repo) || !cb)
+        return pc_meta_invalid("tag list");
     pc_sq_rows r = {.cb.str = cb, .ctx = ctx};
     int rc = sq_repo_exists(ms, repo);
     if (rc)
@@ -251,8 +251,8 @@ static int rec_row(sqlite3_stmt *st, void *p)
 static int sq_referrers(pc_metastore *ms, const char *repo, const pc_digest *subject,
                         pc_meta_rec_cb cb, void *ctx)
 {
-    if (!pc_sq_repo_ok(repo) || !pc_sq_digest_ok(subject) || !cb)
-        return pc_sq_invalid("referrers query");
+    if (!pc_meta_repo_ok(repo) || !pc_meta_digest_ok(subject) || !cb)
+        return pc_meta_invalid("referrers query");
     pc_sq_rows r = {.cb.rec = cb, .ctx = ctx};
     return pc_sq_each(ms, ST_REFERRERS, "referrers", rec_row, &r,
                       SQ_ARGS(SQ_TEXT(repo), SQ_TEXT(subject->str)));
@@ -261,7 +261,7 @@ static int sq_referrers(pc_metastore *ms, const char *repo, const pc_digest *sub
 static int sq_catalog(pc_metastore *ms, const char *last, long limit, pc_meta_str_cb cb, void *ctx)
 {
     if (!cb)
-        return pc_sq_invalid("catalog query");
+        return pc_meta_invalid("catalog query");
     pc_sq_rows r = {.cb.str = cb, .ctx = ctx};
     return pc_sq_each(ms, ST_CATALOG, "catalog", str_row, &r,
                       SQ_ARGS(SQ_TEXT(last ? last : ""), SQ_INT(limit >= 0 ? limit : -1)));
@@ -271,8 +271,8 @@ static int sq_ref_holder(pc_metastore *ms, const char *repo, const pc_digest *d,
                          pc_digest *manifest)
 {
     pc_sq_query q;
-    if (!pc_sq_repo_ok(repo) || !pc_sq_digest_ok(d) || !manifest)
-        return pc_sq_invalid("manifest reference");
+    if (!pc_meta_repo_ok(repo) || !pc_meta_digest_ok(d) || !manifest)
+        return pc_meta_invalid("manifest reference");
     int rc = pc_sq_query_row(&q, ms, ST_REF_HOLDER, "reference holder", "no manifest references it",
                              SQ_ARGS(SQ_TEXT(repo), SQ_TEXT(d->str)));
     if (rc)
