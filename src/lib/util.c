@@ -37,6 +37,13 @@ int64_t pc_util_now_s(void)
     return (int64_t)time(NULL);
 }
 
+int64_t pc_util_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 /* ---- I/O ---- */
 
 int pc_util_write_all(int fd, const void *buf, size_t len)

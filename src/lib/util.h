@@ -21,6 +21,8 @@ int64_t pc_util_mono_ms(void);
 double pc_util_mono_s(void);
 /* Wall-clock time in unix seconds (what is stored and shown). */
 int64_t pc_util_now_s(void);
+/* Wall-clock time in unix milliseconds (lease expiries shared by processes). */
+int64_t pc_util_now_ms(void);
 
 /* ---- I/O ---- */
 

@@ -135,8 +135,9 @@ static void test_schema_version(void **state)
     assert_non_null(strstr(pc_error_last(), "newer"));
 }
 
-/* A version-3 database (no repos table) gains one at open, holding every
- * repository with a manifest; a repository of blobs alone gets no row. */
+/* A version-3 database (no repos table, no leases or notes) gains them at
+ * open, repos holding every repository with a manifest; a repository of
+ * blobs alone gets no row. */
 static void test_migration_repos(void **state)
 {
     fixture *f = *state;
@@ -148,8 +149,11 @@ static void test_migration_repos(void **state)
     f->ms = NULL;
     sqlite3 *db = NULL;
     assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-    assert_int_equal(
-        sqlite3_exec(db, "DROP TABLE repos; PRAGMA user_version = 3", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db,
+                                  "DROP TABLE repos; DROP TABLE leases; DROP TABLE notes;"
+                                  " PRAGMA user_version = 3",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
     sqlite3_close(db);
     assert_int_equal(pc_meta_sqlite_open(&f->ms, f->path), 0);
     ms = f->ms;
@@ -159,6 +163,8 @@ static void test_migration_repos(void **state)
     assert_int_equal(ms->reg->catalog(ms, NULL, -1, strings_cb, &l), 0);
     const char *want[] = {"old/app", NULL};
     assert_strings(&l, want);
+    assert_int_equal(ms->coord->lease_take(ms, "gc", "me", 1000, NULL), 0);
+    assert_int_equal(ms->coord->note_put(ms, "n", "v"), 0);
 }
 
 int main(void)

@@ -1,6 +1,6 @@
 /*
  * meta.c - the check every meta store passes before the registry uses it:
- * the versions of its handle and of its three tables (store/meta.h) match
+ * the versions of its handle and of its four tables (store/meta.h) match
  * this program's, and every function is there; and the input checks
  * every backend shares.
  *
@@ -47,6 +47,8 @@ int pc_meta_check(const pc_metastore *ms)
          sizeof(pc_meta_cache_ops)},
         {"limiter", ms->limits, ms->limits ? ms->limits->version : 0, PC_META_LIMIT_VERSION,
          sizeof(pc_meta_limit_ops)},
+        {"coordination", ms->coord, ms->coord ? ms->coord->version : 0, PC_META_COORD_VERSION,
+         sizeof(pc_meta_coord_ops)},
     };
     for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
         if (!t[i].table || t[i].have != t[i].want) {
@@ -75,6 +77,11 @@ bool pc_meta_tag_ok(const char *tag)
 bool pc_meta_digest_ok(const pc_digest *d)
 {
     return d && d->str[0] && memchr(d->str, '\0', sizeof(d->str)) != NULL;
+}
+
+bool pc_meta_key_ok(const char *key, size_t max)
+{
+    return key && key[0] && strnlen(key, max) < max;
 }
 
 int pc_meta_invalid(const char *what)

@@ -236,6 +236,59 @@ typedef struct {
     int (*limit_load)(pc_metastore *ms, int64_t now, pc_meta_limit_cb cb, void *ctx);
 } pc_meta_limit_ops;
 
+/* ---- coordination of processes that share one store: leases and notes ---- */
+
+#define PC_META_COORD_VERSION 1
+
+/* Lengths including the terminating NUL. */
+#define PC_LEASE_KEY_MAX 160
+#define PC_LEASE_OWNER_MAX 256
+#define PC_NOTE_MAX 1024
+
+/* Who holds a lease, until when (unix milliseconds by the store's clock:
+ * one clock for every process sharing the store). */
+typedef struct {
+    char owner[PC_LEASE_OWNER_MAX];
+    int64_t expires_ms;
+} pc_meta_lease;
+
+/* A lease is a named claim with an expiry that one owner holds at a time:
+ * "this upload is being written", "this blob is being fetched, by the
+ * replica at this address", "this replica runs gc". The owner string is
+ * the caller's (unique per claimant: a replica id and a request number, an
+ * advertise address); the store compares it byte for byte. An expired
+ * lease is as good as none: anybody may take it. Times are the store's
+ * (its clock, not the caller's), so replicas with skewed clocks agree.
+ * A note is a small shared value by key with the time it was last put
+ * (the pull budget an upstream reported last, whichever replica saw it). */
+typedef struct {
+    unsigned version; /* PC_META_COORD_VERSION */
+
+    /* Take lease key for owner for ttl_ms (> 0) from now: when nobody
+     * holds it, its holder's time ran out, or owner holds it already
+     * (then it is renewed). 0, or PC_EEXISTS when another owner holds it,
+     * with that holder in *held (may be NULL). */
+    int (*lease_take)(pc_metastore *ms, const char *key, const char *owner, long ttl_ms,
+                      pc_meta_lease *held);
+    /* Extend owner's lease to ttl_ms from now, also when its time ran out
+     * but nobody took it since. 0, or PC_ENOTFOUND when owner does not
+     * hold it (released, or taken by another after it expired). */
+    int (*lease_renew)(pc_metastore *ms, const char *key, const char *owner, long ttl_ms);
+    /* Give up owner's lease. 0, or PC_ENOTFOUND when owner does not hold
+     * it (nothing changed: another holder keeps theirs). */
+    int (*lease_release)(pc_metastore *ms, const char *key, const char *owner);
+    /* The holder of key whose time has not run out. 0 or PC_ENOTFOUND. */
+    int (*lease_get)(pc_metastore *ms, const char *key, pc_meta_lease *out);
+
+    /* Set note key to value (a string, < PC_NOTE_MAX bytes), stamped now. */
+    int (*note_put)(pc_metastore *ms, const char *key, const char *value);
+    /* Read note key into value (size bytes; PC_ETOOBIG when it does not
+     * fit) and when it was put (unix ms, store's clock; may be NULL).
+     * 0 or PC_ENOTFOUND. */
+    int (*note_get)(pc_metastore *ms, const char *key, char *value, size_t size,
+                    int64_t *updated_ms);
+} pc_meta_coord_ops;
+
 /* A meta store: one handle (a database, a connection pool, memory) and a
  * table of functions per concern. Every function of every table is
  * required; pc_meta_check refuses a store whose versions or tables do not
@@ -246,10 +299,11 @@ struct pc_metastore {
     const pc_meta_reg_ops *reg;
     const pc_meta_cache_ops *cache;
     const pc_meta_limit_ops *limits;
+    const pc_meta_coord_ops *coord;
     void (*free)(pc_metastore *ms);
 };
 
-#define PC_META_VERSION 5
+#define PC_META_VERSION 6
 
 /* The input checks every backend makes the same way: a repository name or
  * tag that is set and fits (PC_NAME_MAX, PC_TAG_MAX), a digest with a
@@ -258,6 +312,8 @@ struct pc_metastore {
 bool pc_meta_repo_ok(const char *repo);
 bool pc_meta_tag_ok(const char *tag);
 bool pc_meta_digest_ok(const pc_digest *d);
+/* A lease key or owner, or a note key: set, fits (max bytes with its NUL). */
+bool pc_meta_key_ok(const char *key, size_t max);
 int pc_meta_invalid(const char *what);
 
 /* 0 when ms was built against this header (every version matches, every

@@ -331,6 +331,8 @@ static void mm_free(pc_metastore *ms)
     for (size_t i = 0; i < s->limits.n; i++)
         free(((pc_mm_limit *)s->limits.v[i])->key);
     index_free(&s->limits, true);
+    index_free(&s->leases, true);
+    index_free(&s->notes, true);
     pthread_mutex_destroy(&s->mu);
     free(s);
 }
@@ -339,6 +341,7 @@ static void mm_free(pc_metastore *ms)
 static pc_meta_reg_ops mm_reg;
 static pc_meta_cache_ops mm_cache;
 static pc_meta_limit_ops mm_limits;
+static pc_meta_coord_ops mm_coord;
 static pthread_once_t mm_tables_once = PTHREAD_ONCE_INIT;
 
 static void mm_tables_fill(void)
@@ -348,6 +351,8 @@ static void mm_tables_fill(void)
     mm_limits.version = PC_META_LIMIT_VERSION;
     pc_mm_reg_install(&mm_reg, &mm_cache);
     pc_mm_cache_install(&mm_reg, &mm_cache, &mm_limits);
+    mm_coord.version = PC_META_COORD_VERSION;
+    pc_mm_coord_install(&mm_coord);
 }
 
 int pc_meta_mem_open(pc_metastore **out)
@@ -383,12 +388,15 @@ int pc_meta_mem_open(pc_metastore **out)
     s->uploads.cmp = upload_cmp;
     s->access.cmp = access_cmp;
     s->limits.cmp = limit_cmp;
+    s->leases.cmp = pc_mm_key_cmp;
+    s->notes.cmp = pc_mm_key_cmp;
     s->base.version = PC_META_VERSION;
     s->base.driver = "mem";
     s->base.free = mm_free;
     s->base.reg = &mm_reg;
     s->base.cache = &mm_cache;
     s->base.limits = &mm_limits;
+    s->base.coord = &mm_coord;
     *out = &s->base;
     return 0;
 }

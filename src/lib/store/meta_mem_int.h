@@ -9,6 +9,7 @@
  *                     uploads, gc queries
  *   meta_mem_cache.c  cache access records, limiter counts, fsck's
  *                     listings and guarded removals
+ *   meta_mem_coord.c  leases and notes
  *
  * Locking: one recursive mutex guards everything. Recursive because
  * guarded_remove holds it while its check runs, and the check calls this
@@ -105,6 +106,22 @@ typedef struct {
     int64_t expires;
 } pc_mm_limit;
 
+/* A lease or a note: key first, so both sort by it (pc_mm_key_cmp). */
+typedef struct {
+    char key[PC_LEASE_KEY_MAX];
+    char owner[PC_LEASE_OWNER_MAX];
+    int64_t expires_ms;
+} pc_mm_lease;
+
+typedef struct {
+    char key[PC_LEASE_KEY_MAX];
+    char value[PC_NOTE_MAX];
+    int64_t updated_ms;
+} pc_mm_note;
+
+/* Rows whose first member is a key string, by it. */
+int pc_mm_key_cmp(const void *a, const void *b);
+
 typedef struct {
     pc_metastore base;
     pthread_mutex_t mu;      /* recursive: see the top of this file */
@@ -119,6 +136,8 @@ typedef struct {
     pc_mm_index uploads;     /* pc_mm_upload by id */
     pc_mm_index access;      /* pc_mm_access by digest */
     pc_mm_index limits;      /* pc_mm_limit by key, bucket */
+    pc_mm_index leases;      /* pc_mm_lease by key */
+    pc_mm_index notes;       /* pc_mm_note by key */
 } pc_mm_store;
 
 static inline pc_mm_store *pc_mm_of(pc_metastore *ms)
@@ -163,5 +182,6 @@ int pc_mm_manifest_erase(pc_mm_store *s, const char *repo, const pc_digest *d);
 /* Each file puts its functions into the tables. */
 void pc_mm_reg_install(pc_meta_reg_ops *ops, pc_meta_cache_ops *cache);
 void pc_mm_cache_install(pc_meta_reg_ops *ops, pc_meta_cache_ops *cache, pc_meta_limit_ops *limits);
+void pc_mm_coord_install(pc_meta_coord_ops *ops);
 
 #endif

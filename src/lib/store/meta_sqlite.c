@@ -471,6 +471,7 @@ static int migrate(pc_sq_store *s)
 static pc_meta_reg_ops sq_reg;
 static pc_meta_cache_ops sq_cache;
 static pc_meta_limit_ops sq_limits;
+static pc_meta_coord_ops sq_coord;
 static pthread_once_t sq_tables_once = PTHREAD_ONCE_INIT;
 
 static void sq_tables_fill(void)
@@ -483,6 +484,8 @@ static void sq_tables_fill(void)
     pc_sq_fsck_install(&sq_reg);
     pc_sq_cache_install(&sq_cache);
     pc_sq_limits_install(&sq_limits);
+    sq_coord.version = PC_META_COORD_VERSION;
+    pc_sq_coord_install(&sq_coord);
 }
 
 int pc_meta_sqlite_open(pc_metastore **out, const char *path)
@@ -518,6 +521,7 @@ int pc_meta_sqlite_open(pc_metastore **out, const char *path)
     s->base.reg = &sq_reg;
     s->base.cache = &sq_cache;
     s->base.limits = &sq_limits;
+    s->base.coord = &sq_coord;
     *out = &s->base;
     s = NULL;
     rc = 0;

@@ -6,12 +6,13 @@
  * to the SQLite meta store.
  *
  * The areas each install their functions into the tables of store/meta.h
- * (registry data, cache bookkeeping, limiter counters):
+ * (registry data, cache bookkeeping, limiter counters, coordination):
  *   meta_sqlite_blobs.c      blob links, upload sessions, gc queries
  *   meta_sqlite_manifests.c  manifests, tags, referrers, catalog
  *   meta_sqlite_cache.c      cache access records (eviction)
  *   meta_sqlite_limits.c     the client pull limiter's counts
  *   meta_sqlite_fsck.c       fsck's listings and guarded repairs
+ *   meta_sqlite_coord.c      leases and shared notes
  *
  * SPDX-License-Identifier: Apache-2.0
  */
@@ -72,6 +73,13 @@ enum {
     ST_SIZE_FIX_LINKS,
     ST_SIZE_FIX_MANIFESTS,
     ST_REF_HOLDER,
+    ST_LEASE_TAKE,
+    ST_LEASE_PRUNE,
+    ST_LEASE_RENEW,
+    ST_LEASE_RELEASE,
+    ST_LEASE_GET,
+    ST_NOTE_PUT,
+    ST_NOTE_GET,
     ST_COUNT
 };
 
@@ -209,5 +217,6 @@ void pc_sq_manifests_install(pc_meta_reg_ops *ops, pc_meta_cache_ops *cache);
 void pc_sq_cache_install(pc_meta_cache_ops *ops);
 void pc_sq_limits_install(pc_meta_limit_ops *ops);
 void pc_sq_fsck_install(pc_meta_reg_ops *ops);
+void pc_sq_coord_install(pc_meta_coord_ops *ops);
 
 #endif

@@ -53,6 +53,16 @@ const char *const pc_sq_migrations[] = {
     "  name TEXT NOT NULL PRIMARY KEY, created INTEGER NOT NULL) WITHOUT ROWID;"
     "INSERT OR IGNORE INTO repos(name, created)"
     "  SELECT repo, MIN(created) FROM manifests GROUP BY repo;",
+    /* 4 -> 5: leases (who writes an upload, fetches a blob, runs gc) and
+     * shared notes (an upstream's last pull budget), for the processes
+     * that share this store. Times in unix milliseconds. */
+    "CREATE TABLE leases("
+    "  key TEXT NOT NULL PRIMARY KEY, owner TEXT NOT NULL, expires_ms INTEGER NOT NULL)"
+    "  WITHOUT ROWID;"
+    "CREATE INDEX leases_expires ON leases(expires_ms);"
+    "CREATE TABLE notes("
+    "  key TEXT NOT NULL PRIMARY KEY, value TEXT NOT NULL, updated_ms INTEGER NOT NULL)"
+    "  WITHOUT ROWID;",
 };
 
 const int pc_sq_schema_version = (int)(sizeof(pc_sq_migrations) / sizeof(pc_sq_migrations[0]));
@@ -132,6 +142,21 @@ const char *const pc_sq_stmt_sql[ST_COUNT] = {
     [ST_UPLOAD_ALL] = "SELECT id, repo, created FROM uploads ORDER BY id",
     [ST_SIZE_FIX_LINKS] = "UPDATE blob_links SET size = ?2 WHERE digest = ?1 AND size <> ?2",
     [ST_SIZE_FIX_MANIFESTS] = "UPDATE manifests SET size = ?2 WHERE digest = ?1 AND size <> ?2",
+    /* Taken when free, expired, or already the owner's; changes() says
+     * whether it was. Expired leases of other keys are dropped on the way
+     * (ST_LEASE_PRUNE) so crashed holders leave no rows for long. */
+    [ST_LEASE_TAKE] = "INSERT INTO leases(key, owner, expires_ms) VALUES(?1, ?2, ?3 + ?4)"
+                      " ON CONFLICT(key) DO UPDATE SET owner = excluded.owner,"
+                      " expires_ms = excluded.expires_ms"
+                      " WHERE leases.expires_ms <= ?3 OR leases.owner = excluded.owner",
+    [ST_LEASE_PRUNE] = "DELETE FROM leases WHERE expires_ms <= ?1 - 60000",
+    [ST_LEASE_RENEW] = "UPDATE leases SET expires_ms = ?3 + ?4 WHERE key = ?1 AND owner = ?2",
+    [ST_LEASE_RELEASE] = "DELETE FROM leases WHERE key = ?1 AND owner = ?2",
+    [ST_LEASE_GET] = "SELECT owner, expires_ms FROM leases WHERE key = ?1 AND expires_ms > ?2",
+    [ST_NOTE_PUT] = "INSERT INTO notes(key, value, updated_ms) VALUES(?1, ?2, ?3)"
+                    " ON CONFLICT(key) DO UPDATE SET value = excluded.value,"
+                    " updated_ms = excluded.updated_ms",
+    [ST_NOTE_GET] = "SELECT value, updated_ms FROM notes WHERE key = ?1",
     [ST_REF_HOLDER] = "SELECT manifest FROM manifest_refs WHERE repo = ?1 AND ref = ?2"
                       " AND is_manifest = 0 LIMIT 1",
 };
