@@ -99,6 +99,12 @@ int pc_registry_new(pc_registry **out, pc_blob_backend *be, pc_metastore *ms)
     reg->be = be;
     reg->ms = ms;
     reg->claim_fd = -1;
+    char hex[17];
+    if (pc_util_random_hex(hex, 8, "a node id")) {
+        free(reg);
+        return PC_ERR;
+    }
+    snprintf(reg->node, sizeof(reg->node), "node-%s", hex);
     pthread_mutex_init(&reg->lock, NULL);
     *out = reg;
     return 0;
@@ -199,6 +205,10 @@ int pc_registry_claim(pc_registry *reg)
         return PC_EEXISTS;
     }
     reg->claim_fd = fd; /* held until pc_registry_free (or the process dies) */
+    /* the only process on these stores: its leases are the data
+     * directory's, so what a killed predecessor held is this one's now (a
+     * client resumes its upload at once after a restart) */
+    snprintf(reg->node, sizeof(reg->node), "claimed:%s", reg->data_dir);
     return 0;
 }
 
@@ -399,21 +409,32 @@ int pc_registry_upload_stat(pc_registry *reg, const char *repo, const char *id, 
     return reg->be->upload_stat(reg->be, id, size);
 }
 
+/* The meta store lease that says who writes an upload: held while a
+ * request appends, renewed every third of its time as bytes arrive, so a
+ * crashed writer's upload is free again soon and a live one never. */
+#define UPLOAD_LEASE_MS 30000
+
+static void upload_lease_key(const char *id, char *key, size_t size)
+{
+    snprintf(key, size, "upload:%s", id);
+}
+
 static int active_claim(pc_registry *reg, const char *id)
 {
     int rc = PC_ELIMIT, free_slot = -1;
     pthread_mutex_lock(&reg->lock);
     for (int i = 0; i < PC_REGISTRY_ACTIVE_MAX; i++) {
-        if (reg->active[i][0] == '\0') {
+        if (reg->active[i].id[0] == '\0') {
             if (free_slot < 0)
                 free_slot = i;
-        } else if (strcmp(reg->active[i], id) == 0) {
+        } else if (strcmp(reg->active[i].id, id) == 0) {
             rc = PC_EEXISTS;
             goto done;
         }
     }
     if (free_slot >= 0) {
-        snprintf(reg->active[free_slot], sizeof(reg->active[0]), "%s", id);
+        snprintf(reg->active[free_slot].id, sizeof(reg->active[0].id), "%s", id);
+        reg->active[free_slot].renewed_ms = pc_util_mono_ms();
         rc = 0;
     }
 done:
@@ -422,16 +443,69 @@ done:
         pc_error_set("another request is writing to this upload");
     else if (rc == PC_ELIMIT)
         pc_error_set("too many uploads in progress");
+    if (rc)
+        return rc;
+    /* then across processes sharing the stores */
+    char key[PC_LEASE_KEY_MAX];
+    upload_lease_key(id, key, sizeof(key));
+    rc = reg->ms->coord->lease_take(reg->ms, key, reg->node, UPLOAD_LEASE_MS, NULL);
+    if (rc) {
+        pthread_mutex_lock(&reg->lock);
+        for (int i = 0; i < PC_REGISTRY_ACTIVE_MAX; i++)
+            if (strcmp(reg->active[i].id, id) == 0)
+                reg->active[i].id[0] = '\0';
+        pthread_mutex_unlock(&reg->lock);
+        if (rc == PC_EEXISTS)
+            pc_error_set("another replica is writing to this upload");
+    }
     return rc;
 }
 
 static void active_drop(pc_registry *reg, const char *id)
 {
+    bool held = false;
     pthread_mutex_lock(&reg->lock);
     for (int i = 0; i < PC_REGISTRY_ACTIVE_MAX; i++)
-        if (strcmp(reg->active[i], id) == 0)
-            reg->active[i][0] = '\0';
+        if (strcmp(reg->active[i].id, id) == 0) {
+            reg->active[i].id[0] = '\0';
+            held = true;
+        }
     pthread_mutex_unlock(&reg->lock);
+    if (held) {
+        char key[PC_LEASE_KEY_MAX];
+        upload_lease_key(id, key, sizeof(key));
+        reg->ms->coord->lease_release(reg->ms, key, reg->node);
+    }
+}
+
+int pc_registry_upload_write(pc_registry *reg, const char *id, pc_blob_up *u, const void *buf,
+                             size_t len)
+{
+    int64_t now = pc_util_mono_ms();
+    bool renew = false;
+    pthread_mutex_lock(&reg->lock);
+    for (int i = 0; i < PC_REGISTRY_ACTIVE_MAX; i++)
+        if (reg->active[i].id[0] && strcmp(reg->active[i].id, id) == 0) {
+            if (now - reg->active[i].renewed_ms >= UPLOAD_LEASE_MS / 3) {
+                reg->active[i].renewed_ms = now;
+                renew = true;
+            }
+            break;
+        }
+    pthread_mutex_unlock(&reg->lock);
+    if (renew) {
+        char key[PC_LEASE_KEY_MAX];
+        upload_lease_key(id, key, sizeof(key));
+        int rc = reg->ms->coord->lease_renew(reg->ms, key, reg->node, UPLOAD_LEASE_MS);
+        if (rc == PC_ENOTFOUND) {
+            /* stalled past its lease and taken over: this writer is stale */
+            pc_error_set("upload %s was taken over by another writer while this one stalled", id);
+            return PC_ECONFLICT;
+        }
+        if (rc)
+            return rc;
+    }
+    return pc_blob_up_write(u, buf, len);
 }
 
 int pc_registry_upload_open(pc_registry *reg, const char *repo, const char *id, pc_blob_up **out)
@@ -521,14 +595,22 @@ struct sweep_ctx {
     bool at_start;
 };
 
-static bool active_has(pc_registry *reg, const char *id)
+/* Whether a request writes to upload id: of this process, or (leases) of
+ * any process sharing the meta store (its lease is held). At a start with
+ * the data directory claimed no other process is there: a held lease is
+ * a dead process's, as its files are. */
+static bool active_has(pc_registry *reg, const char *id, bool leases)
 {
     bool found = false;
     pthread_mutex_lock(&reg->lock);
     for (int i = 0; i < PC_REGISTRY_ACTIVE_MAX && !found; i++)
-        found = strcmp(reg->active[i], id) == 0;
+        found = strcmp(reg->active[i].id, id) == 0;
     pthread_mutex_unlock(&reg->lock);
-    return found;
+    if (found || !leases)
+        return found;
+    char key[PC_LEASE_KEY_MAX];
+    upload_lease_key(id, key, sizeof(key));
+    return reg->ms->coord->lease_get(reg->ms, key, NULL) != PC_ENOTFOUND;
 }
 
 /* A monolithic upload idle this long has lost its request (which writes
@@ -539,7 +621,7 @@ static int sweep_one(const char *id, uint64_t size, long age_s, void *vctx)
 {
     struct sweep_ctx *c = vctx;
     char owner[PC_NAME_MAX + 1];
-    if (active_has(c->reg, id))
+    if (active_has(c->reg, id, !c->at_start))
         return 0; /* a request is writing to it right now */
     bool known = c->reg->ms->reg->upload_get(c->reg->ms, id, owner) == 0;
     bool mono = strncmp(id, MONO_PREFIX, strlen(MONO_PREFIX)) == 0;
@@ -644,8 +726,8 @@ int pc_registry_manifest_put(pc_registry *reg, const char *repo, const char *ref
     }
 
     pc_registry_rec_fill(&rec, repo, &out->digest, &info, len);
-    rc = reg->ms->reg->manifest_put(reg->ms, &rec, info.refs, info.nrefs, by_digest ? NULL : reference,
-                                    NULL);
+    rc = reg->ms->reg->manifest_put(reg->ms, &rec, info.refs, info.nrefs,
+                                    by_digest ? NULL : reference, NULL);
     pc_registry_publish_unlock(reg, &lk);
     out->has_subject = info.has_subject;
     if (info.has_subject)

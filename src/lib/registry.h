@@ -95,6 +95,11 @@ int pc_registry_upload_stat(pc_registry *reg, const char *repo, const char *id, 
  * another request writes to it. Release with pc_registry_upload_release()
  * or end with pc_registry_upload_finish(). */
 int pc_registry_upload_open(pc_registry *reg, const char *repo, const char *id, pc_blob_up **out);
+/* Append len bytes to upload u of id (opened by pc_registry_upload_open):
+ * pc_blob_up_write, keeping the upload's lease alive. PC_ECONFLICT when
+ * this writer stalled so long that another took the upload over. */
+int pc_registry_upload_write(pc_registry *reg, const char *id, pc_blob_up *u, const void *buf,
+                             size_t len);
 /* Release upload u (may be NULL) of id: keep makes what was written durable
  * (a checkpoint: the end of a chunk), else it is dropped and the upload
  * stays at its last checkpoint (a refused or failed chunk leaves nothing).

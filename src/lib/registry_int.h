@@ -25,7 +25,14 @@ struct pc_registry {
     char *data_dir;       /* NULL when wrapping stores (pc_registry_new) */
     int claim_fd;         /* serve.lock held by pc_registry_claim, or -1 */
     pthread_mutex_t lock; /* guards active[] */
-    char active[PC_REGISTRY_ACTIVE_MAX][72];
+    /* the uploads this process writes right now, each also held as the
+     * lease "upload:<id>" in the meta store (another process sharing the
+     * stores sees it), renewed as bytes arrive */
+    struct {
+        char id[72];
+        int64_t renewed_ms;
+    } active[PC_REGISTRY_ACTIVE_MAX];
+    char node[PC_LEASE_OWNER_MAX]; /* this process, as a lease owner */
 };
 
 /* Wrap existing stores (fsck, tests, other backends); the registry takes

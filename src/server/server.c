@@ -196,8 +196,9 @@ int pc_req_fail(pc_req *req, int rc)
         return pc_req_error(req, 503, "UNAVAILABLE", ro);
     }
     case PC_ECONFLICT: /* a tag another writer moved first: the client retries */
-        return pc_req_error_hdr(req, 503, "UNAVAILABLE", msg[0] ? msg : "changed concurrently; retry",
-                                "Retry-After", "1", NULL);
+        return pc_req_error_hdr(req, 503, "UNAVAILABLE",
+                                msg[0] ? msg : "changed concurrently; retry", "Retry-After", "1",
+                                NULL);
     case PC_EAUTH: /* with the WWW-Authenticate challenge that fits (auth_token.c) */
         return pc_req_unauthorized(req);
     case PC_EDENIED:
@@ -378,7 +379,8 @@ static void body_take(pc_req *req, const char *data, size_t size)
             req->write_rc = PC_ETOOBIG;
             return;
         }
-        req->write_rc = pc_blob_up_write(req->writer, data, size);
+        req->write_rc =
+            pc_registry_upload_write(req->srv->reg, req->upload_id, req->writer, data, size);
         return;
     default:
         return;

@@ -114,6 +114,40 @@ static void upload_belongs_to_its_repo(void **state)
     assert_int_equal(pc_registry_upload_stat(f->reg, "a", id, &size), PC_ENOTFOUND);
 }
 
+/* Two registries on the same stores (two replicas, or two processes on
+ * one data directory): an upload one of them writes is refused to the
+ * other (its lease is held), moves to the other once released, and a
+ * sweep by the other leaves it alone while it is being written. */
+static void upload_one_writer_across_registries(void **state)
+{
+    fixture *f = *state;
+    pc_registry *other = NULL;
+    assert_int_equal(pc_registry_open(&other, f->dir), 0);
+    char id[72];
+    uint64_t size;
+    pc_blob_up *w = NULL, *w2 = NULL;
+    assert_int_equal(pc_registry_upload_start(f->reg, "a", id), 0);
+    assert_int_equal(pc_registry_upload_open(f->reg, "a", id, &w), 0);
+    assert_int_equal(pc_registry_upload_write(f->reg, id, w, "abc", 3), 0);
+    assert_int_equal(pc_registry_upload_open(other, "a", id, &w2), PC_EEXISTS);
+    assert_non_null(strstr(pc_error_last(), "another replica"));
+    /* a sweep that would drop every upload (ttl 0) keeps the one being written */
+    assert_int_equal(pc_registry_sweep_uploads(other, 0), 0);
+    assert_int_equal(pc_registry_upload_release(f->reg, id, w, true), 0);
+    /* the chunk landed; the next one goes to the other registry */
+    assert_int_equal(pc_registry_upload_stat(other, "a", id, &size), 0);
+    assert_int_equal(size, 3);
+    assert_int_equal(pc_registry_upload_open(other, "a", id, &w2), 0);
+    assert_int_equal(pc_registry_upload_write(other, id, w2, "def", 3), 0);
+    assert_int_equal(pc_registry_upload_open(f->reg, "a", id, &w), PC_EEXISTS);
+    pc_digest d;
+    assert_int_equal(pc_digest_buffer(&d, PC_DIGEST_SHA256, "abcdef", 6), 0);
+    assert_int_equal(pc_registry_upload_finish(other, "a", id, w2, &d, &size), 0);
+    assert_int_equal(size, 6);
+    assert_int_equal(pc_registry_blob_stat(f->reg, "a", &d, &size), 0);
+    pc_registry_free(other);
+}
+
 static void manifest_refuses_missing_blobs(void **state)
 {
     fixture *f = *state;
@@ -256,6 +290,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(upload_verified_before_publish, setup, teardown),
         cmocka_unit_test_setup_teardown(upload_belongs_to_its_repo, setup, teardown),
+        cmocka_unit_test_setup_teardown(upload_one_writer_across_registries, setup, teardown),
         cmocka_unit_test_setup_teardown(manifest_refuses_missing_blobs, setup, teardown),
         cmocka_unit_test_setup_teardown(index_refuses_missing_child, setup, teardown),
         cmocka_unit_test_setup_teardown(deletes_never_break_other_repos, setup, teardown),
