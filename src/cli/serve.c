@@ -31,6 +31,7 @@ const char pc_cli_serve_usage[] =
     "                       [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]\n"
     "                        [--tls-client-auth none|verify_if_given|require]]\n"
     "                       [--htpasswd FILE] [--admin USER|@GROUP]... [--ephemeral]\n"
+    "                       [--advertise URL]\n"
     "       pullcache serve --check-config [--config FILE] [flags]\n"
     "\n"
     "Run the registry: an OCI Distribution v1.1 registry for private images and a\n"
@@ -73,6 +74,9 @@ const char pc_cli_serve_usage[] =
     "      --ephemeral        keep blobs and metadata in memory only (storage.blobs and\n"
     "                         storage.meta driver mem): EVERYTHING IS LOST AT EXIT. Only\n"
     "                         fetch spools (DIR/tmp) and DIR/serve.lock touch --data\n"
+    "      --advertise URL    this replica's URL as other replicas on the same stores\n"
+    "                         reach it (cluster.advertise): they stream a blob it is\n"
+    "                         fetching from it instead of fetching it again\n"
     "      --check-config     validate the configuration and exit (0 when valid)\n"
     "  -h, --help             this help\n"
     "\n"
@@ -98,7 +102,8 @@ enum {
     OPT_HTPASSWD,
     OPT_LOCAL_PREFIX,
     OPT_ADMIN,
-    OPT_EPHEMERAL
+    OPT_EPHEMERAL,
+    OPT_ADVERTISE
 };
 
 #define MAX_FLAG_UPSTREAMS 64
@@ -300,6 +305,14 @@ static void say_bare_paths(const pc_config *cfg, pc_registry *reg, pc_mirror *mi
                cfg->cache->default_upstream, h.hidden, h.hidden == 1 ? "y" : "ies", h.first);
 }
 
+/* --advertise URL: cluster.advertise. */
+static int set_advertise(pc_config *cfg, const char *url)
+{
+    if (!cfg->cluster && !(cfg->cluster = calloc(1, sizeof(*cfg->cluster))))
+        return PC_ENOMEM;
+    return pc_config_set_str(&cfg->cluster->advertise, url);
+}
+
 int pc_cli_serve(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -322,11 +335,12 @@ int pc_cli_serve(int argc, char **argv)
         {"local-prefix", required_argument, NULL, OPT_LOCAL_PREFIX},
         {"admin", required_argument, NULL, OPT_ADMIN},
         {"ephemeral", no_argument, NULL, OPT_EPHEMERAL},
+        {"advertise", required_argument, NULL, OPT_ADVERTISE},
         {NULL, 0, NULL, 0},
     };
     const char *config_path = NULL, *listen = NULL, *data = NULL, *log_format = NULL;
     const char *upstreams[MAX_FLAG_UPSTREAMS], *default_upstream = NULL;
-    const char *limit_anon = NULL, *limit_auth = NULL, *htpasswd = NULL;
+    const char *limit_anon = NULL, *limit_auth = NULL, *htpasswd = NULL, *advertise = NULL;
     const char *tls_flags[4] = {NULL, NULL, NULL, NULL}; /* cert, key, client_ca, client_auth */
     const char *prefixes[MAX_FLAG_UPSTREAMS], *admins[MAX_FLAG_UPSTREAMS];
     int nupstreams = 0, nprefixes = 0, nadmins = 0;
@@ -400,6 +414,9 @@ int pc_cli_serve(int argc, char **argv)
         case OPT_EPHEMERAL:
             ephemeral = true;
             break;
+        case OPT_ADVERTISE:
+            advertise = optarg;
+            break;
         default:
             fprintf(stderr, "`pullcache serve --help` lists the options\n");
             return 2;
@@ -431,7 +448,8 @@ int pc_cli_serve(int argc, char **argv)
         if (pc_config_add_local_prefix(cfg, prefixes[i]))
             goto done;
     if (set_tls_flags(cfg, tls_flags) || set_htpasswd(cfg, htpasswd) ||
-        add_admins(cfg, admins, nadmins) || (ephemeral && set_ephemeral(cfg)))
+        add_admins(cfg, admins, nadmins) || (ephemeral && set_ephemeral(cfg)) ||
+        (advertise && set_advertise(cfg, advertise)))
         goto done;
     if (pc_config_finalize(cfg)) {
         fprintf(stderr, "pullcache serve: out of memory\n");

@@ -195,6 +195,12 @@ static const cyaml_schema_field_t auth_fields[] = {
     CYAML_FIELD_END,
 };
 
+static const cyaml_schema_field_t cluster_fields[] = {
+    CYAML_FIELD_STRING_PTR("advertise", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL,
+                           pc_config_cluster, advertise, 1, 1024),
+    CYAML_FIELD_END,
+};
+
 static const cyaml_schema_field_t top_fields[] = {
     CYAML_FIELD_SEQUENCE("upstreams", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, pc_config,
                          upstreams, &upstream_schema, 0, 64),
@@ -210,6 +216,8 @@ static const cyaml_schema_field_t top_fields[] = {
                             limits_fields),
     CYAML_FIELD_MAPPING_PTR("auth", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, pc_config, auth,
                             auth_fields),
+    CYAML_FIELD_MAPPING_PTR("cluster", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, pc_config,
+                            cluster, cluster_fields),
     CYAML_FIELD_END,
 };
 
@@ -541,6 +549,14 @@ int pc_config_validate(const pc_config *c)
     pc_config_store_opts(c, &so);
     if (pc_store_check(&so))
         return PC_EINVAL;
+    const char *adv = c->cluster ? c->cluster->advertise : NULL;
+    if (adv && ((strncmp(adv, "http://", 7) != 0 && strncmp(adv, "https://", 8) != 0) ||
+                strcspn(adv, " \t\r\n") != strlen(adv))) {
+        pc_error_set("cluster.advertise must be this replica's URL as the others reach it, "
+                     "http://HOST:PORT or https://HOST:PORT, not '%s'",
+                     adv);
+        return PC_EINVAL;
+    }
     if (strcmp(c->log->format, "text") != 0 && strcmp(c->log->format, "json") != 0) {
         pc_error_set("log.format must be text or json, not '%s'", c->log->format);
         return PC_EINVAL;
@@ -793,5 +809,8 @@ void pc_config_free(pc_config *c)
     free(c->http);
     free(c->storage);
     free(c->log);
+    if (c->cluster)
+        free(c->cluster->advertise);
+    free(c->cluster);
     free(c);
 }

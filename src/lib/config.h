@@ -183,6 +183,15 @@ typedef struct {
     char *level;
 } pc_config_log;
 
+/* cluster: replicas sharing one set of stores (docs/SCALE-OUT.md). */
+typedef struct {
+    /* How the other replicas reach this one ("http://10.0.0.5:5000"): a
+     * replica asked for a blob this one fetches streams it from here
+     * instead of fetching it upstream again. NULL: they wait for it to be
+     * published instead. */
+    char *advertise;
+} pc_config_cluster;
+
 typedef struct {
     char *name;
     char *url;
@@ -242,6 +251,7 @@ typedef struct {
     pc_config_cache *cache;
     pc_config_limits *limits;
     pc_config_auth *auth; /* NULL: no users, no access control */
+    pc_config_cluster *cluster; /* NULL: not configured */
 } pc_config;
 
 /* Whether cfg configures users (auth.htpasswd or auth.trust): access

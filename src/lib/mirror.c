@@ -159,6 +159,7 @@ int pc_mirror_new(pc_mirror **out, const pc_config *cfg, pc_registry *reg)
         return PC_ENOMEM;
     m->cfg = cfg;
     m->reg = reg;
+    pc_fetch_coord_init(m);
     m->def = -1;
     declare_metrics();
     pc_metrics_gauge_add("pullcache_cache_max_size_bytes", NULL,
@@ -167,6 +168,7 @@ int pc_mirror_new(pc_mirror **out, const pc_config *cfg, pc_registry *reg)
     pthread_mutex_init(&m->lock, NULL);
     pthread_mutex_init(&m->lists_lock, NULL);
     pthread_cond_init(&m->idle, NULL);
+    pthread_cond_init(&m->heartbeat_cv, NULL);
     m->ups = calloc(cfg->upstreams_count ? cfg->upstreams_count : 1, sizeof(*m->ups));
     if (!m->ups || pc_budget_new(&m->budget, (int)cfg->upstreams_count, NULL, NULL)) {
         rc = PC_ENOMEM;
@@ -261,6 +263,7 @@ void pc_mirror_free(pc_mirror *m)
     if (!m)
         return;
     pc_mirror_stop(m);
+    pc_fetch_coord_free(m);
     for (int i = 0; i < m->nups; i++) {
         pc_upstream_free(m->ups[i].client);
         for (unsigned k = 0; k < m->ups[i].nimmutable; k++)
@@ -273,6 +276,7 @@ void pc_mirror_free(pc_mirror *m)
     pthread_mutex_destroy(&m->lists_lock);
     pthread_mutex_destroy(&m->lock);
     pthread_cond_destroy(&m->idle);
+    pthread_cond_destroy(&m->heartbeat_cv);
     free(m);
 }
 

@@ -30,6 +30,7 @@
 #include "log.h"
 #include "manifest.h"
 #include "metrics.h"
+#include "util.h"
 
 enum { F_STARTING, F_STREAMING, F_DONE, F_FAILED };
 
@@ -51,6 +52,12 @@ struct pc_fetch {
     pc_fetch_waiter **waiters;
     size_t nwaiters, capwaiters;
     struct pc_fetch *next; /* in m->fetches */
+    /* across processes sharing the stores: this fetch holds the lease
+     * "fetch:<digest>" (it goes upstream), or follows its holder */
+    bool leased;
+    char key[PC_LEASE_KEY_MAX];
+    char holder[PC_LEASE_OWNER_MAX]; /* the holder when following, "" when leased */
+    uint64_t skip;                   /* bytes of a new source already in the spool */
 };
 
 static void fetch_unref(pc_fetch *f)
@@ -120,6 +127,12 @@ static int on_start(const pc_upstream_resp *r, void *ctx)
     size_t n;
     if (start_refused(f, r))
         return 1; /* before any body byte: nothing staged */
+    if (f->skip && r->content_length >= 0 && f->total >= 0 && r->content_length != f->total) {
+        snprintf(f->refused, sizeof(f->refused),
+                 "blob %s: the source that took over announced %lld bytes, not %lld", f->d.str,
+                 (long long)r->content_length, (long long)f->total);
+        return 1;
+    }
     pthread_mutex_lock(&f->mu);
     f->total = r->content_length >= 0 ? r->content_length : f->expect;
     f->state = F_STREAMING;
@@ -136,6 +149,16 @@ static int on_data(const void *buf, size_t len, void *ctx)
     size_t n;
     if (f->m->stopping)
         return 1;
+    if (f->skip) {
+        /* a source that took over sends from the start: what the spool
+         * has (hashed with it) is dropped from its stream */
+        size_t k = len < f->skip ? len : (size_t)f->skip;
+        f->skip -= k;
+        buf = (const char *)buf + k;
+        len -= k;
+        if (!len)
+            return 0;
+    }
     if (f->total >= 0 && f->received + len > (uint64_t)f->total) {
         /* more than declared: a chunked body past the manifest's size (curl
          * itself never hands out more than a Content-Length) */
@@ -173,6 +196,286 @@ static void finish(pc_fetch *f, int state)
     wake(list, n);
 }
 
+/* ---- across processes sharing the stores ----
+ *
+ * Who fetches a blob upstream is the holder of the meta store lease
+ * "fetch:<digest>" (owner "<node> <advertise URL or ->"), kept alive by
+ * the heartbeat thread every FETCH_BEAT_MS while its fetch runs and
+ * released once the blob is published (or the fetch failed). Another
+ * process asked for the blob meanwhile follows the holder: it streams the
+ * blob from the holder's advertise address (a GET of the same repository
+ * there, which joins the holder's fetch), verifies it, and links what the
+ * holder published. When the holder is unreachable (it died), the
+ * follower waits for the lease to run out (FETCH_LEASE_MS after the last
+ * beat), takes it and fetches upstream itself: its clients keep the bytes
+ * they have and the new stream goes on after them, all verified at the
+ * end. Without an advertise address a follower waits for the blob to be
+ * published and then serves it from the store. */
+#define FETCH_LEASE_MS 5000
+#define FETCH_BEAT_MS 1000
+#define FOLLOW_POLL_MS 200
+/* the longest a follower waits for a holder that neither finishes nor dies */
+#define FOLLOW_MAX_MS (30L * 60 * 1000)
+
+enum { FOLLOW_DONE = F_DONE, FOLLOW_FAILED = F_FAILED, FOLLOW_UPSTREAM = 100 };
+
+void pc_fetch_coord_init(pc_mirror *m)
+{
+    const char *adv = m->cfg->cluster ? m->cfg->cluster->advertise : NULL;
+    snprintf(m->owner, sizeof(m->owner), "%s %s", pc_registry_node(m->reg),
+             adv && *adv ? adv : "-");
+}
+
+static void *heartbeat_main(void *arg)
+{
+    pc_mirror *m = arg;
+    char(*keys)[PC_LEASE_KEY_MAX] = NULL;
+    size_t cap = 0;
+    pthread_mutex_lock(&m->lock);
+    while (m->heartbeat_on) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += FETCH_BEAT_MS * 1000000L;
+        until.tv_sec += until.tv_nsec / 1000000000L;
+        until.tv_nsec %= 1000000000L;
+        pthread_cond_timedwait(&m->heartbeat_cv, &m->lock, &until);
+        if (!m->heartbeat_on)
+            break;
+        size_t n = 0;
+        for (pc_fetch *f = m->fetches; f; f = f->next) {
+            if (!f->leased)
+                continue;
+            if (n == cap) {
+                size_t nc = cap ? cap * 2 : 16;
+                void *nk = realloc(keys, nc * sizeof(*keys));
+                if (!nk)
+                    break;
+                keys = nk;
+                cap = nc;
+            }
+            memcpy(keys[n++], f->key, sizeof(keys[0]));
+        }
+        pthread_mutex_unlock(&m->lock);
+        for (size_t i = 0; i < n; i++)
+            if (pc_registry_lease_renew(m->reg, keys[i], m->owner, FETCH_LEASE_MS) == PC_ENOTFOUND)
+                pc_log(PC_LOG_WARN,
+                       "lost the lease %s (this process stalled past %d ms): another "
+                       "replica may fetch the blob too",
+                       keys[i], FETCH_LEASE_MS);
+        pthread_mutex_lock(&m->lock);
+    }
+    pthread_mutex_unlock(&m->lock);
+    free(keys);
+    return NULL;
+}
+
+/* With m->lock held: the heartbeat runs once a fetch holds a lease. */
+static void heartbeat_start(pc_mirror *m)
+{
+    if (m->heartbeat_on)
+        return;
+    m->heartbeat_on = true;
+    if (pthread_create(&m->heartbeat, NULL, heartbeat_main, m) != 0) {
+        m->heartbeat_on = false;
+        pc_log(PC_LOG_WARN, "cannot start the fetch lease heartbeat: other replicas may take "
+                            "over long fetches");
+    }
+}
+
+void pc_fetch_coord_free(pc_mirror *m)
+{
+    pthread_mutex_lock(&m->lock);
+    bool on = m->heartbeat_on;
+    m->heartbeat_on = false;
+    pthread_cond_broadcast(&m->heartbeat_cv);
+    pthread_mutex_unlock(&m->lock);
+    if (on)
+        pthread_join(m->heartbeat, NULL);
+    for (unsigned i = 0; i < m->npeers; i++)
+        pc_upstream_free(m->peers[i].client);
+    m->npeers = 0;
+}
+
+/* The advertise URL in a lease owner ("<node> <url>"), or NULL for "-". */
+static const char *holder_url(const char *owner)
+{
+    const char *sp = strchr(owner, ' ');
+    if (!sp || !sp[1] || strcmp(sp + 1, "-") == 0)
+        return NULL;
+    return sp + 1;
+}
+
+/* A client for the replica at url (kept for the mirror's life). */
+static pc_upstream *peer_client(pc_mirror *m, const char *url)
+{
+    pc_upstream *c = NULL;
+    pthread_mutex_lock(&m->lock);
+    for (unsigned i = 0; i < m->npeers && !c; i++)
+        if (strcmp(m->peers[i].url, url) == 0)
+            c = m->peers[i].client;
+    if (!c) {
+        pc_upstream_opts o = {.name = "peer", .url = url, .read_timeout_ms = 30000};
+        if (pc_upstream_new(&c, &o) == 0) {
+            if (m->npeers == sizeof(m->peers) / sizeof(m->peers[0])) {
+                pc_upstream_free(m->peers[0].client);
+                memmove(&m->peers[0], &m->peers[1], sizeof(m->peers[0]) * (m->npeers - 1));
+                m->npeers--;
+            }
+            snprintf(m->peers[m->npeers].url, sizeof(m->peers[0].url), "%s", url);
+            m->peers[m->npeers++].client = c;
+        } else {
+            c = NULL;
+        }
+    }
+    pthread_mutex_unlock(&m->lock);
+    return c;
+}
+
+static void fail_with(pc_fetch *f, int status, const char *code, const char *msg)
+{
+    memset(&f->fail, 0, sizeof(f->fail));
+    f->fail.status = status;
+    snprintf(f->fail.code, sizeof(f->fail.code), "%s", code);
+    snprintf(f->fail.message, sizeof(f->fail.message), "%s", msg);
+}
+
+/* Verify and link a spool that another replica's bytes (or the shared
+ * store's) filled. */
+static int follow_settle(pc_fetch *f)
+{
+    int crc = pc_registry_stage_settle(f->m->reg, f->sp, f->t.local, &f->d, f->received);
+    if (crc == 0)
+        return FOLLOW_DONE;
+    char msg[400];
+    snprintf(msg, sizeof(msg), "blob %s from another replica %s", f->d.str,
+             crc == PC_EDIGEST ? "does not match its digest" : "could not be stored");
+    pc_log(PC_LOG_WARN, "%s (%s)", msg, pc_error_last());
+    if (crc != PC_EDIGEST)
+        pc_spool_fail(f->sp, crc);
+    fail_with(f, 502, "UNAVAILABLE", msg);
+    return FOLLOW_FAILED;
+}
+
+/* The blob is in the shared store (its holder published it): copy it
+ * into the spool for this process's clients, after the bytes they have. */
+static int follow_from_store(pc_fetch *f)
+{
+    pc_blob_rd *rd = NULL;
+    if (pc_registry_blob_open(f->m->reg, f->t.local, &f->d, &rd) != 0)
+        return -1;
+    pc_upstream_resp r;
+    memset(&r, 0, sizeof(r));
+    r.content_length = (int64_t)rd->size;
+    int rc = on_start(&r, f) ? -1 : 0;
+    static const size_t chunk = 256 * 1024;
+    char *buf = rc ? NULL : malloc(chunk);
+    uint64_t off = 0;
+    while (rc == 0 && buf && off < rd->size) {
+        long n = rd->read(rd, off, buf, chunk);
+        if (n <= 0 || on_data(buf, (size_t)n, f)) {
+            rc = -1;
+            break;
+        }
+        off += (uint64_t)n;
+    }
+    if (!buf)
+        rc = -1;
+    free(buf);
+    rd->close(rd);
+    return rc;
+}
+
+/* Follow the fetch that the lease holder runs: FOLLOW_DONE (verified and
+ * linked), FOLLOW_FAILED (f->fail says why), or FOLLOW_UPSTREAM (this
+ * process holds the lease now: fetch upstream). */
+static int follow(pc_fetch *f)
+{
+    pc_mirror *m = f->m;
+    int64_t deadline = pc_util_mono_ms() + FOLLOW_MAX_MS;
+    bool tried = false; /* the current holder was asked and failed */
+    pc_metrics_add("pullcache_fetch_follows_total", m->ups[f->t.upstream].labels, 1);
+    while (!m->stopping && pc_util_mono_ms() < deadline) {
+        const char *url = holder_url(f->holder);
+        if (url && !tried) {
+            pc_upstream *c = peer_client(m, url);
+            pc_upstream_resp r;
+            memset(&r, 0, sizeof(r));
+            int rc = c ? pc_upstream_blob(c, f->t.local, &f->d, false, on_start, on_data, f, &r)
+                       : PC_ERR;
+            bool whole = rc == 0 && r.cls == PC_UP_OK && !f->refused[0] &&
+                         (f->total < 0 || f->received == (uint64_t)f->total);
+            pc_up_class cls = rc ? PC_UP_REFUSED : r.cls;
+            char why[sizeof(r.error_message)];
+            memcpy(why, r.error_message, sizeof(why));
+            long status = r.status;
+            pc_upstream_resp_clear(&r);
+            if (whole)
+                return follow_settle(f);
+            if (f->refused[0]) {
+                pc_spool_fail(f->sp, PC_EUPSTREAM);
+                fail_with(f, 502, "UNAVAILABLE", f->refused);
+                return FOLLOW_FAILED;
+            }
+            if (cls != PC_UP_REFUSED && cls != PC_UP_RESET && cls != PC_UP_TIMEOUT &&
+                cls != PC_UP_OK) {
+                /* the holder answered: its upstream's failure is ours too
+                 * (asking the upstream again would spend budget on the same
+                 * answer) */
+                char msg[sizeof(f->fail.message)];
+                snprintf(msg, sizeof(msg), "blob %s: the replica fetching it answered %ld%s%.300s",
+                         f->d.str, status, why[0] ? ": " : "", why);
+                pc_spool_fail(f->sp, PC_EUPSTREAM);
+                fail_with(f, status == 404 ? 404 : 502,
+                          status == 404 ? "BLOB_UNKNOWN" : "UNAVAILABLE", msg);
+                return FOLLOW_FAILED;
+            }
+            pc_log(PC_LOG_WARN,
+                   "blob %s: the replica fetching it (%s) is unreachable after %llu "
+                   "bytes (%s); taking over once its lease runs out",
+                   f->d.str, url, (unsigned long long)f->received, pc_up_class_str(cls));
+            f->skip = f->received;
+            tried = true;
+        }
+        /* published meanwhile? then from the store */
+        uint64_t size;
+        if (pc_registry_cache_adopt(m->reg, f->t.local, &f->d, &size) == 0) {
+            f->skip = f->received;
+            if (follow_from_store(f) == 0 && f->received == size)
+                return follow_settle(f);
+            pc_spool_fail(f->sp, PC_EUPSTREAM);
+            fail_with(f, 502, "UNAVAILABLE", "cannot read the blob another replica published");
+            return FOLLOW_FAILED;
+        }
+        pc_meta_lease held;
+        int lr = pc_registry_lease_take(m->reg, f->key, m->owner, FETCH_LEASE_MS, &held);
+        if (lr == 0) {
+            pthread_mutex_lock(&m->lock);
+            f->leased = true;
+            f->holder[0] = '\0';
+            heartbeat_start(m);
+            pthread_mutex_unlock(&m->lock);
+            f->skip = f->received;
+            pc_metrics_add("pullcache_fetch_takeovers_total", m->ups[f->t.upstream].labels, 1);
+            return FOLLOW_UPSTREAM;
+        }
+        if (lr == PC_EEXISTS && strcmp(held.owner, f->holder) != 0) {
+            snprintf(f->holder, sizeof(f->holder), "%s", held.owner);
+            tried = false; /* a new holder: ask it */
+            continue;
+        }
+        if (lr != PC_EEXISTS) {
+            pc_spool_fail(f->sp, lr);
+            fail_with(f, 503, "UNAVAILABLE", "the meta store cannot say who fetches this blob");
+            return FOLLOW_FAILED;
+        }
+        struct timespec ts = {0, FOLLOW_POLL_MS * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    pc_spool_fail(f->sp, PC_EUPSTREAM);
+    fail_with(f, 503, "UNAVAILABLE", "the replica fetching this blob did not finish in time");
+    return FOLLOW_FAILED;
+}
+
 /* One fetch, on a worker of the mirror's fetch pool. */
 static void fetch_main(void *arg, void *worker)
 {
@@ -183,6 +486,13 @@ static void fetch_main(void *arg, void *worker)
 
     memset(&r, 0, sizeof(r));
     f->expect = declared_size(m, &f->t, &f->d);
+    if (!f->leased && f->key[0]) {
+        int fr = follow(f);
+        if (fr != FOLLOW_UPSTREAM) {
+            state = fr;
+            goto out;
+        }
+    }
     int rc = pc_upstream_blob(m->ups[f->t.upstream].client, f->t.repo, &f->d, false, on_start,
                               on_data, f, &r);
     if (rc == 0 && f->refused[0]) {
@@ -239,6 +549,9 @@ static void fetch_main(void *arg, void *worker)
         snprintf(labels, sizeof(labels), "%s,kind=\"blob\"", m->ups[f->t.upstream].labels);
         pc_metrics_add("pullcache_cache_misses_total", labels, 1);
     }
+out:
+    if (f->leased) /* published (or failed): the next asker looks again */
+        pc_registry_lease_release(m->reg, f->key, m->owner);
 
     /* Leave the table before announcing the end, so a request arriving
      * now finds the published blob (or starts a new fetch after a
@@ -334,6 +647,22 @@ int pc_fetch_join(pc_mirror *m, const pc_mirror_target *t, const pc_digest *d, p
     pthread_cond_init(&f->cv, NULL);
     if ((rc = pc_registry_stage_begin(m->reg, d, &f->sp)))
         goto fail;
+    /* one fetch across every process sharing the stores */
+    snprintf(f->key, sizeof(f->key), "fetch:%s", d->str);
+    pc_meta_lease held;
+    int lr = pc_registry_lease_take(m->reg, f->key, m->owner, FETCH_LEASE_MS, &held);
+    if (lr == 0) {
+        f->leased = true;
+        heartbeat_start(m);
+    } else if (lr == PC_EEXISTS) {
+        snprintf(f->holder, sizeof(f->holder), "%s", held.owner);
+    } else {
+        pc_log(PC_LOG_WARN,
+               "blob %s: the meta store cannot say who fetches it (%s); fetching "
+               "it here",
+               d->str, pc_error_last());
+        f->key[0] = '\0';
+    }
     pc_jobpool *pool = fetch_pool(m);
     if (!pool || (rc = pc_jobpool_submit(pool, fetch_main, NULL, f)) != 0) {
         pc_error_set("cannot start a fetch");

@@ -37,14 +37,35 @@ struct pc_mirror {
     pthread_mutex_t lock; /* guards fetches, nfetch_threads, fetch_pool */
     pthread_cond_t idle;
     struct pc_fetch *fetches;
-    struct pc_mflight *mflights;   /* manifest exchanges in progress */
-    int nfetch_threads;            /* fetch jobs queued or running */
-    struct pc_jobpool *fetch_pool; /* cache.fetch_workers workers, started on first use (mirror_fetch.c) */
+    struct pc_mflight *mflights; /* manifest exchanges in progress */
+    int nfetch_threads;          /* fetch jobs queued or running */
+    struct pc_jobpool
+        *fetch_pool; /* cache.fetch_workers workers, started on first use (mirror_fetch.c) */
     volatile int stopping;
 
     struct pc_mirror_list *lists; /* upstream tag lists (mirror_lists.c), own lock */
     pthread_mutex_t lists_lock;
+
+    /* Processes sharing the stores (mirror_fetch.c): this one as the owner
+     * of a fetch lease ("<node> <advertise URL or ->"), the thread that
+     * keeps its fetch leases alive, clients for the replicas it streams
+     * from (guarded by lock). */
+    char owner[PC_LEASE_OWNER_MAX];
+    pthread_t heartbeat;
+    bool heartbeat_on;
+    pthread_cond_t heartbeat_cv;
+    struct {
+        char url[PC_LEASE_OWNER_MAX];
+        pc_upstream *client;
+    } peers[8];
+    unsigned npeers;
 };
+
+/* Set m->owner from the registry's node and cluster.advertise (mirror_fetch.c). */
+void pc_fetch_coord_init(pc_mirror *m);
+/* Stop the heartbeat thread and free the peer clients (after the fetch
+ * pool stopped). */
+void pc_fetch_coord_free(pc_mirror *m);
 
 /* Mark out as a stale answer (Warning: 299), counted and logged. */
 void pc_mirror_stale(pc_mirror *m, const pc_mirror_target *t, const pc_upstream_resp *r,

@@ -248,6 +248,29 @@ int pc_registry_stage_begin(pc_registry *reg, const pc_digest *d, pc_spool **out
 int pc_registry_stage_commit(pc_registry *reg, pc_spool *sp, const char *repo, const pc_digest *d,
                              uint64_t size);
 
+/* As pc_registry_stage_commit, for a spool filled from another replica
+ * that fetches d itself and publishes it into the shared blob store: when
+ * d is there already only the link and the access are recorded (no second
+ * write of the same bytes), else the spool is committed. Verified first
+ * either way. */
+int pc_registry_stage_settle(pc_registry *reg, pc_spool *sp, const char *repo, const pc_digest *d,
+                             uint64_t size);
+
+/* --- coordination between processes sharing the stores (registry_coord.c;
+ * store/meta.h's leases and notes) --- */
+
+/* This process as a lease owner: "node-<random hex>", or "claimed:<data
+ * dir>" once pc_registry_claim holds the data directory. */
+const char *pc_registry_node(const pc_registry *reg);
+int pc_registry_lease_take(pc_registry *reg, const char *key, const char *owner, long ttl_ms,
+                           pc_meta_lease *held);
+int pc_registry_lease_renew(pc_registry *reg, const char *key, const char *owner, long ttl_ms);
+int pc_registry_lease_release(pc_registry *reg, const char *key, const char *owner);
+int pc_registry_lease_get(pc_registry *reg, const char *key, pc_meta_lease *out);
+int pc_registry_note_put(pc_registry *reg, const char *key, const char *value);
+int pc_registry_note_get(pc_registry *reg, const char *key, char *value, size_t size,
+                         int64_t *updated_ms);
+
 /* The size a manifest of repo declares for blob d (its descriptor in the
  * bytes of a manifest that references d, not as an index child), the
  * bound of a fetch. 0 or PC_ENOTFOUND (none we hold references it). */

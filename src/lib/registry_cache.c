@@ -149,6 +149,18 @@ int pc_registry_stage_commit(pc_registry *reg, pc_spool *sp, const char *repo, c
     return rc ? rc : cache_publish(reg, sp, repo, d, &size);
 }
 
+int pc_registry_stage_settle(pc_registry *reg, pc_spool *sp, const char *repo, const pc_digest *d,
+                             uint64_t size)
+{
+    int rc = pc_spool_finish(sp);
+    if (rc)
+        return rc;
+    uint64_t have = 0;
+    if (reg->be->stat(reg->be, d, &have) == 0 && have == size)
+        return cache_publish(reg, NULL, repo, d, &have);
+    return cache_publish(reg, sp, repo, d, &size);
+}
+
 int pc_registry_cache_blob_bound(pc_registry *reg, const char *repo, const pc_digest *d,
                                  uint64_t *size)
 {
