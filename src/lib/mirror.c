@@ -83,10 +83,11 @@ static void zero_series(const char *up)
     static const char *per_kind[] = {"pullcache_cache_hits_total", "pullcache_cache_misses_total",
                                      "pullcache_cache_stale_total"};
     static const char *kinds[] = {"manifest", "blob", "tags", "referrers"};
-    static const char *plain[] = {"pullcache_upstream_bytes_total", "pullcache_client_bytes_total",
-                                  "pullcache_fetch_waiters_total",
-                                  "pullcache_budget_skipped_revalidations_total",
-                                  "pullcache_budget_refused_total"};
+    static const char *plain[] = {
+        "pullcache_upstream_bytes_total",  "pullcache_client_bytes_total",
+        "pullcache_fetch_waiters_total",   "pullcache_fetch_follows_total",
+        "pullcache_fetch_takeovers_total", "pullcache_budget_skipped_revalidations_total",
+        "pullcache_budget_refused_total"};
     char labels[300];
     for (size_t i = 0; i < sizeof(per_kind) / sizeof(per_kind[0]); i++)
         for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
@@ -117,6 +118,11 @@ static void declare_metrics(void)
         {"pullcache_fetches_in_flight", PC_METRIC_GAUGE, "Blob fetches running now."},
         {"pullcache_fetch_waiters_total", PC_METRIC_COUNTER,
          "Requests that joined a fetch already running."},
+        {"pullcache_fetch_follows_total", PC_METRIC_COUNTER,
+         "Blob misses that another replica sharing the stores was fetching: streamed from it "
+         "(or its published copy) instead of fetched upstream."},
+        {"pullcache_fetch_takeovers_total", PC_METRIC_COUNTER,
+         "Fetches taken over from a replica that stopped renewing its lease (it died)."},
         {"pullcache_http_requests_total", PC_METRIC_COUNTER,
          "Requests served, by kind (manifest, blob, upload, ...), method and status."},
         {"pullcache_build_info", PC_METRIC_GAUGE, "Always 1; the version is in its label."},
