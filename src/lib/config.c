@@ -52,6 +52,16 @@ static const cyaml_schema_field_t driver_fields[] = {
     CYAML_FIELD_END,
 };
 
+static const cyaml_schema_field_t meta_fields[] = {
+    CYAML_FIELD_STRING_PTR("driver", CYAML_FLAG_POINTER, pc_config_meta, driver, 1, 64),
+    CYAML_FIELD_STRING_PTR("conninfo_file", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL,
+                           pc_config_meta, conninfo_file, 1, 4000),
+    CYAML_FIELD_STRING_PTR("conninfo_env", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, pc_config_meta,
+                           conninfo_env, 1, 200),
+    CYAML_FIELD_UINT("pool", CYAML_FLAG_OPTIONAL, pc_config_meta, pool),
+    CYAML_FIELD_END,
+};
+
 static const cyaml_schema_field_t storage_fields[] = {
     CYAML_FIELD_STRING_PTR("data", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, pc_config_storage,
                            data, 1, 4000),
@@ -59,7 +69,7 @@ static const cyaml_schema_field_t storage_fields[] = {
     CYAML_FIELD_MAPPING_PTR("blobs", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, pc_config_storage,
                             blobs, driver_fields),
     CYAML_FIELD_MAPPING_PTR("meta", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, pc_config_storage,
-                            meta, driver_fields),
+                            meta, meta_fields),
     CYAML_FIELD_END,
 };
 
@@ -387,12 +397,24 @@ static int driver_default(pc_config_driver **d, const char *name)
     return (*d)->driver ? 0 : pc_config_set_str(&(*d)->driver, name);
 }
 
+/* storage.meta: sqlite when not configured; the postgres options. */
+static int meta_default(pc_config_meta **m)
+{
+    if (!*m && !(*m = calloc(1, sizeof(**m))))
+        return PC_ENOMEM;
+    (*m)->pg = (pc_pg_opts){.conninfo_file = (*m)->conninfo_file,
+                            .conninfo_env = (*m)->conninfo_env,
+                            .pool = (*m)->pool};
+    return (*m)->driver ? 0 : pc_config_set_str(&(*m)->driver, PC_STORE_META_DEFAULT);
+}
+
 void pc_config_store_opts(const pc_config *c, pc_store_opts *o)
 {
     *o = (pc_store_opts){
         .data_dir = c->storage->data,
         .blobs = c->storage->blobs ? c->storage->blobs->driver : NULL,
         .meta = c->storage->meta ? c->storage->meta->driver : NULL,
+        .pg = c->storage->meta ? &c->storage->meta->pg : NULL,
     };
 }
 
@@ -426,7 +448,7 @@ static int apply_defaults(pc_config *c)
     if (!c->storage->upload_ttl)
         c->storage->upload_ttl = 86400;
     if (driver_default(&c->storage->blobs, PC_STORE_BLOBS_DEFAULT) ||
-        driver_default(&c->storage->meta, PC_STORE_META_DEFAULT))
+        meta_default(&c->storage->meta))
         return PC_ENOMEM;
     if (!c->log->format && pc_config_set_str(&c->log->format, "text"))
         return PC_ENOMEM;
@@ -783,12 +805,16 @@ void pc_config_free(pc_config *c)
     }
     if (c->storage) {
         free(c->storage->data);
-        pc_config_driver *ds[] = {c->storage->blobs, c->storage->meta};
-        for (size_t i = 0; i < 2; i++)
-            if (ds[i]) {
-                free(ds[i]->driver);
-                free(ds[i]);
-            }
+        if (c->storage->blobs) {
+            free(c->storage->blobs->driver);
+            free(c->storage->blobs);
+        }
+        if (c->storage->meta) {
+            free(c->storage->meta->driver);
+            free(c->storage->meta->conninfo_file);
+            free(c->storage->meta->conninfo_env);
+            free(c->storage->meta);
+        }
     }
     if (c->log) {
         free(c->log->format);

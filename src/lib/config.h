@@ -25,7 +25,8 @@
  *     data: ./data               # blobs + meta.db
  *     upload_ttl: 86400          # seconds an idle upload session is kept
  *     blobs: {driver: fs}        # fs (DATA/blobs) | mem (lost at exit); store/factory.h
- *     meta: {driver: sqlite}     # sqlite (DATA/meta.db) | mem (lost at exit)
+ *     meta: {driver: sqlite}     # sqlite (DATA/meta.db) | mem (lost at exit) | postgres
+ *                                #   (+ conninfo_file, conninfo_env, pool: store/meta_pg.h)
  *   log:
  *     format: text               # text | json
  *     level: info                # error | warn | info | debug
@@ -171,11 +172,21 @@ typedef struct {
     char *driver;
 } pc_config_driver;
 
+/* storage.meta: the driver, and the postgres driver's connection (where
+ * its string comes from) and pool size (store/meta_pg.h). */
+typedef struct {
+    char *driver;
+    char *conninfo_file; /* NULL: conninfo_env */
+    char *conninfo_env;  /* NULL: PULLCACHE_PG_CONNINFO, else libpq's PG* variables */
+    unsigned pool;       /* 0: PC_PG_POOL_DEFAULT */
+    pc_pg_opts pg;       /* the three above, as the store takes them (finalize) */
+} pc_config_meta;
+
 typedef struct {
     char *data;
     unsigned upload_ttl;
     pc_config_driver *blobs; /* driver "fs" when not configured */
-    pc_config_driver *meta;  /* driver "sqlite" when not configured */
+    pc_config_meta *meta;    /* driver "sqlite" when not configured */
 } pc_config_storage;
 
 typedef struct {

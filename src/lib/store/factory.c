@@ -33,6 +33,12 @@ static int mem_open(const pc_store_opts *o, pc_metastore **out)
     return pc_meta_mem_open(out);
 }
 
+static int postgres_open(const pc_store_opts *o, pc_metastore **out)
+{
+    static const pc_pg_opts defaults = {0};
+    return pc_meta_pg_open(out, o->pg ? o->pg : &defaults);
+}
+
 /* The meta store drivers by name (config: storage.meta.driver). */
 static const struct {
     const char *name;
@@ -41,6 +47,7 @@ static const struct {
 } meta_drivers[] = {
     {"sqlite", true, sqlite_open},
     {"mem", false, mem_open},
+    {"postgres", true, postgres_open},
 };
 
 #define NMETA (sizeof(meta_drivers) / sizeof(meta_drivers[0]))

@@ -6,12 +6,13 @@
  *   storage:
  *     data: ./data
  *     blobs: {driver: fs}        # fs (DATA/blobs, ...) | mem
- *     meta: {driver: sqlite}     # sqlite (DATA/meta.db) | mem
+ *     meta: {driver: sqlite}     # sqlite (DATA/meta.db) | mem | postgres
  *
  * Blob drivers are pc_blob_open's table (store/blob.c); meta drivers are
  * this module's table. A NULL name is the default (fs, sqlite: what
- * pullcache has always used). Durable drivers keep their data in the data
- * directory across restarts; mem keeps it in the process only.
+ * pullcache has always used). Durable drivers keep their data across
+ * restarts (in the data directory; postgres on its server); mem keeps it
+ * in the process only.
  *
  * SPDX-License-Identifier: Apache-2.0
  */
@@ -21,6 +22,7 @@
 #include "pc.h"
 #include "store/blob.h"
 #include "store/meta.h"
+#include "store/meta_pg.h"
 
 #define PC_STORE_BLOBS_DEFAULT "fs"
 #define PC_STORE_META_DEFAULT "sqlite"
@@ -31,6 +33,7 @@ typedef struct {
     const char *blobs;     /* blob driver; NULL = PC_STORE_BLOBS_DEFAULT */
     const char *meta;      /* meta driver; NULL = PC_STORE_META_DEFAULT */
     const char *meta_path; /* sqlite: the database file; NULL = DATA/meta.db */
+    const pc_pg_opts *pg;  /* postgres: connection and pool; NULL = the defaults */
 } pc_store_opts;
 
 /* o's blob and meta driver names (the defaults for NULL). */
