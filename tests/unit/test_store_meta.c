@@ -2,13 +2,15 @@
  * test_store_meta.c - the one backend test suite of the meta store
  * interface (store/meta.h): every case runs against every backend in
  * `kinds` (sqlite on a temporary file, mem), one cmocka group per
- * backend. Tags and catalog order and paging, manifests with their
+ * backend (postgres when PC_TEST_PG_CONNINFO names a server:
+ * tests/tools/pg_test.sh, ctest's unit.store_meta_pg; PC_TEST_META_BACKENDS,
+ * a comma-separated list, picks backends). Tags and catalog order and paging, manifests with their
  * references and tags, referrers, holders across repositories, upload
  * sessions, tag compare-and-swap (from many threads too), tag freshness,
  * access records and eviction, the pull limiter's rows, fsck's listings
  * and guarded removals, input checks and pc_meta_check. A new backend
- * (PostgreSQL) is one more row. SQLite's own (files, schema versions,
- * migrations) are in test_store_meta_sqlite.c.
+ * is one more row. SQLite's own (files, schema versions, migrations) are
+ * in test_store_meta_sqlite.c, PostgreSQL's in test_store_meta_pg.c.
  *
  * SPDX-License-Identifier: Apache-2.0
  */
@@ -25,6 +27,8 @@
 #include <time.h>
 
 #include "store/meta.h"
+#include "store/meta_pg.h"
+#include "pg_testutil.h"
 #include "testutil.h"
 
 /* ---- the backends under test ---- */
@@ -34,6 +38,8 @@ typedef struct {
     const kind *k;
     char dir[64];
     char path[128];
+    char db[64];   /* postgres: the fixture's own database */
+    char ci[1100]; /* and its connection string */
     pc_metastore *ms;
 } fixture;
 
@@ -58,9 +64,21 @@ static int mem_open(fixture *f)
     return pc_meta_mem_open(&f->ms);
 }
 
+/* A fresh database per case, dropped by teardown. */
+static int pg_open(fixture *f)
+{
+    if (!pc_test_pg_base())
+        return PC_ERR;
+    if (!f->db[0] && pc_test_pg_createdb(f->db, sizeof(f->db), f->ci, sizeof(f->ci), NULL) != 0)
+        return PC_ERR;
+    pc_pg_opts o = {.conninfo = f->ci};
+    return pc_meta_pg_open(&f->ms, &o);
+}
+
 static const kind kinds[] = {
     {"sqlite", sqlite_open, true},
     {"mem", mem_open, false},
+    {"postgres", pg_open, true},
 };
 
 static int setup(void **state)
@@ -81,6 +99,8 @@ static int teardown(void **state)
         f->ms->free(f->ms);
     if (f->dir[0])
         pc_test_rmtree(f->dir);
+    if (f->db[0])
+        pc_test_pg_dropdb(f->db);
     free(f);
     return 0;
 }
@@ -1401,10 +1421,36 @@ static int run_kind(const kind *k)
     return cmocka_run_group_tests_name(k->name, tests, NULL, NULL);
 }
 
+/* Whether backend k runs: named in PC_TEST_META_BACKENDS when that is
+ * set, else every one (postgres only with a server to run on). */
+static bool kind_wanted(const kind *k)
+{
+    const char *want = getenv("PC_TEST_META_BACKENDS");
+    if (!want || !*want) {
+        if (strcmp(k->name, "postgres") == 0 && !pc_test_pg_base()) {
+            print_message("[ backend postgres: skipped, no PC_TEST_PG_CONNINFO ]\n");
+            return false;
+        }
+        return true;
+    }
+    size_t n = strlen(k->name);
+    for (const char *p = want; (p = strstr(p, k->name)); p += n)
+        if ((p == want || p[-1] == ',') && (p[n] == '\0' || p[n] == ','))
+            return true;
+    return false;
+}
+
 int main(void)
 {
-    int failed = 0;
+    int failed = 0, ran = 0;
     for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
-        failed += run_kind(&kinds[i]);
+        if (kind_wanted(&kinds[i])) {
+            failed += run_kind(&kinds[i]);
+            ran++;
+        }
+    if (!ran) {
+        fprintf(stderr, "no backend chosen (PC_TEST_META_BACKENDS)\n");
+        return 1;
+    }
     return failed;
 }
