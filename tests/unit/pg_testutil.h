@@ -21,6 +21,12 @@ static inline const char *pc_test_pg_base(void)
     return c && *c ? c : NULL;
 }
 
+static inline void pc_test_pg_quiet(void *arg, const char *msg)
+{
+    (void)arg;
+    (void)msg;
+}
+
 /* Run sql on the maintenance database (or db when not NULL). 0 or -1
  * (the message printed). */
 static inline int pc_test_pg_sql(const char *db, const char *sql)
@@ -33,6 +39,7 @@ static inline int pc_test_pg_sql(const char *db, const char *sql)
         fprintf(stderr, "pg test: %s", PQerrorMessage(c));
         rc = -1;
     } else {
+        PQsetNoticeProcessor(c, pc_test_pg_quiet, NULL);
         PGresult *r = PQexec(c, sql);
         ExecStatusType st = PQresultStatus(r);
         if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {

@@ -410,12 +410,30 @@ static void storage_drivers(void **state)
     assert_non_null(strstr(pc_error_last(), "known: fs, mem"));
     pc_config_free(c);
     unlink(p);
-    p = write_tmp("storage:\n  meta: {driver: postgres}\n");
+    p = write_tmp("storage:\n  meta: {driver: mysql}\n");
     assert_int_equal(pc_config_load(&c, p), 0);
     assert_int_equal(pc_config_finalize(c), 0);
     assert_int_equal(pc_config_validate(c), PC_EINVAL);
-    assert_non_null(strstr(pc_error_last(), "storage.meta.driver 'postgres'"));
-    assert_non_null(strstr(pc_error_last(), "known: sqlite, mem"));
+    assert_non_null(strstr(pc_error_last(), "storage.meta.driver 'mysql'"));
+    assert_non_null(strstr(pc_error_last(), "known: sqlite, mem, postgres"));
+    pc_config_free(c);
+    unlink(p);
+
+    /* postgres: durable, its connection's source and pool handed on */
+    p = write_tmp("storage:\n  meta:\n    driver: postgres\n    conninfo_file: /run/pc/ci\n"
+                  "    conninfo_env: MY_CI\n    pool: 3\n");
+    assert_int_equal(pc_config_load(&c, p), 0);
+    assert_int_equal(pc_config_finalize(c), 0);
+    assert_int_equal(pc_config_validate(c), 0);
+    pc_config_store_opts(c, &o);
+    assert_string_equal(pc_store_meta_name(&o), "postgres");
+    assert_true(pc_store_durable(&o));
+    assert_false(pc_store_is_default(&o));
+    assert_non_null(o.pg);
+    assert_string_equal(o.pg->conninfo_file, "/run/pc/ci");
+    assert_string_equal(o.pg->conninfo_env, "MY_CI");
+    assert_int_equal(o.pg->pool, 3);
+    assert_null(o.pg->conninfo);
     pc_config_free(c);
     unlink(p);
 

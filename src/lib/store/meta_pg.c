@@ -187,11 +187,8 @@ static int run(pc_metastore *ms, int id, const char *what, const pc_pg_arg *args
         }
         if (attempt == 0 && PQstatus(c->pg) != CONNECTION_OK && !c->in_tx && read_only(id)) {
             PQclear(r);
-            memset(c->prepared, 0, sizeof(c->prepared));
-            PQreset(c->pg);
-            if (PQstatus(c->pg) == CONNECTION_OK)
+            if ((rc = pc_pg_revive(c)) == 0)
                 continue;
-            rc = pc_pg_error(c, NULL, PQerrorMessage(c->pg), what);
             break;
         }
         rc = pc_pg_error(c, r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL,
@@ -298,9 +295,11 @@ static bool retryable(const pc_pg_conn *c)
 }
 
 /* One try of pc_pg_tx on c. */
-static int tx_once(pc_metastore *ms, pc_pg_conn *c, pc_pg_tx_kind kind, pc_pg_tx_fn fn, void *arg)
+static int tx_once(pc_metastore *ms, pc_pg_conn *c, pc_pg_tx_kind kind, pc_pg_tx_fn fn, void *arg,
+                   bool *began)
 {
     int rc = simple(c, "BEGIN");
+    *began = rc == 0;
     if (rc)
         return rc;
     c->in_tx = true;
@@ -337,9 +336,18 @@ int pc_pg_tx(pc_metastore *ms, pc_pg_tx_kind kind, pc_pg_tx_fn fn, void *arg)
         pc_pg_give_back(c);
         return rc;
     }
+    bool revived = false;
     for (int attempt = 0;; attempt++) {
+        bool began = false;
         c->last_state[0] = '\0';
-        rc = tx_once(ms, c, kind, fn, arg);
+        rc = tx_once(ms, c, kind, fn, arg, &began);
+        if (rc && !began && !revived && PQstatus(c->pg) != CONNECTION_OK) {
+            /* dropped before anything ran (the borrow's look missed it) */
+            revived = true;
+            if (pc_pg_revive(c) == 0)
+                continue;
+            break;
+        }
         if (rc == 0 || kind == PC_PG_TX_GUARD || attempt + 1 >= PG_TX_RETRIES || !retryable(c))
             break;
         struct timespec ts = {0, (long)(1 + attempt) * 2000000L}; /* back off a little */

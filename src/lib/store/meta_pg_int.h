@@ -167,6 +167,10 @@ typedef int (*pc_pg_row_fn)(const PGresult *res, int row, void *ctx);
  * dropped. 0 or < 0 (nothing borrowed). pc_pg_give_back ends one borrow. */
 int pc_pg_borrow(pc_pg_store *s, pc_pg_conn **out);
 void pc_pg_give_back(pc_pg_conn *c);
+/* Make c usable again: roll back a transaction left open, reconnect a
+ * dropped connection (its statements are prepared again on first use).
+ * 0 or PC_ERR. */
+int pc_pg_revive(pc_pg_conn *c);
 /* Open one connection (not pooled). 0 or PC_ERR. */
 int pc_pg_connect(pc_pg_store *s, pc_pg_conn **out);
 void pc_pg_conn_close(pc_pg_conn *c);

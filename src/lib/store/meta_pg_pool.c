@@ -78,24 +78,21 @@ int pc_pg_connect(pc_pg_store *s, pc_pg_conn **out)
  * socket of a connection it ended. */
 static bool conn_alive(pc_pg_conn *c)
 {
-    if (PQstatus(c->pg) != CONNECTION_OK)
-        return false;
-    if (!PQconsumeInput(c->pg) || PQstatus(c->pg) != CONNECTION_OK)
-        return false;
+    /* twice: the first read may take the server's last message and stop
+     * short of the end of the stream */
+    for (int i = 0; i < 2; i++)
+        if (PQstatus(c->pg) != CONNECTION_OK || !PQconsumeInput(c->pg) ||
+            PQstatus(c->pg) != CONNECTION_OK)
+            return false;
     PGnotify *n;
     while ((n = PQnotifies(c->pg)))
         PQfreemem(n);
     return PQtransactionStatus(c->pg) == PQTRANS_IDLE;
 }
 
-/* Make c usable again: reconnect a dropped one. Its statements are
- * prepared again on first use. 0 or PC_ERR. */
-static int conn_revive(pc_pg_conn *c)
+int pc_pg_revive(pc_pg_conn *c)
 {
-    if (conn_alive(c))
-        return 0;
-    if (PQstatus(c->pg) == CONNECTION_OK &&
-        PQtransactionStatus(c->pg) == PQTRANS_INERROR) { /* cannot happen: rolled back */
+    if (PQstatus(c->pg) == CONNECTION_OK && PQtransactionStatus(c->pg) != PQTRANS_IDLE) {
         PGresult *r = PQexec(c->pg, "ROLLBACK");
         PQclear(r);
         if (conn_alive(c))
@@ -184,7 +181,7 @@ int pc_pg_borrow(pc_pg_store *s, pc_pg_conn **out)
                 break;
             }
         pthread_mutex_unlock(&s->lock);
-    } else if ((rc = conn_revive(c))) {
+    } else if (!conn_alive(c) && (rc = pc_pg_revive(c))) {
         c->depth = 1;
         pc_pg_give_back(c); /* kept: the next borrow tries again */
         return rc;
