@@ -10,7 +10,7 @@ BUILD=(build-essential cmake pkg-config libmicrohttpd-dev libcurl4-openssl-dev l
        ca-certificates)
 TEST=(libcmocka-dev curl jq docker-registry skopeo podman containerd umoci wrk nginx-light
       hyperfine apache2-utils sqlite3 iproute2 util-linux netcat-openbsd python3 uidmap
-      clang libclang-rt-14-dev)
+      clang libclang-rt-14-dev postgresql)
 
 pkgs=("${BUILD[@]}")
 if [ "${1:-}" = "--test" ]; then
