@@ -5,7 +5,8 @@
  *
  * A versioned table of functions. The SQLite backend (meta_sqlite.c) is
  * the embedded default, the in-memory one (meta_mem.c) serves tests and
- * serve --ephemeral; a PostgreSQL backend plugs in behind the same table.
+ * serve --ephemeral; the PostgreSQL one (meta_pg.c, store/meta_pg.h) is
+ * shared by several replicas.
  * Repositories exist implicitly: a repository is known while it has a blob
  * link, a manifest or a tag. Manifest bytes live in the blob store under
  * their digest; the meta store keeps only what queries need.
