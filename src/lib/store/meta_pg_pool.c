@@ -41,11 +41,13 @@ static void quiet(void *arg, const char *message)
 }
 
 /* libpq's connection: the store's string (expanded: key=value or a URI),
- * an application name unless it names one. */
+ * an application name unless it names one, and a 10 s connect timeout
+ * unless it sets one (libpq's default is none: a reconnect to a server
+ * that is gone would hold the borrow for as long as TCP tries). */
 static PGconn *pg_dial(const pc_pg_store *s)
 {
-    const char *const keys[] = {"dbname", "fallback_application_name", NULL};
-    const char *const vals[] = {s->conninfo, "pullcache", NULL};
+    const char *const keys[] = {"connect_timeout", "dbname", "fallback_application_name", NULL};
+    const char *const vals[] = {"10", s->conninfo, "pullcache", NULL};
     return PQconnectdbParams(keys, vals, 1);
 }
 
