@@ -503,6 +503,7 @@ static int migrate(pc_pg_conn *c)
 static pc_meta_reg_ops pg_reg;
 static pc_meta_cache_ops pg_cache;
 static pc_meta_limit_ops pg_limits;
+static pc_meta_coord_ops pg_coord;
 static pthread_once_t pg_tables_once = PTHREAD_ONCE_INIT;
 
 static void pg_tables_fill(void)
@@ -515,6 +516,8 @@ static void pg_tables_fill(void)
     pc_pg_fsck_install(&pg_reg);
     pc_pg_cache_install(&pg_cache);
     pc_pg_limits_install(&pg_limits);
+    pg_coord.version = PC_META_COORD_VERSION;
+    pc_pg_coord_install(&pg_coord);
 }
 
 /* The store without connections: options checked, locks made. */
@@ -581,6 +584,7 @@ int pc_meta_pg_open(pc_metastore **out, const pc_pg_opts *o)
     s->base.reg = &pg_reg;
     s->base.cache = &pg_cache;
     s->base.limits = &pg_limits;
+    s->base.coord = &pg_coord;
     /* the first connection migrates, then joins the pool */
     if ((rc = pc_pg_borrow(s, &c)))
         goto done;

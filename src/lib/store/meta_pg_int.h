@@ -11,6 +11,7 @@
  *   meta_pg_manifests.c  manifests, tags, referrers, catalog
  *   meta_pg_cache.c      cache access records (eviction)
  *   meta_pg_limits.c     the client pull limiter's counts
+ *   meta_pg_coord.c      leases and shared notes
  *   meta_pg_fsck.c       fsck's listings and guarded repairs
  *
  * SPDX-License-Identifier: Apache-2.0
@@ -74,6 +75,13 @@ enum {
     PG_SIZE_FIX_LINKS,
     PG_SIZE_FIX_MANIFESTS,
     PG_REF_HOLDER,
+    PG_LEASE_TAKE,
+    PG_LEASE_PRUNE,
+    PG_LEASE_RENEW,
+    PG_LEASE_RELEASE,
+    PG_LEASE_GET,
+    PG_NOTE_PUT,
+    PG_NOTE_GET,
     PG_COUNT
 };
 
@@ -248,5 +256,6 @@ void pc_pg_manifests_install(pc_meta_reg_ops *ops, pc_meta_cache_ops *cache);
 void pc_pg_cache_install(pc_meta_cache_ops *ops);
 void pc_pg_limits_install(pc_meta_limit_ops *ops);
 void pc_pg_fsck_install(pc_meta_reg_ops *ops);
+void pc_pg_coord_install(pc_meta_coord_ops *ops);
 
 #endif

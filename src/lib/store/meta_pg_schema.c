@@ -48,6 +48,12 @@ const char *const pc_pg_migrations[] = {
     "  key " T ", bucket bigint NOT NULL, count bigint NOT NULL, expires bigint NOT NULL,"
     "  PRIMARY KEY(key, bucket));"
     "CREATE INDEX limiter_counts_expires ON limiter_counts(expires);",
+    /* 4: leases (who writes an upload, fetches a blob, runs gc) and shared
+     * notes (an upstream's last pull budget), in milliseconds of the
+     * server's clock. */
+    "CREATE TABLE leases(key " T " PRIMARY KEY, owner text NOT NULL, expires_ms bigint NOT NULL);"
+    "CREATE INDEX leases_expires ON leases(expires_ms);"
+    "CREATE TABLE notes(key " T " PRIMARY KEY, value text NOT NULL, updated_ms bigint NOT NULL);",
 };
 
 const int pc_pg_schema_version = (int)(sizeof(pc_pg_migrations) / sizeof(pc_pg_migrations[0]));
@@ -138,6 +144,22 @@ const char *const pc_pg_stmt_sql[PG_COUNT] = {
     [PG_UPLOAD_ALL] = "SELECT id, repo, created FROM uploads ORDER BY id",
     [PG_SIZE_FIX_LINKS] = "UPDATE blob_links SET size = $2 WHERE digest = $1 AND size <> $2",
     [PG_SIZE_FIX_MANIFESTS] = "UPDATE manifests SET size = $2 WHERE digest = $1 AND size <> $2",
+/* the server's clock in milliseconds: one clock for every replica */
+#define NOW_MS "(extract(epoch from clock_timestamp()) * 1000)::bigint"
+    [PG_LEASE_TAKE] = "INSERT INTO leases(key, owner, expires_ms) VALUES($1, $2, " NOW_MS " + $3)"
+                      " ON CONFLICT(key) DO UPDATE SET owner = excluded.owner,"
+                      " expires_ms = excluded.expires_ms"
+                      " WHERE leases.expires_ms <= " NOW_MS " OR leases.owner = excluded.owner",
+    [PG_LEASE_PRUNE] = "DELETE FROM leases WHERE expires_ms <= " NOW_MS " - 60000",
+    [PG_LEASE_RENEW] =
+        "UPDATE leases SET expires_ms = " NOW_MS " + $3 WHERE key = $1 AND owner = $2",
+    [PG_LEASE_RELEASE] = "DELETE FROM leases WHERE key = $1 AND owner = $2",
+    [PG_LEASE_GET] = "SELECT owner, expires_ms FROM leases WHERE key = $1 AND expires_ms > " NOW_MS,
+    [PG_NOTE_PUT] = "INSERT INTO notes(key, value, updated_ms) VALUES($1, $2, " NOW_MS ")"
+                    " ON CONFLICT(key) DO UPDATE SET value = excluded.value,"
+                    " updated_ms = excluded.updated_ms",
+    [PG_NOTE_GET] = "SELECT value, updated_ms FROM notes WHERE key = $1",
+#undef NOW_MS
     [PG_REF_HOLDER] = "SELECT manifest FROM manifest_refs WHERE repo = $1 AND ref = $2"
                       " AND is_manifest = 0 LIMIT 1",
 };
