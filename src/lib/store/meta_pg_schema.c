@@ -145,7 +145,7 @@ const char *const pc_pg_stmt_sql[PG_COUNT] = {
     [PG_SIZE_FIX_LINKS] = "UPDATE blob_links SET size = $2 WHERE digest = $1 AND size <> $2",
     [PG_SIZE_FIX_MANIFESTS] = "UPDATE manifests SET size = $2 WHERE digest = $1 AND size <> $2",
 /* the server's clock in milliseconds: one clock for every replica */
-#define NOW_MS "(extract(epoch from clock_timestamp()) * 1000)::bigint"
+#define NOW_MS "floor(extract(epoch from clock_timestamp()) * 1000)::bigint"
     [PG_LEASE_TAKE] = "INSERT INTO leases(key, owner, expires_ms) VALUES($1, $2, " NOW_MS " + $3)"
                       " ON CONFLICT(key) DO UPDATE SET owner = excluded.owner,"
                       " expires_ms = excluded.expires_ms"
