@@ -6,11 +6,11 @@
 set -euo pipefail
 
 BUILD=(build-essential cmake pkg-config libmicrohttpd-dev libcurl4-openssl-dev libssl-dev
-       libjansson-dev libsqlite3-dev libcyaml-dev libcrypt-dev libpq-dev libgnutls28-dev
+       libjansson-dev libsqlite3-dev libcyaml-dev libcrypt-dev libpq-dev libgnutls28-dev libxml2-dev
        ca-certificates)
 TEST=(libcmocka-dev curl jq docker-registry skopeo podman containerd umoci wrk nginx-light
       hyperfine apache2-utils sqlite3 iproute2 util-linux netcat-openbsd python3 uidmap
-      clang libclang-rt-14-dev postgresql)
+      clang libclang-rt-14-dev postgresql radosgw ceph-mon ceph-osd)
 
 pkgs=("${BUILD[@]}")
 if [ "${1:-}" = "--test" ]; then
