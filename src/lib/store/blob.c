@@ -7,16 +7,30 @@
  * backend.
  */
 #include "blob.h"
+#include "blob_s3.h"
 #include "hash.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static int mem_open(pc_blob_backend **out, const char *location)
+static int fs_open(pc_blob_backend **out, const char *location, const void *opts)
+{
+    (void)opts;
+    return pc_blob_fs_open(out, location);
+}
+
+static int mem_open(pc_blob_backend **out, const char *location, const void *opts)
 {
     (void)location;
+    (void)opts;
     return pc_blob_mem_open(out);
+}
+
+static int s3_open(pc_blob_backend **out, const char *location, const void *opts)
+{
+    (void)location;
+    return pc_blob_s3_open(out, opts);
 }
 
 /* The drivers by name (config: storage.blobs.driver, through
@@ -24,10 +38,11 @@ static int mem_open(pc_blob_backend **out, const char *location)
 static const struct {
     const char *name;
     bool durable;
-    int (*open)(pc_blob_backend **out, const char *location);
+    int (*open)(pc_blob_backend **out, const char *location, const void *opts);
 } drivers[] = {
-    {"fs", true, pc_blob_fs_open},
+    {"fs", true, fs_open},
     {"mem", false, mem_open},
+    {"s3", true, s3_open}, /* opts: pc_blob_s3_opts (store/blob_s3.h) */
 };
 
 #define NDRIVERS (sizeof(drivers) / sizeof(drivers[0]))
@@ -85,12 +100,18 @@ int pc_blob_backend_check(pc_blob_backend *be)
 
 int pc_blob_open(const char *driver, const char *location, pc_blob_backend **out)
 {
+    return pc_blob_open_opts(driver, location, NULL, out);
+}
+
+int pc_blob_open_opts(const char *driver, const char *location, const void *opts,
+                      pc_blob_backend **out)
+{
     pc_blob_backend *be = NULL;
     int rc = PC_ENOTSUP;
     for (size_t i = 0; driver && i < NDRIVERS; i++) {
         if (strcmp(drivers[i].name, driver) != 0)
             continue;
-        rc = drivers[i].open(&be, location);
+        rc = drivers[i].open(&be, location, opts);
         if (rc)
             return rc;
         if ((rc = pc_blob_backend_check(be)))

@@ -7,8 +7,8 @@
  *
  * Names: pc_blob_backend (the table), pc_blob_rd (an open blob), pc_blob_wr
  * (an open upload), pc_blob_hold (a publish lock), pc_blob_kind (an area,
- * for locate). Version 1 (blobstore.h) is gone; the registry, gc, fsck and
- * the fetch path use this one.
+ * for locate). Drivers: fs, mem, s3 (store/blob_s3.h). Version 1 (blobstore.h) is gone; the
+ * registry, gc, fsck and the fetch path use this one.
  *
  * Who does what:
  *  - The FRONT END hashes. Bytes are hashed as they arrive (pc_blob_up in
@@ -227,6 +227,10 @@ int pc_blob_backend_check(pc_blob_backend *be);
  * "mem": location is ignored) and check it. PC_ENOTSUP for an unknown
  * driver or a refused table, else the driver's result. */
 int pc_blob_open(const char *driver, const char *location, pc_blob_backend **out);
+/* The same with the driver's own options: "s3" needs a pc_blob_s3_opts
+ * (store/blob_s3.h; PC_EINVAL without), the others take NULL. */
+int pc_blob_open_opts(const char *driver, const char *location, const void *opts,
+                      pc_blob_backend **out);
 
 /* The name of pc_blob_open's i-th driver (0, 1, ...; NULL past the last),
  * with in *durable (when not NULL) whether it keeps blobs in its location
