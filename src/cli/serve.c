@@ -204,15 +204,10 @@ oom:
  * 0 or -1 (message printed). */
 static int set_ephemeral(pc_config *cfg)
 {
-    pc_config_driver **ds[] = {&cfg->storage->blobs};
-    for (size_t i = 0; i < 1; i++)
-        if ((!*ds[i] && !(*ds[i] = calloc(1, sizeof(**ds[i])))) ||
-            pc_config_set_str(&(*ds[i])->driver, "mem")) {
-            fprintf(stderr, "pullcache serve: out of memory\n");
-            return -1;
-        }
     pc_config_meta **meta = &cfg->storage->meta;
-    if ((!*meta && !(*meta = calloc(1, sizeof(**meta)))) ||
+    if (pc_config_blobs_prepare(&cfg->storage->blobs, "mem") ||
+        pc_config_set_str(&cfg->storage->blobs->driver, "mem") ||
+        (!*meta && !(*meta = calloc(1, sizeof(**meta)))) ||
         pc_config_set_str(&(*meta)->driver, "mem")) {
         fprintf(stderr, "pullcache serve: out of memory\n");
         return -1;

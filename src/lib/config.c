@@ -47,11 +47,6 @@ static const cyaml_schema_field_t http_fields[] = {
     CYAML_FIELD_END,
 };
 
-static const cyaml_schema_field_t driver_fields[] = {
-    CYAML_FIELD_STRING_PTR("driver", CYAML_FLAG_POINTER, pc_config_driver, driver, 1, 64),
-    CYAML_FIELD_END,
-};
-
 static const cyaml_schema_field_t meta_fields[] = {
     CYAML_FIELD_STRING_PTR("driver", CYAML_FLAG_POINTER, pc_config_meta, driver, 1, 64),
     CYAML_FIELD_STRING_PTR("conninfo_file", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL,
@@ -67,7 +62,7 @@ static const cyaml_schema_field_t storage_fields[] = {
                            data, 1, 4000),
     CYAML_FIELD_UINT("upload_ttl", CYAML_FLAG_OPTIONAL, pc_config_storage, upload_ttl),
     CYAML_FIELD_MAPPING_PTR("blobs", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, pc_config_storage,
-                            blobs, driver_fields),
+                            blobs, pc_config_blobs_fields),
     CYAML_FIELD_MAPPING_PTR("meta", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, pc_config_storage,
                             meta, meta_fields),
     CYAML_FIELD_END,
@@ -389,14 +384,6 @@ int pc_config_parse_limit(const char *spec, pc_config_limit *out)
     return 0;
 }
 
-/* storage.blobs / storage.meta: the default driver when not configured. */
-static int driver_default(pc_config_driver **d, const char *name)
-{
-    if (!*d && !(*d = calloc(1, sizeof(**d))))
-        return PC_ENOMEM;
-    return (*d)->driver ? 0 : pc_config_set_str(&(*d)->driver, name);
-}
-
 /* storage.meta: sqlite when not configured; the postgres options. */
 static int meta_default(pc_config_meta **m)
 {
@@ -415,6 +402,7 @@ void pc_config_store_opts(const pc_config *c, pc_store_opts *o)
         .blobs = c->storage->blobs ? c->storage->blobs->driver : NULL,
         .meta = c->storage->meta ? c->storage->meta->driver : NULL,
         .pg = c->storage->meta ? &c->storage->meta->pg : NULL,
+        .s3 = c->storage->blobs ? &c->storage->blobs->s3 : NULL,
     };
 }
 
@@ -447,7 +435,7 @@ static int apply_defaults(pc_config *c)
         return PC_ENOMEM;
     if (!c->storage->upload_ttl)
         c->storage->upload_ttl = 86400;
-    if (driver_default(&c->storage->blobs, PC_STORE_BLOBS_DEFAULT) ||
+    if (pc_config_blobs_prepare(&c->storage->blobs, PC_STORE_BLOBS_DEFAULT) ||
         meta_default(&c->storage->meta))
         return PC_ENOMEM;
     if (!c->log->format && pc_config_set_str(&c->log->format, "text"))
@@ -569,7 +557,7 @@ int pc_config_validate(const pc_config *c)
         return PC_EINVAL;
     pc_store_opts so;
     pc_config_store_opts(c, &so);
-    if (pc_store_check(&so))
+    if (pc_store_check(&so) || pc_config_blobs_check(c->storage->blobs))
         return PC_EINVAL;
     const char *adv = c->cluster ? c->cluster->advertise : NULL;
     if (adv && ((strncmp(adv, "http://", 7) != 0 && strncmp(adv, "https://", 8) != 0) ||
@@ -805,10 +793,7 @@ void pc_config_free(pc_config *c)
     }
     if (c->storage) {
         free(c->storage->data);
-        if (c->storage->blobs) {
-            free(c->storage->blobs->driver);
-            free(c->storage->blobs);
-        }
+        pc_config_blobs_free(c->storage->blobs);
         if (c->storage->meta) {
             free(c->storage->meta->driver);
             free(c->storage->meta->conninfo_file);

@@ -167,11 +167,6 @@ typedef struct {
 #define PC_CONFIG_PER_IP_DEFAULT 256u
 #define PC_CONFIG_MAX_BODY_DEFAULT ((uint64_t)10 << 30)
 
-/* storage.blobs, storage.meta: a driver by name (store/factory.h). */
-typedef struct {
-    char *driver;
-} pc_config_driver;
-
 /* storage.meta: the driver, and the postgres driver's connection (where
  * its string comes from) and pool size (store/meta_pg.h). */
 typedef struct {
@@ -182,11 +177,21 @@ typedef struct {
     pc_pg_opts pg;       /* the three above, as the store takes them (finalize) */
 } pc_config_meta;
 
+/* storage.blobs: the driver and the s3 driver's settings
+ * (config_blobs.c). */
+typedef struct {
+    char *driver;
+    char *endpoint, *region, *bucket, *prefix, *credentials_file;
+    bool path_style, redirect;
+    unsigned redirect_ttl;
+    pc_blob_s3_opts s3; /* the above for the factory (pc_config_blobs_prepare) */
+} pc_config_blobs;
+
 typedef struct {
     char *data;
     unsigned upload_ttl;
-    pc_config_driver *blobs; /* driver "fs" when not configured */
-    pc_config_meta *meta;    /* driver "sqlite" when not configured */
+    pc_config_blobs *blobs; /* driver "fs" when not configured */
+    pc_config_meta *meta;   /* driver "sqlite" when not configured */
 } pc_config_storage;
 
 typedef struct {
@@ -300,6 +305,15 @@ int pc_config_validate(const pc_config *cfg);
  * storage.meta.driver), as the store factory takes it; the strings stay
  * cfg's. */
 void pc_config_store_opts(const pc_config *cfg, pc_store_opts *o);
+
+/* storage.blobs (config_blobs.c): the schema; create *b when missing with
+ * default_driver and fill the defaults and (*b)->s3; check the settings
+ * against the driver (0 or PC_EINVAL); free. */
+#include <cyaml/cyaml.h>
+extern const cyaml_schema_field_t pc_config_blobs_fields[];
+int pc_config_blobs_prepare(pc_config_blobs **b, const char *default_driver);
+int pc_config_blobs_check(const pc_config_blobs *b);
+void pc_config_blobs_free(pc_config_blobs *b);
 
 /* Replace a string field's value (flags over the file). */
 int pc_config_set_str(char **field, const char *value);

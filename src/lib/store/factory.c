@@ -128,7 +128,8 @@ int pc_store_blobs_open(const pc_store_opts *o, pc_blob_backend **out)
         unknown(false, pc_store_blobs_name(o));
         return PC_ENOTSUP;
     }
-    return pc_blob_open(pc_store_blobs_name(o), o->data_dir, out);
+    const char *name = pc_store_blobs_name(o);
+    return pc_blob_open_opts(name, o->data_dir, strcmp(name, "s3") == 0 ? o->s3 : NULL, out);
 }
 
 int pc_store_meta_open(const pc_store_opts *o, pc_metastore **out)

@@ -21,6 +21,7 @@
 
 #include "pc.h"
 #include "store/blob.h"
+#include "store/blob_s3.h"
 #include "store/meta.h"
 #include "store/meta_pg.h"
 
@@ -34,6 +35,8 @@ typedef struct {
     const char *meta;      /* meta driver; NULL = PC_STORE_META_DEFAULT */
     const char *meta_path; /* sqlite: the database file; NULL = DATA/meta.db */
     const pc_pg_opts *pg;  /* postgres: connection and pool; NULL = the defaults */
+    /* blob driver s3: its options (store/blob_s3.h; NULL otherwise) */
+    const pc_blob_s3_opts *s3;
 } pc_store_opts;
 
 /* o's blob and meta driver names (the defaults for NULL). */
@@ -51,7 +54,7 @@ bool pc_store_durable(const pc_store_opts *o);
 /* Whether o is the default storage (fs + sqlite). */
 bool pc_store_is_default(const pc_store_opts *o);
 
-/* Open o's blob backend (checked by pc_blob_backend_check). *out is the
+/* Open o's blob backend (checked by pc_blob_backend_check; s3 with o->s3). *out is the
  * caller's (->free). 0, PC_ENOTSUP for an unknown name, or the driver's
  * code. */
 int pc_store_blobs_open(const pc_store_opts *o, pc_blob_backend **out);
