@@ -307,6 +307,14 @@ static size_t count_uploads(pc_blob_backend *be)
     return n;
 }
 
+static int first_name(const char *name, uint64_t size, long age_s, void *ctx)
+{
+    (void)size;
+    (void)age_s;
+    snprintf(ctx, 128, "%s", name);
+    return 0;
+}
+
 static size_t count_tmp(pc_blob_backend *be)
 {
     size_t n = 0;
@@ -405,6 +413,15 @@ static void test_crash_leaves_garbage(void **state)
     restart(f);
     assert_int_equal(count_blobs(f->be), 0);
     assert_int_equal(count_tmp(f->be), 1); /* the temp writer's bytes: garbage */
+    /* which gc removes once idle long enough, by the name listed */
+    char name[128] = "";
+    assert_int_equal(f->be->tmp_list(f->be, first_name, name), 0);
+    assert_int_equal(f->be->tmp_remove(f->be, name, 3600), PC_EEXISTS);
+    assert_int_equal(count_tmp(f->be), 1);
+    assert_int_equal(f->be->tmp_remove(f->be, name, 0), 0);
+    assert_int_equal(count_tmp(f->be), 0);
+    assert_int_equal(f->be->tmp_remove(f->be, name, 0), PC_ENOTFOUND);
+    assert_int_equal(f->be->tmp_remove(f->be, "../etc", 0), PC_EINVAL);
     uint64_t size;
     assert_int_equal(f->be->upload_stat(f->be, "crash", &size), 0);
     assert_int_equal(size, 65536);

@@ -2,16 +2,8 @@
  * SPDX-License-Identifier: Apache-2.0
  *
  * store/blob_s3.c - the S3 blob backend (store/blob.h version 2, driver
- * "s3"): committed blobs, reads, listings, presigned URLs and temp
- * leftovers. Writers are in blob_s3_upload.c.
- *
- * Reads are ranged GETs on a pooled keep-alive connection, in windows that
- * grow from 256 KiB (the first, fetched by open() itself: no HEAD before a
- * read) to 8 MiB for sequential readers; a read as large as a window goes
- * straight into the caller's buffer. Every GET after the first carries
- * If-Match with the ETag the first one saw, so a blob replaced or removed
- * under an open reader fails with PC_ENOTFOUND (rule 4) instead of
- * serving other bytes.
+ * "s3"): the table, committed blobs, listings, presigned URLs and temp
+ * leftovers. Readers are in blob_s3_read.c, writers in blob_s3_upload.c.
  */
 #include "blob_s3_int.h"
 #include "util.h"
@@ -19,9 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define WIN_FIRST ((size_t)256 << 10)
-#define WIN_MAX ((size_t)8 << 20)
 
 long pc_blob_s3_age(time_t t)
 {
@@ -56,145 +45,9 @@ static int s3_stat(pc_blob_backend *be, const pc_digest *d, uint64_t *size)
     return rc;
 }
 
-/* ---- reading ---- */
-
-typedef struct {
-    pc_blob_rd base;
-    s3_store *st;
-    char key[S3_KEY_MAX];
-    char etag[80];
-    unsigned char *win; /* bytes [win_off, win_off + win_len) of the blob */
-    uint64_t win_off;
-    size_t win_len, win_cap, next; /* next: the size of the next window */
-} s3_rd;
-
-typedef struct {
-    unsigned char *dst;
-    size_t cap, n;
-} sink;
-
-static int to_sink(const void *buf, size_t n, void *ctx)
-{
-    sink *k = ctx;
-    if (n > k->cap - k->n) {
-        pc_error_set("S3 sent more bytes than asked for");
-        return PC_ERR;
-    }
-    memcpy(k->dst + k->n, buf, n);
-    k->n += n;
-    return 0;
-}
-
-/* GET [off, off+len) into dst; the bytes received into *got. */
-static int rd_fetch(s3_rd *r, uint64_t off, size_t len, unsigned char *dst, size_t *got)
-{
-    sink k = {dst, len, 0};
-    int rc = pc_s3_get(r->st->s3, r->key, off, len, r->etag, to_sink, &k, NULL);
-    if (rc == PC_ECONFLICT || rc == PC_ENOTFOUND) {
-        pc_error_set("blob %s was removed or replaced while it was read", r->key);
-        return PC_ENOTFOUND;
-    }
-    *got = k.n;
-    return rc;
-}
-
-static long rd_read(pc_blob_rd *br, uint64_t offset, void *buf, size_t len)
-{
-    s3_rd *r = (s3_rd *)br;
-    if (offset >= br->size || len == 0)
-        return 0;
-    if (len > br->size - offset)
-        len = (size_t)(br->size - offset);
-    if (len > (size_t)1 << 30)
-        len = (size_t)1 << 30;
-    if (offset >= r->win_off && offset < r->win_off + r->win_len) {
-        size_t at = (size_t)(offset - r->win_off),
-               n = r->win_len - at < len ? r->win_len - at : len;
-        memcpy(buf, r->win + at, n);
-        return (long)n;
-    }
-    bool sequential = offset == r->win_off + r->win_len;
-    if (sequential && r->next < WIN_MAX)
-        r->next = r->next * 2 > WIN_MAX ? WIN_MAX : r->next * 2;
-    else if (!sequential)
-        r->next = WIN_FIRST * 4;
-    size_t got = 0;
-    int rc;
-    if (len >= r->next) { /* straight into the caller's buffer */
-        if ((rc = rd_fetch(r, offset, len, buf, &got)))
-            return rc;
-        return got ? (long)got : PC_ERR;
-    }
-    size_t want = r->next;
-    if (want > br->size - offset)
-        want = (size_t)(br->size - offset);
-    if (want > r->win_cap) {
-        unsigned char *nw = realloc(r->win, want);
-        if (!nw)
-            return PC_ENOMEM;
-        r->win = nw;
-        r->win_cap = want;
-    }
-    r->win_len = 0;
-    if ((rc = rd_fetch(r, offset, want, r->win, &got)))
-        return rc;
-    if (!got) {
-        pc_error_set("S3 GET %s: no bytes at %llu", r->key, (unsigned long long)offset);
-        return PC_ERR;
-    }
-    r->win_off = offset;
-    r->win_len = got;
-    size_t n = got < len ? got : len;
-    memcpy(buf, r->win, n);
-    return (long)n;
-}
-
-static void rd_close(pc_blob_rd *br)
-{
-    s3_rd *r = (s3_rd *)br;
-    if (!r)
-        return;
-    free(r->win);
-    free(r);
-}
-
 static int s3_open(pc_blob_backend *be, const pc_digest *d, pc_blob_rd **out)
 {
-    s3_store *st = s3_of(be);
-    s3_rd *r = calloc(1, sizeof(*r));
-    int rc = PC_ENOMEM;
-    if (!r || !(r->win = malloc(WIN_FIRST)))
-        goto fail;
-    r->win_cap = WIN_FIRST;
-    r->st = st;
-    if ((rc = pc_blob_s3_blob_key(d, r->key, sizeof(r->key))))
-        goto fail;
-    /* the first window tells the size and the ETag: no HEAD */
-    pc_s3_info info = {0};
-    sink k = {r->win, WIN_FIRST, 0};
-    rc = pc_s3_get(st->s3, r->key, 0, WIN_FIRST, NULL, to_sink, &k, &info);
-    if (rc == PC_ERANGE) /* the empty blob: no byte 0 to range over */
-        rc = pc_s3_head(st->s3, r->key, &info);
-    else if (rc == 0 && info.size < k.n)
-        info.size = k.n; /* a 200 without Content-Range: the whole object */
-    if (rc)
-        goto fail;
-    if (!*info.etag) {
-        pc_error_set("S3 GET %s: no ETag in the answer", r->key);
-        rc = PC_EUPSTREAM;
-        goto fail;
-    }
-    snprintf(r->etag, sizeof(r->etag), "%s", info.etag);
-    r->win_len = k.n;
-    r->next = WIN_FIRST;
-    r->base.size = info.size;
-    r->base.read = rd_read;
-    r->base.close = rd_close;
-    *out = &r->base;
-    return 0;
-fail:
-    rd_close(r ? &r->base : NULL);
-    return rc;
+    return pc_blob_s3_open_rd(s3_of(be), d, out);
 }
 
 static int s3_remove(pc_blob_backend *be, const pc_digest *d)
@@ -270,7 +123,9 @@ int pc_blob_s3_purge(s3_store *st, const char *prefix, bool *found)
 {
     purge_ctx c = {st, false, 0};
     int rc = pc_s3_mpu_list(st->s3, prefix, purge_mpu, &c);
-    if (rc == 0)
+    /* the objects (an upload's state) go only once its multipart uploads
+     * are gone, so a failed abort is found and retried next time */
+    if (rc == 0 && c.rc == 0)
         rc = pc_s3_list(st->s3, prefix, purge_obj, &c);
     if (found)
         *found = c.found;

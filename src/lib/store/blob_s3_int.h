@@ -28,9 +28,13 @@ static inline s3_store *s3_of(pc_blob_backend *be)
 /* Seconds since t (0 when in the future). */
 long pc_blob_s3_age(time_t t);
 
-/* Remove every object and abort every multipart upload under prefix
- * (relative key). *found: whether there was anything. 0 or < 0. */
+/* Abort every multipart upload under prefix (relative key), then, when
+ * that worked, remove every object under it. *found: whether there was
+ * anything. 0 or < 0. */
 int pc_blob_s3_purge(s3_store *st, const char *prefix, bool *found);
+
+/* open(): a reader of blob d (blob_s3_read.c). */
+int pc_blob_s3_open_rd(s3_store *st, const pc_digest *d, pc_blob_rd **out);
 
 /* The upload half (blob_s3_upload.c). */
 int pc_blob_s3_writer(pc_blob_backend *be, const char *id, bool create, pc_blob_wr **out);

@@ -1,0 +1,284 @@
+/*
+ * SPDX-License-Identifier: Apache-2.0
+ *
+ * store/blob_s3_read.c - reading committed blobs of the S3 backend
+ * (pc_blob_rd): ranged GETs, streamed ahead of the reader.
+ *
+ * open() GETs the first 256 KiB itself: it learns the size and the ETag
+ * with no HEAD, and small blobs (manifests, configs) are read in that one
+ * request. A read past it starts a stream: a thread of the reader's own
+ * GETs the rest in ranges growing from 8 to 64 MiB (each on a pooled
+ * keep-alive connection) into a 8 MiB ring the reader drains, so fetching
+ * and sending overlap. A read elsewhere than where the stream stands
+ * (a Range request) stops it and starts another there.
+ *
+ * Every GET after the first carries If-Match with the ETag the first one
+ * saw: a blob removed or replaced under an open reader fails the next
+ * request with PC_ENOTFOUND (rule 4) instead of serving other bytes;
+ * bytes already fetched before are still the blob's.
+ */
+#include "blob_s3_int.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define WIN_FIRST ((size_t)256 << 10)
+#define RING ((size_t)8 << 20)
+#define RANGE_FIRST ((uint64_t)8 << 20)
+#define RANGE_MAX ((uint64_t)64 << 20)
+
+typedef struct {
+    pthread_t th;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    unsigned char *ring;
+    size_t head, fill; /* ring[head..] holds fill bytes, at blob offset pos */
+    uint64_t pos, end; /* the stream covers [pos, end) */
+    bool done, stop;
+    int rc;
+    char msg[512]; /* rc's message, for the reader's thread */
+} s3_stream;
+
+typedef struct {
+    pc_blob_rd base;
+    s3_store *st;
+    char key[S3_KEY_MAX];
+    char etag[80];
+    unsigned char *win; /* bytes [0, win_len) of the blob, from open() */
+    size_t win_len;
+    s3_stream *sm; /* NULL when no stream runs */
+} s3_rd;
+
+typedef struct {
+    unsigned char *dst;
+    size_t cap, n;
+} sink;
+
+static int to_sink(const void *buf, size_t n, void *ctx)
+{
+    sink *k = ctx;
+    if (n > k->cap - k->n) {
+        pc_error_set("S3 sent more bytes than asked for");
+        return PC_ERR;
+    }
+    memcpy(k->dst + k->n, buf, n);
+    k->n += n;
+    return 0;
+}
+
+/* ---- the stream ---- */
+
+typedef struct {
+    s3_stream *sm;
+    uint64_t got;
+} feed_ctx;
+
+/* The GET's bytes into the ring, waiting for room. */
+static int feed(const void *buf, size_t n, void *ctx)
+{
+    feed_ctx *f = ctx;
+    s3_stream *sm = f->sm;
+    const unsigned char *p = buf;
+    pthread_mutex_lock(&sm->mu);
+    while (n && !sm->stop) {
+        while (sm->fill == RING && !sm->stop)
+            pthread_cond_wait(&sm->cv, &sm->mu);
+        if (sm->stop)
+            break;
+        size_t tail = (sm->head + sm->fill) % RING;
+        size_t room = RING - sm->fill, k = n < room ? n : room;
+        if (k > RING - tail)
+            k = RING - tail;
+        memcpy(sm->ring + tail, p, k);
+        sm->fill += k;
+        f->got += k;
+        p += k;
+        n -= k;
+        pthread_cond_broadcast(&sm->cv);
+    }
+    bool stop = sm->stop;
+    pthread_mutex_unlock(&sm->mu);
+    return stop ? PC_ECONFLICT : 0; /* any non-zero ends the transfer */
+}
+
+static void *stream_main(void *p)
+{
+    s3_rd *r = p;
+    s3_stream *sm = r->sm;
+    pthread_mutex_lock(&sm->mu);
+    uint64_t at = sm->pos, end = sm->end;
+    pthread_mutex_unlock(&sm->mu);
+    uint64_t range = RANGE_FIRST;
+    int rc = 0;
+    while (rc == 0 && at < end) {
+        uint64_t len = end - at < range ? end - at : range;
+        feed_ctx f = {sm, 0};
+        rc = pc_s3_get(r->st->s3, r->key, at, len, r->etag, feed, &f, NULL);
+        if (rc == 0 && f.got != len) {
+            pc_error_set("S3 GET %s: %llu bytes instead of %llu", r->key, (unsigned long long)f.got,
+                         (unsigned long long)len);
+            rc = PC_ERR;
+        }
+        if (rc == PC_ECONFLICT || rc == PC_ENOTFOUND) {
+            pc_error_set("blob %s was removed or replaced while it was read", r->key);
+            rc = PC_ENOTFOUND;
+        }
+        at += f.got;
+        range = range * 2 > RANGE_MAX ? RANGE_MAX : range * 2;
+    }
+    pthread_mutex_lock(&sm->mu);
+    sm->done = true;
+    sm->rc = sm->stop ? 0 : rc;
+    if (sm->rc) /* pc_error_set is per thread: handed over */
+        snprintf(sm->msg, sizeof(sm->msg), "%s", pc_error_last());
+    pthread_cond_broadcast(&sm->cv);
+    pthread_mutex_unlock(&sm->mu);
+    return NULL;
+}
+
+static void stream_stop(s3_rd *r)
+{
+    s3_stream *sm = r->sm;
+    if (!sm)
+        return;
+    pthread_mutex_lock(&sm->mu);
+    sm->stop = true;
+    pthread_cond_broadcast(&sm->cv);
+    pthread_mutex_unlock(&sm->mu);
+    pthread_join(sm->th, NULL);
+    pthread_cond_destroy(&sm->cv);
+    pthread_mutex_destroy(&sm->mu);
+    free(sm->ring);
+    free(sm);
+    r->sm = NULL;
+}
+
+static int stream_start(s3_rd *r, uint64_t at)
+{
+    s3_stream *sm = calloc(1, sizeof(*sm));
+    if (!sm || !(sm->ring = malloc(RING))) {
+        free(sm);
+        return PC_ENOMEM;
+    }
+    pthread_mutex_init(&sm->mu, NULL);
+    pthread_cond_init(&sm->cv, NULL);
+    sm->pos = at;
+    sm->end = r->base.size;
+    r->sm = sm;
+    int e = pthread_create(&sm->th, NULL, stream_main, r);
+    if (e) {
+        pthread_cond_destroy(&sm->cv);
+        pthread_mutex_destroy(&sm->mu);
+        free(sm->ring);
+        free(sm);
+        r->sm = NULL;
+        pc_error_set("S3 read of %s: cannot start a thread: %s", r->key, strerror(e));
+        return PC_ERR;
+    }
+    return 0;
+}
+
+/* Up to len bytes from the stream standing at the reader's offset. */
+static long stream_read(s3_rd *r, void *buf, size_t len)
+{
+    s3_stream *sm = r->sm;
+    pthread_mutex_lock(&sm->mu);
+    while (sm->fill == 0 && !sm->done)
+        pthread_cond_wait(&sm->cv, &sm->mu);
+    long n;
+    if (sm->fill == 0) {
+        n = sm->rc ? sm->rc : PC_ERR;
+        if (sm->rc)
+            pc_error_set("%s", sm->msg);
+        else
+            pc_error_set("S3 GET %s: the stream ended early", r->key);
+    } else {
+        size_t k = len < sm->fill ? len : sm->fill;
+        if (k > RING - sm->head)
+            k = RING - sm->head;
+        memcpy(buf, sm->ring + sm->head, k);
+        sm->head = (sm->head + k) % RING;
+        sm->fill -= k;
+        sm->pos += k;
+        n = (long)k;
+        pthread_cond_broadcast(&sm->cv);
+    }
+    pthread_mutex_unlock(&sm->mu);
+    return n;
+}
+
+/* ---- the reader ---- */
+
+static long rd_read(pc_blob_rd *br, uint64_t offset, void *buf, size_t len)
+{
+    s3_rd *r = (s3_rd *)br;
+    if (offset >= br->size || len == 0)
+        return 0;
+    if (len > br->size - offset)
+        len = (size_t)(br->size - offset);
+    if (len > (size_t)1 << 30)
+        len = (size_t)1 << 30;
+    if (offset < r->win_len) {
+        size_t n = r->win_len - (size_t)offset < len ? r->win_len - (size_t)offset : len;
+        memcpy(buf, r->win + offset, n);
+        return (long)n;
+    }
+    if (r->sm) {
+        pthread_mutex_lock(&r->sm->mu);
+        bool here = r->sm->pos == offset;
+        pthread_mutex_unlock(&r->sm->mu);
+        if (!here)
+            stream_stop(r);
+    }
+    int rc;
+    if (!r->sm && (rc = stream_start(r, offset)))
+        return rc;
+    return stream_read(r, buf, len);
+}
+
+static void rd_close(pc_blob_rd *br)
+{
+    s3_rd *r = (s3_rd *)br;
+    if (!r)
+        return;
+    stream_stop(r);
+    free(r->win);
+    free(r);
+}
+
+int pc_blob_s3_open_rd(s3_store *st, const pc_digest *d, pc_blob_rd **out)
+{
+    s3_rd *r = calloc(1, sizeof(*r));
+    int rc = PC_ENOMEM;
+    if (!r || !(r->win = malloc(WIN_FIRST)))
+        goto fail;
+    r->st = st;
+    if ((rc = pc_blob_s3_blob_key(d, r->key, sizeof(r->key))))
+        goto fail;
+    pc_s3_info info = {0};
+    sink k = {r->win, WIN_FIRST, 0};
+    rc = pc_s3_get(st->s3, r->key, 0, WIN_FIRST, NULL, to_sink, &k, &info);
+    if (rc == PC_ERANGE) /* the empty blob: no byte 0 to range over */
+        rc = pc_s3_head(st->s3, r->key, &info);
+    else if (rc == 0 && info.size < k.n)
+        info.size = k.n; /* a 200 without Content-Range: the whole object */
+    if (rc)
+        goto fail;
+    if (!*info.etag) {
+        pc_error_set("S3 GET %s: no ETag in the answer", r->key);
+        rc = PC_EUPSTREAM;
+        goto fail;
+    }
+    snprintf(r->etag, sizeof(r->etag), "%s", info.etag);
+    r->win_len = k.n;
+    r->base.size = info.size;
+    r->base.read = rd_read;
+    r->base.close = rd_close;
+    *out = &r->base;
+    return 0;
+fail:
+    rd_close(r ? &r->base : NULL);
+    return rc;
+}
