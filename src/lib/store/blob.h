@@ -37,7 +37,10 @@
  *  4. Removing while a reader is open: with PC_BLOB_CAP_READ_AFTER_REMOVE
  *     (fs: the open file; mem: a refcount) the reader keeps reading the
  *     same bytes to its end. Without it (an object store's ranged GETs) a
- *     read after the removal fails with PC_ENOTFOUND - never other bytes.
+ *     read after the removal fails with PC_ENOTFOUND - never other bytes;
+ *     only bytes the reader had fetched ahead before the removal (the
+ *     blob's own, s3: its first 256 KiB and its stream's ring) may still
+ *     be returned before that.
  *  5. Paths and keys are built only from a re-validated digest or an upload
  *     id that passes pc_upload_id_valid ([A-Za-z0-9-]{1,64}).
  *  6. Every function is safe from any thread; one writer per upload id at
