@@ -173,7 +173,8 @@ static long wr_read(pc_blob_wr *bw, uint64_t offset, void *buf, size_t len)
 
 /* ---- the state object ---- */
 
-static int state_write(s3_wr *w, unsigned gen, const void *hs, size_t hlen)
+/* PUT the state object (with extra header hdr, or NULL). */
+static int state_write(s3_wr *w, unsigned gen, const void *hs, size_t hlen, const char *hdr)
 {
     pc_buf b = {0};
     char key[S3_KEY_MAX];
@@ -192,7 +193,7 @@ static int state_write(s3_wr *w, unsigned gen, const void *hs, size_t hlen)
         return PC_ENOMEM;
     }
     key_of(key, sizeof(key), w->id, "state");
-    int rc = pc_s3_put(w->st->s3, key, b.s, b.len, NULL, NULL);
+    int rc = pc_s3_put(w->st->s3, key, b.s, b.len, hdr, NULL);
     pc_buf_free(&b);
     return rc;
 }
@@ -329,7 +330,7 @@ static int wr_checkpoint(pc_blob_wr *bw, const void *hs, size_t hlen)
         rc = pc_s3_put(w->st->s3, tk, w->pend, w->pend_len, NULL, NULL);
     }
     if (rc == 0)
-        rc = state_write(w, gen, hs, hlen);
+        rc = state_write(w, gen, hs, hlen, NULL);
     if (rc)
         return rc;
     if (w->gen && w->gen != gen) { /* the previous tail: no longer named */
@@ -431,20 +432,12 @@ int pc_blob_s3_writer(pc_blob_backend *be, const char *id, bool create, pc_blob_
     } else {
         snprintf(w->id, sizeof(w->id), "%s", id);
         key_of(w->mkey, sizeof(w->mkey), id, "data");
-        char key[S3_KEY_MAX];
-        key_of(key, sizeof(key), id, "state");
         if (create) {
-            pc_s3_info info = {0};
-            rc = pc_s3_head(st->s3, key, &info);
-            if (rc == 0) {
+            /* one conditional PUT: created, or 412 when it exists */
+            rc = state_write(w, 0, "", 0, "If-None-Match: *");
+            if (rc == PC_ECONFLICT) {
                 pc_error_set("upload %s exists", id);
                 rc = PC_EEXISTS;
-            } else if (rc == PC_ENOTFOUND) {
-                rc = state_write(w, 0, "", 0);
-                if (rc == PC_ECONFLICT) {
-                    pc_error_set("upload %s exists", id);
-                    rc = PC_EEXISTS;
-                }
             }
         } else {
             rc = load(w);
