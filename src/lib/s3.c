@@ -383,7 +383,9 @@ static int fail(pc_s3 *s, const s3_req *r, long status, const pc_buf *err)
                "region and the clock";
     } else if (status == 403) {
         rc = PC_EDENIED;
-        hint = ": the S3 user may not do this on the bucket";
+        hint = !*code ? ": denied (a HEAD answer names no reason: check the credentials and the "
+                        "user's rights on the bucket)"
+                      : ": the S3 user may not do this on the bucket";
     } else if (status >= 500) {
         rc = PC_EUPSTREAM;
         hint = ": the S3 service failed, retry later";

@@ -47,7 +47,7 @@ check_bad() { # FILE-CONTENT EXPECTED-MESSAGE-PART
 }
 check_bad $'http:\n  lisen: 1.2.3.4:5' "bad.yaml"
 check_bad $'log:\n  format: xml' "log.format"
-check_bad $'storage:\n  blobs: {driver: nosuch}' "storage.blobs.driver 'nosuch' is not a known driver (known: fs, mem)"
+check_bad $'storage:\n  blobs: {driver: nosuch}' "storage.blobs.driver 'nosuch' is not a known driver (known: fs, mem, s3)"
 check_bad $'storage:\n  meta: {driver: nosuch}' "storage.meta.driver 'nosuch' is not a known driver (known: sqlite, mem, postgres)"
 # gc and fsck work on a data directory: in-memory storage leaves nothing there
 printf 'storage:\n  data: %s\n  blobs: {driver: mem}\n' "$WORK/mem-data" >"$WORK/mem.yaml"
