@@ -28,11 +28,30 @@
 #include "blob_s3_int.h"
 #include "util.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define STATE_MAGIC "pcs3-upload 1"
+/* Appends up to this long are copied and sent as a part in the background
+ * while the next bytes arrive; longer ones are sent from the caller's
+ * buffer before append returns. */
+#define FLIGHT_COPY_MAX ((size_t)64 << 20)
+
+/* The part in flight: its own bytes, sent by a thread of its own. */
+typedef struct {
+    pthread_t th;
+    bool busy;
+    pc_s3 *s3;
+    const char *key, *mpu;
+    unsigned char *buf;
+    size_t len, cap;
+    int number;
+    char etag[80];
+    int rc;
+    char msg[512];
+} s3_flight;
 
 typedef struct {
     pc_blob_wr base;
@@ -49,6 +68,7 @@ typedef struct {
     unsigned gen;         /* the tail object of the last checkpoint (0: none) */
     unsigned char *state; /* the last checkpoint's hash state */
     bool failed;
+    s3_flight fl; /* not yet in parts[] until flight_wait */
 } s3_wr;
 
 static int invalid_id(void)
@@ -62,10 +82,14 @@ static void key_of(char *buf, size_t size, const char *id, const char *what)
     snprintf(buf, size, "uploads/%s.%s", id, what);
 }
 
+static int flight_wait(s3_wr *w);
+
 static void wr_free(s3_wr *w)
 {
     if (!w)
         return;
+    flight_wait(w);
+    free(w->fl.buf);
     free(w->parts);
     free(w->psize);
     free(w->pend);
@@ -106,19 +130,101 @@ static int parts_reserve(s3_wr *w)
     return 0;
 }
 
-/* Send pend then (b, blen) as the next part. */
+/* ---- parts ---- */
+
+static void *flight_main(void *p)
+{
+    s3_flight *f = p;
+    f->rc = pc_s3_mpu_part(f->s3, f->key, f->mpu, f->number, f->buf, f->len, NULL, 0, f->etag,
+                           sizeof(f->etag));
+    if (f->rc) /* pc_error_set is per thread: handed over */
+        snprintf(f->msg, sizeof(f->msg), "%s", pc_error_last());
+    return NULL;
+}
+
+/* Wait for the part in flight and count it in; its failure fails the
+ * writer (0 when none was in flight). */
+static int flight_wait(s3_wr *w)
+{
+    s3_flight *f = &w->fl;
+    if (!f->busy)
+        return 0;
+    pthread_join(f->th, NULL);
+    f->busy = false;
+    if (f->rc) {
+        w->failed = true;
+        pc_error_set("%s", f->msg);
+        return f->rc;
+    }
+    pc_s3_part *p = &w->parts[w->nparts];
+    p->number = f->number;
+    snprintf(p->etag, sizeof(p->etag), "%s", f->etag);
+    w->psize[w->nparts++] = f->len;
+    return 0;
+}
+
+/* Start sending pend then (b, blen) as the next part in the background:
+ * the bytes are moved into the flight's buffer (pend gets the flight's
+ * old one). Needs no part in flight. */
+static int flight_start(s3_wr *w, const void *b, size_t blen)
+{
+    s3_flight *f = &w->fl;
+    size_t need = w->pend_len + blen;
+    unsigned char *ob = f->buf;
+    size_t ocap = f->cap;
+    f->buf = w->pend;
+    f->cap = w->pend_cap;
+    f->len = w->pend_len;
+    w->pend = ob;
+    w->pend_cap = ocap;
+    w->pend_len = 0;
+    if (need > f->cap) {
+        unsigned char *nb = realloc(f->buf, need);
+        if (!nb) {
+            pc_error_set("out of memory for an upload's part");
+            return PC_ENOMEM;
+        }
+        f->buf = nb;
+        f->cap = need;
+    }
+    if (blen)
+        memcpy(f->buf + f->len, b, blen);
+    f->len = need;
+    f->s3 = w->st->s3;
+    f->key = w->mkey;
+    f->mpu = w->mpu;
+    f->number = (int)w->nparts + 1;
+    int e = pthread_create(&f->th, NULL, flight_main, f);
+    if (e) {
+        pc_error_set("upload %s: cannot start a thread: %s", w->id, strerror(e));
+        return PC_ERR;
+    }
+    f->busy = true;
+    return 0;
+}
+
+/* Before a part: room in parts[], the multipart upload, the part limit. */
+static int part_prepare(s3_wr *w)
+{
+    int rc = parts_reserve(w);
+    if (!rc && !*w->mpu)
+        rc = pc_s3_mpu_create(w->st->s3, w->mkey, w->mpu, sizeof(w->mpu));
+    if (!rc && w->nparts >= 10000) {
+        pc_error_set("upload %s: more than 10000 parts", w->id);
+        rc = PC_ETOOBIG;
+    }
+    return rc;
+}
+
+/* Send pend then (b, blen) as the next part, now. */
 static int send_part(s3_wr *w, const void *b, size_t blen)
 {
     s3_store *st = w->st;
-    int rc = parts_reserve(w);
-    if (!rc && !*w->mpu)
-        rc = pc_s3_mpu_create(st->s3, w->mkey, w->mpu, sizeof(w->mpu));
+    int rc = flight_wait(w);
+    if (!rc)
+        rc = part_prepare(w);
     if (rc)
         return rc;
-    if (w->nparts >= 10000) {
-        pc_error_set("upload %s: more than 10000 parts", w->id);
-        return PC_ETOOBIG;
-    }
     pc_s3_part *p = &w->parts[w->nparts];
     p->number = (int)w->nparts + 1;
     if ((rc = pc_s3_mpu_part(st->s3, w->mkey, w->mpu, p->number, w->pend, w->pend_len, b, blen,
@@ -137,9 +243,13 @@ static int wr_append(pc_blob_wr *bw, const void *buf, size_t len)
         return PC_ERR;
     }
     int rc;
-    if (w->pend_len + len >= S3_MIN_PART)
+    if (w->pend_len + len >= S3_MIN_PART && len > FLIGHT_COPY_MAX) {
         rc = send_part(w, buf, len);
-    else if ((rc = pend_reserve(w, len)) == 0) {
+    } else if (w->pend_len + len >= S3_MIN_PART) {
+        /* the previous part must be in, this one goes while more arrives */
+        if ((rc = flight_wait(w)) == 0 && (rc = part_prepare(w)) == 0)
+            rc = flight_start(w, buf, len);
+    } else if ((rc = pend_reserve(w, len)) == 0) {
         if (len)
             memcpy(w->pend + w->pend_len, buf, len);
         w->pend_len += len;
@@ -317,13 +427,15 @@ static int wr_checkpoint(pc_blob_wr *bw, const void *hs, size_t hlen)
         pc_error_set(w->temp ? "a temp writer has no checkpoints" : "upload state too large");
         return PC_EINVAL;
     }
+    int rc = flight_wait(w);
+    if (rc)
+        return rc;
     if (w->failed) {
         pc_error_set("upload %s: an earlier append failed", w->id);
         return PC_ERR;
     }
     char tk[S3_KEY_MAX], what[32];
     unsigned gen = w->pend_len ? w->gen + 1 : 0;
-    int rc = 0;
     if (gen) {
         snprintf(what, sizeof(what), "tail-%u", gen);
         key_of(tk, sizeof(tk), w->id, what);
@@ -356,6 +468,7 @@ static int wr_checkpoint(pc_blob_wr *bw, const void *hs, size_t hlen)
 static void drop_all(s3_wr *w)
 {
     char prefix[S3_KEY_MAX];
+    flight_wait(w); /* its part is aborted with the upload */
     if (w->temp) {
         if (*w->mpu)
             pc_s3_mpu_abort(w->st->s3, w->mkey, w->mpu);
@@ -386,6 +499,9 @@ static int wr_commit(pc_blob_wr *bw, const pc_digest *d)
     s3_store *st = w->st;
     char key[S3_KEY_MAX];
     int rc = pc_blob_s3_blob_key(d, key, sizeof(key));
+    int frc = flight_wait(w);
+    if (!rc)
+        rc = frc;
     if (!rc && w->failed) {
         pc_error_set("upload %s: an earlier append failed", w->id);
         rc = PC_ERR;
