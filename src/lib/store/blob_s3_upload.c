@@ -7,7 +7,9 @@
  * A writer keeps the bytes after its last part in memory (fewer than
  * min_part, 5 MiB). An append that brings them to min_part sends them, with
  * the appended bytes, as the next part (the multipart upload is created
- * then, on first need). A checkpoint writes those pending bytes as a tail
+ * then, on first need): by a thread of the part's own, while the next
+ * bytes arrive (one part in flight; the next part, a checkpoint, the
+ * commit or the end wait for it, and its failure fails them). A checkpoint writes those pending bytes as a tail
  * object uploads/<id>.tail-<n> and then the state object uploads/<id>.state
  * (size, multipart upload id, the parts with their ETags, which tail, the
  * front end's hash state); the state object's PUT is the atomic step, the
