@@ -9,13 +9,12 @@
  * the appended bytes, as the next part (the multipart upload is created
  * then, on first need): by a thread of the part's own, while the next
  * bytes arrive (one part in flight; the next part, a checkpoint, the
- * commit or the end wait for it, and its failure fails them). A checkpoint writes those pending bytes as a tail
- * object uploads/<id>.tail-<n> and then the state object uploads/<id>.state
- * (size, multipart upload id, the parts with their ETags, which tail, the
- * front end's hash state); the state object's PUT is the atomic step, the
- * previous tail is removed after it. Parts sent after the last checkpoint
- * are not in its state: a resumed writer sends its own parts under the
- * same numbers, and complete names parts explicitly.
+ * commit or the end wait for it, and its failure fails them). A checkpoint writes those pending
+ * bytes as a tail object uploads/<id>.tail-<n> and then the state object uploads/<id>.state (size,
+ * multipart upload id, the parts with their ETags, which tail, the front end's hash state); the
+ * state object's PUT is the atomic step, the previous tail is removed after it. Parts sent after
+ * the last checkpoint are not in its state: a resumed writer sends its own parts under the same
+ * numbers, and complete names parts explicitly.
  *
  * Commit (rule 1: visible only when verified, whole): a writer that never
  * reached min_part PUTs its bytes straight to blobs/<alg>/<hex> (one
@@ -41,10 +40,12 @@
  * buffer before append returns. */
 #define FLIGHT_COPY_MAX ((size_t)64 << 20)
 
-/* The part in flight: its own bytes, sent by a thread of its own. */
+/* The part in flight: its own bytes, sent by a detached thread of its own
+ * (a crash mid-part leaves no thread to join) that says when it is done. */
 typedef struct {
-    pthread_t th;
-    bool busy;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool busy, done;
     pc_s3 *s3;
     const char *key, *mpu;
     unsigned char *buf;
@@ -141,6 +142,10 @@ static void *flight_main(void *p)
                            sizeof(f->etag));
     if (f->rc) /* pc_error_set is per thread: handed over */
         snprintf(f->msg, sizeof(f->msg), "%s", pc_error_last());
+    pthread_mutex_lock(&f->mu);
+    f->done = true; /* the last touch of f: the waiter may free it next */
+    pthread_cond_signal(&f->cv);
+    pthread_mutex_unlock(&f->mu);
     return NULL;
 }
 
@@ -151,7 +156,12 @@ static int flight_wait(s3_wr *w)
     s3_flight *f = &w->fl;
     if (!f->busy)
         return 0;
-    pthread_join(f->th, NULL);
+    pthread_mutex_lock(&f->mu);
+    while (!f->done)
+        pthread_cond_wait(&f->cv, &f->mu);
+    pthread_mutex_unlock(&f->mu);
+    pthread_cond_destroy(&f->cv);
+    pthread_mutex_destroy(&f->mu);
     f->busy = false;
     if (f->rc) {
         w->failed = true;
@@ -196,8 +206,18 @@ static int flight_start(s3_wr *w, const void *b, size_t blen)
     f->key = w->mkey;
     f->mpu = w->mpu;
     f->number = (int)w->nparts + 1;
-    int e = pthread_create(&f->th, NULL, flight_main, f);
+    f->done = false;
+    pthread_mutex_init(&f->mu, NULL);
+    pthread_cond_init(&f->cv, NULL);
+    pthread_attr_t attr;
+    pthread_t th;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    int e = pthread_create(&th, &attr, flight_main, f);
+    pthread_attr_destroy(&attr);
     if (e) {
+        pthread_cond_destroy(&f->cv);
+        pthread_mutex_destroy(&f->mu);
         pc_error_set("upload %s: cannot start a thread: %s", w->id, strerror(e));
         return PC_ERR;
     }
