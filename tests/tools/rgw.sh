@@ -18,6 +18,9 @@
 # DIR/env (shell syntax, also read by the tests):
 #   S3_ENDPOINT=http://127.0.0.1:PORT  S3_REGION=...  S3_BUCKET=...
 #   S3_ACCESS_KEY=...  S3_SECRET_KEY=...
+#   S3_VHOST_ENDPOINT=http://localhost:PORT  for virtual-host addressing:
+#   radosgw's rgw_dns_name is localhost and curl resolves BUCKET.localhost
+#   to loopback itself
 # DIR/pids holds "name pid" lines; DIR/log/ the daemons' logs.
 #
 # Needed settings found on the way: paxos_propose_interval small (else the
@@ -170,6 +173,7 @@ EOF
     umask 077
     cat >"$d/env" <<EOF
 S3_ENDPOINT=http://127.0.0.1:$port
+S3_VHOST_ENDPOINT=http://localhost:$port
 S3_REGION=$region
 S3_BUCKET=$bucket
 S3_ACCESS_KEY=$key

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # store_blob_s3.sh - ctest unit.store_blob_s3: the blob backend suite
-# (test_store_blob) on its s3 kind only, against a radosgw started here in
-# a temp dir on a free loopback port (tests/tools/rgw.sh) and stopped on
-# every exit. Exit 77 (skipped) only when radosgw is not installed.
+# (test_store_blob) on its s3 kinds only (path-style and virtual-host
+# addressing), against a radosgw started here in a temp dir on a free
+# loopback port (tests/tools/rgw.sh) and stopped on every exit. Exit 77
+# (skipped) only when radosgw is not installed.
 #   store_blob_s3.sh TEST_BINARY SOURCE_DIR
 set -u
 bin=$1
@@ -27,4 +28,4 @@ if ! bash "$src/tests/tools/rgw.sh" start "$dir/rgw" "$port"; then
     tail -n 20 "$dir"/rgw/log/*.log >&2 2>/dev/null || true
     exit 1
 fi
-PULLCACHE_TEST_S3_ENV=$dir/rgw/env PULLCACHE_TEST_BLOB_KINDS=s3 "$bin"
+PULLCACHE_TEST_S3_ENV=$dir/rgw/env PULLCACHE_TEST_BLOB_KINDS=s3,s3-vhost "$bin"

@@ -4,9 +4,10 @@
  * test_store_blob.c - the one backend test suite of the blob interface
  * version 2 (store/blob.h): every case runs against every backend in
  * `kinds` (fs in a temp dir, mem, and mem asking for 4 KiB parts as an
- * object store does), and s3 against a real S3 service when
- * PULLCACHE_TEST_S3_ENV names an env file as tests/tools/rgw.sh writes it
- * (ctest unit.store_blob_s3 starts radosgw for that). PULLCACHE_TEST_BLOB_KINDS
+ * object store does), and s3 (path-style) and s3-vhost (virtual-host
+ * addressing) against a real S3 service when PULLCACHE_TEST_S3_ENV names an
+ * env file as tests/tools/rgw.sh writes it (ctest unit.store_blob_s3 starts
+ * radosgw for that). PULLCACHE_TEST_BLOB_KINDS
  * (comma-separated names) runs only those kinds.
  *
  * s3 cannot backdate a blob (LastModified is the server's clock): its
@@ -128,14 +129,14 @@ static int parts_kind_open(fixture *f)
 }
 
 /* s3: the service named by the env file $PULLCACHE_TEST_S3_ENV (S3_ENDPOINT,
- * S3_REGION, S3_BUCKET, S3_ACCESS_KEY, S3_SECRET_KEY lines), each case under
- * a prefix of its own. */
-static char s3_env[5][256];
+ * S3_REGION, S3_BUCKET, S3_ACCESS_KEY, S3_SECRET_KEY lines; s3-vhost also
+ * S3_VHOST_ENDPOINT), each case under a prefix of its own. */
+static char s3_env[6][256];
 
 static bool s3_env_load(void)
 {
-    static const char *const names[] = {
-        "S3_ENDPOINT=", "S3_REGION=", "S3_BUCKET=", "S3_ACCESS_KEY=", "S3_SECRET_KEY="};
+    static const char *const names[] = {"S3_ENDPOINT=",   "S3_REGION=",     "S3_BUCKET=",
+                                        "S3_ACCESS_KEY=", "S3_SECRET_KEY=", "S3_VHOST_ENDPOINT="};
     const char *path = getenv("PULLCACHE_TEST_S3_ENV");
     FILE *fp = path ? fopen(path, "r") : NULL;
     char line[300];
@@ -143,7 +144,7 @@ static bool s3_env_load(void)
         return false;
     while (fgets(line, sizeof(line), fp)) {
         line[strcspn(line, "\n")] = '\0';
-        for (size_t i = 0; i < 5; i++)
+        for (size_t i = 0; i < 6; i++)
             if (strncmp(line, names[i], strlen(names[i])) == 0)
                 snprintf(s3_env[i], sizeof(s3_env[i]), "%s", line + strlen(names[i]));
     }
@@ -157,27 +158,37 @@ static bool s3_env_load(void)
     return true;
 }
 
-static int s3_kind_open(fixture *f)
+static int s3_open_as(fixture *f, bool path_style)
 {
     static _Atomic unsigned n;
     if (!f->prefix[0])
         snprintf(f->prefix, sizeof(f->prefix), "test-%d-%u-%ld", (int)getpid(), n++,
                  (long)time(NULL));
-    pc_blob_s3_opts o = {.s3 = {.endpoint = s3_env[0],
+    pc_blob_s3_opts o = {.s3 = {.endpoint = path_style ? s3_env[0] : s3_env[5],
                                 .region = s3_env[1],
                                 .bucket = s3_env[2],
                                 .prefix = f->prefix,
-                                .path_style = true},
+                                .path_style = path_style},
                          .redirect = true,
                          .redirect_ttl = 300};
     return pc_blob_open_opts("s3", NULL, &o, &f->be);
 }
 
+static int s3_kind_open(fixture *f)
+{
+    return s3_open_as(f, true);
+}
+
+/* The same service addressed as BUCKET.HOST (S3_VHOST_ENDPOINT). */
+static int s3_vhost_kind_open(fixture *f)
+{
+    return s3_open_as(f, false);
+}
+
 static const kind kinds[] = {
-    {"fs", fs_kind_open, fs_backdate, fs_v1_upload},
-    {"mem", mem_kind_open, mem_backdate, NULL},
-    {"mem-parts", parts_kind_open, mem_backdate, NULL},
-    {"s3", s3_kind_open, NULL, NULL},
+    {"fs", fs_kind_open, fs_backdate, fs_v1_upload},    {"mem", mem_kind_open, mem_backdate, NULL},
+    {"mem-parts", parts_kind_open, mem_backdate, NULL}, {"s3", s3_kind_open, NULL, NULL},
+    {"s3-vhost", s3_vhost_kind_open, NULL, NULL},
 };
 
 static int setup(void **state)
@@ -1147,8 +1158,9 @@ static bool kind_selected(const kind *k)
             if ((p == only || p[-1] == ',') && (p[n] == ',' || p[n] == '\0'))
                 listed = true;
     }
-    if (strcmp(k->name, "s3") == 0)
-        return listed && only && *only && s3_env_load();
+    if (strncmp(k->name, "s3", 2) == 0)
+        return listed && only && *only && s3_env_load() &&
+               (strcmp(k->name, "s3") == 0 || s3_env[5][0]);
     return listed;
 }
 
