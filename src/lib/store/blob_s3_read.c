@@ -8,7 +8,7 @@
  * with no HEAD, and small blobs (manifests, configs) are read in that one
  * request. A read past it starts a stream: a thread of the reader's own
  * GETs the rest in ranges growing from 8 to 64 MiB (each on a pooled
- * keep-alive connection) into a 8 MiB ring the reader drains, so fetching
+ * keep-alive connection) into a 4 MiB ring the reader drains, so fetching
  * and sending overlap. A read elsewhere than where the stream stands
  * (a Range request) stops it and starts another there.
  *
@@ -25,7 +25,7 @@
 #include <string.h>
 
 #define WIN_FIRST ((size_t)256 << 10)
-#define RING ((size_t)8 << 20)
+#define RING ((size_t)4 << 20)
 #define RANGE_FIRST ((uint64_t)8 << 20)
 #define RANGE_MAX ((uint64_t)64 << 20)
 
