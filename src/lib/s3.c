@@ -153,6 +153,11 @@ int pc_s3_open(const pc_s3_opts *o, pc_s3 **out)
     memcpy(s->prefix, pre, plen);
     strcpy(s->prefix + plen, plen ? "/" : "");
     s->path_style = o->path_style;
+    /* the Host header as curl sends it: without the scheme's default port */
+    if (hlen > 3 && strncmp(ep, "http://", 7) == 0 && strncmp(h + hlen - 3, ":80", 3) == 0)
+        hlen -= 3;
+    else if (hlen > 4 && strncmp(ep, "https://", 8) == 0 && strncmp(h + hlen - 4, ":443", 4) == 0)
+        hlen -= 4;
     if (s->path_style)
         s->host = strndup(h, hlen);
     else if ((s->host = malloc(strlen(o->bucket) + hlen + 2)))
@@ -440,14 +445,41 @@ static int request_once(pc_s3 *s, s3_req *r, bool *retry)
         pc_error_set("S3: cannot create a transfer handle");
         return PC_ENOMEM;
     }
-    hdrs = curl_slist_append(hdrs, "x-amz-content-sha256: UNSIGNED-PAYLOAD");
-    for (size_t i = 0; i < 3 && r->hdr[i]; i++)
+    const char *sign[4] = {"x-amz-content-sha256: UNSIGNED-PAYLOAD"};
+    size_t ns = 1;
+    hdrs = curl_slist_append(hdrs, sign[0]);
+    for (size_t i = 0; i < 3 && r->hdr[i]; i++) {
         hdrs = curl_slist_append(hdrs, r->hdr[i]);
+        sign[ns++] = r->hdr[i];
+    }
     curl_easy_setopt(h, CURLOPT_URL, url.s);
+    if (r->self_sign) {
+        /* signed here: the path as sent (after scheme://host), the query */
+        char authz[1024], stamp[17], date[40];
+        const char *path = strchr(strstr(url.s, "://") + 3, '/');
+        char *q = strchr(path, '?');
+        if (q)
+            *q = '\0';
+        rc = pc_s3_sign_headers(r->method, path, r->query, s->host, sign, ns, s->region, s->key_id,
+                                s->secret, time(NULL), authz, sizeof(authz), stamp);
+        if (q)
+            *q = '?';
+        if (rc) {
+            curl_slist_free_all(hdrs);
+            pool_put(s, h);
+            pc_buf_free(&url);
+            return rc;
+        }
+        snprintf(date, sizeof(date), "x-amz-date: %s", stamp);
+        hdrs = curl_slist_append(hdrs, date);
+        hdrs = curl_slist_append(hdrs, authz);
+        OPENSSL_cleanse(authz, sizeof(authz));
+    } else {
+        curl_easy_setopt(h, CURLOPT_AWS_SIGV4, s->sigv4);
+        curl_easy_setopt(h, CURLOPT_USERNAME, s->key_id);
+        curl_easy_setopt(h, CURLOPT_PASSWORD, s->secret);
+    }
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
-    curl_easy_setopt(h, CURLOPT_AWS_SIGV4, s->sigv4);
-    curl_easy_setopt(h, CURLOPT_USERNAME, s->key_id);
-    curl_easy_setopt(h, CURLOPT_PASSWORD, s->secret);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 10L);
     curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);

@@ -106,6 +106,11 @@ int pc_s3_mpu_create(pc_s3 *s, const char *key, char *id, size_t size);
  * empty); its ETag into etag (size >= 80). */
 int pc_s3_mpu_part(pc_s3 *s, const char *key, const char *id, int number, const void *a,
                    size_t alen, const void *b, size_t blen, char *etag, size_t size);
+/* Upload part number of upload id on key as bytes [first, last] of object
+ * src (UploadPartCopy, server side; at most 5 GiB a part); its ETag into
+ * etag. */
+int pc_s3_mpu_copy_part(pc_s3 *s, const char *src, uint64_t first, uint64_t last, const char *key,
+                        const char *id, int number, char *etag, size_t size);
 /* Complete with parts (ascending numbers). */
 int pc_s3_mpu_complete(pc_s3 *s, const char *key, const char *id, const pc_s3_part *parts, size_t n,
                        pc_s3_info *info);
@@ -126,6 +131,18 @@ int pc_s3_presign(pc_s3 *s, const char *key, long ttl_s, time_t now, char *buf, 
  * as it is to be sent), host the Host header value. */
 int pc_s3_presign_url(const char *url, const char *host, const char *region, const char *access_key,
                       const char *secret_key, long ttl_s, time_t now, char *buf, size_t size);
+
+/* The SigV4 Authorization header line ("Authorization: AWS4-HMAC-SHA256
+ * ...") into authz, and the x-amz-date value into stamp, for a request
+ * method on path (as sent, percent-encoded) with query (sorted and encoded,
+ * or NULL) to host, signing host, x-amz-date and the header lines hdrs
+ * ("name: value", at most 12). The payload hash signed is the value of the
+ * x-amz-content-sha256 line among them (UNSIGNED-PAYLOAD without one). For
+ * the requests libcurl 7.88 signs wrongly (s3_sign.c). */
+int pc_s3_sign_headers(const char *method, const char *path, const char *query, const char *host,
+                       const char *const *hdrs, size_t n, const char *region,
+                       const char *access_key, const char *secret_key, time_t now, char *authz,
+                       size_t asize, char stamp[17]);
 
 /* ---- helpers shared with the tests ---- */
 

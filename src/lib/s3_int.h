@@ -43,6 +43,7 @@ typedef struct {
     void *ctx;
     pc_buf *body;     /* 2xx body when cb is NULL (may be NULL: dropped) */
     pc_s3_info *info; /* may be NULL */
+    bool self_sign;   /* signed by pc_s3_sign_headers, not by libcurl */
 } s3_req;
 
 /* Send r (signed; again after a short pause on a 5xx or a broken

@@ -89,26 +89,45 @@ int pc_s3_list(pc_s3 *s, const char *prefix, int (*cb)(const pc_s3_obj *o, void 
     return rc;
 }
 
-int pc_s3_copy(pc_s3 *s, const char *src, const char *dst, pc_s3_info *info)
+/* The x-amz-copy-source header naming relative key src. */
+static int copy_source(pc_s3 *s, const char *src, char *hdr, size_t size)
 {
-    char full[2048], enc[3200], hdr[3400];
+    char full[2048], enc[3200];
     if ((size_t)snprintf(full, sizeof(full), "%s/%s%s", s->bucket, s->prefix, src) >=
             sizeof(full) ||
-        pc_s3_uri_encode(full, true, enc, sizeof(enc)) != 0)
+        pc_s3_uri_encode(full, true, enc, sizeof(enc)) != 0 ||
+        (size_t)snprintf(hdr, size, "x-amz-copy-source: /%s", enc) >= size) {
+        pc_error_set("S3 COPY %s: the key is too long", src);
         return PC_ETOOBIG;
-    snprintf(hdr, sizeof(hdr), "x-amz-copy-source: /%s", enc);
+    }
+    return 0;
+}
+
+/* A copy's answer: 200 may still carry an <Error> (S3 sends the status
+ * before the copy is done). */
+static int copy_result(const pc_buf *body, const char *what, const char *src)
+{
+    char code[128];
+    if (body->len && pc_s3_xml_text(body->s, body->len, "Error", "Code", code, sizeof(code)) == 0) {
+        pc_error_set("S3 %s of %s: %s", what, src, code);
+        return PC_EUPSTREAM;
+    }
+    return 0;
+}
+
+int pc_s3_copy(pc_s3 *s, const char *src, const char *dst, pc_s3_info *info)
+{
+    char hdr[3400];
+    int rc = copy_source(s, src, hdr, sizeof(hdr));
+    if (rc)
+        return rc;
     pc_buf body = {0};
     s3_req r = {.what = "COPY", .method = "PUT", .key = dst, .body = &body, .info = info};
     r.hdr[0] = hdr;
-    int rc = pc_s3_request(s, &r);
+    rc = pc_s3_request(s, &r);
     if (rc == 0 && body.len) {
-        /* a 200 may still carry an <Error> (S3 sends the status before
-         * the copy is done) */
-        char code[128];
-        if (pc_s3_xml_text(body.s, body.len, "Error", "Code", code, sizeof(code)) == 0) {
-            pc_error_set("S3 COPY %s to %s: %s", src, dst, code);
-            rc = PC_EUPSTREAM;
-        } else if (info) {
+        rc = copy_result(&body, "COPY", src);
+        if (rc == 0 && info) {
             char when[64];
             pc_s3_xml_text(body.s, body.len, NULL, "ETag", info->etag, sizeof(info->etag));
             if (pc_s3_xml_text(body.s, body.len, NULL, "LastModified", when, sizeof(when)) == 0)
@@ -207,6 +226,48 @@ static void xml_escape(pc_buf *b, const char *s)
         default:
             pc_buf_add(b, s, 1);
         }
+}
+
+int pc_s3_mpu_copy_part(pc_s3 *s, const char *src, uint64_t first, uint64_t last, const char *key,
+                        const char *id, int number, char *etag, size_t size)
+{
+    char hdr[3400], range[96], before[40], q[900];
+    snprintf(before, sizeof(before), "partNumber=%d&", number);
+    if (number < 1 || number > 10000 || last < first || id_query(id, before, q, sizeof(q)) != 0) {
+        pc_error_set("S3 UPLOAD-PART-COPY %s: part number %d, range or upload id out of range", key,
+                     number);
+        return PC_EINVAL;
+    }
+    int rc = copy_source(s, src, hdr, sizeof(hdr));
+    if (rc)
+        return rc;
+    snprintf(range, sizeof(range), "x-amz-copy-source-range: bytes=%llu-%llu",
+             (unsigned long long)first, (unsigned long long)last);
+    pc_buf body = {0};
+    /* libcurl 7.88 sorts the signed header lines as whole strings and so
+     * puts x-amz-copy-source-range before x-amz-copy-source: signed here */
+    s3_req r = {.what = "UPLOAD-PART-COPY",
+                .method = "PUT",
+                .key = key,
+                .query = q,
+                .body = &body,
+                .self_sign = true};
+    r.hdr[0] = hdr;
+    r.hdr[1] = range;
+    if ((rc = pc_s3_request(s, &r)) == 0 &&
+        (rc = copy_result(&body, "UPLOAD-PART-COPY", src)) == 0) {
+        /* the part's ETag comes in the body (CopyPartResult), not a header */
+        rc = body.nomem ? PC_ENOMEM
+                        : pc_s3_xml_text(body.s, body.len, "CopyPartResult", "ETag", etag, size);
+        if (rc == 0 && !*etag)
+            rc = PC_ENOTFOUND;
+        if (rc) {
+            pc_error_set("S3 UPLOAD-PART-COPY %s: the answer has no usable ETag", key);
+            rc = PC_EUPSTREAM;
+        }
+    }
+    pc_buf_free(&body);
+    return rc;
 }
 
 int pc_s3_mpu_complete(pc_s3 *s, const char *key, const char *id, const pc_s3_part *parts, size_t n,

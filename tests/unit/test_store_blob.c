@@ -5,7 +5,8 @@
  * version 2 (store/blob.h): every case runs against every backend in
  * `kinds` (fs in a temp dir, mem, and mem asking for 4 KiB parts as an
  * object store does), and s3 (path-style) and s3-vhost (virtual-host
- * addressing) against a real S3 service when PULLCACHE_TEST_S3_ENV names an
+ * addressing, and large blobs published by copied parts) against a real
+ * S3 service when PULLCACHE_TEST_S3_ENV names an
  * env file as tests/tools/rgw.sh writes it (ctest unit.store_blob_s3 starts
  * radosgw for that). PULLCACHE_TEST_BLOB_KINDS
  * (comma-separated names) runs only those kinds.
@@ -170,7 +171,10 @@ static int s3_open_as(fixture *f, bool path_style)
                                 .prefix = f->prefix,
                                 .path_style = path_style},
                          .redirect = true,
-                         .redirect_ttl = 300};
+                         .redirect_ttl = 300,
+                         /* s3-vhost publishes blobs over 6 MiB by copied parts
+                          * (UploadPartCopy) instead of one CopyObject */
+                         .copy_max = path_style ? 0 : (uint64_t)6 << 20};
     return pc_blob_open_opts("s3", NULL, &o, &f->be);
 }
 

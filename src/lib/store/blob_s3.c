@@ -119,6 +119,13 @@ static int purge_mpu(const pc_s3_mpu *m, void *p)
     return 0;
 }
 
+int pc_blob_s3_abort_all(s3_store *st, const char *prefix)
+{
+    purge_ctx c = {st, false, 0};
+    int rc = pc_s3_mpu_list(st->s3, prefix, purge_mpu, &c);
+    return rc ? rc : c.rc;
+}
+
 int pc_blob_s3_purge(s3_store *st, const char *prefix, bool *found)
 {
     purge_ctx c = {st, false, 0};
@@ -132,7 +139,9 @@ int pc_blob_s3_purge(s3_store *st, const char *prefix, bool *found)
     return rc ? rc : c.rc;
 }
 
-/* ---- temp leftovers: tmp/t-<hex>, objects or multipart uploads ---- */
+/* ---- temp leftovers: tmp/t-<hex> (objects or multipart uploads), and
+ * multipart uploads on a blob's key (a commit copying in parts that
+ * stopped), named by their key blobs/<alg>/<hex> ---- */
 
 typedef struct {
     int (*cb)(const char *name, uint64_t size, long age_s, void *ctx);
@@ -152,18 +161,39 @@ static int tmp_mpu(const pc_s3_mpu *m, void *p)
     return c->cb(m->key + 4, 0, pc_blob_s3_age(m->initiated), c->ctx);
 }
 
+static int blob_mpu(const pc_s3_mpu *m, void *p)
+{
+    tmp_ctx *c = p;
+    return c->cb(m->key, 0, pc_blob_s3_age(m->initiated), c->ctx);
+}
+
 static int s3_tmp_list(pc_blob_backend *be,
                        int (*cb)(const char *name, uint64_t size, long age_s, void *ctx), void *ctx)
 {
     tmp_ctx c = {cb, ctx};
     int rc = pc_s3_list(s3_of(be)->s3, "tmp/", tmp_obj, &c);
-    return rc ? rc : pc_s3_mpu_list(s3_of(be)->s3, "tmp/", tmp_mpu, &c);
+    if (rc == 0)
+        rc = pc_s3_mpu_list(s3_of(be)->s3, "tmp/", tmp_mpu, &c);
+    return rc ? rc : pc_s3_mpu_list(s3_of(be)->s3, "blobs/", blob_mpu, &c);
 }
 
 static bool tmp_name_ok(const char *name)
 {
     return name && strncmp(name, "t-", 2) == 0 && strlen(name) == 34 &&
            pc_util_is_lower_hex(name + 2, 32);
+}
+
+/* Whether name is a blob's key blobs/<alg>/<hex> (a multipart leftover). */
+static bool blob_name_ok(const char *name)
+{
+    char text[PC_DIGEST_MAX + 8], key[S3_KEY_MAX];
+    pc_digest d;
+    const char *slash = name && strncmp(name, "blobs/", 6) == 0 ? strchr(name + 6, '/') : NULL;
+    return slash &&
+           (size_t)snprintf(text, sizeof(text), "%.*s:%s", (int)(slash - name - 6), name + 6,
+                            slash + 1) < sizeof(text) &&
+           pc_digest_parse(&d, text) == 0 && pc_blob_s3_blob_key(&d, key, sizeof(key)) == 0 &&
+           strcmp(key, name) == 0;
 }
 
 typedef struct {
@@ -193,13 +223,15 @@ static int s3_tmp_remove(pc_blob_backend *be, const char *name, long min_age_s)
 {
     s3_store *st = s3_of(be);
     char key[S3_KEY_MAX];
-    if (!tmp_name_ok(name)) {
+    bool blob = blob_name_ok(name);
+    if (!blob && !tmp_name_ok(name)) {
         pc_error_set("%s is not a temp leftover's name", name ? name : "(null)");
         return PC_EINVAL;
     }
-    snprintf(key, sizeof(key), "tmp/%s", name);
+    snprintf(key, sizeof(key), "%s%s", blob ? "" : "tmp/", name);
     age_ctx a = {false, 0};
-    int rc = pc_s3_list(st->s3, key, age_obj, &a);
+    /* a blob's key: only its multipart uploads, never the blob */
+    int rc = blob ? 0 : pc_s3_list(st->s3, key, age_obj, &a);
     if (rc == 0)
         rc = pc_s3_mpu_list(st->s3, key, age_mpu, &a);
     if (rc)
@@ -212,7 +244,7 @@ static int s3_tmp_remove(pc_blob_backend *be, const char *name, long min_age_s)
         pc_error_set("temp leftover %s was written %lds ago", name, pc_blob_s3_age(a.newest));
         return PC_EEXISTS;
     }
-    return pc_blob_s3_purge(st, key, NULL);
+    return blob ? pc_blob_s3_abort_all(st, key) : pc_blob_s3_purge(st, key, NULL);
 }
 
 /* ---- the rest of the table ---- */
@@ -298,6 +330,11 @@ int pc_blob_s3_open(pc_blob_backend **out, const pc_blob_s3_opts *o)
              *pre && pre[strlen(pre) - 1] != '/' ? "/" : "");
     st->redirect = o->redirect;
     st->redirect_ttl = o->redirect_ttl;
+    st->copy_max = o->copy_max ? o->copy_max : S3_COPY_MAX;
+    if (st->copy_max < S3_MIN_PART)
+        st->copy_max = S3_MIN_PART;
+    if (st->copy_max > S3_COPY_MAX)
+        st->copy_max = S3_COPY_MAX;
     pc_blob_backend *b = &st->base;
     b->version = PC_BLOB_BACKEND_VERSION;
     b->name = "s3";

@@ -11,6 +11,7 @@
 
 #define S3_MIN_PART ((uint64_t)5 << 20) /* S3's smallest part but the last */
 #define S3_KEY_MAX 256
+#define S3_COPY_MAX ((uint64_t)5 << 30) /* S3's largest CopyObject and copied part */
 
 typedef struct {
     pc_blob_backend base;
@@ -18,6 +19,7 @@ typedef struct {
     char locate[512]; /* "s3://bucket/prefix" for messages */
     bool redirect;
     long redirect_ttl;
+    uint64_t copy_max; /* the largest blob published by one CopyObject */
 } s3_store;
 
 static inline s3_store *s3_of(pc_blob_backend *be)
@@ -27,6 +29,9 @@ static inline s3_store *s3_of(pc_blob_backend *be)
 
 /* Seconds since t (0 when in the future). */
 long pc_blob_s3_age(time_t t);
+
+/* Abort every multipart upload under prefix (relative key). */
+int pc_blob_s3_abort_all(s3_store *st, const char *prefix);
 
 /* Abort every multipart upload under prefix (relative key), then, when
  * that worked, remove every object under it. *found: whether there was

@@ -21,10 +21,11 @@
  * request; manifests and small blobs). Else the last bytes go as the last
  * part, the multipart upload is completed on its staging key
  * (uploads/<id>.data or tmp/t-<hex>) and copied server side (CopyObject)
- * to the digest's key, which therefore appears at once and whole. S3
- * limits CopyObject to 5 GiB: larger blobs fail to commit (UploadPartCopy
- * would lift it; not done yet). Concurrent commits of one digest each
- * write the same bytes to the same key: the last one stays (rule 3).
+ * to the digest's key, which therefore appears at once and whole: one
+ * CopyObject up to copy_max (5 GiB, S3's limit), else a multipart upload on
+ * the digest's key of UploadPartCopy parts, visible when completed.
+ * Concurrent commits of one digest each write the same bytes to the same
+ * key: the last one stays (rule 3).
  */
 #include "blob_s3_int.h"
 #include "util.h"
@@ -515,6 +516,41 @@ static void wr_close(pc_blob_wr *bw)
     wr_free(w);
 }
 
+/* Copy the completed staging object src (size bytes) to the blob's key dst
+ * server side: one CopyObject up to copy_max, else a multipart upload on
+ * dst of UploadPartCopy parts of copy_max bytes, visible only once
+ * completed (rule 1) and aborted on failure. */
+static int publish_copy(s3_store *st, const char *src, const char *dst, uint64_t size)
+{
+    if (size <= st->copy_max)
+        return pc_s3_copy(st->s3, src, dst, NULL);
+    uint64_t n = (size + st->copy_max - 1) / st->copy_max;
+    if (n > 10000) {
+        pc_error_set("blob of %llu bytes: more than 10000 copied parts", (unsigned long long)size);
+        return PC_ETOOBIG;
+    }
+    pc_s3_part *parts = calloc((size_t)n, sizeof(*parts));
+    char id[256];
+    int rc = parts ? pc_s3_mpu_create(st->s3, dst, id, sizeof(id)) : PC_ENOMEM;
+    if (rc) {
+        free(parts);
+        return rc;
+    }
+    for (uint64_t i = 0; i < n && rc == 0; i++) {
+        uint64_t first = i * st->copy_max;
+        uint64_t last = (first + st->copy_max < size ? first + st->copy_max : size) - 1;
+        parts[i].number = (int)i + 1;
+        rc = pc_s3_mpu_copy_part(st->s3, src, first, last, dst, id, parts[i].number, parts[i].etag,
+                                 sizeof(parts[i].etag));
+    }
+    if (rc == 0)
+        rc = pc_s3_mpu_complete(st->s3, dst, id, parts, (size_t)n, NULL);
+    if (rc)
+        pc_s3_mpu_abort(st->s3, dst, id);
+    free(parts);
+    return rc;
+}
+
 static int wr_commit(pc_blob_wr *bw, const pc_digest *d)
 {
     s3_wr *w = (s3_wr *)bw;
@@ -537,7 +573,7 @@ static int wr_commit(pc_blob_wr *bw, const pc_digest *d)
             rc = pc_s3_mpu_complete(st->s3, w->mkey, w->mpu, w->parts, w->nparts, NULL);
         if (!rc) {
             *w->mpu = '\0'; /* completed: nothing to abort */
-            rc = pc_s3_copy(st->s3, w->mkey, key, NULL);
+            rc = publish_copy(st, w->mkey, key, bw->size);
             pc_s3_delete(st->s3, w->mkey);
         }
     }
