@@ -54,9 +54,9 @@ bool pc_store_durable(const pc_store_opts *o);
 /* Whether o is the default storage (fs + sqlite). */
 bool pc_store_is_default(const pc_store_opts *o);
 
-/* Open o's blob backend (checked by pc_blob_backend_check; s3 with o->s3). *out is the
- * caller's (->free). 0, PC_ENOTSUP for an unknown name, or the driver's
- * code. */
+/* Open o's blob backend (checked by pc_blob_backend_check; s3 with
+ * o->s3). *out is the caller's (->free). 0, PC_ENOTSUP for an unknown
+ * name, or the driver's code. */
 int pc_store_blobs_open(const pc_store_opts *o, pc_blob_backend **out);
 
 /* Open o's meta store. *out is the caller's (->free). 0, PC_ENOTSUP for
