@@ -24,7 +24,7 @@
  *   storage:
  *     data: ./data               # blobs + meta.db
  *     upload_ttl: 86400          # seconds an idle upload session is kept
- *     blobs: {driver: fs}        # fs (DATA/blobs) | mem (lost at exit); store/factory.h
+ *     blobs: {driver: fs}        # fs (DATA/blobs) | mem (lost at exit) | s3; store/factory.h
  *     meta: {driver: sqlite}     # sqlite (DATA/meta.db) | mem (lost at exit) | postgres
  *                                #   (+ conninfo_file, conninfo_env, pool: store/meta_pg.h)
  *   log:

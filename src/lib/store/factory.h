@@ -5,7 +5,7 @@
  *
  *   storage:
  *     data: ./data
- *     blobs: {driver: fs}        # fs (DATA/blobs, ...) | mem
+ *     blobs: {driver: fs}        # fs (DATA/blobs, ...) | mem | s3 (store/blob_s3.h)
  *     meta: {driver: sqlite}     # sqlite (DATA/meta.db) | mem | postgres
  *
  * Blob drivers are pc_blob_open's table (store/blob.c); meta drivers are
