@@ -1150,6 +1150,38 @@ static void test_threads_put(void **state)
     assert_int_equal(count_tmp(f->be), 0);
 }
 
+/* s3 only: a multipart upload left on a blob's key (a commit copying in
+ * parts that stopped) is a temp leftover named by that key; removing it
+ * honours its idle time and aborts only the upload, never the blob. */
+static void test_s3_blob_key_leftover(void **state)
+{
+    fixture *f = *state;
+    const char data[] = "a committed blob";
+    pc_digest d = digest_of(data, sizeof(data) - 1);
+    assert_int_equal(pc_blob_put(f->be, &d, data, sizeof(data) - 1), 0);
+    char key[160], id[256], name[128] = "";
+    snprintf(key, sizeof(key), "blobs/sha256/%s", pc_digest_hex(&d));
+    pc_s3_opts o = {.endpoint = s3_env[0],
+                    .region = s3_env[1],
+                    .bucket = s3_env[2],
+                    .prefix = f->prefix,
+                    .path_style = true};
+    pc_s3 *s3;
+    assert_int_equal(pc_s3_open(&o, &s3), 0);
+    assert_int_equal(pc_s3_mpu_create(s3, key, id, sizeof(id)), 0);
+    assert_int_equal(count_tmp(f->be), 1);
+    assert_int_equal(f->be->tmp_list(f->be, first_name, name), 0);
+    assert_string_equal(name, key);
+    assert_int_equal(f->be->tmp_remove(f->be, name, 3600), PC_EEXISTS);
+    assert_int_equal(f->be->tmp_remove(f->be, name, 0), 0);
+    assert_int_equal(count_tmp(f->be), 0);
+    assert_int_equal(pc_s3_mpu_abort(s3, key, id), PC_ENOTFOUND); /* it is gone */
+    assert_content(f->be, &d, data, sizeof(data) - 1);            /* the blob is not */
+    assert_int_equal(f->be->tmp_remove(f->be, name, 0), PC_ENOTFOUND);
+    assert_int_equal(f->be->tmp_remove(f->be, "blobs/sha256/../x", 0), PC_EINVAL);
+    pc_s3_free(s3);
+}
+
 /* Whether kind k runs: listed in PULLCACHE_TEST_BLOB_KINDS when set, else
  * every kind but s3, which also needs its env file. */
 static bool kind_selected(const kind *k)
@@ -1168,10 +1200,9 @@ static bool kind_selected(const kind *k)
     return listed;
 }
 
-#define KIND_CASE(fn)                                                                              \
-    {                                                                                              \
-#fn, fn                                                                                    \
-    }
+/* clang-format off */
+#define KIND_CASE(fn) {#fn, fn}
+/* clang-format on */
 
 int main(void)
 {
@@ -1194,7 +1225,7 @@ int main(void)
         KIND_CASE(test_threads_put),
     };
     enum { NK = sizeof(kinds) / sizeof(kinds[0]), NC = sizeof(per_kind) / sizeof(per_kind[0]) };
-    struct CMUnitTest tests[NK * NC + 4];
+    struct CMUnitTest tests[NK * NC + NK + 4];
     size_t n = 0;
     bool fs = false;
     for (size_t c = 0; c < NC; c++)
@@ -1204,6 +1235,10 @@ int main(void)
                 tests[n++] = (struct CMUnitTest){per_kind[c].name, per_kind[c].fn, setup, teardown,
                                                  (void *)&kinds[k]};
             }
+    for (size_t k = 0; k < NK; k++)
+        if (strcmp(kinds[k].name, "s3") == 0 && kind_selected(&kinds[k]))
+            tests[n++] = (struct CMUnitTest){"test_s3_blob_key_leftover", test_s3_blob_key_leftover,
+                                             setup, teardown, (void *)&kinds[k]};
     if (fs) { /* the cases without a backend row go with the default kinds */
         tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_fs_list_ignores_junk);
         tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_fs_reads_v1_data_dir);
