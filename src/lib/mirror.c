@@ -717,6 +717,47 @@ struct pc_mflight {
     struct pc_mflight *next;
 };
 
+/* Across processes sharing the stores, one exchange per (repository,
+ * reference) too: the exchange holds the lease "manifest:<repo>@<ref>"
+ * while it asks upstream; another process finding it held waits until it
+ * is released (or runs out) and then looks again, finding what the holder
+ * stored (a digest now stored, a tag confirmed within tag_ttl) without
+ * asking upstream. A holder's failure leaves nothing stored: the waiter
+ * then asks itself. The lease is short: a manifest exchange is one or two
+ * requests, bounded by the upstream client's timeouts. */
+#define MANIFEST_LEASE_MS 10000
+#define MANIFEST_POLL_MS 50
+
+static int manifest_exchange(pc_mirror *m, const pc_mirror_target *t, const char *reference,
+                             const char *flight, pc_manifest_rec *rec, pc_mirror_outcome *out)
+{
+    char lkey[PC_LEASE_KEY_MAX];
+    bool leased = false;
+    if ((size_t)snprintf(lkey, sizeof(lkey), "manifest:%s", flight) < sizeof(lkey)) {
+        int64_t until = pc_util_mono_ms() + MANIFEST_LEASE_MS + 1000;
+        bool waited = false;
+        for (;;) {
+            int lr = pc_registry_lease_take(m->reg, lkey, m->owner, MANIFEST_LEASE_MS, NULL);
+            if (lr == 0) {
+                leased = true;
+                break;
+            }
+            if (lr != PC_EEXISTS || m->stopping || pc_util_mono_ms() >= until)
+                break; /* no lease store, or a holder that outlived its lease: ask anyway */
+            if (!waited) {
+                pc_metrics_add("pullcache_fetch_follows_total", m->ups[t->upstream].labels, 1);
+                waited = true;
+            }
+            struct timespec ts = {0, MANIFEST_POLL_MS * 1000000L};
+            nanosleep(&ts, NULL);
+        }
+    }
+    int rc = manifest_fetch_one(m, t, reference, rec, out);
+    if (leased)
+        pc_registry_lease_release(m->reg, lkey, m->owner);
+    return rc;
+}
+
 int pc_mirror_manifest_fetch(pc_mirror *m, const pc_mirror_target *t, const char *reference,
                              pc_manifest_rec *rec, pc_mirror_outcome *out)
 {
@@ -762,7 +803,7 @@ int pc_mirror_manifest_fetch(pc_mirror *m, const pc_mirror_target *t, const char
     m->mflights = f;
     pthread_mutex_unlock(&m->lock);
 
-    rc = manifest_fetch_one(m, t, reference, rec, out);
+    rc = manifest_exchange(m, t, reference, key, rec, out);
 
     pthread_mutex_lock(&m->lock);
     for (struct pc_mflight **pp = &m->mflights; *pp; pp = &(*pp)->next)

@@ -6,8 +6,9 @@
 # in front of a slow fake upstream (slow_blobs: blobs wait 1 s, then 4 MiB/s):
 #   - 30 concurrent clients spread over the three replicas pull one uncached
 #     image (index, manifest, every blob): each gets verified bytes, and the
-#     upstream's log shows exactly one GET per blob (the fetch lease: the
-#     replicas that did not win it streamed from the one that did);
+#     upstream's log shows exactly one GET per blob and per manifest (the
+#     fetch and manifest leases: the replicas that did not win a blob's
+#     streamed it from the one that did, a manifest's found it stored);
 #   - kill -9 of the replica that is fetching a large blob while clients of
 #     the other two follow it: both of those finish with verified bytes (one
 #     takes the fetch over once the lease runs out, the other follows it), the
@@ -85,14 +86,18 @@ for d in "${BLOBS[@]}"; do
     n=$(fake_count "$FP" GET blob ".ref == \"$d\"")
     expect_eq 1 "$n" "upstream GETs of blob $d over 3 replicas"
 done
-echo "upstream manifest GETs: $(fake_count "$FP" GET manifest) (per-replica manifest exchanges are not coalesced across replicas yet)"
+for ref in oci-index "$amd"; do
+    n=$(fake_count "$FP" GET manifest ".ref == \"$ref\"")
+    expect_eq 1 "$n" "upstream GETs of manifest $ref over 3 replicas"
+done
+expect_eq 0 "$(fake_count "$FP" HEAD manifest)" "upstream manifest HEADs (the tag was fresh on every replica)"
 follows=0
 for p in "${PORTS[@]}"; do
     v=$(curl -sS "http://127.0.0.1:$p/metrics" | awk '/^pullcache_fetch_follows_total/ { s += $2 } END { print s + 0 }')
     follows=$((follows + v))
 done
 [ "$follows" -ge 1 ] || fail "no replica followed another's fetch (pullcache_fetch_follows_total $follows)"
-echo "ok: one upstream GET per blob; $follows fetches followed another replica"
+echo "ok: one upstream GET per blob and manifest; $follows fetches followed another replica"
 
 # ---- kill -9 of the fetching replica -----------------------------------------------------------
 echo "== kill -9 of the replica fetching a large blob"
