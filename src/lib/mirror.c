@@ -297,6 +297,7 @@ void pc_mirror_count(pc_mirror *m, const pc_mirror_target *t, const char *kind, 
     pc_metrics_add("pullcache_upstream_requests_total", labels, 1);
     if (r) {
         pc_budget_observe(m->budget, t->upstream, r);
+        pc_mirror_budget_share(m, t->upstream, r);
         /* a 404 or 401 is an answer; only what says the upstream is in
          * trouble (unreachable, 5xx, 429, timeouts, lies) counts as failing */
         bool failing = r->cls != PC_UP_OK && r->cls != PC_UP_NOT_FOUND && r->cls != PC_UP_DENIED &&

@@ -22,6 +22,9 @@ typedef struct {
     pc_mirror_health health; /* guarded by the mirror's lock */
     regex_t *immutable;      /* cfg->immutable_tags, compiled */
     unsigned nimmutable;
+    /* the budget's shared note (mirror_budget.c), under the mirror's lock */
+    int64_t budget_looked_ms;  /* when this process last read it (monotonic) */
+    int64_t budget_applied_ms; /* the stamp of the last one applied or written */
 } pc_mirror_up;
 
 struct pc_mirror {
@@ -83,6 +86,12 @@ void pc_mirror_fail(pc_mirror *m, const pc_mirror_target *t, const pc_upstream_r
  * NULL when the exchange did not happen. */
 void pc_mirror_count(pc_mirror *m, const pc_mirror_target *t, const char *kind, const char *method,
                      const pc_upstream_resp *r);
+
+/* Tell the processes sharing the stores what upstream i's response r
+ * said about its pull budget (its ratelimit headers, a 429): the note
+ * "budget:<upstream>:<credential>" (mirror_budget.c). Nothing when r says
+ * nothing about it. */
+void pc_mirror_budget_share(pc_mirror *m, int i, const pc_upstream_resp *r);
 
 /* The pull budget's say (mirror_budget.c). Whether a tag past its tag_ttl
  * is served as it is, without the HEAD, because the upstream has a reserve
