@@ -131,6 +131,12 @@ static int start_limiter(pc_limiter **out, const pc_config *cfg, pc_registry *re
         .store = reg,
         .flush_every_ms = 1000,
     };
+    /* replicas (cluster.advertise, or a meta store that is a server)
+     * count together in the store; one process counts in memory */
+    pc_store_opts so;
+    pc_config_store_opts(cfg, &so);
+    o.shared = (cfg->cluster && cfg->cluster->advertise) ||
+               strcmp(pc_store_meta_name(&so), "postgres") == 0;
     if (pc_limiter_new(out, &o)) {
         fprintf(stderr, "pullcache serve: pull limits: %s\n", pc_error_last());
         return -1;
@@ -142,6 +148,9 @@ static int start_limiter(pc_limiter **out, const pc_config *cfg, pc_registry *re
     else /* no users: every client is counted by its address */
         pc_log(PC_LOG_INFO, "pull limits: %u per %us per client address", lc->anonymous.pulls,
                lc->anonymous.window);
+    if (o.shared)
+        pc_log(PC_LOG_INFO, "pull limits: counted in the %s meta store, with every replica on it",
+               pc_store_meta_name(&so));
     return 0;
 }
 

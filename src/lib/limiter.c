@@ -76,6 +76,7 @@ typedef struct {
 struct pc_limiter {
     rule rules[2]; /* anonymous, authenticated */
     pc_registry *store;
+    bool shared; /* count in the store, not in memory */
     size_t max_per_shard;
     int64_t (*clock)(void *ctx);
     void *clock_ctx;
@@ -276,6 +277,33 @@ static unsigned retry_after(const entry *e, int64_t cur, int64_t now)
     return secs < 1 ? 1 : secs > UINT32_MAX ? UINT32_MAX : (unsigned)secs;
 }
 
+/* A take counted in the store, shared by every process on it. A store
+ * that fails lets the pull through uncounted (PC_ENOMEM: as a key that
+ * cannot be tracked): the limit is a courtesy to the upstream, never a
+ * reason to fail a pull. */
+static int shared_take(pc_limiter *l, const rule *r, const char *key, int64_t now, bool count,
+                       pc_limit_result *out)
+{
+    int64_t cur = bucket_of(r, now);
+    pc_meta_limit_take t;
+    int rc = pc_registry_limit_take(l->store, key, cur * r->width, (cur - r->n + 1) * r->width,
+                                    (cur + r->n) * r->width, r->pulls, count, &t);
+    if (rc) {
+        pc_log(PC_LOG_WARN, "pull limiter: the meta store did not count a pull of %s (%s)", key,
+               pc_error_last());
+        pc_error_set("pull limiter: the meta store cannot count");
+        return PC_ENOMEM;
+    }
+    out->remaining = t.total >= r->pulls ? 0 : (unsigned)(r->pulls - t.total);
+    if (count && !t.allowed) {
+        int64_t secs = t.oldest >= 0 ? t.oldest + (int64_t)r->n * r->width - now : r->width;
+        out->allowed = false;
+        out->retry_after = secs < 1 ? 1 : secs > UINT32_MAX ? UINT32_MAX : (unsigned)secs;
+        return PC_ELIMIT;
+    }
+    return 0;
+}
+
 int pc_limiter_take(pc_limiter *l, const char *key, int64_t now, bool count, pc_limit_result *out)
 {
     const rule *r = rule_of(l, key ? key : "");
@@ -289,10 +317,14 @@ int pc_limiter_take(pc_limiter *l, const char *key, int64_t now, bool count, pc_
         pc_error_set("pull limiter: invalid key");
         return PC_EINVAL;
     }
+    int rc = 0;
+    if (l->shared) {
+        rc = shared_take(l, r, key, now, count, out);
+        goto counted;
+    }
     uint64_t hash = key_hash(key);
     shard *s = shard_of(l, hash);
     int64_t cur = bucket_of(r, now);
-    int rc = 0;
     pthread_mutex_lock(&s->lock);
     entry *e = find(s, key, hash);
     if (!e && (!count || (rc = insert(l, s, key, hash, r, cur, now, &e))))
@@ -314,6 +346,7 @@ int pc_limiter_take(pc_limiter *l, const char *key, int64_t now, bool count, pc_
     out->remaining = e->total >= r->pulls ? 0 : (unsigned)(r->pulls - e->total);
 done:
     pthread_mutex_unlock(&s->lock);
+counted:;
     const char *budget = r->authenticated ? "budget=\"authenticated\"" : "budget=\"anonymous\"";
     if (rc == PC_ELIMIT) {
         pc_error_set("%s", limit_message);
@@ -556,6 +589,7 @@ int pc_limiter_new(pc_limiter **out, const pc_limiter_opts *opts)
     size_t max_keys = opts->max_keys ? opts->max_keys : DEFAULT_MAX_KEYS;
     l->max_per_shard = (max_keys + NSHARDS - 1) / NSHARDS;
     l->store = opts->store;
+    l->shared = opts->shared && opts->store;
     l->clock = opts->clock;
     l->clock_ctx = opts->clock_ctx;
     l->flush_every_ms = opts->flush_every_ms;

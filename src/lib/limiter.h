@@ -19,8 +19,9 @@
  * loaded when it is made: counts survive a restart. A SIGKILL loses what
  * changed since the last flush (about a second).
  *
- * Several replicas behind one meta store each count on their own: the
- * limits are per process.
+ * Several replicas behind one meta store count together when the limiter
+ * is shared (opts.shared): every take is then a conditional increment in
+ * the store (pc_meta_limit_ops.limit_take), exact across processes.
  *
  * SPDX-License-Identifier: Apache-2.0
  */
@@ -51,6 +52,11 @@ typedef struct {
     /* Whose meta store the counts persist in (pc_registry_limit_save;
      * borrowed, must outlive the limiter); NULL: memory only. */
     pc_registry *store;
+    /* With a store: count in it on every take (limit_take), not in
+     * memory, so that every process sharing the store counts against one
+     * budget (replicas: the 101st pull is refused whichever answers). A
+     * take then costs one meta store transaction. */
+    bool shared;
     /* How often the flush thread writes changed buckets; 0: no thread
      * (call pc_limiter_flush yourself). */
     unsigned flush_every_ms;

@@ -334,6 +334,10 @@ int pc_registry_limit_save(pc_registry *reg, const pc_meta_limit_row *rows, size
 /* cb for every stored row with expires > now. 0, cb's non-zero result,
  * PC_ENOTSUP (no counters kept), or < 0. */
 int pc_registry_limit_load(pc_registry *reg, int64_t now, pc_meta_limit_cb cb, void *ctx);
+/* The meta store's limit_take (store/meta.h): a pull counted against the
+ * budget every process on the store shares. */
+int pc_registry_limit_take(pc_registry *reg, const char *key, int64_t bucket, int64_t first,
+                           int64_t expires, uint64_t max, bool count, pc_meta_limit_take *out);
 
 /* --- garbage collection (registry_gc.c) --- */
 

@@ -317,3 +317,9 @@ int pc_registry_limit_load(pc_registry *reg, int64_t now, pc_meta_limit_cb cb, v
 {
     return reg->ms->limits->limit_load(reg->ms, now, cb, ctx);
 }
+
+int pc_registry_limit_take(pc_registry *reg, const char *key, int64_t bucket, int64_t first,
+                           int64_t expires, uint64_t max, bool count, pc_meta_limit_take *out)
+{
+    return reg->ms->limits->limit_take(reg->ms, key, bucket, first, expires, max, count, out);
+}

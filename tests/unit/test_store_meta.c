@@ -21,6 +21,7 @@
 #include <cmocka.h>
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -623,6 +624,94 @@ static void test_ref_holder(void **state)
     assert_int_equal(ms->reg->ref_holder(ms, "org/else", &layer, &got), PC_ENOTFOUND);
     assert_int_equal(ms->reg->manifest_delete(ms, "org/app", &m.digest), 0);
     assert_int_equal(ms->reg->ref_holder(ms, "org/app", &layer, &got), PC_ENOTFOUND);
+}
+
+/* limit_take: the shared count of one key's window; refused at max with
+ * the oldest bucket; a look counts nothing; buckets before `first` are
+ * out of the window; racing takers never both get the last pull. */
+#define TAKERS 8
+#define TAKES 25
+#define TAKE_MAX 60
+
+typedef struct {
+    pc_metastore *ms;
+    atomic_int *allowed, *failed;
+} taker;
+
+static void *take_many(void *p)
+{
+    taker *t = p;
+    for (int i = 0; i < TAKES; i++) {
+        pc_meta_limit_take r;
+        if (t->ms->limits->limit_take(t->ms, "10.0.0.9", 100, 91, 200000, TAKE_MAX, true, &r) != 0)
+            atomic_fetch_add(t->failed, 1);
+        else if (r.allowed)
+            atomic_fetch_add(t->allowed, 1);
+    }
+    return NULL;
+}
+
+static void test_limit_take(void **state)
+{
+    fixture *f = *state;
+    pc_metastore *ms = f->ms;
+    const pc_meta_limit_ops *L = ms->limits;
+    pc_meta_limit_take r;
+
+    /* an unknown key: nothing counted, allowed */
+    assert_int_equal(L->limit_take(ms, "1.2.3.4", 10, 1, 1000, 3, false, &r), 0);
+    assert_true(r.allowed);
+    assert_int_equal(r.total, 0);
+    /* three pulls in two buckets, then refused with the oldest bucket */
+    assert_int_equal(L->limit_take(ms, "1.2.3.4", 9, 1, 1000, 3, true, &r), 0);
+    assert_true(r.allowed);
+    assert_int_equal(r.total, 1);
+    assert_int_equal(L->limit_take(ms, "1.2.3.4", 10, 1, 1000, 3, true, &r), 0);
+    assert_int_equal(L->limit_take(ms, "1.2.3.4", 10, 1, 1000, 3, true, &r), 0);
+    assert_true(r.allowed);
+    assert_int_equal(r.total, 3);
+    assert_int_equal(L->limit_take(ms, "1.2.3.4", 10, 1, 1000, 3, true, &r), 0);
+    assert_false(r.allowed);
+    assert_int_equal(r.total, 3);
+    assert_int_equal(r.oldest, 9);
+    /* a look at a spent budget: not allowed, nothing changed */
+    assert_int_equal(L->limit_take(ms, "1.2.3.4", 10, 1, 1000, 3, false, &r), 0);
+    assert_false(r.allowed);
+    assert_int_equal(r.total, 3);
+    /* the window moves past bucket 9: one pull fits again */
+    assert_int_equal(L->limit_take(ms, "1.2.3.4", 11, 10, 1000, 3, true, &r), 0);
+    assert_true(r.allowed);
+    assert_int_equal(r.total, 3);
+    /* another key has its own count; the pulls are rows limit_load sees */
+    assert_int_equal(L->limit_take(ms, "user:ann", 10, 1, 1000, 3, true, &r), 0);
+    assert_int_equal(r.total, 1);
+    limit_rows l = {0};
+    assert_int_equal(L->limit_load(ms, 0, limit_cb, &l), 0);
+    qsort(l.s, (size_t)l.n, sizeof(l.s[0]), cmp_str);
+    assert_int_equal(l.n, 4);
+    assert_string_equal(l.s[0], "1.2.3.4@10=2/1000");
+    assert_string_equal(l.s[1], "1.2.3.4@11=1/1000");
+    assert_string_equal(l.s[2], "1.2.3.4@9=1/1000");
+    assert_string_equal(l.s[3], "user:ann@10=1/1000");
+    /* bad input */
+    assert_int_equal(L->limit_take(ms, "", 10, 1, 1000, 3, true, &r), PC_EINVAL);
+    assert_int_equal(L->limit_take(ms, NULL, 10, 1, 1000, 3, true, &r), PC_EINVAL);
+    assert_int_equal(L->limit_take(ms, "k", 1, 5, 1000, 3, true, &r), PC_EINVAL);
+
+    /* racing takers: exactly TAKE_MAX of TAKERS * TAKES allowed */
+    atomic_int allowed, failed;
+    atomic_init(&allowed, 0);
+    atomic_init(&failed, 0);
+    pthread_t th[TAKERS];
+    taker t = {ms, &allowed, &failed};
+    for (int i = 0; i < TAKERS; i++)
+        assert_int_equal(pthread_create(&th[i], NULL, take_many, &t), 0);
+    for (int i = 0; i < TAKERS; i++)
+        pthread_join(th[i], NULL);
+    assert_int_equal(atomic_load(&failed), 0);
+    assert_int_equal(atomic_load(&allowed), TAKE_MAX);
+    assert_int_equal(L->limit_take(ms, "10.0.0.9", 100, 91, 200000, TAKE_MAX, false, &r), 0);
+    assert_int_equal(r.total, TAKE_MAX);
 }
 
 static void test_limit_rows(void **state)
@@ -1403,6 +1492,7 @@ static int run_kind(const kind *k)
         T(test_uploads_persist),
         T(test_threads),
         T(test_limit_rows),
+        T(test_limit_take),
         T(test_tag_cas),
         T(test_tag_cas_threads),
         T(test_tag_stat_touch),

@@ -222,7 +222,14 @@ typedef struct {
 
 /* ---- the client pull limiter's counters (limiter.h) ---- */
 
-#define PC_META_LIMIT_VERSION 1
+#define PC_META_LIMIT_VERSION 2
+
+/* What limit_take found. */
+typedef struct {
+    bool allowed;   /* counted (or, for a look, the budget is not spent) */
+    uint64_t total; /* the key's pulls in the window, after this one when counted */
+    int64_t oldest; /* refused: the oldest bucket in the window with pulls, else -1 */
+} pc_meta_limit_take;
 
 typedef struct {
     unsigned version; /* PC_META_LIMIT_VERSION */
@@ -235,6 +242,16 @@ typedef struct {
     /* Every stored row with expires > now, in no particular order. 0, the
      * callback's non-zero result, or < 0. */
     int (*limit_load)(pc_metastore *ms, int64_t now, pc_meta_limit_cb cb, void *ctx);
+    /* The limit as every process sharing the store counts it, in one
+     * transaction: the total of key's buckets from `first` on; when count
+     * and that total is below max, one more pull in `bucket` (the row
+     * made with `expires`, kept otherwise), allowed; when count and it is
+     * not, refused with the oldest bucket holding pulls (nothing
+     * changed). Without count only the total (allowed: total < max).
+     * Exact under concurrency: two takers never both get the last pull.
+     * 0 (also when refused: see out->allowed) or < 0. */
+    int (*limit_take)(pc_metastore *ms, const char *key, int64_t bucket, int64_t first,
+                      int64_t expires, uint64_t max, bool count, pc_meta_limit_take *out);
 } pc_meta_limit_ops;
 
 /* ---- coordination of processes that share one store: leases and notes ---- */

@@ -189,10 +189,6 @@ void pc_mm_copy(char *dst, size_t size, const char *src)
     dst[n] = '\0';
 }
 
-
-
-
-
 int pc_mm_nomem(void)
 {
     pc_error_set("meta store: out of memory");

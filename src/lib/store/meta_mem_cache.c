@@ -218,6 +218,55 @@ static int mm_limit_save(pc_metastore *ms, const pc_meta_limit_row *rows, size_t
     return rc;
 }
 
+static int mm_limit_take(pc_metastore *ms, const char *key, int64_t bucket, int64_t first,
+                         int64_t expires, uint64_t max, bool count, pc_meta_limit_take *out)
+{
+    if (!key || !key[0] || !out || first > bucket || max > INT64_MAX)
+        return pc_meta_invalid("limiter take");
+    pc_mm_store *s = pc_mm_of(ms);
+    memset(out, 0, sizeof(*out));
+    out->oldest = -1;
+    pc_mm_limit k = {.key = (char *)key, .bucket = first};
+    pc_mm_lock(s);
+    /* the key's rows are contiguous, by bucket: from the first in the window on */
+    int64_t oldest = -1;
+    pc_mm_limit *row = NULL;
+    for (size_t i = pc_mm_lower(&s->limits, &k); i < s->limits.n; i++) {
+        pc_mm_limit *r = s->limits.v[i];
+        if (strcmp(r->key, key) != 0)
+            break;
+        if (r->count > 0 && oldest < 0)
+            oldest = r->bucket;
+        out->total += r->count;
+        if (r->bucket == bucket)
+            row = r;
+    }
+    out->allowed = out->total < max;
+    int rc = 0;
+    if (count && !out->allowed) {
+        out->oldest = oldest;
+    } else if (count && row) {
+        row->count++;
+        out->total++;
+    } else if (count) {
+        pc_mm_limit *n = malloc(sizeof(*n));
+        if (!n || !(n->key = strdup(key)) || pc_mm_reserve(&s->limits, 1)) {
+            if (n)
+                free(n->key);
+            free(n);
+            rc = pc_mm_nomem();
+        } else {
+            n->bucket = bucket;
+            n->count = 1;
+            n->expires = expires;
+            pc_mm_insert(&s->limits, n);
+            out->total++;
+        }
+    }
+    pc_mm_unlock(s);
+    return rc;
+}
+
 static int mm_limit_load(pc_metastore *ms, int64_t now, pc_meta_limit_cb cb, void *ctx)
 {
     if (!cb)
@@ -395,6 +444,7 @@ void pc_mm_cache_install(pc_meta_reg_ops *ops, pc_meta_cache_ops *cache, pc_meta
     cache->access_evict = mm_access_evict;
     limits->limit_save = mm_limit_save;
     limits->limit_load = mm_limit_load;
+    limits->limit_take = mm_limit_take;
     ops->blob_link_foreach = mm_blob_link_foreach;
     ops->manifest_foreach = mm_manifest_foreach;
     ops->manifest_ref_foreach = mm_manifest_ref_foreach;

@@ -68,6 +68,9 @@ enum {
     PG_LIMIT_PRUNE,
     PG_LIMIT_CLEAR,
     PG_LIMIT_LOAD,
+    PG_LIMIT_LOCK,
+    PG_LIMIT_SUM,
+    PG_LIMIT_ADD,
     PG_LINK_ALL,
     PG_MANIFEST_ALL,
     PG_REF_ALL,
@@ -96,6 +99,9 @@ enum {
  * guarded_remove (exclusive). "pcmigrat", "pcwriter" in ASCII. */
 #define PC_PG_KEY_MIGRATE "8098436854416826740"
 #define PC_PG_KEY_WRITE "8098447888221496690"
+/* limit_take's per-key lock: pg_advisory_xact_lock(PC_PG_KEY_LIMITS,
+ * hashtext(key)), the two-int4 form (its class apart from the keys above). */
+#define PC_PG_KEY_LIMITS "1885430864"
 
 /* meta_pg_schema.c: pc_pg_migrations[i] is migration i + 1 (the
  * schema_version row it leaves); pc_pg_stmt_sql[id] is statement id's

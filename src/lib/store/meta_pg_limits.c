@@ -8,6 +8,8 @@
  */
 #include "meta_pg_int.h"
 
+#include <string.h>
+
 typedef struct {
     const pc_meta_limit_row *rows;
     size_t n;
@@ -62,8 +64,59 @@ static int pg_limit_load(pc_metastore *ms, int64_t now, pc_meta_limit_cb cb, voi
     return pc_pg_each(ms, PG_LIMIT_LOAD, "limiter load", limit_row, &r, PG_ARGS(PG_INT(now)));
 }
 
+typedef struct {
+    const char *key;
+    int64_t bucket, first, expires;
+    uint64_t max;
+    bool count;
+    pc_meta_limit_take *out;
+} take_args;
+
+static int take_write(pc_metastore *ms, void *p)
+{
+    take_args *a = p;
+    pc_pg_query q;
+    int rc;
+    if (a->count &&
+        (rc = pc_pg_exec(ms, PG_LIMIT_LOCK, "limiter lock", NULL, PG_ARGS(PG_TEXT(a->key)))))
+        return rc;
+    if ((rc = pc_pg_query_row(&q, ms, PG_LIMIT_SUM, "limiter sum", "limiter sum: no row",
+                              PG_ARGS(PG_TEXT(a->key), PG_INT(a->first)))))
+        return rc;
+    int64_t total = pc_pg_col_int(q.res, 0, 0), oldest = pc_pg_col_int(q.res, 0, 1);
+    pc_pg_query_close(&q);
+    pc_meta_limit_take *out = a->out;
+    out->total = total > 0 ? (uint64_t)total : 0;
+    out->oldest = -1;
+    out->allowed = out->total < a->max;
+    if (!a->count)
+        return 0;
+    if (!out->allowed) {
+        out->oldest = oldest;
+        return 0;
+    }
+    rc = pc_pg_exec(ms, PG_LIMIT_ADD, "limiter add", NULL,
+                    PG_ARGS(PG_TEXT(a->key), PG_INT(a->bucket), PG_INT(a->expires)));
+    if (rc == 0)
+        out->total++;
+    return rc;
+}
+
+static int pg_limit_take(pc_metastore *ms, const char *key, int64_t bucket, int64_t first,
+                         int64_t expires, uint64_t max, bool count, pc_meta_limit_take *out)
+{
+    if (!key || !key[0] || !out || first > bucket || max > INT64_MAX)
+        return pc_meta_invalid("limiter take");
+    memset(out, 0, sizeof(*out));
+    take_args a = {key, bucket, first, expires, max, count, out};
+    if (!count)
+        return take_write(ms, &a);
+    return pc_pg_tx(ms, PC_PG_TX_PLAIN, take_write, &a);
+}
+
 void pc_pg_limits_install(pc_meta_limit_ops *ops)
 {
+    ops->limit_take = pg_limit_take;
     ops->limit_save = pg_limit_save;
     ops->limit_load = pg_limit_load;
 }

@@ -136,6 +136,13 @@ const char *const pc_pg_stmt_sql[PG_COUNT] = {
         " expires = excluded.expires",
     [PG_LIMIT_PRUNE] = "DELETE FROM limiter_counts WHERE expires <= $1",
     [PG_LIMIT_CLEAR] = "DELETE FROM limiter_counts",
+    /* limit_take: takers of one key queue on its advisory lock, so the
+     * sum they read is the one they add to */
+    [PG_LIMIT_LOCK] = "SELECT pg_advisory_xact_lock(" PC_PG_KEY_LIMITS ", hashtext($1))",
+    [PG_LIMIT_SUM] = "SELECT coalesce(sum(count), 0)::bigint, coalesce(min(bucket), -1)::bigint"
+                     " FROM limiter_counts WHERE key = $1 AND bucket >= $2 AND count > 0",
+    [PG_LIMIT_ADD] = "INSERT INTO limiter_counts(key, bucket, count, expires) VALUES($1, $2, 1, $3)"
+                     " ON CONFLICT(key, bucket) DO UPDATE SET count = limiter_counts.count + 1",
     [PG_LIMIT_LOAD] = "SELECT key, bucket, count, expires FROM limiter_counts WHERE expires > $1",
     [PG_LINK_ALL] = "SELECT repo, digest, size FROM blob_links ORDER BY repo, digest",
     [PG_MANIFEST_ALL] = "SELECT " PC_PG_MANIFEST_COLS " FROM manifests ORDER BY repo, digest",

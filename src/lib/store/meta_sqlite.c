@@ -64,10 +64,6 @@ int pc_sq_db_error(sqlite3 *db, const char *what)
     }
 }
 
-
-
-
-
 int pc_sq_col_text(sqlite3_stmt *st, int col, char *dst, size_t size)
 {
     const unsigned char *t = sqlite3_column_text(st, col);

@@ -51,8 +51,8 @@ static int only_mirror_holds(pc_metastore *ms, const pc_digest *d, pc_meta_repo_
                              void *ctx)
 {
     holder_scan h = {mirror, ctx, false};
-    int rc = pc_sq_each(ms, ST_HOLDER_REPOS, "eviction check", holder_row, &h,
-                        SQ_ARGS(SQ_TEXT(d->str)));
+    int rc =
+        pc_sq_each(ms, ST_HOLDER_REPOS, "eviction check", holder_row, &h, SQ_ARGS(SQ_TEXT(d->str)));
     if (rc < 0)
         return rc;
     return h.outside ? 0 : 1;

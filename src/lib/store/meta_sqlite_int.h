@@ -66,6 +66,8 @@ enum {
     ST_LIMIT_PRUNE,
     ST_LIMIT_CLEAR,
     ST_LIMIT_LOAD,
+    ST_LIMIT_SUM,
+    ST_LIMIT_ADD,
     ST_LINK_ALL,
     ST_MANIFEST_ALL,
     ST_REF_ALL,

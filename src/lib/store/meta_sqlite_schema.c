@@ -134,6 +134,10 @@ const char *const pc_sq_stmt_sql[ST_COUNT] = {
         " expires = excluded.expires",
     [ST_LIMIT_PRUNE] = "DELETE FROM limiter_counts WHERE expires <= ?1",
     [ST_LIMIT_CLEAR] = "DELETE FROM limiter_counts",
+    [ST_LIMIT_SUM] = "SELECT coalesce(sum(count), 0), coalesce(min(bucket), -1) FROM limiter_counts"
+                     " WHERE key = ?1 AND bucket >= ?2 AND count > 0",
+    [ST_LIMIT_ADD] = "INSERT INTO limiter_counts(key, bucket, count, expires) VALUES(?1, ?2, 1, ?3)"
+                     " ON CONFLICT(key, bucket) DO UPDATE SET count = count + 1",
     [ST_LIMIT_LOAD] = "SELECT key, bucket, count, expires FROM limiter_counts WHERE expires > ?1",
     [ST_LINK_ALL] = "SELECT repo, digest, size FROM blob_links ORDER BY repo, digest",
     [ST_MANIFEST_ALL] = "SELECT " PC_SQ_MANIFEST_COLS " FROM manifests ORDER BY repo, digest",
