@@ -315,6 +315,23 @@ static void say_bare_paths(const pc_config *cfg, pc_registry *reg, pc_mirror *mi
                cfg->cache->default_upstream, h.hidden, h.hidden == 1 ? "y" : "ies", h.first);
 }
 
+/* serve's upkeep: rounds this far apart. */
+#define UPKEEP_EVERY_S 300
+
+/* One round: drop abandoned uploads, keep the cache under its size cap. */
+static void upkeep(const pc_config *cfg, pc_registry *reg, pc_mirror *mirror)
+{
+    int n = pc_registry_sweep_uploads(reg, (long)cfg->storage->upload_ttl);
+    if (n > 0)
+        pc_log(PC_LOG_INFO, "dropped %d abandoned upload session(s)", n);
+    pc_evict_stats ev;
+    if (pc_mirror_evict(mirror, cfg->cache->max_size, &ev)) /* max_size 0: only counts */
+        pc_log(PC_LOG_WARN, "cache eviction failed: %s", pc_error_last());
+    else if (ev.freed)
+        pc_log(PC_LOG_INFO, "evicted %lu mirrored blob(s), %llu bytes (cap %llu)", ev.freed,
+               (unsigned long long)ev.freed_bytes, (unsigned long long)cfg->cache->max_size);
+}
+
 /* --advertise URL: cluster.advertise. */
 static int set_advertise(pc_config *cfg, const char *url)
 {
@@ -574,19 +591,29 @@ int pc_cli_serve(int argc, char **argv)
                    ? ", and bare /v2/<repo> paths"
                    : "");
     say_bare_paths(cfg, reg, mirror);
+    int leader = -1; /* unknown, 0 no, 1 yes: logged when it changes */
     for (;;) {
         /* Between signals, every few minutes: drop abandoned uploads, and
-         * keep the cache under its size cap. */
-        struct timespec every = {300, 0};
-        int n = pc_registry_sweep_uploads(reg, (long)cfg->storage->upload_ttl);
-        if (n > 0)
-            pc_log(PC_LOG_INFO, "dropped %d abandoned upload session(s)", n);
-        pc_evict_stats ev;
-        if (pc_mirror_evict(mirror, cfg->cache->max_size, &ev)) /* max_size 0: only counts */
-            pc_log(PC_LOG_WARN, "cache eviction failed: %s", pc_error_last());
-        else if (ev.freed)
-            pc_log(PC_LOG_INFO, "evicted %lu mirrored blob(s), %llu bytes (cap %llu)", ev.freed,
-                   (unsigned long long)ev.freed_bytes, (unsigned long long)cfg->cache->max_size);
+         * keep the cache under its size cap - on one replica of those
+         * sharing the stores at a time, the holder of the upkeep lease
+         * (taken again each round: renewed; free again 3 rounds after its
+         * holder stopped). */
+        struct timespec every = {UPKEEP_EVERY_S, 0};
+        pc_meta_lease held;
+        int lr = pc_registry_lease_take(reg, "leader:upkeep", pc_registry_node(reg),
+                                        3 * UPKEEP_EVERY_S * 1000L, &held);
+        if (leader < 0 || (lr == 0) != (leader == 1)) {
+            if (lr == 0)
+                pc_log(PC_LOG_INFO, "upkeep: this replica is the leader (upload sweeps, eviction)");
+            else if (lr == PC_EEXISTS)
+                pc_log(PC_LOG_INFO, "upkeep: left to the leader %s", held.owner);
+            else
+                pc_log(PC_LOG_WARN, "upkeep: the meta store cannot say who leads (%s); doing it",
+                       pc_error_last());
+            leader = lr == 0;
+        }
+        if (lr != PC_EEXISTS)
+            upkeep(cfg, reg, mirror);
         if (pc_mirror_store_gauges(mirror))
             pc_log(PC_LOG_WARN, "counting the stored blobs failed: %s", pc_error_last());
         int sig = sigtimedwait(&set, NULL, &every);

@@ -15,7 +15,8 @@
 #     dead replica's client succeeds on its retry elsewhere, and the blob was
 #     fetched upstream at most twice;
 #   - a chunked upload whose chunks go to different replicas completes with
-#     the right digest.
+#     the right digest;
+#   - one replica leads the upkeep (sweeps, eviction), the others say so.
 . "$(dirname "$0")/lib.sh"
 
 pc_needs_disk "the replicas share one data directory"
@@ -43,6 +44,15 @@ RPID[$P1]=$PC_PID
 replica "$P2"
 replica "$P3"
 PORTS=("$P1" "$P2" "$P3")
+# one replica leads the upkeep (upload sweeps, eviction); the others leave
+# it (each says so once its first round ran, just after it started serving)
+upkeep_says() { cat "$WORK/pullcache.log" "$WORK"/replica-*.log | grep -c "upkeep: $1" || true; }
+for _ in $(seq 100); do
+    [ $(($(upkeep_says "this replica is the leader") + $(upkeep_says "left to the leader"))) -ge 3 ] && break
+    sleep 0.1
+done
+expect_eq 1 "$(upkeep_says "this replica is the leader")" "replicas leading the upkeep"
+expect_eq 2 "$(upkeep_says "left to the leader")" "replicas leaving the upkeep to the leader"
 
 blob_path() { echo "$1/blobs/sha256/${2#sha256:}"; } # LAYOUT DIGEST
 
