@@ -482,6 +482,10 @@ int pc_cli_serve(int argc, char **argv)
         fprintf(stderr, "pullcache serve: out of memory\n");
         goto done;
     }
+    if (pc_config_cluster_secret_load(cfg)) {
+        fprintf(stderr, "pullcache serve: %s\n", pc_error_last());
+        goto done;
+    }
     if ((limit_anon && pc_config_parse_limit(limit_anon, &cfg->limits->anonymous)) ||
         (limit_auth && pc_config_parse_limit(limit_auth, &cfg->limits->authenticated))) {
         fprintf(stderr, "pullcache serve: %s\n", pc_error_last());

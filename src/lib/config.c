@@ -15,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
+
 #include <cyaml/cyaml.h>
 
 static const cyaml_schema_field_t tls_fields[] = {
@@ -201,8 +203,10 @@ static const cyaml_schema_field_t auth_fields[] = {
 };
 
 static const cyaml_schema_field_t cluster_fields[] = {
-    CYAML_FIELD_STRING_PTR("advertise", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL,
-                           pc_config_cluster, advertise, 1, 1024),
+    CYAML_FIELD_STRING_PTR("advertise", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, pc_config_cluster,
+                           advertise, 1, 1024),
+    CYAML_FIELD_STRING_PTR("secret_file", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL,
+                           pc_config_cluster, secret_file, 1, 4096),
     CYAML_FIELD_END,
 };
 
@@ -221,8 +225,8 @@ static const cyaml_schema_field_t top_fields[] = {
                             limits_fields),
     CYAML_FIELD_MAPPING_PTR("auth", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, pc_config, auth,
                             auth_fields),
-    CYAML_FIELD_MAPPING_PTR("cluster", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, pc_config,
-                            cluster, cluster_fields),
+    CYAML_FIELD_MAPPING_PTR("cluster", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, pc_config, cluster,
+                            cluster_fields),
     CYAML_FIELD_END,
 };
 
@@ -820,8 +824,41 @@ void pc_config_free(pc_config *c)
     free(c->http);
     free(c->storage);
     free(c->log);
-    if (c->cluster)
+    if (c->cluster) {
         free(c->cluster->advertise);
+        free(c->cluster->secret_file);
+        if (c->cluster->secret) {
+            OPENSSL_cleanse(c->cluster->secret, strlen(c->cluster->secret));
+            free(c->cluster->secret);
+        }
+    }
     free(c->cluster);
     free(c);
+}
+
+int pc_config_cluster_secret_load(pc_config *c)
+{
+    if (!c->cluster || !c->cluster->secret_file || c->cluster->secret)
+        return 0;
+    FILE *f = fopen(c->cluster->secret_file, "re");
+    if (!f) {
+        pc_error_set("cluster.secret_file %s: %s", c->cluster->secret_file, strerror(errno));
+        return PC_ENOTFOUND;
+    }
+    char line[1024];
+    bool got = fgets(line, sizeof(line), f) != NULL;
+    fclose(f);
+    size_t n = got ? strcspn(line, "\r\n") : 0;
+    line[n] = '\0';
+    int rc = 0;
+    if (n < 16) {
+        pc_error_set("cluster.secret_file %s: the secret (its first line) must have at least 16 "
+                     "characters; make one with `openssl rand -hex 32`",
+                     c->cluster->secret_file);
+        rc = PC_EINVAL;
+    } else if (!(c->cluster->secret = strdup(line))) {
+        rc = PC_ENOMEM;
+    }
+    OPENSSL_cleanse(line, sizeof(line));
+    return rc;
 }

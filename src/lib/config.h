@@ -206,6 +206,12 @@ typedef struct {
      * instead of fetching it upstream again. NULL: they wait for it to be
      * published instead. */
     char *advertise;
+    /* A file holding a secret every replica of the deployment shares: a
+     * replica presents it (Authorization: Bearer) when it streams a blob
+     * from another, which lets it read blobs with authentication on.
+     * NULL: none (peer reads then need no authentication to be on). */
+    char *secret_file;
+    char *secret; /* its contents, read by pc_config_cluster_secret_load; not YAML */
 } pc_config_cluster;
 
 typedef struct {
@@ -266,9 +272,13 @@ typedef struct {
     unsigned upstreams_count;
     pc_config_cache *cache;
     pc_config_limits *limits;
-    pc_config_auth *auth; /* NULL: no users, no access control */
+    pc_config_auth *auth;       /* NULL: no users, no access control */
     pc_config_cluster *cluster; /* NULL: not configured */
 } pc_config;
+
+/* Read cluster.secret_file into cluster.secret (first line, at least 16
+ * bytes). 0 (also without one), PC_EINVAL or PC_ENOTFOUND with a message. */
+int pc_config_cluster_secret_load(pc_config *cfg);
 
 /* Whether cfg configures users (auth.htpasswd or auth.trust): access
  * control is on. */

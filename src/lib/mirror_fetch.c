@@ -314,7 +314,12 @@ static pc_upstream *peer_client(pc_mirror *m, const char *url)
         if (strcmp(m->peers[i].url, url) == 0)
             c = m->peers[i].client;
     if (!c) {
-        pc_upstream_opts o = {.name = "peer", .url = url, .read_timeout_ms = 30000};
+        /* the deployment's shared secret, when there is one, lets it read
+         * the blob with authentication on (auth_access.c) */
+        pc_upstream_opts o = {.name = "peer",
+                              .url = url,
+                              .read_timeout_ms = 30000,
+                              .token = m->cfg->cluster ? m->cfg->cluster->secret : NULL};
         if (pc_upstream_new(&c, &o) == 0) {
             if (m->npeers == sizeof(m->peers) / sizeof(m->peers[0])) {
                 pc_upstream_free(m->peers[0].client);
@@ -415,6 +420,18 @@ static int follow(pc_fetch *f)
                 pc_spool_fail(f->sp, PC_EUPSTREAM);
                 fail_with(f, 502, "UNAVAILABLE", f->refused);
                 return FOLLOW_FAILED;
+            }
+            if (cls == PC_UP_DENIED || status == 401 || status == 403) {
+                /* it wants credentials this process has none for: wait for
+                 * the blob to be published instead */
+                pc_log(PC_LOG_WARN,
+                       "blob %s: the replica fetching it (%s) refused to stream it (%ld): give "
+                       "every replica the same cluster.secret_file; waiting for it to be "
+                       "published",
+                       f->d.str, url, status);
+                f->skip = f->received;
+                tried = true;
+                continue;
             }
             if (cls != PC_UP_REFUSED && cls != PC_UP_RESET && cls != PC_UP_TIMEOUT &&
                 cls != PC_UP_OK) {
