@@ -106,6 +106,8 @@ static int print_json(bool dry, bool evicted, uint64_t cap, const pc_evict_stats
     return pc_cli_print_json(o);
 }
 
+#define GC_UNLOCKED_GRACE_MIN 60
+
 int pc_cli_gc(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -221,6 +223,16 @@ int pc_cli_gc(int argc, char **argv)
     if (evict && pc_evict_run(reg, names, nnames, max_size, dry, NULL, NULL, &ev)) {
         fprintf(stderr, "pullcache gc: eviction: %s\n", pc_error_last());
         goto done;
+    }
+    /* Without a publish lock in the blob store (an object store), nothing
+     * holds gc off between a replica publishing a blob and linking it but
+     * the grace period: never shorter than a minute there. */
+    if (grace < GC_UNLOCKED_GRACE_MIN && !pc_registry_publish_locks(reg)) {
+        fprintf(stderr,
+                "pullcache gc: the %s blob store has no publish lock: --grace raised from %ld to "
+                "%d s so that blobs being published are safe\n",
+                pc_store_blobs_name(&so), grace, GC_UNLOCKED_GRACE_MIN);
+        grace = GC_UNLOCKED_GRACE_MIN;
     }
     if (pc_gc_sweep(reg, grace, dry, &sw)) {
         fprintf(stderr, "pullcache gc: sweep: %s\n", pc_error_last());

@@ -256,6 +256,10 @@ int pc_registry_stage_commit(pc_registry *reg, pc_spool *sp, const char *repo, c
 int pc_registry_stage_settle(pc_registry *reg, pc_spool *sp, const char *repo, const pc_digest *d,
                              uint64_t size);
 
+/* Whether the blob store has a publish lock (fs: flock) that holds gc off
+ * between a blob's publishing and its link; object stores have none. */
+bool pc_registry_publish_locks(const pc_registry *reg);
+
 /* --- coordination between processes sharing the stores (registry_coord.c;
  * store/meta.h's leases and notes) --- */
 

@@ -9,6 +9,11 @@
  */
 #include "registry_int.h"
 
+bool pc_registry_publish_locks(const pc_registry *reg)
+{
+    return reg->be->publish_lock != NULL;
+}
+
 const char *pc_registry_node(const pc_registry *reg)
 {
     return reg->node;
