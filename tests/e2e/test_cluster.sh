@@ -16,7 +16,9 @@
 #     fetched upstream at most twice;
 #   - a chunked upload whose chunks go to different replicas completes with
 #     the right digest;
-#   - one replica leads the upkeep (sweeps, eviction), the others say so.
+#   - one replica leads the upkeep (sweeps, eviction), the others say so;
+#   - gc --grace 0 run six times while two replicas take 30 pushes: every
+#     blob that got 201 is there afterwards, and every mirrored blob.
 . "$(dirname "$0")/lib.sh"
 
 pc_needs_disk "the replicas share one data directory"
@@ -182,3 +184,34 @@ expect_eq 201 "$code" "PUT finishing the upload on another replica"
 curl -sS -f -o "$WORK/up.out" "http://127.0.0.1:$P2/v2/team/app/blobs/$want" || fail "GET the uploaded blob"
 expect_eq "$want" "$(sha "$WORK/up.out")" "uploaded blob"
 echo "ok: 3 chunks over two replicas, digest $want"
+
+# ---- gc while the replicas serve -------------------------------------------------------------
+echo "== gc --grace 0 while two replicas take pushes"
+# --grace 0: the narrowest window there is (the subject)
+(for _ in 1 2 3 4 5 6; do "$PULLCACHE" gc --data "$DATA" --upstream "up=http://127.0.0.1:$FP" --grace 0 \
+    >>"$WORK/gc.log" 2>&1 || echo "gc failed" >>"$WORK/gc.log"; done) &
+gcpid=$!
+pushed=()
+for i in $(seq 30); do
+    p=$([ $((i % 2)) = 0 ] && echo "$P2" || echo "$P3")
+    head -c $((1000 + i)) /dev/urandom >"$WORK/g$i"
+    d=$(sha "$WORK/g$i")
+    l=$(curl -sS -f -X POST -D - -o /dev/null "http://127.0.0.1:$p/v2/team/gc/blobs/uploads/" |
+        tr -d '\r' | awk -F': ' 'tolower($1) == "location" { print $2 }')
+    code=$(curl -sS -o /dev/null -w '%{http_code}' -X PUT --data-binary "@$WORK/g$i" \
+        -H "Content-Type: application/octet-stream" "http://127.0.0.1:$p$(url_with_param "$l" "digest=$d")")
+    [ "$code" = 201 ] && pushed+=("$d")
+done
+wait "$gcpid"
+! grep -q "gc failed" "$WORK/gc.log" || fail "gc failed while the replicas served: $(tail -5 "$WORK/gc.log")"
+[ "${#pushed[@]}" = 30 ] || fail "only ${#pushed[@]} of 30 pushes got 201 during gc"
+for d in "${pushed[@]}"; do
+    code=$(curl -sS -o /dev/null -w '%{http_code}' "http://127.0.0.1:$P2/v2/team/gc/blobs/$d")
+    expect_eq 200 "$code" "GET of blob $d that got 201 during gc"
+done
+# and every mirrored blob is still there (manifests hold them)
+for d in "${BLOBS[@]}"; do
+    expect_eq 200 "$(curl -sS -o /dev/null -w '%{http_code}' "http://127.0.0.1:$P3/v2/up/library/co/blobs/$d")" \
+        "mirrored blob $d after gc"
+done
+echo "ok: 30 blobs pushed during 6 gc runs all there; mirrored blobs kept"
