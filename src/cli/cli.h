@@ -46,5 +46,7 @@ int pc_cli_copy(int argc, char **argv);
 extern const char pc_cli_copy_usage[];
 int pc_cli_sync(int argc, char **argv);
 extern const char pc_cli_sync_usage[];
+int pc_cli_migrate(int argc, char **argv);
+extern const char pc_cli_migrate_usage[];
 
 #endif

@@ -39,6 +39,8 @@ static const pc_verb verbs[] = {
      pc_cli_copy_usage, pc_cli_copy},
     {"sync", "keep a registry in step with a YAML list of source -> destination mappings",
      pc_cli_sync_usage, pc_cli_sync},
+    {"migrate", "copy a data directory to other storage (S3, PostgreSQL), resumable, verified",
+     pc_cli_migrate_usage, pc_cli_migrate},
     {"help", "show help for a verb", "usage: pullcache help [VERB]\n", run_help},
     {"version", "print the version", "usage: pullcache version\n", run_version},
 };
@@ -58,24 +60,24 @@ static void overview(FILE *out)
             PC_VERSION);
     for (size_t i = 0; i < NVERBS; i++)
         fprintf(out, "  %-10s %s\n", verbs[i].name, verbs[i].summary);
-    fprintf(out,
-            "\n"
-            "exit codes (every client verb: pull, copy, sync, ratelimit, loadgen, ls, tags,\n"
-            "inspect, rm, cache, config):\n"
-            "  0    done\n"
-            "  1    local failure: a file or OCI layout (missing, unreadable, invalid,\n"
-            "       without the image asked for: sync's FILE too), memory, a credentials\n"
-            "       file; ratelimit --min: fewer pulls left than asked for\n"
-            "  2    usage: a bad flag or argument\n"
-            "  3    a registry refused (its status and error code are in the message) or\n"
-            "       could not be reached; loadgen: some pulls failed; config: the mirror\n"
-            "       does not serve what the settings need\n"
-            "  4    verification: a digest or size mismatch, a malformed manifest\n"
-            "  5    an index without an image for the platform asked for\n"
-            "  6    sync --once --no-wait stopped for the pull budget\n"
-            "  130  interrupted (SIGINT)\n"
-            "serve, gc and fsck are not clients; their --help says what their codes mean.\n"
-            "\n`pullcache help VERB` or `pullcache VERB --help` shows a verb's options.\n");
+    fprintf(out, "\n"
+                 "exit codes (every client verb: pull, copy, sync, ratelimit, loadgen, ls, tags,\n"
+                 "inspect, rm, cache, config):\n"
+                 "  0    done\n"
+                 "  1    local failure: a file or OCI layout (missing, unreadable, invalid,\n"
+                 "       without the image asked for: sync's FILE too), memory, a credentials\n"
+                 "       file; ratelimit --min: fewer pulls left than asked for\n"
+                 "  2    usage: a bad flag or argument\n"
+                 "  3    a registry refused (its status and error code are in the message) or\n"
+                 "       could not be reached; loadgen: some pulls failed; config: the mirror\n"
+                 "       does not serve what the settings need\n"
+                 "  4    verification: a digest or size mismatch, a malformed manifest\n"
+                 "  5    an index without an image for the platform asked for\n"
+                 "  6    sync --once --no-wait stopped for the pull budget\n"
+                 "  130  interrupted (SIGINT)\n"
+                 "serve, gc, fsck and migrate are not clients; their --help says what their codes\n"
+                 "mean.\n"
+                 "\n`pullcache help VERB` or `pullcache VERB --help` shows a verb's options.\n");
 }
 
 static const pc_verb *find_verb(const char *name)
