@@ -28,6 +28,30 @@ _migrate_cleanup() {
 }
 trap _migrate_cleanup EXIT
 
+# The source's records, row by row, as the destination must have them: tags
+# with their updated times, access records, limiter counts, links, manifests
+# and their references (read with sqlite3 / psql, the stores' own tables).
+QUERIES=(
+    "SELECT repo, tag, digest, updated FROM tags ORDER BY repo, tag"
+    "SELECT digest, size, last_access FROM cache_access ORDER BY digest"
+    "SELECT key, bucket, count, expires FROM limiter_counts ORDER BY key, bucket"
+    "SELECT repo, digest, size FROM blob_links ORDER BY repo, digest"
+    "SELECT repo, digest, media_type, size, artifact_type, coalesce(subject, '') FROM manifests ORDER BY repo, digest"
+    "SELECT repo, manifest, ref, is_manifest FROM manifest_refs ORDER BY repo, manifest, ref"
+)
+rows_sqlite() { sqlite3 -readonly "$1" "$2"; } # DB QUERY
+rows_pg() { psql "$PC_PG_CONNINFO" -X -A -t -c "$1"; } # QUERY
+same_rows() { # LABEL ROWS-FUNCTION [ARG]
+    local q want got
+    for q in "${QUERIES[@]}"; do
+        want=$(rows_sqlite "$SRC/meta.db" "$q")
+        [ -n "$want" ] || fail "the source has no rows for: $q"
+        got=$("${@:2}" "$q")
+        [ "$want" = "$got" ] || fail "$1: rows differ for '$q':
+$(diff <(echo "$want") <(echo "$got") | head)"
+    done
+}
+
 mkimages "$WORK/img" migrate
 mkimages "$WORK/big" migratebig 64
 mkimages "$WORK/up" migrateup
@@ -118,6 +142,8 @@ cat "$WORK/m3.out"
 "$PULLCACHE" migrate --from "$SRC" --to "$WORK/dst.yaml" --json >"$WORK/m3.json"
 jq -e '.nothing_to_do and .verified and .blobs.copied == 0' "$WORK/m3.json" >/dev/null ||
     fail "third run's JSON: $(cat "$WORK/m3.json")"
+
+same_rows fs rows_sqlite "$WORK/dst/meta.db"
 
 # the same blob files, byte for byte
 (cd "$SRC/blobs" && find . -type f | sort | xargs sha256sum) >"$WORK/src.sums"
@@ -211,5 +237,6 @@ jq -e --argjson n "$NSRC" '.verified and (.problems | length) == 0 and .blobs.co
 jq -e '.nothing_to_do and .verified' "$WORK/s2.json" >/dev/null ||
     fail "second run to S3 + PostgreSQL did something: $(cat "$WORK/s2.json")"
 grep -q "$S3_SECRET_KEY" "$WORK"/s*.json && fail "the S3 secret in migrate's output"
+same_rows s3pg rows_pg
 check_served s3pg --config "$WORK/fleet.yaml"
 echo "PASS: test_migrate (fs + SQLite, S3 + PostgreSQL)"
