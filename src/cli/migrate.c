@@ -27,6 +27,7 @@
 #include "migrate.h"
 #include "pullfmt.h"
 #include "store/factory.h"
+#include "util.h"
 
 const char pc_cli_migrate_usage[] =
     "usage: pullcache migrate --from DIR --to CONFIG [--dry-run] [--json] [--jobs N]\n"
@@ -85,7 +86,11 @@ enum { OPT_FROM = 256, OPT_TO, OPT_DRY_RUN, OPT_JSON, OPT_JOBS, OPT_FORCE };
 typedef struct {
     bool tty, json;
     json_t *problems; /* --json: the problems as found */
+    int64_t drawn_ms; /* when the progress line was last drawn */
+    pc_migrate_phase drawn_phase;
 } ui_t;
+
+#define REDRAW_MS 100
 
 static const char *phase_name(pc_migrate_phase p)
 {
@@ -105,6 +110,13 @@ static void on_progress(const pc_migrate_progress *p, void *ctx)
     ui_t *ui = ctx;
     if (!ui->tty)
         return;
+    /* at most every REDRAW_MS, but every phase's first and the blobs' last state */
+    int64_t now = pc_util_mono_ms();
+    bool last = p->phase == PC_MIGRATE_BLOBS && p->blobs_done == p->blobs;
+    if (ui->drawn_ms && p->phase == ui->drawn_phase && !last && now - ui->drawn_ms < REDRAW_MS)
+        return;
+    ui->drawn_ms = now;
+    ui->drawn_phase = p->phase;
     char a[32], b[32];
     if (p->phase == PC_MIGRATE_BLOBS)
         fprintf(stderr, "\rmigrate: blobs %" PRIu64 "/%" PRIu64 ", %s of %s\033[K", p->blobs_done,
@@ -158,7 +170,8 @@ static void print_text(bool dry, const pc_migrate_stats *s)
 {
     char a[32], b[32];
     const char *would = dry ? "would be " : "";
-    if (pc_migrate_nothing_done(s) && !s->problems) {
+    bool nothing = pc_migrate_nothing_done(s) && !s->problems;
+    if (nothing) {
         printf("nothing to do: the destination has every blob and record of the source%s\n",
                s->verified ? " (verified)" : "");
     } else {
@@ -167,8 +180,9 @@ static void print_text(bool dry, const pc_migrate_stats *s)
                s->blobs, pc_cli_fmt_bytes(s->bytes, a, sizeof(a)), s->blobs_copied, would,
                pc_cli_fmt_bytes(s->bytes_copied, b, sizeof(b)), s->blobs_present);
         printf("records %swritten: %" PRIu64 " of %" PRIu64 " blob links, %" PRIu64 " of %" PRIu64
-               " manifests, %" PRIu64 " of %" PRIu64 " tags (%" PRIu64 " updated times), %" PRIu64
-               " of %" PRIu64 " access records, %" PRIu64 " of %" PRIu64 " limiter counts\n",
+               " manifests, %" PRIu64 " of %" PRIu64 " tags (updated times set: %" PRIu64
+               "), %" PRIu64 " of %" PRIu64 " access records, %" PRIu64 " of %" PRIu64
+               " limiter counts\n",
                would, s->links_added, s->links, s->manifests_put, s->manifests, s->tags_set,
                s->tags, s->tag_times, s->access_set, s->access, s->limits_set, s->limits);
     }
@@ -180,7 +194,7 @@ static void print_text(bool dry, const pc_migrate_stats *s)
     if (s->problems)
         printf("%s%" PRIu64 " problem%s (listed above)\n", s->verified ? "verification: " : "",
                s->problems, pc_cli_plural(s->problems));
-    else if (s->verified)
+    else if (s->verified && !nothing)
         printf("verified: every blob, manifest, blob link and tag of the source is at the "
                "destination\n");
 }
@@ -289,7 +303,7 @@ int pc_cli_migrate(int argc, char **argv)
     const char *from = NULL, *to = NULL;
     bool dry = false, force = false;
     unsigned jobs = 4;
-    ui_t ui = {pc_cli_stderr_tty(), false, NULL};
+    ui_t ui = {pc_cli_stderr_tty(), false, NULL, 0, PC_MIGRATE_BLOBS};
     int c, rc = 3, lockfd = -1;
     pc_config *cfg = NULL;
     pc_blob_backend *sb = NULL, *db = NULL;

@@ -83,6 +83,13 @@ rc=0
 "$PULLCACHE" migrate --from "$SRC" --to "$WORK/dst.yaml" >"$WORK/m0.out" 2>"$WORK/m0.err" || rc=$?
 expect_eq 4 "$rc" "migrate while serve holds the source"
 grep -q "serve.lock" "$WORK/m0.err" || fail "no word of serve.lock: $(cat "$WORK/m0.err")"
+[ ! -e "$WORK/dst" ] || fail "a refused migrate made the destination"
+# --force: copies with a warning (to a destination of its own)
+printf 'storage:\n  data: %s\n' "$WORK/forced" >"$WORK/forced.yaml"
+"$PULLCACHE" migrate --from "$SRC" --to "$WORK/forced.yaml" --force >"$WORK/mf.out" 2>"$WORK/mf.err" ||
+    fail "migrate --force: $(cat "$WORK/mf.out" "$WORK/mf.err")"
+grep -q "warning: a serve holds" "$WORK/mf.err" || fail "--force without a warning: $(cat "$WORK/mf.err")"
+grep -q "^verified" "$WORK/mf.out" || fail "--force: $(cat "$WORK/mf.out")"
 pc_stop
 
 echo "== usage errors"
@@ -189,6 +196,19 @@ check_served() {
         "oci:$WORK/mirrored-$label:x" >>"$WORK/clients.log" 2>&1 || fail "$label: mirrored image"
     pc_stop
 }
+echo "== a corrupt blob at the source is reported, not copied"
+cp -a "$SRC" "$WORK/src-bad"
+victim=$(find "$WORK/src-bad/blobs" -type f -size -2k | sort | head -n 1)
+printf 'damaged' >>"$victim"
+printf 'storage:\n  data: %s\n' "$WORK/dst-bad" >"$WORK/bad.yaml"
+rc=0
+"$PULLCACHE" migrate --from "$WORK/src-bad" --to "$WORK/bad.yaml" --json >"$WORK/bad.json" 2>"$WORK/bad.err" || rc=$?
+expect_eq 1 "$rc" "migrate with a corrupt source blob"
+jq -e --arg d "sha256:$(basename "$victim")" '[.problems[] | select(.kind == "corrupt" and .digest == $d)]
+    | length == 1' "$WORK/bad.json" >/dev/null || fail "the corrupt blob not reported: $(cat "$WORK/bad.json")"
+[ ! -e "$WORK/dst-bad/blobs/sha256/$(basename "$victim" | cut -c1-2)/$(basename "$victim")" ] ||
+    fail "the corrupt blob was copied"
+
 fake_stop "$FP"
 echo "== serve on the migrated data directory"
 check_served fs --data "$WORK/dst"
