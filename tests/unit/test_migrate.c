@@ -3,8 +3,8 @@
  * everything is copied (tags with their updated times, access records,
  * limiter counts), a second run writes nothing, a dry run writes nothing,
  * a partly filled destination is completed (a tag pointing elsewhere is set
- * again), a corrupt source blob is reported and not copied, and the
- * verification finds blobs a destination lost.
+ * again, a blob of another size there is replaced), a corrupt source blob is reported and not
+ * copied, and the verification finds blobs a destination lost.
  *
  * SPDX-License-Identifier: Apache-2.0
  */
@@ -231,6 +231,26 @@ static void completes_a_partial_destination(void **state)
     assert_string_equal(d.str, f->manifest.str);
 }
 
+static void damaged_destination_copy_is_replaced(void **state)
+{
+    fx_t *f = *state;
+    /* the destination has other bytes (another size) under the layer's digest */
+    pc_blob_wr *w = NULL;
+    assert_int_equal(f->db->writer(f->db, NULL, true, &w), 0);
+    assert_int_equal(w->append(w, "short", 5), 0);
+    assert_int_equal(w->commit(w, &f->layer), 0);
+    pc_migrate_stats st;
+    assert_int_equal(run(f, false, &st), 0);
+    assert_int_equal(st.blobs_present, 0);
+    assert_int_equal(st.blobs_copied, 3);
+    void *buf = NULL;
+    size_t len = 0;
+    assert_int_equal(pc_blob_get(f->db, &f->layer, 1024, &buf, &len), 0);
+    assert_int_equal(len, strlen(LAYER));
+    assert_memory_equal(buf, LAYER, len);
+    free(buf);
+}
+
 static void corrupt_source_blob_is_reported(void **state)
 {
     fx_t *f = *state;
@@ -294,6 +314,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(copies_everything_then_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(dry_run_writes_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(completes_a_partial_destination, setup, teardown),
+        cmocka_unit_test_setup_teardown(damaged_destination_copy_is_replaced, setup, teardown),
         cmocka_unit_test_setup_teardown(corrupt_source_blob_is_reported, setup, teardown),
         cmocka_unit_test_setup_teardown(verification_finds_lost_blobs, setup, teardown),
     };
