@@ -10,7 +10,8 @@
 #      nothing to do; a serve on the destination (with the upstream gone)
 #      serves every image byte-identical, the same tags, the same blob files;
 #   2. when radosgw and PostgreSQL are installed (tests/tools/rgw.sh, pg.sh),
-#      to S3 + PostgreSQL, with the same checks through a serve on them.
+#      to S3 + PostgreSQL (a run killed mid-blob there too), with the same
+#      checks through a serve on them.
 . "$(dirname "$0")/lib.sh"
 
 pc_needs_disk "a data directory to migrate"
@@ -113,24 +114,31 @@ echo "== dry run: counts, writes nothing"
 expect_eq "$NSRC" "$(jq -r .blobs.copied "$WORK/dry.json")" "dry run: blobs it would copy"
 expect_eq 0 "$(find "$WORK/dst/blobs" -type f 2>/dev/null | wc -l)" "blob files after a dry run"
 
+# kill_midway CONFIG LABEL: run migrate one blob at a time and kill -9 it once
+# it has read 16 MiB (/proc/PID/io), which is inside the 64 MiB layer (the
+# source's other blobs are small); $NMID: the blobs the destination has
+# then, fewer than the source's (a dry run counts them)
+kill_midway() {
+    local mpid r rc=0
+    "$PULLCACHE" migrate --from "$SRC" --to "$1" --jobs 1 >"$WORK/$2-killed.out" 2>&1 &
+    mpid=$!
+    for _ in $(seq 4000); do
+        r=$(awk '/^rchar:/ { print $2 }' "/proc/$mpid/io" 2>/dev/null) || break
+        [ "${r:-0}" -gt $((16 << 20)) ] && break
+        sleep 0.005
+    done
+    kill -KILL "$mpid" 2>/dev/null || true
+    wait "$mpid" 2>/dev/null || rc=$?
+    expect_eq 137 "$rc" "$2: the first migrate was killed (it ended before: $(cat "$WORK/$2-killed.out"))"
+    "$PULLCACHE" migrate --from "$SRC" --to "$1" --dry-run --json >"$WORK/$2-killed.json" ||
+        fail "$2: dry run after the kill: $(cat "$WORK/$2-killed.json")"
+    NMID=$(jq -r .blobs.present "$WORK/$2-killed.json")
+    [ "$NMID" -lt "$NSRC" ] || fail "$2: the kill came after every blob was copied ($NMID of $NSRC)"
+    echo "$2: killed with $NMID of $NSRC blobs copied"
+}
+
 echo "== kill -9 in the middle of a blob, then resume"
-# one blob at a time; killed once it has read 16 MiB (/proc/PID/io), which is
-# inside the 64 MiB layer (the source's other blobs are small); the listing
-# shows it was mid-way
-"$PULLCACHE" migrate --from "$SRC" --to "$WORK/dst.yaml" --jobs 1 >"$WORK/m1.out" 2>&1 &
-MPID=$!
-for _ in $(seq 4000); do
-    r=$(awk '/^rchar:/ { print $2 }' "/proc/$MPID/io" 2>/dev/null) || break
-    [ "${r:-0}" -gt $((16 << 20)) ] && break
-    sleep 0.005
-done
-kill -KILL "$MPID" 2>/dev/null || true
-rc=0
-wait "$MPID" || rc=$?
-expect_eq 137 "$rc" "the first migrate was killed (it finished before the kill: $(cat "$WORK/m1.out"))"
-NMID=$(find "$WORK/dst/blobs" -type f | wc -l)
-[ "$NMID" -lt "$NSRC" ] || fail "the kill came after every blob was copied ($NMID of $NSRC)"
-echo "killed with $NMID of $NSRC blobs copied"
+kill_midway "$WORK/dst.yaml" fs
 "$PULLCACHE" migrate --from "$SRC" --to "$WORK/dst.yaml" --json >"$WORK/m2.json" ||
     fail "resumed migrate: $(cat "$WORK/m2.json")"
 echo "resumed: $(cat "$WORK/m2.json")"
@@ -246,11 +254,13 @@ storage:
     driver: postgres
     conninfo_env: MIGRATE_PG
 YML
+kill_midway "$WORK/fleet.yaml" s3pg
 "$PULLCACHE" migrate --from "$SRC" --to "$WORK/fleet.yaml" --json >"$WORK/s1.json" ||
     fail "migrate to S3 + PostgreSQL: $(cat "$WORK/s1.json")"
 echo "to S3 + PostgreSQL: $(cat "$WORK/s1.json")"
-jq -e --argjson n "$NSRC" '.verified and (.problems | length) == 0 and .blobs.copied == $n
-       and .tags.set == 6 and .access.set > 0 and .limits.set > 0' "$WORK/s1.json" >/dev/null ||
+jq -e --argjson n "$NSRC" --argjson m "$NMID" '.verified and (.problems | length) == 0
+       and .blobs.present == $m and .blobs.copied == $n - $m
+       and .tags.source == 6 and .access.set > 0 and .limits.set > 0' "$WORK/s1.json" >/dev/null ||
     fail "S3 + PostgreSQL run: $(cat "$WORK/s1.json")"
 "$PULLCACHE" migrate --from "$SRC" --to "$WORK/fleet.yaml" --json >"$WORK/s2.json" ||
     fail "second run to S3 + PostgreSQL: $(cat "$WORK/s2.json")"
