@@ -4,7 +4,8 @@
 # against an AddressSanitizer + UndefinedBehaviorSanitizer build (clang),
 # `make test-mem` runs the unit tests and the e2e tests on the in-memory
 # storage backends (serve --ephemeral),
-# `make tsan` runs the unit tests and the concurrency e2e tests against a
+# `make tsan` runs the unit tests and the concurrency e2e tests (coalescing,
+# replicas) against a
 # ThreadSanitizer build, `make clang` builds everything with clang and runs
 # the unit tests, `make fuzz` runs the libFuzzer targets for FUZZ_SECONDS
 # (20) each. A sanitizer report anywhere (a unit test, serve, a client verb
@@ -25,7 +26,7 @@ test: all
 # ASAN_TESTS / TSAN_TESTS: ctest arguments choosing the tests
 # (e.g. make asan ASAN_TESTS="-L unit").
 ASAN_TESTS ?=
-TSAN_TESTS ?= -R '^(unit\..*|e2e\.cache_coalesce)$$'
+TSAN_TESTS ?= -R '^(unit\..*|e2e\.cache_coalesce|e2e\.cluster)$$'
 
 # The sanitizer build uses clang (ASAN_CC): its warnings are errors too, so
 # one build checks both what clang warns about and what ASan/UBSan find.
