@@ -316,6 +316,18 @@ int pc_registry_blob_stat(pc_registry *reg, const char *repo, const pc_digest *d
     return pc_registry_size_check(reg, d, want, *size);
 }
 
+int pc_registry_blob_url(pc_registry *reg, const char *repo, const pc_digest *d, char *buf,
+                         size_t len, uint64_t *size)
+{
+    /* signing is local: first, so a backend without URLs costs nothing */
+    int rc = pc_blob_url(reg->be, d, 0, buf, len, NULL);
+    if (rc == 0)
+        rc = pc_registry_blob_stat(reg, repo, d, size);
+    if (rc && len)
+        buf[0] = '\0';
+    return rc;
+}
+
 int pc_registry_blob_open(pc_registry *reg, const char *repo, const pc_digest *d, pc_blob_rd **out)
 {
     uint64_t want = 0;

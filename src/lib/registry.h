@@ -67,6 +67,14 @@ int pc_registry_blob_stat(pc_registry *reg, const char *repo, const pc_digest *d
 /* Open blob d of repo for reading. *out is the caller's (->close). */
 int pc_registry_blob_open(pc_registry *reg, const char *repo, const pc_digest *d, pc_blob_rd **out);
 
+/* A URL clients may GET blob d of repo from directly (the backend's
+ * presigned URL, storage.blobs.redirect), handed out only after the checks
+ * pc_registry_blob_stat makes (linked in repo, stored, of the recorded
+ * size; *size its size). PC_ENOTSUP (cheap: nothing asked of the store)
+ * when the backend hands out no URLs: serve the bytes instead. */
+int pc_registry_blob_url(pc_registry *reg, const char *repo, const pc_digest *d, char *buf,
+                         size_t len, uint64_t *size);
+
 /* Remove blob d from repo (other repositories keep it). 0 or PC_ENOTFOUND.
  * On a full disk the space reserve is spent to let it go on. */
 int pc_registry_blob_delete(pc_registry *reg, const char *repo, const pc_digest *d);

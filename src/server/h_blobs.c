@@ -3,20 +3,22 @@
  * A whole blob is hashed while it streams: when its bytes do not match its
  * digest the last block is never sent (the connection is cut, so no client
  * gets a complete wrong body) and the file is taken out of service. Once a
- * file has hashed right, this process remembers it (by digest, inode, size
- * and modification time: a replaced file is hashed again) and later GETs go
- * out with sendfile, so hot layers cost no hashing; damage done to a file
- * after that is found by `pullcache fsck` or the next start.
+ * stored version has hashed right, this process remembers it (verified.c:
+ * a file by digest, inode, size and modification time, an object by the
+ * identity its reader reports, S3's ETag; a replaced one is hashed again)
+ * and later GETs go out unhashed (files with sendfile), so hot layers cost
+ * no hashing; damage done to a file after that is found by `pullcache fsck`
+ * or the next start. With storage.blobs.redirect a GET is answered with 307
+ * to the backend's presigned URL instead (HEAD stays here).
  *
  * SPDX-License-Identifier: Apache-2.0
  */
 #include "http.h"
+#include "metrics.h"
 #include "range.h"
 
 #include <errno.h>
 #include <inttypes.h>
-#include <pthread.h>
-#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,64 +53,51 @@ int pc_h_blob_get(pc_req *req)
     default:
         break;
     }
+    if (pc_send_blob_redirect(req, req->name, &d, &mhd))
+        return mhd;
     int rc = pc_registry_blob_open(req->srv->reg, req->name, &d, &r);
     if (rc)
         return pc_req_fail(req, rc);
     return pc_send_blob(req, &d, r);
 }
 
-/* ---- files that hashed right (a direct-mapped memo) ---- */
-
-#define VERIFIED_SLOTS 4096
-
-typedef struct {
-    char digest[PC_DIGEST_MAX];
-    dev_t dev;
-    ino_t ino;
-    off_t size;
-    struct timespec mtime;
-} verified_file;
-
-static verified_file verified[VERIFIED_SLOTS];
-static pthread_mutex_t verified_lock = PTHREAD_MUTEX_INITIALIZER;
-
-static size_t verified_slot(const char *digest)
+bool pc_send_blob_redirect(pc_req *req, const char *repo, const pc_digest *d, int *mhd)
 {
-    uint64_t h = 0xcbf29ce484222325u;
-    for (const unsigned char *p = (const unsigned char *)digest; *p; p++)
-        h = (h ^ *p) * 0x100000001b3u;
-    return (size_t)(h % VERIFIED_SLOTS);
-}
-
-static bool same_file(const verified_file *v, const char *digest, const struct stat *st)
-{
-    return strcmp(v->digest, digest) == 0 && v->dev == st->st_dev && v->ino == st->st_ino &&
-           v->size == st->st_size && v->mtime.tv_sec == st->st_mtim.tv_sec &&
-           v->mtime.tv_nsec == st->st_mtim.tv_nsec;
-}
-
-/* Whether fd is a file that already hashed to digest in this process. */
-static bool verified_has(int fd, const char *digest)
-{
-    struct stat st;
-    if (fstat(fd, &st) != 0)
+    if (strcmp(req->method, "GET") != 0)
+        return false; /* HEAD: answered here, one HEAD to the store at most */
+    char url[PC_BLOB_URL_MAX];
+    uint64_t size = 0;
+    int rc = pc_registry_blob_url(req->srv->reg, repo, d, url, sizeof(url), &size);
+    if (rc == PC_ENOTSUP)
         return false;
-    pthread_mutex_lock(&verified_lock);
-    bool yes = same_file(&verified[verified_slot(digest)], digest, &st);
-    pthread_mutex_unlock(&verified_lock);
-    return yes;
+    if (rc) {
+        *mhd = pc_req_fail(req, rc);
+        return true;
+    }
+    pc_metrics_add("pullcache_blob_redirects_total", "", 1);
+    /* a Range is the client's to send again: the store honours it */
+    *mhd = pc_req_send(req, 307, NULL, "", 0, "Location", url, "Docker-Content-Digest", d->str,
+                       "Cache-Control", "no-store", NULL);
+    return true;
 }
 
-static void verified_add(int fd, const char *digest)
+/* ---- files: hashed until they hashed right once, then sendfile ---- */
+
+/* Whether fd is a file that already hashed to d in this process. */
+static bool file_verified(int fd, const pc_digest *d)
 {
-    struct stat st;
-    if (fstat(fd, &st) != 0)
-        return;
-    verified_file v = {.dev = st.st_dev, .ino = st.st_ino, .size = st.st_size, .mtime = st.st_mtim};
-    snprintf(v.digest, sizeof(v.digest), "%s", digest);
-    pthread_mutex_lock(&verified_lock);
-    verified[verified_slot(digest)] = v;
-    pthread_mutex_unlock(&verified_lock);
+    char ident[96];
+    uint64_t size;
+    return pc_verified_file_ident(fd, ident, sizeof(ident), &size) == 0 &&
+           pc_verified_has(d, ident, size);
+}
+
+static void file_verified_add(int fd, const pc_digest *d)
+{
+    char ident[96];
+    uint64_t size;
+    if (pc_verified_file_ident(fd, ident, sizeof(ident), &size) == 0)
+        pc_verified_add(d, ident, size);
 }
 
 typedef struct {
@@ -165,7 +154,7 @@ static ssize_t hashed_read(void *cls, uint64_t pos, char *buf, size_t max)
     if (!hash_block(b->h, &b->d, b->reg, buf, (size_t)n, last))
         return MHD_CONTENT_READER_END_WITH_ERROR; /* the client sees a cut body */
     if (last)
-        verified_add(b->fd, b->d.str);
+        file_verified_add(b->fd, &b->d);
     return n;
 }
 
@@ -220,8 +209,11 @@ static ssize_t read_read(void *cls, uint64_t pos, char *buf, size_t max)
                n < 0 ? pc_error_last() : "the blob shrank");
         return MHD_CONTENT_READER_END_WITH_ERROR;
     }
-    if (b->h && !hash_block(b->h, &b->d, b->reg, buf, (size_t)n, pos + (uint64_t)n == b->len))
+    bool last = pos + (uint64_t)n == b->len;
+    if (b->h && !hash_block(b->h, &b->d, b->reg, buf, (size_t)n, last))
         return MHD_CONTENT_READER_END_WITH_ERROR;
+    if (b->h && last) /* hashed right: this version goes out unhashed next time */
+        pc_verified_add(&b->d, b->r->ident, b->r->size);
     return (ssize_t)n;
 }
 
@@ -282,13 +274,15 @@ int pc_send_blob(pc_req *req, const pc_digest *dp, pc_blob_rd *r)
     bool whole_get = status == 200 && len > 0 && strcmp(req->method, "GET") == 0;
     int fd = -1;
     if ((rc = pc_blob_rd_fd(r, &fd)) == PC_ENOTSUP) {
-        /* no file (memory, object stores): stream through read */
-        resp = read_response(req, &d, r, start, len, whole_get); /* takes r */
+        /* no file (memory, object stores): stream through read, hashed
+         * unless this version (r->ident) hashed right before */
+        bool hash = whole_get && !pc_verified_has(&d, r->ident, r->size);
+        resp = read_response(req, &d, r, start, len, hash); /* takes r */
     } else {
         r->close(r);
         if (rc) {
             resp = NULL;
-        } else if (whole_get && !verified_has(fd, d.str)) {
+        } else if (whole_get && !file_verified(fd, &d)) {
             resp = hashed_response(req, &d, fd, len); /* takes the fd */
         } else {
             resp = MHD_create_response_from_fd_at_offset64(len, fd, (int64_t)start);

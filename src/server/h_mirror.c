@@ -225,6 +225,9 @@ int pc_h_mirror_referrers(pc_req *req, const pc_mirror_target *t, const pc_diges
 static int send_store_blob(pc_req *req, const pc_mirror_target *t, const pc_digest *d)
 {
     pc_blob_rd *r = NULL;
+    int mhd;
+    if (pc_send_blob_redirect(req, t->local, d, &mhd))
+        return mhd;
     int rc = pc_registry_blob_open(req->srv->reg, t->local, d, &r);
     if (rc)
         return pc_req_fail(req, rc);

@@ -207,6 +207,20 @@ int pc_req_mirror_route(pc_req *req, pc_mirror_target *t);
 int pc_send_manifest(pc_req *req, const pc_manifest_rec *m, const char *warning);
 /* Answer with an open blob (Range honoured); takes r. */
 int pc_send_blob(pc_req *req, const pc_digest *d, pc_blob_rd *r);
+/* Blobs that hashed right whole in this process (verified.c), by digest,
+ * size and the identity of the stored version (a file's, or a reader's
+ * ident: S3's ETag). ident NULL or empty: never remembered. */
+bool pc_verified_has(const pc_digest *d, const char *ident, uint64_t size);
+void pc_verified_add(const pc_digest *d, const char *ident, uint64_t size);
+/* The identity of open file fd (device, inode, modification time) into
+ * buf, its size into *size. 0, PC_ERR, PC_ETOOBIG. */
+int pc_verified_file_ident(int fd, char *buf, size_t len, uint64_t *size);
+
+/* Answer a blob GET (a Range one too) of d in repo with 307 to the backend's
+ * URL for it (storage.blobs.redirect), after pc_registry_blob_url's checks.
+ * true when answered (*mhd the MHD result: the 307 or an error); false for
+ * a HEAD or a backend without URLs: serve the bytes. */
+bool pc_send_blob_redirect(pc_req *req, const char *repo, const pc_digest *d, int *mhd);
 
 /* Mirrored requests (h_mirror.c). */
 int pc_h_mirror_manifest(pc_req *req, const pc_mirror_target *t);

@@ -566,6 +566,9 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     snprintf(labels, sizeof(labels), "kind=\"%s\",method=\"%s\",status=\"%u\"",
              pc_route_kind_str(req->kind), method, status);
     pc_metrics_add("pullcache_http_requests_total", labels, 1);
+    if (req->kind == PC_ROUTE_BLOB && req->answered && toe == MHD_REQUEST_TERMINATED_COMPLETED_OK &&
+        req->resp_bytes)
+        pc_metrics_add("pullcache_blob_bytes_sent_total", "", req->resp_bytes);
     snprintf(labels, sizeof(labels), "kind=\"%s\"", pc_route_kind_str(req->kind));
     pc_metrics_observe("pullcache_http_request_duration_seconds", labels, ms / 1e3);
     free(req->buf);
@@ -749,6 +752,12 @@ int pc_server_start(pc_server **out, const pc_config *cfg, pc_registry *reg, pc_
                        "store, for the thread's life).");
     pc_metrics_declare("pullcache_meta_connections_open", PC_METRIC_GAUGE,
                        "Meta-store connections open now.");
+    pc_metrics_declare("pullcache_blob_bytes_sent_total", PC_METRIC_COUNTER,
+                       "Bytes of blob bodies this process sent to clients (completed responses; "
+                       "not what a redirect sent them to fetch from the object store).");
+    pc_metrics_declare("pullcache_blob_redirects_total", PC_METRIC_COUNTER,
+                       "Blob GETs answered with 307 to the object store's presigned URL "
+                       "(storage.blobs.redirect).");
     pc_jobpool_opts jo = {.workers =
                               cfg->http->workers ? cfg->http->workers : PC_CONFIG_WORKERS_DEFAULT,
                           .name = "pc-job"};

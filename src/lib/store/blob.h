@@ -62,6 +62,9 @@ typedef struct pc_blob_backend pc_blob_backend;
 typedef struct pc_blob_rd pc_blob_rd;
 typedef struct pc_blob_wr pc_blob_wr;
 
+/* Room enough for any url() a backend gives (an S3 presigned GET). */
+#define PC_BLOB_URL_MAX 4096
+
 /* Capability bits in pc_blob_backend.caps. */
 #define PC_BLOB_CAP_READ_AFTER_REMOVE 0x1u /* rule 4: an open reader outlives remove() */
 #define PC_BLOB_CAP_DURABLE 0x2u           /* survives a restart (fs, S3; not mem) */
@@ -100,6 +103,12 @@ struct pc_blob_rd {
     int (*fd)(pc_blob_rd *r, int *out);
     /* Release the reader (required). */
     void (*close)(pc_blob_rd *r);
+    /* Optional (NULL when none): a string naming the stored version this
+     * reader reads (S3: the object's ETag; every read of the reader comes
+     * from that version), so that the front end may remember a version
+     * that hashed right and stream it unhashed next time. Another content
+     * stored under the digest must have another identity. Owned by r. */
+    const char *ident;
 };
 
 /* An open upload (or an anonymous temp writer). Appends go after the last

@@ -276,6 +276,7 @@ int pc_blob_s3_open_rd(s3_store *st, const pc_digest *d, pc_blob_rd **out)
     r->base.size = info.size;
     r->base.read = rd_read;
     r->base.close = rd_close;
+    r->base.ident = r->etag;
     *out = &r->base;
     return 0;
 fail:
