@@ -566,8 +566,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     snprintf(labels, sizeof(labels), "kind=\"%s\",method=\"%s\",status=\"%u\"",
              pc_route_kind_str(req->kind), method, status);
     pc_metrics_add("pullcache_http_requests_total", labels, 1);
-    if (req->kind == PC_ROUTE_BLOB && req->answered && toe == MHD_REQUEST_TERMINATED_COMPLETED_OK &&
-        req->resp_bytes)
+    if (req->kind == PC_ROUTE_BLOB && (status == 200 || status == 206) && req->answered &&
+        toe == MHD_REQUEST_TERMINATED_COMPLETED_OK && req->resp_bytes)
         pc_metrics_add("pullcache_blob_bytes_sent_total", "", req->resp_bytes);
     snprintf(labels, sizeof(labels), "kind=\"%s\"", pc_route_kind_str(req->kind));
     pc_metrics_observe("pullcache_http_request_duration_seconds", labels, ms / 1e3);
