@@ -26,6 +26,8 @@
 
 /* Bytes per read of a hashed blob response (MHD's buffer for it). */
 #define HASHED_BLOCK (64 * 1024)
+/* Bytes per read of a blob streamed from a backend without files. */
+#define READ_BLOCK (256 * 1024)
 
 /* Parse req->ref as a digest into d, answering DIGEST_INVALID on failure.
  * Returns 0 when parsed; otherwise the MHD result to return. */
@@ -234,7 +236,7 @@ static struct MHD_Response *read_response(pc_req *req, const pc_digest *d, pc_bl
     b->d = *d;
     b->reg = req->srv->reg;
     struct MHD_Response *resp =
-        MHD_create_response_from_callback(len, HASHED_BLOCK, read_read, b, read_free);
+        MHD_create_response_from_callback(len, READ_BLOCK, read_read, b, read_free);
     if (!resp)
         read_free(b);
     return resp;
