@@ -126,7 +126,7 @@ keyring = $d/keyring
 erasure_code_dir = /usr/lib/x86_64-linux-gnu/ceph/erasure-code
 plugin_dir = /usr/lib/x86_64-linux-gnu/ceph
 [client.rgw]
-rgw_frontends = beast endpoint=127.0.0.1:$port
+rgw_frontends = beast endpoint=127.0.0.1:$port tcp_nodelay=1
 rgw_data = $d/rgw
 rgw_dns_name = localhost
 rgw_enable_usage_log = false

@@ -68,6 +68,7 @@ typedef struct pc_blob_wr pc_blob_wr;
 /* Capability bits in pc_blob_backend.caps. */
 #define PC_BLOB_CAP_READ_AFTER_REMOVE 0x1u /* rule 4: an open reader outlives remove() */
 #define PC_BLOB_CAP_DURABLE 0x2u           /* survives a restart (fs, S3; not mem) */
+#define PC_BLOB_CAP_REMOTE 0x4u            /* every read is a network round trip (S3) */
 
 /* One blob of a listing: its digest, size and seconds since it was last
  * written (its commit). Reported by list() in the same pass. */

@@ -338,7 +338,7 @@ int pc_blob_s3_open(pc_blob_backend **out, const pc_blob_s3_opts *o)
     pc_blob_backend *b = &st->base;
     b->version = PC_BLOB_BACKEND_VERSION;
     b->name = "s3";
-    b->caps = PC_BLOB_CAP_DURABLE;
+    b->caps = PC_BLOB_CAP_DURABLE | PC_BLOB_CAP_REMOTE;
     b->min_part = S3_MIN_PART;
     b->stat = s3_stat;
     b->open = s3_open;
