@@ -485,7 +485,7 @@ static int request_once(pc_s3 *s, s3_req *r, bool *retry)
     curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
     curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, s->timeout_s);
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(h, CURLOPT_BUFFERSIZE, 512L * 1024);
+    curl_easy_setopt(h, CURLOPT_BUFFERSIZE, 64L * 1024); /* per handle: one per stream */
     curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
     /* no "Expect:" header to switch 100-continue off: curl would sign
      * the empty header it then leaves out; wait for 100 only briefly */

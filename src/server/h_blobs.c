@@ -27,7 +27,7 @@
 /* Bytes per read of a hashed blob response (MHD's buffer for it). */
 #define HASHED_BLOCK (64 * 1024)
 /* Bytes per read of a blob streamed from a backend without files. */
-#define READ_BLOCK (256 * 1024)
+#define READ_BLOCK (64 * 1024)
 
 /* Parse req->ref as a digest into d, answering DIGEST_INVALID on failure.
  * Returns 0 when parsed; otherwise the MHD result to return. */

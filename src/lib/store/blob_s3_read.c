@@ -8,7 +8,8 @@
  * with no HEAD, and small blobs (manifests, configs) are read in that one
  * request. A read past it starts a stream: a thread of the reader's own
  * GETs the rest in ranges growing from 8 to 64 MiB (each on a pooled
- * keep-alive connection) into a 4 MiB ring the reader drains, so fetching
+ * keep-alive connection) into a ring (4 MiB, less when many streams run)
+ * the reader drains, so fetching
  * and sending overlap. A read elsewhere than where the stream stands
  * (a Range request) stops it and starts another there.
  *
@@ -20,12 +21,21 @@
 #include "blob_s3_int.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #define WIN_FIRST ((size_t)256 << 10)
-#define RING ((size_t)4 << 20)
+/* A stream's ring: RING_MAX while few streams run; the rings of all
+ * streams of the process share RING_BUDGET, and a stream started when it
+ * is spent gets RING_MIN (100 clients streaming at once stay within a few
+ * tens of MiB). Rings are mapped and unmapped, so their memory goes back
+ * to the system when a stream ends. */
+#define RING_MAX ((size_t)4 << 20)
+#define RING_MIN ((size_t)64 << 10)
+#define RING_BUDGET ((size_t)8 << 20)
 #define RANGE_FIRST ((uint64_t)8 << 20)
 #define RANGE_MAX ((uint64_t)64 << 20)
 
@@ -34,6 +44,7 @@ typedef struct {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     unsigned char *ring;
+    size_t cap;        /* the ring's size */
     size_t head, fill; /* ring[head..] holds fill bytes, at blob offset pos */
     uint64_t pos, end; /* the stream covers [pos, end) */
     bool done, stop;
@@ -70,6 +81,30 @@ static int to_sink(const void *buf, size_t n, void *ctx)
 
 /* ---- the stream ---- */
 
+static atomic_size_t ring_in_use; /* bytes of the process's rings */
+
+/* A ring for a new stream: what is left of the budget, within bounds. */
+static unsigned char *ring_new(size_t *cap)
+{
+    size_t used = atomic_load(&ring_in_use);
+    size_t n = used < RING_BUDGET ? RING_BUDGET - used : 0;
+    n = n > RING_MAX ? RING_MAX : n < RING_MIN ? RING_MIN : n;
+    void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return NULL;
+    atomic_fetch_add(&ring_in_use, n);
+    *cap = n;
+    return p;
+}
+
+static void ring_free(unsigned char *ring, size_t cap)
+{
+    if (!ring)
+        return;
+    munmap(ring, cap);
+    atomic_fetch_sub(&ring_in_use, cap);
+}
+
 typedef struct {
     s3_stream *sm;
     uint64_t got;
@@ -83,14 +118,14 @@ static int feed(const void *buf, size_t n, void *ctx)
     const unsigned char *p = buf;
     pthread_mutex_lock(&sm->mu);
     while (n && !sm->stop) {
-        while (sm->fill == RING && !sm->stop)
+        while (sm->fill == sm->cap && !sm->stop)
             pthread_cond_wait(&sm->cv, &sm->mu);
         if (sm->stop)
             break;
-        size_t tail = (sm->head + sm->fill) % RING;
-        size_t room = RING - sm->fill, k = n < room ? n : room;
-        if (k > RING - tail)
-            k = RING - tail;
+        size_t tail = (sm->head + sm->fill) % sm->cap;
+        size_t room = sm->cap - sm->fill, k = n < room ? n : room;
+        if (k > sm->cap - tail)
+            k = sm->cap - tail;
         memcpy(sm->ring + tail, p, k);
         sm->fill += k;
         f->got += k;
@@ -150,7 +185,7 @@ static void stream_stop(s3_rd *r)
     pthread_join(sm->th, NULL);
     pthread_cond_destroy(&sm->cv);
     pthread_mutex_destroy(&sm->mu);
-    free(sm->ring);
+    ring_free(sm->ring, sm->cap);
     free(sm);
     r->sm = NULL;
 }
@@ -158,7 +193,7 @@ static void stream_stop(s3_rd *r)
 static int stream_start(s3_rd *r, uint64_t at)
 {
     s3_stream *sm = calloc(1, sizeof(*sm));
-    if (!sm || !(sm->ring = malloc(RING))) {
+    if (!sm || !(sm->ring = ring_new(&sm->cap))) {
         free(sm);
         return PC_ENOMEM;
     }
@@ -171,7 +206,7 @@ static int stream_start(s3_rd *r, uint64_t at)
     if (e) {
         pthread_cond_destroy(&sm->cv);
         pthread_mutex_destroy(&sm->mu);
-        free(sm->ring);
+        ring_free(sm->ring, sm->cap);
         free(sm);
         r->sm = NULL;
         pc_error_set("S3 read of %s: cannot start a thread: %s", r->key, strerror(e));
@@ -196,10 +231,10 @@ static long stream_read(s3_rd *r, void *buf, size_t len)
             pc_error_set("S3 GET %s: the stream ended early", r->key);
     } else {
         size_t k = len < sm->fill ? len : sm->fill;
-        if (k > RING - sm->head)
-            k = RING - sm->head;
+        if (k > sm->cap - sm->head)
+            k = sm->cap - sm->head;
         memcpy(buf, sm->ring + sm->head, k);
-        sm->head = (sm->head + k) % RING;
+        sm->head = (sm->head + k) % sm->cap;
         sm->fill -= k;
         sm->pos += k;
         n = (long)k;
@@ -210,6 +245,16 @@ static long stream_read(s3_rd *r, void *buf, size_t len)
 }
 
 /* ---- the reader ---- */
+
+/* The first window is mapped, not allocated, like the rings: with many
+ * readers open its pages go back to the system as each one moves on. */
+static void win_free(s3_rd *r)
+{
+    if (r->win)
+        munmap(r->win, WIN_FIRST);
+    r->win = NULL;
+    r->win_len = 0;
+}
 
 static long rd_read(pc_blob_rd *br, uint64_t offset, void *buf, size_t len)
 {
@@ -235,6 +280,12 @@ static long rd_read(pc_blob_rd *br, uint64_t offset, void *buf, size_t len)
     int rc;
     if (!r->sm && (rc = stream_start(r, offset)))
         return rc;
+    if (r->win && offset >= r->win_len) {
+        /* read past the first window: it is not needed again (a read back
+         * there starts a stream of its own), and 256 KiB per open reader
+         * adds up with many clients */
+        win_free(r);
+    }
     return stream_read(r, buf, len);
 }
 
@@ -244,7 +295,7 @@ static void rd_close(pc_blob_rd *br)
     if (!r)
         return;
     stream_stop(r);
-    free(r->win);
+    win_free(r);
     free(r);
 }
 
@@ -252,8 +303,12 @@ int pc_blob_s3_open_rd(s3_store *st, const pc_digest *d, pc_blob_rd **out)
 {
     s3_rd *r = calloc(1, sizeof(*r));
     int rc = PC_ENOMEM;
-    if (!r || !(r->win = malloc(WIN_FIRST)))
+    if (!r)
         goto fail;
+    void *w = mmap(NULL, WIN_FIRST, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (w == MAP_FAILED)
+        goto fail;
+    r->win = w;
     r->st = st;
     if ((rc = pc_blob_s3_blob_key(d, r->key, sizeof(r->key))))
         goto fail;
