@@ -11,6 +11,8 @@
 #   dist     distribution 2.8 (Debian's docker-registry), its s3 driver on
 #            the same bucket, redirect disabled (it proxies)
 #   distr    the same with its default: 307 to a presigned URL
+#   pc3      three pcs3-like replicas (proxying) behind nginx (round robin,
+#            keep-alive upstream connections, no buffering)
 #
 #   bash bench/s3.sh [--quick]
 #
@@ -48,23 +50,25 @@ BENCH_NAME=s3
 RUN_DATE=$(date -u +%F)
 bench_pullcache build
 bench_out s3-
-bench_need wrk curl jq docker-registry sha256sum radosgw ceph-mon ceph-osd
+bench_need wrk curl jq nginx docker-registry sha256sum radosgw ceph-mon ceph-osd
 BASE=${BENCH_PORT_BASE:-18280}
 declare -A PORT=([rgw]=$BASE [pcs3]=$((BASE + 1)) [pcs3r]=$((BASE + 2)) [pcfs]=$((BASE + 3))
-    [dist]=$((BASE + 4)) [distr]=$((BASE + 5)))
+    [dist]=$((BASE + 4)) [distr]=$((BASE + 5)) [pc3]=$((BASE + 6)) [rep1]=$((BASE + 10))
+    [rep2]=$((BASE + 11)) [rep3]=$((BASE + 12)))
 declare -A LABEL=([rgw]="RGW direct (plain GET)" [pcs3]="pullcache S3+PostgreSQL, proxy"
     [pcs3r]="pullcache S3+PostgreSQL, redirect" [pcfs]="pullcache fs+SQLite"
-    [dist]="distribution 2.8 s3, proxy" [distr]="distribution 2.8 s3, redirect")
-TARGETS=(rgw pcs3 pcs3r pcfs dist distr)
+    [dist]="distribution 2.8 s3, proxy" [distr]="distribution 2.8 s3, redirect"
+    [pc3]="3 pullcache S3+PostgreSQL replicas (proxy) behind nginx")
+TARGETS=(rgw pcs3 pcs3r pcfs dist distr pc3)
 if [ "$QUICK" = 1 ]; then DURATION=${BENCH_DURATION:-3} SEQ=2; else DURATION=${BENCH_DURATION:-8} SEQ=3; fi
 CLIENTS=${BENCH_CLIENTS:-100}
 BIG_MIB=256
 ACCEPT="Accept: application/vnd.oci.image.manifest.v1+json"
 TCK=$(getconf CLK_TCK)
-bench_workdir pc-bench-s3 img samples out pcfs-data pcs3-data pcs3r-data
+bench_workdir pc-bench-s3 img samples out pcfs-data pcs3-data pcs3r-data rep1-data rep2-data rep3-data nginx/tmp
 chmod 755 "$WORK" # PostgreSQL runs as postgres
 bench_cleanup_hook() {
-    for s in pcs3 pcs3r pcfs dist distr; do stop_server "$s"; done
+    for s in pc3 rep1 rep2 rep3 pcs3 pcs3r pcfs dist distr; do stop_server "$s"; done
     bash "$REPO/tests/tools/rgw.sh" stop "$WORK/rgw" >/dev/null 2>&1 || true
     bash "$REPO/tests/tools/pg.sh" stop "$WORK/pg" >/dev/null 2>&1 || true
 }
@@ -144,7 +148,7 @@ YML
 start() {
     local s=$1 lf=$WORK/logs/$1.log
     case $s in
-    pcs3 | pcs3r | pcfs)
+    pcs3 | pcs3r | pcfs | rep[123])
         local r=false
         [ "$s" != pcs3r ] || r=true
         [ "$s" != pcfs ] || r=fs
@@ -159,9 +163,49 @@ start() {
         # plain-HTTP endpoint: "unable to load custom CA bundle"
         env -u AWS_CA_BUNDLE docker-registry serve "$WORK/$s.yml" >>"$lf" 2>&1 &
         ;;
+    pc3)
+        nginx_config "$WORK/nginx"
+        nginx -c "$WORK/nginx/nginx.conf" -p "$WORK/nginx" >>"$lf" 2>&1 &
+        ;;
     esac
     PID[$s]=$!
     wait_up "$s" || { log "$s did not start"; exit 1; }
+}
+
+nginx_config() { # DIR
+    cat >"$1/nginx.conf" <<CONF
+daemon off;
+master_process on;
+worker_processes auto;
+pid $1/nginx.pid;
+error_log $1/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    client_body_temp_path $1/tmp/body;
+    proxy_temp_path $1/tmp/proxy;
+    fastcgi_temp_path $1/tmp/fastcgi;
+    uwsgi_temp_path $1/tmp/uwsgi;
+    scgi_temp_path $1/tmp/scgi;
+    upstream replicas {
+        server 127.0.0.1:${PORT[rep1]};
+        server 127.0.0.1:${PORT[rep2]};
+        server 127.0.0.1:${PORT[rep3]};
+        keepalive 64;
+    }
+    server {
+        listen 127.0.0.1:${PORT[pc3]};
+        location / {
+            proxy_pass http://replicas;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host \$host;
+            proxy_buffering off;
+            proxy_request_buffering off;
+        }
+    }
+}
+CONF
 }
 
 push_blob() { # TARGET FILE DIGEST
@@ -183,13 +227,13 @@ push_image() { # TARGET
         { log "$1: manifest push failed"; exit 1; }
 }
 
-for s in pcs3 pcs3r pcfs dist distr; do start "$s"; done
+for s in pcs3 pcs3r pcfs dist distr rep1 rep2 rep3 pc3; do start "$s"; done
 log "pushing into pcs3, pcfs and dist"
 for s in pcs3 pcfs dist; do push_image "$s"; done
 
 # URLs per target: the manifest, the 1 MiB and the 256 MiB blob.
 declare -A U_MAN U_SMALL U_BIG
-for s in pcs3 pcs3r pcfs dist distr; do
+for s in pcs3 pcs3r pcfs dist distr pc3; do
     b=http://127.0.0.1:${PORT[$s]}/v2/bench/s3
     U_MAN[$s]=$b/manifests/$MANIFEST U_SMALL[$s]=$b/blobs/$SMALL U_BIG[$s]=$b/blobs/$BIG
 done
@@ -198,8 +242,14 @@ presigned() { curl -sS -o /dev/null -w '%{redirect_url}' "$1"; }
 U_SMALL[rgw]=$(presigned "${U_SMALL[pcs3r]}") U_BIG[rgw]=$(presigned "${U_BIG[pcs3r]}")
 case ${U_BIG[rgw]} in "$S3_ENDPOINT"/*) ;; *) log "pcs3r gave no presigned URL"; exit 1 ;; esac
 
-pid_of() { [ "$1" = rgw ] && awk '$1 == "rgw" { print $2 }' "$WORK/rgw/pids" || echo "${PID[$1]}"; }
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+pid_of() {
+    case $1 in
+    rgw) awk '$1 == "rgw" { print $2 }' "$WORK/rgw/pids" ;;
+    pc3) echo "${PID[rep1]} ${PID[rep2]} ${PID[rep3]}" ;; # the replicas' CPU, not nginx's
+    *) echo "${PID[$1]}" ;;
+    esac
+}
+cpu_ticks() { local p t=0; for p in $1; do t=$((t + $(awk '{ print $14 + $15 }' "/proc/$p/stat"))); done; echo "$t"; }
 sample() { echo "$3" >>"$WORK/samples/$1.$2"; }
 med() { [ -s "$WORK/samples/$1.$2" ] && sort -n "$WORK/samples/$1.$2" | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
@@ -326,6 +376,9 @@ report() {
     echo "| goal (issue 14) | value | |"
     echo "|---|---|---|"
     echo "| manifests: pcs3 / dist >= 10 | $r1 | $(goal "$r1" 10) |"
+    local r4
+    r4=$(ratio "$(v pc3 man_rps)" "$(v dist man_rps)")
+    echo "| manifests: pc3 (3 replicas + nginx) / dist | $r4 | |"
     echo "| 256 MiB: pcs3 / RGW direct >= 0.8 | $r2 | $(goal "$r2" 0.8) |"
     echo "| 1 MiB MB/s: pcs3 / RGW direct (>= 0.8) | $r3 | $(goal "$r3" 0.8) |"
     echo "| redirect: pcs3r CPU ms per 256 MiB GET (near 0; pcs3: $(v pcs3 big_cpu_ms)) | $(v pcs3r big_cpu_ms) | |"

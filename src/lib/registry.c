@@ -316,6 +316,11 @@ int pc_registry_blob_stat(pc_registry *reg, const char *repo, const pc_digest *d
     return pc_registry_size_check(reg, d, want, *size);
 }
 
+bool pc_registry_blobs_remote(const pc_registry *reg)
+{
+    return (reg->be->caps & PC_BLOB_CAP_REMOTE) != 0;
+}
+
 int pc_registry_blob_url(pc_registry *reg, const char *repo, const pc_digest *d, char *buf,
                          size_t len, uint64_t *size)
 {

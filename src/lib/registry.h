@@ -64,6 +64,10 @@ void pc_registry_reserve_refill(pc_registry *reg);
 /* Size of blob d in repo. 0 or PC_ENOTFOUND (not linked or not stored). */
 int pc_registry_blob_stat(pc_registry *reg, const char *repo, const pc_digest *d, uint64_t *size);
 
+/* Whether the blob backend's reads are network round trips (an object
+ * store, PC_BLOB_CAP_REMOTE): open blobs off the HTTP threads then. */
+bool pc_registry_blobs_remote(const pc_registry *reg);
+
 /* Open blob d of repo for reading. *out is the caller's (->close). */
 int pc_registry_blob_open(pc_registry *reg, const char *repo, const pc_digest *d, pc_blob_rd **out);
 

@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 /* Bytes per read of a hashed blob response (MHD's buffer for it). */
@@ -42,7 +43,6 @@ static int parse_digest(pc_req *req, pc_digest *d, int *mhd)
 int pc_h_blob_get(pc_req *req)
 {
     pc_digest d;
-    pc_blob_rd *r = NULL;
     pc_mirror_target t;
     int mhd;
     if (parse_digest(req, &d, &mhd))
@@ -57,10 +57,67 @@ int pc_h_blob_get(pc_req *req)
     }
     if (pc_send_blob_redirect(req, req->name, &d, &mhd))
         return mhd;
-    int rc = pc_registry_blob_open(req->srv->reg, req->name, &d, &r);
+    return pc_send_stored_blob(req, req->name, &d);
+}
+
+/* ---- opening a blob off the HTTP thread (remote backends) ---- */
+
+typedef struct {
+    char repo[PC_NAME_MAX + 1];
+    pc_digest d;
+    pc_blob_rd *r;
+    int rc;
+    char msg[512]; /* rc's message: pc_error_set is per thread */
+} open_job;
+
+static void open_job_free(void *p)
+{
+    open_job *j = p;
+    if (j->r)
+        j->r->close(j->r);
+    free(j);
+}
+
+static void open_work(pc_req *req)
+{
+    open_job *j = req->job;
+    j->rc = pc_registry_blob_open(req->srv->reg, j->repo, &j->d, &j->r);
+    if (j->rc)
+        snprintf(j->msg, sizeof(j->msg), "%s", pc_error_last());
+}
+
+static int open_finish(pc_req *req)
+{
+    open_job *j = req->job;
+    if (j->rc) {
+        pc_error_set("%s", j->msg);
+        return pc_req_fail(req, j->rc);
+    }
+    pc_blob_rd *r = j->r;
+    j->r = NULL; /* pc_send_blob's now */
+    return pc_send_blob(req, &j->d, r);
+}
+
+int pc_send_stored_blob(pc_req *req, const char *repo, const pc_digest *d)
+{
+    pc_registry *reg = req->srv->reg;
+    if (pc_registry_blobs_remote(reg) && strlen(repo) < sizeof(((open_job *)0)->repo)) {
+        open_job *j = calloc(1, sizeof(*j));
+        if (!j)
+            return pc_req_fail(req, PC_ENOMEM);
+        snprintf(j->repo, sizeof(j->repo), "%s", repo);
+        j->d = *d;
+        if (req->job && req->job_free) /* a mirror job that found the blob stored */
+            req->job_free(req->job);
+        req->job = j;
+        req->job_free = open_job_free;
+        return pc_req_async(req, open_work, open_finish);
+    }
+    pc_blob_rd *r = NULL;
+    int rc = pc_registry_blob_open(reg, repo, d, &r);
     if (rc)
         return pc_req_fail(req, rc);
-    return pc_send_blob(req, &d, r);
+    return pc_send_blob(req, d, r);
 }
 
 bool pc_send_blob_redirect(pc_req *req, const char *repo, const pc_digest *d, int *mhd)
@@ -189,7 +246,21 @@ typedef struct {
     pc_digest d;
     pc_hasher *h; /* a whole GET: hashed as it goes out, checked before its last block */
     pc_registry *reg;
+    struct MHD_Connection *conn; /* suspended while the backend's bytes are on their way */
+    pc_blob_waiter waiter;
 } read_body;
+
+static void read_suspend(void *ctx)
+{
+    read_body *b = ctx;
+    MHD_suspend_connection(b->conn);
+}
+
+static void read_resume(void *ctx)
+{
+    read_body *b = ctx;
+    MHD_resume_connection(b->conn);
+}
 
 static void read_free(void *cls)
 {
@@ -199,21 +270,39 @@ static void read_free(void *cls)
     free(b);
 }
 
+/* End the client's transfer short of Content-Length. The socket is shut
+ * down here as well: libmicrohttpd 0.9.75 does not always close a
+ * connection that was suspended and resumed after END_WITH_ERROR (see
+ * h_mirror.c's stream_read). */
+static ssize_t read_cut(read_body *b)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(b->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (ci)
+        shutdown(ci->connect_fd, SHUT_RDWR);
+    return MHD_CONTENT_READER_END_WITH_ERROR;
+}
+
 static ssize_t read_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
     read_body *b = cls;
     if (pos >= b->len)
         return MHD_CONTENT_READER_END_OF_STREAM;
     size_t want = b->len - pos < max ? (size_t)(b->len - pos) : max;
-    long n = b->r->read(b->r, b->start + pos, buf, want);
+    /* an object store's bytes may be on their way: the connection is
+     * suspended meanwhile, so no HTTP thread waits for them */
+    long n = b->r->read_nowait ? b->r->read_nowait(b->r, b->start + pos, buf, want, &b->waiter)
+                               : b->r->read(b->r, b->start + pos, buf, want);
+    if (n == 0 && b->r->read_nowait)
+        return 0; /* suspended; resumed when bytes are ready */
     if (n <= 0) {
         pc_log(PC_LOG_ERROR, "blob %s: read at %" PRIu64 " failed: %s", b->d.str, b->start + pos,
                n < 0 ? pc_error_last() : "the blob shrank");
-        return MHD_CONTENT_READER_END_WITH_ERROR;
+        return read_cut(b);
     }
     bool last = pos + (uint64_t)n == b->len;
     if (b->h && !hash_block(b->h, &b->d, b->reg, buf, (size_t)n, last))
-        return MHD_CONTENT_READER_END_WITH_ERROR;
+        return read_cut(b);
     if (b->h && last) /* hashed right: this version goes out unhashed next time */
         pc_verified_add(&b->d, b->r->ident, b->r->size);
     return (ssize_t)n;
@@ -235,6 +324,8 @@ static struct MHD_Response *read_response(pc_req *req, const pc_digest *d, pc_bl
     b->len = len;
     b->d = *d;
     b->reg = req->srv->reg;
+    b->conn = req->conn;
+    b->waiter = (pc_blob_waiter){.suspend = read_suspend, .resume = read_resume, .ctx = b};
     struct MHD_Response *resp =
         MHD_create_response_from_callback(len, READ_BLOCK, read_read, b, read_free);
     if (!resp)

@@ -224,14 +224,10 @@ int pc_h_mirror_referrers(pc_req *req, const pc_mirror_target *t, const pc_diges
  * whose size is not the recorded one is never served (registry.h). */
 static int send_store_blob(pc_req *req, const pc_mirror_target *t, const pc_digest *d)
 {
-    pc_blob_rd *r = NULL;
     int mhd;
     if (pc_send_blob_redirect(req, t->local, d, &mhd))
         return mhd;
-    int rc = pc_registry_blob_open(req->srv->reg, t->local, d, &r);
-    if (rc)
-        return pc_req_fail(req, rc);
-    return pc_send_blob(req, d, r);
+    return pc_send_stored_blob(req, t->local, d);
 }
 
 static void head_work(pc_req *req)

@@ -216,6 +216,11 @@ void pc_verified_add(const pc_digest *d, const char *ident, uint64_t size);
  * buf, its size into *size. 0, PC_ERR, PC_ETOOBIG. */
 int pc_verified_file_ident(int fd, char *buf, size_t len, uint64_t *size);
 
+/* Answer a GET/HEAD of stored blob d in repo: pc_registry_blob_open, then
+ * pc_send_blob; on a remote backend (S3) the open (a GET) runs on a
+ * request worker with the connection suspended. */
+int pc_send_stored_blob(pc_req *req, const char *repo, const pc_digest *d);
+
 /* Answer a blob GET (a Range one too) of d in repo with 307 to the backend's
  * URL for it (storage.blobs.redirect), after pc_registry_blob_url's checks.
  * true when answered (*mhd the MHD result: the 307 or an error); false for

@@ -91,6 +91,13 @@ typedef struct {
     void *p;
 } pc_blob_hold;
 
+/* Who waits for a read_nowait (a suspended HTTP connection). */
+typedef struct pc_blob_waiter {
+    void (*suspend)(void *ctx);
+    void (*resume)(void *ctx);
+    void *ctx;
+} pc_blob_waiter;
+
 /* An open committed blob. */
 struct pc_blob_rd {
     uint64_t size;
@@ -104,6 +111,15 @@ struct pc_blob_rd {
     int (*fd)(pc_blob_rd *r, int *out);
     /* Release the reader (required). */
     void (*close)(pc_blob_rd *r);
+    /* Optional (NULL when reads never wait long: files, memory): read
+     * without holding the thread while bytes are on their way (an object
+     * store's GET). Like read for an offset below size, except that when
+     * no byte is ready it calls w->suspend(w->ctx) and returns 0; then
+     * w->resume(w->ctx) is called once, from another thread (maybe before
+     * this call returns), when bytes are ready or the read failed: call it
+     * again. w must stay valid until close(), which also ends any wait. */
+    long (*read_nowait)(pc_blob_rd *r, uint64_t offset, void *buf, size_t len,
+                        const pc_blob_waiter *w);
     /* Optional (NULL when none): a string naming the stored version this
      * reader reads (S3: the object's ETag; every read of the reader comes
      * from that version), so that the front end may remember a version

@@ -48,6 +48,7 @@ typedef struct {
     size_t head, fill; /* ring[head..] holds fill bytes, at blob offset pos */
     uint64_t pos, end; /* the stream covers [pos, end) */
     bool done, stop;
+    const pc_blob_waiter *waiter; /* a read_nowait waiting for bytes, or NULL */
     int rc;
     char msg[512]; /* rc's message, for the reader's thread */
 } s3_stream;
@@ -110,6 +111,16 @@ typedef struct {
     uint64_t got;
 } feed_ctx;
 
+/* Under sm->mu: bytes arrived or the stream ended; resume a waiting
+ * read_nowait (once). */
+static void wake_waiter(s3_stream *sm)
+{
+    const pc_blob_waiter *w = sm->waiter;
+    sm->waiter = NULL;
+    if (w)
+        w->resume(w->ctx);
+}
+
 /* The GET's bytes into the ring, waiting for room. */
 static int feed(const void *buf, size_t n, void *ctx)
 {
@@ -132,6 +143,7 @@ static int feed(const void *buf, size_t n, void *ctx)
         p += k;
         n -= k;
         pthread_cond_broadcast(&sm->cv);
+        wake_waiter(sm);
     }
     bool stop = sm->stop;
     pthread_mutex_unlock(&sm->mu);
@@ -169,6 +181,7 @@ static void *stream_main(void *p)
     if (sm->rc) /* pc_error_set is per thread: handed over */
         snprintf(sm->msg, sizeof(sm->msg), "%s", pc_error_last());
     pthread_cond_broadcast(&sm->cv);
+    wake_waiter(sm);
     pthread_mutex_unlock(&sm->mu);
     return NULL;
 }
@@ -180,6 +193,7 @@ static void stream_stop(s3_rd *r)
         return;
     pthread_mutex_lock(&sm->mu);
     sm->stop = true;
+    sm->waiter = NULL; /* the reader is going: nobody to resume */
     pthread_cond_broadcast(&sm->cv);
     pthread_mutex_unlock(&sm->mu);
     pthread_join(sm->th, NULL);
@@ -215,11 +229,18 @@ static int stream_start(s3_rd *r, uint64_t at)
     return 0;
 }
 
-/* Up to len bytes from the stream standing at the reader's offset. */
-static long stream_read(s3_rd *r, void *buf, size_t len)
+/* Up to len bytes from the stream standing at the reader's offset; with a
+ * waiter, 0 (w->suspend called) instead of waiting for them. */
+static long stream_read(s3_rd *r, void *buf, size_t len, const pc_blob_waiter *w)
 {
     s3_stream *sm = r->sm;
     pthread_mutex_lock(&sm->mu);
+    if (w && sm->fill == 0 && !sm->done) {
+        w->suspend(w->ctx); /* under the lock: the wake-up cannot be lost */
+        sm->waiter = w;
+        pthread_mutex_unlock(&sm->mu);
+        return 0;
+    }
     while (sm->fill == 0 && !sm->done)
         pthread_cond_wait(&sm->cv, &sm->mu);
     long n;
@@ -256,7 +277,8 @@ static void win_free(s3_rd *r)
     r->win_len = 0;
 }
 
-static long rd_read(pc_blob_rd *br, uint64_t offset, void *buf, size_t len)
+static long rd_read_any(pc_blob_rd *br, uint64_t offset, void *buf, size_t len,
+                        const pc_blob_waiter *w)
 {
     s3_rd *r = (s3_rd *)br;
     if (offset >= br->size || len == 0)
@@ -286,7 +308,18 @@ static long rd_read(pc_blob_rd *br, uint64_t offset, void *buf, size_t len)
          * adds up with many clients */
         win_free(r);
     }
-    return stream_read(r, buf, len);
+    return stream_read(r, buf, len, w);
+}
+
+static long rd_read(pc_blob_rd *br, uint64_t offset, void *buf, size_t len)
+{
+    return rd_read_any(br, offset, buf, len, NULL);
+}
+
+static long rd_read_nowait(pc_blob_rd *br, uint64_t offset, void *buf, size_t len,
+                           const pc_blob_waiter *w)
+{
+    return rd_read_any(br, offset, buf, len, w);
 }
 
 static void rd_close(pc_blob_rd *br)
@@ -330,6 +363,7 @@ int pc_blob_s3_open_rd(s3_store *st, const pc_digest *d, pc_blob_rd **out)
     r->win_len = k.n;
     r->base.size = info.size;
     r->base.read = rd_read;
+    r->base.read_nowait = rd_read_nowait;
     r->base.close = rd_close;
     r->base.ident = r->etag;
     *out = &r->base;
