@@ -23,7 +23,9 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <string.h>
+#include <stdlib.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -749,6 +751,83 @@ static void test_remove_while_reading(void **state)
 }
 
 /* Reads at any offset: short at the end, 0 at and past it. */
+/* A waiter for read_nowait: counts suspends, resume posts to a condition. */
+typedef struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int suspends, resumes;
+} nowait_ctx;
+
+static void nowait_suspend(void *ctx)
+{
+    nowait_ctx *c = ctx;
+    pthread_mutex_lock(&c->mu);
+    c->suspends++;
+    pthread_mutex_unlock(&c->mu);
+}
+
+static void nowait_resume(void *ctx)
+{
+    nowait_ctx *c = ctx;
+    pthread_mutex_lock(&c->mu);
+    c->resumes++;
+    pthread_cond_broadcast(&c->cv);
+    pthread_mutex_unlock(&c->mu);
+}
+
+/* read_nowait (offered by backends whose reads wait on the network): the
+ * whole blob read through it is the blob's bytes; a 0 always comes with a
+ * suspend and is followed by exactly one resume; bytes of the first window
+ * come without a suspend; the reader names its stored version (ident) the
+ * same way on every open. */
+static void test_read_nowait(void **state)
+{
+    fixture *f = *state;
+    size_t n = (3u << 20) + 12345;
+    unsigned char *data = pattern(n, 11), *got = malloc(n);
+    assert_non_null(got);
+    pc_digest d = digest_of(data, n);
+    assert_int_equal(pc_blob_put(f->be, &d, data, n), 0);
+    pc_blob_rd *r;
+    assert_int_equal(f->be->open(f->be, &d, &r), 0);
+    if (!r->read_nowait) { /* reads that never wait long (files, memory) */
+        r->close(r);
+        free(got);
+        free(data);
+        return;
+    }
+    nowait_ctx c = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+    pc_blob_waiter w = {nowait_suspend, nowait_resume, &c};
+    assert_int_equal(r->read_nowait(r, 0, got, 1000, &w), 1000);
+    assert_int_equal(c.suspends, 0);
+    size_t at = 1000;
+    while (at < n) {
+        long k = r->read_nowait(r, at, got + at, 100000, &w);
+        assert_true(k >= 0);
+        if (k > 0) {
+            at += (size_t)k;
+            continue;
+        }
+        pthread_mutex_lock(&c.mu);
+        assert_int_equal(c.suspends, c.resumes + 1);
+        while (c.resumes < c.suspends) /* no timeout: ctest's ends a hang */
+            pthread_cond_wait(&c.cv, &c.mu);
+        pthread_mutex_unlock(&c.mu);
+    }
+    assert_memory_equal(got, data, n);
+    assert_int_equal(c.suspends, c.resumes);
+    assert_non_null(r->ident);
+    char ident[128];
+    snprintf(ident, sizeof(ident), "%s", r->ident);
+    r->close(r);
+    assert_int_equal(f->be->open(f->be, &d, &r), 0);
+    assert_string_equal(r->ident, ident);
+    r->close(r);
+    assert_int_equal(f->be->remove(f->be, &d), 0);
+    free(got);
+    free(data);
+}
+
 static void test_read_offsets(void **state)
 {
     fixture *f = *state;
@@ -1219,6 +1298,7 @@ int main(void)
         KIND_CASE(test_list_sizes_ages),
         KIND_CASE(test_remove_while_reading),
         KIND_CASE(test_read_offsets),
+        KIND_CASE(test_read_nowait),
         KIND_CASE(test_min_part),
         KIND_CASE(test_put_get),
         KIND_CASE(test_invalid_ids_and_digests),
