@@ -36,6 +36,9 @@
 #define RING_MAX ((size_t)4 << 20)
 #define RING_MIN ((size_t)64 << 10)
 #define RING_BUDGET ((size_t)8 << 20)
+/* A waiting read_nowait is resumed once this much is in the ring (or half
+ * a smaller ring). */
+#define WAKE_MAX ((size_t)1 << 20)
 #define RANGE_FIRST ((uint64_t)8 << 20)
 #define RANGE_MAX ((uint64_t)64 << 20)
 
@@ -112,9 +115,14 @@ typedef struct {
 } feed_ctx;
 
 /* Under sm->mu: bytes arrived or the stream ended; resume a waiting
- * read_nowait (once). */
+ * read_nowait (once) when the ring holds a good part of its size (so that a
+ * client faster than the store is not woken per network read) or the
+ * stream ended. */
 static void wake_waiter(s3_stream *sm)
 {
+    size_t enough = sm->cap / 2 < WAKE_MAX ? sm->cap / 2 : WAKE_MAX;
+    if (!sm->done && sm->fill < enough)
+        return;
     const pc_blob_waiter *w = sm->waiter;
     sm->waiter = NULL;
     if (w)
