@@ -340,10 +340,10 @@ rss_run() { # TARGET
     for i in $(seq "$CLIENTS"); do [ "$(cat "$WORK/out/c$i" 2>/dev/null)" = "${BIG#sha256:}" ] && ok=$((ok + 1)); done
     local peak
     peak=$(sort -n "$WORK/out/rss" | tail -1)
-    sample "$s" rss_peak_mib $((peak / 1024))
+    sample "$s" rss_peak_mib "$(awk -v p="$peak" 'BEGIN { printf "%.1f", p / 1024 }')"
     RSS_ROWS+=("$(awk -v s="${LABEL[$s]}" -v b="$before" -v p="$peak" -v t0="$t0" -v t1="$t1" -v n="$CLIENTS" \
-        -v mib="$BIG_MIB" -v ok="$ok" 'BEGIN { t = t1 - t0; printf "| %s | %.0f | **%.0f** | %.1f | %.0f | %d/%d |", s, b / 1024, p / 1024, t, n * mib * 1.048576 / t, ok, n }')")
-    log "$s: $CLIENTS clients: peak RSS $((peak / 1024)) MiB, $ok/$CLIENTS verified"
+        -v mib="$BIG_MIB" -v ok="$ok" 'BEGIN { t = t1 - t0; printf "| %s | %.0f | **%.1f** | %.1f | %.0f | %d/%d |", s, b / 1024, p / 1024, t, n * mib * 1.048576 / t, ok, n }')")
+    log "$s: $CLIENTS clients: peak RSS $(awk -v p="$peak" 'BEGIN { printf "%.1f", p / 1024 }') MiB, $ok/$CLIENTS verified"
 }
 [ "${OK[pcs3]}" = 1 ] && rss_run pcs3
 [ "$QUICK" = 1 ] || { [ "${OK[dist]}" = 1 ] && rss_run dist; }
