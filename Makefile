@@ -3,7 +3,8 @@
 # `make test` runs every test, `make asan` runs every test (unit and e2e)
 # against an AddressSanitizer + UndefinedBehaviorSanitizer build (clang),
 # `make test-mem` runs the unit tests and the e2e tests on the in-memory
-# storage backends (serve --ephemeral),
+# storage backends (serve --ephemeral), `make test-s3pg` the e2e tests on
+# S3 (radosgw) + PostgreSQL,
 # `make tsan` runs the unit tests and the concurrency e2e tests (coalescing,
 # replicas) against a
 # ThreadSanitizer build, `make clang` builds everything with clang and runs
@@ -52,6 +53,17 @@ test-mem: all
 	cd $(BUILD) && ctest --output-on-failure -j $(TEST_JOBS) -L unit
 	cd $(BUILD) && PULLCACHE_TEST_STORAGE=mem ctest --output-on-failure -j $(TEST_JOBS) $(MEM_TESTS)
 
+# The e2e tests with pc_start's serve on S3 + PostgreSQL
+# (PULLCACHE_TEST_STORAGE=s3pg): tests/tools/s3pg.sh starts one radosgw and
+# one PostgreSQL in $(BUILD)/s3pg for the whole run (each test makes a bucket
+# and a database of its own) and stops them on every exit path; what needs a
+# data directory on disk is skipped. S3PG_TESTS: ctest arguments choosing
+# the e2e tests (default: all of them).
+S3PG_TESTS ?= -L e2e
+
+test-s3pg: all
+	bash tests/tools/s3pg.sh run $(BUILD)/s3pg sh -c "cd $(BUILD) && ctest --output-on-failure -j $(TEST_JOBS) $(S3PG_TESTS)"
+
 clang:
 	CC=clang cmake -S . -B build-clang -DCMAKE_BUILD_TYPE=Debug >/dev/null
 	cmake --build build-clang -j $(JOBS)
@@ -66,4 +78,4 @@ format:
 clean:
 	rm -rf $(BUILD) build-asan build-tsan build-clang build-fuzz
 
-.PHONY: all test test-mem asan tsan clang fuzz format clean
+.PHONY: all test test-mem test-s3pg asan tsan clang fuzz format clean

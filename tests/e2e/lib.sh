@@ -64,15 +64,20 @@ distribution) REG=127.0.0.1:$DIST_PORT REG_LOG=$WORK/dist.log ;;
 esac
 
 # The storage of every serve pc_start and pc2_start run: PULLCACHE_TEST_STORAGE=mem
-# adds --ephemeral (blobs and metadata in memory: `make test-mem`); unset or
-# "disk", the defaults (fs blobs + meta.db in the data directory). Serves a test
-# starts itself, with "$PULLCACHE" serve, keep the defaults.
+# adds --ephemeral (blobs and metadata in memory: `make test-mem`); s3pg (`make
+# test-s3pg`, tests/tools/s3pg.sh run) gives pc_start's serve an S3 bucket and a
+# PostgreSQL database of this test's own on the run's shared radosgw and
+# PostgreSQL (PULLCACHE_TEST_S3PG: their directory), kept across restarts within
+# the test and removed at its end (pc2_start's serve, an upstream, keeps the
+# defaults); unset or "disk", the defaults (fs blobs + meta.db in the data
+# directory). Serves a test starts itself, with "$PULLCACHE" serve, keep the defaults.
 PC_STORAGE=${PULLCACHE_TEST_STORAGE:-disk}
 case $PC_STORAGE in
-disk) PC_STORAGE_ARGS=() ;;
+disk | s3pg) PC_STORAGE_ARGS=() ;;
 mem) PC_STORAGE_ARGS=(--ephemeral) ;;
-*) echo "PULLCACHE_TEST_STORAGE must be mem or disk (or unset), not '$PC_STORAGE'" >&2; rmdir "$WORK"; exit 2 ;;
+*) echo "PULLCACHE_TEST_STORAGE must be mem, s3pg or disk (or unset), not '$PC_STORAGE'" >&2; rmdir "$WORK"; exit 2 ;;
 esac
+PC2_STORAGE_ARGS=("${PC_STORAGE_ARGS[@]}")
 
 # Sanitizer builds (make asan, make tsan): every report of a program this test
 # runs (serve, client verbs) goes to $WORK/sanitizer.<pid>, and a report fails
@@ -90,6 +95,7 @@ _pc_cleanup() {
         for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
         kill -KILL "$pid" 2>/dev/null || true
     done
+    [ "$PC_STORAGE" != s3pg ] || _s3pg_cleanup
     if compgen -G "$WORK/sanitizer.*" >/dev/null; then
         echo "--- $TEST_NAME: sanitizer reports:" >&2
         head -n 60 "$WORK"/sanitizer.* >&2
@@ -119,19 +125,34 @@ expect_eq() {
     [ "$1" = "$2" ] || fail "$3: want '$1', got '$2'"
 }
 
-# pc_persistent: whether the registry under test keeps its data in its data
-# directory, across a restart and for gc, fsck or a look at the files (not so
-# under PULLCACHE_TEST_STORAGE=mem).
+# pc_persistent: whether the registry under test keeps its data across a
+# restart (not so under PULLCACHE_TEST_STORAGE=mem; so under s3pg, in the
+# test's bucket and database).
 pc_persistent() {
+    [ "$REGISTRY" != pullcache ] || [ "$PC_STORAGE" != mem ]
+}
+
+# pc_on_disk: whether the registry under test keeps its blobs and metadata in
+# its data directory, for gc, fsck or a look at the files (not so under
+# PULLCACHE_TEST_STORAGE=mem or s3pg).
+pc_on_disk() {
     [ "$REGISTRY" != pullcache ] || [ "$PC_STORAGE" = disk ]
 }
 
-# pc_needs_disk WHY: under in-memory storage, end the test here as skipped
-# (exit 77, ctest's SKIP_RETURN_CODE): what follows needs WHY. Parts before
-# it have run and passed.
+# pc_needs_disk WHY: unless the registry's data is in its data directory
+# (pc_on_disk), end the test here as skipped (exit 77, ctest's
+# SKIP_RETURN_CODE): what follows needs WHY. Parts before it have run and passed.
 pc_needs_disk() {
+    pc_on_disk && return 0
+    echo "SKIP: $TEST_NAME: the rest needs $* (PULLCACHE_TEST_STORAGE=$PC_STORAGE keeps no blobs or meta.db on disk)"
+    exit 77
+}
+
+# pc_needs_persistent WHY: like pc_needs_disk, but what follows only needs the
+# data to survive a restart (skipped under mem only).
+pc_needs_persistent() {
     pc_persistent && return 0
-    echo "SKIP: $TEST_NAME: the rest needs $* (PULLCACHE_TEST_STORAGE=mem keeps nothing on disk)"
+    echo "SKIP: $TEST_NAME: the rest needs $* (PULLCACHE_TEST_STORAGE=mem keeps nothing across a restart)"
     exit 77
 }
 
@@ -148,14 +169,123 @@ wait_http() {
     fail "no answer from $1"
 }
 
+# ---- PULLCACHE_TEST_STORAGE=s3pg ----------------------------------------------
+# The run's radosgw and PostgreSQL (tests/tools/s3pg.sh) are reached through
+# the file system: a relay (tests/tools/sockfwd.py) listens on
+# 127.0.0.1:$S3PG_PORT in this namespace; PostgreSQL by its socket directory.
+# This test's bucket and database: $S3PG_BUCKET, $S3PG_DB.
+S3PG_PORT=7480
+S3PG_FWD_PID=""
+S3PG_BUCKET=""
+S3PG_DB=""
+S3PG_CONFIGS=0
+
+# s3req METHOD PATH [curl args...]: a SigV4-signed request to the run's radosgw.
+s3req() {
+    local m=$1 path=$2
+    shift 2
+    curl -sS --aws-sigv4 "aws:amz:$S3_REGION:s3" --user "$S3_ACCESS_KEY:$S3_SECRET_KEY" \
+        -H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' -X "$m" "$@" "http://127.0.0.1:$S3PG_PORT$path"
+}
+
+# s3pg_psql SQL: run SQL on the run's PostgreSQL (database postgres).
+s3pg_psql() {
+    psql -X -q -v ON_ERROR_STOP=1 -h "$S3PG_PG_HOST" -p "$S3PG_PG_PORT" -U postgres -d postgres -c "$1" >/dev/null
+}
+
+_s3pg_init() {
+    [ -n "${PULLCACHE_TEST_S3PG:-}" ] && [ -f "$PULLCACHE_TEST_S3PG/env" ] ||
+        fail "PULLCACHE_TEST_STORAGE=s3pg needs PULLCACHE_TEST_S3PG, the directory of a running tests/tools/s3pg.sh (make test-s3pg)"
+    # shellcheck disable=SC1091
+    . "$PULLCACHE_TEST_S3PG/env"
+    python3 "$PC_SRC/tests/tools/sockfwd.py" "tcp:127.0.0.1:$S3PG_PORT" "unix:$S3PG_S3_SOCK" \
+        >>"$WORK/sockfwd.log" 2>&1 &
+    S3PG_FWD_PID=$!
+    for _ in $(seq 100); do
+        curl -s -o /dev/null "http://127.0.0.1:$S3PG_PORT/" && break
+        sleep 0.05
+    done
+    local id code
+    id=$(printf '%s' "${TEST_NAME#test_}" | tr -c 'a-z0-9' '-' | cut -c1-40)-$(openssl rand -hex 4)
+    S3PG_BUCKET=pc-$id
+    code=$(s3req PUT "/$S3PG_BUCKET" -o "$WORK/s3pg-bucket.out" -w '%{http_code}') || true
+    [ "$code" = 200 ] || fail "s3pg: creating bucket $S3PG_BUCKET answered '$code' ($(cat "$WORK/s3pg-bucket.out" 2>/dev/null))"
+    S3PG_DB=pc_${id//-/_}
+    s3pg_psql "CREATE DATABASE $S3PG_DB" || fail "s3pg: CREATE DATABASE $S3PG_DB"
+    (
+        umask 077
+        printf '[default]\naws_access_key_id = %s\naws_secret_access_key = %s\n' \
+            "$S3_ACCESS_KEY" "$S3_SECRET_KEY" >"$WORK/s3pg.credentials"
+        printf 'host=%s port=%s dbname=%s user=postgres\n' "$S3PG_PG_HOST" "$S3PG_PG_PORT" "$S3PG_DB" >"$WORK/s3pg.conninfo"
+    )
+}
+
+# _s3pg_cleanup: remove the test's bucket (its objects and multipart uploads
+# first) and database, then stop the relay (at exit, after the servers).
+_s3pg_cleanup() {
+    if [ -n "$S3PG_BUCKET" ]; then
+        local keys k u urls
+        for _ in $(seq 100); do
+            keys=$(s3req GET "/$S3PG_BUCKET?list-type=2&max-keys=1000" 2>/dev/null |
+                grep -o '<Key>[^<]*</Key>' | sed -e 's/^<Key>//' -e 's/<\/Key>$//') || true
+            [ -n "$keys" ] || break
+            urls=()
+            while read -r k; do urls+=("http://127.0.0.1:$S3PG_PORT/$S3PG_BUCKET/$k"); done <<<"$keys"
+            curl -sS -o /dev/null --aws-sigv4 "aws:amz:$S3_REGION:s3" --user "$S3_ACCESS_KEY:$S3_SECRET_KEY" \
+                -H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' -X DELETE "${urls[@]}" || true
+        done
+        s3req GET "/$S3PG_BUCKET?uploads" 2>/dev/null | tr '<' '\n' |
+            awk -F'>' '$1 == "Key" { k = $2 } $1 == "UploadId" { print k " " $2 }' |
+            while read -r k u; do s3req DELETE "/$S3PG_BUCKET/$k?uploadId=$u" -o /dev/null || true; done
+        s3req DELETE "/$S3PG_BUCKET" -o /dev/null || true
+    fi
+    if [ -n "$S3PG_DB" ]; then
+        s3pg_psql "DROP DATABASE IF EXISTS $S3PG_DB WITH (FORCE)" || true
+    fi
+    if [ -n "$S3PG_FWD_PID" ]; then
+        kill -TERM "$S3PG_FWD_PID" 2>/dev/null || true
+        wait "$S3PG_FWD_PID" 2>/dev/null || true
+    fi
+}
+
+# pc_storage_args [serve args...]: print serve's arguments, one a line, with the
+# storage of PULLCACHE_TEST_STORAGE: --ephemeral added under mem; under s3pg
+# the --config file (or none) replaced by a copy on the test's bucket and
+# database (tests/tools/s3pg_config.py).
+pc_storage_args() {
+    local cfg="" out=()
+    if [ "$PC_STORAGE" != s3pg ]; then
+        [ $# -eq 0 ] && [ ${#PC_STORAGE_ARGS[@]} -eq 0 ] && return 0
+        printf '%s\n' "${PC_STORAGE_ARGS[@]}" "$@"
+        return 0
+    fi
+    while [ $# -gt 0 ]; do
+        case $1 in
+        --config) cfg=$2; shift 2 ;;
+        --config=*) cfg=${1#--config=}; shift ;;
+        *) out+=("$1"); shift ;;
+        esac
+    done
+    S3PG_CONFIGS=$((S3PG_CONFIGS + 1))
+    local file=$WORK/s3pg-$S3PG_CONFIGS.yml
+    python3 "$PC_SRC/tests/tools/s3pg_config.py" "$cfg" "$file" "http://127.0.0.1:$S3PG_PORT" \
+        "$S3PG_BUCKET" "$S3_REGION" "$WORK/s3pg.credentials" "$WORK/s3pg.conninfo" ||
+        fail "s3pg: cannot put the storage into ${cfg:-a configuration}"
+    printf '%s\n' --config "$file" "${out[@]}"
+}
+
+[ "$PC_STORAGE" != s3pg ] || _s3pg_init
+
 # pc_start DATA_DIR [extra serve args...]: start pullcache on 127.0.0.1:$PC_PORT
-# with the defaults a user gets (only where to listen and store, and
-# --ephemeral under PULLCACHE_TEST_STORAGE=mem); a test about an option passes
-# it and says why.
+# with the defaults a user gets (only where to listen and store, and the
+# storage of PULLCACHE_TEST_STORAGE: pc_storage_args); a test about an option
+# passes it and says why.
 pc_start() {
-    local data=$1
+    local data=$1 args=()
     shift
-    "$PULLCACHE" serve --listen "127.0.0.1:$PC_PORT" --data "$data" "${PC_STORAGE_ARGS[@]}" "$@" \
+    pc_storage_args "$@" >"$WORK/serve.args"
+    mapfile -t args <"$WORK/serve.args"
+    "$PULLCACHE" serve --listen "127.0.0.1:$PC_PORT" --data "$data" "${args[@]}" \
         >>"$WORK/pullcache.log" 2>&1 &
     PC_PID=$!
     PIDS+=("$PC_PID")
@@ -651,6 +781,25 @@ pc_metric() {
 pc_blob_file() {
     local h=${2#sha256:}
     echo "$1/blobs/sha256/${h:0:2}/$h"
+}
+
+# pc_blob_present DATA DIGEST: whether the blob store of the pullcache on DATA
+# holds the blob: 0 yes, 1 no, 2 cannot tell (in-memory storage). On disk its
+# file (non-empty); under s3pg its object blobs/<alg>/<hex> in the test's bucket.
+pc_blob_present() {
+    case $PC_STORAGE in
+    mem) return 2 ;;
+    s3pg)
+        local code
+        code=$(s3req HEAD "/$S3PG_BUCKET/blobs/sha256/${2#sha256:}" -o /dev/null -w '%{http_code}') || true
+        case $code in
+        200) return 0 ;;
+        404) return 1 ;;
+        *) fail "HEAD of blob $2 in bucket $S3PG_BUCKET answered '$code'" ;;
+        esac
+        ;;
+    *) [ -s "$(pc_blob_file "$1" "$2")" ] ;;
+    esac
 }
 
 http_get() {

@@ -142,18 +142,20 @@ no_spool() {
 # store_files: the files in the blob store; in-memory storage has none to
 # count (there the HTTP answers are what the fault cases check).
 store_files() {
-    if pc_persistent; then find "$DATA/blobs" -type f | wc -l; else echo "(in memory)"; fi
+    if pc_on_disk; then find "$DATA/blobs" -type f | wc -l; else echo "(not on disk)"; fi
 }
-# stored / not_stored DIGEST WHAT: the blob's file is (not) in the blob
-# store; under in-memory storage there is no file to look at and the cases
-# rest on the HTTP answers and upstream counts alone.
+# stored / not_stored DIGEST WHAT: the blob is (not) in the blob store
+# (pc_blob_present); under in-memory storage there is nothing to look at and
+# the cases rest on the HTTP answers and upstream counts alone.
 stored() {
-    pc_persistent || return 0
-    [ -s "$(pc_blob_file "$DATA" "$1")" ] || fail "$2: blob $1 is not in the blob store"
+    local rc=0
+    pc_blob_present "$DATA" "$1" || rc=$?
+    [ "$rc" != 1 ] || fail "$2: blob $1 is not in the blob store"
 }
 not_stored() {
-    pc_persistent || return 0
-    [ ! -e "$(pc_blob_file "$DATA" "$1")" ] || fail "$2: $1 was stored"
+    local rc=0
+    pc_blob_present "$DATA" "$1" || rc=$?
+    [ "$rc" != 0 ] || fail "$2: $1 was stored"
 }
 
 # upstream COUNT_SPEC: requests in the fake's log since the last reset.

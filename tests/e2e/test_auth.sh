@@ -393,7 +393,7 @@ auth:
   htpasswd: $WORK/htpasswd
   trust: {issuer: ext-auth, audience: reg, key: $WORK/ext.pub}
 YML
-pc_needs_disk "the images pushed above to survive the restart with trust.yml"
+pc_needs_persistent "the images pushed above to survive the restart with trust.yml"
 pc_start "$WORK/data" --config "$WORK/trust.yml"
 expect_eq 200 "$(st HEAD /v2/team/app/manifests/v1 -H "Authorization: Bearer $te")" "external token: pull"
 not_granted "$(st POST /v2/team/app/blobs/uploads/ -H "Authorization: Bearer $te")" \

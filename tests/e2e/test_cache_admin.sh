@@ -70,7 +70,7 @@ rc=0
 expect_eq 3 "$rc" "cache against a server that is not there"
 
 # With users: only admins.
-pc_needs_disk "the cache to survive a restart"
+pc_needs_persistent "the cache to survive a restart"
 pc_stop
 htpasswd -cbB "$WORK/htpasswd" root rootpw 2>/dev/null
 htpasswd -bB "$WORK/htpasswd" bob bobpw 2>/dev/null

@@ -260,7 +260,7 @@ expect_eq 000 "${r%% *}" "the upstream answers after dist_stop"
 pull_everything "upstream stopped, tags within tag_ttl"
 
 echo "== upstream stopped, tag_ttl passed (restart with tag_ttl: 1)"
-pc_needs_disk "the cache to survive a restart"
+pc_needs_persistent "the cache to survive a restart"
 pc_stop
 cat >"$WORK/pullcache.yml" <<YML
 upstreams:

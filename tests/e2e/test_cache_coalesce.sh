@@ -194,7 +194,9 @@ for i in $(seq 10); do
     esac
 done
 expect_eq 1 "$(fake_count "$FP" GET blob)" "upstream GETs for 10 clients of a wrong-bytes blob"
-! pc_persistent || [ ! -e "$(pc_blob_file "$DATA" "$d")" ] || fail "the wrong-bytes blob was stored"
+rc=0
+pc_blob_present "$DATA" "$d" || rc=$?
+[ "$rc" != 0 ] || fail "the wrong-bytes blob was stored"
 fake_scenario "$FP" pass
 expect_eq "200 0 $size" "$(http_get "$P/v2/up/library/wr/blobs/$d" "$WORK/wr-ok" --max-time 60)" "GET after the failed fetch"
 expect_eq "$d" "$(sha "$WORK/wr-ok")" "GET after the failed fetch: digest"

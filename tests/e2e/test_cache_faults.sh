@@ -111,8 +111,8 @@ expect_cut() {
 }
 # not_stored DIGEST WHAT / stored DIGEST WHAT: the blob store's file.
 # (in-memory storage has no blob files to look at: the HTTP checks stay)
-not_stored() { ! pc_persistent || [ ! -e "$(pc_blob_file "$DATA" "$1")" ] || fail "$2: blob $1 was stored"; }
-stored() { ! pc_persistent || [ -s "$(pc_blob_file "$DATA" "$1")" ] || fail "$2: blob $1 is not in the blob store"; }
+not_stored() { local rc=0; pc_blob_present "$DATA" "$1" || rc=$?; [ "$rc" != 0 ] || fail "$2: blob $1 was stored"; }
+stored() { local rc=0; pc_blob_present "$DATA" "$1" || rc=$?; [ "$rc" != 1 ] || fail "$2: blob $1 is not in the blob store"; }
 # expect_blob PATH DIGEST SIZE: a complete GET with the right bytes.
 expect_blob() {
     expect_eq "200 0 $3" "$(http_get "$P$1" "$WORK/b" --max-time 30)" "GET $1 (status, curl rc, bytes)"

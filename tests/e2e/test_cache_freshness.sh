@@ -54,7 +54,7 @@ rc=0
 grep -q "immutable_tags" "$WORK/bad.out" || fail "--check-config does not name immutable_tags: $(cat "$WORK/bad.out")"
 
 # Offline: the hub still answers, but must not be asked.
-pc_needs_disk "the cache to survive a restart"
+pc_needs_persistent "the cache to survive a restart"
 pc_stop
 printf '    offline: true\n' >>"$WORK/pullcache.yml"
 pc_start "$WORK/data" --config "$WORK/pullcache.yml"

@@ -30,7 +30,9 @@ cut_short() {
     200:18 | 200:56 | 502:0) ;;
     *) fail "$1: want 200 cut short (curl 18/56) or 502; got status $code, curl rc $rc after $n bytes (headers: $(tr -d '\r' <"$WORK/cut.h" | tr '\n' '|'))" ;;
     esac
-    ! pc_persistent || [ ! -e "$(pc_blob_file "$DATA" "$big")" ] || fail "$1: the blob was stored"
+    rc=0
+    pc_blob_present "$DATA" "$big" || rc=$?
+    [ "$rc" != 0 ] || fail "$1: the blob was stored"
 }
 
 cut_short "reset_mid_blob, first GET"

@@ -70,7 +70,7 @@ sleep 8.5 # past tag_ttl (8 s), so the next read asks the upstream
 expect_eq "$ALL" "$(tags_of /v2/docker.io/library/test/tags/list)" "tags with the upstream gone"
 case $(reg_header "$WORK/t.h" Warning) in 299\ *) ;; *) fail "no Warning: 299 on a stale tag list" ;; esac
 # After a restart nothing is in memory: the tags cached here, with a Warning.
-pc_needs_disk "the cached tags to survive a restart"
+pc_needs_persistent "the cached tags to survive a restart"
 pc_stop
 pc_start "$WORK/data" --config "$WORK/pullcache.yml"
 expect_eq '["oci-single"]' "$(tags_of /v2/docker.io/library/test/tags/list)" "cached tags after a restart, upstream gone"

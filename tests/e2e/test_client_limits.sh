@@ -85,7 +85,7 @@ pc_stop
 echo "ok: no ratelimit headers while limits are off"
 
 # ---- 2. limits on ---------------------------------------------------------------
-pc_needs_disk "the image pushed in section 1 to survive the restart"
+pc_needs_persistent "the image pushed in section 1 to survive the restart"
 cat >"$WORK/limits.yaml" <<YML
 limits:
   enabled: true
@@ -134,7 +134,7 @@ expect_eq 3 "$(pc_metric pullcache_limit_refused_total 'budget="anonymous"')" "m
 echo "ok: HEADs free, each GET spends one, the sixth gets 429 TOOMANYREQUESTS"
 
 # ---- 3. restart -----------------------------------------------------------------
-pc_needs_disk "the counts and images to survive a restart"
+pc_needs_persistent "the counts and images to survive a restart"
 pc_stop
 pc_start "$data" --config "$WORK/limits.yaml" "${UP[@]}"
 step HEAD "$LOCAL/v1" 200 5 0 "HEAD after a restart"

@@ -12,7 +12,7 @@
 #     GET 404), the dead session cannot be completed with the partial data,
 #     the same blob uploads cleanly afterwards, and the three images are intact.
 . "$(dirname "$0")/lib.sh"
-pc_needs_disk "what was pushed to survive a restart"
+pc_needs_persistent "what was pushed to survive a restart"
 
 clients_init
 data=$WORK/data
@@ -46,6 +46,7 @@ pull_check "$img" docker-single d1
 echo "ok: images survive a restart"
 
 # ---- 2. crash during uploads --------------------------------------------------
+pc_needs_disk "the upload staging files in the data directory (to kill serve mid-push)"
 push_image "$img2" oci-single "$repo:v2"
 
 size=$((64 * 1048576))

@@ -162,7 +162,7 @@ echo "ok: 403 DENIED for writes to mirrored names; a failed push leaves no repos
 # About the option: bare names are docker.io's (what dockerd's registry-mirrors
 # sends), read-only, except under --local-prefix.
 echo "== --default-upstream docker.io --local-prefix team"
-pc_needs_disk "the pushes so far to survive a restart"
+pc_needs_persistent "the pushes so far to survive a restart"
 pc_stop
 pc_start "$WORK/data" --upstream "docker.io=http://127.0.0.1:$DIST_PORT" --default-upstream docker.io --local-prefix team
 expect_eq "$(img_digest "$WORK/img-demo" docker-single)" "$(reg_digest library/demo 1)" "bare library/demo:1 from the upstream"
