@@ -178,6 +178,8 @@ S3PG_PORT=7480
 S3PG_FWD_PID=""
 S3PG_BUCKET=""
 S3PG_DB=""
+S3PG_CONNINFO=""
+S3PG_OWN=""
 S3PG_CONFIGS=0
 
 # s3req METHOD PATH [curl args...]: a SigV4-signed request to the run's radosgw.
@@ -205,47 +207,85 @@ _s3pg_init() {
         curl -s -o /dev/null "http://127.0.0.1:$S3PG_PORT/" && break
         sleep 0.05
     done
+    (
+        umask 077
+        printf '[default]\naws_access_key_id = %s\naws_secret_access_key = %s\n' \
+            "$S3_ACCESS_KEY" "$S3_SECRET_KEY" >"$WORK/s3pg.credentials"
+    )
+    pc_new_store
+}
+
+# pc_new_store: from now on pc_start's serve starts on an empty store: under
+# s3pg a new bucket and database ($S3PG_BUCKET, $S3PG_DB; the earlier ones
+# are removed at exit too); elsewhere nothing to do (a test gives serve
+# another data directory).
+S3PG_BUCKETS=()
+S3PG_DBS=()
+pc_new_store() {
+    [ "$PC_STORAGE" = s3pg ] || return 0
     local id code
     id=$(printf '%s' "${TEST_NAME#test_}" | tr -c 'a-z0-9' '-' | cut -c1-40)-$(openssl rand -hex 4)
     S3PG_BUCKET=pc-$id
     code=$(s3req PUT "/$S3PG_BUCKET" -o "$WORK/s3pg-bucket.out" -w '%{http_code}') || true
     [ "$code" = 200 ] || fail "s3pg: creating bucket $S3PG_BUCKET answered '$code' ($(cat "$WORK/s3pg-bucket.out" 2>/dev/null))"
+    S3PG_BUCKETS+=("$S3PG_BUCKET")
     S3PG_DB=pc_${id//-/_}
     s3pg_psql "CREATE DATABASE $S3PG_DB" || fail "s3pg: CREATE DATABASE $S3PG_DB"
+    S3PG_DBS+=("$S3PG_DB")
+    S3PG_CONNINFO=$WORK/s3pg-${#S3PG_DBS[@]}.conninfo
     (
         umask 077
-        printf '[default]\naws_access_key_id = %s\naws_secret_access_key = %s\n' \
-            "$S3_ACCESS_KEY" "$S3_SECRET_KEY" >"$WORK/s3pg.credentials"
-        printf 'host=%s port=%s dbname=%s user=postgres\n' "$S3PG_PG_HOST" "$S3PG_PG_PORT" "$S3PG_DB" >"$WORK/s3pg.conninfo"
+        printf 'host=%s port=%s dbname=%s user=postgres\n' "$S3PG_PG_HOST" "$S3PG_PG_PORT" "$S3PG_DB" >"$S3PG_CONNINFO"
     )
 }
 
-# _s3pg_cleanup: remove the test's bucket (its objects and multipart uploads
-# first) and database, then stop the relay (at exit, after the servers).
+# _s3pg_cleanup: remove the test's buckets (their objects and multipart
+# uploads first) and databases, then stop the relay (at exit, after the servers).
 _s3pg_cleanup() {
-    if [ -n "$S3PG_BUCKET" ]; then
-        local keys k u urls
+    local b keys k u urls
+    for b in "${S3PG_BUCKETS[@]}"; do
         for _ in $(seq 100); do
-            keys=$(s3req GET "/$S3PG_BUCKET?list-type=2&max-keys=1000" 2>/dev/null |
+            keys=$(s3req GET "/$b?list-type=2&max-keys=1000" 2>/dev/null |
                 grep -o '<Key>[^<]*</Key>' | sed -e 's/^<Key>//' -e 's/<\/Key>$//') || true
             [ -n "$keys" ] || break
             urls=()
-            while read -r k; do urls+=("http://127.0.0.1:$S3PG_PORT/$S3PG_BUCKET/$k"); done <<<"$keys"
+            while read -r k; do urls+=("http://127.0.0.1:$S3PG_PORT/$b/$k"); done <<<"$keys"
             curl -sS -o /dev/null --aws-sigv4 "aws:amz:$S3_REGION:s3" --user "$S3_ACCESS_KEY:$S3_SECRET_KEY" \
                 -H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' -X DELETE "${urls[@]}" || true
         done
-        s3req GET "/$S3PG_BUCKET?uploads" 2>/dev/null | tr '<' '\n' |
+        s3req GET "/$b?uploads" 2>/dev/null | tr '<' '\n' |
             awk -F'>' '$1 == "Key" { k = $2 } $1 == "UploadId" { print k " " $2 }' |
-            while read -r k u; do s3req DELETE "/$S3PG_BUCKET/$k?uploadId=$u" -o /dev/null || true; done
-        s3req DELETE "/$S3PG_BUCKET" -o /dev/null || true
-    fi
-    if [ -n "$S3PG_DB" ]; then
-        s3pg_psql "DROP DATABASE IF EXISTS $S3PG_DB WITH (FORCE)" || true
-    fi
+            while read -r k u; do s3req DELETE "/$b/$k?uploadId=$u" -o /dev/null || true; done
+        s3req DELETE "/$b" -o /dev/null || true
+    done
+    for b in "${S3PG_DBS[@]}"; do
+        s3pg_psql "DROP DATABASE IF EXISTS $b WITH (FORCE)" || true
+    done
     if [ -n "$S3PG_FWD_PID" ]; then
         kill -TERM "$S3PG_FWD_PID" 2>/dev/null || true
         wait "$S3PG_FWD_PID" 2>/dev/null || true
     fi
+    if [ -n "$S3PG_OWN" ]; then
+        bash "$PC_SRC/tests/tools/s3pg.sh" stop "$S3PG_OWN" >>"$WORK/s3pg.log" 2>&1 || true
+    fi
+}
+
+# s3pg_needed: this test needs S3 + PostgreSQL (every serve it starts with
+# pc_start or pc_storage_args uses them). Under PULLCACHE_TEST_STORAGE=s3pg the
+# run's; otherwise a radosgw and a PostgreSQL of the test's own (s3pg.sh start
+# in $WORK/s3pg, ~4 s; stopped at exit), or skip (exit 77) without them.
+s3pg_needed() {
+    [ "$PC_STORAGE" != s3pg ] || return 0
+    if ! command -v radosgw >/dev/null || ! bash "$PC_SRC/tests/tools/pg.sh" bindir >/dev/null; then
+        echo "SKIP: $TEST_NAME: needs radosgw and PostgreSQL (scripts/deps.sh --test)"
+        exit 77
+    fi
+    S3PG_OWN=$WORK/s3pg
+    PC_STORAGE=s3pg
+    bash "$PC_SRC/tests/tools/s3pg.sh" start "$S3PG_OWN" >>"$WORK/s3pg.log" 2>&1 ||
+        fail "tests/tools/s3pg.sh start (see s3pg.log)"
+    PULLCACHE_TEST_S3PG=$S3PG_OWN
+    _s3pg_init
 }
 
 # pc_storage_args [serve args...]: print serve's arguments, one a line, with the
@@ -269,7 +309,7 @@ pc_storage_args() {
     S3PG_CONFIGS=$((S3PG_CONFIGS + 1))
     local file=$WORK/s3pg-$S3PG_CONFIGS.yml
     python3 "$PC_SRC/tests/tools/s3pg_config.py" "$cfg" "$file" "http://127.0.0.1:$S3PG_PORT" \
-        "$S3PG_BUCKET" "$S3_REGION" "$WORK/s3pg.credentials" "$WORK/s3pg.conninfo" ||
+        "$S3PG_BUCKET" "$S3_REGION" "$WORK/s3pg.credentials" "$S3PG_CONNINFO" ||
         fail "s3pg: cannot put the storage into ${cfg:-a configuration}"
     printf '%s\n' --config "$file" "${out[@]}"
 }

@@ -44,6 +44,7 @@ echo "ok: reset_mid_blob"
 # A second pullcache (empty data dir) against an upstream that resets every GET.
 pc_stop
 DATA=$WORK/data2
+pc_new_store
 pc_start "$DATA" --upstream "up=http://127.0.0.1:$FP"
 cat >"$WORK/reset_always.json" <<'J'
 {"rules": [{"id": "reset every big blob GET", "method": "GET", "kind": "blob", "min_size": 65536,

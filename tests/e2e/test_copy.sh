@@ -152,8 +152,9 @@ JSON
 fake_start "$WORK/slow.json" "$FAKE_PORT" - - --repo test/big="$WORK/big"
 big=$(img_digest "$WORK/big" oci-single)
 bigsize=$(jq -r '.layers | map(.size) | max' "$WORK/big/blobs/sha256/${big#sha256:}")
-# (a pullcache restarted on its data directory: not with in-memory storage)
-if pc_persistent; then
+# (a pullcache restarted on its data directory, whose upload files show the
+# copy is under way: not with in-memory or S3 + PostgreSQL storage)
+if pc_on_disk; then
     "$P" copy --plain-http --json --chunk-size 16 --concurrency 1 \
         "127.0.0.1:$FAKE_PORT/test/big:oci-single" "$PC/big/img" >"$WORK/ride.json" 2>"$WORK/ride.err" &
     copy_pid=$!
@@ -178,7 +179,7 @@ if pc_persistent; then
     sent=$(jq .bytes "$WORK/ride.json")
     [ "$sent" -lt $((total + bigsize / 2)) ] || fail "resumed copy sent $sent bytes of $total"
 else
-    echo "skip: the ride-through of a pullcache restart (in-memory storage)"
+    echo "skip: the ride-through of a pullcache restart (no upload files on disk under $PC_STORAGE storage)"
 fi
 
 echo "--- a destination killed mid-copy, copy restarted: completed blobs are not re-sent"

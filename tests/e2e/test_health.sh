@@ -16,11 +16,11 @@ mkdir -p "$DATA" && mount -t tmpfs -o size=4m pc-e2e-health "$DATA" || fail "can
 pc_start "$DATA" --upstream "docker.io=http://127.0.0.1:5999"
 
 # The data directory existed (the tmpfs) without a meta store: serve says so, by its real path.
-if pc_persistent; then
+if pc_on_disk; then
     grep -q "warn data directory $DATA had no meta.db: starting empty" "$WORK/pullcache.log" ||
         fail "no warning about an existing data directory without meta.db"
 else
-    echo "skip: the meta.db warning (in-memory storage has no meta.db)"
+    echo "skip: the meta.db warning (no meta.db under in-memory or S3 + PostgreSQL storage)"
 fi
 r=$(http_get "http://$PCR/healthz" "$WORK/h")
 expect_eq "200 0" "${r% *}" "GET /healthz"
@@ -29,7 +29,7 @@ expect_eq 200 "$(reg_status HEAD /healthz)" "HEAD /healthz"
 r=$(http_get "http://$PCR/readyz" "$WORK/r")
 expect_eq "200 0" "${r% *}" "GET /readyz"
 expect_eq 'true ok ok unknown' "$(jq -r '[.ready, .checks.storage.status, .checks.metastore.status, .upstreams[0].state] | join(" ")' "$WORK/r")" "/readyz before any upstream contact"
-if pc_persistent; then
+if pc_on_disk; then
     expect_eq "" "$(find "$DATA/uploads" -type f)" "/readyz leaves nothing in the upload staging area"
 fi
 
@@ -71,8 +71,8 @@ expect_eq "200 0" "${r% *}" "GET /readyz with the upstream down"
 expect_eq 'failing refused' "$(jq -r '.upstreams[0] | [.state, .last_error] | join(" ")' "$WORK/r")" "/readyz: the upstream's trouble"
 [ "$(jq -r '.upstreams[0].failures' "$WORK/r")" -ge 1 ] || fail "/readyz: no failure counted"
 
-# The data directory full (in-memory storage does not live there).
-if pc_persistent; then
+# The data directory full (in-memory or S3 + PostgreSQL storage does not live there).
+if pc_on_disk; then
     dd if=/dev/zero of="$DATA/fill" bs=64k 2>/dev/null || true
     r=$(http_get "http://$PCR/readyz" "$WORK/r")
     expect_eq 503 "${r%% *}" "GET /readyz with full storage"
@@ -83,7 +83,7 @@ if pc_persistent; then
     rm -f "$DATA/fill"
     expect_eq 200 "$(reg_status GET /readyz)" "GET /readyz once storage is writable again"
 else
-    echo "skip: /readyz with the data directory full (in-memory storage does not live there)"
+    echo "skip: /readyz with the data directory full (in-memory or S3 + PostgreSQL storage does not live there)"
 fi
 
 # With users: /v2/ needs credentials, the probes do not.
