@@ -182,12 +182,14 @@ S3PG_CONNINFO=""
 S3PG_OWN=""
 S3PG_CONFIGS=0
 
-# s3req METHOD PATH [curl args...]: a SigV4-signed request to the run's radosgw.
+# s3req METHOD PATH [curl args...]: a SigV4-signed request to the run's radosgw
+# (HEAD as curl --head: with -X HEAD curl would wait for the body).
 s3req() {
-    local m=$1 path=$2
+    local m=(-X "$1") path=$2
+    [ "$1" != HEAD ] || m=(--head)
     shift 2
-    curl -sS --aws-sigv4 "aws:amz:$S3_REGION:s3" --user "$S3_ACCESS_KEY:$S3_SECRET_KEY" \
-        -H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' -X "$m" "$@" "http://127.0.0.1:$S3PG_PORT$path"
+    curl -sS --max-time 60 --aws-sigv4 "aws:amz:$S3_REGION:s3" --user "$S3_ACCESS_KEY:$S3_SECRET_KEY" \
+        -H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' "${m[@]}" "$@" "http://127.0.0.1:$S3PG_PORT$path"
 }
 
 # s3pg_psql SQL: run SQL on the run's PostgreSQL (database postgres).
