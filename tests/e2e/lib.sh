@@ -284,6 +284,8 @@ s3pg_needed() {
     fi
     S3PG_OWN=$WORK/s3pg
     PC_STORAGE=s3pg
+    # as root PostgreSQL runs as postgres (pg.sh), which must reach its directory
+    chmod o+x "$WORK"
     bash "$PC_SRC/tests/tools/s3pg.sh" start "$S3PG_OWN" >>"$WORK/s3pg.log" 2>&1 ||
         fail "tests/tools/s3pg.sh start (see s3pg.log)"
     PULLCACHE_TEST_S3PG=$S3PG_OWN

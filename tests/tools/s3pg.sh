@@ -77,8 +77,10 @@ EOF
 case "${1:-}" in
 start)
     [ $# -eq 2 ] || die "usage: s3pg.sh start DIR"
-    trap 'rc=$?; [ "$rc" -eq 0 ] || cmd_stop "$2"' EXIT
-    cmd_start "$2"
+    dir=$2
+    # (the trap may run inside die: the directory by a variable, not $2)
+    trap 'rc=$?; [ "$rc" -eq 0 ] || cmd_stop "$dir"' EXIT
+    cmd_start "$dir"
     ;;
 stop)
     [ $# -eq 2 ] || die "usage: s3pg.sh stop DIR"
