@@ -77,7 +77,6 @@ disk | s3pg) PC_STORAGE_ARGS=() ;;
 mem) PC_STORAGE_ARGS=(--ephemeral) ;;
 *) echo "PULLCACHE_TEST_STORAGE must be mem, s3pg or disk (or unset), not '$PC_STORAGE'" >&2; rmdir "$WORK"; exit 2 ;;
 esac
-PC2_STORAGE_ARGS=("${PC_STORAGE_ARGS[@]}")
 
 # Sanitizer builds (make asan, make tsan): every report of a program this test
 # runs (serve, client verbs) goes to $WORK/sanitizer.<pid>, and a report fails
