@@ -14,7 +14,13 @@
 #   dist_stop / dist_kill             # stop it gracefully / with SIGKILL
 #   fail "message"                    # print and exit 1
 #   pc_persistent                     # true unless serve's storage is in memory
-#   pc_needs_disk "why"               # skip the rest of the test (exit 77) when it is
+#   pc_on_disk                        # true when its blobs and meta.db are in the data dir
+#   pc_needs_disk "why"               # skip the rest of the test (exit 77) unless pc_on_disk
+#   pc_needs_persistent "why"         # skip the rest (exit 77) unless pc_persistent
+#   pc_new_store                      # s3pg: a new bucket + database for the next pc_start
+#   pc_blob_present DATA DIGEST       # 0 stored, 1 not, 2 cannot tell (in memory)
+#   s3pg_needed                       # this test needs S3 + PostgreSQL (or exit 77)
+#   s3req METHOD PATH [curl args]     # a signed request to the s3pg radosgw
 #   expect_eq WANT GOT "what"
 #
 # Registry under test (REGISTRY=pullcache, the default, or REGISTRY=distribution
