@@ -8,8 +8,7 @@
 #   1. 50 concurrent cold pulls through nginx (half of them with a query
 #      string on the blob URIs, so that the hash spreads one blob's clients
 #      over the replicas): verified bytes, and every blob fetched exactly
-#      once from the upstream (its request log); the manifests' upstream
-#      GETs are printed, not checked;
+#      once from the upstream (its request log), and every manifest too;
 #   2. push and pull through the balancer: skopeo copies test images in and
 #      out, byte-identical; the tag list and a manifest HEAD on every replica
 #      agree (after the cold pulls: the test images share blobs with the
@@ -19,7 +18,8 @@
 #   4. kill -9 of the replica fetching a large blob for clients of nginx:
 #      each client finishes (after a retry through nginx, which then passes
 #      it to another replica) with verified bytes; the blob was fetched
-#      upstream at most twice.
+#      upstream at most twice;
+#   5. the S3 secret is in no replica's log, /metrics or /_pullcache/status.
 # Runs on the run's radosgw and PostgreSQL under PULLCACHE_TEST_STORAGE=s3pg,
 # else on its own (tests/tools/s3pg.sh); skipped (77) without radosgw,
 # PostgreSQL or nginx.
@@ -137,9 +137,10 @@ for p in "${RPORTS[@]}"; do
     served="$served $p:$(grep -c '/v2/up/library/co/blobs/' "$WORK/replica-$p.log" || true)"
 done
 for ref in oci-index "$amd"; do
-    echo "info: manifest $ref: $(fake_count "$FP" GET manifest ".ref == \"$ref\"") upstream GETs (printed, not checked)"
+    expect_eq 1 "$(fake_count "$FP" GET manifest ".ref == \"$ref\"")" \
+        "upstream GETs of manifest $ref for $N clients over nginx and 3 replicas"
 done
-echo "ok: one upstream GET per blob; $follows fetches followed another replica; blob requests per replica:$served"
+echo "ok: one upstream GET per blob and manifest; $follows fetches followed another replica; blob requests per replica:$served"
 
 # ---- 2. push and pull through the balancer --------------------------------------------------
 echo "== push and pull through nginx"
@@ -237,3 +238,14 @@ done
 n=$(fake_count "$FP" GET blob ".ref == \"$big\"")
 [ "$n" -ge 1 ] && [ "$n" -le 2 ] || fail "the big blob was fetched $n times upstream (want 1 or 2)"
 echo "ok: $K clients verified $size bytes ($retries retries through nginx); $n upstream GETs"
+
+# ---- 5. no credential in any log, metric or status page ---------------------------------------
+[ -n "${S3_SECRET_KEY:-}" ] || fail "no S3 secret known to look for"
+for p in "${RPORTS[@]}"; do
+    ! grep -qF "$S3_SECRET_KEY" "$WORK/replica-$p.log" || fail "replica $p's log has the S3 secret"
+    [ "$p" = "$victim" ] && continue
+    curl -sS "http://127.0.0.1:$p/metrics" >"$WORK/m$p.txt"
+    curl -sS "http://127.0.0.1:$p/_pullcache/status" >"$WORK/s$p.json"
+    ! grep -qF "$S3_SECRET_KEY" "$WORK/m$p.txt" "$WORK/s$p.json" || fail "replica $p's /metrics or status has the S3 secret"
+done
+echo "ok: the S3 secret is in no replica's log, /metrics or /_pullcache/status"
