@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: Apache-2.0
 # test_cluster_budget.sh - replicas on one set of stores judge an upstream's
 # pull budget by what any of them saw (issue 14): two serve processes on one
-# data directory mirror a Docker-Hub-like fake (ratelimited_hub: every
+# store (a data directory; under s3pg a bucket and a database) mirror a Docker-Hub-like fake (ratelimited_hub: every
 # manifest GET takes one pull, its answers carry ratelimit headers) with
 # `reserve: 5`:
 #   - replica A pulls; replica B, which has not talked to the upstream,
@@ -12,7 +12,9 @@
 #     (it holds back for the fleet, not for its own count).
 . "$(dirname "$0")/lib.sh"
 
-pc_needs_disk "the replicas share one data directory"
+# on disk the replicas share one data directory, under s3pg one bucket and
+# one database; memory cannot be shared
+pc_needs_persistent "replicas sharing one store"
 FP=5002
 PA=$PC_PORT
 PB=5010
@@ -28,8 +30,8 @@ upstreams:
     reserve: 5
 YML
 pc_start "$DATA" --config "$WORK/pullcache.yml"
-"$PULLCACHE" serve --config "$WORK/pullcache.yml" --listen "127.0.0.1:$PB" --data "$DATA" \
-    >>"$WORK/replica-b.log" 2>&1 &
+mapfile -t bargs < <(pc_storage_args --config "$WORK/pullcache.yml")
+"$PULLCACHE" serve --listen "127.0.0.1:$PB" --data "$DATA" "${bargs[@]}" >>"$WORK/replica-b.log" 2>&1 &
 PIDS+=("$!")
 wait_http "http://127.0.0.1:$PB/v2/" "$!"
 HUB='upstream="hub"'
