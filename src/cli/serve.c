@@ -23,7 +23,8 @@
 
 const char pc_cli_serve_usage[] =
     "usage: pullcache serve [--config FILE] [--listen ADDR:PORT] [--data DIR]\n"
-    "                       [--log-format text|json] [--timeout SECONDS] [--threads N]\n"
+    "                       [--log-format text|json] [--log-file FILE]\n"
+    "                       [--timeout SECONDS] [--threads N]\n"
     "                       [--upstream NAME=URL]... [--default-upstream NAME|none]\n"
     "                       [--local-prefix PREFIX]...\n"
     "                       [--limit-anonymous PULLS/SECONDS]\n"
@@ -43,6 +44,8 @@ const char pc_cli_serve_usage[] =
     "  -l, --listen ADDR:PORT address to listen on (default 127.0.0.1:5000)\n"
     "  -d, --data DIR         data directory: blobs and meta.db (default ./data)\n"
     "      --log-format FMT   text (default) or json, one line per request\n"
+    "      --log-file FILE    append the log to FILE instead of stderr (log.file);\n"
+    "                         SIGUSR1 opens it again (logrotate's postrotate)\n"
     "      --timeout SECONDS  close idle connections after this long (default 60)\n"
     "      --threads N        worker threads (default: number of CPUs)\n"
     "      --upstream NAME=URL  mirror the registry at URL as NAME (repeatable), e.g.\n"
@@ -103,7 +106,8 @@ enum {
     OPT_LOCAL_PREFIX,
     OPT_ADMIN,
     OPT_EPHEMERAL,
-    OPT_ADVERTISE
+    OPT_ADVERTISE,
+    OPT_LOG_FILE
 };
 
 #define MAX_FLAG_UPSTREAMS 64
@@ -363,9 +367,11 @@ int pc_cli_serve(int argc, char **argv)
         {"admin", required_argument, NULL, OPT_ADMIN},
         {"ephemeral", no_argument, NULL, OPT_EPHEMERAL},
         {"advertise", required_argument, NULL, OPT_ADVERTISE},
+        {"log-file", required_argument, NULL, OPT_LOG_FILE},
         {NULL, 0, NULL, 0},
     };
     const char *config_path = NULL, *listen = NULL, *data = NULL, *log_format = NULL;
+    const char *log_file = NULL;
     const char *upstreams[MAX_FLAG_UPSTREAMS], *default_upstream = NULL;
     const char *limit_anon = NULL, *limit_auth = NULL, *htpasswd = NULL, *advertise = NULL;
     const char *tls_flags[4] = {NULL, NULL, NULL, NULL}; /* cert, key, client_ca, client_auth */
@@ -394,6 +400,9 @@ int pc_cli_serve(int argc, char **argv)
             break;
         case OPT_LOG_FORMAT:
             log_format = optarg;
+            break;
+        case OPT_LOG_FILE:
+            log_file = optarg;
             break;
         case OPT_TIMEOUT:
             if (parse_uint("--timeout", optarg, 86400, &timeout))
@@ -460,7 +469,8 @@ int pc_cli_serve(int argc, char **argv)
     }
     if ((listen && pc_config_set_str(&cfg->http->listen, listen)) ||
         (data && pc_config_set_str(&cfg->storage->data, data)) ||
-        (log_format && pc_config_set_str(&cfg->log->format, log_format))) {
+        (log_format && pc_config_set_str(&cfg->log->format, log_format)) ||
+        (log_file && pc_config_set_str(&cfg->log->file, log_file))) {
         fprintf(stderr, "pullcache serve: out of memory\n");
         goto done;
     }
@@ -517,7 +527,12 @@ int pc_cli_serve(int argc, char **argv)
         rc = 0;
         goto done;
     }
+    if (cfg->log->file && pc_log_open(cfg->log->file)) {
+        fprintf(stderr, "pullcache serve: %s (log.file, --log-file)\n", pc_error_last());
+        goto done;
+    }
     pc_log_setup(cfg->log->format, cfg->log->level);
+    pc_log_access(cfg->log->access, cfg->log->access_sample);
 
     /* Signals are taken synchronously by this thread; workers never see them. */
     sigset_t set;
@@ -525,6 +540,7 @@ int pc_cli_serve(int argc, char **argv)
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGUSR1);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
@@ -623,6 +639,16 @@ int pc_cli_serve(int argc, char **argv)
         int sig = sigtimedwait(&set, NULL, &every);
         if (sig < 0)
             continue;
+        if (sig == SIGUSR1) {
+            int lr2 = pc_log_reopen();
+            if (lr2 == 0)
+                pc_log(PC_LOG_INFO, "SIGUSR1: reopened the log file %s", cfg->log->file);
+            else if (lr2 == PC_ENOTFOUND)
+                pc_log(PC_LOG_INFO, "SIGUSR1: logging to stderr, no file to reopen");
+            else
+                pc_log(PC_LOG_WARN, "SIGUSR1: %s; still writing to the old file", pc_error_last());
+            continue;
+        }
         if (sig == SIGHUP) {
             reload_auth(srv, config_path, htpasswd);
             int tr = pc_server_tls_reload(srv);

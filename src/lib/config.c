@@ -75,6 +75,11 @@ static const cyaml_schema_field_t log_fields[] = {
                            format, 1, 16),
     CYAML_FIELD_STRING_PTR("level", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, pc_config_log, level,
                            1, 16),
+    CYAML_FIELD_STRING_PTR("file", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, pc_config_log, file, 1,
+                           4096),
+    CYAML_FIELD_STRING_PTR("access", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, pc_config_log,
+                           access, 1, 16),
+    CYAML_FIELD_UINT("access_sample", CYAML_FLAG_OPTIONAL, pc_config_log, access_sample),
     CYAML_FIELD_END,
 };
 
@@ -446,6 +451,10 @@ static int apply_defaults(pc_config *c)
         return PC_ENOMEM;
     if (!c->log->level && pc_config_set_str(&c->log->level, "info"))
         return PC_ENOMEM;
+    if (!c->log->access && pc_config_set_str(&c->log->access, "all"))
+        return PC_ENOMEM;
+    if (!c->log->access_sample)
+        c->log->access_sample = 1;
     if (!c->cache && !(c->cache = calloc(1, sizeof(*c->cache))))
         return PC_ENOMEM;
     if (!c->limits && !(c->limits = calloc(1, sizeof(*c->limits))))
@@ -581,6 +590,20 @@ int pc_config_validate(const pc_config *c)
         ok |= strcmp(c->log->level, levels[i]) == 0;
     if (!ok) {
         pc_error_set("log.level must be error, warn, info or debug, not '%s'", c->log->level);
+        return PC_EINVAL;
+    }
+    if (strcmp(c->log->access, "all") != 0 && strcmp(c->log->access, "errors") != 0 &&
+        strcmp(c->log->access, "off") != 0) {
+        pc_error_set("log.access must be all, errors or off, not '%s'", c->log->access);
+        return PC_EINVAL;
+    }
+    if (c->log->access_sample > 1000000) {
+        pc_error_set("log.access_sample must be 1 to 1000000 (one request line in N), not %u",
+                     c->log->access_sample);
+        return PC_EINVAL;
+    }
+    if (c->log->file && !*c->log->file) {
+        pc_error_set("log.file must name a file (leave it out to log to stderr)");
         return PC_EINVAL;
     }
     for (unsigned i = 0; i < c->upstreams_count; i++) {
@@ -808,6 +831,8 @@ void pc_config_free(pc_config *c)
     if (c->log) {
         free(c->log->format);
         free(c->log->level);
+        free(c->log->file);
+        free(c->log->access);
     }
     for (unsigned i = 0; i < c->upstreams_count; i++)
         upstream_clear(&c->upstreams[i]);

@@ -197,6 +197,9 @@ typedef struct {
 typedef struct {
     char *format;
     char *level;
+    char *file;             /* NULL: stderr */
+    char *access;           /* request lines: all (default), errors, off */
+    unsigned access_sample; /* one in N request lines below 400 (0, 1: all) */
 } pc_config_log;
 
 /* cluster: replicas sharing one set of stores (docs/SCALE-OUT.md). */
