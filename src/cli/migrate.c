@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -45,7 +46,8 @@ const char pc_cli_migrate_usage[] =
     "   manifest, blob link and tag is there, each tag naming the same digest.\n"
     "Upload sessions are not copied (their clients start those uploads again), nor\n"
     "repositories whose every manifest was deleted. Stop the serve on DIR first:\n"
-    "a running one is refused (it holds DIR/serve.lock) unless --force.\n"
+    "a running one is refused (it holds DIR/serve.lock) unless --force, and so is a\n"
+    "destination a serve already uses (it holds the destination's upkeep lease).\n"
     "\n"
     "Resumable: what the destination has is not written again (a blob of the\n"
     "same size is skipped), so after an interruption (even kill -9) run the same\n"
@@ -64,7 +66,8 @@ const char pc_cli_migrate_usage[] =
     "      --json             print the summary as one JSON document\n"
     "      --jobs N           blobs copied at once, 1 to 64 (default 4)\n"
     "      --force            copy even while a serve holds DIR (what it writes\n"
-    "                         meanwhile may be missed: stop it and run again)\n"
+    "                         meanwhile may be missed: stop it and run again) or\n"
+    "                         uses the destination\n"
     "  -h, --help             this help\n"
     "\n"
     "exit codes:\n"
@@ -76,7 +79,8 @@ const char pc_cli_migrate_usage[] =
     "     DIR or in memory\n"
     "  3  a store cannot be opened or failed (DIR is no data directory, the\n"
     "     destination cannot be reached...): run again to resume\n"
-    "  4  a serve holds DIR/serve.lock (stop it, or --force)\n"
+    "  4  a serve holds DIR/serve.lock or uses the destination (stop it, or\n"
+    "     --force)\n"
     "\n"
     "Example:\n"
     "  pullcache migrate --from /var/lib/pullcache --to /etc/pullcache/fleet.yaml\n";
@@ -289,6 +293,34 @@ static int open_dest(const char *from, const pc_config *cfg, pc_blob_backend **b
     return 0;
 }
 
+/* A serve on the destination holds its upkeep lease (every serve takes it
+ * each round; a stopped one gives it up): copying under live replicas could
+ * overwrite what they write meanwhile. 0 (nobody, or --force), 4. */
+static int check_dest_idle(pc_metastore *dm, bool force)
+{
+    pc_meta_lease held;
+    if (dm->coord->lease_get(dm, "leader:upkeep", &held) != 0)
+        return 0;
+    time_t until = (time_t)(held.expires_ms / 1000);
+    struct tm tm;
+    char when[40] = "?";
+    if (gmtime_r(&until, &tm))
+        strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    if (force) {
+        fprintf(stderr,
+                "pullcache migrate: warning: a serve (%s) uses the destination: what it writes "
+                "meanwhile may be overwritten\n",
+                held.owner);
+        return 0;
+    }
+    fprintf(stderr,
+            "pullcache migrate: a serve (%s) uses the destination (its upkeep lease runs until "
+            "%s): stop every serve on it first, or --force. A serve killed without stopping "
+            "keeps the lease until then.\n",
+            held.owner, when);
+    return 4;
+}
+
 int pc_cli_migrate(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -363,6 +395,8 @@ int pc_cli_migrate(int argc, char **argv)
     if (open_source(from, &sb, &sm))
         goto done;
     if ((rc = open_dest(from, cfg, &db, &dm)))
+        goto done;
+    if ((rc = check_dest_idle(dm, force)))
         goto done;
     if (ui.json && !(ui.problems = json_array())) {
         fprintf(stderr, "pullcache migrate: out of memory\n");

@@ -663,6 +663,12 @@ int pc_cli_serve(int argc, char **argv)
         pc_log(PC_LOG_INFO, "signal %d: shutting down", sig);
         break;
     }
+    /* drained: the next replica need not wait for the lease to run out
+     * (and migrate sees no serve on these stores any more) */
+    pc_server_stop(srv);
+    srv = NULL;
+    if (leader == 1)
+        pc_registry_lease_release(reg, "leader:upkeep", pc_registry_node(reg));
     rc = 0;
 done:
     pc_server_stop(srv);

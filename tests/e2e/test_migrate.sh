@@ -9,6 +9,8 @@
 #      of a blob is resumed by the next run to a verified end, a third run has
 #      nothing to do; a serve on the destination (with the upstream gone)
 #      serves every image byte-identical, the same tags, the same blob files;
+#      while a serve runs on the destination migrate is refused (exit 4), after
+#      it stopped (it gave up its upkeep lease) migrate has nothing to do;
 #   2. when radosgw and PostgreSQL are installed (tests/tools/rgw.sh, pg.sh),
 #      to S3 + PostgreSQL (a run killed mid-blob there too), with the same
 #      checks through a serve on them.
@@ -220,6 +222,21 @@ jq -e --arg d "sha256:$(basename "$victim")" '[.problems[] | select(.kind == "co
 fake_stop "$FP"
 echo "== serve on the migrated data directory"
 check_served fs --data "$WORK/dst"
+
+echo "== a serve on the destination: refused; once it stopped, migrate goes on"
+"$PULLCACHE" serve --listen "127.0.0.1:$PC_PORT" --data "$WORK/dst" >>"$WORK/pullcache-dstlive.log" 2>&1 &
+PC_PID=$!
+PIDS+=("$PC_PID")
+wait_http "http://$REG/v2/" "$PC_PID"
+rc=0
+"$PULLCACHE" migrate --from "$SRC" --to "$WORK/dst.yaml" >"$WORK/mlive.out" 2>"$WORK/mlive.err" || rc=$?
+expect_eq 4 "$rc" "migrate into a destination a serve uses"
+grep -q "a serve (claimed:$WORK/dst) uses the destination" "$WORK/mlive.err" ||
+    fail "no word of the serve on the destination: $(cat "$WORK/mlive.err")"
+pc_stop # graceful: it gives up its upkeep lease
+"$PULLCACHE" migrate --from "$SRC" --to "$WORK/dst.yaml" >"$WORK/mlive2.out" 2>&1 ||
+    fail "migrate after the destination's serve stopped: $(cat "$WORK/mlive2.out")"
+grep -q "^nothing to do" "$WORK/mlive2.out" || fail "after the stop: $(cat "$WORK/mlive2.out")"
 
 # ---- S3 + PostgreSQL ---------------------------------------------------------------------------
 if ! command -v radosgw >/dev/null || ! bash "$PC_SRC/tests/tools/pg.sh" bindir >/dev/null; then
