@@ -9,7 +9,7 @@ BUILD=(build-essential cmake pkg-config libmicrohttpd-dev libcurl4-openssl-dev l
        libjansson-dev libsqlite3-dev libcyaml-dev libcrypt-dev libpq-dev libgnutls28-dev libxml2-dev
        ca-certificates)
 TEST=(libcmocka-dev curl jq docker-registry skopeo podman containerd umoci wrk nginx-light
-      hyperfine apache2-utils sqlite3 iproute2 util-linux netcat-openbsd python3 python3-yaml uidmap logrotate
+      hyperfine apache2-utils sqlite3 iproute2 util-linux netcat-openbsd python3 python3-yaml uidmap logrotate prometheus rsync
       clang libclang-rt-14-dev postgresql radosgw ceph-mon ceph-osd)
 
 pkgs=("${BUILD[@]}")

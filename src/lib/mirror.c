@@ -96,6 +96,12 @@ static void zero_series(const char *up)
         }
     for (size_t i = 0; i < sizeof(plain) / sizeof(plain[0]); i++)
         pc_metrics_add(plain[i], up, 0);
+    /* failures by class: rate() over an alert's window misses the first
+     * failure of a series that only appears with it */
+    for (int c = PC_UP_NOT_FOUND; c <= PC_UP_PROTOCOL; c++) {
+        snprintf(labels, sizeof(labels), "%s,class=\"%s\"", up, pc_up_class_str((pc_up_class)c));
+        pc_metrics_add("pullcache_upstream_errors_total", labels, 0);
+    }
     pc_metrics_gauge_add("pullcache_fetches_in_flight", up, 0);
 }
 

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <sys/socket.h>
 
 typedef struct {
@@ -424,13 +425,51 @@ int pc_h_mirror_blob(pc_req *req, const pc_mirror_target *t, const pc_digest *d)
 
 /* ---- /metrics ---- */
 
+/* The file system of storage.data (fs blobs, meta.db, fetch spools), read
+ * now: what a disk alert needs. Families of their own; "" when statvfs
+ * fails (the series are left out). */
+static char *disk_metrics(const char *dir)
+{
+    struct statvfs vf;
+    char *out = NULL;
+    if (statvfs(dir, &vf) != 0)
+        return strdup("");
+    unsigned long long unit = vf.f_frsize ? vf.f_frsize : vf.f_bsize;
+    if (asprintf(&out,
+                 "# HELP pullcache_data_filesystem_size_bytes Size of the file system holding "
+                 "storage.data.\n"
+                 "# TYPE pullcache_data_filesystem_size_bytes gauge\n"
+                 "pullcache_data_filesystem_size_bytes %llu\n"
+                 "# HELP pullcache_data_filesystem_free_bytes Bytes an unprivileged writer may "
+                 "still use there.\n"
+                 "# TYPE pullcache_data_filesystem_free_bytes gauge\n"
+                 "pullcache_data_filesystem_free_bytes %llu\n",
+                 unit * (unsigned long long)vf.f_blocks,
+                 unit * (unsigned long long)vf.f_bavail) < 0)
+        return NULL;
+    return out;
+}
+
 /* The counters (metrics.c), then the budget gauges, rendered now from the
- * budget tracker (its families are its own, so the two parts never split
- * a family). */
+ * budget tracker, then the data directory's file system (their families
+ * are their own, so the parts never split a family). */
 int pc_h_metrics(pc_req *req)
 {
     char *text = pc_metrics_render();
     char *budget = pc_budget_metrics(pc_mirror_budget(req->srv->mirror));
+    char *disk = disk_metrics(req->srv->cfg->storage->data);
+    if (budget && disk) {
+        size_t bl = strlen(budget), dl = strlen(disk);
+        char *both = realloc(budget, bl + dl + 1);
+        if (both) {
+            memcpy(both + bl, disk, dl + 1);
+            budget = both;
+        } else {
+            free(budget);
+            budget = NULL;
+        }
+    }
+    free(disk);
     if (!text || !budget) {
         free(text);
         free(budget);

@@ -73,7 +73,13 @@ expect_eq 'failing refused' "$(jq -r '.upstreams[0] | [.state, .last_error] | jo
 
 # The data directory full (in-memory or S3 + PostgreSQL storage does not live there).
 if pc_on_disk; then
+    # the data directory's file system in /metrics (what a disk alert watches)
+    dsize=$(pc_metric pullcache_data_filesystem_size_bytes)
+    dfree=$(pc_metric pullcache_data_filesystem_free_bytes)
+    expect_eq 4194304 "$dsize" "pullcache_data_filesystem_size_bytes of the 4 MiB tmpfs"
+    [ "$dfree" -gt 0 ] && [ "$dfree" -le "$dsize" ] || fail "pullcache_data_filesystem_free_bytes $dfree of $dsize"
     dd if=/dev/zero of="$DATA/fill" bs=64k 2>/dev/null || true
+    expect_eq 0 "$(pc_metric pullcache_data_filesystem_free_bytes)" "free bytes with the data directory full"
     r=$(http_get "http://$PCR/readyz" "$WORK/r")
     expect_eq 503 "${r%% *}" "GET /readyz with full storage"
     expect_eq 'false failed' "$(jq -r '[.ready, .checks.storage.status] | join(" ")' "$WORK/r")" "/readyz: storage failed"

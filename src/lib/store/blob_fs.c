@@ -665,7 +665,10 @@ static int open_dir(pc_blob_backend **out, const char *dir, bool create)
     static const char *const subdirs[] = {"blobs", "uploads", "tmp"};
     int *fds[] = {&fs->blobsfd, &fs->uploadsfd, &fs->tmpfd};
     for (size_t i = 0; i < 3; i++) {
-        if ((*fds[i] = open_subdir(rootfd, subdirs[i], create)) >= 0)
+        /* blobs/ says this is a data directory; the work directories are
+         * made when missing (a directory restored from a backup of meta.db
+         * and blobs/ has none) */
+        if ((*fds[i] = open_subdir(rootfd, subdirs[i], create || i > 0)) >= 0)
             continue;
         if (!create && errno == ENOENT) {
             pc_error_set("%s is no pullcache data directory: it has no %s/", dir, subdirs[i]);
