@@ -26,7 +26,8 @@ const char pc_cli_fsck_usage[] =
     "usage: pullcache fsck [--config FILE] [--data DIR] [--upstream NAME=URL]...\n"
     "                      [--grace SECONDS] [--repair] [--json]\n"
     "\n"
-    "Check a data directory (a daemon may be running on it):\n"
+    "Check a data directory, or the stores a configuration names (S3 and\n"
+    "PostgreSQL too; daemons may be running on them):\n"
     " - every blob file's bytes hash to its digest, and its size is the one the\n"
     "   meta store records;\n"
     " - every blob link and manifest has its file, and every manifest of a local\n"
@@ -71,6 +72,7 @@ const char pc_cli_fsck_usage[] =
 enum { OPT_UPSTREAM = 256, OPT_GRACE, OPT_REPAIR, OPT_JSON };
 
 #define MAX_FLAG_UPSTREAMS 64
+#define FSCK_UNLOCKED_GRACE_MIN 60
 
 static json_t *problem_json(const pc_fsck_problem *p)
 {
@@ -286,15 +288,11 @@ int pc_cli_fsck(int argc, char **argv)
         goto done;
     pc_store_opts so;
     pc_config_store_opts(cfg, &so);
-    if (!pc_store_is_default(&so)) {
-        /* pc_fsck_open reads fs blobs and meta.db; mem keeps nothing on disk */
+    if (!pc_store_durable(&so)) {
         fprintf(stderr,
-                "pullcache fsck: storage.blobs.driver %s, storage.meta.driver %s: fsck checks a "
-                "data directory kept by the fs and sqlite drivers%s\n",
-                pc_store_blobs_name(&so), pc_store_meta_name(&so),
-                pc_store_durable(&so) ? ""
-                                      : "; in-memory storage leaves nothing on disk to check "
-                                        "(it ends with the serve that holds it)");
+                "pullcache fsck: storage.blobs.driver %s, storage.meta.driver %s: in-memory "
+                "storage leaves nothing to check (it ends with the serve that holds it)\n",
+                pc_store_blobs_name(&so), pc_store_meta_name(&so));
         goto done;
     }
     if (pc_evict_upstreams(cfg, &names, &nnames)) {
@@ -306,9 +304,23 @@ int pc_cli_fsck(int argc, char **argv)
     o.nups = nnames;
 
     rc = 3;
-    if (pc_fsck_open(cfg->storage->data, &reg)) {
-        fprintf(stderr, "pullcache fsck: cannot open the data directory: %s\n", pc_error_last());
+    /* the defaults: a data directory that must exist (nothing is made);
+     * other stores (S3, PostgreSQL) are opened as serve opens them */
+    if (pc_store_is_default(&so) ? pc_fsck_open(cfg->storage->data, &reg)
+                                 : pc_registry_open_opts(&reg, &so)) {
+        fprintf(stderr, "pullcache fsck: cannot open the %s: %s\n",
+                pc_store_is_default(&so) ? "data directory" : "stores", pc_error_last());
         goto done;
+    }
+    /* Without a publish lock (an object store) only the grace period keeps
+     * a blob being published (visible, not yet linked) from looking
+     * unreferenced: never shorter than a minute there, as for gc. */
+    if (o.repair && o.grace_s < FSCK_UNLOCKED_GRACE_MIN && !pc_registry_publish_locks(reg)) {
+        fprintf(stderr,
+                "pullcache fsck: the %s blob store has no publish lock: --grace raised from %ld "
+                "to %d s so that blobs being published are safe\n",
+                pc_store_blobs_name(&so), o.grace_s, FSCK_UNLOCKED_GRACE_MIN);
+        o.grace_s = FSCK_UNLOCKED_GRACE_MIN;
     }
     if (pc_fsck_run(reg, &o, &r)) {
         fprintf(stderr, "pullcache fsck: cannot read %s: %s\n", cfg->storage->data,
