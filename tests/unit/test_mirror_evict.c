@@ -14,7 +14,6 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +22,7 @@
 
 #include "mirror_evict.h"
 #include "registry_int.h" /* the stores themselves, to set up and look */
+#include "testutil.h"
 
 static const char *const UPS[] = {"docker.io", "ghcr.io"};
 #define NUPS 2
@@ -35,20 +35,11 @@ typedef struct {
     pc_metastore *ms;
 } fixture;
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static int setup(void **state)
 {
     fixture *f = calloc(1, sizeof(*f));
     assert_non_null(f);
-    snprintf(f->dir, sizeof(f->dir), "/tmp/pc-evict-XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
+    assert_non_null(pc_test_tmpdir(f->dir, sizeof(f->dir), "evict"));
     assert_int_equal(pc_registry_open(&f->reg, f->dir), 0);
     f->be = f->reg->be;
     f->ms = f->reg->ms;
@@ -60,7 +51,7 @@ static int teardown(void **state)
 {
     fixture *f = *state;
     pc_registry_free(f->reg);
-    nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    pc_test_rmtree(f->dir);
     free(f);
     return 0;
 }
@@ -167,7 +158,9 @@ static void test_local_never_evicted(void **state)
     /* a local link appearing after the listing stops the eviction */
     pc_digest late = blob(f, 't', 100, "docker.io/library/app", 60);
     assert_int_equal(f->ms->reg->blob_link(f->ms, "team/app", &late, 100), 0);
-    assert_int_equal(f->ms->cache->access_evict(f->ms, &late, pc_evict_repo_mirrored, (void *)&RULE), PC_EEXISTS);
+    assert_int_equal(
+        f->ms->cache->access_evict(f->ms, &late, pc_evict_repo_mirrored, (void *)&RULE),
+        PC_EEXISTS);
     assert_int_equal(f->ms->reg->blob_stat(f->ms, "docker.io/library/app", &late, &size), 0);
 }
 
@@ -240,14 +233,16 @@ static void test_touch_written_once_a_minute(void **state)
     /* 30 s later: not written, a stays the oldest */
     assert_int_equal(f->ms->cache->access_touch(f->ms, &a, 10, 1030), 0);
     memset(got, 0, sizeof(got));
-    assert_int_equal(f->ms->cache->access_lru(f->ms, pc_evict_repo_mirrored, (void *)&RULE, order_cb, got), 0);
+    assert_int_equal(
+        f->ms->cache->access_lru(f->ms, pc_evict_repo_mirrored, (void *)&RULE, order_cb, got), 0);
     assert_true(pc_digest_equal(&got[0], &a));
     assert_true(pc_digest_equal(&got[1], &b));
 
     /* 100 s later: written, b is the oldest now */
     assert_int_equal(f->ms->cache->access_touch(f->ms, &a, 10, 1100), 0);
     memset(got, 0, sizeof(got));
-    assert_int_equal(f->ms->cache->access_lru(f->ms, pc_evict_repo_mirrored, (void *)&RULE, order_cb, got), 0);
+    assert_int_equal(
+        f->ms->cache->access_lru(f->ms, pc_evict_repo_mirrored, (void *)&RULE, order_cb, got), 0);
     assert_true(pc_digest_equal(&got[0], &b));
     assert_true(pc_digest_equal(&got[1], &a));
 
@@ -258,7 +253,8 @@ static void test_touch_written_once_a_minute(void **state)
     assert_int_equal(pc_meta_sqlite_open(&ms2, path), 0);
     assert_int_equal(ms2->cache->access_touch(ms2, &b, 10, 1050), 0); /* older: ignored */
     memset(got, 0, sizeof(got));
-    assert_int_equal(ms2->cache->access_lru(ms2, pc_evict_repo_mirrored, (void *)&RULE, order_cb, got), 0);
+    assert_int_equal(
+        ms2->cache->access_lru(ms2, pc_evict_repo_mirrored, (void *)&RULE, order_cb, got), 0);
     assert_true(pc_digest_equal(&got[0], &b));
 
     /* another process (pullcache gc) evicts a; the next touch, within the
@@ -266,12 +262,14 @@ static void test_touch_written_once_a_minute(void **state)
     assert_int_equal(ms2->cache->access_evict(ms2, &a, pc_evict_repo_mirrored, (void *)&RULE), 0);
     ms2->free(ms2);
     memset(got, 0, sizeof(got));
-    assert_int_equal(f->ms->cache->access_lru(f->ms, pc_evict_repo_mirrored, (void *)&RULE, order_cb, got), 0);
+    assert_int_equal(
+        f->ms->cache->access_lru(f->ms, pc_evict_repo_mirrored, (void *)&RULE, order_cb, got), 0);
     assert_true(pc_digest_equal(&got[0], &b));
     assert_int_equal(got[1].str[0], '\0');
     assert_int_equal(f->ms->cache->access_touch(f->ms, &a, 10, 1110), 0);
     memset(got, 0, sizeof(got));
-    assert_int_equal(f->ms->cache->access_lru(f->ms, pc_evict_repo_mirrored, (void *)&RULE, order_cb, got), 0);
+    assert_int_equal(
+        f->ms->cache->access_lru(f->ms, pc_evict_repo_mirrored, (void *)&RULE, order_cb, got), 0);
     assert_true(pc_digest_equal(&got[1], &a));
 }
 
@@ -301,7 +299,8 @@ static void test_sweep(void **state)
     assert_false(stored(f, &mirrored_orphan));
     pc_digest got[2];
     memset(got, 0, sizeof(got));
-    assert_int_equal(f->ms->cache->access_lru(f->ms, pc_evict_repo_mirrored, (void *)&RULE, order_cb, got), 0);
+    assert_int_equal(
+        f->ms->cache->access_lru(f->ms, pc_evict_repo_mirrored, (void *)&RULE, order_cb, got), 0);
     assert_int_equal(got[0].str[0], '\0');
 }
 

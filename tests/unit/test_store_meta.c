@@ -30,6 +30,7 @@
 #include "store/meta.h"
 #include "store/meta_pg.h"
 #include "pg_testutil.h"
+#include "meta_testutil.h"
 #include "testutil.h"
 
 /* ---- the backends under test ---- */
@@ -116,57 +117,6 @@ static void reopen(fixture *f)
     f->ms->free(f->ms);
     f->ms = NULL;
     assert_int_equal(f->k->open(f), 0);
-}
-
-static pc_digest dg(const char *s)
-{
-    pc_digest d;
-    assert_int_equal(pc_digest_buffer(&d, PC_DIGEST_SHA256, s, strlen(s)), 0);
-    return d;
-}
-
-static pc_manifest_rec rec(const char *repo, const char *content)
-{
-    pc_manifest_rec m;
-    memset(&m, 0, sizeof(m));
-    snprintf(m.repo, sizeof(m.repo), "%s", repo);
-    m.digest = dg(content);
-    snprintf(m.media_type, sizeof(m.media_type), "application/vnd.oci.image.manifest.v1+json");
-    m.size = strlen(content);
-    return m;
-}
-
-/* A list of strings gathered from a listing callback. */
-typedef struct {
-    int n;
-    char s[32][300];
-    int stop_after;
-} strings;
-
-static int strings_cb(const char *s, void *ctx)
-{
-    strings *l = ctx;
-    if (l->n < 32)
-        snprintf(l->s[l->n], sizeof(l->s[0]), "%s", s);
-    l->n++;
-    return (l->stop_after && l->n >= l->stop_after) ? 5 : 0;
-}
-
-/* Assert that l holds exactly the NULL-terminated list want. */
-static void assert_strings(const strings *l, const char *const *want)
-{
-    int n = 0;
-    while (want[n])
-        n++;
-    assert_int_equal(l->n, n);
-    for (int i = 0; i < n; i++)
-        assert_string_equal(l->s[i], want[i]);
-}
-
-static void put_tagged(pc_metastore *ms, const char *repo, const char *content, const char *tag)
-{
-    pc_manifest_rec m = rec(repo, content);
-    assert_int_equal(ms->reg->manifest_put(ms, &m, NULL, 0, tag, NULL), 0);
 }
 
 static void test_tag_order_and_pages(void **state)

@@ -26,27 +26,10 @@
 #include <unistd.h>
 
 #include "store/meta_pg_int.h" /* pc_pg_schema_version */
+#include "meta_testutil.h"
 #include "pg_testutil.h"
 
 #define PASSWORD "Sekr1t-pw-42"
-
-static pc_digest dg(const char *s)
-{
-    pc_digest d;
-    assert_int_equal(pc_digest_buffer(&d, PC_DIGEST_SHA256, s, strlen(s)), 0);
-    return d;
-}
-
-static pc_manifest_rec rec(const char *repo, const char *content)
-{
-    pc_manifest_rec m;
-    memset(&m, 0, sizeof(m));
-    snprintf(m.repo, sizeof(m.repo), "%s", repo);
-    m.digest = dg(content);
-    snprintf(m.media_type, sizeof(m.media_type), "application/vnd.oci.image.manifest.v1+json");
-    m.size = strlen(content);
-    return m;
-}
 
 static void sleep_ms(long ms)
 {

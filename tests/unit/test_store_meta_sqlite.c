@@ -13,7 +13,6 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +22,8 @@
 #include <sqlite3.h>
 
 #include "store/meta.h"
+#include "meta_testutil.h"
+#include "testutil.h"
 
 typedef struct {
     char dir[64];
@@ -30,20 +31,11 @@ typedef struct {
     pc_metastore *ms;
 } fixture;
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static int setup(void **state)
 {
     fixture *f = calloc(1, sizeof(*f));
     assert_non_null(f);
-    snprintf(f->dir, sizeof(f->dir), "/tmp/pc-metastore-XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
+    assert_non_null(pc_test_tmpdir(f->dir, sizeof(f->dir), "metastore"));
     snprintf(f->path, sizeof(f->path), "%s/meta.db", f->dir);
     assert_int_equal(pc_meta_sqlite_open(&f->ms, f->path), 0);
     *state = f;
@@ -55,60 +47,9 @@ static int teardown(void **state)
     fixture *f = *state;
     if (f->ms)
         f->ms->free(f->ms);
-    nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    pc_test_rmtree(f->dir);
     free(f);
     return 0;
-}
-
-static pc_digest dg(const char *s)
-{
-    pc_digest d;
-    assert_int_equal(pc_digest_buffer(&d, PC_DIGEST_SHA256, s, strlen(s)), 0);
-    return d;
-}
-
-static pc_manifest_rec rec(const char *repo, const char *content)
-{
-    pc_manifest_rec m;
-    memset(&m, 0, sizeof(m));
-    snprintf(m.repo, sizeof(m.repo), "%s", repo);
-    m.digest = dg(content);
-    snprintf(m.media_type, sizeof(m.media_type), "application/vnd.oci.image.manifest.v1+json");
-    m.size = strlen(content);
-    return m;
-}
-
-/* A list of strings gathered from a listing callback. */
-typedef struct {
-    int n;
-    char s[32][300];
-    int stop_after;
-} strings;
-
-static int strings_cb(const char *s, void *ctx)
-{
-    strings *l = ctx;
-    if (l->n < 32)
-        snprintf(l->s[l->n], sizeof(l->s[0]), "%s", s);
-    l->n++;
-    return (l->stop_after && l->n >= l->stop_after) ? 5 : 0;
-}
-
-/* Assert that l holds exactly the NULL-terminated list want. */
-static void assert_strings(const strings *l, const char *const *want)
-{
-    int n = 0;
-    while (want[n])
-        n++;
-    assert_int_equal(l->n, n);
-    for (int i = 0; i < n; i++)
-        assert_string_equal(l->s[i], want[i]);
-}
-
-static void put_tagged(pc_metastore *ms, const char *repo, const char *content, const char *tag)
-{
-    pc_manifest_rec m = rec(repo, content);
-    assert_int_equal(ms->reg->manifest_put(ms, &m, NULL, 0, tag, NULL), 0);
 }
 
 static void test_schema_version(void **state)
