@@ -52,6 +52,9 @@ for r in 1 2 3 4 5; do
     sleep 0.2
     mv "$LOG" "$LOG.b$r"
     kill -USR1 "$PC_PID"
+    # the next move once serve has made the new file (a loaded machine may take a while)
+    for _ in $(seq 200); do [ -e "$LOG" ] && break; sleep 0.05; done
+    [ -e "$LOG" ] || fail "no new log file 10 s after SIGUSR1 $r"
 done
 for c in 1 2 3; do wait "${BURST[$c]}"; done
 all=$(cat "$LOG" "$LOG".b* | grep -c " GET /healthz?t=burst-" || true)
