@@ -23,24 +23,39 @@ mkdir -p "$WORK/logs"
 
 get() { curl -sS -o /dev/null -w '%{http_code}' "http://$PCR$1"; }
 # lines NEEDLE FILE: how many request lines for path NEEDLE FILE has
-lines() { grep -c -- " GET $1 " "$2" || true; }
+lines() { grep -c -- " GET $1 " "$2" 2>/dev/null || true; }
+# settled WANT CMD...: CMD's output once it is WANT (a request line is written
+# when the request completes, which may be just after the client got its
+# answer), or what it is after 10 s
+settled() {
+    local want=$1 got
+    shift
+    for _ in $(seq 200); do
+        got=$("$@")
+        [ "$got" = "$want" ] && break
+        sleep 0.05
+    done
+    echo "$got"
+}
 
 # ---- 1. --log-file (the option under test) ----
 pc_start "$WORK/data" --log-file "$LOG"
 get /v2/ >/dev/null
 get /healthz?t=one >/dev/null
 grep -q "serving on $PCR" "$LOG" || fail "the start line is not in the log file"
-[ "$(lines '/healthz?t=one' "$LOG")" = 1 ] || fail "the request line is not in the log file: $(cat "$LOG")"
+[ "$(settled 1 lines '/healthz?t=one' "$LOG")" = 1 ] || fail "the request line is not in the log file: $(cat "$LOG")"
 ! grep -q "GET /healthz?t=one" "$WORK/pullcache.log" || fail "a request line went to stderr too"
 
 # ---- 2. move + SIGUSR1 ----
 mv "$LOG" "$LOG.1"
 get /healthz?t=before >/dev/null
+expect_eq 1 "$(settled 1 lines '/healthz?t=before' "$LOG.1")" "the line before SIGUSR1, in the moved file"
 kill -USR1 "$PC_PID"
 for _ in $(seq 100); do [ -s "$LOG" ] && grep -q "SIGUSR1: reopened the log file" "$LOG" && break; sleep 0.1; done
 grep -q "SIGUSR1: reopened the log file $LOG" "$LOG" || fail "no new log file after SIGUSR1"
 get /healthz?t=after >/dev/null
 expect_eq "1 0" "$(lines '/healthz?t=before' "$LOG.1") $(lines '/healthz?t=before' "$LOG")" "a line written before SIGUSR1"
+expect_eq 1 "$(settled 1 lines '/healthz?t=after' "$LOG")" "a line written after SIGUSR1"
 expect_eq "0 1" "$(lines '/healthz?t=after' "$LOG.1") $(lines '/healthz?t=after' "$LOG")" "a line written after SIGUSR1"
 
 # 300 requests from 3 clients while the file is moved and reopened 5 times
@@ -57,7 +72,8 @@ for r in 1 2 3 4 5; do
     [ -e "$LOG" ] || fail "no new log file 10 s after SIGUSR1 $r"
 done
 for c in 1 2 3; do wait "${BURST[$c]}"; done
-all=$(cat "$LOG" "$LOG".b* | grep -c " GET /healthz?t=burst-" || true)
+burst_lines() { cat "$LOG" "$LOG".b* | grep -c " GET /healthz?t=burst-" || true; }
+all=$(settled 300 burst_lines)
 expect_eq 300 "$all" "request lines of the burst across the rotated files"
 # every line whole: timestamp, client, method, path, status, bytes, duration
 bad=$(cat "$LOG" "$LOG".b* | grep " GET /healthz?t=burst-" |
@@ -72,11 +88,12 @@ if command -v logrotate >/dev/null; then
         "$PC_SRC/deploy/logrotate/pullcache" >"$ROT"
     grep -q "kill -USR1 $PC_PID" "$ROT" || fail "deploy/logrotate/pullcache has no postrotate to point at this serve"
     get /healthz?t=prerotate >/dev/null
+    expect_eq 1 "$(settled 1 lines '/healthz?t=prerotate' "$LOG")" "the line before logrotate"
     logrotate -f -s "$WORK/logrotate.state" "$ROT" >"$WORK/logrotate.out" 2>&1 || fail "logrotate: $(cat "$WORK/logrotate.out")"
     [ -f "$LOG.1" ] || fail "logrotate made no $LOG.1"
     for _ in $(seq 100); do grep -qs "SIGUSR1: reopened" "$LOG" && break; sleep 0.1; done
     get /healthz?t=postrotate >/dev/null
-    expect_eq 1 "$(lines '/healthz?t=postrotate' "$LOG")" "serve logs to the new file after logrotate"
+    expect_eq 1 "$(settled 1 lines '/healthz?t=postrotate' "$LOG")" "serve logs to the new file after logrotate"
     expect_eq 1 "$(lines '/healthz?t=prerotate' "$LOG.1")" "the line before logrotate is in the rotated file"
 else
     echo "skip: logrotate not installed"
@@ -91,8 +108,8 @@ YML
 pc_start "$WORK/data" --config "$WORK/errors.yml"
 get /healthz?t=ok >/dev/null
 expect_eq 404 "$(get /v2/nosuch/manifests/latest)" "a manifest that is not there"
+expect_eq 1 "$(settled 1 lines /v2/nosuch/manifests/latest "$WORK/pullcache.log")" "access: errors logs the 404"
 expect_eq 0 "$(lines '/healthz?t=ok' "$WORK/pullcache.log")" "access: errors logs a 200"
-expect_eq 1 "$(lines /v2/nosuch/manifests/latest "$WORK/pullcache.log")" "access: errors logs the 404"
 pc_stop
 
 cat >"$WORK/off.yml" <<YML
@@ -113,9 +130,11 @@ YML
 : >"$WORK/pullcache.log"
 pc_start "$WORK/data" --config "$WORK/sample.yml"
 for i in $(seq 100); do get "/healthz?t=s$i" >/dev/null; done
-expect_eq 10 "$(grep -c ' GET /healthz?t=s[0-9]* 200 ' "$WORK/pullcache.log" || true)" "access_sample: 10 of 100 requests"
+sampled() { grep -c ' GET /healthz?t=s[0-9]* 200 ' "$WORK/pullcache.log" || true; }
+expect_eq 10 "$(settled 10 sampled)" "access_sample: 10 of 100 requests"
 for i in 1 2 3; do get "/v2/nosuch/manifests/s$i" >/dev/null; done
-expect_eq 3 "$(grep -c ' GET /v2/nosuch/manifests/s[0-9] 404 ' "$WORK/pullcache.log" || true)" "access_sample leaves out errors"
+errs() { grep -c ' GET /v2/nosuch/manifests/s[0-9] 404 ' "$WORK/pullcache.log" || true; }
+expect_eq 3 "$(settled 3 errs)" "access_sample leaves out errors"
 pc_stop
 
 # ---- 5. journald stream (the environment systemd gives a service) ----
@@ -129,6 +148,8 @@ JPID=$!
 PIDS+=("$JPID")
 wait_http "http://$PCR/v2/" "$JPID"
 get /healthz?t=journal >/dev/null
+jline() { grep -cx "<6>127\.0\.0\.1 GET /healthz?t=journal 200 [0-9]* [0-9.]*ms" "$J" || true; }
+expect_eq 1 "$(settled 1 jline)" "journald: the request line"
 grep -qx "<6>pullcache .* serving on $PCR .*" "$J" || fail "journald: no <6> start line: $(head -3 "$J")"
 grep -qx "<6>127\.0\.0\.1 GET /healthz?t=journal 200 [0-9]* [0-9.]*ms" "$J" || fail "journald: request line: $(grep journal "$J")"
 ! grep -Eq '^[0-9]{4}-[0-9]{2}-[0-9]{2}T' "$J" || fail "journald: lines still carry timestamps"
