@@ -7,7 +7,10 @@
 #include "cli.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "helpgen.h"
 
 static int run_help(int argc, char **argv);
 static int run_version(int argc, char **argv);
@@ -88,8 +91,42 @@ static const pc_verb *find_verb(const char *name)
     return NULL;
 }
 
+/* `pullcache help --man` and `pullcache help --completion bash` (not in
+ * the usage text: the build runs them for build/pullcache.1 and
+ * build/pullcache.bash). 0, 1 (write failed), 2 (usage). */
+static int run_helpgen(int argc, char **argv)
+{
+    int rc;
+    if (strcmp(argv[1], "--man") == 0 && argc == 2) {
+        char *text = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&text, &len);
+        if (!f)
+            return 1;
+        overview(f);
+        if (fclose(f) != 0) {
+            free(text);
+            return 1;
+        }
+        rc = pc_helpgen_man(stdout, verbs, NVERBS, text);
+        free(text);
+    } else if (strcmp(argv[1], "--completion") == 0 && argc == 3 && strcmp(argv[2], "bash") == 0) {
+        rc = pc_helpgen_bash(stdout, verbs, NVERBS);
+    } else {
+        fprintf(stderr, "usage: pullcache help --man | --completion bash\n");
+        return 2;
+    }
+    if (fflush(stdout) != 0 || rc != 0) {
+        perror("pullcache help: writing");
+        return 1;
+    }
+    return 0;
+}
+
 static int run_help(int argc, char **argv)
 {
+    if (argc >= 2 && (strcmp(argv[1], "--man") == 0 || strcmp(argv[1], "--completion") == 0))
+        return run_helpgen(argc, argv);
     if (argc < 2) {
         overview(stdout);
         return 0;
