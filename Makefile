@@ -64,6 +64,12 @@ S3PG_TESTS ?= -L e2e
 test-s3pg: all
 	bash tests/tools/s3pg.sh run $(BUILD)/s3pg sh -c "cd $(BUILD) && ctest --output-on-failure -j $(TEST_JOBS) $(S3PG_TESTS)"
 
+# The container image, offline, as an OCI layout in $(BUILD)/image
+# (scripts/mkimage-oci.sh: FROM scratch, reproducible); push it with
+# `pullcache copy oci:$(BUILD)/image:VERSION REGISTRY/pullcache:VERSION`.
+image: all
+	bash scripts/mkimage-oci.sh $(BUILD)/pullcache $(BUILD)/image
+
 clang:
 	CC=clang cmake -S . -B build-clang -DCMAKE_BUILD_TYPE=Debug >/dev/null
 	cmake --build build-clang -j $(JOBS)
@@ -78,4 +84,4 @@ format:
 clean:
 	rm -rf $(BUILD) build-asan build-tsan build-clang build-fuzz
 
-.PHONY: all test test-mem test-s3pg asan tsan clang fuzz format clean
+.PHONY: all test test-mem test-s3pg asan tsan clang fuzz format clean image
