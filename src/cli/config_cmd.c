@@ -10,6 +10,7 @@
  * SPDX-License-Identifier: Apache-2.0
  */
 #include "cli.h"
+#include "client.h"
 #include "config_cmd.h"
 
 #include <errno.h>
@@ -26,7 +27,8 @@
 const char pc_cli_config_usage[] =
     "usage: pullcache config containerd|podman|cri-o|docker --mirror URL [--upstream NAME]...\n"
     "                        [--plain-http] [--ca-file FILE] [--no-check] [--force]\n"
-    "                        [--output DIR] [--json]\n"
+    "                        [--output DIR [--watch SECONDS [--remove-on-exit]]] [--json]\n"
+    "       pullcache config containerd --remove --output DIR [--upstream NAME]...\n"
     "\n"
     "Print the configuration that makes a node's container runtime pull through a\n"
     "pullcache mirror, falling back to the upstream registry when the mirror is down.\n"
@@ -60,11 +62,23 @@ const char pc_cli_config_usage[] =
     "  -o, --output DIR     write the files under DIR (which stands for /etc/containerd/certs.d,\n"
     "                       /etc/containers/registries.conf.d or /etc/docker) instead of\n"
     "                       printing them; an existing daemon.json gets the keys merged in\n"
+    "                       (a file that already holds those bytes is left untouched)\n"
     "      --json           print {runtime, mirror, files: [{path, content}], notes}\n"
+    "\n"
+    "  containerd on a node (the DaemonSet of deploy/kubernetes/node runs these):\n"
+    "      --watch SECONDS  after writing, keep running: every SECONDS write again each\n"
+    "                       file that was removed or changed, until SIGTERM or SIGINT\n"
+    "      --remove-on-exit with --watch: on SIGTERM or SIGINT remove the files first\n"
+    "      --remove         remove DIR/<upstream>/hosts.toml of each --upstream (none\n"
+    "                       given: of every upstream under DIR) and its directory once\n"
+    "                       empty; only files whose first line is the mark this verb\n"
+    "                       writes (\"# Written by `pullcache config containerd`...\"),\n"
+    "                       others are kept. No --mirror needed, nothing asked\n"
     "  -h, --help           this help\n"
     "\n"
     "exit codes:\n"
-    "  0  printed or written (warnings, if any, on stderr)\n"
+    "  0  printed or written (warnings, if any, on stderr); --watch: stopped by\n"
+    "     SIGTERM or SIGINT; --remove: removed, or nothing of ours there\n"
     "  1  a file could not be written (or another local failure)\n"
     "  2  usage: unknown runtime, a bad --mirror URL or --upstream name\n"
     "  3  the mirror does not serve what the settings need (see --force)\n"
@@ -74,7 +88,10 @@ const char pc_cli_config_usage[] =
     "      --upstream docker.io --upstream ghcr.io --output /etc/containerd/certs.d\n"
     "  pullcache config podman --mirror https://cache.example.com --upstream quay.io\n"
     "  pullcache config docker --mirror http://10.0.0.5:5000\n"
-    "  pullcache config containerd --mirror http://10.0.0.5:5000 --json | jq -r '.files[].path'\n";
+    "  pullcache config containerd --mirror http://10.0.0.5:5000 --json | jq -r '.files[].path'\n"
+    "  pullcache config containerd --mirror http://pullcache.pullcache.svc:5000 \\\n"
+    "      --output /host/etc/containerd/certs.d --watch 60 --remove-on-exit\n"
+    "  pullcache config containerd --remove --output /etc/containerd/certs.d\n";
 
 typedef struct {
     const char *name;
@@ -371,9 +388,25 @@ static int make_dirs(const char *path, bool whole)
     return 0;
 }
 
-/* Write content to path: a temporary file in the same directory, then
- * rename, so a reader sees the old file or the whole new one. */
-static int write_file(const char *path, const char *content)
+/* Whether the file at path holds exactly content. */
+static bool same_content(const char *path, const char *content)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return false;
+    size_t len = strlen(content), off = 0;
+    char buf[4096];
+    bool same = true;
+    for (size_t r; same && (r = fread(buf, 1, sizeof(buf), f)) > 0; off += r)
+        same = off + r <= len && memcmp(buf, content + off, r) == 0;
+    same = same && !ferror(f) && off == len;
+    fclose(f);
+    return same;
+}
+
+/* A temporary file in the same directory, then rename, so a reader sees the
+ * old file or the whole new one. */
+int pc_cfg_write_file(const char *path, const char *content)
 {
     char tmp[PATH_MAX];
     const char *slash = strrchr(path, '/');
@@ -384,6 +417,8 @@ static int write_file(const char *path, const char *content)
     }
     if (make_dirs(path, false))
         return -1;
+    if (same_content(path, content))
+        return 1;
     int fd = mkstemp(tmp);
     if (fd < 0) {
         fprintf(stderr, "pullcache config: cannot create a file next to %s: %s\n", path,
@@ -420,9 +455,10 @@ done:
     return rc;
 }
 
-/* Write every file under dir; out_paths[i] receives the written path. */
+/* Write every file under dir; out_paths[i] receives the written path,
+ * unchanged[i] whether the file already held those bytes. */
 static int write_outputs(const runtime *rt, const pc_cfg_output *g, const pc_cfg_mirror *m,
-                         const char *dir, char **out_paths)
+                         const char *dir, char **out_paths, bool *unchanged)
 {
     if (make_dirs(dir, true))
         return -1;
@@ -436,11 +472,11 @@ static int write_outputs(const runtime *rt, const pc_cfg_output *g, const pc_cfg
         out_paths[i] = path;
         if (rt->json_content && pc_cfg_merge_daemon_json(path, m, &merged) < 0)
             return -1;
-        if (write_file(path, merged ? merged : g->files[i].content)) {
-            free(merged);
-            return -1;
-        }
+        int w = pc_cfg_write_file(path, merged ? merged : g->files[i].content);
         free(merged);
+        if (w < 0)
+            return -1;
+        unchanged[i] = w == 1;
     }
     return 0;
 }
@@ -496,7 +532,16 @@ static void print_text(const runtime *rt, const pc_cfg_output *g)
 
 /* ---- the verb ------------------------------------------------------------------ */
 
-enum { OPT_PLAIN_HTTP = 256, OPT_JSON, OPT_CA_FILE, OPT_NO_CHECK, OPT_FORCE };
+enum {
+    OPT_PLAIN_HTTP = 256,
+    OPT_JSON,
+    OPT_CA_FILE,
+    OPT_NO_CHECK,
+    OPT_FORCE,
+    OPT_REMOVE,
+    OPT_WATCH,
+    OPT_REMOVE_ON_EXIT
+};
 
 static const runtime *find_runtime(const char *name)
 {
@@ -518,6 +563,9 @@ int pc_cli_config(int argc, char **argv)
         {"force", no_argument, NULL, OPT_FORCE},
         {"output", required_argument, NULL, 'o'},
         {"json", no_argument, NULL, OPT_JSON},
+        {"remove", no_argument, NULL, OPT_REMOVE},
+        {"watch", required_argument, NULL, OPT_WATCH},
+        {"remove-on-exit", no_argument, NULL, OPT_REMOVE_ON_EXIT},
         {NULL, 0, NULL, 0},
     };
     const char *mirror_arg = NULL, *output = NULL;
@@ -525,8 +573,10 @@ int pc_cli_config(int argc, char **argv)
     static char names[PC_CFG_MAX_UPSTREAMS][PC_CFG_MAX_NAME];
     const char *ups[PC_CFG_MAX_UPSTREAMS];
     char *written[PC_CFG_MAX_UPSTREAMS] = {0};
+    bool unchanged[PC_CFG_MAX_UPSTREAMS] = {0};
     size_t nups = 0;
-    bool plain_http = false, json = false, check = true;
+    unsigned watch = 0;
+    bool plain_http = false, json = false, check = true, remove = false, remove_on_exit = false;
     pc_cfg_check_opts co = {0};
     const runtime *rt = NULL;
     pc_cfg_mirror m;
@@ -565,6 +615,25 @@ int pc_cli_config(int argc, char **argv)
         case OPT_JSON:
             json = true;
             break;
+        case OPT_REMOVE:
+            remove = true;
+            break;
+        case OPT_REMOVE_ON_EXIT:
+            remove_on_exit = true;
+            break;
+        case OPT_WATCH: {
+            char *end = NULL;
+            unsigned long v = strtoul(optarg, &end, 10);
+            if (optarg[0] < '0' || optarg[0] > '9' || *end || v == 0 || v > 86400) {
+                fprintf(stderr,
+                        "pullcache config: --watch wants seconds between checks, 1 to 86400, not "
+                        "'%s'\n",
+                        optarg);
+                return 2;
+            }
+            watch = (unsigned)v;
+            break;
+        }
         default:
             fprintf(stderr, "`pullcache config --help` lists the options\n");
             return 2;
@@ -586,7 +655,26 @@ int pc_cli_config(int argc, char **argv)
         fprintf(stderr, "pullcache config: unexpected argument '%s'\n", argv[optind + 1]);
         return 2;
     }
-    if (!mirror_arg) {
+    if ((remove || watch || remove_on_exit) && strcmp(rt->name, "containerd") != 0) {
+        fprintf(stderr, "pullcache config: --remove, --watch and --remove-on-exit are for "
+                        "containerd's files only\n");
+        return 2;
+    }
+    if ((remove || watch || remove_on_exit) && !output) {
+        fprintf(stderr, "pullcache config: --remove, --watch and --remove-on-exit need --output "
+                        "DIR (the files' directory)\n");
+        return 2;
+    }
+    if (remove && (watch || remove_on_exit || json)) {
+        fprintf(stderr, "pullcache config: --remove goes alone (not with --watch, "
+                        "--remove-on-exit or --json)\n");
+        return 2;
+    }
+    if (remove_on_exit && !watch) {
+        fprintf(stderr, "pullcache config: --remove-on-exit goes with --watch SECONDS\n");
+        return 2;
+    }
+    if (!mirror_arg && !remove) {
         fprintf(stderr, "pullcache config: --mirror URL is required, e.g. --mirror "
                         "http://10.0.0.5:5000\n");
         return 2;
@@ -607,10 +695,12 @@ int pc_cli_config(int argc, char **argv)
         outdir[n] = '\0';
         output = outdir;
     }
-    if (parse_mirror(mirror_arg, plain_http, &m))
-        return 2;
     for (size_t i = 0; i < nups; i++)
         ups[i] = names[i];
+    if (remove) /* every marked file under DIR unless upstreams are named */
+        return pc_cfg_remove(output, ups, nups);
+    if (parse_mirror(mirror_arg, plain_http, &m))
+        return 2;
     if (nups == 0)
         ups[nups++] = "docker.io";
 
@@ -634,11 +724,14 @@ int pc_cli_config(int argc, char **argv)
         print_comment(stderr, g.warnings);
     }
     if (output) {
-        if (write_outputs(rt, &g, &m, output, written))
+        if (watch) /* SIGTERM before the first write still ends the loop */
+            pc_cli_catch_stop(PC_CLI_STOP_TERM);
+        if (write_outputs(rt, &g, &m, output, written, unchanged))
             goto done;
         if (!json) {
             for (size_t i = 0; i < g.nfiles; i++)
-                printf("# wrote %s (goes to %s)\n", written[i], g.files[i].path);
+                printf("# %s %s (goes to %s)\n", unchanged[i] ? "unchanged" : "wrote", written[i],
+                       g.files[i].path);
             print_comment(stdout, g.notes);
         }
     }
@@ -652,7 +745,7 @@ int pc_cli_config(int argc, char **argv)
         fprintf(stderr, "pullcache config: cannot write to stdout\n");
         goto done;
     }
-    rc = 0;
+    rc = watch ? pc_cfg_watch(output, &g, watch, remove_on_exit) : 0;
 done:
     for (size_t i = 0; i < PC_CFG_MAX_UPSTREAMS; i++)
         free(written[i]);

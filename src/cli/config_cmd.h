@@ -7,6 +7,8 @@
  *                      containers-registries.conf drop-in, daemon.json keys)
  *   config_check.c     asking the mirror's /_pullcache/status which
  *                      upstreams it serves, before anything is written
+ *   config_keep.c      containerd's files on a node: --watch keeps them in
+ *                      place, --remove (and --remove-on-exit) takes them away
  *
  * SPDX-License-Identifier: Apache-2.0
  */
@@ -21,6 +23,11 @@
 #define PC_CFG_MAX_UPSTREAMS 64
 #define PC_CFG_MAX_URL 512
 #define PC_CFG_MAX_NAME 300 /* an --upstream name: host (253) and :port */
+
+/* The first line of every hosts.toml `pullcache config containerd` makes:
+ * --remove deletes a file only when it starts with this line. */
+#define PC_CFG_MARK                                                                                \
+    "# Written by `pullcache config containerd`: its --remove deletes files with this line only."
 
 /* The mirror as nodes reach it, from --mirror (validated, host lowercased). */
 typedef struct {
@@ -87,6 +94,28 @@ int pc_cfg_build_docker(const pc_cfg_mirror *m, const char *const *ups, size_t n
  * (the new text) is the caller's. 0, 1 (no file there), or -1 with a
  * message on stderr. */
 int pc_cfg_merge_daemon_json(const char *path, const pc_cfg_mirror *m, char **out);
+
+/* Write content to path atomically (a temporary file in its directory, then
+ * rename; the directories made as needed), unless the file already holds
+ * exactly content. 0 written, 1 already so, -1 with a message on stderr.
+ * (config_cmd.c) */
+int pc_cfg_write_file(const char *path, const char *content);
+
+/* ---- a node's containerd files (config_keep.c) ---- */
+
+/* Remove DIR/<upstream>/hosts.toml for each of ups (n of them; n == 0: every
+ * DIR/<name>/hosts.toml) when it starts with PC_CFG_MARK, then the upstream's
+ * directory if that left it empty; a file without the mark is kept (a note
+ * on stderr). Prints "# removed PATH" per file. 0, or 1 when a file could
+ * not be removed or DIR not read. */
+int pc_cfg_remove(const char *dir, const char *const *ups, size_t n);
+
+/* Keep the generated files (g->files[i] at DIR/rel) in place: every
+ * interval seconds each one that is missing or differs is written again
+ * ("# restored PATH"), until SIGINT or SIGTERM; then, with remove_on_exit,
+ * the files are removed as pc_cfg_remove() does. 0, or 1 when a write or
+ * removal failed at the end. */
+int pc_cfg_watch(const char *dir, const pc_cfg_output *g, unsigned interval, bool remove_on_exit);
 
 /* ---- the mirror check (config_check.c) ---- */
 

@@ -103,6 +103,8 @@ int pc_cfg_build_containerd(const pc_cfg_mirror *m, const char *const *ups, size
     for (size_t i = 0; i < n; i++) {
         pc_buf c = {0};
         pc_buf_printf(&c,
+                      PC_CFG_MARK
+                      "\n"
                       "# Pull %s images through the pullcache mirror at %s.\n"
                       "# containerd tries the mirror first, adding ?ns=%s to each request\n"
                       "# (pullcache routes by it), and falls back to server if the mirror fails.\n"
