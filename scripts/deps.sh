@@ -10,7 +10,7 @@ BUILD=(build-essential cmake pkg-config libmicrohttpd-dev libcurl4-openssl-dev l
        ca-certificates)
 TEST=(libcmocka-dev curl jq docker-registry skopeo podman containerd umoci wrk nginx-light
       hyperfine apache2-utils sqlite3 iproute2 util-linux netcat-openbsd python3 python3-yaml uidmap logrotate prometheus rsync
-      clang libclang-rt-14-dev postgresql radosgw ceph-mon ceph-osd)
+      clang libclang-rt-14-dev postgresql radosgw ceph-mon ceph-osd kubernetes-client)
 
 pkgs=("${BUILD[@]}")
 if [ "${1:-}" = "--test" ]; then
@@ -19,6 +19,9 @@ fi
 
 missing=()
 for p in "${pkgs[@]}"; do
+    # kubectl from another package (a cloud SDK's) conflicts with Debian's on
+    # /usr/bin/kubectl; any kubectl renders the manifests (e2e.kubernetes)
+    if [ "$p" = kubernetes-client ] && command -v kubectl >/dev/null; then continue; fi
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if [ ${#missing[@]} -eq 0 ]; then
