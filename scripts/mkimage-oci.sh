@@ -189,8 +189,7 @@ jq -n --arg created "$created" --arg arch "$arch" --arg variant "$variant" \
         "org.opencontainers.image.version": $version,
         "org.opencontainers.image.revision": $revision,
         "org.opencontainers.image.created": $created,
-        "org.opencontainers.image.licenses": "Apache-2.0",
-        "org.opencontainers.image.source": "https://github.com/pullcache/pullcache"
+        "org.opencontainers.image.licenses": "Apache-2.0"
     }) as $labels |
     {
         created: $created,

@@ -112,9 +112,10 @@ tar -xzf "$(blob "$LAYER")" -C "$root" --numeric-owner
 chown 65532:65532 "$WORK/vol"
 mkdir "$root/proc" # a runtime's mount point (the sanitizers read /proc/self/maps)
 # this test's mount namespace (lib.sh): the tree read-only, the volume on
-# /data, this PID namespace's /proc
-# (unmounted at exit before lib.sh removes $WORK)
-trap 'rc=$?; umount -R -l "$root" 2>/dev/null; (exit $rc); _pc_cleanup' EXIT
+# /data, this PID namespace's /proc; unmounted at exit (and the podman
+# container below removed) before lib.sh removes $WORK
+PODMAN_RUN=""
+trap '_rc=$?; [ -z "$PODMAN_RUN" ] || pod rm -f pc-image >/dev/null 2>&1; umount -R -l "$root" 2>/dev/null; (exit $_rc); _pc_cleanup' EXIT
 mount --bind "$root" "$root"
 mount -o remount,bind,ro "$root"
 mount --bind "$WORK/vol" "$root/data"
@@ -145,6 +146,7 @@ echo "ok: extracted, read-only root, unshare --root as 65532: ready, writes to /
 
 # ---- run by podman, pulled from the registry --------------------------------------
 echo "+ podman run $PC/pullcache:$VERSION" >>"$WORK/clients.log"
+PODMAN_RUN=1
 pod --runtime runc run -d --name pc-image --network host --read-only --cap-drop ALL \
     --security-opt no-new-privileges "$PC/pullcache:$VERSION" >>"$WORK/clients.log" 2>&1 ||
     fail "podman run (see clients.log)"
@@ -161,6 +163,7 @@ cpid=$(pod inspect pc-image --format '{{.State.Pid}}')
 expect_eq 65532 "$(awk '/^Uid:/ { print $2 }' "/proc/$cpid/status")" "podman: uid of serve"
 pod stop -t 10 pc-image >>"$WORK/clients.log" 2>&1 || fail "podman stop"
 pod rm pc-image >>"$WORK/clients.log" 2>&1 || fail "podman rm"
+PODMAN_RUN=""
 echo "ok: podman run from the registry: ready as 65532"
 
 # ---- the Containerfile agrees with the built config ------------------------------

@@ -47,13 +47,13 @@ mapfile -t LINES < <(install_block "Container image" 1 | grep -v '^[[:space:]]*\
 recipe=$(awk '/^image:/ { f = 1; next } f && /^\t/ { sub(/^\t/, ""); print; next } f { exit }' "$PC_SRC/Makefile")
 expect_eq 'bash scripts/mkimage-oci.sh $(BUILD)/pullcache $(BUILD)/image' "$recipe" "the Makefile's image recipe"
 mkdir -p "$WORK/readme"
-cd "$WORK/readme"
+cd "$WORK/readme" || fail "cd $WORK/readme"
 "$PULLCACHE" serve >>"$WORK/pullcache.log" 2>&1 &
 PC_PID=$!
 PIDS+=("$PC_PID")
 wait_http "http://127.0.0.1:5000/v2/" "$PC_PID"
 ran=0 podman_name=""
-trap 'rc=$?; [ -z "$podman_name" ] || pod rm -f "$podman_name" >/dev/null 2>&1; (exit $rc); _pc_cleanup' EXIT
+trap '_rc=$?; [ -z "$podman_name" ] || pod rm -f "$podman_name" >/dev/null 2>&1; (exit $_rc); _pc_cleanup' EXIT
 for l in "${LINES[@]}"; do
     echo "+ $l" >>"$WORK/clients.log"
     read -ra w <<<"$l"
