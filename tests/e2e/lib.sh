@@ -23,10 +23,18 @@
 #   s3req METHOD PATH [curl args]     # a signed request to the s3pg radosgw
 #   expect_eq WANT GOT "what"
 #
-# Registry under test (REGISTRY=pullcache, the default, or REGISTRY=distribution
-# to check a test itself against docker-registry):
+# Registry under test (REGISTRY=pullcache, the default, REGISTRY=distribution
+# to check a test itself against docker-registry, or REGISTRY=fleet: three
+# serve replicas on one S3 bucket + PostgreSQL database behind nginx):
 #   reg_start DIR / reg_stop / reg_kill   # start/stop/crash it; $REG is host:port
-#   $REG_LOG                          # its log file
+#   $REG_LOG                          # its log file (fleet: nginx's access log)
+# A fleet (docs/SCALE-OUT.md; needs S3 + PostgreSQL and nginx, else exit 77):
+#   fleet_needed                      # nginx and S3 + PostgreSQL there (else exit 77)
+#   fleet_start N DIR [serve args...] # N replicas (data dirs DIR/replica-PORT) and nginx
+#                                     # with deploy/nginx/pullcache.conf on $PC_PORT;
+#                                     # $FLEET_PORTS, $FLEET_PID[PORT], $FLEET_NGINX_PID
+#   fleet_stop / fleet_kill           # stop every replica and nginx (SIGTERM / SIGKILL)
+#   fleet_requests PORT               # registry requests replica PORT has logged
 # Clients, isolated from the host's configuration and storage:
 #   clients_init                      # policy.json, registries.conf, HOME, TMPDIR... in $WORK
 #   sk ARGS                           # skopeo with that policy and registries.d
@@ -66,7 +74,8 @@ REGISTRY=${REGISTRY:-pullcache}
 case $REGISTRY in
 pullcache) REG=127.0.0.1:$PC_PORT REG_LOG=$WORK/pullcache.log ;;
 distribution) REG=127.0.0.1:$DIST_PORT REG_LOG=$WORK/dist.log ;;
-*) echo "REGISTRY must be pullcache or distribution, not '$REGISTRY'" >&2; rmdir "$WORK"; exit 2 ;;
+fleet) REG=127.0.0.1:$PC_PORT REG_LOG=$WORK/nginx-access.log ;;
+*) echo "REGISTRY must be pullcache, distribution or fleet, not '$REGISTRY'" >&2; rmdir "$WORK"; exit 2 ;;
 esac
 
 # The storage of every serve pc_start and pc2_start run: PULLCACHE_TEST_STORAGE=mem
@@ -136,12 +145,17 @@ expect_eq() {
 pc_persistent() {
     [ "$REGISTRY" != pullcache ] || [ "$PC_STORAGE" != mem ]
 }
+# (a fleet keeps everything in its bucket and database: persistent, not on disk)
 
 # pc_on_disk: whether the registry under test keeps its blobs and metadata in
 # its data directory, for gc, fsck or a look at the files (not so under
 # PULLCACHE_TEST_STORAGE=mem or s3pg).
 pc_on_disk() {
-    [ "$REGISTRY" != pullcache ] || [ "$PC_STORAGE" = disk ]
+    case $REGISTRY in
+    distribution) return 0 ;;
+    fleet) return 1 ;;
+    esac
+    [ "$PC_STORAGE" = disk ]
 }
 
 # pc_needs_disk WHY: unless the registry's data is in its data directory
@@ -149,7 +163,11 @@ pc_on_disk() {
 # SKIP_RETURN_CODE): what follows needs WHY. Parts before it have run and passed.
 pc_needs_disk() {
     pc_on_disk && return 0
-    echo "SKIP: $TEST_NAME: the rest needs $* (PULLCACHE_TEST_STORAGE=$PC_STORAGE keeps no blobs or meta.db on disk)"
+    if [ "$REGISTRY" = fleet ]; then
+        echo "SKIP: $TEST_NAME: the rest needs $* (REGISTRY=fleet: the replicas keep no blobs or meta.db on disk)"
+    else
+        echo "SKIP: $TEST_NAME: the rest needs $* (PULLCACHE_TEST_STORAGE=$PC_STORAGE keeps no blobs or meta.db on disk)"
+    fi
     exit 77
 }
 
@@ -417,37 +435,142 @@ dist_kill() {
 # ---- the registry under test ($REGISTRY) ------------------------------------
 
 # reg_start DATA_DIR [pullcache serve args...]: start the registry under test
-# on $REG, storing in DATA_DIR.
+# on $REG, storing in DATA_DIR (fleet: three replicas, fleet_start 3).
 reg_start() {
     case $REGISTRY in
     pullcache) pc_start "$@" ;;
     distribution) dist_start "$1" ;;
+    fleet) fleet_start 3 "$@" ;;
     esac
 }
 
-# reg_stop: stop the registry under test gracefully.
+# reg_stop: stop the registry under test gracefully (fleet: every replica and nginx).
 reg_stop() {
     case $REGISTRY in
     pullcache) pc_stop ;;
     distribution) dist_stop ;;
+    fleet) fleet_stop ;;
     esac
 }
 
-# reg_kill: SIGKILL the registry under test (crash simulation).
+# reg_kill: SIGKILL the registry under test (crash simulation; fleet: the
+# whole deployment at once, replicas and nginx).
 reg_kill() {
     case $REGISTRY in
     pullcache) pc_kill ;;
     distribution) dist_kill ;;
+    fleet) fleet_kill ;;
     esac
 }
 
-# reg_pid: PID of the running registry under test (empty if none).
+# reg_pid: PID of the running registry under test (empty if none; fleet:
+# nginx's, the process clients talk to).
 reg_pid() {
     case $REGISTRY in
     pullcache) echo "$PC_PID" ;;
     distribution) echo "$DIST_PID" ;;
+    fleet) echo "$FLEET_NGINX_PID" ;;
     esac
 }
+
+# ---- a fleet: N replicas on one bucket and database behind nginx -------------
+# fleet_start N DIR [serve args...]: N serve replicas, each on 127.0.0.1:PORT
+# (PORT from FLEET_PORT_BASE+1, default 5011) with --advertise its own URL,
+# --data DIR/replica-PORT and the test's S3 bucket and PostgreSQL database
+# (pc_storage_args: the serve args, a --config included, are the same for
+# all), logging to $WORK/replica-PORT.log; then nginx on 127.0.0.1:$PC_PORT
+# with deploy/nginx/pullcache.conf as docs/SCALE-OUT.md renders it (its files
+# under $WORK/nginx, error log $WORK/nginx.log, access log
+# $WORK/nginx-access.log). Needs S3 + PostgreSQL (s3pg_needed: the run's, or
+# its own) and nginx, else the test is skipped (exit 77). Sets FLEET_PORTS
+# (the replicas' ports), FLEET_PID[PORT] and FLEET_NGINX_PID; every process is
+# in PIDS too, so it is stopped when the test exits, whichever way.
+FLEET_PORT_BASE=${FLEET_PORT_BASE:-5010}
+FLEET_PORTS=()
+FLEET_NGINX_PID=""
+declare -A FLEET_PID=()
+
+# fleet_needed: this test starts a fleet: skip (exit 77) without nginx, then
+# s3pg_needed (before anything else is started, so a skip costs nothing).
+fleet_needed() {
+    command -v nginx >/dev/null || { echo "SKIP: $TEST_NAME: a fleet needs nginx (nginx-light)"; exit 77; }
+    s3pg_needed
+}
+
+fleet_start() {
+    local n=$1 dir=$2 p i args ng=$WORK/nginx servers=""
+    shift 2
+    fleet_needed
+    FLEET_PORTS=()
+    for i in $(seq "$n"); do FLEET_PORTS+=($((FLEET_PORT_BASE + i))); done
+    for p in "${FLEET_PORTS[@]}"; do
+        mkdir -p "$dir"
+        pc_storage_args "$@" --advertise "http://127.0.0.1:$p" >"$WORK/replica-$p.args"
+        mapfile -t args <"$WORK/replica-$p.args"
+        "$PULLCACHE" serve --listen "127.0.0.1:$p" --data "$dir/replica-$p" "${args[@]}" \
+            >>"$WORK/replica-$p.log" 2>&1 &
+        FLEET_PID[$p]=$!
+        PIDS+=("$!")
+    done
+    for p in "${FLEET_PORTS[@]}"; do wait_http "http://127.0.0.1:$p/v2/" "${FLEET_PID[$p]}"; done
+    mkdir -p "$ng/tmp"
+    for p in "${FLEET_PORTS[@]}"; do
+        servers+="    server 127.0.0.1:$p max_fails=1 fail_timeout=10s;"$'\n'
+    done
+    FLEET_SERVERS=${servers%$'\n'} awk -v listen="127.0.0.1:$PC_PORT" '
+        /^ *@SERVERS@ *$/ { print ENVIRON["FLEET_SERVERS"]; next }
+        { gsub(/@LISTEN@/, listen); print }' "$PC_SRC/deploy/nginx/pullcache.conf" >"$ng/pullcache.conf"
+    ! grep -v '^ *#' "$ng/pullcache.conf" | grep -q '@' ||
+        fail "a placeholder of deploy/nginx/pullcache.conf is left"
+    cat >"$ng/nginx.conf" <<CONF
+# the test's nginx: its files under $ng, the site deploy/nginx/pullcache.conf
+worker_processes 2;
+pid $ng/nginx.pid;
+error_log $WORK/nginx.log info;
+$([ "$(id -u)" = 0 ] && echo "user root root;")
+events { worker_connections 1024; }
+http {
+    access_log $WORK/nginx-access.log;
+    client_body_temp_path $ng/tmp/body;
+    proxy_temp_path $ng/tmp/proxy;
+    fastcgi_temp_path $ng/tmp/fastcgi;
+    uwsgi_temp_path $ng/tmp/uwsgi;
+    scgi_temp_path $ng/tmp/scgi;
+    include $ng/pullcache.conf;
+}
+CONF
+    nginx -t -q -p "$ng" -e "$WORK/nginx.log" -c "$ng/nginx.conf" 2>>"$WORK/nginx.log" ||
+        fail "nginx -t refuses the configuration (see nginx.log)"
+    nginx -p "$ng" -e "$WORK/nginx.log" -c "$ng/nginx.conf" -g 'daemon off;' >>"$WORK/nginx.log" 2>&1 &
+    FLEET_NGINX_PID=$!
+    PIDS+=("$FLEET_NGINX_PID")
+    wait_http "http://127.0.0.1:$PC_PORT/v2/" "$FLEET_NGINX_PID"
+}
+
+# _fleet_end SIGNAL: send SIGNAL to nginx and every replica, wait for them
+# (SIGKILL after 10 s), forget them.
+_fleet_end() {
+    local p pid pids=()
+    [ -z "$FLEET_NGINX_PID" ] || pids+=("$FLEET_NGINX_PID")
+    for p in "${FLEET_PORTS[@]}"; do [ -z "${FLEET_PID[$p]:-}" ] || pids+=("${FLEET_PID[$p]}"); done
+    for pid in "${pids[@]}"; do kill "-$1" "$pid" 2>/dev/null || true; done
+    for pid in "${pids[@]}"; do
+        for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+    FLEET_NGINX_PID=""
+    FLEET_PID=()
+}
+
+# fleet_requests PORT: how many registry requests replica PORT logged (its
+# access-log lines for a path under /v2/, the bare /v2/ of wait_http not counted).
+fleet_requests() {
+    awk '$3 ~ /^[A-Z]+$/ && $4 ~ /^\/v2\/./ { n++ } END { print n + 0 }' "$WORK/replica-$1.log"
+}
+
+fleet_stop() { _fleet_end TERM; }
+fleet_kill() { _fleet_end KILL; }
 
 # ---- clients ------------------------------------------------------------------
 

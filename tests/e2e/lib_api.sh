@@ -5,9 +5,12 @@
 #   . "$(dirname "$0")/lib.sh"
 #   . "$(dirname "$0")/lib_api.sh"
 #
-# Registry under test: REGISTRY=pullcache (default) or REGISTRY=distribution
+# Registry under test: REGISTRY=pullcache (default), REGISTRY=distribution
 # (Debian's docker-registry 2.8, to sanity-check a test itself; it lacks the
-# referrers API and answers a few cases differently, see is_dist uses).
+# referrers API and answers a few cases differently, see is_dist uses) or
+# REGISTRY=fleet (three replicas on one S3 bucket + PostgreSQL behind nginx,
+# lib.sh fleet_start: every check through the balancer, and api_done checks
+# that each replica answered some of them).
 #
 #   api_start DIR [serve args]   reg_start (lib.sh), and set $R, the base URL
 #   is_dist                      true when testing distribution
@@ -23,7 +26,8 @@
 #   check_eq WANT GOT WHAT       failed. Use `fail` (lib.sh) when later steps
 #   check_true WHAT CMD...       cannot go on without the result.
 #   check_body_file FILE WHAT    response body is byte-identical to FILE
-#   api_done                     print "N passed, M failed" and exit
+#   api_done                     print "N passed, M failed" and exit (fleet: after
+#                                checking that every replica answered requests)
 #   loc_url LOCATION             absolute URL of a Location header value
 #   loc_path LOCATION            its path (and query), without scheme and host
 #   addq URL K=V                 append a query parameter
@@ -144,6 +148,16 @@ check_body_file() {
 }
 
 api_done() {
+    local p n counts=""
+    # REGISTRY=fleet: the requests went through nginx to every replica
+    if [ "${REGISTRY:-pullcache}" = fleet ]; then
+        for p in "${FLEET_PORTS[@]}"; do
+            n=$(fleet_requests "$p")
+            counts+=" $p:$n"
+            check_true "replica $p answered requests through nginx" test "$n" -gt 0
+        done
+        echo "registry requests per replica:$counts"
+    fi
     echo "$API_PASS passed, $API_FAIL failed"
     [ "$API_FAIL" -eq 0 ] || exit 1
     exit 0

@@ -25,63 +25,18 @@
 # PostgreSQL or nginx.
 . "$(dirname "$0")/lib.sh"
 
-command -v nginx >/dev/null || { echo "SKIP: $TEST_NAME: needs nginx (nginx-light)"; exit 77; }
-s3pg_needed
+fleet_needed
 clients_init
 
-LB=$PC_PORT # nginx; $REG is 127.0.0.1:$LB
 FP=5002
-RPORTS=(5011 5012 5013)
 bash "$PC_SRC/tests/tools/mkimage.sh" "$WORK/img" fleet >/dev/null || fail "mkimage.sh"
 bash "$PC_SRC/tests/tools/mkimage.sh" -b 24 "$WORK/big" fleetbig >/dev/null || fail "mkimage.sh"
 mkimages "$WORK/push" fleet-push
 fake_start slow_blobs "$FP" - - --repo library/co="$WORK/img" --repo library/big="$WORK/big"
 
-# ---- three replicas, one bucket, one database -----------------------------------------------
-declare -A RPID
-replica() { # PORT
-    local p=$1 args
-    pc_storage_args --upstream "up=http://127.0.0.1:$FP" --advertise "http://127.0.0.1:$p" >"$WORK/r$p.args"
-    mapfile -t args <"$WORK/r$p.args"
-    "$PULLCACHE" serve --listen "127.0.0.1:$p" --data "$WORK/data-$p" "${args[@]}" \
-        >>"$WORK/replica-$p.log" 2>&1 &
-    PIDS+=("$!")
-    RPID[$p]=$!
-    wait_http "http://127.0.0.1:$p/v2/" "$!"
-}
-for p in "${RPORTS[@]}"; do replica "$p"; done
-
-# ---- nginx with deploy/nginx/pullcache.conf -------------------------------------------------
-NG=$WORK/nginx
-mkdir -p "$NG/tmp"
-FLEET_SERVERS=$(for p in "${RPORTS[@]}"; do echo "    server 127.0.0.1:$p max_fails=1 fail_timeout=10s;"; done)
-export FLEET_SERVERS
-awk -v listen="127.0.0.1:$LB" '/^ *@SERVERS@ *$/ { print ENVIRON["FLEET_SERVERS"]; next }
-    { gsub(/@LISTEN@/, listen); print }' "$PC_SRC/deploy/nginx/pullcache.conf" >"$NG/pullcache.conf"
-grep -v '^ *#' "$NG/pullcache.conf" | grep -q '@' && fail "a placeholder of deploy/nginx/pullcache.conf is left"
-cat >"$NG/nginx.conf" <<CONF
-# the test's nginx: its files under $NG, the site deploy/nginx/pullcache.conf
-worker_processes 2;
-pid $NG/nginx.pid;
-error_log $WORK/nginx.log info;
-$([ "$(id -u)" = 0 ] && echo "user root root;")
-events { worker_connections 1024; }
-http {
-    access_log $WORK/nginx-access.log;
-    client_body_temp_path $NG/tmp/body;
-    proxy_temp_path $NG/tmp/proxy;
-    fastcgi_temp_path $NG/tmp/fastcgi;
-    uwsgi_temp_path $NG/tmp/uwsgi;
-    scgi_temp_path $NG/tmp/scgi;
-    include $NG/pullcache.conf;
-}
-CONF
-nginx -t -q -p "$NG" -e "$WORK/nginx.log" -c "$NG/nginx.conf" 2>>"$WORK/nginx.log" ||
-    fail "nginx -t refuses the configuration (see nginx.log)"
-nginx -p "$NG" -e "$WORK/nginx.log" -c "$NG/nginx.conf" -g 'daemon off;' >>"$WORK/nginx.log" 2>&1 &
-NGINX_PID=$!
-PIDS+=("$NGINX_PID")
-wait_http "http://127.0.0.1:$LB/v2/" "$NGINX_PID"
+# ---- three replicas, one bucket, one database, behind nginx (lib.sh fleet_start) -------------
+fleet_start 3 "$WORK/data" --upstream "up=http://127.0.0.1:$FP"
+RPORTS=("${FLEET_PORTS[@]}")
 
 blob_path() { echo "$1/blobs/sha256/${2#sha256:}"; } # LAYOUT DIGEST
 metric_sum() { # PORT NAME: the sum of a metric's series on one replica
@@ -221,9 +176,9 @@ for _ in $(seq 200); do
 done
 [ -n "$victim" ] || fail "no replica is fetching the big blob"
 [ "$(stat -c %s "$WORK/k1" 2>/dev/null || echo 0)" -gt 0 ] || fail "the first client received nothing of the big blob"
-kill -KILL "${RPID[$victim]}"
-wait "${RPID[$victim]}" 2>/dev/null || true
-echo "killed replica $victim (pid ${RPID[$victim]}) while it fetched $big ($size bytes)"
+kill -KILL "${FLEET_PID[$victim]}"
+wait "${FLEET_PID[$victim]}" 2>/dev/null || true
+echo "killed replica $victim (pid ${FLEET_PID[$victim]}) while it fetched $big ($size bytes)"
 retries=0
 for k in $(seq "$K"); do
     wait "${kpids[$((k - 1))]}" || true
