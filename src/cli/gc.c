@@ -34,7 +34,9 @@ const char pc_cli_gc_usage[] =
     " 2. remove published blobs that nothing references and that are older than\n"
     "    the grace period (so pushes in flight are safe).\n"
     "Mirrored repositories are those under a configured upstream's name, so pass\n"
-    "the daemon's --config (or its --upstream flags).\n"
+    "the daemon's --config (or its --upstream flags). With the stores of a fleet\n"
+    "(storage.blobs on S3, storage.meta on PostgreSQL) gc runs from any machine that\n"
+    "reaches them, with the replicas' configuration; DIR is then only scratch space.\n"
     "\n"
     "  -c, --config FILE      YAML configuration (storage.data, upstreams, cache.max_size)\n"
     "  -d, --data DIR         data directory (default: storage.data, ./data)\n"
@@ -204,11 +206,18 @@ int pc_cli_gc(int argc, char **argv)
         max_size = cfg->cache->max_size;
     bool evict = have_max || max_size > 0;
 
-    /* only serve makes a data directory: a missing one is a mistake here */
+    /* Only serve makes a data directory: a missing one is a mistake here
+     * when the stores are in it (fs blobs, meta.db). On an object store and
+     * PostgreSQL the data directory holds no content, only scratch space
+     * (made if missing): gc runs anywhere the configuration's stores are
+     * reachable, e.g. beside the replicas with their configuration. */
     struct stat st;
     char meta[4096];
+    bool sqlite = strcmp(pc_store_meta_name(&so), "sqlite") == 0;
+    bool fs = strcmp(pc_store_blobs_name(&so), "fs") == 0;
     snprintf(meta, sizeof(meta), "%s/meta.db", cfg->storage->data);
-    if (stat(cfg->storage->data, &st) != 0 || !S_ISDIR(st.st_mode) || stat(meta, &st) != 0) {
+    if ((sqlite || fs) && (stat(cfg->storage->data, &st) != 0 || !S_ISDIR(st.st_mode) ||
+                           (sqlite && stat(meta, &st) != 0))) {
         fprintf(stderr,
                 "pullcache gc: %s is not a pullcache data directory (no meta.db): give the one "
                 "serve uses with --data DIR\n",
