@@ -373,6 +373,10 @@ int pc_registry_blob_mount(pc_registry *reg, const char *repo, const char *from,
     if ((rc = reg->be->stat(reg->be, d, &size)) == 0)
         rc = reg->ms->reg->blob_link(reg->ms, repo, d, size);
     pc_registry_publish_unlock(reg, &lk);
+    /* no publish lock (S3): gone to a gc that looked before the link,
+     * the mount is not done (the client uploads) */
+    if (rc == 0 && (rc = pc_registry_publish_settle(reg, d)) == PC_ENOTFOUND)
+        reg->ms->reg->blob_unlink(reg->ms, repo, d);
     return rc;
 }
 
@@ -591,6 +595,12 @@ int pc_registry_upload_finish(pc_registry *reg, const char *repo, const char *id
         rc = reg->ms->reg->blob_link(reg->ms, repo, d, *size);
     }
     pc_registry_publish_unlock(reg, &lk);
+    /* no publish lock (S3): a gc may have removed d before the link; the
+     * bytes are gone with the session, so the client uploads again */
+    if (rc == 0 && (rc = pc_registry_publish_settle(reg, d)) == PC_ENOTFOUND) {
+        reg->ms->reg->blob_unlink(reg->ms, repo, d);
+        rc = PC_ERR;
+    }
     /* the session is over either way: its file is gone */
     reg->ms->reg->upload_delete(reg->ms, id);
     return rc;
@@ -746,6 +756,11 @@ int pc_registry_manifest_put(pc_registry *reg, const char *repo, const char *ref
     rc = reg->ms->reg->manifest_put(reg->ms, &rec, info.refs, info.nrefs,
                                     by_digest ? NULL : reference, NULL);
     pc_registry_publish_unlock(reg, &lk);
+    /* no publish lock (S3): if a gc that looked before the record removed
+     * the bytes (pc_blob_put finds a stored copy and writes none), they
+     * are put again; a gc from now on sees the record */
+    if (rc == 0 && (rc = pc_registry_publish_settle(reg, &out->digest)) == PC_ENOTFOUND)
+        rc = pc_blob_put(reg->be, &out->digest, buf, len);
     out->has_subject = info.has_subject;
     if (info.has_subject)
         out->subject = info.subject;

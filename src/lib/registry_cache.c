@@ -121,6 +121,12 @@ static int cache_publish(pc_registry *reg, pc_spool *sp, const char *repo, const
     if (rc == 0)
         rc = reg->ms->cache->access_touch(reg->ms, d, *size, pc_util_now_s());
     pc_registry_publish_unlock(reg, &lk);
+    /* no publish lock (S3): removed by a gc that looked before the link,
+     * this request fails (the client retries, the blob is fetched again) */
+    if (rc == 0 && (rc = pc_registry_publish_settle(reg, d)) == PC_ENOTFOUND) {
+        reg->ms->reg->blob_unlink(reg->ms, repo, d);
+        rc = PC_ERR;
+    }
     return rc;
 }
 
@@ -198,6 +204,9 @@ int pc_registry_cache_manifest_put(pc_registry *reg, const char *repo, const cha
     if ((rc = pc_blob_put(reg->be, d, buf, len)) == 0)
         rc = reg->ms->reg->manifest_put(reg->ms, rec, info->refs, info->nrefs, tag, expect);
     pc_registry_publish_unlock(reg, &lk);
+    /* no publish lock (S3): bytes a gc removed before the record are put again */
+    if (rc == 0 && (rc = pc_registry_publish_settle(reg, d)) == PC_ENOTFOUND)
+        rc = pc_blob_put(reg->be, d, buf, len);
     return rc;
 }
 

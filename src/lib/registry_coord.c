@@ -8,10 +8,46 @@
  * SPDX-License-Identifier: Apache-2.0
  */
 #include "registry_int.h"
+#include "util.h"
+
+#include <stdio.h>
+#include <time.h>
 
 bool pc_registry_publish_locks(const pc_registry *reg)
 {
     return reg->be->publish_lock != NULL;
+}
+
+void pc_registry_gc_key(const pc_digest *d, char *key, size_t size)
+{
+    snprintf(key, size, "gc:%s", d->str);
+}
+
+int pc_registry_publish_settle(pc_registry *reg, const pc_digest *d)
+{
+    if (pc_registry_publish_locks(reg))
+        return 0;
+    char key[PC_LEASE_KEY_MAX];
+    pc_meta_lease held;
+    pc_registry_gc_key(d, key, sizeof(key));
+    /* a gc holds it for one look at d's holders and one removal; a dead
+     * gc's runs out after PC_GC_HOLD_MS */
+    int64_t until = pc_util_now_ms() + PC_GC_HOLD_MS + 1000;
+    int rc;
+    while ((rc = reg->ms->coord->lease_get(reg->ms, key, &held)) == 0 && pc_util_now_ms() < until) {
+        struct timespec ts = {0, 20 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    if (rc && rc != PC_ENOTFOUND)
+        return rc;
+    uint64_t size;
+    if ((rc = reg->be->stat(reg->be, d, &size)) == PC_ENOTFOUND) {
+        pc_error_set("blob %s was removed by a gc that looked at it before it was linked: "
+                     "publish it again",
+                     d->str);
+        return PC_ENOTFOUND;
+    }
+    return rc;
 }
 
 const char *pc_registry_node(const pc_registry *reg)

@@ -2,7 +2,9 @@
  * registry_gc.c - the blob store's mark-and-sweep garbage collection
  * (pc_gc_sweep, registry.h): mark every digest the meta store references,
  * then remove the unmarked published blobs past the grace period, asking
- * the meta store once more under the exclusive publish lock.
+ * the meta store once more under the exclusive publish lock (on a blob
+ * store without one, S3, under the blob's "gc:<digest>" lease in the meta
+ * store, which publishers wait out: pc_registry_publish_settle).
  *
  * A blob removed while a client still reads it is safe on the filesystem
  * backend: the reader holds an open descriptor, and an unlinked file stays
@@ -12,8 +14,10 @@
  */
 #include "registry_int.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* ---- mark and sweep ---- */
 
@@ -71,6 +75,20 @@ static int sweep_visit(const pc_blob_entry *e, void *ctx)
     return 0;
 }
 
+/* Tests only (tests/e2e/test_fleet_gc.sh): PC_TEST_GC_REMOVE_DELAY_MS widens
+ * the window between gc's last look at a blob's holders and its removal,
+ * where a publisher's link could slip in, and says so on stderr. */
+static void test_remove_delay(const pc_digest *d)
+{
+    const char *e = getenv("PC_TEST_GC_REMOVE_DELAY_MS");
+    long ms = e ? strtol(e, NULL, 10) : 0;
+    if (ms > 0 && ms <= 10000) {
+        fprintf(stderr, "test: gc holds the removal of %s for %ld ms\n", d->str, ms);
+        struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+}
+
 int pc_gc_sweep(pc_registry *reg, long grace_s, bool dry, pc_gc_stats *st)
 {
     pc_metastore *ms = reg->ms;
@@ -109,22 +127,38 @@ int pc_gc_sweep(pc_registry *reg, long grace_s, bool dry, pc_gc_stats *st)
             st->young++;
             continue;
         }
-        /* Marked a while ago: ask again right before removing, so content
-         * linked since (a mirror request reusing a stored blob) stays. */
-        if ((rc = ms->reg->digest_holders(ms, d, &holders)))
-            goto done;
-        if (holders)
-            continue;
-        if (!dry) {
-            int erc = be->remove(be, d);
-            if (erc == PC_ENOTFOUND)
+        /* Without a publish lock: the lease publishers look at once they
+         * have linked d (pc_registry_publish_settle), held from the last
+         * look at its holders until it is gone. Another gc's: its turn. */
+        char key[PC_LEASE_KEY_MAX];
+        bool leased = false;
+        if (!dry && !be->publish_lock) {
+            pc_registry_gc_key(d, key, sizeof(key));
+            int lr = ms->coord->lease_take(ms, key, reg->node, PC_GC_HOLD_MS, NULL);
+            if (lr == PC_EEXISTS)
                 continue;
-            if (erc) {
-                rc = erc;
+            if (lr) {
+                rc = lr;
                 goto done;
             }
-            /* its access record, if the mirror ever served it */
-            ms->cache->access_evict(ms, d, NULL, NULL);
+            leased = true;
+        }
+        /* Marked a while ago: ask again right before removing, so content
+         * linked since (a mirror request reusing a stored blob) stays. */
+        int erc = ms->reg->digest_holders(ms, d, &holders);
+        if (erc == 0 && !holders && !dry) {
+            test_remove_delay(d);
+            erc = be->remove(be, d);
+            if (erc == 0) /* its access record, if the mirror ever served it */
+                ms->cache->access_evict(ms, d, NULL, NULL);
+        }
+        if (leased)
+            ms->coord->lease_release(ms, key, reg->node);
+        if (erc == PC_ENOTFOUND || (erc == 0 && holders))
+            continue;
+        if (erc) {
+            rc = erc;
+            goto done;
         }
         st->removed++;
         st->removed_bytes += size;

@@ -46,6 +46,21 @@ int pc_registry_new(pc_registry **out, pc_blob_backend *be, pc_metastore *ms);
 int pc_registry_publish_lock(pc_registry *reg, pc_blob_hold *lk);
 void pc_registry_publish_unlock(pc_registry *reg, pc_blob_hold *lk);
 
+/* On a blob store without a publish lock (S3) gc and publishers meet in
+ * the meta store instead. gc holds the lease "gc:<digest>" (its key:
+ * pc_registry_gc_key) from its last look at d's holders until d is
+ * removed, at most PC_GC_HOLD_MS. A publisher, once d is visible and its
+ * holder (link, manifest, access record) recorded, calls
+ * pc_registry_publish_settle: it waits while that lease is held, then looks
+ * at d. A gc that takes the lease after the holder was recorded sees it and
+ * keeps d; one that looked before has removed d by then, and the look finds
+ * it gone: PC_ENOTFOUND (message set), and the publisher puts the bytes
+ * there again or fails its request (the client retries). 0 at once where
+ * the blob store has a publish lock. */
+#define PC_GC_HOLD_MS 30000L
+void pc_registry_gc_key(const pc_digest *d, char *key, size_t size);
+int pc_registry_publish_settle(pc_registry *reg, const pc_digest *d);
+
 /* Hash the whole of open blob r with alg into *out (through its
  * descriptor when it has one, else its read). 0 or < 0. */
 int pc_registry_rd_digest(pc_blob_rd *r, pc_digest_alg alg, pc_digest *out);
