@@ -21,7 +21,10 @@
 #      (younger than the grace), the half-done upload finishes with the
 #      right digest, and every image pushed in any round pulls back through
 #      nginx byte-identical (skopeo, digests checked) - nothing referenced
-#      was lost - and every blob a pushed manifest names is in the bucket.
+#      was lost - and every blob a pushed manifest names is in the bucket;
+#   4. pushes racing gc (a test hook makes it wait between its last look at a
+#      blob's holders and the removal): a blob and a manifest pushed again
+#      while gc removes their old unreferenced bytes are there afterwards.
 # Runs on the run's radosgw and PostgreSQL under PULLCACHE_TEST_STORAGE=s3pg,
 # else on its own (tests/tools/s3pg.sh); skipped (77) without radosgw,
 # PostgreSQL or nginx.
@@ -77,6 +80,18 @@ upload_start gc/half
 req PATCH "$UP" --data-binary "@$WORK/half.1" "${OCT[@]}" -H 'Content-Range: 0-1499'
 check_status 202 "PATCH the first half of an upload left open during gc"
 HALF=$(loc_url "$(hdr Location)")
+# for part 4, referenced until then: a blob, and an image's manifest
+rand_file "$WORK/race" 6000
+put_blob gc/race "$WORK/race"
+RACE=$(dgst "$WORK/race")
+printf '{"architecture":"amd64","os":"linux","r":"%s"}' "$(openssl rand -hex 8)" >"$WORK/rcfg"
+rand_file "$WORK/rlayer" 2500
+put_blob gc/race "$WORK/rcfg"
+put_blob gc/race "$WORK/rlayer"
+printf '{"schemaVersion":2,"mediaType":"%s","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"%s","size":%s},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"%s","size":%s}]}' \
+    "$MT_MAN" "$(dgst "$WORK/rcfg")" "$(stat -c %s "$WORK/rcfg")" "$(dgst "$WORK/rlayer")" "$(stat -c %s "$WORK/rlayer")" >"$WORK/rman"
+put_manifest gc/race m "$WORK/rman" "$MT_MAN"
+RMAN=$(dgst "$WORK/rman")
 T0=$(date +%s)
 # what must go: the garbage's blobs and manifest, unless something else
 # still references the same bytes (the mirrored and pushed images)
@@ -192,6 +207,60 @@ if [ $((TG - TY)) -lt $((GRACE - 10)) ]; then
 else
     echo "note: the machine took $((TG - TY))s from the young blob to gc; its check is left out"
 fi
+
+# ---- 4. a publish racing gc's removal ---------------------------------------------------------
+# S3 has no publish lock: gc and a publisher meet on the blob's "gc:<digest>"
+# lease in PostgreSQL. A gc (PC_TEST_GC_REMOVE_DELAY_MS: it waits between its
+# last look at a blob's holders and the removal) is about to remove a blob
+# unreferenced for longer than the grace when a client pushes the same bytes
+# again through nginx (the replica finds them stored, or writes them, and
+# links them - after gc looked). The push must not get a 201 for a blob that
+# gc then removes: it waits for gc and then finds the blob gone (an upload:
+# an error the client retries; a manifest: its bytes put there again).
+race_gc() { # DIGEST LOG: start a gc that holds the removal of DIGEST; wait until it does
+    PC_TEST_GC_REMOVE_DELAY_MS=3000 "$PULLCACHE" gc --config "$CFG" --data "$WORK/gc-scratch" \
+        --upstream "up=http://127.0.0.1:$FP" --grace 0 --json >>"$WORK/gc.jsonl" 2>"$2" &
+    RACE_GC=$!
+    PIDS+=("$RACE_GC")
+    for _ in $(seq 600); do
+        grep -q "holds the removal of $1" "$2" && return 0
+        kill -0 "$RACE_GC" 2>/dev/null || fail "gc ended without removing $1: $(tail -3 "$2")"
+        sleep 0.05
+    done
+    fail "gc did not reach the removal of $1 in 30 s: $(tail -3 "$2")"
+}
+echo "== pushes racing gc's removal of the same bytes"
+fails=$API_FAIL
+req DELETE "/v2/gc/race/blobs/$RACE"
+check_status 202 "DELETE the link of the blob of the race"
+race_gc "$RACE" "$WORK/gc-race1.log"
+codes=""
+for _ in 1 2 3; do # a client's retries
+    req POST "/v2/gc/race/blobs/uploads/" -d '' -H 'Content-Type:'
+    [ "$ST" = 202 ] || fail "POST an upload of the blob gc is removing: $(_resp)"
+    req PUT "$(addq "$(loc_url "$(hdr Location)")" "digest=$RACE")" --data-binary "@$WORK/race" "${OCT[@]}"
+    codes+=" $ST"
+    [ "$ST" = 201 ] && break
+done
+wait "$RACE_GC" || fail "the gc of the race failed: $(tail -3 "$WORK/gc-race1.log")"
+check_eq 201 "$ST" "push of a blob while gc removed the same bytes (answers:$codes)"
+req GET "/v2/gc/race/blobs/$RACE"
+check_status 200 "GET the blob pushed while gc removed the same bytes (answers:$codes)"
+check_body_file "$WORK/race" "GET the blob pushed while gc removed the same bytes"
+in_bucket "$RACE" || _fail "the blob pushed while gc removed the same bytes (answers:$codes) is not in the bucket"
+req DELETE "/v2/gc/race/manifests/$RMAN"
+check_status 202 "DELETE the manifest of the race"
+race_gc "$RMAN" "$WORK/gc-race2.log"
+req PUT "/v2/gc/race/manifests/m2" --data-binary "@$WORK/rman" -H "Content-Type: $MT_MAN"
+mcode=$ST
+wait "$RACE_GC" || fail "the gc of the race failed: $(tail -3 "$WORK/gc-race2.log")"
+check_eq 201 "$mcode" "PUT of a manifest while gc removed the same bytes"
+req GET "/v2/gc/race/manifests/m2" -H "Accept: $MT_MAN"
+check_status 200 "GET the manifest pushed while gc removed the same bytes"
+check_body_file "$WORK/rman" "GET the manifest pushed while gc removed the same bytes"
+in_bucket "$RMAN" || _fail "the manifest pushed while gc removed the same bytes is not in the bucket"
+[ "$API_FAIL" != "$fails" ] ||
+    echo "ok: a blob (answers:$codes) and a manifest pushed while gc removed their bytes are there"
 
 echo "== everything pushed pulls back through nginx"
 req PUT "$(addq "$HALF" "digest=$(dgst "$WORK/half")")" --data-binary "@$WORK/half.2" "${OCT[@]}" \
