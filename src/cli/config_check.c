@@ -43,12 +43,11 @@ static char *join(const char *const *names, size_t n)
     return s;
 }
 
-/* Whether the status document's upstreams[] has one named name. */
-static bool has_upstream(const json_t *list, const char *name)
+bool pc_cfg_status_has(const json_t *doc, const char *name)
 {
     size_t i;
     json_t *e;
-    json_array_foreach(list, i, e)
+    json_array_foreach(json_object_get(doc, "upstreams"), i, e)
     {
         const char *s = json_string_value(json_object_get(e, "name"));
         if (s && strcmp(s, name) == 0)
@@ -221,17 +220,10 @@ static int bare_paths(const pc_cfg_mirror *m, const pc_cfg_check_opts *o, const 
     return PC_CFG_REFUSED;
 }
 
-int pc_cfg_check(const pc_cfg_mirror *m, const pc_cfg_check_opts *o, const char *const *ups,
-                 size_t n, pc_cfg_output *out)
+int pc_cfg_status_get(const pc_cfg_mirror *m, const char *ca_file, json_t **doc,
+                      pc_upstream_resp *r)
 {
     pc_upstream *u = NULL;
-    pc_upstream_resp r;
-    json_t *doc = NULL;
-    const char *miss[PC_CFG_MAX_UPSTREAMS], *ok[PC_CFG_MAX_UPSTREAMS];
-    size_t nmiss = 0, nok = 0;
-    char *assumed = join(ups, n), *lok = NULL, *note = NULL;
-    int rc = -1;
-
     /* no credentials: the status needs an admin's, and this is not the place
      * to send them; --plain-http on an https:// mirror means the nodes do not
      * verify it either */
@@ -241,21 +233,45 @@ int pc_cfg_check(const pc_cfg_mirror *m, const pc_cfg_check_opts *o, const char 
         .connect_timeout_ms = 2000,
         .read_timeout_ms = 5000,
         .max_connections = 1,
-        .ca_file = o->ca_file,
-        .insecure_tls = !m->plain && m->insecure && !o->ca_file,
+        .ca_file = ca_file,
+        .insecure_tls = !m->plain && m->insecure && !ca_file,
     };
+    *doc = NULL;
+    memset(r, 0, sizeof(*r));
+    if (pc_upstream_new(&u, &uo) != 0) {
+        fprintf(stderr, "pullcache: cannot set up a client for %s: %s\n", m->url, pc_error_last());
+        return -1;
+    }
+    if (pc_upstream_get(u, STATUS_PATH, 0, r) != 0) {
+        pc_upstream_free(u);
+        fprintf(stderr, "pullcache: out of memory\n");
+        return -1;
+    }
+    pc_upstream_free(u);
+    if (r->cls == PC_UP_OK)
+        *doc = json_loadb(r->body ? r->body : "", r->body_len, 0, NULL);
+    if (*doc && !json_is_array(json_object_get(*doc, "upstreams"))) {
+        json_decref(*doc);
+        *doc = NULL;
+    }
+    return 0;
+}
+
+int pc_cfg_check(const pc_cfg_mirror *m, const pc_cfg_check_opts *o, const char *const *ups,
+                 size_t n, pc_cfg_output *out)
+{
+    pc_upstream_resp r;
+    json_t *doc = NULL;
+    const char *miss[PC_CFG_MAX_UPSTREAMS], *ok[PC_CFG_MAX_UPSTREAMS];
+    size_t nmiss = 0, nok = 0;
+    char *assumed = join(ups, n), *lok = NULL, *note = NULL;
+    int rc = -1;
+
     memset(&r, 0, sizeof(r));
     if (!assumed)
         goto oom;
-    if (pc_upstream_new(&u, &uo) != 0) {
-        fprintf(stderr, "pullcache config: cannot set up a client for %s: %s\n", m->url,
-                pc_error_last());
+    if (pc_cfg_status_get(m, o->ca_file, &doc, &r) != 0)
         goto done;
-    }
-    if (pc_upstream_get(u, STATUS_PATH, 0, &r) != 0)
-        goto oom;
-    if (r.cls == PC_UP_OK)
-        doc = json_loadb(r.body ? r.body : "", r.body_len, 0, NULL);
     const json_t *list = json_object_get(doc, "upstreams");
     if (!json_is_array(list)) {
         if (not_checked(m, &r, assumed, out))
@@ -265,7 +281,7 @@ int pc_cfg_check(const pc_cfg_mirror *m, const pc_cfg_check_opts *o, const char 
     }
 
     for (size_t i = 0; i < n; i++) {
-        if (has_upstream(list, ups[i]))
+        if (pc_cfg_status_has(doc, ups[i]))
             ok[nok++] = ups[i];
         else
             miss[nmiss++] = ups[i];
@@ -298,7 +314,6 @@ oom:
 done:
     json_decref(doc);
     pc_upstream_resp_clear(&r);
-    pc_upstream_free(u);
     free(assumed);
     free(lok);
     free(note);

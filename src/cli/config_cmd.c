@@ -119,9 +119,7 @@ static bool host_char(char c)
            c == '-';
 }
 
-/* Parse and check --mirror: http(s)://host[:port][/]. 0, or -1 with a
- * message on stderr. */
-static int parse_mirror(const char *s, bool plain_http, pc_cfg_mirror *m)
+int pc_cfg_parse_mirror(const char *s, bool plain_http, const char *what, pc_cfg_mirror *m)
 {
     const char *rest;
     bool https;
@@ -133,30 +131,30 @@ static int parse_mirror(const char *s, bool plain_http, pc_cfg_mirror *m)
         rest = s + 8;
     } else {
         fprintf(stderr,
-                "pullcache config: --mirror wants an http:// or https:// URL such as "
+                "%s wants an http:// or https:// URL such as "
                 "http://10.0.0.5:5000, not '%s'\n",
-                s);
+                what, s);
         return -1;
     }
     size_t alen = strcspn(rest, "/?#");
     const char *tail = rest + alen;
     if (alen == 0) {
-        fprintf(stderr, "pullcache config: --mirror '%s' has no host\n", s);
+        fprintf(stderr, "%s '%s' has no host\n", what, s);
         return -1;
     }
     if (*tail && strcmp(tail, "/") != 0) {
         fprintf(stderr,
-                "pullcache config: --mirror '%s': give pullcache's root URL, without a path, "
+                "%s '%s': give pullcache's root URL, without a path, "
                 "query or fragment (pullcache serves /v2/ at the root)\n",
-                s);
+                what, s);
         return -1;
     }
     if (memchr(rest, '@', alen)) {
-        fprintf(stderr, "pullcache config: --mirror '%s': no user:password in the URL\n", s);
+        fprintf(stderr, "%s '%s': no user:password in the URL\n", what, s);
         return -1;
     }
     if (alen >= PC_CFG_MAX_URL - 16) {
-        fprintf(stderr, "pullcache config: --mirror URL too long\n");
+        fprintf(stderr, "%s URL too long\n", what);
         return -1;
     }
 
@@ -184,15 +182,14 @@ static int parse_mirror(const char *s, bool plain_http, pc_cfg_mirror *m)
             host_ok = host_char(auth[i]) && !(auth[i] == '.' && auth[i + 1] == '.');
     }
     if (!host_ok) {
-        fprintf(stderr, "pullcache config: --mirror '%s': '%s' is not a host name or address\n", s,
-                auth);
+        fprintf(stderr, "%s '%s': '%s' is not a host name or address\n", what, s, auth);
         return -1;
     }
     if (port) {
         char *end = NULL;
         unsigned long v = strtoul(port + 1, &end, 10);
         if (port[1] < '0' || port[1] > '9' || *end || v == 0 || v > 65535 || strlen(port + 1) > 5) {
-            fprintf(stderr, "pullcache config: --mirror '%s': bad port '%s'\n", s, port + 1);
+            fprintf(stderr, "%s '%s': bad port '%s'\n", what, s, port + 1);
             return -1;
         }
     }
@@ -699,7 +696,7 @@ int pc_cli_config(int argc, char **argv)
         ups[i] = names[i];
     if (remove) /* every marked file under DIR unless upstreams are named */
         return pc_cfg_remove(output, ups, nups);
-    if (parse_mirror(mirror_arg, plain_http, &m))
+    if (pc_cfg_parse_mirror(mirror_arg, plain_http, "pullcache config: --mirror", &m))
         return 2;
     if (nups == 0)
         ups[nups++] = "docker.io";

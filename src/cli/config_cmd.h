@@ -10,6 +10,9 @@
  *   config_keep.c      containerd's files on a node: --watch keeps them in
  *                      place, --remove (and --remove-on-exit) takes them away
  *
+ * `pullcache doctor` (doctor.h), which checks the files these write, takes
+ * the --mirror URL rules, the paths and the status request from here.
+ *
  * SPDX-License-Identifier: Apache-2.0
  */
 #ifndef PC_CLI_CONFIG_CMD_H
@@ -20,6 +23,8 @@
 
 #include <jansson.h>
 
+#include "upstream.h"
+
 #define PC_CFG_MAX_UPSTREAMS 64
 #define PC_CFG_MAX_URL 512
 #define PC_CFG_MAX_NAME 300 /* an --upstream name: host (253) and :port */
@@ -29,6 +34,15 @@
 #define PC_CFG_MARK                                                                                \
     "# Written by `pullcache config containerd`: its --remove deletes files with this line only."
 
+/* Where the runtimes' files are on a node (what --output DIR stands for). */
+#define PC_CFG_CONTAINERD_CONFIG "/etc/containerd/config.toml"
+#define PC_CFG_CONTAINERD_DIR "/etc/containerd/certs.d"
+#define PC_CFG_REGISTRIES_CONF "/etc/containers/registries.conf"
+#define PC_CFG_REGISTRIES_DIR "/etc/containers/registries.conf.d"
+#define PC_CFG_REGISTRIES_DROPIN "pullcache.conf"
+#define PC_CFG_DOCKER_DIR "/etc/docker"
+#define PC_CFG_DOCKER_JSON "daemon.json"
+
 /* The mirror as nodes reach it, from --mirror (validated, host lowercased). */
 typedef struct {
     char url[PC_CFG_MAX_URL + 16]; /* scheme://host[:port], no trailing slash */
@@ -36,6 +50,11 @@ typedef struct {
     bool plain;                    /* http:// */
     bool insecure;                 /* plain, or --plain-http */
 } pc_cfg_mirror;
+
+/* Parse and check a mirror's root URL: http(s)://host[:port][/], no path,
+ * query or user (host lowercased). 0, or -1 with a message on stderr that
+ * starts with what (e.g. "pullcache config: --mirror"). */
+int pc_cfg_parse_mirror(const char *s, bool plain_http, const char *what, pc_cfg_mirror *m);
 
 /* One generated file. */
 typedef struct {
@@ -139,5 +158,16 @@ typedef struct {
  * these are warnings and 0), or -1 when out of memory. */
 int pc_cfg_check(const pc_cfg_mirror *m, const pc_cfg_check_opts *o, const char *const *ups,
                  size_t n, pc_cfg_output *out);
+
+/* GET <m->url>/_pullcache/status (2 s to connect, no credentials; TLS
+ * verified with ca_file unless m is insecure). 0 with *doc the status
+ * document (the caller's), or 0 with *doc NULL when the answer was not one
+ * (r says what came: status, class, error text; the caller clears r), or -1
+ * when the client could not be set up (message on stderr). */
+int pc_cfg_status_get(const pc_cfg_mirror *m, const char *ca_file, json_t **doc,
+                      pc_upstream_resp *r);
+
+/* Whether a status document's upstreams[] has one named name. */
+bool pc_cfg_status_has(const json_t *doc, const char *name);
 
 #endif

@@ -98,7 +98,7 @@ char *pc_cfg_json_text(const json_t *j)
 int pc_cfg_build_containerd(const pc_cfg_mirror *m, const char *const *ups, size_t n,
                             pc_cfg_output *out)
 {
-    static const char dir[] = "/etc/containerd/certs.d";
+    static const char dir[] = PC_CFG_CONTAINERD_DIR;
     char ubuf[PC_CFG_MAX_NAME + 16];
     for (size_t i = 0; i < n; i++) {
         pc_buf c = {0};
@@ -168,7 +168,7 @@ int pc_cfg_build_registries_conf(const pc_cfg_mirror *m, const char *const *ups,
             pc_buf_printf(&c, "insecure = true\n");
     }
     char *content = pc_buf_take(&c);
-    if (gen_add(out, "/etc/containers/registries.conf.d", strdup("pullcache.conf"), content))
+    if (gen_add(out, PC_CFG_REGISTRIES_DIR, strdup(PC_CFG_REGISTRIES_DROPIN), content))
         return -1;
 
     out->notes = pc_cfg_printf("podman, buildah and skopeo read the drop-in at their next run;\n"
@@ -200,7 +200,7 @@ int pc_cfg_build_docker(const pc_cfg_mirror *m, const char *const *ups, size_t n
     json_t *keys = docker_keys(m);
     char *content = keys ? pc_cfg_json_text(keys) : NULL;
     json_decref(keys);
-    if (gen_add(out, "/etc/docker", strdup("daemon.json"), content))
+    if (gen_add(out, PC_CFG_DOCKER_DIR, strdup(PC_CFG_DOCKER_JSON), content))
         return -1;
 
     pc_buf w = {0};
