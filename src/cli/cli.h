@@ -22,6 +22,8 @@ int pc_cli_serve(int argc, char **argv);
 extern const char pc_cli_serve_usage[];
 int pc_cli_config(int argc, char **argv);
 extern const char pc_cli_config_usage[];
+int pc_cli_doctor(int argc, char **argv);
+extern const char pc_cli_doctor_usage[];
 int pc_cli_gc(int argc, char **argv);
 extern const char pc_cli_gc_usage[];
 int pc_cli_cache(int argc, char **argv);

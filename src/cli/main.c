@@ -19,6 +19,8 @@ static const pc_verb verbs[] = {
     {"serve", "run the registry and pull-through cache daemon", pc_cli_serve_usage, pc_cli_serve},
     {"config", "print container runtime settings that use a pullcache mirror", pc_cli_config_usage,
      pc_cli_config},
+    {"doctor", "check on a node that containerd, podman/CRI-O and Docker pull through the cache",
+     pc_cli_doctor_usage, pc_cli_doctor},
     {"gc", "shrink the cache to its size cap, remove unreferenced blobs", pc_cli_gc_usage,
      pc_cli_gc},
     {"cache", "list, refresh or forget what a running serve's mirror has cached",
