@@ -467,24 +467,23 @@ pc_doc_rt pc_doc_check_route(pc_doc *d, const char *up, const char *api_root, bo
     const char *repo = json_string_value(json_object_get(t, "repo"));
     const char *tag = json_string_value(json_object_get(t, "tag"));
     const char *want = json_string_value(json_object_get(t, "digest"));
-    char checked[PC_CFG_MAX_URL + 200];
-    snprintf(checked, sizeof(checked), "%s/_pullcache/status %s", m->base,
-             m->status ? "lists it" : "was not readable");
-    if (m->status == NULL && m->status_http)
-        snprintf(checked, sizeof(checked),
-                 "its status was not readable (HTTP %ld: an admin's "
-                 "credentials are needed), so which upstreams it "
-                 "mirrors was not checked",
-                 m->status_http);
     if (!repo || !tag) {
-        snprintf(msg, msgsize,
-                 "%s/ answers as the cache (ready; %s); no %s tag is cached yet, so none was "
-                 "resolved (pull one image through the cache, or name one with --image)",
-                 api_root, checked, up);
-        rt = m->readyz == 503 ? PC_DOC_RT_NOT_READY : PC_DOC_RT_OK;
-        if (rt == PC_DOC_RT_NOT_READY)
+        if (m->readyz == 503) {
             snprintf(msg, msgsize, "the cache at %s is not ready (GET /readyz: 503)", hp);
-        return rt;
+            return PC_DOC_RT_NOT_READY;
+        }
+        if (m->status)
+            snprintf(msg, msgsize,
+                     "%s is ready and mirrors %s there; no %s tag is cached yet to resolve "
+                     "(pull one through the cache, or name one with --image)",
+                     m->base, up, up);
+        else
+            snprintf(msg, msgsize,
+                     "%s is ready; its status needs an admin's credentials (HTTP %ld), so "
+                     "whether it mirrors %s was not checked, and no tag was resolved (name one "
+                     "the cache holds with --image)",
+                     m->base, m->status_http, up);
+        return PC_DOC_RT_OK;
     }
     switch (route) {
     case PC_DOC_ROUTE_NS:

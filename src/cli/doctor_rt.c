@@ -34,8 +34,8 @@ static void route_finding(pc_doc *d, pc_doc_rt rt, const char *runtime, const ch
     char *sfix = pc_doc_rt_server_fix(d, rt, up);
     const char *fix = sfix ? sfix : rt == PC_DOC_RT_TLS_PLAIN && tls_fix ? tls_fix : node_fix;
     if (rt == PC_DOC_RT_OK)
-        pc_doc_add(d, PC_DOC_OK, runtime, up, file, NULL, "%s pulls go through the cache: %s%s", up,
-                   msg, suffix ? suffix : "");
+        pc_doc_add(d, PC_DOC_OK, runtime, up, file, NULL, "%s pulls go through the cache%s: %s", up,
+                   suffix ? suffix : "", msg);
     else
         pc_doc_add(d, pc_doc_rt_level(rt), runtime, up, file, fix, "%s%s%s", msg,
                    pc_doc_rt_level(rt) == PC_DOC_ERROR ? ": pulls fall back to the registry" : "",

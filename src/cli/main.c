@@ -80,8 +80,8 @@ static void overview(FILE *out)
                  "  5    an index without an image for the platform asked for\n"
                  "  6    sync --once --no-wait stopped for the pull budget\n"
                  "  130  interrupted (SIGINT)\n"
-                 "serve, gc, fsck and migrate are not clients; their --help says what their codes\n"
-                 "mean.\n"
+                 "serve, gc, fsck, migrate and doctor have codes of their own (doctor: 1 when a\n"
+                 "runtime bypasses the cache); their --help says what they mean.\n"
                  "\n`pullcache help VERB` or `pullcache VERB --help` shows a verb's options.\n");
 }
 

@@ -283,3 +283,36 @@ has bare "error docker docker.io: the cache at 127.0.0.1:$PC_PORT serves bare /v
 has bare "pullcache serve --default-upstream docker.io"
 has bare "ok containerd docker.io"
 echo "ok: podman mirror without /docker.io and docker against private bare paths"
+
+# ---- the README's example, as written ------------------------------------------------
+# "Check a node: pullcache doctor" shows a run against a fresh cache at
+# 10.0.0.5:5000 (bare paths from docker.io, nothing cached yet) on a node
+# whose config.toml lacks config_path (hosts.toml as `pullcache config` writes
+# it) and whose daemon.json has no mirror. Reproduced here with 10.0.0.5 on
+# this namespace's loopback and the node's files under a root; the one
+# rewrite: that root is taken out of the paths doctor prints.
+ip addr add 10.0.0.5/32 dev lo || fail "cannot add 10.0.0.5 to lo"
+"$PULLCACHE" serve --listen 10.0.0.5:5000 --data "$WORK/data-readme" --default-upstream docker.io \
+    >>"$WORK/pullcache-readme.log" 2>&1 &
+readme_pid=$!
+PIDS+=("$readme_pid")
+wait_http http://10.0.0.5:5000/v2/ "$readme_pid"
+R=$WORK/readme-node
+mkdir -p "$R/etc/containerd" "$R/etc/docker"
+printf 'version = 2\n' >"$R/etc/containerd/config.toml"
+"$PULLCACHE" config containerd --mirror http://10.0.0.5:5000 --output "$R/etc/containerd/certs.d" >/dev/null
+echo '{"debug": true}' >"$R/etc/docker/daemon.json"
+awk '/^## Check a node: pullcache doctor$/ { on = 1; next } on && /^## / { exit } on' "$PC_SRC/README.md" |
+    awk '/^```$/ { n++; next } n == 1' >"$WORK/readme.block"
+first=$(head -n 1 "$WORK/readme.block")
+case $first in '$ pullcache doctor '*) ;; *) fail "the README's doctor section has no '\$ pullcache doctor' block" ;; esac
+read -r -a args <<<"${first#\$ pullcache }"
+set +e
+"$PULLCACHE" "${args[@]}" --root "$R" >"$WORK/readme.got" 2>&1
+rc=$?
+set -e
+expect_eq 1 "$rc" "the README's doctor example: exit code"
+sed -i "s|$R||g" "$WORK/readme.got"
+tail -n +2 "$WORK/readme.block" | diff -u - "$WORK/readme.got" >"$WORK/readme.diff" ||
+    fail "the README's doctor example differs from what it prints: $(cat "$WORK/readme.diff")"
+echo "ok: the README's doctor example prints as shown"
