@@ -151,6 +151,8 @@ static int end_of_line(parser *ps)
         return 0;
     if (*ps->p == '\r')
         return fail(ps, "a carriage return without a line feed");
+    if (*ps->p == '\0')
+        return fail(ps, "a NUL byte");
     return fail(ps, "unexpected '%c' after the value (one key = value per line)", *ps->p);
 }
 
@@ -330,7 +332,18 @@ static void key_free(key *k)
 }
 
 /* A dotted key: parts separated by '.', whitespace around the dots. */
+static int key_parts(parser *ps, key *k);
+
+/* The key into k; on failure k holds nothing. */
 static int parse_key(parser *ps, key *k)
+{
+    if (key_parts(ps, k) == 0)
+        return 0;
+    key_free(k);
+    return -1;
+}
+
+static int key_parts(parser *ps, key *k)
 {
     k->n = 0;
     for (;;) {
@@ -391,6 +404,10 @@ static json_t *array(parser *ps, int depth)
         if (peek(ps) == ']') {
             ps->p++;
             return a;
+        }
+        if (at_end(ps)) {
+            fail(ps, "an unterminated array");
+            goto bad;
         }
         json_t *v = value(ps, depth + 1);
         if (!v)
@@ -455,19 +472,22 @@ bad:
 static json_t *scalar(parser *ps)
 {
     const char *s = ps->p;
-    while (!at_end(ps) && (bare_char(*ps->p) || strchr("+.:", *ps->p)))
+    while (!at_end(ps) && (bare_char(*ps->p) || (*ps->p && strchr("+.:", *ps->p))))
         ps->p++;
     /* a date and a time may be separated by one space: 1979-05-27 07:32:00 */
     if (ps->p - s == 10 && s[4] == '-' && ps->end - ps->p > 1 && *ps->p == ' ' && ps->p[1] >= '0' &&
         ps->p[1] <= '9') {
         ps->p++;
-        while (!at_end(ps) && (bare_char(*ps->p) || strchr("+.:", *ps->p)))
+        while (!at_end(ps) && (bare_char(*ps->p) || (*ps->p && strchr("+.:", *ps->p))))
             ps->p++;
     }
     size_t n = (size_t)(ps->p - s);
     char tok[128];
     if (n == 0) {
-        fail(ps, at_end(ps) ? "a value is missing" : "'%c' cannot start a value", *s);
+        if (at_end(ps))
+            fail(ps, "a value is missing");
+        else
+            fail(ps, "'%c' cannot start a value", *s);
         return NULL;
     }
     if (n >= sizeof(tok)) {
