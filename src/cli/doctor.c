@@ -248,7 +248,7 @@ int pc_cli_doctor(int argc, char **argv)
     };
     static pc_doc d;
     const char *cache_arg = NULL;
-    char root[4096] = "";
+    char root[4000] = ""; /* room for the paths under it in 4096 */
     bool json = false;
     int c, code = 2;
 
@@ -289,7 +289,7 @@ int pc_cli_doctor(int argc, char **argv)
             bad = add_image(&d, optarg);
             break;
         case OPT_ROOT:
-            bad = set_path(root, sizeof(root) - 64, optarg, "--root");
+            bad = set_path(root, sizeof(root), optarg, "--root");
             break;
         case OPT_CONTAINERD:
             bad = set_path(d.containerd_config, sizeof(d.containerd_config), optarg,

@@ -122,6 +122,7 @@ typedef enum {
     PC_DOC_RT_OK,
     PC_DOC_RT_NOT_READY,     /* a pullcache, /readyz 503 (warning) */
     PC_DOC_RT_NOT_PULLCACHE, /* a registry, but no pullcache /readyz (warning) */
+    PC_DOC_RT_AUTH,          /* the tag's HEAD needs credentials (warning) */
     PC_DOC_RT_NOT_CACHE,     /* another host:port than --cache */
     PC_DOC_RT_UNREACHABLE,   /* no answer (refused, timeout, name) */
     PC_DOC_RT_TLS_PLAIN,     /* https:// to a server that speaks plain HTTP */

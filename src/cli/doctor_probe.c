@@ -338,7 +338,7 @@ pc_doc_level pc_doc_rt_level(pc_doc_rt rt)
 {
     if (rt == PC_DOC_RT_OK)
         return PC_DOC_OK;
-    if (rt == PC_DOC_RT_NOT_READY || rt == PC_DOC_RT_NOT_PULLCACHE)
+    if (rt == PC_DOC_RT_NOT_READY || rt == PC_DOC_RT_NOT_PULLCACHE || rt == PC_DOC_RT_AUTH)
         return PC_DOC_WARN;
     return PC_DOC_ERROR;
 }
@@ -439,10 +439,15 @@ pc_doc_rt pc_doc_check_route(pc_doc *d, const char *up, const char *api_root, bo
         return PC_DOC_RT_UNREACHABLE;
     }
     if (m->readyz != 200 && m->readyz != 503) {
+        char why[300];
+        if (m->readyz)
+            snprintf(why, sizeof(why), "HTTP %ld", m->readyz);
+        else
+            snprintf(why, sizeof(why), "%s", m->readyz_err);
         snprintf(msg, msgsize,
-                 "%s answers as a registry but not as a pullcache (GET /readyz: %s%ld): whether "
+                 "%s answers as a registry but not as a pullcache (GET /readyz: %s): whether "
                  "it caches %s was not checked",
-                 hp, m->readyz ? "HTTP " : "", m->readyz, up);
+                 hp, why, up);
         return PC_DOC_RT_NOT_PULLCACHE;
     }
     if (m->status) {
@@ -510,6 +515,12 @@ pc_doc_rt pc_doc_check_route(pc_doc *d, const char *up, const char *api_root, bo
         snprintf(msg, msgsize, "HEAD %s answered %s, but the cache holds %s for %s/%s:%s", url,
                  r.digest[0] ? r.digest : "no digest", want, up, repo, tag);
         rt = PC_DOC_RT_TAG_OTHER;
+    } else if (r.status == 401 || r.status == 403) {
+        snprintf(msg, msgsize,
+                 "HEAD %s answered %ld: the cache's access control wants credentials, which "
+                 "doctor does not send, so the tag was not resolved (the route itself answers)",
+                 url, r.status);
+        rt = PC_DOC_RT_AUTH;
     } else if (r.status == 404) {
         snprintf(msg, msgsize,
                  "HEAD %s answered 404 for %s/%s:%s, which the cache holds: the request does not "

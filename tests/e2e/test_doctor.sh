@@ -316,3 +316,30 @@ sed -i "s|$R||g" "$WORK/readme.got"
 tail -n +2 "$WORK/readme.block" | diff -u - "$WORK/readme.got" >"$WORK/readme.diff" ||
     fail "the README's doctor example differs from what it prints: $(cat "$WORK/readme.diff")"
 echo "ok: the README's doctor example prints as shown"
+
+# ---- a mirror that is a registry but no pullcache; a cache with access control --------
+dist_start "$WORK/dist"
+R=$(new_root dist)
+rm -r "$R/etc/containerd/certs.d" "$R/etc/containers" "$R/etc/docker"
+"$PULLCACHE" config containerd --no-check --mirror "http://127.0.0.1:$DIST_PORT" \
+    --output "$R/etc/containerd/certs.d" >/dev/null
+doc dist --root "$R"
+expect_eq 0 "$rc" "a mirror that is a plain registry, no --cache: exit code ($(cat "$WORK/dist.out"))"
+has dist "warning containerd docker.io: 127.0.0.1:$DIST_PORT answers as a registry but not as a pullcache (GET /readyz: HTTP 404)"
+doc dist2 --cache "$CACHE" --root "$R"
+expect_eq 1 "$rc" "a mirror that is another registry than --cache: exit code"
+has dist2 "error containerd docker.io: 127.0.0.1:$DIST_PORT answers as a registry, but it is not the cache (127.0.0.1:$PC_PORT)"
+
+pc_stop
+htpasswd -nbB -C 5 alice 'alice pass' >"$WORK/htpasswd" 2>>"$WORK/clients.log" || fail "htpasswd -nbB"
+pc_start "$WORK/data" --upstream "docker.io=http://127.0.0.1:$FP" --default-upstream docker.io \
+    --htpasswd "$WORK/htpasswd"
+doc auth --cache "$CACHE" --root "$GOOD"
+expect_eq 0 "$rc" "a cache with access control: exit code ($(cat "$WORK/auth.out"))"
+has auth "its status needs an admin's credentials (HTTP 401)"
+has auth "0 errors, 0 warnings, 4 ok"
+doc auth2 --cache "$CACHE" --root "$GOOD" --image docker.io/library/test:oci-single
+expect_eq 0 "$rc" "a cache with access control, --image: exit code ($(cat "$WORK/auth2.out"))"
+# anonymous pulls are allowed by the default policy: --image's tag resolves
+has auth2 "ok containerd docker.io: docker.io pulls go through the cache: HEAD $CACHE/v2/library/test/manifests/oci-single?ns=docker.io answered $WANT"
+echo "ok: a plain registry as mirror (warning; error with --cache), a cache with access control"
