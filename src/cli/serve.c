@@ -577,6 +577,9 @@ int pc_cli_serve(int argc, char **argv)
         fprintf(stderr, "pullcache serve: %s\n", pc_error_last());
         goto done;
     }
+    /* the status page's history: what the last hours were, kept across restarts */
+    if (pc_mirror_history_start(mirror))
+        pc_log(PC_LOG_WARN, "no status history: %s", pc_error_last());
     if (cfg->limits->enabled && start_limiter(&limiter, cfg, reg))
         goto done;
     if (pc_server_start(&srv, cfg, reg, mirror, limiter)) {

@@ -87,7 +87,7 @@ static void zero_series(const char *up)
         "pullcache_upstream_bytes_total",  "pullcache_client_bytes_total",
         "pullcache_fetch_waiters_total",   "pullcache_fetch_follows_total",
         "pullcache_fetch_takeovers_total", "pullcache_budget_skipped_revalidations_total",
-        "pullcache_budget_refused_total"};
+        "pullcache_budget_refused_total",  "pullcache_cache_hit_bytes_total"};
     char labels[300];
     for (size_t i = 0; i < sizeof(per_kind) / sizeof(per_kind[0]); i++)
         for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
@@ -119,6 +119,9 @@ static void declare_metrics(void)
          "Bytes of mirrored blobs streamed to clients while fetching."},
         {"pullcache_cache_hits_total", PC_METRIC_COUNTER, "Answered from the cache."},
         {"pullcache_cache_misses_total", PC_METRIC_COUNTER, "Fetched from upstream."},
+        {"pullcache_cache_hit_bytes_total", PC_METRIC_COUNTER,
+         "Bytes of manifests and blobs served from the cache: what clients did not pull "
+         "upstream."},
         {"pullcache_cache_stale_total", PC_METRIC_COUNTER,
          "Served from the cache while the upstream failed."},
         {"pullcache_fetches_in_flight", PC_METRIC_GAUGE, "Blob fetches running now."},
@@ -182,7 +185,8 @@ int pc_mirror_new(pc_mirror **out, const pc_config *cfg, pc_registry *reg)
     pthread_cond_init(&m->idle, NULL);
     pthread_cond_init(&m->heartbeat_cv, NULL);
     m->ups = calloc(cfg->upstreams_count ? cfg->upstreams_count : 1, sizeof(*m->ups));
-    if (!m->ups || pc_budget_new(&m->budget, (int)cfg->upstreams_count, NULL, NULL)) {
+    if (!m->ups || pc_budget_new(&m->budget, (int)cfg->upstreams_count, NULL, NULL) ||
+        pc_mirror_stats_new(m)) {
         rc = PC_ENOMEM;
         goto done;
     }
@@ -261,6 +265,7 @@ void pc_mirror_stop(pc_mirror *m)
     struct timespec until;
     clock_gettime(CLOCK_REALTIME, &until);
     until.tv_sec += 15;
+    pc_mirror_history_stop(m); /* its last write, while the stores are there */
     pthread_mutex_lock(&m->lock);
     m->stopping = 1;
     while (m->nfetch_threads > 0)
@@ -284,6 +289,8 @@ void pc_mirror_free(pc_mirror *m)
     }
     free(m->ups);
     pc_budget_free(m->budget);
+    pc_mirror_history_free(m);
+    pc_mirror_stats_free(m);
     pc_mirror_lists_free(m);
     pthread_mutex_destroy(&m->lists_lock);
     pthread_mutex_destroy(&m->lock);
@@ -320,6 +327,8 @@ void pc_mirror_count(pc_mirror *m, const pc_mirror_target *t, const char *kind, 
         }
         pthread_mutex_unlock(&m->lock);
     }
+    if (r && r->cls != PC_UP_OK && r->cls != PC_UP_NOT_FOUND && r->cls != PC_UP_ABORTED)
+        pc_mirror_stats_error(m, t, kind, method, r);
     if (r && r->cls != PC_UP_OK) {
         snprintf(labels, sizeof(labels), "%s,class=\"%s\"", up, pc_up_class_str(r->cls));
         pc_metrics_add("pullcache_upstream_errors_total", labels, 1);

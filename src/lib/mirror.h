@@ -20,6 +20,7 @@
 #include "pc.h"
 #include "budget.h"
 #include "config.h"
+#include "history.h"
 #include "registry.h"
 #include "upstream.h"
 
@@ -179,6 +180,26 @@ int pc_mirror_referrers(pc_mirror *m, const pc_mirror_target *t, const pc_digest
 /* The referrers index document of manifests, only those of artifact_type
  * when not NULL. 0 or PC_ENOMEM. */
 int pc_mirror_referrers_index(json_t *manifests, const char *artifact_type, char **json);
+
+/* ---- the status page (mirror_stats.c, mirror_history.c) ---- */
+
+/* Count a client's manifest GET of t by tag `reference` among the most
+ * pulled images (a reference by digest is not counted). */
+void pc_mirror_stats_pull(pc_mirror *m, const pc_mirror_target *t, const char *reference);
+
+/* What the status document adds for the page (docs/STATUS.md): traffic per
+ * upstream since start, the fetches running, the most pulled images, the
+ * recent upstream errors, the store's size against max_size. New reference,
+ * or NULL when out of memory. */
+json_t *pc_mirror_stats_json(pc_mirror *m);
+
+/* Restore the history (history.h) from the meta store's notes and start
+ * sampling it every PC_HISTORY_INTERVAL seconds (serve only; stopped, with
+ * a last write, by pc_mirror_stop). 0, PC_ENOMEM or PC_ERR. */
+int pc_mirror_history_start(pc_mirror *m);
+
+/* The history, NULL before pc_mirror_history_start. Borrowed. */
+pc_history *pc_mirror_history(pc_mirror *m);
 
 /* ---- coalesced blob fetches ---- */
 

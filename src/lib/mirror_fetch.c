@@ -58,6 +58,7 @@ struct pc_fetch {
     char key[PC_LEASE_KEY_MAX];
     char holder[PC_LEASE_OWNER_MAX]; /* the holder when following, "" when leased */
     uint64_t skip;                   /* bytes of a new source already in the spool */
+    int64_t started;                 /* unix seconds, for the status page */
 };
 
 static void fetch_unref(pc_fetch *f)
@@ -657,6 +658,7 @@ int pc_fetch_join(pc_mirror *m, const pc_mirror_target *t, const pc_digest *d, p
     f->d = *d;
     f->total = -1;
     f->expect = -1;
+    f->started = pc_util_now_s();
     f->cap = m->cfg->cache && m->cfg->cache->max_fetch_size ? m->cfg->cache->max_fetch_size
                                                             : PC_CONFIG_MAX_FETCH_DEFAULT;
     f->refs = 2; /* the caller and the fetch job */
@@ -794,4 +796,26 @@ void pc_fetch_release(pc_fetch *f)
 {
     if (f)
         fetch_unref(f);
+}
+
+json_t *pc_fetch_list_json(pc_mirror *m)
+{
+    static const char *states[] = {"starting", "streaming", "done", "failed"};
+    json_t *list = json_array();
+    if (!m || !list)
+        return list;
+    pthread_mutex_lock(&m->lock);
+    for (pc_fetch *f = m->fetches; f; f = f->next) {
+        pthread_mutex_lock(&f->mu);
+        json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:I, s:o, s:I, s:b}", "upstream", f->t.name,
+                              "repository", f->t.repo, "digest", f->d.str, "state",
+                              states[f->state], "received", (json_int_t)f->received, "total",
+                              f->total >= 0 ? json_integer((json_int_t)f->total) : json_null(),
+                              "started", (json_int_t)f->started, "leased", f->leased || !f->key[0]);
+        pthread_mutex_unlock(&f->mu);
+        if (o)
+            json_array_append_new(list, o);
+    }
+    pthread_mutex_unlock(&m->lock);
+    return list;
 }

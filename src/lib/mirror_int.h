@@ -12,6 +12,7 @@
 #include <regex.h>
 
 #include "budget.h"
+#include "history.h"
 #include "mirror.h"
 
 typedef struct {
@@ -62,6 +63,10 @@ struct pc_mirror {
         pc_upstream *client;
     } peers[8];
     unsigned npeers;
+
+    /* the status page (mirror_stats.c, mirror_history.c), own locks */
+    struct pc_mirror_stats *stats;
+    struct pc_mirror_hist *hist; /* NULL until pc_mirror_history_start */
 };
 
 /* Set m->owner from the registry's node and cluster.advertise (mirror_fetch.c). */
@@ -111,5 +116,34 @@ void pc_fetch_pool_stop(pc_mirror *m);
 
 /* Whether a fetch of d runs now (eviction leaves such blobs alone). */
 bool pc_fetch_running(pc_mirror *m, const pc_digest *d);
+
+/* ---- the status page (mirror_stats.c, mirror_history.c) ---- */
+
+/* Upstream i's counters since start, as metrics.h has them: manifests and
+ * blobs answered from the cache, fetched, served stale; manifest hits
+ * (pulls the upstream did not count); manifest GETs sent upstream; bytes
+ * received from it; bytes served from the cache instead
+ * (pullcache_cache_hit_bytes_total); its 429s. */
+typedef struct {
+    int64_t hits, misses, stale, manifest_hits, pulls, bytes, avoided, n429;
+} pc_mirror_totals;
+void pc_mirror_stats_totals(pc_mirror *m, int i, pc_mirror_totals *out);
+
+/* The image table and the error ring: made with the mirror. 0 or PC_ENOMEM. */
+int pc_mirror_stats_new(pc_mirror *m);
+void pc_mirror_stats_free(pc_mirror *m);
+
+/* Keep upstream failure r (of a kind/method request for t) among the
+ * recent errors. */
+void pc_mirror_stats_error(pc_mirror *m, const pc_mirror_target *t, const char *kind,
+                           const char *method, const pc_upstream_resp *r);
+
+/* The fetches running now, as the status document lists them
+ * (mirror_fetch.c). New reference (an empty array when out of memory). */
+json_t *pc_fetch_list_json(pc_mirror *m);
+
+/* Stop the history's sampler (its last write done); free it. */
+void pc_mirror_history_stop(pc_mirror *m);
+void pc_mirror_history_free(pc_mirror *m);
 
 #endif

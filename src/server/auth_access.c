@@ -188,6 +188,8 @@ bool pc_req_authorize(pc_req *req, int *mhd)
         goto done;
     case PC_ROUTE_METRICS:
     case PC_ROUTE_STATUS:
+    case PC_ROUTE_HISTORY:
+    case PC_ROUTE_UI:
     case PC_ROUTE_CACHE:
         go = user && pc_policy_is_admin(s.policy, user);
         if (!go)

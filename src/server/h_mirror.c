@@ -76,8 +76,12 @@ static int manifest_finish(pc_req *req)
 int pc_h_mirror_manifest(pc_req *req, const pc_mirror_target *t)
 {
     pc_manifest_rec rec;
-    if (pc_mirror_manifest_cached(req->srv->mirror, t, req->ref, &rec) == 0)
+    if (strcmp(req->method, "GET") == 0)
+        pc_mirror_stats_pull(req->srv->mirror, t, req->ref);
+    if (pc_mirror_manifest_cached(req->srv->mirror, t, req->ref, &rec) == 0) {
+        req->cached_upstream = t->upstream + 1;
         return pc_send_manifest(req, &rec, NULL);
+    }
     if (!mjob_new(req, t))
         return pc_req_fail(req, PC_ENOMEM);
     return pc_req_async(req, manifest_work, manifest_finish);
@@ -226,6 +230,7 @@ int pc_h_mirror_referrers(pc_req *req, const pc_mirror_target *t, const pc_diges
 static int send_store_blob(pc_req *req, const pc_mirror_target *t, const pc_digest *d)
 {
     int mhd;
+    req->cached_upstream = t->upstream + 1;
     if (pc_send_blob_redirect(req, t->local, d, &mhd))
         return mhd;
     return pc_send_stored_blob(req, t->local, d);

@@ -4,6 +4,10 @@
  * upstream with its credential identity, tag_ttl, reserve and the pull
  * budget last seen, and the cache settings). `pullcache ratelimit` reads it
  * when pointed at a pullcache; the document is described in docs/STATUS.md.
+ * For the status page (h_ui.c) it also carries the traffic per upstream,
+ * the fetches running, the most pulled images, the recent upstream errors
+ * and the store's size (mirror_stats.c); GET /_pullcache/history serves the
+ * samples behind its plots (history.h).
  *
  * Never contains a secret: credentials appear as the user name, "token" or
  * "anonymous", and upstream URLs cannot carry user information (the
@@ -57,6 +61,19 @@ static json_t *upstream_json(pc_req *req, unsigned i)
                      (json_int_t)u->reserve, "ratelimit", ratelimit_json(&in));
 }
 
+/* Answer doc (consumed; NULL: out of memory) as JSON, not to be cached. */
+static int send_json(pc_req *req, json_t *doc)
+{
+    char *body = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+    json_decref(doc);
+    if (!body)
+        return pc_req_fail(req, PC_ENOMEM);
+    int r = pc_req_send(req, 200, "application/json", body, strlen(body), "Cache-Control",
+                        "no-store", NULL);
+    free(body);
+    return r;
+}
+
 int pc_h_status(pc_req *req)
 {
     const pc_config *cfg = req->srv->cfg;
@@ -84,12 +101,35 @@ int pc_h_status(pc_req *req)
                   (json_int_t)(now.tv_sec - req->srv->started.tv_sec), "upstreams", ups, "cache",
                   "default_upstream", cfg->cache->default_upstream, "local_prefixes", prefixes,
                   "max_size", (json_int_t)cfg->cache->max_size);
-    char *body = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
-    json_decref(doc);
-    if (!body)
-        return pc_req_fail(req, PC_ENOMEM);
-    int r = pc_req_send(req, 200, "application/json", body, strlen(body), "Cache-Control",
-                        "no-store", NULL);
-    free(body);
-    return r;
+    json_t *stats = doc ? pc_mirror_stats_json(req->srv->mirror) : NULL;
+    if (stats && json_object_update(doc, stats) != 0) {
+        json_decref(doc);
+        doc = NULL;
+    }
+    json_decref(stats);
+    return send_json(req, doc);
+}
+
+int pc_h_history(pc_req *req)
+{
+    const char *since = pc_req_arg(req, "since");
+    long long s = -1;
+    if (since) {
+        char *end;
+        s = strtoll(since, &end, 10);
+        if (!*since || *end)
+            return pc_req_error(req, 400, "INVALID", "since= wants unix seconds");
+    }
+    pc_history *h = pc_mirror_history(req->srv->mirror);
+    json_t *doc = NULL;
+    if (h) {
+        doc = pc_history_json(h, (int64_t)s);
+    } else {
+        /* not kept (only `serve` samples): the same document, empty */
+        doc = json_pack("{s:i, s:i, s:[], s:[]}", "interval", PC_HISTORY_INTERVAL, "capacity",
+                        PC_HISTORY_CAPACITY, "fields", "upstreams");
+    }
+    if (doc)
+        json_object_set_new(doc, "now", json_integer((json_int_t)time(NULL)));
+    return send_json(req, doc);
 }

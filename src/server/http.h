@@ -38,6 +38,8 @@ typedef enum {
     PC_ROUTE_HEALTHZ,      /* /healthz (h_health.c), never behind authentication */
     PC_ROUTE_READYZ,       /* /readyz */
     PC_ROUTE_CACHE,        /* /_pullcache/cache (h_cache.c), admins only */
+    PC_ROUTE_HISTORY,      /* /_pullcache/history (h_status.c), admins only */
+    PC_ROUTE_UI,           /* /_pullcache/ and its files (h_ui.c), admins only */
 } pc_route_kind;
 
 typedef enum { PC_BODY_NONE = 0, PC_BODY_BUFFER, PC_BODY_UPLOAD, PC_BODY_DISCARD } pc_body_mode;
@@ -106,6 +108,8 @@ struct pc_req {
     char user[256];         /* the authenticated user ("" anonymous); account points here */
     bool no_mount;          /* access control: a cross-repository mount may not read its source */
     const char *auth_error; /* the 401 challenge's error= (RFC 6750), NULL for none */
+    int cached_upstream;    /* 1 + the upstream whose cached content this answer serves
+                             * (pullcache_cache_hit_bytes_total), 0 none */
     bool limit_set;         /* manifest GET/HEAD with limits on: the ratelimit headers go out */
     pc_limit_result limit;
     char limit_source[PC_LIMITER_KEY_MAX + 1];
@@ -234,6 +238,10 @@ int pc_h_metrics(pc_req *req);
 
 /* GET/HEAD /_pullcache/status (h_status.c). */
 int pc_h_status(pc_req *req);
+/* GET /_pullcache/history[?since=T]: the status page's samples (h_status.c). */
+int pc_h_history(pc_req *req);
+/* GET /_pullcache/ (the page) and /_pullcache/ui/<file> (h_ui.c). */
+int pc_h_ui(pc_req *req);
 /* A mirrored repository's tag list (the upstream's, paged with n/last). */
 int pc_h_mirror_tags(pc_req *req, const pc_mirror_target *t, long n, const char *last);
 /* A mirrored repository's referrers (the upstream's API or tag schema). */

@@ -19,6 +19,10 @@ static const pc_handler handlers[] = {
     {PC_ROUTE_TOKEN, "POST", pc_h_token_post_begin, pc_h_token_post_finish},
     {PC_ROUTE_STATUS, "GET", pc_h_status, NULL},
     {PC_ROUTE_STATUS, "HEAD", pc_h_status, NULL},
+    {PC_ROUTE_HISTORY, "GET", pc_h_history, NULL},
+    {PC_ROUTE_HISTORY, "HEAD", pc_h_history, NULL},
+    {PC_ROUTE_UI, "GET", pc_h_ui, NULL},
+    {PC_ROUTE_UI, "HEAD", pc_h_ui, NULL},
     {PC_ROUTE_CACHE, "GET", pc_h_cache, NULL},
     {PC_ROUTE_CACHE, "POST", pc_h_cache, NULL},
     {PC_ROUTE_CACHE, "DELETE", pc_h_cache, NULL},
@@ -66,7 +70,10 @@ const char *pc_route_kind_str(pc_route_kind k)
     case PC_ROUTE_METRICS:
         return "metrics";
     case PC_ROUTE_STATUS:
+    case PC_ROUTE_HISTORY:
         return "status";
+    case PC_ROUTE_UI:
+        return "ui";
     case PC_ROUTE_TOKEN:
         return "token";
     case PC_ROUTE_HEALTHZ:
@@ -178,6 +185,19 @@ int pc_route_parse(pc_req *req, const char *url)
     if (strcmp(url, "/_pullcache/status") == 0) {
         req->kind = PC_ROUTE_STATUS;
         return 0;
+    }
+    if (strcmp(url, "/_pullcache/history") == 0) {
+        req->kind = PC_ROUTE_HISTORY;
+        return 0;
+    }
+    /* the status page: /_pullcache/ is its index.html, the rest its files */
+    if (strcmp(url, "/_pullcache/") == 0 || strcmp(url, "/_pullcache") == 0) {
+        req->kind = PC_ROUTE_UI;
+        return set_ref(req, "index.html");
+    }
+    if (strncmp(url, "/_pullcache/ui/", 15) == 0 && url[15] && !strchr(url + 15, '/')) {
+        req->kind = PC_ROUTE_UI;
+        return set_ref(req, url + 15);
     }
     if (strcmp(url, "/_pullcache/cache") == 0) {
         req->kind = PC_ROUTE_CACHE;

@@ -222,6 +222,8 @@ static bool name_ok(pc_req *req)
     case PC_ROUTE_HEALTHZ:
     case PC_ROUTE_READYZ:
     case PC_ROUTE_CACHE:
+    case PC_ROUTE_HISTORY:
+    case PC_ROUTE_UI:
         return true;
     default:
         return pc_ref_name_valid(req->name);
@@ -569,6 +571,11 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (req->kind == PC_ROUTE_BLOB && (status == 200 || status == 206) && req->answered &&
         toe == MHD_REQUEST_TERMINATED_COMPLETED_OK && req->resp_bytes)
         pc_metrics_add("pullcache_blob_bytes_sent_total", "", req->resp_bytes);
+    if (req->cached_upstream > 0 && req->srv->mirror && (status == 200 || status == 206) &&
+        req->answered && toe == MHD_REQUEST_TERMINATED_COMPLETED_OK && req->resp_bytes)
+        pc_metrics_add("pullcache_cache_hit_bytes_total",
+                       pc_mirror_labels(req->srv->mirror, req->cached_upstream - 1),
+                       req->resp_bytes);
     snprintf(labels, sizeof(labels), "kind=\"%s\"", pc_route_kind_str(req->kind));
     pc_metrics_observe("pullcache_http_request_duration_seconds", labels, ms / 1e3);
     free(req->buf);
