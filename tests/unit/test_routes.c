@@ -119,7 +119,24 @@ static void status_route(void **state)
     assert_int_equal(parse("/readyz/x"), PC_ENOTFOUND);
     assert_non_null(pc_route_find(PC_ROUTE_READYZ, "HEAD", &others));
     assert_null(pc_route_find(PC_ROUTE_HEALTHZ, "POST", &others));
-    assert_int_equal(parse("/_pullcache"), PC_ENOTFOUND);
+    /* the status page, its files and its history */
+    assert_int_equal(parse("/_pullcache"), 0);
+    assert_int_equal(req.kind, PC_ROUTE_UI);
+    assert_string_equal(req.ref, "index.html");
+    assert_int_equal(parse("/_pullcache/"), 0);
+    assert_int_equal(req.kind, PC_ROUTE_UI);
+    assert_string_equal(req.ref, "index.html");
+    assert_int_equal(parse("/_pullcache/ui/status.js"), 0);
+    assert_int_equal(req.kind, PC_ROUTE_UI);
+    assert_string_equal(req.ref, "status.js");
+    assert_int_equal(parse("/_pullcache/ui/"), PC_ENOTFOUND);
+    assert_int_equal(parse("/_pullcache/ui/a/b.js"), PC_ENOTFOUND);
+    assert_int_equal(parse("/_pullcache/history"), 0);
+    assert_int_equal(req.kind, PC_ROUTE_HISTORY);
+    assert_string_equal(pc_route_kind_str(PC_ROUTE_HISTORY), "status");
+    assert_string_equal(pc_route_kind_str(PC_ROUTE_UI), "ui");
+    assert_null(pc_route_find(PC_ROUTE_UI, "POST", &others));
+    assert_int_equal(parse("/_pullcache/other"), PC_ENOTFOUND);
     assert_int_equal(parse("/v2/_pullcache/status/manifests/x"), 0);
     assert_int_equal(req.kind, PC_ROUTE_MANIFEST);
     assert_non_null(pc_route_find(PC_ROUTE_STATUS, "GET", &others));
