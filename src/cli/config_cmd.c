@@ -234,42 +234,39 @@ static bool label_ok(const char *s, size_t n)
     return true;
 }
 
-static void bad_upstream(const char *arg, const char *why)
+static void bad_upstream(const char *who, const char *arg, const char *why)
 {
     fprintf(stderr,
-            "pullcache config: --upstream '%s' is not a registry host (%s); give the registry's "
+            "%s: --upstream '%s' is not a registry host (%s); give the registry's "
             "host, e.g. docker.io, ghcr.io, registry.local:5000\n",
-            arg, why);
+            who, arg, why);
 }
 
-/* Check an --upstream NAME (a registry host: DNS labels with a '.', or a
- * :port, or localhost) and write it into buf, lowercased (with a note on
- * stderr when that changed it) and with docker.io's aliases folded. 0, or -1
- * with a message on stderr. */
-static int upstream_name(const char *arg, char *buf, size_t size)
+int pc_cfg_upstream_name(const char *who, const char *arg, char *buf, size_t size)
 {
     size_t len = strlen(arg);
     const char *scheme = strstr(arg, "://");
     if (len == 0) {
-        fprintf(stderr, "pullcache config: --upstream wants a registry host, e.g. docker.io, "
-                        "ghcr.io or registry.local:5000\n");
+        fprintf(stderr,
+                "%s: --upstream wants a registry host, e.g. docker.io, "
+                "ghcr.io or registry.local:5000\n",
+                who);
         return -1;
     }
     if (scheme) {
-        fprintf(stderr,
-                "pullcache config: --upstream '%s': give the registry's host (%.*s), not a URL\n",
+        fprintf(stderr, "%s: --upstream '%s': give the registry's host (%.*s), not a URL\n", who,
                 arg, (int)strcspn(scheme + 3, "/"), scheme + 3);
         return -1;
     }
     if (strchr(arg, '/')) {
         fprintf(stderr,
-                "pullcache config: --upstream '%s' is not a registry host: name the registry "
+                "%s: --upstream '%s' is not a registry host: name the registry "
                 "only (%.*s), not a repository in it\n",
-                arg, (int)strcspn(arg, "/"), arg);
+                who, arg, (int)strcspn(arg, "/"), arg);
         return -1;
     }
     if (len >= size) {
-        bad_upstream(arg, "too long");
+        bad_upstream(who, arg, "too long");
         return -1;
     }
     bool upper = false;
@@ -285,7 +282,7 @@ static int upstream_name(const char *arg, char *buf, size_t size)
         char *end = NULL;
         unsigned long v = strtoul(port + 1, &end, 10);
         if (port[1] < '0' || port[1] > '9' || *end || v == 0 || v > 65535 || strlen(port + 1) > 5) {
-            bad_upstream(arg, "bad port");
+            bad_upstream(who, arg, "bad port");
             return -1;
         }
     }
@@ -293,7 +290,7 @@ static int upstream_name(const char *arg, char *buf, size_t size)
     for (const char *p = buf, *end = buf + hlen;;) {
         const char *q = memchr(p, '.', (size_t)(end - p));
         if (hlen > 253 || !label_ok(p, q ? (size_t)(q - p) : (size_t)(end - p))) {
-            bad_upstream(arg, "letters, digits and '-' in labels separated by '.'");
+            bad_upstream(who, arg, "letters, digits and '-' in labels separated by '.'");
             return -1;
         }
         if (!q)
@@ -306,17 +303,17 @@ static int upstream_name(const char *arg, char *buf, size_t size)
             if (strcmp(buf, short_names[i].word) == 0)
                 hint = short_names[i].host;
         fprintf(stderr,
-                "pullcache config: --upstream '%s' is not a registry host: a registry's name has\n"
+                "%s: --upstream '%s' is not a registry host: a registry's name has\n"
                 "a '.' (ghcr.io), a port (registry:5000) or is localhost; %s%s%s\n",
-                arg, hint ? "did you mean " : "name the registry's host, e.g. ",
+                who, arg, hint ? "did you mean " : "name the registry's host, e.g. ",
                 hint ? hint : "ghcr.io or registry.local:5000", hint ? "?" : "");
         return -1;
     }
     if (upper)
         fprintf(stderr,
-                "pullcache config: note: --upstream '%s' taken as %s (registry hosts are "
+                "%s: note: --upstream '%s' taken as %s (registry hosts are "
                 "lowercase)\n",
-                arg, buf);
+                who, arg, buf);
     if (strcmp(buf, "index.docker.io") == 0 || strcmp(buf, "registry-1.docker.io") == 0)
         snprintf(buf, size, "docker.io");
     return 0;
@@ -327,7 +324,7 @@ static int upstream_name(const char *arg, char *buf, size_t size)
 static int add_upstream(char (*names)[PC_CFG_MAX_NAME], size_t *n, const char *arg)
 {
     char name[PC_CFG_MAX_NAME];
-    if (upstream_name(arg, name, sizeof(name)))
+    if (pc_cfg_upstream_name("pullcache config", arg, name, sizeof(name)))
         return -1;
     for (size_t i = 0; i < *n; i++)
         if (strcmp(names[i], name) == 0)

@@ -56,6 +56,12 @@ typedef struct {
  * starts with what (e.g. "pullcache config: --mirror"). */
 int pc_cfg_parse_mirror(const char *s, bool plain_http, const char *what, pc_cfg_mirror *m);
 
+/* Check an --upstream NAME (a registry host: DNS labels with a '.', or a
+ * :port, or localhost) and write it into buf, lowercased (with a note on
+ * stderr when that changed it) and with docker.io's aliases folded. 0, or -1
+ * with a message on stderr that starts with who (e.g. "pullcache config"). */
+int pc_cfg_upstream_name(const char *who, const char *arg, char *buf, size_t size);
+
 /* One generated file. */
 typedef struct {
     char *path;    /* where it goes on a node */

@@ -261,28 +261,23 @@ int pc_cli_doctor(int argc, char **argv)
             cache_arg = optarg;
             break;
         case 'u': {
-            /* the same names `pullcache config --upstream` takes */
-            if (!*optarg || strchr(optarg, '/') || strlen(optarg) >= PC_CFG_MAX_NAME) {
-                fprintf(stderr,
-                        "pullcache doctor: --upstream '%s' is not a registry host, e.g. "
-                        "docker.io or ghcr.io\n",
-                        optarg);
+            /* the names `pullcache config --upstream` takes */
+            char name[PC_CFG_MAX_NAME];
+            bool dup = false;
+            if (pc_cfg_upstream_name("pullcache doctor", optarg, name, sizeof(name))) {
                 bad = 1;
                 break;
             }
+            for (size_t i = 0; i < d.nups; i++)
+                dup |= strcmp(d.ups[i], name) == 0;
+            if (dup)
+                break;
             if (d.nups == PC_CFG_MAX_UPSTREAMS) {
                 fprintf(stderr, "pullcache doctor: at most %d upstreams\n", PC_CFG_MAX_UPSTREAMS);
                 bad = 1;
                 break;
             }
-            snprintf(d.ups[d.nups], PC_CFG_MAX_NAME, "%s", optarg);
-            for (char *p = d.ups[d.nups]; *p; p++)
-                if (*p >= 'A' && *p <= 'Z')
-                    *p = (char)(*p - 'A' + 'a');
-            if (strcmp(d.ups[d.nups], "index.docker.io") == 0 ||
-                strcmp(d.ups[d.nups], "registry-1.docker.io") == 0)
-                snprintf(d.ups[d.nups], PC_CFG_MAX_NAME, "docker.io");
-            d.nups++;
+            memcpy(d.ups[d.nups++], name, sizeof(name));
             break;
         }
         case OPT_IMAGE:

@@ -240,6 +240,20 @@ expect_eq 0 "$rc" "doctor --json, all ok: exit code"
     "$WORK/json0.out" || fail "doctor --json (ok): $(cat "$WORK/json0.out")"
 echo "ok: --json"
 
+# ---- an upstream the cache does not mirror -------------------------------------------
+R=$(new_root ghcr)
+"$PULLCACHE" config containerd --force --mirror "$CACHE" -u ghcr.io --output "$R/etc/containerd/certs.d" \
+    >/dev/null 2>&1 || fail "config containerd --force -u ghcr.io"
+doc ghcr --cache "$CACHE" --root "$R" --upstream docker.io --upstream GHCR.io
+expect_eq 1 "$rc" "doctor --upstream ghcr.io against a cache without it: exit code ($(cat "$WORK/ghcr.out"))"
+has ghcr "error containerd ghcr.io: the cache at 127.0.0.1:$PC_PORT does not mirror ghcr.io"
+has ghcr "    - {name: ghcr.io, url: https://ghcr.io}"
+has ghcr "error podman ghcr.io: no [[registry]] with prefix \"ghcr.io\""
+has ghcr "pullcache config podman --mirror $CACHE --upstream ghcr.io --output $R/etc/containers/registries.conf.d"
+has ghcr "ok containerd docker.io"
+hasnt ghcr "docker ghcr.io"
+echo "ok: an upstream the cache does not mirror; Docker is asked about docker.io only"
+
 # ---- usage and empty nodes -----------------------------------------------------------
 bad() {
     local want=$1
@@ -255,6 +269,8 @@ bad "without a path" --cache "$CACHE/v2/"
 bad "unexpected argument" extra
 bad "REGISTRY/REPOSITORY:TAG" --image alpine
 bad "wants a path" --root ""
+bad "did you mean ghcr.io?" --upstream ghcr
+bad "not a URL" --upstream https://ghcr.io
 mkdir -p "$WORK/empty"
 doc empty --root "$WORK/empty"
 expect_eq 1 "$rc" "doctor on a node without runtime files: exit code"
