@@ -12,7 +12,9 @@
 # without /docker.io against a server whose bare paths are private, Docker
 # with an https:// mirror to the plain-HTTP cache, Docker against a server
 # without --default-upstream docker.io; --json parsed by python3; usage
-# errors exit 2; a node without any runtime's files exits 1.
+# errors exit 2; a node without any runtime's files exits 1; a real
+# containerd (ctr --hosts-dir) agrees with the verdicts on containerd's files;
+# the README's example prints as shown.
 . "$(dirname "$0")/lib.sh"
 
 FP=5002
@@ -253,6 +255,29 @@ has ghcr "pullcache config podman --mirror $CACHE --upstream ghcr.io --output $R
 has ghcr "ok containerd docker.io"
 hasnt ghcr "docker ghcr.io"
 echo "ok: an upstream the cache does not mirror; Docker is asked about docker.io only"
+
+# ---- doctor's verdicts against a real containerd --------------------------------------
+# ctr with the hosts.toml files of a root pulls docker.io/library/test: the
+# registry itself (https://registry-1.docker.io) cannot be reached from this
+# namespace, so a pull that works went through the cache. The files doctor
+# passed work; so does a host without capabilities (why that is only a
+# warning: containerd grants it pull and resolve, and push); the wrong port
+# doctor called an error fails.
+ctd_start
+ctr_pull() { # HOSTS_DIR TAG: 0 when ctr pulled it
+    echo "+ ctr images pull --hosts-dir $1 docker.io/library/test:$2" >>"$WORK/clients.log"
+    c images pull --hosts-dir "$1" --snapshotter native "docker.io/library/test:$2" >>"$WORK/clients.log" 2>&1
+}
+ctr_pull "$GOOD/etc/containerd/certs.d" oci-single || fail "ctr pull with the files doctor passed (see clients.log)"
+sed -i '/capabilities/d' "$WORK/nocaps/etc/containerd/certs.d/docker.io/hosts.toml"
+grep -q capabilities "$WORK/nocaps/etc/containerd/certs.d/docker.io/hosts.toml" && fail "nocaps still has capabilities"
+fake_reset_log "$FP"
+ctr_pull "$WORK/nocaps/etc/containerd/certs.d" docker-single ||
+    fail "ctr pull through a host without capabilities (doctor: a warning) failed (see clients.log)"
+[ "$(fake_count "$FP" GET manifest)" -ge 1 ] || fail "the pull without capabilities did not reach the cache's upstream"
+! ctr_pull "$WORK/port/etc/containerd/certs.d" docker-list ||
+    fail "ctr pulled through a mirror where nothing listens (doctor: an error)"
+echo "ok: ctr agrees: the passed files and a host without capabilities pull through the cache, the wrong port does not"
 
 # ---- usage and empty nodes -----------------------------------------------------------
 bad() {
