@@ -13,7 +13,7 @@
 # with an https:// mirror to the plain-HTTP cache, Docker against a server
 # without --default-upstream docker.io; --json parsed by python3; usage
 # errors exit 2; a node without any runtime's files exits 1; a real
-# containerd (ctr --hosts-dir) agrees with the verdicts on containerd's files;
+# containerd (ctr --hosts-dir) and skopeo agree with the verdicts on their files;
 # the README's example prints as shown.
 . "$(dirname "$0")/lib.sh"
 
@@ -278,6 +278,23 @@ ctr_pull "$WORK/nocaps/etc/containerd/certs.d" docker-single ||
 ! ctr_pull "$WORK/port/etc/containerd/certs.d" docker-list ||
     fail "ctr pulled through a mirror where nothing listens (doctor: an error)"
 echo "ok: ctr agrees: the passed files and a host without capabilities pull through the cache, the wrong port does not"
+
+# ---- ... and a real containers/image (skopeo) ----------------------------------------
+# The drop-ins of a root in one registries.conf (skopeo --registries-conf):
+# skopeo inspect of docker.io/library/test works only through the cache.
+clients_init
+sk_inspect() { # CONF TAG: 0 when skopeo got the manifest
+    echo "+ skopeo inspect (registries.conf $1) docker.io/library/test:$2" >>"$WORK/clients.log"
+    skopeo --registries-conf "$1" inspect --raw --retry-times 0 \
+        "docker://docker.io/library/test:$2" >>"$WORK/clients.log" 2>&1
+}
+cat "$GOOD"/etc/containers/registries.conf.d/*.conf >"$WORK/sk-good.conf"
+sk_inspect "$WORK/sk-good.conf" docker-list || fail "skopeo with the drop-in doctor passed: $(tail -5 "$WORK/clients.log")"
+sed '/insecure = true/d' "$WORK/sk-good.conf" >"$WORK/sk-tls.conf"
+! sk_inspect "$WORK/sk-tls.conf" docker-list || fail "skopeo pulled through a mirror without insecure = true (doctor: an error)"
+printf '[[registry]]\nlocation = "127.0.0.1:%s/docker.io"\ninsecure = true\n' "$PC_PORT" >"$WORK/sk-noprefix.conf"
+! sk_inspect "$WORK/sk-noprefix.conf" docker-list || fail "skopeo pulled through a [[registry]] without prefix (doctor: an error)"
+echo "ok: skopeo agrees: the passed drop-in works, no insecure and no prefix do not"
 
 # ---- usage and empty nodes -----------------------------------------------------------
 bad() {
