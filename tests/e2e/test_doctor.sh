@@ -400,4 +400,25 @@ doc auth2 --cache "$CACHE" --root "$GOOD" --image docker.io/library/test:oci-sin
 expect_eq 0 "$rc" "a cache with access control, --image: exit code ($(cat "$WORK/auth2.out"))"
 # anonymous pulls are allowed by the default policy: --image's tag resolves
 has auth2 "ok containerd docker.io: docker.io pulls go through the cache: HEAD $CACHE/v2/library/test/manifests/oci-single?ns=docker.io answered $WANT"
+# mirrored content for users only: the tag's HEAD gets 401 (doctor sends no
+# credentials), a warning; the route itself answered
+pc_stop
+cat >"$WORK/auth.yml" <<YML
+upstreams:
+  - name: docker.io
+    url: http://127.0.0.1:$FP
+cache:
+  default_upstream: docker.io
+auth:
+  htpasswd: $WORK/htpasswd
+  access:
+    - prefix: docker.io
+      readonly: true
+      pull: [authenticated]
+YML
+pc_start "$WORK/data" --config "$WORK/auth.yml"
+doc auth3 --cache "$CACHE" --root "$GOOD" --image docker.io/library/test:oci-single
+expect_eq 0 "$rc" "pulls for users only, --image: exit code ($(cat "$WORK/auth3.out"))"
+has auth3 "warning containerd docker.io: HEAD $CACHE/v2/library/test/manifests/oci-single?ns=docker.io answered 401"
+has auth3 "0 errors, 3 warnings, 1 ok"
 echo "ok: a plain registry as mirror (warning; error with --cache), a cache with access control"
