@@ -9,8 +9,9 @@
 # replicas) against a
 # ThreadSanitizer build, `make clang` builds everything with clang and runs
 # the unit tests, `make fuzz` runs the libFuzzer targets for FUZZ_SECONDS
-# (20) each. A sanitizer report anywhere (a unit test, serve, a client verb
-# an e2e test runs) fails the test (tests/e2e/lib.sh).
+# (20) each, `make deb` builds the Debian package (scripts/mkdeb.sh). A
+# sanitizer report anywhere (a unit test, serve, a client verb an e2e test
+# runs) fails the test (tests/e2e/lib.sh).
 BUILD ?= build
 JOBS ?= $(shell nproc)
 # Tests mostly wait on servers, timeouts and clients: run twice as many as
@@ -70,6 +71,12 @@ test-s3pg: all
 image: all
 	bash scripts/mkimage-oci.sh $(BUILD)/pullcache $(BUILD)/image
 
+# The Debian package of the build: $(BUILD)/pullcache_VERSION_ARCH.deb
+# (scripts/mkdeb.sh: binary, systemd unit, /etc/pullcache/config.yaml,
+# man page, bash completion).
+deb: all
+	bash scripts/mkdeb.sh $(BUILD)
+
 clang:
 	CC=clang cmake -S . -B build-clang -DCMAKE_BUILD_TYPE=Debug >/dev/null
 	cmake --build build-clang -j $(JOBS)
@@ -84,4 +91,4 @@ format:
 clean:
 	rm -rf $(BUILD) build-asan build-tsan build-clang build-fuzz
 
-.PHONY: all test test-mem test-s3pg asan tsan clang fuzz format clean image
+.PHONY: all test test-mem test-s3pg asan tsan clang deb fuzz format clean image

@@ -9,10 +9,12 @@ set -euo pipefail
 
 BUILD=(build-essential cmake pkg-config libmicrohttpd-dev libcurl4-openssl-dev libssl-dev
        libjansson-dev libsqlite3-dev libcyaml-dev libcrypt-dev libpq-dev libgnutls28-dev libxml2-dev
-       ca-certificates)
+       ca-certificates dpkg-dev)
 TEST=(libcmocka-dev curl jq docker-registry skopeo podman containerd umoci wrk nginx-light
       hyperfine apache2-utils sqlite3 iproute2 util-linux netcat-openbsd python3 python3-yaml uidmap logrotate prometheus rsync
       clang libclang-rt-14-dev postgresql radosgw ceph-mon ceph-osd kubernetes-client chromium nodejs)
+# the packaging tests: systemd-analyze, man, col, lintian (e2e.systemd, e2e.help_docs, e2e.deb)
+TEST+=(systemd man-db groff-base bsdextrautils lintian)
 
 pkgs=("${BUILD[@]}")
 if [ "${1:-}" = "--test" ]; then
