@@ -16,10 +16,12 @@
 # --check-config --config /etc/pullcache/config.yaml` passes, `man
 # pullcache` renders the installed page without warnings, the installed
 # completion registers for pullcache, `systemd-analyze verify` passes on the
-# installed unit; a changed conffile survives a reinstall; `dpkg -r` keeps
-# the conffile, `dpkg --purge` removes it, the data directory (made here as
-# the unit's DynamicUser StateDirectory would be) and every file: dpkg -L
-# lists nothing and none of the package's paths exists.
+# installed unit; a changed conffile survives a reinstall; `systemctl
+# enable` works; `dpkg -r` keeps the conffile and masks the unit, `dpkg
+# --purge` removes the conffile, the data directory (made here as the unit's
+# DynamicUser StateDirectory would be), the enable links and the mask, and
+# deb-systemd-helper's state: dpkg -L lists nothing and none of those paths
+# exists.
 . "$(dirname "$0")/lib.sh"
 
 BUILD=${PC_BUILD:-$(dirname "$PULLCACHE")}
@@ -30,7 +32,11 @@ done
 
 PATHS=(/usr/bin/pullcache /lib/systemd/system/pullcache.service /etc/pullcache
     /usr/share/man/man1/pullcache.1.gz /usr/share/bash-completion/completions/pullcache
-    /usr/share/doc/pullcache /var/lib/pullcache /var/lib/private/pullcache)
+    /usr/share/doc/pullcache /var/lib/pullcache /var/lib/private/pullcache
+    /etc/systemd/system/pullcache.service /etc/systemd/system/multi-user.target.wants/pullcache.service
+    /var/lib/systemd/deb-systemd-helper-enabled/pullcache.service.dsh-also
+    /var/lib/systemd/deb-systemd-helper-enabled/multi-user.target.wants/pullcache.service
+    /var/lib/systemd/deb-systemd-helper-masked/pullcache.service)
 status=$(dpkg-query -W -f='${db:Status-Status}' pullcache 2>/dev/null || true)
 if [ -n "$status" ] && [ "$status" != not-installed ]; then
     echo "SKIP: a pullcache package is already known to dpkg ($status): not touching it"
@@ -106,6 +112,10 @@ _deb_cleanup() {
     fi
     # what this test made itself (none of these existed before it)
     rm -rf /var/lib/private/pullcache /var/lib/pullcache /etc/pullcache
+    rm -f /etc/systemd/system/pullcache.service /etc/systemd/system/multi-user.target.wants/pullcache.service \
+        /var/lib/systemd/deb-systemd-helper-enabled/pullcache.service.dsh-also \
+        /var/lib/systemd/deb-systemd-helper-enabled/multi-user.target.wants/pullcache.service \
+        /var/lib/systemd/deb-systemd-helper-masked/pullcache.service
     [ -z "$CREATED_PRIVATE" ] || rmdir /var/lib/private 2>/dev/null || true
 }
 trap 'rc=$?; _deb_cleanup; (exit $rc); _pc_cleanup' EXIT
@@ -148,6 +158,13 @@ echo "# local change" >>/etc/pullcache/config.yaml
 dpkg_locked -i "$DEB" >>"$WORK/dpkg.log" 2>&1 </dev/null || fail "dpkg -i again: $(tail -5 "$WORK/dpkg.log")"
 [ "$(tail -n 1 /etc/pullcache/config.yaml)" = "# local change" ] || fail "reinstalling replaced the changed conffile"
 
+# `systemctl enable pullcache` (the README's; without a running systemd it
+# only makes the [Install] links), so that purge must remove them
+if command -v systemctl >/dev/null; then
+    systemctl enable pullcache.service >>"$WORK/systemctl.log" 2>&1 || fail "systemctl enable: $(cat "$WORK/systemctl.log")"
+    [ -L /etc/systemd/system/multi-user.target.wants/pullcache.service ] || fail "systemctl enable made no link"
+fi
+
 # the data directory as the unit's DynamicUser=yes + StateDirectory=pullcache makes it
 [ -d /var/lib/private ] || { mkdir -m 0700 /var/lib/private; CREATED_PRIVATE=1; }
 mkdir -p /var/lib/private/pullcache/blobs
@@ -159,6 +176,9 @@ dpkg_locked -r pullcache >>"$WORK/dpkg.log" 2>&1 || fail "dpkg -r: $(tail -5 "$W
 expect_eq config-files "$(dpkg-query -W -f='${db:Status-Status}' pullcache)" "dpkg status after dpkg -r"
 [ ! -e /usr/bin/pullcache ] || fail "dpkg -r left /usr/bin/pullcache"
 [ -f /etc/pullcache/config.yaml ] || fail "dpkg -r removed the conffile (only purge should)"
+if command -v deb-systemd-helper >/dev/null; then
+    expect_eq /dev/null "$(readlink /etc/systemd/system/pullcache.service)" "the unit after dpkg -r (masked)"
+fi
 dpkg_locked --purge pullcache >>"$WORK/dpkg.log" 2>&1 || fail "dpkg --purge: $(tail -5 "$WORK/dpkg.log")"
 status=$(dpkg-query -W -f='${db:Status-Status}' pullcache 2>/dev/null || true)
 [ -z "$status" ] || [ "$status" = not-installed ] || fail "dpkg status after purge: $status"
@@ -167,5 +187,5 @@ listed=$(dpkg -L pullcache 2>/dev/null || true)
 for p in "${PATHS[@]}" $(cat "$WORK/files"); do
     [ ! -e "$p" ] && [ ! -L "$p" ] || fail "$p is left after dpkg --purge"
 done
-echo "ok: dpkg -r kept the conffile; dpkg --purge left nothing (dpkg -L empty, no file, no data directory)"
+echo "ok: dpkg -r kept the conffile; dpkg --purge left nothing (dpkg -L empty, no file, no data directory, no systemd link or state)"
 echo "PASS: test_deb"
