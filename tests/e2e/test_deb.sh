@@ -24,30 +24,10 @@
 # exists.
 . "$(dirname "$0")/lib.sh"
 
-BUILD=${PC_BUILD:-$(dirname "$PULLCACHE")}
-[ "$(id -u)" = 0 ] || { echo "SKIP: test_deb installs a package: needs root"; exit 77; }
-for t in dpkg dpkg-deb dpkg-shlibdeps; do
-    command -v "$t" >/dev/null || { echo "SKIP: no $t"; exit 77; }
-done
+. "$(dirname "$0")/lib_deb.sh"
 
-PATHS=(/usr/bin/pullcache /lib/systemd/system/pullcache.service /etc/pullcache
-    /usr/share/man/man1/pullcache.1.gz /usr/share/bash-completion/completions/pullcache
-    /usr/share/doc/pullcache /var/lib/pullcache /var/lib/private/pullcache
-    /etc/systemd/system/pullcache.service /etc/systemd/system/multi-user.target.wants/pullcache.service
-    /var/lib/systemd/deb-systemd-helper-enabled/pullcache.service.dsh-also
-    /var/lib/systemd/deb-systemd-helper-enabled/multi-user.target.wants/pullcache.service
-    /var/lib/systemd/deb-systemd-helper-masked/pullcache.service)
-status=$(dpkg-query -W -f='${db:Status-Status}' pullcache 2>/dev/null || true)
-if [ -n "$status" ] && [ "$status" != not-installed ]; then
-    echo "SKIP: a pullcache package is already known to dpkg ($status): not touching it"
-    exit 77
-fi
-for p in "${PATHS[@]}"; do
-    if [ -e "$p" ] || [ -L "$p" ]; then
-        echo "SKIP: $p exists and is not from a pullcache package this test installed: not touching it"
-        exit 77
-    fi
-done
+BUILD=${PC_BUILD:-$(dirname "$PULLCACHE")}
+deb_preflight test_deb
 
 # ---- the package ----------------------------------------------------------------
 mkdir -p "$WORK/out"
@@ -102,38 +82,6 @@ done
 echo "ok: lintian, the file list, the conffile, Depends covers the $n libraries the binary links"
 
 # ---- install ---------------------------------------------------------------------
-CREATED_PRIVATE=""
-_deb_cleanup() {
-    local s
-    s=$(dpkg-query -W -f='${db:Status-Status}' pullcache 2>/dev/null || true)
-    if [ -n "$s" ] && [ "$s" != not-installed ]; then
-        echo "cleanup: dpkg --purge pullcache (it was $s)" >&2
-        dpkg_locked --purge pullcache >>"$WORK/dpkg.log" 2>&1 || echo "cleanup: dpkg --purge failed" >&2
-    fi
-    # what this test made itself (none of these existed before it)
-    rm -rf /var/lib/private/pullcache /var/lib/pullcache /etc/pullcache
-    rm -f /etc/systemd/system/pullcache.service /etc/systemd/system/multi-user.target.wants/pullcache.service \
-        /var/lib/systemd/deb-systemd-helper-enabled/pullcache.service.dsh-also \
-        /var/lib/systemd/deb-systemd-helper-enabled/multi-user.target.wants/pullcache.service \
-        /var/lib/systemd/deb-systemd-helper-masked/pullcache.service
-    [ -z "$CREATED_PRIVATE" ] || rmdir /var/lib/private 2>/dev/null || true
-}
-trap 'rc=$?; _deb_cleanup; (exit $rc); _pc_cleanup' EXIT
-
-# dpkg_locked ARGS: dpkg ARGS, waiting while another dpkg or apt holds its
-# lock (another job on this machine may be installing packages).
-dpkg_locked() {
-    local rc
-    for _ in $(seq 300); do
-        rc=0
-        dpkg "$@" >"$WORK/dpkg.out" 2>&1 || rc=$?
-        cat "$WORK/dpkg.out"
-        [ "$rc" != 0 ] && grep -q 'lock' "$WORK/dpkg.out" || return "$rc"
-        sleep 1
-    done
-    return 1
-}
-
 dpkg_locked -i "$DEB" >>"$WORK/dpkg.log" 2>&1 || fail "dpkg -i: $(tail -5 "$WORK/dpkg.log")"
 expect_eq installed "$(dpkg-query -W -f='${db:Status-Status}' pullcache)" "dpkg status after dpkg -i"
 expect_eq "pullcache $VERSION" "$(/usr/bin/pullcache --version)" "/usr/bin/pullcache --version"
@@ -166,7 +114,7 @@ if command -v systemctl >/dev/null; then
 fi
 
 # the data directory as the unit's DynamicUser=yes + StateDirectory=pullcache makes it
-[ -d /var/lib/private ] || { mkdir -m 0700 /var/lib/private; CREATED_PRIVATE=1; }
+[ -d /var/lib/private ] || mkdir -m 0700 /var/lib/private
 mkdir -p /var/lib/private/pullcache/blobs
 echo x >/var/lib/private/pullcache/meta.db
 ln -s private/pullcache /var/lib/pullcache
@@ -180,12 +128,6 @@ if command -v deb-systemd-helper >/dev/null; then
     expect_eq /dev/null "$(readlink /etc/systemd/system/pullcache.service)" "the unit after dpkg -r (masked)"
 fi
 dpkg_locked --purge pullcache >>"$WORK/dpkg.log" 2>&1 || fail "dpkg --purge: $(tail -5 "$WORK/dpkg.log")"
-status=$(dpkg-query -W -f='${db:Status-Status}' pullcache 2>/dev/null || true)
-[ -z "$status" ] || [ "$status" = not-installed ] || fail "dpkg status after purge: $status"
-listed=$(dpkg -L pullcache 2>/dev/null || true)
-[ -z "$listed" ] || fail "dpkg -L pullcache after purge lists: $listed"
-for p in "${PATHS[@]}" $(cat "$WORK/files"); do
-    [ ! -e "$p" ] && [ ! -L "$p" ] || fail "$p is left after dpkg --purge"
-done
+deb_gone $(cat "$WORK/files")
 echo "ok: dpkg -r kept the conffile; dpkg --purge left nothing (dpkg -L empty, no file, no data directory, no systemd link or state)"
 echo "PASS: test_deb"
