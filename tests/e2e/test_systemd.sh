@@ -13,11 +13,10 @@
 #     SystemCallFilter=@system-service, ExecReload sends SIGHUP), as
 #     `systemd-analyze security --offline=yes` reads them;
 #   - its exposure score (printed, with what is still exposed) is at most
-#     MAX_EXPOSURE, 1.2. What makes up the 1.2 is what serve cannot give up:
+#     MAX_EXPOSURE, 1.1. What makes up the 1.1 is what serve cannot give up:
 #     it is a network server that fetches from upstreams (PrivateNetwork=,
 #     IPAddressDeny=, AF_INET/AF_INET6), talks to PostgreSQL over its Unix
-#     socket (AF_UNIX), raises its open-files limit for http.max_connections
-#     (setrlimit: @resources), runs in the host's root (RootDirectory=) and
+#     socket (AF_UNIX), runs in the host's root (RootDirectory=) and
 #     ProtectClock= allows reading the RTC device (DeviceAllow=). Anything new
 #     the unit exposes raises the score and fails the test;
 #   - the config it runs serve with (deploy/etc/pullcache/config.yaml)
@@ -27,15 +26,18 @@
 #     would start it as far as plain tools can do it (setpriv: a non-root
 #     uid as DynamicUser gives, no capabilities in any set, no_new_privs;
 #     umask 0077; working directory the data directory) answers on its port,
-#     keeps running across the unit's ExecReload (SIGHUP) and stops on
-#     SIGTERM with exit 0. The namespace, seccomp and ProtectSystem
-#     sandboxing itself is systemd's and is not exercised here.
+#     takes a push, serves it, fetches a blob from its upstream (a second
+#     pullcache standing in for Docker Hub), keeps running across the unit's
+#     ExecReload (SIGHUP) and stops on SIGTERM with exit 0; under strace,
+#     every system call it made is one the unit's SystemCallFilter allows.
+#     The namespace, seccomp and ProtectSystem sandboxing itself is
+#     systemd's and is not exercised here.
 . "$(dirname "$0")/lib.sh"
 
 UNIT=$PC_SRC/deploy/systemd/pullcache.service
 CONF=$PC_SRC/deploy/etc/pullcache/config.yaml
 MAN=${PC_BUILD:-$(dirname "$PULLCACHE")}/pullcache.1
-MAX_EXPOSURE=1.2
+MAX_EXPOSURE=1.1
 command -v systemd-analyze >/dev/null || { echo "SKIP: no systemd-analyze"; exit 77; }
 [ -f "$MAN" ] || fail "$MAN missing (the build generates it)"
 
@@ -117,16 +119,43 @@ sed -e "s|^  listen: .*|  listen: 127.0.0.1:$PC_PORT|" -e "s|^  data: /var/lib/p
 chmod 0644 "$WORK/config.yaml"
 exec_start=$(sed -n 's/^ExecStart=//p' "$UNIT")
 read -ra cmd <<<"${exec_start/\/etc\/pullcache\/config.yaml/$WORK/config.yaml}"
-(cd "$WORK/state/pullcache" && umask 0077 &&
-    exec setpriv --reuid="$DUID" --regid="$DUID" --clear-groups --no-new-privs \
+# Its one upstream (docker.io) is a second pullcache on 127.0.0.1:$UP_PORT here
+# instead of Docker Hub (the one other rewrite), holding a blob.
+UP_PORT=$((PC_PORT + 1))
+sed -i "s|^    url: https://registry-1.docker.io\$|    url: http://127.0.0.1:$UP_PORT|" "$WORK/config.yaml"
+grep -q "url: http://127.0.0.1:$UP_PORT" "$WORK/config.yaml" || fail "rewriting the upstream URL of $CONF"
+pc2_start "127.0.0.1:$UP_PORT" "$WORK/up"
+head -c 100000 /dev/urandom >"$WORK/blob"
+BLOB=$(REG=127.0.0.1:$UP_PORT reg_push_blob library/app "$WORK/blob")
+# Under strace when there is one: every system call serve makes is then
+# checked against the unit's filter below.
+STRACE=()
+if command -v strace >/dev/null; then STRACE=(strace -f -qq -o "$WORK/strace.out"); fi
+# systemd's default open-files limit (DefaultLimitNOFILE=1024:524288): serve
+# raises the soft one for http.max_connections.
+hard=$(ulimit -Hn)
+[ "$hard" = unlimited ] || [ "$hard" -ge 2048 ] || fail "open-files hard limit $hard: too low to see serve raise it"
+(cd "$WORK/state/pullcache" && umask 0077 && ulimit -Sn 1024 &&
+    exec "${STRACE[@]}" setpriv --reuid="$DUID" --regid="$DUID" --clear-groups --no-new-privs \
         --inh-caps=-all --ambient-caps=-all --bounding-set=-all "${cmd[@]}") >>"$WORK/pullcache.log" 2>&1 &
-PC_PID=$!
-PIDS+=("$PC_PID")
-wait_http "http://127.0.0.1:$PC_PORT/v2/" "$PC_PID"
+TOP_PID=$!
+PIDS+=("$TOP_PID")
+wait_http "http://127.0.0.1:$PC_PORT/v2/" "$TOP_PID"
+PC_PID=$TOP_PID
+[ ${#STRACE[@]} = 0 ] || PC_PID=$(pgrep -P "$TOP_PID") || fail "no serve under strace"
+# a push, a pull, and a mirrored blob fetched from the upstream
+REG=127.0.0.1:$PC_PORT reg_push_blob team/app "$WORK/blob" >/dev/null
+expect_eq 200 "$(curl -s -o "$WORK/got" -w '%{http_code}' "http://127.0.0.1:$PC_PORT/v2/team/app/blobs/$BLOB")" "GET of the pushed blob"
+cmp -s "$WORK/blob" "$WORK/got" || fail "the pushed blob came back different"
+expect_eq 200 "$(curl -s -o "$WORK/got" -w '%{http_code}' "http://127.0.0.1:$PC_PORT/v2/docker.io/library/app/blobs/$BLOB")" \
+    "GET of a blob through the mirror (fetched from the upstream)"
+cmp -s "$WORK/blob" "$WORK/got" || fail "the mirrored blob came back different"
 expect_eq 200 "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PC_PORT/v2/")" "GET /v2/ of the sandboxed serve"
 grep -q '^CapEff:[[:space:]]*0*$' "/proc/$PC_PID/status" || fail "serve has capabilities: $(grep ^Cap "/proc/$PC_PID/status")"
 grep -q '^NoNewPrivs:[[:space:]]*1$' "/proc/$PC_PID/status" || fail "serve runs without no_new_privs"
 expect_eq "$DUID" "$(awk '/^Uid:/ { print $2 }' "/proc/$PC_PID/status")" "serve's uid"
+soft=$(awk '/^Max open files/ { print $4 }' "/proc/$PC_PID/limits")
+[ "$soft" -gt 1024 ] || fail "serve did not raise its open-files limit from 1024 (now $soft)"
 [ -f "$WORK/state/pullcache/meta.db" ] || fail "no meta.db in the data directory"
 expect_eq "600 $DUID" "$(stat -c '%a %u' "$WORK/state/pullcache/meta.db")" "meta.db's mode and owner (UMask=0077)"
 # ExecReload: kill -HUP $MAINPID
@@ -137,8 +166,39 @@ kill -0 "$PC_PID" 2>/dev/null || fail "serve exited on SIGHUP (ExecReload)"
 expect_eq 200 "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PC_PORT/v2/")" "GET /v2/ after SIGHUP"
 kill -TERM "$PC_PID"
 rc=0
-wait "$PC_PID" || rc=$?
+wait "$TOP_PID" || rc=$? # strace exits with serve's status
 PC_PID=""
 expect_eq 0 "$rc" "serve's exit status on SIGTERM (systemctl stop)"
-echo "ok: serve as ExecStart runs it (uid $DUID, no capabilities, no_new_privs, umask 0077): answers, reloads on SIGHUP, stops with 0"
+
+# SystemCallFilter=@system-service then ~@privileged: what serve called,
+# from its exec on (setpriv's own calls before it are not serve's), must
+# all be allowed, or under systemd they would fail with EPERM.
+if [ ${#STRACE[@]} != 0 ]; then
+    expand() { # GROUP...: its system calls, nested groups expanded
+        local g
+        for g in "$@"; do
+            systemd-analyze syscall-filter "$g" | awk 'NR > 1 && $1 !~ /^#/ && NF { print $1 }' |
+                while read -r w; do
+                    if [[ $w == @* ]]; then expand "$w"; else echo "$w"; fi
+                done
+        done
+    }
+    allow=$(sed -n 's/^SystemCallFilter=\([^~].*\)/\1/p' "$UNIT")
+    deny=$(sed -n 's/^SystemCallFilter=~//p' "$UNIT")
+    [ -n "$allow" ] && [ -n "$deny" ] || fail "the unit's SystemCallFilter lines: $(grep SystemCallFilter "$UNIT")"
+    # shellcheck disable=SC2086 # the groups are words
+    expand $allow | sort -u >"$WORK/sc.allow"
+    # shellcheck disable=SC2086
+    expand $deny | sort -u >"$WORK/sc.deny"
+    comm -23 "$WORK/sc.allow" "$WORK/sc.deny" >"$WORK/sc.allowed"
+    awk 'f { if (match($0, /^[0-9]+ +[a-z0-9_]+\(/)) { s = substr($0, RSTART, RLENGTH - 1); sub(/^[0-9]+ +/, "", s); print s } }
+        /execve\("[^"]*\/pullcache", / && / = 0$/ { f = 1 }' "$WORK/strace.out" | sort -u >"$WORK/sc.used"
+    [ "$(wc -l <"$WORK/sc.used")" -gt 20 ] || fail "strace saw only $(wc -l <"$WORK/sc.used") system calls of serve"
+    denied=$(comm -23 "$WORK/sc.used" "$WORK/sc.allowed" | tr '\n' ' ')
+    [ -z "$denied" ] || fail "serve calls what the unit's SystemCallFilter denies: $denied"
+    echo "ok: serve's $(wc -l <"$WORK/sc.used") distinct system calls (start, push, pull, upstream fetch, SIGHUP, SIGTERM) are all in SystemCallFilter=$allow ~$deny"
+else
+    echo "strace not installed: serve's system calls not checked against the filter"
+fi
+echo "ok: serve as ExecStart runs it (uid $DUID, no capabilities, no_new_privs, umask 0077, open files 1024 raised to $soft): answers, reloads on SIGHUP, stops with 0"
 echo "PASS: test_systemd (exposure $score)"
