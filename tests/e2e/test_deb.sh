@@ -89,8 +89,8 @@ out=$(/usr/bin/pullcache serve --check-config --config /etc/pullcache/config.yam
     fail "pullcache serve --check-config --config /etc/pullcache/config.yaml: $out"
 echo "\$ /usr/bin/pullcache --version: $(/usr/bin/pullcache --version); serve --check-config: $out"
 expect_eq /usr/share/man/man1/pullcache.1.gz "$(MANPATH=/usr/share/man man -w pullcache)" "man -w pullcache"
-MANPATH=/usr/share/man MANWIDTH=80 man --warnings pullcache 2>"$WORK/man.err" | grep -q 'pullcache serve' ||
-    fail "man pullcache does not show the serve verb"
+MANPATH=/usr/share/man MANWIDTH=80 man --warnings pullcache >"$WORK/man.txt" 2>"$WORK/man.err" || fail "man pullcache failed"
+grep -q 'pullcache serve' "$WORK/man.txt" || fail "man pullcache does not show the serve verb"
 [ ! -s "$WORK/man.err" ] || fail "man --warnings pullcache: $(head -5 "$WORK/man.err")"
 reg=$(bash --norc --noprofile -c '. /usr/share/bash-completion/completions/pullcache; complete -p pullcache')
 [[ $reg == *"-F _pullcache"* ]] || fail "the installed completion registers: $reg"

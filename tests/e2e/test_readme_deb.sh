@@ -50,7 +50,7 @@ mapfile -t SVC < <(install_block 2 | grep -v '^[[:space:]]*\(#\|$\)')
 [ "${PKG[0]}" = "make deb" ] || fail "README Install: the package block should start with 'make deb', not '${PKG[0]}'"
 grep -qF -- '`dpkg --purge pullcache`' <(install_prose) || fail "README Install: no \`dpkg --purge pullcache\` in the prose"
 # the rewrite of `make deb` is what the Makefile's rule runs
-grep -A2 '^deb: all$' "$PC_SRC/Makefile" | grep -qxF $'\tbash scripts/mkdeb.sh $(BUILD)' ||
+grep -qxF $'\tbash scripts/mkdeb.sh $(BUILD)' < <(grep -A2 '^deb: all$' "$PC_SRC/Makefile") ||
     fail "the Makefile's deb rule is no longer 'bash scripts/mkdeb.sh \$(BUILD)': this test's rewrite must follow it"
 printf 'README: package: %s\n' "${PKG[@]}"
 printf 'README: systemd: %s\n' "${SVC[@]}"
