@@ -14,7 +14,7 @@ TEST=(libcmocka-dev curl jq docker-registry skopeo podman containerd umoci wrk n
       hyperfine apache2-utils sqlite3 iproute2 util-linux netcat-openbsd python3 python3-yaml uidmap logrotate prometheus rsync
       clang libclang-rt-14-dev postgresql radosgw ceph-mon ceph-osd kubernetes-client chromium nodejs)
 # the packaging tests: systemd-analyze, man, col, lintian (e2e.systemd, e2e.help_docs, e2e.deb)
-TEST+=(systemd man-db groff-base bsdextrautils lintian)
+TEST+=(systemd man-db groff-base bsdextrautils lintian strace)
 
 pkgs=("${BUILD[@]}")
 if [ "${1:-}" = "--test" ]; then
