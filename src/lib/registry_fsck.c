@@ -426,6 +426,7 @@ int pc_fsck_run(pc_registry *reg, const pc_fsck_opts *o, pc_fsck_report *out)
     memset(&f, 0, sizeof(f));
     pc_blob_backend *be = f.be = reg->be;
     f.ms = reg->ms;
+    f.node = reg->node;
     f.o = o;
     f.r = out;
     f.files.size = sizeof(file_t);

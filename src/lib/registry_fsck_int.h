@@ -61,6 +61,7 @@ typedef struct {
 typedef struct {
     pc_blob_backend *be;
     pc_metastore *ms;
+    const char *node; /* the registry's, as a lease owner */
     const pc_fsck_opts *o;
     pc_fsck_report *r;
     vec files, links, manifests, refs, sessions, staged, temps;

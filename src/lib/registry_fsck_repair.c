@@ -80,16 +80,36 @@ static int still_orphan(pc_metastore *ms, void *ctx)
 /* Repairs that remove run under the blob store's exclusive publish lock
  * (store/blob.h), taken before any meta store transaction: a push that
  * republishes the blob meanwhile waits, so its fresh file is not removed
- * on the strength of a look at the old one. */
-static int excl_lock(fsck_t *f, pc_blob_hold *lk)
+ * on the strength of a look at the old one. Without one (S3) they hold the
+ * blob's gc lease instead, as gc does (registry_int.h,
+ * pc_registry_publish_settle): a push that linked the blob meanwhile
+ * waits it out and finds the blob gone. */
+typedef struct {
+    pc_blob_hold lk;
+    char key[PC_LEASE_KEY_MAX];
+    bool leased;
+} excl_t;
+
+static int excl_lock(fsck_t *f, const pc_digest *d, excl_t *x)
 {
-    lk->a = lk->b = -1;
-    return pc_blob_publish_lock(f->be, true, lk);
+    x->lk.a = x->lk.b = -1;
+    x->leased = false;
+    int rc = pc_blob_publish_lock(f->be, true, &x->lk);
+    if (rc || f->be->publish_lock)
+        return rc;
+    pc_registry_gc_key(d, x->key, sizeof(x->key));
+    rc = f->ms->coord->lease_take(f->ms, x->key, f->node, PC_GC_HOLD_MS, NULL);
+    if (rc == PC_EEXISTS)
+        pc_error_set("a gc is removing it");
+    x->leased = rc == 0;
+    return rc;
 }
 
-static void excl_unlock(fsck_t *f, pc_blob_hold *lk)
+static void excl_unlock(fsck_t *f, excl_t *x)
 {
-    pc_blob_publish_unlock(f->be, lk);
+    if (x->leased)
+        f->ms->coord->lease_release(f->ms, x->key, f->node);
+    pc_blob_publish_unlock(f->be, &x->lk);
 }
 
 static int repair_corrupt(fsck_t *f, pc_fsck_problem *p)
@@ -97,8 +117,8 @@ static int repair_corrupt(fsck_t *f, pc_fsck_problem *p)
     bool match = false;
     uint64_t size = 0;
     pc_digest got;
-    pc_blob_hold lk;
-    int rc = excl_lock(f, &lk);
+    excl_t lk;
+    int rc = excl_lock(f, &p->digest, &lk);
     if (rc)
         return rc;
     /* hash again: a push or fetch may have republished it meanwhile */
@@ -118,8 +138,8 @@ static int repair_guarded(fsck_t *f, pc_fsck_problem *p, pc_meta_remove_kind kin
 {
     pc_meta_removal what = {kind, p->repo, &p->digest};
     guard_ctx g = {f, p};
-    pc_blob_hold lk;
-    int rc = excl_lock(f, &lk);
+    excl_t lk;
+    int rc = excl_lock(f, &p->digest, &lk);
     if (rc)
         return rc;
     rc = f->ms->reg->guarded_remove(f->ms, &what, check, &g);
@@ -192,7 +212,8 @@ static int repair_one(fsck_t *f, pc_fsck_problem *p)
     case PC_FSCK_ORPHAN_BLOB: {
         int rc = repair_guarded(f, p, PC_META_REMOVE_NOTHING, still_orphan);
         if (rc == 0)
-            f->ms->cache->access_evict(f->ms, &p->digest, NULL, NULL); /* its access record, if any */
+            f->ms->cache->access_evict(f->ms, &p->digest, NULL,
+                                       NULL); /* its access record, if any */
         return rc;
     }
     case PC_FSCK_ORPHAN_UPLOAD:
