@@ -139,7 +139,7 @@ head -c 4096 /dev/urandom >"$WORK/blob.bin"
 REG=127.0.0.1:5000 reg_push_blob e2e/img "$WORK/blob.bin" >/dev/null
 [ -f "$WORK/vol/meta.db" ] || fail "the image's serve keeps no meta.db in the /data volume"
 expect_eq 65532 "$(stat -c %u "$WORK/vol/meta.db")" "owner of /data/meta.db"
-pc_blob_present "$WORK/vol" "$(sha "$WORK/blob.bin")" || fail "the pushed blob is not in the /data volume"
+[ -s "$(pc_blob_file "$WORK/vol" "$(sha "$WORK/blob.bin")")" ] || fail "the pushed blob is not in the /data volume"
 kill -TERM "$IMG_PID"
 wait "$IMG_PID" || fail "the image's serve exited $? on SIGTERM (see image-serve.log)"
 echo "ok: extracted, read-only root, unshare --root as 65532: ready, writes to /data"
