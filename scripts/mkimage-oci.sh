@@ -5,7 +5,10 @@
 # Containerfile's build stage). No container runtime, no registry, no network.
 #
 #   scripts/mkimage-oci.sh [--tag TAG] BINARY OUT     OCI layout in OUT (replaced)
-#   scripts/mkimage-oci.sh --rootfs BINARY OUT        the image's files in OUT
+#   scripts/mkimage-oci.sh --rootfs BINARY OUT        the image's files in OUT:
+#       OUT/root (all but /data) and OUT/volume/data (owned by 65532 when
+#       run as root), for the Containerfile's two COPYs: COPY sets the
+#       owner of what it copies only, never of a directory already there
 #
 # One layer holds:
 #   /usr/bin/pullcache               BINARY, stripped of debug information
@@ -125,10 +128,12 @@ chmod 0755 "$root/data"
 chmod 1777 "$root/tmp"
 
 if [ "$rootfs" = 1 ]; then
-    mkdir -p "$out"
-    cp -a "$root/." "$out/"
-    [ "$(id -u)" != 0 ] || chown "$UID_PC:$UID_PC" "$out/data"
-    echo "mkimage-oci.sh: the image's files are in $out ($nlibs libraries)"
+    rm -rf "$out/root" "$out/volume"
+    mkdir -p "$out/root" "$out/volume"
+    cp -a "$root/." "$out/root/"
+    mv "$out/root/data" "$out/volume/data"
+    [ "$(id -u)" != 0 ] || chown "$UID_PC:$UID_PC" "$out/volume/data"
+    echo "mkimage-oci.sh: the image's files are in $out/root and $out/volume ($nlibs libraries)"
     exit 0
 fi
 
