@@ -13,6 +13,14 @@ const REFRESH_MS = 5000;
 const SVGNS = 'http://www.w3.org/2000/svg';
 const hist = { interval: 10, capacity: 0, fields: [], ups: new Map(), last: -1 };
 
+// A bar filled to fraction f (0..1). Its width is set through the CSSOM:
+// the page's Content-Security-Policy refuses style attributes.
+function fill(f) {
+  const d = document.createElement('div');
+  d.style.width = (100 * Math.max(0, Math.min(1, f))).toFixed(1) + '%';
+  return d;
+}
+
 function el(tag, attrs, ...kids) {
   const e = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, v);
@@ -67,9 +75,9 @@ function mergeHistory(doc) {
 
 function column(name) { return hist.fields.indexOf(name); }
 
-// The budget plot of one upstream's samples.
-function budgetPlot(name, rows, reserve) {
-  const W = 600, H = 180, L = 44, R = 8, T = 10, B = 22;
+// The budget plot of one upstream's samples, width pixels wide.
+function budgetPlot(name, rows, reserve, width) {
+  const W = Math.max(300, Math.round(width)), H = 180, L = 44, R = 8, T = 10, B = 22;
   const it = column('t'), ir = column('remaining'), il = column('limit'), i429 = column('n429');
   const p = svg('svg', { class: 'budget', viewBox: `0 0 ${W} ${H}`, role: 'img',
     'aria-label': `pull budget of ${name}` });
@@ -159,11 +167,14 @@ function drawUpstreams(st) {
       figure(bytes(tr.bytes_avoided ?? 0), 'bytes avoided'),
       figure(bytes(tr.bytes ?? 0), 'from upstream'),
       figure(String(tr.errors_429 ?? 0), '429s'));
-    const card = el('article', { class: 'upstream', 'data-upstream': u.name }, head, sub,
-      budgetPlot(u.name, rows, u.reserve), legend, figs);
+    const slot = el('div', { class: 'plot' });
+    const card = el('article', { class: 'upstream', 'data-upstream': u.name }, head, sub, slot,
+      legend, figs);
+    card.plot = () => slot.replaceWith(budgetPlot(u.name, rows, u.reserve, slot.clientWidth || 600));
     cards.push(card);
   }
   box.replaceChildren(...cards);
+  for (const c of cards) c.plot(); // now laid out: drawn at the width they have, unscaled
 }
 
 function fillTable(id, rows) {
@@ -178,7 +189,7 @@ function drawCache(st) {
   const kids = [];
   if (max > 0) {
     const bar = el('div', { class: 'bar' + (used > max ? ' over' : '') },
-      el('div', { style: `width:${Math.min(100, 100 * used / max).toFixed(1)}%` }));
+      fill(used / max));
     bar.setAttribute('role', 'meter');
     bar.setAttribute('aria-valuenow', String(used));
     bar.setAttribute('aria-valuemax', String(max));
@@ -195,7 +206,7 @@ function drawFetches(st) {
   fillTable('fetches', (st.fetches || []).map(f => {
     const frac = f.total ? f.received / f.total : 0;
     const bar = el('div', { class: 'bar', title: `${bytes(f.received)} of ${bytes(f.total)}` },
-      el('div', { style: `width:${(100 * Math.min(1, frac)).toFixed(1)}%` }));
+      fill(frac));
     return el('tr', {}, el('td', {}, f.upstream), el('td', {}, f.repository),
       el('td', {}, el('code', {}, f.digest.slice(0, 19))),
       el('td', {}, bar, `${bytes(f.received)} / ${f.total === null ? '?' : bytes(f.total)}`),
