@@ -10,9 +10,9 @@
 #               them: remaining falls from sample to sample; hits, misses,
 #               upstream pulls and avoided bytes are counted; a round run
 #               into the exhausted budget leaves 429s in a sample
-#   fetches     a blob streamed slowly by the fake is listed in the status
+#   fetches     a blob the fake holds half-way is listed in the status
 #               document while in flight (received < total) and drawn by the
-#               page with its progress; its bytes arrive whole
+#               page with its progress; released, its bytes arrive whole
 #   page        loads with no failed request (requestfailed, or an answer
 #               >= 400) and no script error; the budget plot draws the
 #               history's numbers (remaining falling), the 429 marks, the
@@ -133,10 +133,12 @@ expect_eq "$(jq '.traffic[0].bytes_avoided' "$WORK/status.json")" \
 echo "ok: the status document has traffic, images, errors, fetches, store"
 
 # ---- a fetch in flight, with its progress ----------------------------------------------------
-# the fake's blobs now stream at 64 KiB/s: the 1 MiB layer of library/z takes ~16 s
+# the fake sends 256 KiB of a blob, then holds the rest until POST /_fake/release:
+# the 1 MiB layer of library/z stays in flight until the page has drawn it
 cat >"$WORK/slow.json" <<'JSON'
-{"description": "slow blobs for the status page", "rules": [
-  {"id": "slow blob", "method": "GET", "kind": "blob", "reply": {"rate": 65536}}]}
+{"description": "a blob held half-way for the status page", "rules": [
+  {"id": "held blob", "method": "GET", "kind": "blob",
+   "reply": {"stall_after_bytes": 262144, "stall_seconds": "release", "stall_then": "finish"}}]}
 JSON
 fake_scenario "$FP" "$WORK/slow.json"
 big=$(jq -r '.layers | max_by(.size) | .digest' "$WORK/img2/blobs/sha256/$(img_digest "$WORK/img2" oci-single | cut -d: -f2)")
@@ -145,7 +147,7 @@ BIG_PID=$!
 PIDS+=("$BIG_PID")
 for _ in $(seq 300); do
     curl -sS -f "$P/_pullcache/status" >"$WORK/status.json" || fail "GET /_pullcache/status"
-    jq -e --arg d "$big" '.fetches[] | select(.digest == $d and .state == "streaming" and .received > 0)' \
+    jq -e --arg d "$big" '.fetches[] | select(.digest == $d and .received == 262144)' \
         "$WORK/status.json" >/dev/null && break
     sleep 0.1
 done
@@ -190,9 +192,10 @@ jq -e '.cache | test("mirrored")' "$R" >/dev/null || fail "cache size: $(jq -c .
 jq -e '[.figures[] | select(test("hit ratio|bytes avoided|upstream pulls"))] | length == 3' "$R" >/dev/null ||
     fail "figures: $(jq -c .figures "$R")"
 [ -s "$ART/status_page.png" ] || fail "no screenshot"
-# the fetch was still running when the page drew it (64 KiB/s), with a byte count
-jq -e '.fetches | length == 1 and (.[0][1] == "library/z") and (.[0][3] | test(" / 1\\.0 MiB$"))' "$R" >/dev/null ||
+# the held fetch on the page, with its byte count; then let it finish
+jq -e '.fetches | length == 1 and (.[0][1] == "library/z") and (.[0][3] == "256.0 KiB / 1.0 MiB")' "$R" >/dev/null ||
     fail "fetches in flight on the page: $(jq -c .fetches "$R")"
+curl -sS -f -o /dev/null -X POST "http://127.0.0.1:$FP/_fake/release" || fail "release the held blob"
 wait "$BIG_PID" || fail "the slow blob GET failed: $(cat "$WORK/big.err")"
 expect_eq "${big#sha256:}" "$(sha256sum "$WORK/big.blob" | cut -d' ' -f1)" "the slow blob's bytes"
 echo "ok: the page loads clean and plots the budget falling"

@@ -1049,7 +1049,9 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
         else:
             self.outcome = "stalled"
-            stopping = self.sleep(float(faults.get("stall_seconds", 30)))
+            secs = faults.get("stall_seconds", 30)
+            # "release": until POST /_fake/release (at most 60 s), as "hold" waits
+            stopping = self.hold({"hold": True}) if secs == "release" else self.sleep(float(secs))
             then = faults.get("stall_then", "close")
             if then == "finish" and not stopping:
                 self.outcome = "stalled_then_finished"
