@@ -230,26 +230,24 @@ int pc_registry_rd_digest(pc_blob_rd *r, pc_digest_alg alg, pc_digest *out)
         close(fd);
         return rc;
     }
+    /* from the heap, not a thread-local buffer: static TLS is set up (its
+     * pages touched) in every thread the process starts */
+    enum { BUF = 65536 };
     pc_hasher *h = NULL;
-    int rc = pc_hasher_new(&h, alg);
-    if (rc)
-        return rc;
-    static __thread char buf[65536];
-    for (uint64_t off = 0;;) {
-        long n = r->read(r, off, buf, sizeof(buf));
-        if (n < 0) {
-            pc_hasher_free(h);
-            return (int)n;
-        }
-        if (n == 0)
+    char *buf = malloc(BUF);
+    int rc = buf ? pc_hasher_new(&h, alg) : PC_ENOMEM;
+    for (uint64_t off = 0; rc == 0;) {
+        long n = r->read(r, off, buf, BUF);
+        if (n <= 0) {
+            rc = n < 0 ? (int)n : pc_hasher_final(h, out);
             break;
-        if ((rc = pc_hasher_update(h, buf, (size_t)n))) {
-            pc_hasher_free(h);
-            return rc;
         }
+        rc = pc_hasher_update(h, buf, (size_t)n);
         off += (uint64_t)n;
     }
-    return pc_hasher_final(h, out);
+    pc_hasher_free(h);
+    free(buf);
+    return rc;
 }
 
 /* ---- blobs ---- */
