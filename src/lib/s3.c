@@ -255,6 +255,8 @@ static size_t on_body(char *p, size_t sz, size_t n, void *ud)
             pc_buf_add(&x->err, p, len);
         return len;
     }
+    if (!x->delivered && x->r->info) /* the headers are in: a streaming caller may look */
+        x->r->info->size = x->have_range ? x->whole : x->clen;
     x->delivered = true;
     if (x->r->cb) {
         if ((x->cb_rc = x->r->cb(p, len, x->r->ctx)) != 0)

@@ -80,8 +80,8 @@ int pc_s3_put(pc_s3 *s, const char *key, const void *buf, size_t len, const char
 /* GET bytes [off, off+len) of key (len 0: to the end) and hand them to cb
  * as they arrive (cb returns 0 to go on). if_match: an ETag the object must
  * still have (PC_ECONFLICT when not) or NULL. info gets the ETag and the
- * object's whole size (from Content-Range). Asking past the end is
- * PC_ERANGE. */
+ * object's whole size (from Content-Range), already when cb is first
+ * called. Asking past the end is PC_ERANGE. */
 int pc_s3_get(pc_s3 *s, const char *key, uint64_t off, uint64_t len, const char *if_match,
               int (*cb)(const void *buf, size_t n, void *ctx), void *ctx, pc_s3_info *info);
 

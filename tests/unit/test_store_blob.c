@@ -710,8 +710,9 @@ static void test_remove_while_reading(void **state)
 {
     fixture *f = *state;
     /* larger than what a reader of an object store fetches ahead (s3:
-     * 256 KiB at open), so reading on after the removal must ask again */
-    enum { LEN = 1500000 };
+     * its first GET, 8 MiB, started at open), so reading on after the
+     * removal must ask again */
+    enum { LEN = 9000000 };
     unsigned char *data = pattern(LEN, 9), *buf = malloc(LEN);
     pc_digest d = digest_of(data, LEN);
     pc_blob_rd *r, *r2;

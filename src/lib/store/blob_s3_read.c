@@ -4,14 +4,15 @@
  * store/blob_s3_read.c - reading committed blobs of the S3 backend
  * (pc_blob_rd): ranged GETs, streamed ahead of the reader.
  *
- * open() GETs the first 256 KiB itself: it learns the size and the ETag
- * with no HEAD, and small blobs (manifests, configs) are read in that one
- * request. A read past it starts a stream: a thread of the reader's own
- * GETs the rest in ranges growing from 8 to 64 MiB (each on a pooled
- * keep-alive connection) into a ring (4 MiB, less when many streams run)
- * the reader drains, so fetching
- * and sending overlap. A read elsewhere than where the stream stands
- * (a Range request) stops it and starts another there.
+ * open() starts the stream at byte 0 and waits for its first answer's
+ * headers: the size and the ETag come with the GET that carries the bytes
+ * (no HEAD, no separate first window), so a blob of up to 8 MiB (every
+ * manifest, config and most layers) is one S3 request. The stream is a
+ * thread of the reader's own that GETs the blob in ranges growing from 8
+ * to 64 MiB (each on a pooled keep-alive connection) into a ring (4 MiB,
+ * less when many streams run or the blob is smaller) the reader drains, so
+ * fetching and sending overlap. A read elsewhere than where the stream
+ * stands (a Range request) stops it and starts another there.
  *
  * Every GET after the first carries If-Match with the ETag the first one
  * saw: a blob removed or replaced under an open reader fails the next
@@ -21,18 +22,19 @@
 #include "blob_s3_int.h"
 
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 
-#define WIN_FIRST ((size_t)256 << 10)
 /* A stream's ring: RING_MAX while few streams run; the rings of all
  * streams of the process share RING_BUDGET, and a stream started when it
  * is spent gets RING_MIN (100 clients streaming at once stay within a few
- * tens of MiB). Rings are mapped and unmapped, so their memory goes back
- * to the system when a stream ends. */
+ * tens of MiB). Sizes are powers of two, no larger than the bytes the
+ * stream will carry. Rings are mapped, and a ring that ends is kept for
+ * the next stream while the rings in use and kept stay within the budget
+ * (no page faults and unmapping per GET), else unmapped: its memory goes
+ * back to the system. */
 #define RING_MAX ((size_t)4 << 20)
 #define RING_MIN ((size_t)64 << 10)
 #define RING_BUDGET ((size_t)8 << 20)
@@ -41,16 +43,22 @@
 #define WAKE_MAX ((size_t)1 << 20)
 #define RANGE_FIRST ((uint64_t)8 << 20)
 #define RANGE_MAX ((uint64_t)64 << 20)
+/* A stream thread runs one curl transfer: a small stack is plenty. */
+#define STREAM_STACK ((size_t)256 << 10)
 
 typedef struct {
     pthread_t th;
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    unsigned char *ring;
-    size_t cap;        /* the ring's size */
-    size_t head, fill; /* ring[head..] holds fill bytes, at blob offset pos */
-    uint64_t pos, end; /* the stream covers [pos, end) */
+    unsigned char *ring; /* mapped when the first bytes arrive */
+    size_t cap;          /* the ring's size */
+    size_t head, fill;   /* ring[head..] holds fill bytes, at blob offset pos */
+    uint64_t pos, end;   /* the stream covers [pos, end) */
     bool done, stop;
+    bool learn; /* the reader's first GET (open): no If-Match, it learns size and ETag */
+    bool heard; /* learn: its answer's headers are in, size and etag set */
+    uint64_t size;
+    char etag[80]; /* the If-Match of the stream's GETs (learn: what the first said) */
     const pc_blob_waiter *waiter; /* a read_nowait waiting for bytes, or NULL */
     int rc;
     char msg[512]; /* rc's message, for the reader's thread */
@@ -61,42 +69,53 @@ typedef struct {
     s3_store *st;
     char key[S3_KEY_MAX];
     char etag[80];
-    unsigned char *win; /* bytes [0, win_len) of the blob, from open() */
-    size_t win_len;
     s3_stream *sm; /* NULL when no stream runs */
 } s3_rd;
 
-typedef struct {
-    unsigned char *dst;
-    size_t cap, n;
-} sink;
+/* ---- rings ---- */
 
-static int to_sink(const void *buf, size_t n, void *ctx)
+typedef struct spare {
+    struct spare *next;
+    size_t cap;
+} spare;
+
+static pthread_mutex_t ring_mu = PTHREAD_MUTEX_INITIALIZER;
+static size_t ring_in_use, ring_kept; /* bytes of rings of streams, of kept rings */
+static spare *ring_spares;
+
+/* A ring for a stream that will carry want bytes: what is left of the
+ * budget, within bounds. */
+static unsigned char *ring_new(uint64_t want, size_t *cap)
 {
-    sink *k = ctx;
-    if (n > k->cap - k->n) {
-        pc_error_set("S3 sent more bytes than asked for");
-        return PC_ERR;
+    pthread_mutex_lock(&ring_mu);
+    size_t left = ring_in_use < RING_BUDGET ? RING_BUDGET - ring_in_use : 0;
+    size_t n = RING_MAX;
+    while (n > RING_MIN && (n > left || n / 2 >= want))
+        n /= 2;
+    void *p = NULL;
+    for (spare **s = &ring_spares; *s; s = &(*s)->next)
+        if ((*s)->cap == n) {
+            p = *s;
+            *s = (*s)->next;
+            ring_kept -= n;
+            break;
+        }
+    /* kept rings of other sizes make room for a new one */
+    while (!p && ring_spares && ring_in_use + ring_kept + n > RING_BUDGET) {
+        spare *s = ring_spares;
+        ring_spares = s->next;
+        ring_kept -= s->cap;
+        munmap(s, s->cap);
     }
-    memcpy(k->dst + k->n, buf, n);
-    k->n += n;
-    return 0;
-}
-
-/* ---- the stream ---- */
-
-static atomic_size_t ring_in_use; /* bytes of the process's rings */
-
-/* A ring for a new stream: what is left of the budget, within bounds. */
-static unsigned char *ring_new(size_t *cap)
-{
-    size_t used = atomic_load(&ring_in_use);
-    size_t n = used < RING_BUDGET ? RING_BUDGET - used : 0;
-    n = n > RING_MAX ? RING_MAX : n < RING_MIN ? RING_MIN : n;
-    void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED)
+    ring_in_use += n;
+    pthread_mutex_unlock(&ring_mu);
+    if (!p && (p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)) ==
+                  MAP_FAILED) {
+        pthread_mutex_lock(&ring_mu);
+        ring_in_use -= n;
+        pthread_mutex_unlock(&ring_mu);
         return NULL;
-    atomic_fetch_add(&ring_in_use, n);
+    }
     *cap = n;
     return p;
 }
@@ -105,13 +124,28 @@ static void ring_free(unsigned char *ring, size_t cap)
 {
     if (!ring)
         return;
-    munmap(ring, cap);
-    atomic_fetch_sub(&ring_in_use, cap);
+    pthread_mutex_lock(&ring_mu);
+    ring_in_use -= cap;
+    bool keep = ring_in_use + ring_kept + cap <= RING_BUDGET;
+    if (keep) {
+        spare *s = (spare *)(void *)ring;
+        s->cap = cap;
+        s->next = ring_spares;
+        ring_spares = s;
+        ring_kept += cap;
+    }
+    pthread_mutex_unlock(&ring_mu);
+    if (!keep)
+        munmap(ring, cap);
 }
+
+/* ---- the stream ---- */
 
 typedef struct {
     s3_stream *sm;
-    uint64_t got;
+    const pc_s3_info *info; /* learn: the answer's headers */
+    uint64_t want, got;     /* want: the bytes this GET must bring */
+    bool first;
 } feed_ctx;
 
 /* Under sm->mu: bytes arrived or the stream ended; resume a waiting
@@ -129,14 +163,44 @@ static void wake_waiter(s3_stream *sm)
         w->resume(w->ctx);
 }
 
+/* Under sm->mu, the first bytes of a GET: for the reader's first one its
+ * headers (the size and ETag open() waits for); the ring, sized for what
+ * is left. */
+static int feed_first(feed_ctx *f)
+{
+    s3_stream *sm = f->sm;
+    f->first = false;
+    if (sm->learn && !sm->heard) {
+        sm->size = f->info->size;
+        snprintf(sm->etag, sizeof(sm->etag), "%s", f->info->etag);
+        sm->end = sm->size;
+        if (f->want > sm->end - sm->pos)
+            f->want = sm->end - sm->pos;
+        sm->heard = true;
+        pthread_cond_broadcast(&sm->cv);
+    }
+    if (!sm->ring && !(sm->ring = ring_new(sm->end - sm->pos, &sm->cap))) {
+        pc_error_set("S3 read: out of memory for a read-ahead ring");
+        return PC_ENOMEM;
+    }
+    return 0;
+}
+
 /* The GET's bytes into the ring, waiting for room. */
 static int feed(const void *buf, size_t n, void *ctx)
 {
     feed_ctx *f = ctx;
     s3_stream *sm = f->sm;
     const unsigned char *p = buf;
+    int rc = 0;
     pthread_mutex_lock(&sm->mu);
-    while (n && !sm->stop) {
+    if (f->first)
+        rc = feed_first(f);
+    if (rc == 0 && n > f->want - f->got) {
+        pc_error_set("S3 sent more bytes than asked for");
+        rc = PC_ERR;
+    }
+    while (rc == 0 && n && !sm->stop) {
         while (sm->fill == sm->cap && !sm->stop)
             pthread_cond_wait(&sm->cv, &sm->mu);
         if (sm->stop)
@@ -153,9 +217,10 @@ static int feed(const void *buf, size_t n, void *ctx)
         pthread_cond_broadcast(&sm->cv);
         wake_waiter(sm);
     }
-    bool stop = sm->stop;
+    if (rc == 0 && sm->stop)
+        rc = PC_ECONFLICT; /* any non-zero ends the transfer */
     pthread_mutex_unlock(&sm->mu);
-    return stop ? PC_ECONFLICT : 0; /* any non-zero ends the transfer */
+    return rc;
 }
 
 static void *stream_main(void *p)
@@ -164,19 +229,42 @@ static void *stream_main(void *p)
     s3_stream *sm = r->sm;
     pthread_mutex_lock(&sm->mu);
     uint64_t at = sm->pos, end = sm->end;
+    bool learn = sm->learn, opening = sm->learn;
+    char etag[sizeof(sm->etag)];
+    snprintf(etag, sizeof(etag), "%s", sm->etag);
     pthread_mutex_unlock(&sm->mu);
     uint64_t range = RANGE_FIRST;
     int rc = 0;
     while (rc == 0 && at < end) {
         uint64_t len = end - at < range ? end - at : range;
-        feed_ctx f = {sm, 0};
-        rc = pc_s3_get(r->st->s3, r->key, at, len, r->etag, feed, &f, NULL);
-        if (rc == 0 && f.got != len) {
+        pc_s3_info info = {0};
+        feed_ctx f = {sm, &info, len, 0, true};
+        rc = pc_s3_get(r->st->s3, r->key, at, len, learn ? NULL : etag, feed, &f,
+                       learn ? &info : NULL);
+        if (learn) {
+            /* the answer is in: its size bounds the stream (also when it
+             * had no body to call feed with) */
+            pthread_mutex_lock(&sm->mu);
+            if (rc == 0 && !sm->heard) {
+                sm->size = info.size;
+                snprintf(sm->etag, sizeof(sm->etag), "%s", info.etag);
+                sm->end = sm->size;
+                sm->heard = true;
+                if (f.want > sm->end - at)
+                    f.want = sm->end - at;
+            }
+            end = sm->end;
+            snprintf(etag, sizeof(etag), "%s", sm->etag);
+            pthread_mutex_unlock(&sm->mu);
+            learn = false;
+        }
+        if (rc == 0 && f.got != f.want) {
             pc_error_set("S3 GET %s: %llu bytes instead of %llu", r->key, (unsigned long long)f.got,
-                         (unsigned long long)len);
+                         (unsigned long long)f.want);
             rc = PC_ERR;
         }
-        if (rc == PC_ECONFLICT || rc == PC_ENOTFOUND) {
+        /* not found at open is just that; later, the object went */
+        if (rc == PC_ECONFLICT || (rc == PC_ENOTFOUND && !(opening && at == 0))) {
             pc_error_set("blob %s was removed or replaced while it was read", r->key);
             rc = PC_ENOTFOUND;
         }
@@ -212,23 +300,30 @@ static void stream_stop(s3_rd *r)
     r->sm = NULL;
 }
 
-static int stream_start(s3_rd *r, uint64_t at)
+/* A stream from at to the end; learn: the reader's first, from byte 0 of
+ * a blob whose size and ETag it finds out. */
+static int stream_start(s3_rd *r, uint64_t at, bool learn)
 {
     s3_stream *sm = calloc(1, sizeof(*sm));
-    if (!sm || !(sm->ring = ring_new(&sm->cap))) {
-        free(sm);
+    if (!sm)
         return PC_ENOMEM;
-    }
     pthread_mutex_init(&sm->mu, NULL);
     pthread_cond_init(&sm->cv, NULL);
     sm->pos = at;
-    sm->end = r->base.size;
+    sm->end = learn ? UINT64_MAX : r->base.size;
+    sm->learn = learn;
+    snprintf(sm->etag, sizeof(sm->etag), "%s", r->etag);
     r->sm = sm;
-    int e = pthread_create(&sm->th, NULL, stream_main, r);
+    pthread_attr_t attr;
+    int e = pthread_attr_init(&attr);
+    if (e == 0) {
+        pthread_attr_setstacksize(&attr, STREAM_STACK);
+        e = pthread_create(&sm->th, &attr, stream_main, r);
+        pthread_attr_destroy(&attr);
+    }
     if (e) {
         pthread_cond_destroy(&sm->cv);
         pthread_mutex_destroy(&sm->mu);
-        ring_free(sm->ring, sm->cap);
         free(sm);
         r->sm = NULL;
         pc_error_set("S3 read of %s: cannot start a thread: %s", r->key, strerror(e));
@@ -275,16 +370,6 @@ static long stream_read(s3_rd *r, void *buf, size_t len, const pc_blob_waiter *w
 
 /* ---- the reader ---- */
 
-/* The first window is mapped, not allocated, like the rings: with many
- * readers open its pages go back to the system as each one moves on. */
-static void win_free(s3_rd *r)
-{
-    if (r->win)
-        munmap(r->win, WIN_FIRST);
-    r->win = NULL;
-    r->win_len = 0;
-}
-
 static long rd_read_any(pc_blob_rd *br, uint64_t offset, void *buf, size_t len,
                         const pc_blob_waiter *w)
 {
@@ -295,11 +380,6 @@ static long rd_read_any(pc_blob_rd *br, uint64_t offset, void *buf, size_t len,
         len = (size_t)(br->size - offset);
     if (len > (size_t)1 << 30)
         len = (size_t)1 << 30;
-    if (offset < r->win_len) {
-        size_t n = r->win_len - (size_t)offset < len ? r->win_len - (size_t)offset : len;
-        memcpy(buf, r->win + offset, n);
-        return (long)n;
-    }
     if (r->sm) {
         pthread_mutex_lock(&r->sm->mu);
         bool here = r->sm->pos == offset;
@@ -308,14 +388,8 @@ static long rd_read_any(pc_blob_rd *br, uint64_t offset, void *buf, size_t len,
             stream_stop(r);
     }
     int rc;
-    if (!r->sm && (rc = stream_start(r, offset)))
+    if (!r->sm && (rc = stream_start(r, offset, false)))
         return rc;
-    if (r->win && offset >= r->win_len) {
-        /* read past the first window: it is not needed again (a read back
-         * there starts a stream of its own), and 256 KiB per open reader
-         * adds up with many clients */
-        win_free(r);
-    }
     return stream_read(r, buf, len, w);
 }
 
@@ -336,8 +410,35 @@ static void rd_close(pc_blob_rd *br)
     if (!r)
         return;
     stream_stop(r);
-    win_free(r);
     free(r);
+}
+
+/* Start the stream at byte 0 and wait for its answer's headers: the
+ * blob's size and ETag. */
+static int open_stream(s3_rd *r)
+{
+    int rc = stream_start(r, 0, true);
+    if (rc)
+        return rc;
+    s3_stream *sm = r->sm;
+    pthread_mutex_lock(&sm->mu);
+    while (!sm->heard && !sm->done)
+        pthread_cond_wait(&sm->cv, &sm->mu);
+    if (sm->heard) {
+        r->base.size = sm->size;
+        snprintf(r->etag, sizeof(r->etag), "%s", sm->etag);
+    } else {
+        rc = sm->rc ? sm->rc : PC_ERR;
+        pc_error_set("%s", sm->rc ? sm->msg : "S3 GET: no answer");
+    }
+    pthread_mutex_unlock(&sm->mu);
+    if (rc) {
+        char msg[512];
+        snprintf(msg, sizeof(msg), "%s", pc_error_last());
+        stream_stop(r);
+        pc_error_set("%s", msg);
+    }
+    return rc;
 }
 
 int pc_blob_s3_open_rd(s3_store *st, const pc_digest *d, pc_blob_rd **out)
@@ -346,30 +447,24 @@ int pc_blob_s3_open_rd(s3_store *st, const pc_digest *d, pc_blob_rd **out)
     int rc = PC_ENOMEM;
     if (!r)
         goto fail;
-    void *w = mmap(NULL, WIN_FIRST, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (w == MAP_FAILED)
-        goto fail;
-    r->win = w;
     r->st = st;
     if ((rc = pc_blob_s3_blob_key(d, r->key, sizeof(r->key))))
         goto fail;
-    pc_s3_info info = {0};
-    sink k = {r->win, WIN_FIRST, 0};
-    rc = pc_s3_get(st->s3, r->key, 0, WIN_FIRST, NULL, to_sink, &k, &info);
-    if (rc == PC_ERANGE) /* the empty blob: no byte 0 to range over */
-        rc = pc_s3_head(st->s3, r->key, &info);
-    else if (rc == 0 && info.size < k.n)
-        info.size = k.n; /* a 200 without Content-Range: the whole object */
+    rc = open_stream(r);
+    if (rc == PC_ERANGE) { /* the empty blob: no byte 0 to range over */
+        pc_s3_info info = {0};
+        if ((rc = pc_s3_head(st->s3, r->key, &info)) == 0) {
+            r->base.size = info.size;
+            snprintf(r->etag, sizeof(r->etag), "%s", info.etag);
+        }
+    }
     if (rc)
         goto fail;
-    if (!*info.etag) {
+    if (!*r->etag) {
         pc_error_set("S3 GET %s: no ETag in the answer", r->key);
         rc = PC_EUPSTREAM;
         goto fail;
     }
-    snprintf(r->etag, sizeof(r->etag), "%s", info.etag);
-    r->win_len = k.n;
-    r->base.size = info.size;
     r->base.read = rd_read;
     r->base.read_nowait = rd_read_nowait;
     r->base.close = rd_close;
