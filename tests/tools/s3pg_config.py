@@ -7,8 +7,9 @@ PostgreSQL database (tests/e2e/lib.sh under PULLCACHE_TEST_STORAGE=s3pg).
 
 IN: the test's configuration file, or '' for none. OUT gets IN with
 storage.blobs (driver s3, path-style, the credentials file) and storage.meta
-(driver postgres, the conninfo file) set; the rest of IN, storage.data
-included, as it was. No secret is written to OUT.
+(driver postgres, the conninfo file) set; the rest of IN, storage.data and
+the test's other storage.blobs keys (redirect, redirect_ttl) included, as it
+was. No secret is written to OUT.
 """
 import sys
 
@@ -22,8 +23,14 @@ if src:
     with open(src) as f:
         doc = yaml.safe_load(f) or {}
 storage = doc.get('storage') or {}
-storage['blobs'] = {'driver': 's3', 'endpoint': endpoint, 'bucket': bucket, 'region': region,
-                    'path_style': True, 'credentials_file': creds}
+# where and how to reach the store is the run's; what the test asks of it
+# (redirect, redirect_ttl, ...) stays
+blobs = {k: v for k, v in (storage.get('blobs') or {}).items()
+         if k not in ('driver', 'endpoint', 'bucket', 'region', 'path_style', 'credentials_file',
+                      'prefix')}
+blobs.update({'driver': 's3', 'endpoint': endpoint, 'bucket': bucket, 'region': region,
+              'path_style': True, 'credentials_file': creds})
+storage['blobs'] = blobs
 storage['meta'] = {'driver': 'postgres', 'conninfo_file': conninfo}
 doc['storage'] = storage
 with open(out, 'w') as f:
