@@ -494,6 +494,31 @@ static int follow(pc_fetch *f)
     return FOLLOW_FAILED;
 }
 
+/* The fetch's lease, taken by its job: a meta store round trip (on
+ * PostgreSQL a network call), so never under m->lock. This process's
+ * requests for the digest already share f (m->fetches, under m->lock); the
+ * lease makes it one fetch across the processes sharing the stores. */
+static void take_lease(pc_fetch *f)
+{
+    pc_mirror *m = f->m;
+    pc_meta_lease held;
+    int lr = pc_registry_lease_take(m->reg, f->key, m->owner, FETCH_LEASE_MS, &held);
+    if (lr != 0 && lr != PC_EEXISTS)
+        pc_log(PC_LOG_WARN,
+               "blob %s: the meta store cannot say who fetches it (%s); fetching it here", f->d.str,
+               pc_error_last());
+    pthread_mutex_lock(&m->lock); /* the heartbeat reads leased and key under it */
+    if (lr == 0) {
+        f->leased = true;
+        heartbeat_start(m);
+    } else if (lr == PC_EEXISTS) {
+        snprintf(f->holder, sizeof(f->holder), "%s", held.owner);
+    } else {
+        f->key[0] = '\0';
+    }
+    pthread_mutex_unlock(&m->lock);
+}
+
 /* One fetch, on a worker of the mirror's fetch pool. */
 static void fetch_main(void *arg, void *worker)
 {
@@ -503,6 +528,7 @@ static void fetch_main(void *arg, void *worker)
     int state = F_FAILED;
 
     memset(&r, 0, sizeof(r));
+    take_lease(f);
     f->expect = declared_size(m, &f->t, &f->d);
     if (!f->leased && f->key[0]) {
         int fr = follow(f);
@@ -666,22 +692,9 @@ int pc_fetch_join(pc_mirror *m, const pc_mirror_target *t, const pc_digest *d, p
     pthread_cond_init(&f->cv, NULL);
     if ((rc = pc_registry_stage_begin(m->reg, d, &f->sp)))
         goto fail;
-    /* one fetch across every process sharing the stores */
+    /* one fetch across every process sharing the stores: the job takes
+     * the lease (take_lease) */
     snprintf(f->key, sizeof(f->key), "fetch:%s", d->str);
-    pc_meta_lease held;
-    int lr = pc_registry_lease_take(m->reg, f->key, m->owner, FETCH_LEASE_MS, &held);
-    if (lr == 0) {
-        f->leased = true;
-        heartbeat_start(m);
-    } else if (lr == PC_EEXISTS) {
-        snprintf(f->holder, sizeof(f->holder), "%s", held.owner);
-    } else {
-        pc_log(PC_LOG_WARN,
-               "blob %s: the meta store cannot say who fetches it (%s); fetching "
-               "it here",
-               d->str, pc_error_last());
-        f->key[0] = '\0';
-    }
     pc_jobpool *pool = fetch_pool(m);
     if (!pool || (rc = pc_jobpool_submit(pool, fetch_main, NULL, f)) != 0) {
         pc_error_set("cannot start a fetch");
