@@ -55,6 +55,7 @@ typedef struct {
     size_t head, fill;   /* ring[head..] holds fill bytes, at blob offset pos */
     uint64_t pos, end;   /* the stream covers [pos, end) */
     bool done, stop;
+    bool reader_waits, writer_waits; /* on cv: for bytes, for room */
     bool learn; /* the reader's first GET (open): no If-Match, it learns size and ETag */
     bool heard; /* learn: its answer's headers are in, size and etag set */
     uint64_t size;
@@ -163,6 +164,12 @@ static void wake_waiter(s3_stream *sm)
         w->resume(w->ctx);
 }
 
+/* The room a writer waiting for it waits for. */
+static size_t room_min(const s3_stream *sm)
+{
+    return sm->cap / 4 ? sm->cap / 4 : 1;
+}
+
 /* Under sm->mu, the first bytes of a GET: for the reader's first one its
  * headers (the size and ETag open() waits for); the ring, sized for what
  * is left. */
@@ -201,8 +208,12 @@ static int feed(const void *buf, size_t n, void *ctx)
         rc = PC_ERR;
     }
     while (rc == 0 && n && !sm->stop) {
-        while (sm->fill == sm->cap && !sm->stop)
+        /* a full ring: wait for a quarter of it, not for each read of it */
+        while (sm->cap - sm->fill < room_min(sm) && !sm->stop) {
+            sm->writer_waits = true;
             pthread_cond_wait(&sm->cv, &sm->mu);
+        }
+        sm->writer_waits = false;
         if (sm->stop)
             break;
         size_t tail = (sm->head + sm->fill) % sm->cap;
@@ -214,7 +225,8 @@ static int feed(const void *buf, size_t n, void *ctx)
         f->got += k;
         p += k;
         n -= k;
-        pthread_cond_broadcast(&sm->cv);
+        if (sm->reader_waits)
+            pthread_cond_broadcast(&sm->cv);
         wake_waiter(sm);
     }
     if (rc == 0 && sm->stop)
@@ -344,8 +356,11 @@ static long stream_read(s3_rd *r, void *buf, size_t len, const pc_blob_waiter *w
         pthread_mutex_unlock(&sm->mu);
         return 0;
     }
-    while (sm->fill == 0 && !sm->done)
+    while (sm->fill == 0 && !sm->done) {
+        sm->reader_waits = true;
         pthread_cond_wait(&sm->cv, &sm->mu);
+    }
+    sm->reader_waits = false;
     long n;
     if (sm->fill == 0) {
         n = sm->rc ? sm->rc : PC_ERR;
@@ -362,7 +377,8 @@ static long stream_read(s3_rd *r, void *buf, size_t len, const pc_blob_waiter *w
         sm->fill -= k;
         sm->pos += k;
         n = (long)k;
-        pthread_cond_broadcast(&sm->cv);
+        if (sm->writer_waits && sm->cap - sm->fill >= room_min(sm))
+            pthread_cond_broadcast(&sm->cv);
     }
     pthread_mutex_unlock(&sm->mu);
     return n;
