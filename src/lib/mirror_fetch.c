@@ -280,6 +280,9 @@ static void heartbeat_start(pc_mirror *m)
         m->heartbeat_on = false;
         pc_log(PC_LOG_WARN, "cannot start the fetch lease heartbeat: other replicas may take "
                             "over long fetches");
+    } else {
+        /* a thread is named after its creator (a fetch worker) otherwise */
+        pthread_setname_np(m->heartbeat, "pc-heartbeat");
     }
 }
 

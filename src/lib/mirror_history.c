@@ -207,6 +207,7 @@ int pc_mirror_history_start(pc_mirror *m)
         goto fail_started;
     }
     mh->running = true;
+    pthread_setname_np(mh->thread, "pc-history");
     free(names);
     return 0;
 fail_started:

@@ -636,6 +636,10 @@ check_status 204 "S2 after a dropped PATCH"
 R2=$(hdr Range)
 KEPT=0
 [[ $R2 =~ ^0-([0-9]+)$ ]] && KEPT=$((BASH_REMATCH[1] + 1))
+# an empty session's Range is 0-0 too (as distribution says it): the drop may
+# come before any byte was written (seen under ASan); a kept single byte
+# would make the PATCH below fail with 416, never pass unnoticed
+[ "$R2" != 0-0 ] || KEPT=0
 [ "$KEPT" -le 5000 ] || _fail "S2 claims $KEPT bytes after a PATCH that delivered 5000"
 head -c $((KEPT + 1000)) "$WORK/big" | tail -c 1000 >"$WORK/s2next"
 req PATCH "$S2" --data-binary "@$WORK/s2next" "${OCT[@]}" -H "Content-Range: $KEPT-$((KEPT + 999))"

@@ -332,6 +332,8 @@ static int stream_start(s3_rd *r, uint64_t at, bool learn)
         pthread_attr_setstacksize(&attr, STREAM_STACK);
         e = pthread_create(&sm->th, &attr, stream_main, r);
         pthread_attr_destroy(&attr);
+        if (e == 0) /* named after its creator (a pool worker) otherwise */
+            pthread_setname_np(sm->th, "pc-s3-read");
     }
     if (e) {
         pthread_cond_destroy(&sm->cv);

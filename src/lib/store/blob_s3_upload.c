@@ -139,6 +139,7 @@ static int parts_reserve(s3_wr *w)
 static void *flight_main(void *p)
 {
     s3_flight *f = p;
+    pthread_setname_np(pthread_self(), "pc-s3-part"); /* else its creator's name */
     f->rc = pc_s3_mpu_part(f->s3, f->key, f->mpu, f->number, f->buf, f->len, NULL, 0, f->etag,
                            sizeof(f->etag));
     if (f->rc) /* pc_error_set is per thread: handed over */
