@@ -39,7 +39,10 @@
 # Environment: PULLCACHE (binary; default build/pullcache), BENCH_OUT (report
 # path or -), BENCH_PORT_BASE (default 18280), BENCH_DURATION (wrk seconds;
 # 8, --quick 3), BENCH_CLIENTS (RSS clients; 100), BENCH_KEEP=1 keeps the
-# temp dir.
+# temp dir, BENCH_TARGETS (the targets measured, e.g. "rgw pcs3 pcs3r"; rgw
+# always), BENCH_PIN=1: RGW, PostgreSQL and the clients (curl, wrk) on CPU 0,
+# the registries (and nginx) on CPU 1 - a registry on cores of its own, as
+# in a deployment, instead of sharing RGW's (taskset).
 set -euo pipefail
 BENCH_DIR=$(cd "$(dirname "$0")" && pwd)
 . "$BENCH_DIR/lib.sh"
@@ -60,6 +63,23 @@ declare -A LABEL=([rgw]="RGW direct (plain GET)" [pcs3]="pullcache S3+PostgreSQL
     [dist]="distribution 2.8 s3, proxy" [distr]="distribution 2.8 s3, redirect"
     [pc3]="3 pullcache S3+PostgreSQL replicas (proxy) behind nginx")
 TARGETS=(rgw pcs3 pcs3r pcfs dist distr pc3)
+if [ -n "${BENCH_TARGETS:-}" ]; then
+    read -r -a TARGETS <<<"rgw ${BENCH_TARGETS//rgw/}"
+fi
+PIN=${BENCH_PIN:-0}
+CL=() # the clients' prefix
+if [ "$PIN" = 1 ]; then
+    bench_need taskset
+    [ "$(nproc)" -ge 2 ] || { log "BENCH_PIN=1 needs 2 CPUs"; exit 2; }
+    CL=(taskset -c 0)
+fi
+# pin CPU PID...: every thread of each PID (and what they start later) on CPU
+pin() {
+    local c=$1 p
+    shift
+    [ "$PIN" = 1 ] || return 0
+    for p in "$@"; do taskset -a -p -c "$c" "$p" >/dev/null; done
+}
 if [ "$QUICK" = 1 ]; then DURATION=${BENCH_DURATION:-3} SEQ=2; else DURATION=${BENCH_DURATION:-8} SEQ=3; fi
 CLIENTS=${BENCH_CLIENTS:-100}
 BIG_MIB=256
@@ -83,6 +103,7 @@ bash "$REPO/tests/tools/pg.sh" start "$WORK/pg" $((BASE + 9)) >"$WORK/logs/pg-st
     { log "PostgreSQL did not start"; exit 1; }
 . "$WORK/pg/env"
 export PC_PG_CONNINFO
+pin 0 $(awk '{ print $2 }' "$WORK/rgw/pids") "$PC_PG_PID" # PostgreSQL's backends fork from it
 printf 'aws_access_key_id = %s\naws_secret_access_key = %s\n' "$S3_ACCESS_KEY" "$S3_SECRET_KEY" >"$WORK/s3.cred"
 chmod 600 "$WORK/s3.cred"
 
@@ -169,6 +190,7 @@ start() {
         ;;
     esac
     PID[$s]=$!
+    pin 1 "${PID[$s]}"
     wait_up "$s" || { log "$s did not start"; exit 1; }
 }
 
@@ -280,7 +302,7 @@ done
 
 wrk_run() { # TARGET METRIC URL BYTES
     local out line
-    out=$(wrk -t2 -c32 -d"${DURATION}s" -H "$ACCEPT" -s "$BENCH_DIR/wrk_report.lua" "$3" 2>&1) || true
+    out=$("${CL[@]}" wrk -t2 -c32 -d"${DURATION}s" -H "$ACCEPT" -s "$BENCH_DIR/wrk_report.lua" "$3" 2>&1) || true
     printf '### %s %s\n%s\n' "$1" "$2" "$out" >>"$WORK/logs/wrk.log"
     line=$(grep '^WRK ' <<<"$out" | tail -n1)
     [ -n "$line" ] || { log "$1: wrk $2 gave no summary"; return 0; }
@@ -304,7 +326,7 @@ for s in "${TARGETS[@]}"; do
     pid=$(pid_of "$s")
     c0=$(cpu_ticks "$pid")
     for i in $(seq "$SEQ"); do
-        out=$(curl -sSL -o /dev/null -w '%{http_code} %{size_download} %{speed_download}' --max-time 300 "${U_BIG[$s]}") || out="000 0 0"
+        out=$("${CL[@]}" curl -sSL -o /dev/null -w '%{http_code} %{size_download} %{speed_download}' --max-time 300 "${U_BIG[$s]}") || out="000 0 0"
         read -r code size speed <<<"$out"
         if [ "$code" != 200 ] || [ "$size" != "$(fsize "$IMG/layer2")" ]; then
             log "$s: big run $i: status $code, $size bytes"
@@ -345,8 +367,10 @@ rss_run() { # TARGET
         -v mib="$BIG_MIB" -v ok="$ok" 'BEGIN { t = t1 - t0; printf "| %s | %.0f | **%.1f** | %.1f | %.0f | %d/%d |", s, b / 1024, p / 1024, t, n * mib * 1.048576 / t, ok, n }')")
     log "$s: $CLIENTS clients: peak RSS $(awk -v p="$peak" 'BEGIN { printf "%.1f", p / 1024 }') MiB, $ok/$CLIENTS verified"
 }
-[ "${OK[pcs3]}" = 1 ] && rss_run pcs3
-[ "$QUICK" = 1 ] || { [ "${OK[dist]}" = 1 ] && rss_run dist; }
+if [ "$CLIENTS" -gt 0 ]; then # BENCH_CLIENTS=0: no RSS run
+    [ "${OK[pcs3]}" = 1 ] && rss_run pcs3
+    [ "$QUICK" = 1 ] || { [ "${OK[dist]}" = 1 ] && rss_run dist; }
+fi
 
 # ---- report -------------------------------------------------------------------
 
@@ -356,7 +380,7 @@ goal() { awk -v r="$1" -v g="$2" -v le="${3:-}" 'BEGIN { if (r == "n/a") print "
 report() {
     echo "# Blobs on S3: pullcache vs distribution 2.8 vs RGW ($RUN_DATE$([ "$QUICK" = 1 ] && echo ", quick"))"
     echo
-    echo "One-node Ceph RGW (memstore OSD) and PostgreSQL 15 on loopback, $(nproc) cores shared with other work (load average $(cut -d' ' -f1-3 /proc/loadavg) at the end). wrk -t2 -c32 -d${DURATION}s; 256 MiB: $SEQ sequential curl -L runs, median; CPU: the serving process's user+system time per 256 MiB GET (radosgw's for RGW direct; for redirect targets only the 307, RGW serves the bytes). MB = 10^6 bytes."
+    echo "One-node Ceph RGW (memstore OSD) and PostgreSQL 15 on loopback, $(nproc) cores shared with other work$([ "$PIN" != 1 ] || echo "; pinned: RGW, PostgreSQL and the clients on CPU 0, the registries on CPU 1") (load average $(cut -d' ' -f1-3 /proc/loadavg) at the end). wrk -t2 -c32 -d${DURATION}s; 256 MiB: $SEQ sequential curl -L runs, median; CPU: the serving process's user+system time per 256 MiB GET (radosgw's for RGW direct; for redirect targets only the 307, RGW serves the bytes). MB = 10^6 bytes."
     echo
     echo "| target | manifest by digest req/s | 1 MiB blob req/s | 1 MiB MB/s | 256 MiB first GET MB/s | 256 MiB MB/s | CPU ms per 256 MiB GET |"
     echo "|---|---|---|---|---|---|---|"
